@@ -1,0 +1,57 @@
+/**
+ * The `bert4ts` command. Each subcommand lives in its own module under src/cli and is loaded on
+ * demand, so `bert4ts --help` stays fast and one command's dependencies never slow another.
+ * Exit codes: 0 success, 1 failure while running, 2 bad usage.
+ */
+export interface Command {
+  summary: string;
+  /** Returns the process exit code. Logs go to stderr, results to stdout. */
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+};
+
+export class UsageError extends Error {}
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return [
+    'Usage: bert4ts <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    '',
+    'Run `bert4ts <command> --help` for the options of one command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(pkg.version + '\n');
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`bert4ts: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    return await (await entry.load()).run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`bert4ts ${name}: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`bert4ts ${name}: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.BERT4TS_DEBUG && e instanceof Error) process.stderr.write(String(e.stack) + '\n');
+    return 1;
+  }
+}
