@@ -1,0 +1,349 @@
+/**
+ * Lowering: a set of output tensors -> an ONNX ModelProto. Parameters become initializers (inference:
+ * weights baked in, so ORT can prepack them) or graph inputs (training: fed zero-copy each step).
+ * Named dims are resolved at run time from the shapes of the graph inputs that carry them.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
+import { PRIMS, type OnnxAttr, type OnnxBuilder } from '../graph/prim.ts';
+import { GraphError, Tensor, formatShape, type Dim, type Shape } from '../graph/tensor.ts';
+import { topoSort } from '../autodiff/grad.ts';
+import { ProtoWriter } from './protobuf.ts';
+
+export const OPSET = 20;
+const IR_VERSION = 9;
+
+const ONNX_TYPE: Record<DType, number> = {
+  float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16,
+};
+
+export interface ValueSpec {
+  name: string;
+  dtype: DType;
+  shape: Shape;
+}
+
+export type ParamMode = 'initializers' | 'inputs';
+
+export interface LowerOptions {
+  /** 'initializers' bakes weights into the model (inference); 'inputs' feeds them each run (training). */
+  params: ParamMode;
+  /** Values of parameters, by name (required for 'initializers'). */
+  paramValue?: (name: string) => HostTensor | undefined;
+  /** Graph name, for error messages and exported files. */
+  name?: string;
+}
+
+interface Initializer {
+  name: string;
+  tensor: HostTensor;
+  isParam: boolean;
+}
+
+/** The result of lowering: the model's parts, assembled on demand in memory or as files. */
+export class LoweredModel {
+  constructor(
+    readonly inputs: ValueSpec[],
+    readonly outputs: ValueSpec[],
+    readonly params: ValueSpec[],
+    private readonly nodes: ProtoWriter[],
+    private readonly initializers: Initializer[],
+    private readonly name: string,
+  ) {}
+
+  get weightBytes(): number {
+    return this.initializers.reduce((s, i) => s + i.tensor.data.byteLength, 0);
+  }
+
+  /** Structural hash plus the identity (and version) of each baked weight array: the session cache key. */
+  signature(): string {
+    const h = createHash('sha1');
+    for (const part of this.assemble(null).finish()) {
+      if (part.byteLength <= 1024) h.update(part);
+      else h.update(`#${weightIdentity(part)}`);
+    }
+    return h.digest('hex');
+  }
+
+  /** The whole ModelProto in memory (weights inline; must stay under protobuf's 2 GB limit). */
+  toBytes(): Uint8Array {
+    if (this.weightBytes > 1.9e9) throw new Error(`model '${this.name}' has ${(this.weightBytes / 1e9).toFixed(2)} GB of weights; use external data (writeFiles)`);
+    return this.assemble(null).toBytes();
+  }
+
+  /**
+   * Write `<path>` and, for weights of `externalThreshold` bytes or more, `<path>.data` (ONNX
+   * external data, needed over 2 GB). Streams: weights are never copied in memory.
+   */
+  writeFiles(path: string, externalThreshold = 1024): { modelPath: string; dataPath?: string } {
+    const dataName = path.split('/').pop()! + '.data';
+    const dataPath = path + '.data';
+    const big = this.initializers.filter((i) => i.tensor.data.byteLength >= externalThreshold);
+    let dataFd: number | undefined;
+    const offsets = new Map<string, number>();
+    if (big.length) {
+      dataFd = openSync(dataPath, 'w');
+      let offset = 0;
+      for (const init of big) {
+        const pad = (4096 - (offset % 4096)) % 4096;
+        if (pad) { writeSync(dataFd, new Uint8Array(pad)); offset += pad; }
+        const bytes = rawBytes(init.tensor);
+        writeChunked(dataFd, bytes);
+        offsets.set(init.name, offset);
+        offset += bytes.length;
+      }
+      closeSync(dataFd);
+    }
+    const model = this.assemble({ location: dataName, offsets });
+    const fd = openSync(path, 'w');
+    for (const part of model.finish()) writeChunked(fd, part);
+    closeSync(fd);
+    return { modelPath: path, dataPath: big.length ? dataPath : undefined };
+  }
+
+  private assemble(external: { location: string; offsets: Map<string, number> } | null): ProtoWriter {
+    const graph = new ProtoWriter();
+    for (const n of this.nodes) graph.message(1, n);
+    graph.string(2, this.name);
+    for (const init of this.initializers) {
+      const off = external?.offsets.get(init.name);
+      graph.message(5, tensorProto(init.name, init.tensor, off === undefined ? undefined : { location: external!.location, offset: off }));
+    }
+    for (const i of this.inputs) graph.message(11, valueInfo(i));
+    for (const o of this.outputs) graph.message(12, valueInfo(o));
+    const model = new ProtoWriter();
+    model.int(1, IR_VERSION);
+    model.string(2, 'bert4ts');
+    model.string(3, '0.1.0');
+    model.message(7, graph);
+    model.message(8, new ProtoWriter().string(1, '').int(2, OPSET));
+    model.message(8, new ProtoWriter().string(1, 'com.microsoft').int(2, 1));
+    return model;
+  }
+}
+
+function writeChunked(fd: number, bytes: Uint8Array): void {
+  const CHUNK = 1 << 30;
+  for (let o = 0; o < bytes.length; o += CHUNK) writeSync(fd, bytes.subarray(o, Math.min(bytes.length, o + CHUNK)));
+}
+
+// Weight identity for session cache keys: the same array with the same version hashes the same.
+const ids = new WeakMap<ArrayBufferLike, number>();
+const versions = new WeakMap<ArrayBufferLike, number>();
+let nextWeightId = 1;
+function weightIdentity(part: Uint8Array): string {
+  let id = ids.get(part.buffer);
+  if (id === undefined) ids.set(part.buffer, (id = nextWeightId++));
+  return `${id}.${versions.get(part.buffer) ?? 0}.${part.byteOffset}.${part.byteLength}`;
+}
+/** Call after changing a weight array in place, so cached inference sessions are not reused. */
+export function markWeightsChanged(data: ArrayBufferView): void {
+  versions.set(data.buffer, (versions.get(data.buffer) ?? 0) + 1);
+}
+
+export function rawBytes(t: HostTensor): Uint8Array {
+  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
+function tensorProto(name: string, t: HostTensor, external?: { location: string; offset: number }): ProtoWriter {
+  const w = new ProtoWriter();
+  w.packedInts(1, t.shape);
+  w.int(2, ONNX_TYPE[t.dtype]);
+  w.string(8, name);
+  if (external) {
+    w.message(13, new ProtoWriter().string(1, 'location').string(2, external.location));
+    w.message(13, new ProtoWriter().string(1, 'offset').string(2, String(external.offset)));
+    w.message(13, new ProtoWriter().string(1, 'length').string(2, String(t.data.byteLength)));
+    w.int(14, 1);
+  } else {
+    w.bytes(9, rawBytes(t));
+  }
+  return w;
+}
+
+function valueInfo(v: ValueSpec): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const d of v.shape) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+  const tensorType = new ProtoWriter().int(1, ONNX_TYPE[v.dtype]).message(2, shape);
+  return new ProtoWriter().string(1, v.name).message(2, new ProtoWriter().message(1, tensorType));
+}
+
+function attribute(name: string, v: OnnxAttr): ProtoWriter {
+  const a = new ProtoWriter().string(1, name);
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) return a.float(2, v).int(20, 1);
+    return a.int(3, v).int(20, 2);
+  }
+  if (typeof v === 'string') return a.string(4, v).int(20, 3);
+  if (Array.isArray(v)) return a.packedInts(8, v).int(20, 7);
+  if ('floats' in v) return a.packedFloats(7, v.floats).int(20, 6);
+  if ('float' in v) return a.float(2, v.float).int(20, 1);
+  return a.message(5, tensorProto('', v)).int(20, 4);
+}
+
+/** Parse a dim expression into ONNX int64 arithmetic. Grammar: sum of products of atoms/parens. */
+function emitDimExpr(b: OnnxBuilder, expr: string, atom: (name: string) => string): string {
+  const tokens = expr.match(/\d+|[A-Za-z_]\w*|[+\-*()]/g) ?? [];
+  let pos = 0;
+  const peek = () => tokens[pos];
+  const primary = (): string => {
+    const t = tokens[pos++];
+    if (t === '(') { const v = sum(); pos++; return v; }
+    if (t === undefined) throw new Error(`bad dim expression '${expr}'`);
+    return /^\d+$/.test(t) ? b.ints([Number(t)]) : atom(t);
+  };
+  const product = (): string => {
+    let v = primary();
+    while (peek() === '*') { pos++; v = b.node('Mul', [v, primary()])[0]!; }
+    return v;
+  };
+  const sum = (): string => {
+    let v = product();
+    while (peek() === '+' || peek() === '-') {
+      const op = tokens[pos++] === '+' ? 'Add' : 'Sub';
+      v = b.node(op, [v, product()])[0]!;
+    }
+    return v;
+  };
+  return sum();
+}
+
+/** Lower `outputs` (name -> tensor) to an ONNX model. */
+export function lower(outputs: Record<string, Tensor>, options: LowerOptions): LoweredModel {
+  const graphName = options.name ?? 'bert4ts';
+  const outTensors = Object.values(outputs);
+  const order = topoSort(outTensors);
+  const nodes: ProtoWriter[] = [];
+  const initializers: Initializer[] = [];
+  const inputs: ValueSpec[] = [];
+  const params: ValueSpec[] = [];
+  const valueName = new Map<Tensor, string>();
+  const seenNames = new Map<string, Tensor>();
+  let counter = 0;
+  const fresh = (prefix: string) => `${prefix}${counter++}`;
+  const intConsts = new Map<string, string>();
+  const dimCache = new Map<string, string>();
+  const dimSource = new Map<string, { input: string; axis: number }>();
+  const emit = (opType: string, ins: string[], outs: string[], attrs: Record<string, OnnxAttr> = {}, domain = '') => {
+    const n = new ProtoWriter();
+    for (const i of ins) n.string(1, i);
+    for (const o of outs) n.string(2, o);
+    n.string(3, fresh(`${opType}_`));
+    n.string(4, opType);
+    for (const [k, v] of Object.entries(attrs)) if (v !== undefined) n.message(5, attribute(k, v));
+    if (domain) n.string(7, domain);
+    nodes.push(n);
+    return outs;
+  };
+
+  const b: OnnxBuilder = {
+    node(opType, ins, attrs = {}, nOut = 1, domain = '') {
+      return emit(opType, ins, Array.from({ length: nOut }, () => fresh('v')), attrs, domain);
+    },
+    ints(values) {
+      const key = values.join(',');
+      let name = intConsts.get(key);
+      if (!name) {
+        name = fresh('i');
+        initializers.push({ name, tensor: { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) }, isParam: false });
+        intConsts.set(key, name);
+      }
+      return name;
+    },
+    scalar(value, dtype) {
+      const key = `${dtype}:${value}`;
+      let name = intConsts.get(key);
+      if (!name) {
+        name = fresh('s');
+        const data = dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : dtype === 'float64' ? new Float64Array([value]) : dtype === 'int32' ? new Int32Array([value]) : new Float32Array([value]);
+        initializers.push({ name, tensor: { dtype, shape: [], data }, isParam: false });
+        intConsts.set(key, name);
+      }
+      return name;
+    },
+    constant(t) {
+      const name = fresh('c');
+      initializers.push({ name, tensor: t, isParam: false });
+      return name;
+    },
+    dim(d: Dim) {
+      if (typeof d === 'number') return b.ints([d]);
+      let name = dimCache.get(d);
+      if (!name) {
+        name = emitDimExpr(b, d, (atom) => {
+          const cached = dimCache.get(atom);
+          if (cached) return cached;
+          const src = dimSource.get(atom);
+          if (!src) throw new GraphError('lower', `dim '${atom}' is used but no graph input has it as a dimension`);
+          const v = b.node('Shape', [src.input], { start: src.axis, end: src.axis + 1 })[0]!;
+          dimCache.set(atom, v);
+          return v;
+        });
+        dimCache.set(d, name);
+      }
+      return name;
+    },
+    shape(dims: Shape) {
+      if (dims.every((d) => typeof d === 'number')) return b.ints(dims as number[]);
+      return b.node('Concat', dims.map((d) => b.dim(d)), { axis: 0 })[0]!;
+    },
+    dtypeCode: (dtype) => ONNX_TYPE[dtype],
+  };
+
+  // Leaves first: graph inputs, parameters, and where each named dim comes from.
+  for (const node of order) {
+    const t = node.output;
+    if (node.op !== 'input' && node.op !== 'param') continue;
+    const name = node.attrs.name as string;
+    const prev = seenNames.get(name);
+    if (prev && prev !== t) {
+      if (node.op === 'param' && prev.node.op === 'param' && prev.dtype === t.dtype && formatShape(prev.shape) === formatShape(t.shape)) {
+        valueName.set(t, name); // the same weight referenced twice (e.g. a tied embedding)
+        continue;
+      }
+      throw new GraphError('lower', `two different leaves are both named '${name}': ${prev} and ${t}`);
+    }
+    seenNames.set(name, t);
+    valueName.set(t, name);
+    const spec = { name, dtype: t.dtype, shape: t.shape };
+    if (node.op === 'input') {
+      inputs.push(spec);
+      t.shape.forEach((d, axis) => { if (typeof d === 'string' && /^[A-Za-z_]\w*$/.test(d) && !dimSource.has(d)) dimSource.set(d, { input: name, axis }); });
+    } else if (options.params === 'inputs') {
+      params.push(spec);
+    } else {
+      const value = options.paramValue?.(name);
+      if (!value) throw new GraphError('lower', `no value bound for parameter '${name}' ${formatShape(t.shape)}`);
+      if (value.dtype !== t.dtype || value.shape.length !== t.shape.length || value.shape.some((d, i) => d !== t.shape[i])) {
+        throw new GraphError('lower', `parameter '${name}' is declared ${t.dtype} ${formatShape(t.shape)} but its value is ${value.dtype} ${formatShape(value.shape)}`);
+      }
+      params.push(spec);
+      initializers.push({ name, tensor: value, isParam: true });
+    }
+  }
+
+  for (const node of order) {
+    if (node.op === 'input' || node.op === 'param') continue;
+    const rule = PRIMS.get(node.op)!;
+    const ins = node.inputs.map((x) => valueName.get(x)!);
+    try {
+      valueName.set(node.output, rule.onnx(b, ins, node.attrs, node));
+    } catch (e) {
+      if (e instanceof GraphError) throw e;
+      throw new GraphError(node.op, `lowering failed: ${(e as Error).message}`);
+    }
+  }
+
+  const outs: ValueSpec[] = [];
+  for (const [name, t] of Object.entries(outputs)) {
+    emit('Identity', [valueName.get(t)!], [name]);
+    outs.push({ name, dtype: t.dtype, shape: t.shape });
+  }
+  const allInputs = options.params === 'inputs' ? [...inputs, ...params] : inputs;
+  return new LoweredModel(allInputs.map((s) => ({ ...s })), outs, params, nodes, initializers, graphName);
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return sizeOf(shape);
+}

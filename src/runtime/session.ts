@@ -1,0 +1,213 @@
+/**
+ * Running lowered graphs with onnxruntime-node: a session cache keyed by graph signature, feed
+ * validation with errors that name the input, zero-copy feeds, optional preallocated outputs.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { allocate, sizeOf, type DType, type HostTensor, type TypedArray } from '../graph/dtype.ts';
+import { Tensor, dimAtoms, evalDim, formatShape } from '../graph/tensor.ts';
+import { lower, type LoweredModel, type LowerOptions, type ValueSpec } from './lower.ts';
+
+export interface RuntimeOptions {
+  /** ORT intra-op threads (default: BERT4TS_THREADS or 2). */
+  threads?: number;
+  /** Weights at or above this many bytes in total go to an external data file (default 1.5 GB). */
+  externalDataThreshold?: number;
+  /** Keep ORT's weight prepacking (fast GEMMs, but a second copy of the weights). Default: on below 2 GB. */
+  prepack?: boolean;
+  /** ORT graph optimisation level. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export class FeedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FeedError';
+  }
+}
+
+export class NonFiniteError extends Error {
+  constructor(readonly output: string, message: string) {
+    super(message);
+    this.name = 'NonFiniteError';
+  }
+}
+
+export type Feed = HostTensor;
+export type Feeds = Record<string, Feed>;
+
+export function defaultThreads(): number {
+  const env = Number(process.env.BERT4TS_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : 2;
+}
+
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
+  float32: 'float32', float64: 'float64', float16: 'float16', bfloat16: 'bfloat16' as ort.Tensor.Type, int32: 'int32', int64: 'int64', int8: 'int8', uint8: 'uint8', bool: 'bool',
+};
+
+function toOrt(t: HostTensor): ort.Tensor {
+  return new ort.Tensor(ORT_TYPE[t.dtype], t.data as any, t.shape);
+}
+
+function fromOrt(t: ort.Tensor, dtype: DType): HostTensor {
+  return { dtype, shape: [...t.dims], data: t.data as TypedArray };
+}
+
+/** A compiled graph: one ORT session, its input/output specs and feed checks. */
+export class Executable {
+  private constructor(
+    readonly session: ort.InferenceSession,
+    readonly inputs: ValueSpec[],
+    readonly outputs: ValueSpec[],
+    readonly signature: string,
+    private readonly tempDir?: string,
+  ) {}
+
+  static async fromLowered(model: LoweredModel, options: RuntimeOptions = {}): Promise<Executable> {
+    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}`;
+    const cached = sessionCache.get(signature);
+    if (cached) {
+      sessionCache.delete(signature);
+      sessionCache.set(signature, cached); // LRU touch
+      return cached;
+    }
+    const promise = Executable.create(model, signature, options);
+    sessionCache.set(signature, promise);
+    promise.catch(() => sessionCache.delete(signature));
+    while (sessionCache.size > MAX_CACHED_SESSIONS) {
+      const [key, old] = sessionCache.entries().next().value!;
+      sessionCache.delete(key);
+      old.then((e) => e.release()).catch(() => {});
+    }
+    return promise;
+  }
+
+  private static async create(model: LoweredModel, signature: string, options: RuntimeOptions): Promise<Executable> {
+    const big = model.weightBytes >= (options.externalDataThreshold ?? 1.5e9);
+    const prepack = options.prepack ?? !big;
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: options.threads ?? defaultThreads(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: options.optimization ?? 'all',
+      logSeverityLevel: 3,
+      extra: prepack ? {} : { session: { disable_prepacking: '1' } },
+    };
+    let session: ort.InferenceSession;
+    let tempDir: string | undefined;
+    try {
+      if (big) {
+        // Over protobuf's 2 GB limit: write model + external data and let ORT memory-map the weights.
+        mkdirSync(join(tmpdir(), 'bert4ts'), { recursive: true });
+        tempDir = mkdtempSync(join(tmpdir(), 'bert4ts', 'session-'));
+        const { modelPath } = model.writeFiles(join(tempDir, 'model.onnx'));
+        session = await ort.InferenceSession.create(modelPath, sessionOptions);
+      } else {
+        session = await ort.InferenceSession.create(model.toBytes(), sessionOptions);
+      }
+    } catch (e) {
+      if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+      throw new Error(`ONNX Runtime could not load the lowered graph: ${(e as Error).message}`);
+    }
+    return new Executable(session, model.inputs, model.outputs, signature, tempDir);
+  }
+
+  /** Check feeds against the input specs; returns the value of every named dim. */
+  checkFeeds(feeds: Feeds): Record<string, number> {
+    const env: Record<string, number> = {};
+    const origin: Record<string, string> = {};
+    for (const spec of this.inputs) {
+      const f = feeds[spec.name];
+      if (!f) throw new FeedError(`missing input '${spec.name}' (${spec.dtype} ${formatShape(spec.shape)}); inputs are: ${this.inputs.map((i) => i.name).join(', ')}`);
+      if (f.dtype !== spec.dtype) throw new FeedError(`input '${spec.name}' must be ${spec.dtype}, got ${f.dtype}`);
+      if (f.shape.length !== spec.shape.length) throw new FeedError(`input '${spec.name}' must have shape ${formatShape(spec.shape)}, got ${formatShape(f.shape)}`);
+      if (f.data.length !== sizeOf(f.shape)) throw new FeedError(`input '${spec.name}' has ${f.data.length} values for shape ${formatShape(f.shape)}`);
+      spec.shape.forEach((d, i) => {
+        const actual = f.shape[i]!;
+        if (typeof d === 'number') {
+          if (d !== actual) throw new FeedError(`input '${spec.name}' must have shape ${formatShape(spec.shape)}, got ${formatShape(f.shape)} (dim ${i})`);
+        } else if (/^[A-Za-z_]\w*$/.test(d)) {
+          if (env[d] === undefined) { env[d] = actual; origin[d] = spec.name; }
+          else if (env[d] !== actual) throw new FeedError(`dim '${d}' is ${env[d]} in input '${origin[d]}' but ${actual} in input '${spec.name}'`);
+        }
+      });
+    }
+    for (const name of Object.keys(feeds)) {
+      if (!this.inputs.some((i) => i.name === name)) throw new FeedError(`unknown input '${name}'; inputs are: ${this.inputs.map((i) => i.name).join(', ')}`);
+    }
+    // Inputs whose dims are expressions (e.g. 'past+seq') must agree with the names they use.
+    for (const spec of this.inputs) spec.shape.forEach((d, i) => {
+      if (typeof d === 'string' && !/^[A-Za-z_]\w*$/.test(d) && dimAtoms(d).every((a) => env[a] !== undefined)) {
+        const want = evalDim(d, env);
+        if (want !== feeds[spec.name]!.shape[i]) throw new FeedError(`input '${spec.name}' dim ${i} must be ${d} = ${want}, got ${feeds[spec.name]!.shape[i]}`);
+      }
+    });
+    return env;
+  }
+
+  /**
+   * Run once. `into` may hold preallocated host buffers for some outputs (e.g. updated weights in
+   * training); ORT writes them directly. `checkFinite` lists outputs that must not hold NaN/Inf.
+   */
+  async run(feeds: Feeds, options: { into?: Record<string, HostTensor>; checkFinite?: string[]; outputs?: string[] } = {}): Promise<Record<string, HostTensor>> {
+    this.checkFeeds(feeds);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const spec of this.inputs) ortFeeds[spec.name] = toOrt(feeds[spec.name]!);
+    const wanted = options.outputs ?? this.outputs.map((o) => o.name);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of wanted) fetches[name] = options.into?.[name] ? toOrt(options.into[name]!) : null;
+    let result: ort.InferenceSession.ReturnType;
+    try {
+      result = await this.session.run(ortFeeds, fetches);
+    } catch (e) {
+      throw new Error(`ONNX Runtime failed while running the graph: ${(e as Error).message}`);
+    }
+    const out: Record<string, HostTensor> = {};
+    for (const name of wanted) {
+      const spec = this.outputs.find((o) => o.name === name);
+      if (!spec) throw new FeedError(`unknown output '${name}'`);
+      out[name] = options.into?.[name] ?? fromOrt(result[name]!, spec.dtype);
+    }
+    for (const name of options.checkFinite ?? []) {
+      const d = out[name]!.data;
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i] as number;
+        if (!Number.isFinite(v)) throw new NonFiniteError(name, `output '${name}' is ${v} at index ${i}`);
+      }
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+  }
+}
+
+const MAX_CACHED_SESSIONS = Number(process.env.BERT4TS_SESSION_CACHE) || 16;
+const sessionCache = new Map<string, Promise<Executable>>();
+
+/** Drop every cached session (frees ORT memory). */
+export async function clearSessionCache(): Promise<void> {
+  const all = [...sessionCache.values()];
+  sessionCache.clear();
+  await Promise.all(all.map((p) => p.then((e) => e.release()).catch(() => {})));
+}
+
+/** Lower and compile `outputs` in one call. */
+export async function compile(outputs: Record<string, Tensor>, lowerOptions: LowerOptions, options: RuntimeOptions = {}): Promise<Executable> {
+  return Executable.fromLowered(lower(outputs, lowerOptions), options);
+}
+
+/** Host tensor helpers for feeds. */
+export function hostTensor(dtype: DType, shape: number[], values?: ArrayLike<number> | ArrayLike<bigint>): HostTensor {
+  const data = allocate(dtype, sizeOf(shape));
+  if (values) {
+    if (values.length !== data.length) throw new FeedError(`${values.length} values for shape ${formatShape(shape)}`);
+    if (data instanceof BigInt64Array) for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i] as number);
+    else (data as Float32Array).set(values as ArrayLike<number>);
+  }
+  return { dtype, shape, data };
+}
