@@ -1,0 +1,141 @@
+/**
+ * Checkpoint files in the formats users have: safetensors (also sharded), TensorFlow tensor
+ * bundles, PyTorch `pytorch_model.bin` (also sharded), and ONNX initializers. `openCheckpoint`
+ * detects the format; every reader reads one tensor at a time from disk. Names are kept as stored:
+ * mapping them to a model is the job of the per-family name maps in src/models.
+ */
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { HostTensor } from '../graph/dtype.ts';
+import { CheckpointError, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';
+import { OnnxReader } from './onnx.ts';
+import { PytorchReader } from './pytorch.ts';
+import { SafetensorsReader } from './safetensors.ts';
+import { resolveTfPrefix, TfCheckpointReader } from './tf.ts';
+
+export { CheckpointError, type CheckpointFormat, type CheckpointReader, type TensorInfo, type TensorSource } from './io.ts';
+export { SafetensorsReader, writeSafetensors } from './safetensors.ts';
+export { TfCheckpointReader, writeTfCheckpoint } from './tf.ts';
+export { PytorchReader, writePytorchBin } from './pytorch.ts';
+export { OnnxReader } from './onnx.ts';
+
+/** Open a checkpoint file, TF prefix (`x.ckpt`), sharded `*.index.json`, or a model directory. */
+export function openCheckpoint(path: string): CheckpointReader {
+  const tfPrefix = resolveTfPrefix(path);
+  if (tfPrefix) return new TfCheckpointReader(tfPrefix);
+  if (!existsSync(path)) throw new CheckpointError(path, 'no such file or directory (nor a TF checkpoint prefix with a .index file)');
+  if (statSync(path).isDirectory()) return openCheckpoint(findInDirectory(path));
+  if (path.endsWith('.index.json')) return new ShardedReader(path);
+  return openFile(path);
+}
+
+function openFile(path: string): CheckpointReader {
+  const head = readFileHead(path);
+  if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return new PytorchReader(path); // 'PK\3\4'
+  if (head[0] === 0x80) return new PytorchReader(path); // a bare pickle: legacy torch.save, reported there
+  if (path.endsWith('.onnx')) return new OnnxReader(path);
+  if (head.length >= 9 && head[8] === 0x7b) return new SafetensorsReader(path); // header length, then '{'
+  if (path.endsWith('.safetensors')) return new SafetensorsReader(path); // reports what is wrong with it
+  if (path.endsWith('.bin') || path.endsWith('.pt') || path.endsWith('.pth')) return new PytorchReader(path);
+  throw new CheckpointError(path, 'unrecognized checkpoint format (expected safetensors, a TF checkpoint prefix, a torch.save zip or .onnx)');
+}
+
+function readFileHead(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const head = new Uint8Array(16);
+    return head.subarray(0, readSync(fd, head, 0, 16, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Files a model directory may hold, in order of preference. */
+const DIRECTORY_CANDIDATES = ['model.safetensors.index.json', 'model.safetensors', 'pytorch_model.bin.index.json', 'pytorch_model.bin'];
+
+function findInDirectory(dir: string): string {
+  for (const name of DIRECTORY_CANDIDATES) if (existsSync(join(dir, name))) return join(dir, name);
+  // TF: the `checkpoint` state file names the latest prefix; else a single *.index.
+  const state = join(dir, 'checkpoint');
+  if (existsSync(state)) {
+    const m = /model_checkpoint_path:\s*"([^"]+)"/.exec(readFileSync(state, 'utf8'));
+    if (m) {
+      const prefix = m[1]!.startsWith('/') ? m[1]! : join(dir, m[1]!);
+      if (existsSync(prefix + '.index')) return prefix;
+      const local = join(dir, basename(m[1]!)); // the state file may hold the original absolute path
+      if (existsSync(local + '.index')) return local;
+    }
+  }
+  const files = readdirSync(dir);
+  const pick = (suffix: string): string | undefined => {
+    const found = files.filter((f) => f.endsWith(suffix) && !f.endsWith('.index.json'));
+    if (found.length > 1) throw new CheckpointError(dir, `several ${suffix} checkpoints (${found.join(', ')}): pass one of them`);
+    return found[0] && join(dir, found[0]);
+  };
+  const tf = pick('.index');
+  if (tf) return tf;
+  if (existsSync(join(dir, 'variables', 'variables.index'))) return join(dir, 'variables', 'variables');
+  const found = pick('.safetensors') ?? pick('.onnx');
+  if (found) return found;
+  throw new CheckpointError(dir, `no checkpoint found (looked for ${DIRECTORY_CANDIDATES.join(', ')}, a TF *.index, *.safetensors, *.onnx)`);
+}
+
+/** `model.safetensors.index.json` / `pytorch_model.bin.index.json`: `{ weight_map: { tensor: shard file } }`. */
+export class ShardedReader implements CheckpointReader {
+  readonly format: CheckpointFormat;
+  private readonly shards = new Map<string, CheckpointReader>();
+  private readonly where = new Map<string, CheckpointReader>();
+
+  constructor(readonly path: string) {
+    let index: { weight_map?: Record<string, string> };
+    try {
+      index = JSON.parse(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new CheckpointError(path, `not a valid shard index: ${(e as Error).message}`);
+    }
+    const map = index.weight_map;
+    if (!map || typeof map !== 'object') throw new CheckpointError(path, 'shard index has no weight_map');
+    const files = [...new Set(Object.values(map))].sort();
+    this.format = files.every((f) => f.endsWith('.safetensors')) ? 'safetensors' : 'pytorch';
+    try {
+      for (const file of files) {
+        const full = join(dirname(path), file);
+        const example = Object.keys(map).find((k) => map[k] === file);
+        if (file.split(/[\\/]/).includes('..')) throw new CheckpointError(path, `shard '${file}' leaves the checkpoint directory`, example);
+        if (!existsSync(full)) throw new CheckpointError(full, `missing shard listed in ${basename(path)}`, example);
+        this.shards.set(file, this.format === 'safetensors' ? new SafetensorsReader(full) : new PytorchReader(full));
+      }
+      for (const [file, reader] of this.shards) for (const { name } of reader.list()) if (map[name] === file || !(name in map)) this.where.set(name, reader);
+      for (const [name, file] of Object.entries(map)) {
+        if (!this.where.has(name)) throw new CheckpointError(join(dirname(path), file), `${basename(path)} places the tensor here but the shard does not hold it`, name);
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  list(): TensorInfo[] {
+    const out: TensorInfo[] = [];
+    for (const reader of this.shards.values()) for (const info of reader.list()) if (this.where.get(info.name) === reader) out.push(info);
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+
+  read(name: string): HostTensor {
+    const reader = this.where.get(name);
+    if (!reader) throw new CheckpointError(this.path, 'no such tensor in any shard', name);
+    return reader.read(name);
+  }
+
+  skipped(): { name: string; reason: string }[] {
+    return [...this.shards.values()].flatMap((r) => r.skipped());
+  }
+
+  close(): void {
+    for (const r of this.shards.values()) r.close();
+  }
+}
