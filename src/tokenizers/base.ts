@@ -1,0 +1,137 @@
+/**
+ * What every tokenizer kind shares: the post-processor (framing with special tokens, segment ids,
+ * truncation), batch encoding with padding, and argument checks. A kind supplies `pieces(text)`
+ * (normalizer → pre-tokenizer → model, with offsets) and `decode`.
+ */
+import {
+  TokenizerError,
+  type BatchEncoding, type BatchOptions, type DecodeOptions, type EncodeOptions, type Encoding,
+  type Framing, type SpecialName, type SpecialToken, type Tokenizer,
+} from './types.ts';
+
+/** A text's tokens before framing: parallel arrays. */
+export interface Pieces {
+  ids: number[];
+  tokens: string[];
+  offsets: [number, number][];
+}
+
+export abstract class BaseTokenizer implements Tokenizer {
+  abstract readonly kind: string;
+  abstract readonly vocabSize: number;
+  specialTokens: Partial<Record<SpecialName, SpecialToken>> = {};
+  framing: Framing = 'none';
+  keepTokens?: number[];
+
+  /** Normalize, pre-tokenize and run the model over one text, without framing. */
+  protected abstract pieces(text: string): Pieces;
+  abstract decode(ids: readonly number[], options?: DecodeOptions): string;
+  abstract tokenToId(token: string): number | undefined;
+  abstract idToToken(id: number): string;
+
+  tokenize(text: string): string[] {
+    return this.pieces(checkText(text, 'text')).tokens;
+  }
+
+  encode(text: string, pair?: string, options: EncodeOptions = {}): Encoding {
+    const a = this.pieces(checkText(text, 'text'));
+    const b = pair === undefined ? undefined : this.pieces(checkText(pair, 'pair'));
+    const addSpecial = options.addSpecialTokens ?? true;
+    const framing = addSpecial ? this.framing : 'none';
+    if (options.maxlen !== undefined) {
+      const added = framingLength(framing, b !== undefined);
+      if (!Number.isInteger(options.maxlen) || options.maxlen < added) {
+        throw new TokenizerError(`encode: maxlen must be an integer >= ${added} (the special tokens alone take ${added}), got ${options.maxlen}`);
+      }
+      truncate(a, b, options.maxlen - added, options.truncation ?? 'longest_first');
+    }
+    const out: Encoding = { ids: [], tokens: [], segments: [], offsets: [] };
+    const push = (ids: number[], tokens: string[], offsets: [number, number][], segment: number) => {
+      for (let i = 0; i < ids.length; i++) {
+        out.ids.push(ids[i]!);
+        out.tokens.push(tokens[i]!);
+        out.offsets.push(offsets[i]!);
+        out.segments.push(segment);
+      }
+    };
+    const special = (name: SpecialName, segment: number) => {
+      const t = this.specialTokens[name];
+      if (!t) throw new TokenizerError(`${this.kind} tokenizer has no '${name}' token, needed for '${framing}' framing; pass addSpecialTokens: false`);
+      push([t.id], [t.token], [[0, 0]], segment);
+    };
+    if (framing === 'bert') special('cls', 0);
+    push(a.ids, a.tokens, a.offsets, 0);
+    if (framing === 'bert') special('sep', 0);
+    if (framing === 'eos') special('eos', 0);
+    if (b) {
+      push(b.ids, b.tokens, b.offsets, 1);
+      if (framing === 'bert') special('sep', 1);
+      if (framing === 'eos') special('eos', 1);
+    }
+    return out;
+  }
+
+  encodeBatch(texts: (string | [string, string])[], options: BatchOptions = {}): BatchEncoding {
+    if (!Array.isArray(texts)) throw new TokenizerError('encodeBatch: texts must be an array of strings or [text, pair] tuples');
+    const padding = options.padding ?? 'longest';
+    if (padding === 'max_length' && options.maxlen === undefined) throw new TokenizerError("encodeBatch: padding 'max_length' needs maxlen");
+    const rows = texts.map((t) => (Array.isArray(t) ? this.encode(t[0], t[1], options) : this.encode(t, undefined, options)));
+    const width = padding === 'max_length' ? options.maxlen! : Math.max(0, ...rows.map((r) => r.ids.length));
+    const padId = this.specialTokens.pad?.id ?? 0;
+    const fill = (row: number[], value: number) => row.concat(new Array(width - row.length).fill(value));
+    return {
+      ids: rows.map((r) => fill(r.ids, padId)),
+      segments: rows.map((r) => fill(r.segments, 0)),
+      attentionMask: rows.map((r) => fill(new Array(r.ids.length).fill(1), 0)),
+      lengths: rows.map((r) => r.ids.length),
+    };
+  }
+
+  /** Throws a clear error for anything that is not an id of this vocabulary. */
+  protected checkIds(ids: readonly number[]): void {
+    if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new TokenizerError('decode: ids must be an array of integers');
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new TokenizerError(`decode: id ${id} at position ${i} is out of range [0, ${this.vocabSize}) for this ${this.kind} vocabulary`);
+      }
+    }
+  }
+
+  protected isSpecialId(id: number): boolean {
+    for (const t of Object.values(this.specialTokens)) if (t && t.id === id) return true;
+    return false;
+  }
+}
+
+export function checkText(text: unknown, what: string): string {
+  if (typeof text !== 'string') throw new TokenizerError(`${what} must be a string, got ${text === null ? 'null' : typeof text}`);
+  return text;
+}
+
+function framingLength(framing: Framing, pair: boolean): number {
+  if (framing === 'bert') return pair ? 3 : 2;
+  if (framing === 'eos') return pair ? 2 : 1;
+  return 0;
+}
+
+/** Drops tokens from the ends of the sequences until they fit `budget` (HF's strategies). */
+function truncate(a: Pieces, b: Pieces | undefined, budget: number, how: string): void {
+  const cut = (p: Pieces, n: number) => { p.ids.length = n; p.tokens.length = n; p.offsets.length = n; };
+  const bl = b ? b.ids.length : 0;
+  if (a.ids.length + bl <= budget) return;
+  if (how === 'only_first') {
+    if (budget - bl < 0) throw new TokenizerError(`encode: cannot truncate only the first text: the pair alone has ${bl} tokens, over maxlen's room of ${budget}`);
+    cut(a, budget - bl);
+  } else if (how === 'only_second') {
+    if (!b || budget - a.ids.length < 0) throw new TokenizerError(`encode: cannot truncate only the second text: ${b ? `the first alone has ${a.ids.length} tokens, over maxlen's room of ${budget}` : 'there is no pair'}`);
+    cut(b, budget - a.ids.length);
+  } else if (how === 'longest_first') {
+    let la = a.ids.length, lb = bl;
+    while (la + lb > budget) { if (la > lb) la--; else lb--; }
+    cut(a, la);
+    if (b) cut(b, lb);
+  } else {
+    throw new TokenizerError(`encode: unknown truncation '${how}' (use longest_first, only_first or only_second)`);
+  }
+}
