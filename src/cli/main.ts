@@ -10,6 +10,7 @@ export interface Command {
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  xiangqi: { summary: 'xiangqi tools: perft, corpus (and the player)', load: async () => (await import('./xiangqi.ts')).default },
 };
 
 export class UsageError extends Error {}

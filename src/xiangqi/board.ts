@@ -102,7 +102,9 @@ export interface Outcome {
   reason: 'checkmate' | 'stalemate' | 'perpetual check' | 'repetition' | 'move limit';
 }
 
-const MAX_PLY = 1024;
+/** Longest game a Position can hold (the undo stacks are preallocated). */
+export const MAX_GAME_PLIES = 1024;
+const MAX_PLY = MAX_GAME_PLIES;
 /** Per-ply move buffer for generation: pseudo-legal moves of one position never exceed ~120. */
 const MOVES_PER_PLY = 160;
 const MAX_PERFT_DEPTH = 32;

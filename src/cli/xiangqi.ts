@@ -1,0 +1,107 @@
+/**
+ * `bert4ts xiangqi <sub>`: the xiangqi tools. Each subcommand is one entry of SUBCOMMANDS, loaded
+ * on demand like the top-level commands; add new ones (train, play, uci) there.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+import { UsageError, type Command } from './main.ts';
+
+interface Subcommand {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  perft: {
+    summary: 'count the leaf nodes of the legal move tree (move generator check)',
+    usage: 'bert4ts xiangqi perft ["<FEN>"|startpos] <depth> [--divide]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, { divide: { type: 'boolean' } }, this.usage);
+      if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`expected a FEN and a depth\nusage: ${this.usage}`);
+      const depthText = positionals[positionals.length - 1]!;
+      const depth = Number(depthText);
+      if (!Number.isInteger(depth) || depth < 1 || depth > 32) throw new UsageError(`depth must be an integer from 1 to 32, got "${depthText}"`);
+      const fenArg = positionals.length === 2 ? positionals[0]! : 'startpos';
+      const { Position } = await import('../xiangqi/board.ts');
+      const pos = fenArg === 'startpos' ? Position.start() : Position.fromFen(fenArg);
+      const started = performance.now();
+      if (values.divide) {
+        let total = 0;
+        for (const [move, n] of pos.divide(depth)) {
+          process.stdout.write(`${move}: ${n}\n`);
+          total += n;
+        }
+        process.stdout.write(`total: ${total}\n`);
+      } else {
+        process.stdout.write(`${pos.perft(depth)}\n`);
+      }
+      process.stderr.write(`perft ${depth}: ${((performance.now() - started) / 1000).toFixed(2)} s\n`);
+      return 0;
+    },
+  },
+  corpus: {
+    summary: 'parse and validate PGN game records into a JSONL corpus',
+    usage: 'bert4ts xiangqi corpus <archive.tar.gz|dir> --out games.jsonl [--report report.json] [--examples N] [--quiet]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        out: { type: 'string', short: 'o' },
+        report: { type: 'string' },
+        examples: { type: 'string' },
+        quiet: { type: 'boolean', short: 'q' },
+      }, this.usage);
+      if (positionals.length !== 1) throw new UsageError(`expected one archive or directory\nusage: ${this.usage}`);
+      if (!values.out) throw new UsageError(`--out <file.jsonl> is required\nusage: ${this.usage}`);
+      const maxExamples = values.examples === undefined ? 3 : Number(values.examples);
+      if (!Number.isInteger(maxExamples) || maxExamples < 0) throw new UsageError(`--examples must be a non-negative integer, got "${values.examples}"`);
+      const { existsSync, writeFileSync } = await import('node:fs');
+      if (!existsSync(positionals[0]!)) throw new Error(`no such file or directory: ${positionals[0]}`);
+      const { buildCorpus, formatReport } = await import('../xiangqi/corpus.ts');
+      const report = await buildCorpus(positionals[0]!, values.out, { silent: values.quiet, maxExamples });
+      process.stdout.write(formatReport(report) + '\n');
+      process.stdout.write(`wrote ${report.written} games to ${values.out}\n`);
+      if (values.report) writeFileSync(values.report, JSON.stringify(report, null, 2) + '\n');
+      return 0;
+    },
+  },
+};
+
+function parse<O extends Options>(argv: string[], options: O, usage: string) {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequest(usage);
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true as const, strict: true as const });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\nusage: ${usage}`);
+  }
+}
+
+class HelpRequest extends Error {}
+
+function usage(): string {
+  const rows = Object.entries(SUBCOMMANDS).map(([name, s]) => `  ${name.padEnd(8)} ${s.summary}\n           ${s.usage}`);
+  return ['Usage: bert4ts xiangqi <subcommand> [options]', '', 'Subcommands:', ...rows].join('\n');
+}
+
+const command: Command = {
+  summary: 'xiangqi tools: perft, corpus',
+  async run(argv) {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      process.stdout.write(usage() + '\n');
+      return name === undefined ? 2 : 0;
+    }
+    const sub = SUBCOMMANDS[name];
+    if (!sub) throw new UsageError(`unknown subcommand '${name}'\n${usage()}`);
+    try {
+      return await sub.run(rest);
+    } catch (e) {
+      if (e instanceof HelpRequest) {
+        process.stdout.write(`usage: ${e.message}\n${sub.summary}\n`);
+        return 0;
+      }
+      throw e;
+    }
+  },
+};
+export default command;

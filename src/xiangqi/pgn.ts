@@ -1,0 +1,139 @@
+/**
+ * Xiangqi PGN records: decoding (UTF-8, or Big5 / Big5-HKSCS as the CCPD files use), tags, and the
+ * move text, replayed on the board so every move is checked.
+ *
+ * Move text may hold move numbers (`1.`, `1...`), moves in Chinese, WXF or ICCS, `{comments}`,
+ * `;` line comments, `(variations)` (skipped: only the main line is kept) and a result token.
+ */
+import { MAX_GAME_PLIES, Position, START_FEN, moveToIccs, type Move } from './board.ts';
+import { parseMove } from './notation.ts';
+
+export type PgnResult = '1-0' | '0-1' | '1/2-1/2' | '*';
+
+export interface PgnGame {
+  tags: Record<string, string>;
+  /** Move tokens of the main line as written. */
+  moveTexts: string[];
+  /** Result from the Result tag, else from the move text, else `*`. */
+  result: PgnResult;
+}
+
+export class PgnError extends Error {
+  /** A short, stable category for counting rejections (e.g. "illegal move"). */
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message);
+    this.name = 'PgnError';
+    this.reason = reason;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** WHATWG big5 is Big5 with the HKSCS extensions, i.e. what the CCPD files are written in. */
+const big5 = new TextDecoder('big5', { fatal: true });
+
+/** Decodes a record: UTF-8 (with or without BOM) when it is valid UTF-8, else Big5-HKSCS. */
+export function decodeRecord(data: Uint8Array): string {
+  try {
+    return utf8.decode(data).replace(/^\uFEFF/, '');
+  } catch {
+    try {
+      return big5.decode(data);
+    } catch {
+      throw new PgnError('unknown encoding', 'the file is neither UTF-8 nor Big5-HKSCS text');
+    }
+  }
+}
+
+const RESULTS = new Set(['1-0', '0-1', '1/2-1/2', '*']);
+
+/** Splits PGN text into games (a tag section starts a new game once moves have been seen). */
+export function parsePgn(text: string): PgnGame[] {
+  const games: PgnGame[] = [];
+  let tags: Record<string, string> = {};
+  let body: string[] = [];
+  const flush = () => {
+    if (Object.keys(tags).length || body.some((l) => l.trim())) games.push(readGame(tags, body.join('\n')));
+    tags = {};
+    body = [];
+  };
+  for (const line of text.split(/\r?\n/)) {
+    const tag = /^\s*\[(\w+)\s+"(.*)"\s*\]\s*$/.exec(line); // greedy: some values hold unescaped quotes
+    if (tag) {
+      if (body.some((l) => l.trim())) flush();
+      tags[tag[1]!] = tag[2]!.replace(/\\(.)/g, '$1');
+    } else {
+      body.push(line);
+    }
+  }
+  flush();
+  return games;
+}
+
+function readGame(tags: Record<string, string>, body: string): PgnGame {
+  // Drop comments and (possibly nested) variations, keeping the main line.
+  let text = body.replace(/\{[^}]*\}/g, ' ').replace(/;[^\n]*/g, ' ');
+  let depth = 0, main = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    else if (ch === ')') depth = Math.max(0, depth - 1);
+    else if (depth === 0) main += ch;
+  }
+  text = main;
+  const moveTexts: string[] = [];
+  let textResult: string | undefined;
+  for (let token of text.split(/\s+/)) {
+    token = token.replace(/^\d+\.+/, ''); // move number, possibly glued to the move: "1.炮二平五"
+    if (!token) continue;
+    if (RESULTS.has(token)) { textResult = token; continue; }
+    moveTexts.push(token);
+  }
+  const tagResult = tags.Result?.trim();
+  const result = (tagResult && RESULTS.has(tagResult) ? tagResult : textResult ?? '*') as PgnResult;
+  return { tags, moveTexts, result };
+}
+
+export interface ReplayedGame {
+  /** Start position FEN as given (normalised through the board), or the standard start. */
+  fen: string;
+  moves: Move[];
+  /** Position after the last move. */
+  final: Position;
+  /** Moves written after the game was already over (no legal move left), dropped. */
+  droppedAfterEnd: number;
+}
+
+/**
+ * Replays a game's moves from its FEN tag (or the start position); any unreadable or illegal move
+ * throws a PgnError that names the ply and the move text. Moves after a mate are dropped.
+ */
+export function replay(game: PgnGame): ReplayedGame {
+  const fenTag = game.tags.FEN?.trim();
+  let pos: Position;
+  try {
+    pos = Position.fromFen(fenTag || START_FEN);
+  } catch (e) {
+    throw new PgnError('bad FEN', (e as Error).message);
+  }
+  const fen = pos.fen();
+  const moves: Move[] = [];
+  for (const [i, text] of game.moveTexts.entries()) {
+    let m: Move;
+    try {
+      m = parseMove(pos, text);
+    } catch (e) {
+      // Some records add a move after mate (e.g. the mated general stepping into check): the game
+      // was already decided, so keep it up to the mate.
+      if (!pos.hasLegalMove()) return { fen, moves, final: pos, droppedAfterEnd: game.moveTexts.length - i };
+      const err = e as Error;
+      const reason = err.name === 'IllegalMoveError' ? 'illegal move' : /ambiguous/.test(err.message) ? 'ambiguous move' : 'unreadable move';
+      throw new PgnError(reason, `ply ${i + 1} "${text}": ${err.message}`);
+    }
+    if (pos.ply >= MAX_GAME_PLIES) throw new PgnError('too long', `more than ${MAX_GAME_PLIES} plies`);
+    pos.make(m);
+    moves.push(m);
+  }
+  return { fen, moves, final: pos, droppedAfterEnd: 0 };
+}
+
+export const movesToIccs = (moves: Move[]): string => moves.map(moveToIccs).join(' ');
