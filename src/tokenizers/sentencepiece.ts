@@ -575,7 +575,7 @@ export class SentencePieceTokenizer extends BaseTokenizer {
       flush();
       let surface: string;
       if (p.type === PieceType.Control) surface = skipSpecial ? '' : p.piece;
-      else if (p.type === PieceType.Unknown) surface = this.model.unkSurface;
+      else if (p.type === PieceType.Unknown) { surface = this.model.unkSurface; bosSpace = false; }
       else {
         // Only the very first piece can carry the dummy-prefix space.
         let piece = p.piece;
