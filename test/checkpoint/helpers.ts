@@ -57,3 +57,13 @@ export function sampleTensors(): [string, HostTensor][] {
     ['名字/unicode', randomTensor('float32', [2], 12)],
   ];
 }
+
+/** The tensors of test/fixtures/checkpoint/snappy_tiny.ckpt (see make_snappy_fixture.ts). */
+export function snappyFixtureTensors(): [string, HostTensor][] {
+  const tensors: [string, HostTensor][] = [];
+  // Repetitive names compress well, so Snappy emits literals and back-references.
+  for (let i = 0; i < 60; i++) {
+    tensors.push([`bert/encoder/layer_${i % 12}/attention/output/dense/kernel/adam_${i % 2 ? 'm' : 'v'}_${i}`, randomTensor(i % 3 ? 'float32' : 'float16', [i % 4, 2], 100 + i)]);
+  }
+  return tensors;
+}
