@@ -180,7 +180,9 @@ export class Executable {
     return out;
   }
 
+  /** Free the ORT session (and drop it from the cache). */
   async release(): Promise<void> {
+    sessionCache.delete(this.signature);
     await this.session.release();
     if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
   }

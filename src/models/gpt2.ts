@@ -1,0 +1,76 @@
+/**
+ * GPT-2 (and CPM-LM, which is GPT-2-shaped): token + learned position embeddings, pre-LN blocks
+ * "LN -> Att(causal) -> Add -> LN -> FFN(gelu_tanh) -> Add", a final LN, and an output layer tied
+ * to the token embeddings.
+ */
+import { add, gather, matmul, reshape, slice, transpose } from '../graph/ops.ts';
+import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
+import { attention, causalAttentionMask, andMasks, paddingMask } from '../nn/attention.ts';
+import { dropout, embedding, feedForward, layerNorm, type Activation } from '../nn/layers.ts';
+import { initializers, type Scope } from '../nn/params.ts';
+
+export interface GPT2Config {
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize?: number;
+  maxPosition: number;
+  layerNormEpsilon?: number;
+  dropout?: number;
+  activation?: Activation;
+}
+
+export interface LayerCache {
+  k: Tensor;
+  v: Tensor;
+}
+
+export interface GPT2Inputs {
+  ids: Tensor; // (B, T) int64
+  /** (B, P+T) 1 = token, 0 = padding (left padding for batched prompts). */
+  attentionMask?: Tensor | null;
+  /** Per-layer past keys/values, each (B, H, P, D). */
+  cache?: LayerCache[] | null;
+  /** Number of cached positions P (a dim of the cache inputs). */
+  past?: Dim;
+  /** Explicit position ids (B, T); default past..past+T-1. */
+  positionIds?: Tensor | null;
+}
+
+export interface GPT2Outputs {
+  hidden: Tensor; // (B, T, C)
+  logits: Tensor; // (B, T, V)
+  cache: LayerCache[];
+}
+
+export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outputs {
+  const [, seq] = inputs.ids.shape;
+  const past = inputs.past ?? 0;
+  if (typeof seq === 'number' && typeof past === 'number' && seq + past > c.maxPosition) {
+    throw new GraphError('gpt2', `sequence of ${seq + past} positions exceeds maxPosition ${c.maxPosition}`);
+  }
+  const { output: tokens, table: wte } = embedding(scope, inputs.ids, c.vocabSize, c.hiddenSize, 'wte');
+  const wpe = scope.param('wpe', [c.maxPosition, c.hiddenSize], initializers.truncatedNormal(0.01));
+  const positions = inputs.positionIds ? gather(wpe, inputs.positionIds) : reshape(slice(wpe, 0, past, dimAdd(past, seq!)), [1, seq!, c.hiddenSize]);
+  let h = dropout(scope, add(tokens, positions), c.dropout ?? 0); // (B, T, C)
+  const mask = andMasks(causalAttentionMask(seq!, past), inputs.attentionMask ? paddingMask(inputs.attentionMask) : null);
+  const eps = c.layerNormEpsilon ?? 1e-5;
+  const newCache: LayerCache[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const block = scope.child(`h${i}`);
+    const a = attention(block.child('attn'), layerNorm(block.child('ln_1'), h, eps), {
+      heads: c.numHeads, mask, dropout: c.dropout, cache: inputs.cache?.[i] ?? null,
+      names: { query: 'q', key: 'k', value: 'v', output: 'c_proj' },
+    });
+    newCache.push({ k: a.k, v: a.v });
+    h = add(h, dropout(block, a.output, c.dropout ?? 0));
+    const f = feedForward(block.child('mlp'), layerNorm(block.child('ln_2'), h, eps), {
+      innerSize: c.intermediateSize ?? 4 * c.hiddenSize, activation: c.activation ?? 'gelu_tanh', dropout: 0,
+    });
+    h = add(h, dropout(block, f, c.dropout ?? 0));
+  }
+  h = layerNorm(scope.child('ln_f'), h, eps);
+  const logits = matmul(h, transpose(wte, [1, 0])); // tied output layer: (B, T, V)
+  return { hidden: h, logits, cache: newCache };
+}

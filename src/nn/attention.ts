@@ -1,0 +1,87 @@
+/**
+ * Multi-head attention with boolean masks (padding, causal, UniLM prefix), an optional additive
+ * bias (T5 relative positions) and an optional key/value cache for incremental decoding.
+ */
+import { causalMask } from '../graph/composite.ts';
+import { cast, softmax, concat, cumsum, div, greater, lessOrEqual, logicalAnd, matmul, reshape, scalar, transpose, where, add } from '../graph/ops.ts';
+import type { Dim, Tensor } from '../graph/tensor.ts';
+import { dense, dropout, mergeHeads, splitHeads } from './layers.ts';
+import type { Scope } from './params.ts';
+
+export interface AttentionOptions {
+  heads: number;
+  /** Size of each head's query/key/value (default hidden / heads). */
+  headSize?: number;
+  /** Keys/values come from this tensor (cross-attention); default: the queries' input. */
+  kv?: Tensor;
+  /** Bool, broadcastable to [B, H, Tq, Tk]; true = may attend. */
+  mask?: Tensor | null;
+  /** Additive float bias broadcastable to [B, H, Tq, Tk] (T5's relative position bias). */
+  bias?: Tensor | null;
+  /** Divide scores by sqrt(headSize) (T5 does not). */
+  scale?: boolean;
+  useBias?: boolean;
+  dropout?: number;
+  /** Past keys/values [B, H, P, D] to prepend (incremental decoding). */
+  cache?: { k: Tensor; v: Tensor } | null;
+  names?: { query: string; key: string; value: string; output: string };
+}
+
+export interface AttentionResult {
+  output: Tensor;
+  /** Keys/values including the cache: the new cache. */
+  k: Tensor;
+  v: Tensor;
+}
+
+const DEFAULT_NAMES = { query: 'query', key: 'key', value: 'value', output: 'output' };
+
+export function attention(scope: Scope, x: Tensor, o: AttentionOptions): AttentionResult {
+  const hidden = x.shape[x.rank - 1] as number;
+  const headSize = o.headSize ?? hidden / o.heads;
+  const inner = headSize * o.heads;
+  const names = o.names ?? DEFAULT_NAMES;
+  const bias = o.useBias ?? true;
+  const kvIn = o.kv ?? x;
+  const q = splitHeads(dense(scope.child(names.query), x, inner, { bias }), o.heads); // (B, H, Tq, D)
+  let k = splitHeads(dense(scope.child(names.key), kvIn, inner, { bias }), o.heads); // (B, H, Tk, D)
+  let v = splitHeads(dense(scope.child(names.value), kvIn, inner, { bias }), o.heads);
+  if (o.cache) {
+    k = concat([o.cache.k, k], 2);
+    v = concat([o.cache.v, v], 2);
+  }
+  let scores = matmul(q, transpose(k, [0, 1, 3, 2])); // (B, H, Tq, Tk)
+  if (o.scale ?? true) scores = div(scores, Math.sqrt(headSize));
+  if (o.bias) scores = add(scores, o.bias);
+  if (o.mask) scores = where(o.mask, scores, scalar(-1e9, scores.dtype));
+  const probs = dropout(scope, softmax(scores, -1), o.dropout ?? 0);
+  const context = mergeHeads(matmul(probs, v)); // (B, Tq, H*D)
+  return { output: dense(scope.child(names.output), context, hidden, { bias }), k, v };
+}
+
+/** attention_mask [B, Tk] (1 = token, 0 = padding) -> bool [B, 1, 1, Tk]. */
+export function paddingMask(attentionMask: Tensor): Tensor {
+  const [b, t] = attentionMask.shape;
+  return reshape(greater(cast(attentionMask, 'float32'), scalar(0, 'float32')), [b!, 1, 1, t!]);
+}
+
+/** Causal mask for `seq` new queries after `past` cached positions: bool [1, 1, seq, past+seq]. */
+export function causalAttentionMask(seq: Dim, past: Dim = 0): Tensor {
+  const m = causalMask(seq, past);
+  return reshape(m, [1, 1, ...m.shape]);
+}
+
+/**
+ * UniLM seq2seq mask from segment ids [B, T] (0 = source, 1 = target): every token sees the whole
+ * source; target tokens also see earlier targets. As bert4keras: idx = cumsum(segment_ids), and j
+ * is visible from i iff idx[j] <= idx[i].
+ */
+export function unilmMask(segmentIds: Tensor): Tensor {
+  const [b, t] = segmentIds.shape;
+  const idx = cumsum(cast(segmentIds, 'float32'), 1);
+  return lessOrEqual(reshape(idx, [b!, 1, 1, t!]), reshape(idx, [b!, 1, t!, 1]));
+}
+
+export function andMasks(a: Tensor | null, b: Tensor | null): Tensor | null {
+  return a && b ? logicalAnd(a, b) : a ?? b;
+}
