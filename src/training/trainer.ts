@@ -164,6 +164,8 @@ export class Trainer {
       into[`${name}:next`] = s.next;
     }
     for (const name of this.frozen) feeds[name] = this.options.store.get(name)!;
+    // Scalars an optimizer does not use (SGD has no bias corrections) are not graph inputs.
+    for (const name of Object.keys(feeds)) if (name.startsWith('opt/') && !this.exe.inputs.some((i) => i.name === name)) delete feeds[name];
     let out;
     try {
       out = await this.exe.run(feeds, { into, checkFinite: ['loss'] });
