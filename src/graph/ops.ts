@@ -120,7 +120,21 @@ export const abs = unary('abs', 'Abs', (g, x) => where(less(x, 0), neg(g), g));
 /** GELU, exact (erf) or tanh-approximated, as ONNX Gelu (opset 20) with a VJP for the fused form. */
 export const gelu: (...args: [x: Tensor, approximate?: 'none' | 'tanh']) => Tensor = defPrim<[x: Tensor, approximate?: 'none' | 'tanh']>('gelu', {
   shape: ([x]) => { if (!isFloat(x!.dtype)) throw new GraphError('gelu', `needs float, got ${x!.dtype}`); return { dtype: x!.dtype, shape: x!.shape }; },
-  onnx: (b, [x], a) => b.node('Gelu', [x!], { approximate: a.approximate as string })[0]!,
+  // Emitted as its defining formula (opset 17 has no Gelu); ORT's optimizer fuses it back into one kernel.
+  onnx: (b, [x], a, node) => {
+    const dt = node.output.dtype;
+    const c = (v: number) => b.scalar(v, dt);
+    let inner: string;
+    if (a.approximate === 'tanh') {
+      const cube = b.node('Mul', [b.node('Mul', [x!, x!])[0]!, x!])[0]!;
+      const u = b.node('Mul', [b.node('Add', [x!, b.node('Mul', [cube, c(0.044715)])[0]!])[0]!, c(Math.sqrt(2 / Math.PI))])[0]!;
+      inner = b.node('Tanh', [u])[0]!;
+    } else {
+      inner = b.node('Erf', [b.node('Mul', [x!, c(Math.SQRT1_2)])[0]!])[0]!;
+    }
+    const half = b.node('Mul', [x!, c(0.5)])[0]!;
+    return b.node('Mul', [half, b.node('Add', [inner, c(1)])[0]!])[0]!;
+  },
   vjp: (g, [x], _y, a) => {
     const X = x!;
     if (a.approximate === 'tanh') {
@@ -199,7 +213,9 @@ function reduction(name: string, onnxOp: string, vjp: (g: Tensor, x: Tensor, y: 
     shape: ([x], a) => ({ dtype: x!.dtype, shape: reduceShape(name, x!, a.axes as number[], a.keepdims as boolean) }),
     onnx: (b, [x], a, node) => {
       const axes = (a.axes as number[]).map((ax) => normalizeAxis(name, ax, node.inputs[0]!.rank));
-      return b.node(onnxOp, [x!, b.ints(axes)], { keepdims: a.keepdims ? 1 : 0 })[0]!;
+      // Opset 17: ReduceSum takes axes as an input, the other reductions as an attribute.
+      if (onnxOp === 'ReduceSum') return b.node(onnxOp, [x!, b.ints(axes)], { keepdims: a.keepdims ? 1 : 0 })[0]!;
+      return b.node(onnxOp, [x!], { axes, keepdims: a.keepdims ? 1 : 0 })[0]!;
     },
     vjp: (g, [x], y, a) => {
       const axes = (a.axes as number[]).map((ax) => normalizeAxis(name, ax, x!.rank));
@@ -353,9 +369,12 @@ export const slice: (...args: [x: Tensor, axis: number, start: Dim, end?: Dim]) 
 /** Zero-pad `before`/`after` elements along one axis (the slice VJP). */
 export const padAxis: (...args: [x: Tensor, axis: number, before: Dim, after: Dim]) => Tensor = defPrim<[x: Tensor, axis: number, before: Dim, after: Dim]>('padAxis', {
   shape: ([x], a) => ({ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === a.axis ? dimAdd(dimAdd(a.before as Dim, d), a.after as Dim) : d)) }),
-  onnx: (b, [x], a) => {
-    const pads = b.node('Concat', [b.dim(a.before as Dim), b.dim(a.after as Dim)], { axis: 0 })[0]!;
-    return b.node('Pad', [x!, pads, '', b.ints([a.axis as number])])[0]!;
+  onnx: (b, [x], a, node) => {
+    const rank = node.inputs[0]!.rank, axis = a.axis as number;
+    // pads = [begin_0 .. begin_{r-1}, end_0 .. end_{r-1}], zero except on `axis`.
+    const parts: string[] = [];
+    for (const side of [a.before as Dim, a.after as Dim]) for (let i = 0; i < rank; i++) parts.push(i === axis ? b.dim(side) : b.ints([0]));
+    return b.node('Pad', [x!, b.node('Concat', parts, { axis: 0 })[0]!])[0]!;
   },
   vjp: (g, [x], _y, a) => [slice(g, a.axis as number, a.before as Dim, dimAdd(a.before as Dim, x!.shape[a.axis as number]!))],
 }, (apply) => (x, axis, before, after) => apply([x], { axis: normalizeAxis('padAxis', axis, x.rank), before, after }));

@@ -11,8 +11,9 @@ import { GraphError, Tensor, formatShape, type Dim, type Shape } from '../graph/
 import { topoSort } from '../autodiff/grad.ts';
 import { ProtoWriter } from './protobuf.ts';
 
-export const OPSET = 20;
-const IR_VERSION = 9;
+// Opset 17 / IR 8: what onnx.checker in Debian's python3-onnx (1.12) and every ORT since 1.12 accept.
+export const OPSET = 17;
+const IR_VERSION = 8;
 
 const ONNX_TYPE: Record<DType, number> = {
   float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11, bfloat16: 16,
@@ -118,7 +119,6 @@ export class LoweredModel {
     model.string(3, '0.1.0');
     model.message(7, graph);
     model.message(8, new ProtoWriter().string(1, '').int(2, OPSET));
-    model.message(8, new ProtoWriter().string(1, 'com.microsoft').int(2, 1));
     return model;
   }
 }
