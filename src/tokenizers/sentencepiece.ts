@@ -15,6 +15,7 @@
  * string, so the results are the same.
  */
 import { BaseTokenizer, type Pieces } from './base.ts';
+import { Heap } from './heap.ts';
 import { int32, readFields } from './protobuf.ts';
 import { TokenizerError, type DecodeOptions, type SpecialName, type SpecialToken } from './types.ts';
 
@@ -394,49 +395,23 @@ class BpeModel {
       prev.push(idx - 1); next.push(k + len < n ? idx + 1 : -1);
       k += len;
     }
-    // Agenda: a max-heap of candidate merges by score, ties to the leftmost.
+    // Agenda: candidate merges, highest score first, ties to the leftmost.
     type Pair = { left: number; right: number; score: number; size: number };
-    const heap: Pair[] = [];
-    const before = (a: Pair, b: Pair) => a.score > b.score || (a.score === b.score && a.left < b.left);
-    const push = (p: Pair) => {
-      heap.push(p);
-      for (let i = heap.length - 1; i > 0;) {
-        const up = (i - 1) >> 1;
-        if (!before(heap[i]!, heap[up]!)) break;
-        [heap[i], heap[up]] = [heap[up]!, heap[i]!];
-        i = up;
-      }
-    };
-    const pop = (): Pair => {
-      const top = heap[0]!, last = heap.pop()!;
-      if (heap.length) {
-        heap[0] = last;
-        for (let i = 0; ;) {
-          const l = 2 * i + 1, r = l + 1;
-          let m = i;
-          if (l < heap.length && before(heap[l]!, heap[m]!)) m = l;
-          if (r < heap.length && before(heap[r]!, heap[m]!)) m = r;
-          if (m === i) break;
-          [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-          i = m;
-        }
-      }
-      return top;
-    };
+    const agenda = new Heap<Pair>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
     const revMerge = new Map<string, [string, string]>();
     const maybeAdd = (left: number, right: number) => {
       if (left === -1 || right === -1 || frozen[left] || frozen[right]) return;
       const piece = str.slice(at[start[left]!]!, at[end[right]!]!);
       const id = this.pieceIds.get(piece);
       if (id === undefined) return;
-      push({ left, right, score: this.pieces[id]!.score, size: end[right]! - start[left]! });
+      agenda.push({ left, right, score: this.pieces[id]!.score, size: end[right]! - start[left]! });
       if (this.pieces[id]!.type === PieceType.Unused) {
         revMerge.set(piece, [str.slice(at[start[left]!]!, at[end[left]!]!), str.slice(at[start[right]!]!, at[end[right]!]!)]);
       }
     };
     for (let i = 1; i < start.length; i++) maybeAdd(i - 1, i);
-    while (heap.length) {
-      const top = pop();
+    while (agenda.size) {
+      const top = agenda.pop()!;
       const { left, right } = top;
       if (start[left] === end[left] || start[right] === end[right] || end[right]! - start[left]! !== top.size || end[left] !== start[right]) continue;
       end[left] = end[right]!;
