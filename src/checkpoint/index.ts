@@ -18,13 +18,19 @@ export { SafetensorsReader, writeSafetensors } from './safetensors.ts';
 export { TfCheckpointReader, writeTfCheckpoint } from './tf.ts';
 export { PytorchReader, writePytorchBin } from './pytorch.ts';
 export { OnnxReader } from './onnx.ts';
+export { castFloat, convertCheckpoint, formatFromPath, type ConvertOptions, type ConvertResult, type FloatDType } from './convert.ts';
+
+export interface OpenOptions {
+  /** TF checkpoints: check each tensor's crc32c when read (default true). */
+  verifyChecksums?: boolean;
+}
 
 /** Open a checkpoint file, TF prefix (`x.ckpt`), sharded `*.index.json`, or a model directory. */
-export function openCheckpoint(path: string): CheckpointReader {
+export function openCheckpoint(path: string, options: OpenOptions = {}): CheckpointReader {
   const tfPrefix = resolveTfPrefix(path);
-  if (tfPrefix) return new TfCheckpointReader(tfPrefix);
+  if (tfPrefix) return new TfCheckpointReader(tfPrefix, options);
   if (!existsSync(path)) throw new CheckpointError(path, 'no such file or directory (nor a TF checkpoint prefix with a .index file)');
-  if (statSync(path).isDirectory()) return openCheckpoint(findInDirectory(path));
+  if (statSync(path).isDirectory()) return openCheckpoint(findInDirectory(path), options);
   if (path.endsWith('.index.json')) return new ShardedReader(path);
   return openFile(path);
 }
