@@ -576,8 +576,14 @@ export class SentencePieceTokenizer extends BaseTokenizer {
   /** A tokenizer over only the given pieces (original ids, kept in that order); see keepTokens.ts. */
   withPieces(keep: number[]): SentencePieceTokenizer {
     const pieces = keep.map((id) => this.model.pieces[id]!);
-    const remap = (id: number) => (id < 0 ? -1 : keep.indexOf(id));
-    return new SentencePieceTokenizer({ ...this.model, pieces, unkId: remap(this.model.unkId), bosId: remap(this.model.bosId), eosId: remap(this.model.eosId), padId: remap(this.model.padId) });
+    const newId = new Map(keep.map((id, i) => [id, i]));
+    const remap = (id: number) => newId.get(id) ?? -1;
+    return this.rebuild({ ...this.model, pieces, unkId: remap(this.model.unkId), bosId: remap(this.model.bosId), eosId: remap(this.model.eosId), padId: remap(this.model.padId) });
+  }
+
+  /** A tokenizer of the same kind over another model. */
+  protected rebuild(model: SpModel): SentencePieceTokenizer {
+    return new SentencePieceTokenizer(model);
   }
 }
 
