@@ -21,12 +21,17 @@ export function crc32cExtend(crc: number, bytes: Uint8Array): number {
   let c = ~crc >>> 0;
   let i = 0;
   const n = bytes.length;
-  const end8 = n - (n % 8);
-  for (; i < end8; i += 8) {
-    const a = (c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
+  // Bring the position to a 4-byte boundary, then take 8 bytes at a time as two 32-bit words
+  // (little-endian hosts), which halves the loads of a byte-at-a-time loop.
+  while (i < n && (bytes.byteOffset + i) % 4 !== 0) c = t0[(c ^ bytes[i++]!) & 0xff]! ^ (c >>> 8);
+  const words = Math.floor((n - i) / 8) * 2;
+  const w = words ? new Uint32Array(bytes.buffer, bytes.byteOffset + i, words) : new Uint32Array(0);
+  for (let k = 0; k < words; k += 2) {
+    const a = (c ^ w[k]!) >>> 0, b = w[k + 1]!;
     c = t7[a & 0xff]! ^ t6[(a >>> 8) & 0xff]! ^ t5[(a >>> 16) & 0xff]! ^ t4[a >>> 24]! ^
-      t3[bytes[i + 4]!]! ^ t2[bytes[i + 5]!]! ^ t1[bytes[i + 6]!]! ^ t0[bytes[i + 7]!]!;
+      t3[b & 0xff]! ^ t2[(b >>> 8) & 0xff]! ^ t1[(b >>> 16) & 0xff]! ^ t0[b >>> 24]!;
   }
+  i += words * 4;
   for (; i < n; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }
