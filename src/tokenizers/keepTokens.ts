@@ -48,7 +48,7 @@ export function trimTokenizer(tokenizer: Tokenizer, keep: readonly number[]): To
   }
   let trimmed: Tokenizer;
   if (tokenizer instanceof WordPieceTokenizer) {
-    if (!keep.some((id) => tokenizer.idToToken(id) === '[UNK]')) throw new TokenizerError('keepTokens: a WordPiece vocabulary must keep [UNK]');
+    if (!keep.some((id) => tokenizer.idToToken(id) === tokenizer.unkToken)) throw new TokenizerError(`keepTokens: a WordPiece vocabulary must keep ${tokenizer.unkToken}`);
     trimmed = tokenizer.withTokens([...keep]);
   } else if (tokenizer instanceof SentencePieceTokenizer) {
     trimmed = tokenizer.withPieces([...keep]);

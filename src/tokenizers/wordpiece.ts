@@ -19,6 +19,10 @@ export interface WordPieceOptions {
   stripAccents?: boolean;
   /** Google's tokenization.py uses 200 (Hugging Face uses 100). */
   maxCharsPerWord?: number;
+  /** Default '[UNK]'. */
+  unkToken?: string;
+  /** Marks a piece that continues a word. Default '##'. */
+  continuingPrefix?: string;
 }
 
 const enum Cls { Drop = 1, Space, Cjk, Punct, Other }
@@ -58,6 +62,8 @@ export class WordPieceTokenizer extends BaseTokenizer {
   readonly lowercase: boolean;
   readonly stripAccents: boolean;
   readonly maxCharsPerWord: number;
+  readonly unkToken: string;
+  readonly continuingPrefix: string;
   private readonly vocab: string[];
   private readonly ids = new Map<string, number>();
   private readonly unkId: number;
@@ -74,11 +80,13 @@ export class WordPieceTokenizer extends BaseTokenizer {
     this.lowercase = options.lowercase ?? !cased;
     this.stripAccents = options.stripAccents ?? this.lowercase;
     this.maxCharsPerWord = options.maxCharsPerWord ?? 200;
-    const unk = this.ids.get('[UNK]');
-    if (unk === undefined) throw new TokenizerError('WordPiece vocabulary has no [UNK] token');
+    this.unkToken = options.unkToken ?? '[UNK]';
+    this.continuingPrefix = options.continuingPrefix ?? '##';
+    const unk = this.ids.get(this.unkToken);
+    if (unk === undefined) throw new TokenizerError(`WordPiece vocabulary has no ${this.unkToken} token; is this a vocab.txt?`);
     this.unkId = unk;
     const specials: Partial<Record<SpecialName, SpecialToken>> = {};
-    for (const [name, token] of [['cls', '[CLS]'], ['sep', '[SEP]'], ['pad', '[PAD]'], ['unk', '[UNK]'], ['mask', '[MASK]']] as const) {
+    for (const [name, token] of [['cls', '[CLS]'], ['sep', '[SEP]'], ['pad', '[PAD]'], ['unk', this.unkToken], ['mask', '[MASK]']] as const) {
       const id = this.ids.get(token);
       if (id !== undefined) specials[name] = { token, id };
     }
@@ -144,7 +152,7 @@ export class WordPieceTokenizer extends BaseTokenizer {
   private wordPiece(word: number[], starts: number[], ends: number[], out: Pieces): void {
     const str = String.fromCodePoint(...word);
     if (word.length > this.maxCharsPerWord) {
-      out.ids.push(this.unkId); out.tokens.push('[UNK]'); out.offsets.push([starts[0]!, ends[word.length - 1]!]);
+      out.ids.push(this.unkId); out.tokens.push(this.unkToken); out.offsets.push([starts[0]!, ends[word.length - 1]!]);
       return;
     }
     let cuts = this.wordCache.get(str);
@@ -154,7 +162,7 @@ export class WordPieceTokenizer extends BaseTokenizer {
       this.wordCache.set(str, cuts);
     }
     if (cuts.length === 0) {
-      out.ids.push(this.unkId); out.tokens.push('[UNK]'); out.offsets.push([starts[0]!, ends[word.length - 1]!]);
+      out.ids.push(this.unkId); out.tokens.push(this.unkToken); out.offsets.push([starts[0]!, ends[word.length - 1]!]);
       return;
     }
     for (let k = 0, a = 0; k < cuts.length; k += 2) {
@@ -175,7 +183,7 @@ export class WordPieceTokenizer extends BaseTokenizer {
       let end = word.length, id: number | undefined;
       for (; end > start; end--) {
         const sub = str.slice(at[start], at[end]);
-        id = this.ids.get(start > 0 ? '##' + sub : sub);
+        id = this.ids.get(start > 0 ? this.continuingPrefix + sub : sub);
         if (id !== undefined) break;
       }
       if (id === undefined) return [];
@@ -195,7 +203,8 @@ export class WordPieceTokenizer extends BaseTokenizer {
     for (const id of ids) {
       if (skip && this.isSpecialId(id)) continue;
       const token = this.vocab[id]!;
-      if (token.startsWith('##') && text) { text += token.slice(2); prevTight = false; continue; }
+      const prefix = this.continuingPrefix;
+      if (prefix && token.startsWith(prefix) && text) { text += token.slice(prefix.length); prevTight = false; continue; }
       const first = token.codePointAt(0) ?? 0;
       const tightBefore = isCjkIdeograph(first) || (token.length === 1 && (isPunctuation(first) && !'("\'[{<'.includes(token)));
       if (text && !prevTight && !tightBefore) text += ' ';
@@ -221,6 +230,6 @@ export class WordPieceTokenizer extends BaseTokenizer {
   }
 
   withTokens(keep: number[]): WordPieceTokenizer {
-    return new WordPieceTokenizer(keep.map((id) => this.vocab[id]!), { lowercase: this.lowercase, stripAccents: this.stripAccents, maxCharsPerWord: this.maxCharsPerWord });
+    return new WordPieceTokenizer(keep.map((id) => this.vocab[id]!), { lowercase: this.lowercase, stripAccents: this.stripAccents, maxCharsPerWord: this.maxCharsPerWord, unkToken: this.unkToken, continuingPrefix: this.continuingPrefix });
   }
 }
