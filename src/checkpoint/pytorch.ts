@@ -147,7 +147,7 @@ export class PytorchReader implements CheckpointReader {
     }
     try {
       if (contiguous) {
-        bytes.set(this.zip.readRange(entryName, t.offset * es, n * es));
+        this.zip.readRange(entryName, t.offset * es, n * es, bytes);
         return tensor;
       }
       // A strided view saved as-is: read the span once, then gather element by element.

@@ -103,17 +103,19 @@ export class ZipReader {
   }
 
   /**
-   * `length` bytes from `start` within an entry's uncompressed data. Stored entries are read in
-   * place; deflated ones (rare for torch) are inflated whole.
+   * Bytes from `start` within an entry's uncompressed data, into `into` (or a new array of
+   * `length`). Stored entries are read in place; deflated ones (rare for torch) are inflated whole.
    */
-  readRange(name: string, start: number, length: number): Uint8Array {
+  readRange(name: string, start: number, length: number, into: Uint8Array = new Uint8Array(length)): Uint8Array {
     const e = this.entry(name);
+    if (into.length !== length) throw new RangeError('readRange: target length differs');
     if (start + length > e.size) throw new CheckpointError(this.file.path, `zip entry '${name}' has ${e.size} bytes, needed ${start + length}`);
     const at = this.dataOffset(name);
-    if (e.method === METHOD_STORED) return this.file.read(at + start, length, `zip entry '${name}'`);
+    if (e.method === METHOD_STORED) return this.file.readInto(into, at + start, `zip entry '${name}'`);
     if (e.method === METHOD_DEFLATED) {
       const all = inflateRawSync(this.file.read(at, e.compressedSize, `zip entry '${name}'`));
-      return new Uint8Array(all.buffer, all.byteOffset + start, length);
+      into.set(all.subarray(start, start + length));
+      return into;
     }
     throw new CheckpointError(this.file.path, `zip entry '${name}' uses unsupported compression method ${e.method}`);
   }
