@@ -112,3 +112,19 @@ test('pytorch reader: legacy format, truncated zip and missing storage are clear
   const r = openCheckpoint(missing);
   assert.throws(() => r.read('w'), /missing\.bin: tensor 'w': zip entry 'archive\/data\/0' is missing/);
 });
+
+test('sharded pytorch_model.bin.index.json reads across shards; a tensor missing from its shard is named', () => {
+  const dir = tempDir();
+  const [a, b] = [randomTensor('float32', [3], 1), randomTensor('bfloat16', [2, 2], 2)];
+  writePytorchBin(join(dir, 'pytorch_model-00001-of-00002.bin'), [['a', a]]);
+  writePytorchBin(join(dir, 'pytorch_model-00002-of-00002.bin'), [['b', b]]);
+  const weightMap = { a: 'pytorch_model-00001-of-00002.bin', b: 'pytorch_model-00002-of-00002.bin' };
+  writeFileSync(join(dir, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: weightMap }));
+  const r = openCheckpoint(dir);
+  assert.equal(r.format, 'pytorch');
+  assert.deepEqual(r.read('b'), b);
+  assert.deepEqual(r.read('a'), a);
+  r.close();
+  writeFileSync(join(dir, 'pytorch_model.bin.index.json'), JSON.stringify({ weight_map: { ...weightMap, c: 'pytorch_model-00002-of-00002.bin' } }));
+  assert.throws(() => openCheckpoint(dir), /pytorch_model-00002-of-00002\.bin: tensor 'c': pytorch_model\.bin\.index\.json places the tensor here but the shard does not hold it/);
+});
