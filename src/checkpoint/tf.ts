@@ -94,6 +94,8 @@ export class TfCheckpointReader implements CheckpointReader {
   private readonly stringEntries = new Map<string, BundleEntry>();
   private readonly unsupported: { name: string; reason: string }[] = [];
   private readonly shards: (RandomAccessFile | undefined)[];
+  /** The checkpoint prefix (`.../bert_model.ckpt`). */
+  readonly path: string;
   readonly indexPath: string;
 
   /** `path`: the checkpoint prefix (e.g. `bert_model.ckpt`) or its `.index` file. */
@@ -162,7 +164,6 @@ export class TfCheckpointReader implements CheckpointReader {
       throw e;
     }
   }
-  readonly path: string;
 
   list(): TensorInfo[] {
     // Index order is sorted by name, which is also the order TF writes data within a shard.
