@@ -7,6 +7,7 @@
  */
 import { MAX_GAME_PLIES, Position, START_FEN, moveToIccs, type Move } from './board.ts';
 import { parseMove } from './notation.ts';
+import { HKSCS_RUNS, HKSCS_SEQUENCES } from './big5hkscs.ts';
 
 export type PgnResult = '1-0' | '0-1' | '1/2-1/2' | '*';
 
@@ -29,20 +30,64 @@ export class PgnError extends Error {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-/** WHATWG big5 is Big5 with the HKSCS extensions, i.e. what the CCPD files are written in. */
-const big5 = new TextDecoder('big5', { fatal: true });
 
 /** Decodes a record: UTF-8 (with or without BOM) when it is valid UTF-8, else Big5-HKSCS. */
 export function decodeRecord(data: Uint8Array): string {
   try {
     return utf8.decode(data).replace(/^\uFEFF/, '');
   } catch {
-    try {
-      return big5.decode(data);
-    } catch {
-      throw new PgnError('unknown encoding', 'the file is neither UTF-8 nor Big5-HKSCS text');
+    return decodeBig5Hkscs(data);
+  }
+}
+
+let big5Table: Array<string | undefined> | undefined;
+
+/**
+ * Node's big5 decoder (ICU) is not the WHATWG one: HKSCS characters come out as Private Use Area
+ * code points and, even with `fatal`, bad bytes are dropped or replaced silently. So the table is
+ * built once from Node's decoder for the ordinary Big5 pairs, plus the HKSCS table for the rest,
+ * and any pair with no mapping is an error rather than silent corruption.
+ */
+function big5Pairs(): Array<string | undefined> {
+  if (big5Table) return big5Table;
+  const node = new TextDecoder('big5');
+  const table: Array<string | undefined> = new Array(126 * 157);
+  for (let lead = 0x81; lead <= 0xfe; lead++) {
+    for (let trail = 0x40; trail <= 0xfe; trail++) {
+      if (trail > 0x7e && trail < 0xa1) continue;
+      const chars = [...node.decode(Uint8Array.of(lead, trail))];
+      const cp = chars.length === 1 ? chars[0]!.codePointAt(0)! : -1;
+      if (cp >= 0x80 && cp !== 0xfffd && !(cp >= 0xe000 && cp <= 0xf8ff)) table[big5Pointer(lead, trail)] = chars[0];
     }
   }
+  for (const [start, run] of HKSCS_RUNS) [...run].forEach((ch, i) => (table[start + i] = ch));
+  for (const [pointer, seq] of Object.entries(HKSCS_SEQUENCES)) table[Number(pointer)] = seq;
+  return (big5Table = table);
+}
+
+const big5Pointer = (lead: number, trail: number) => (lead - 0x81) * 157 + trail - (trail < 0x7f ? 0x40 : 0x62);
+
+export function decodeBig5Hkscs(data: Uint8Array): string {
+  const table = big5Pairs();
+  const out: string[] = [];
+  let bad = 0, firstBad = -1;
+  for (let i = 0; i < data.length; i++) {
+    const lead = data[i]!;
+    if (lead < 0x80) { out.push(String.fromCharCode(lead)); continue; }
+    const trail = data[i + 1] ?? 0;
+    const validPair = lead >= 0x81 && lead <= 0xfe && ((trail >= 0x40 && trail <= 0x7e) || (trail >= 0xa1 && trail <= 0xfe));
+    const ch = validPair ? table[big5Pointer(lead, trail)] : undefined;
+    if (ch === undefined) {
+      bad++;
+      if (firstBad < 0) firstBad = i;
+      if (!validPair) continue; // resynchronise on the next byte
+    } else {
+      out.push(ch);
+    }
+    i++;
+  }
+  if (bad) throw new PgnError('unknown encoding', `the file is neither UTF-8 nor Big5-HKSCS: ${bad} undecodable byte sequence(s), the first at byte ${firstBad}`);
+  return out.join('');
 }
 
 const RESULTS = new Set(['1-0', '0-1', '1/2-1/2', '*']);
