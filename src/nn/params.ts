@@ -92,6 +92,8 @@ export interface ScopeOptions {
   training?: boolean;
   /** Seed for dropout masks. */
   seed?: number;
+  /** Only declare graph leaves (names, shapes); never create initial values (shape probes before loading). */
+  declareOnly?: boolean;
 }
 
 export class Scope {
@@ -129,6 +131,14 @@ export class Scope {
   /** The graph leaf for weight `name`; initialised with `init` if the store has no value yet. */
   param(name: string, shape: number[], init: Init): Tensor {
     const full = this.fullName(name);
+    if (this.options.declareOnly) {
+      const declared = this.declared.get(full);
+      if (declared && declared.shape.some((d, i) => d !== shape[i])) throw new GraphError('param', `weight '${full}' is declared twice, as ${formatShape(declared.shape)} and ${formatShape(shape)}`);
+      if (declared) return declared;
+      const leaf = param(full, this.dtype, shape);
+      this.declared.set(full, leaf);
+      return leaf;
+    }
     const existing = this.store.get(full);
     if (existing) {
       if (existing.shape.length !== shape.length || existing.shape.some((d, i) => d !== shape[i])) {

@@ -1,0 +1,7 @@
+/** Model families and the one entry point, buildModel. */
+export { buildModel, familyNames, readConfigFile, registerFamily, Model, type BuildModelOptions, type FeedValue, type LoadReport, type TrainableFamily } from './build.ts';
+export { bertFamily, buildBert, bertLoss, parseBertConfig, positionEmbedding, type BertConfig, type BertFamilyName } from './bert.ts';
+export { gpt2Family, parseGpt2Config } from './gpt2Family.ts';
+export { gpt2, type GPT2Config } from './gpt2.ts';
+export { ConfigError } from './config.ts';
+export type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
