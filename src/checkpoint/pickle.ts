@@ -30,14 +30,22 @@ export interface PickleHooks {
 
 const MARK = Symbol('mark');
 
+/** The pickle ran past the end of the bytes given: a truncated file, or read more and retry. */
+export class PickleTruncatedError extends Error {}
+
 export function unpickle(data: Uint8Array, hooks: PickleHooks): unknown {
+  return unpickleAt(data, 0, hooks).value;
+}
+
+/** Unpickle the pickle starting at `start`; also returns where it ended (files may hold several). */
+export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks): { value: unknown; end: number } {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const decoder = new TextDecoder();
-  let pos = 0;
+  let pos = start;
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
   const need = (n: number) => {
-    if (pos + n > data.length) throw new Error(`pickle: truncated at byte ${pos}`);
+    if (pos + n > data.length) throw new PickleTruncatedError(`pickle: truncated at byte ${pos}`);
   };
   const u8 = () => (need(1), data[pos++]!);
   const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));
@@ -46,7 +54,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks): unknown {
   const bytes = (n: number) => (need(n), (pos += n), data.subarray(pos - n, pos));
   const line = () => {
     const end = data.indexOf(0x0a, pos);
-    if (end < 0) throw new Error('pickle: truncated text line');
+    if (end < 0) throw new PickleTruncatedError('pickle: truncated text line');
     const s = decoder.decode(data.subarray(pos, end));
     pos = end + 1;
     return s;
@@ -86,7 +94,7 @@ export function unpickle(data: Uint8Array, hooks: PickleHooks): unknown {
     switch (op) {
       case 0x80: u8(); break; // PROTO
       case 0x95: bytes(8); break; // FRAME: framing is only a read-ahead hint
-      case 0x2e: return pop(); // STOP '.'
+      case 0x2e: return { value: pop(), end: pos }; // STOP '.'
       case 0x28: stack.push(MARK); break; // MARK '('
       case 0x29: stack.push([]); break; // EMPTY_TUPLE ')'
       case 0x5d: stack.push([]); break; // EMPTY_LIST ']'

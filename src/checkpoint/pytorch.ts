@@ -1,16 +1,17 @@
 /**
- * PyTorch `torch.save` files (the zip format, torch >= 1.6): `<archive>/data.pkl` is a pickle of
+ * PyTorch `torch.save` files. The zip format (torch >= 1.6): `<archive>/data.pkl` is a pickle of
  * the state dict whose tensors are `torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
  * ...)` calls over persistent-id storages `('storage', torch.FloatStorage, key, location, numel)`;
  * each storage's bytes are the zip entry `<archive>/data/<key>`. Several tensors may share one
- * storage (tied weights, views) at different offsets and strides.
+ * storage (tied weights, views) at different offsets and strides. The legacy format (older torch,
+ * e.g. many 2019 Chinese BERT releases) holds the same pickle followed by raw storages.
  */
 import { BYTES_PER_ELEMENT, sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
 import {
   allocateTensor, checkTensor, CheckpointError, entriesOf, RandomAccessFile, tensorBytes,
   type CheckpointReader, type TensorInfo, type TensorSource,
 } from './io.ts';
-import { PickleWriter, PyCall, PyDict, PyGlobal, unpickle } from './pickle.ts';
+import { PickleTruncatedError, PickleWriter, PyCall, PyDict, PyGlobal, unpickle, unpickleAt } from './pickle.ts';
 import { ZipReader, ZipWriter } from './zip.ts';
 
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -54,49 +55,112 @@ function torchCall(fn: PyGlobal, args: unknown[]): unknown {
   return undefined;
 }
 
-function isLegacyTorchFile(head: Uint8Array): boolean {
-  return head[0] === 0x80 && head[1] !== undefined && head[1] <= 5;
+/** torch/serialization.py: the legacy (pre-1.6) format starts with this pickled magic number. */
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+const LEGACY_PROTOCOL = 1001;
+/** Element sizes of storage types we cannot return but must skip over in a legacy file. */
+const OTHER_STORAGE_SIZES: Record<string, number> = { ShortStorage: 2, ComplexFloatStorage: 8, ComplexDoubleStorage: 16, QInt8Storage: 1, QUInt8Storage: 1, QInt32Storage: 4 };
+
+function storageFromPid(pid: unknown): Storage {
+  if (!Array.isArray(pid) || pid[0] !== 'storage') throw new Error(`unknown persistent id ${JSON.stringify(pid)}`);
+  const [, type, key, , numel, viewMetadata] = pid;
+  if (viewMetadata !== undefined && viewMetadata !== null) throw new Error('storage views (torch < 0.4 files) are not supported');
+  const typeName = type instanceof PyGlobal ? type.name : String(type);
+  return new Storage(String(key), STORAGE_DTYPES[typeName], typeName, Number(numel));
 }
 
 export class PytorchReader implements CheckpointReader {
   readonly format = 'pytorch' as const;
+  /** 'zip' (torch >= 1.6) or 'legacy' (consecutive pickles, then raw storages). */
+  readonly layout: 'zip' | 'legacy';
   private readonly file: RandomAccessFile;
-  private readonly zip: ZipReader;
-  private readonly prefix: string;
   private readonly tensors = new Map<string, TensorRef>();
   private readonly unsupported: { name: string; reason: string }[] = [];
+  /** Fill `into` with the bytes of storage `key` from byte `start`. */
+  private readonly readStorage: (key: string, start: number, into: Uint8Array) => void;
 
   constructor(readonly path: string) {
     this.file = new RandomAccessFile(path);
     try {
       const head = this.file.read(0, Math.min(4, this.file.size));
-      if (isLegacyTorchFile(head)) {
-        throw new CheckpointError(path, 'legacy (pre-1.6, non-zip) torch.save format is not supported; re-save it with a recent torch (torch.save(torch.load(f), f2)) or convert it to safetensors');
-      }
-      this.zip = new ZipReader(this.file);
-      const pkl = [...this.zip.entries.keys()].find((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
-      if (!pkl) throw new CheckpointError(path, 'zip has no data.pkl: not a torch.save file');
-      this.prefix = pkl.slice(0, -'data.pkl'.length);
       let root: unknown;
-      try {
-        root = unpickle(this.zip.readAll(pkl), {
-          persistentLoad: (pid) => {
-            if (!Array.isArray(pid) || pid[0] !== 'storage') throw new Error(`unknown persistent id ${JSON.stringify(pid)}`);
-            const [, type, key, , numel] = pid;
-            const typeName = type instanceof PyGlobal ? type.name : String(type);
-            return new Storage(String(key), STORAGE_DTYPES[typeName], typeName, Number(numel));
-          },
-          call: torchCall,
-        });
-      } catch (e) {
-        if (e instanceof CheckpointError) throw e;
-        throw new CheckpointError(path, `cannot unpickle ${pkl}: ${(e as Error).message}`);
+      if (head[0] === 0x80) {
+        this.layout = 'legacy';
+        const offsets = new Map<string, number>();
+        root = this.openLegacy(offsets);
+        this.readStorage = (key, start, into) => {
+          const at = offsets.get(key);
+          if (at === undefined) throw new CheckpointError(path, `storage ${key} is missing from the file`);
+          this.file.readInto(into, at + start, `storage ${key}`);
+        };
+      } else {
+        this.layout = 'zip';
+        const zip = new ZipReader(this.file);
+        const pkl = [...zip.entries.keys()].find((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
+        if (!pkl) throw new CheckpointError(path, 'zip has no data.pkl: not a torch.save file');
+        const prefix = pkl.slice(0, -'data.pkl'.length);
+        try {
+          root = unpickle(zip.readAll(pkl), { persistentLoad: storageFromPid, call: torchCall });
+        } catch (e) {
+          if (e instanceof CheckpointError) throw e;
+          throw new CheckpointError(path, `cannot unpickle ${pkl}: ${(e as Error).message}`);
+        }
+        this.readStorage = (key, start, into) => void zip.readRange(`${prefix}data/${key}`, start, into.length, into);
       }
+      if (!(root instanceof Map)) throw new CheckpointError(path, 'the pickle does not hold a dict of tensors (a state_dict)');
       this.collect(root, '');
-      if (!(root instanceof Map)) throw new CheckpointError(path, 'data.pkl does not hold a dict of tensors (a state_dict)');
     } catch (e) {
       this.file.close();
       throw e;
+    }
+  }
+
+  /**
+   * Legacy layout: pickles of the magic number, the protocol version, sys_info, the object, and the
+   * sorted storage keys; then each storage as int64 element count + raw bytes. Returns the object
+   * and fills `offsets` with where each storage's bytes start.
+   */
+  private openLegacy(offsets: Map<string, number>): unknown {
+    const path = this.path;
+    for (let chunk = Math.min(this.file.size, 1 << 20); ; chunk = Math.min(this.file.size, chunk * 4)) {
+      const buf = this.file.read(0, chunk);
+      const storages = new Map<string, Storage>();
+      try {
+        const noPersistent = { persistentLoad: () => { throw new Error('unexpected persistent id'); } };
+        const magic = unpickleAt(buf, 0, noPersistent);
+        if (magic.value !== LEGACY_MAGIC) throw new CheckpointError(path, 'not a torch.save file: a pickle without the torch magic number');
+        const protocol = unpickleAt(buf, magic.end, noPersistent);
+        if (protocol.value !== LEGACY_PROTOCOL) throw new CheckpointError(path, `unsupported legacy torch.save protocol ${String(protocol.value)}`);
+        const sysInfo = unpickleAt(buf, protocol.end, noPersistent);
+        if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) throw new CheckpointError(path, 'big-endian torch.save files are not supported');
+        const root = unpickleAt(buf, sysInfo.end, {
+          persistentLoad: (pid) => {
+            const st = storageFromPid(pid);
+            storages.set(st.key, st);
+            return st;
+          },
+          call: torchCall,
+        });
+        const keys = unpickleAt(buf, root.end, noPersistent);
+        if (!Array.isArray(keys.value)) throw new CheckpointError(path, 'legacy torch.save file: storage key list missing');
+        let at = keys.end;
+        for (const key of keys.value.map(String)) {
+          const st = storages.get(key);
+          const es = st?.dtype ? BYTES_PER_ELEMENT[st.dtype] : st && OTHER_STORAGE_SIZES[st.typeName];
+          if (!es) throw new CheckpointError(path, `storage ${key} has unknown type ${st?.typeName ?? '(unreferenced)'}, so later storages cannot be located`);
+          const header = this.file.read(at, 8, `storage ${key} header`);
+          const numel = Number(new DataView(header.buffer, header.byteOffset, 8).getBigInt64(0, true));
+          if (numel !== st!.numel) throw new CheckpointError(path, `storage ${key} holds ${numel} elements, the pickle says ${st!.numel} (corrupt file)`);
+          offsets.set(key, at + 8);
+          at += 8 + numel * es;
+        }
+        if (at > this.file.size) throw new CheckpointError(path, `truncated: storages need ${at} bytes, the file has ${this.file.size}`);
+        return root.value;
+      } catch (e) {
+        if (e instanceof PickleTruncatedError && chunk < this.file.size) continue; // pickles are longer: read more
+        if (e instanceof CheckpointError) throw e;
+        throw new CheckpointError(path, `cannot unpickle legacy torch.save file: ${(e as Error).message}`);
+      }
     }
   }
 
@@ -130,7 +194,6 @@ export class PytorchReader implements CheckpointReader {
     }
     const dtype = t.storage.dtype!;
     const es = BYTES_PER_ELEMENT[dtype];
-    const entryName = `${this.prefix}data/${t.storage.key}`;
     const n = sizeOf(t.shape);
     const { tensor, bytes } = allocateTensor(dtype, t.shape);
     if (n === 0) return tensor;
@@ -147,11 +210,12 @@ export class PytorchReader implements CheckpointReader {
     }
     try {
       if (contiguous) {
-        this.zip.readRange(entryName, t.offset * es, n * es, bytes);
+        this.readStorage(t.storage.key, t.offset * es, bytes);
         return tensor;
       }
       // A strided view saved as-is: read the span once, then gather element by element.
-      const span = this.zip.readRange(entryName, t.offset * es, (last - t.offset + 1) * es);
+      const span = new Uint8Array((last - t.offset + 1) * es);
+      this.readStorage(t.storage.key, t.offset * es, span);
       const index = new Array(t.shape.length).fill(0);
       for (let i = 0; i < n; i++) {
         let src = 0;

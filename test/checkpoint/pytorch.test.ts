@@ -16,10 +16,11 @@ function plainValues(t: HostTensor): number[] {
   return Array.from(t.data as ArrayLike<number | bigint>, Number);
 }
 
-test('pytorch: reads a real torch.save file (all dtypes, tied storage, offset/strided views, Parameter)', () => {
+for (const [file, layout] of [['torch_state.bin', 'zip'], ['torch_state_legacy.bin', 'legacy']] as const) test(`pytorch: reads a real torch.save ${layout} file (all dtypes, tied storage, offset/strided views, Parameter)`, () => {
   const expected = JSON.parse(readFileSync(join(FIXTURES, 'torch_state.expected.json'), 'utf8'));
-  const r = openCheckpoint(join(FIXTURES, 'torch_state.bin'));
+  const r = openCheckpoint(join(FIXTURES, file)) as PytorchReader;
   assert.equal(r.format, 'pytorch');
+  assert.equal(r.layout, layout);
   assert.deepEqual(r.list().map((t) => t.name), Object.keys(expected));
   assert.deepEqual(r.skipped(), []);
   const names: Record<string, string> = { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16', float64: 'float64', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool' };
@@ -94,11 +95,15 @@ test('zip: more than 65535 entries use zip64 end records and read back', () => {
   file.close();
 });
 
-test('pytorch reader: legacy format, truncated zip and missing storage are clear errors', () => {
+test('pytorch reader: truncated legacy file, truncated zip and missing storage are clear errors', () => {
   const dir = tempDir();
-  const legacy = join(dir, 'old.bin');
-  writeFileSync(legacy, Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
-  assert.throws(() => openCheckpoint(legacy), /old\.bin: legacy \(pre-1\.6, non-zip\) torch\.save format is not supported/);
+  const legacy = readFileSync(join(FIXTURES, 'torch_state_legacy.bin'));
+  writeFileSync(join(dir, 'old.bin'), legacy.subarray(0, 300)); // inside the pickles
+  assert.throws(() => openCheckpoint(join(dir, 'old.bin')), /old\.bin: cannot unpickle legacy torch\.save file: pickle: truncated/);
+  writeFileSync(join(dir, 'old.bin'), legacy.subarray(0, legacy.length - 10)); // inside the last storage
+  assert.throws(() => openCheckpoint(join(dir, 'old.bin')), /old\.bin: truncated: storages need \d+ bytes, the file has \d+/);
+  writeFileSync(join(dir, 'old.bin'), Uint8Array.from([0x80, 0x02, 0x4b, 0x07, 0x2e]));
+  assert.throws(() => openCheckpoint(join(dir, 'old.bin')), /old\.bin: not a torch\.save file: a pickle without the torch magic number/);
   const good = join(dir, 'good.bin');
   writePytorchBin(good, [['w', randomTensor('float32', [64], 1)]]);
   const bytes = readFileSync(good);
