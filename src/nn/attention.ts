@@ -24,6 +24,11 @@ export interface AttentionOptions {
   dropout?: number;
   /** Past keys/values [B, H, P, D] to prepend (incremental decoding). */
   cache?: { k: Tensor; v: Tensor } | null;
+  /**
+   * Keys/values already projected, [B, H, Tk, D]: used as they are, without the key/value layers
+   * (cross-attention to an encoder output whose K/V were computed once, in incremental decoding).
+   */
+  projectedKv?: { k: Tensor; v: Tensor } | null;
   names?: { query: string; key: string; value: string; output: string };
 }
 
@@ -44,8 +49,8 @@ export function attention(scope: Scope, x: Tensor, o: AttentionOptions): Attenti
   const bias = o.useBias ?? true;
   const kvIn = o.kv ?? x;
   const q = splitHeads(dense(scope.child(names.query), x, inner, { bias }), o.heads); // (B, H, Tq, D)
-  let k = splitHeads(dense(scope.child(names.key), kvIn, inner, { bias }), o.heads); // (B, H, Tk, D)
-  let v = splitHeads(dense(scope.child(names.value), kvIn, inner, { bias }), o.heads);
+  let k = o.projectedKv?.k ?? splitHeads(dense(scope.child(names.key), kvIn, inner, { bias }), o.heads); // (B, H, Tk, D)
+  let v = o.projectedKv?.v ?? splitHeads(dense(scope.child(names.value), kvIn, inner, { bias }), o.heads);
   if (o.cache) {
     k = concat([o.cache.k, k], 2);
     v = concat([o.cache.v, v], 2);
