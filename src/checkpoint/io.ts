@@ -79,20 +79,49 @@ export class RandomAccessFile {
   }
 }
 
-/** Sequential writer that streams to disk and tracks the byte position. */
+/**
+ * Sequential writer that streams to disk and tracks the byte position. Small writes (headers,
+ * biases) are gathered into one buffer so a checkpoint of many small tensors is not a syscall each.
+ */
 export class FileSink {
   private readonly fd: number;
+  private readonly buffer = new Uint8Array(1 << 20);
+  private buffered = 0;
   position = 0;
   constructor(readonly path: string) {
-    this.fd = openSync(path, 'w');
+    try {
+      this.fd = openSync(path, 'w');
+    } catch (e) {
+      throw new CheckpointError(path, `cannot create: ${(e as Error).message}`);
+    }
   }
   write(bytes: Uint8Array): void {
+    this.position += bytes.length;
+    if (this.buffered + bytes.length <= this.buffer.length) {
+      this.buffer.set(bytes, this.buffered);
+      this.buffered += bytes.length;
+      return;
+    }
+    this.flush();
+    if (bytes.length < this.buffer.length / 2) {
+      this.buffer.set(bytes);
+      this.buffered = bytes.length;
+    } else this.writeAll(bytes);
+  }
+  private flush(): void {
+    this.writeAll(this.buffer.subarray(0, this.buffered));
+    this.buffered = 0;
+  }
+  private writeAll(bytes: Uint8Array): void {
     let done = 0;
     while (done < bytes.length) done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
-    this.position += bytes.length;
   }
   close(): void {
-    closeSync(this.fd);
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
   }
 }
 
