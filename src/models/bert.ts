@@ -414,11 +414,24 @@ export function bertWeightMap(c: BertConfig, application: string, naming: Naming
   });
 }
 
-export const bertFamily: FamilyDefinition<BertConfig> & { loss: typeof bertLoss } = {
+/**
+ * Longest input: the n learned positions (RoBERTa reserves pad_id + 1 of them), n^2 hierarchically,
+ * capped by the maxPosition option when given.
+ */
+export function bertMaxLength(c: BertConfig, o: BuildOptions): { tokens: number; hint?: string } {
+  const offset = c.family === 'roberta' ? c.padTokenId + 1 : 0;
+  const hierarchical = hierarchicalAlpha(o) !== null;
+  const covered = (hierarchical ? c.maxPosition * c.maxPosition : c.maxPosition) - offset;
+  if (o.maxPosition !== undefined && o.maxPosition < covered) return { tokens: o.maxPosition, hint: 'the maxPosition option' };
+  return { tokens: covered, hint: hierarchical ? undefined : 'hierarchicalPosition extends them' };
+}
+
+export const bertFamily: FamilyDefinition<BertConfig> & { loss: typeof bertLoss; maxLength: typeof bertMaxLength } = {
   names: ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'],
   applications: BERT_APPLICATIONS,
   parseConfig: (raw, family) => parseBertConfig(raw, family),
   build: buildBert,
   weightMap: bertWeightMap,
   loss: bertLoss,
+  maxLength: bertMaxLength,
 };

@@ -13,7 +13,7 @@ import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts'
 import { formatShape, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { exportOnnx } from '../runtime/export.ts';
-import { compile, hostTensor, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
+import { compile, hostTensor, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
 import { bertFamily } from './bert.ts';
 import { ConfigError } from './config.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
@@ -22,6 +22,8 @@ import { gpt2Family } from './gpt2Family.ts';
 /** A family that can also say how its applications are trained. */
 export type TrainableFamily<C = any> = FamilyDefinition<C> & {
   loss?(built: BuiltGraph, application: string, options: BuildOptions): { labels: Tensor; loss: Tensor };
+  /** Longest input the position embeddings cover (checked before running, for a clear error). */
+  maxLength?(config: C, options: BuildOptions): { tokens: number; hint?: string };
 };
 
 const FAMILIES = new Map<string, TrainableFamily>();
@@ -232,8 +234,6 @@ function loadWeights(
 // ---- the model --------------------------------------------------------------------------------
 
 export class Model {
-  private compiled = new Map<string, { exe: Executable; weights: HostTensor[] }>();
-
   constructor(
     readonly family: string,
     readonly application: string,
@@ -288,19 +288,18 @@ export class Model {
   /** Run the model; `loss` is computed only when `labels` is fed. */
   async predict(values: Record<string, FeedValue>, options: { outputs?: string[] } = {}): Promise<Record<string, HostTensor>> {
     const feeds = this.feedsFrom(values);
+    const limit = this.definition.maxLength?.(this.config, this.options);
+    const length = feeds.input_ids?.shape[1];
+    if (limit && length !== undefined && length > limit.tokens) {
+      throw new RangeError(`${length} tokens exceed the ${limit.tokens} positions of this ${this.family} model${limit.hint ? ` (${limit.hint})` : ''}`);
+    }
     const wanted = options.outputs ?? Object.keys(this.outputs).filter((n) => n !== 'loss' || feeds.labels);
     for (const n of wanted) if (!this.outputs[n]) throw new Error(`unknown output '${n}'; outputs are: ${Object.keys(this.outputs).join(', ')}`);
     if (!wanted.includes('loss')) delete feeds.labels;
-    const key = wanted.join(',');
-    const names = this.weightNames();
-    const weights = names.map((n) => this.store.get(n)!);
-    let entry = this.compiled.get(key);
-    if (!entry || entry.weights.some((w, i) => w !== weights[i])) {
-      const outputs = Object.fromEntries(wanted.map((n) => [n, this.outputs[n]!]));
-      entry = { exe: await compile(outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: this.family }, this.options.runtime), weights };
-      this.compiled.set(key, entry);
-    }
-    return entry.exe.run(feeds);
+    // compile() caches sessions by graph and weight identity (trainer updates change it), so this is cheap after the first call.
+    const outputs = Object.fromEntries(wanted.map((n) => [n, this.outputs[n]!]));
+    const exe = await compile(outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: this.family }, this.options.runtime);
+    return exe.run(feeds);
   }
 
   /** Standalone ONNX model (inference outputs, weights baked in; large weights as external data). */

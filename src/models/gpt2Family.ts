@@ -113,11 +113,12 @@ export function gpt2WeightMap(c: GPT2Config, _application: string, naming: Namin
   return map;
 }
 
-export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss } = {
+export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss; maxLength(c: GPT2Config, o: BuildOptions): { tokens: number } } = {
   names: ['gpt2', 'cpm'],
   applications: ['lm'],
   parseConfig: (raw) => parseGpt2Config(raw),
   build: buildGpt2,
   weightMap: gpt2WeightMap,
   loss: gpt2Loss,
+  maxLength: (c, o) => ({ tokens: o.maxPosition ?? c.maxPosition }),
 };

@@ -27,14 +27,14 @@ export function sharedPath(...parts: string[]): string | null {
 }
 
 /** Largest |a - b| over all elements; shapes must agree. */
-export function maxAbsDiff(actual: HostTensor, expected: { shape: readonly number[]; data: ArrayLike<number> }, what: string): number {
+export function maxAbsDiff(actual: HostTensor, expected: { shape: readonly number[]; data: ArrayLike<number | bigint> }, what: string): number {
   assert.deepEqual([...actual.shape], [...expected.shape], `${what}: shape`);
   let worst = 0;
-  for (let i = 0; i < expected.data.length; i++) worst = Math.max(worst, Math.abs((actual.data[i] as number) - expected.data[i]!));
+  for (let i = 0; i < expected.data.length; i++) worst = Math.max(worst, Math.abs(Number(actual.data[i]) - Number(expected.data[i])));
   return worst;
 }
 
-export function assertClose(actual: HostTensor, expected: { shape: readonly number[]; data: ArrayLike<number> }, tolerance: number, what: string): void {
+export function assertClose(actual: HostTensor, expected: { shape: readonly number[]; data: ArrayLike<number | bigint> }, tolerance: number, what: string): void {
   const d = maxAbsDiff(actual, expected, what);
   assert.ok(d <= tolerance, `${what}: max |diff| ${d.toExponential(2)} > ${tolerance}`);
 }
