@@ -81,6 +81,34 @@ function blockEntries(block: Uint8Array, what: string): SSTableEntry[] {
   return out;
 }
 
+/** LevelDB BytewiseComparator::FindShortestSeparator: a short key k with start <= k < limit. */
+function shortestSeparator(start: Uint8Array, limit: Uint8Array): Uint8Array {
+  let i = 0;
+  const n = Math.min(start.length, limit.length);
+  while (i < n && start[i] === limit[i]) i++;
+  if (i < n) {
+    const b = start[i]!;
+    if (b < 0xff && b + 1 < limit[i]!) {
+      const k = start.slice(0, i + 1);
+      k[i] = b + 1;
+      return k;
+    }
+  }
+  return start;
+}
+
+/** LevelDB BytewiseComparator::FindShortSuccessor: a short key >= `key`. */
+function shortSuccessor(key: Uint8Array): Uint8Array {
+  for (let i = 0; i < key.length; i++) {
+    if (key[i] !== 0xff) {
+      const k = key.slice(0, i + 1);
+      k[i]! += 1;
+      return k;
+    }
+  }
+  return key;
+}
+
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
@@ -159,20 +187,25 @@ export function buildSSTable(entries: Iterable<SSTableEntry>, options: { blockSi
   const index = new BlockBuilder(1);
   let block = new BlockBuilder(restartInterval);
   let prev: Uint8Array | undefined;
-  const flush = () => {
-    if (block.empty) return;
-    // The block's own last key is a valid separator: >= its keys, < the next block's first key.
-    index.add(block.lastKey, handleBytes(emit(block.finish())));
-    block = new BlockBuilder(restartInterval);
-  };
+  // As LevelDB does: a finished block's index entry waits for the next key, so its key can be a
+  // short separator between the two blocks (the last block gets a short successor instead).
+  let pending: { lastKey: Uint8Array; handle: Uint8Array } | undefined;
   for (const { key, value } of entries) {
     if (prev && compareBytes(prev, key) >= 0) throw new Error('SSTable keys must be added in strictly increasing order');
     prev = key;
+    if (pending) {
+      index.add(shortestSeparator(pending.lastKey, key), pending.handle);
+      pending = undefined;
+    }
     block.add(key, value);
-    if (block.estimatedSize >= blockSize) flush();
+    if (block.estimatedSize >= blockSize) {
+      pending = { lastKey: block.lastKey, handle: handleBytes(emit(block.finish())) };
+      block = new BlockBuilder(restartInterval);
+    }
   }
-  flush();
+  if (!block.empty) pending = { lastKey: block.lastKey, handle: handleBytes(emit(block.finish())) };
   const metaindex = emit(new BlockBuilder(restartInterval).finish());
+  if (pending) index.add(shortSuccessor(pending.lastKey), pending.handle);
   const indexHandle = emit(index.finish());
   const footer = new Uint8Array(FOOTER_SIZE);
   const handles = new ProtoWriter().varint(metaindex.offset).varint(metaindex.size).varint(indexHandle.offset).varint(indexHandle.size).finish();

@@ -66,6 +66,18 @@ for (const dir of existsSync(SHARED) ? readdirSync(SHARED) : []) {
     r.close();
   });
 }
+/** TF1 Saver checkpoints (one shard, no strings): rewriting them reproduces TensorFlow's bytes. */
+for (const [dir, prefix] of [['keras_bert_tiny', 'bert_model.ckpt'], ['keras_gpt2_toy', 'model.ckpt']]) {
+  test(`TF writer reproduces TensorFlow's own ${dir} files byte for byte`, { skip: existsSync(join(SHARED, dir)) ? false : 'shared data not found' }, () => {
+    const out = join(tempDir(), prefix);
+    const original = join(SHARED, dir, prefix);
+    const r = openCheckpoint(original);
+    writeTfCheckpoint(out, r);
+    r.close();
+    assert.ok(readFileSync(out + '.index').equals(readFileSync(original + '.index')), '.index differs');
+    assert.ok(readFileSync(out + '.data-00000-of-00001').equals(readFileSync(original + '.data-00000-of-00001')), '.data differs');
+  });
+}
 if (!existsSync(SHARED)) test('real TF checkpoints', { skip: `shared data not found at ${SHARED}` }, () => {});
 
 test('TF writer: every dtype round-trips; names kept; data in input order, index sorted', () => {
