@@ -20,6 +20,7 @@ import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { andMasks, attention, paddingMask } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, rmsNorm } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
+import { ConfigError, GENERIC_HF_KEYS } from './config.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
 
 export type T5Version = 't5' | 't5.1.1' | 'mt5';
@@ -266,31 +267,18 @@ export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, op
 
 // ---- config ---------------------------------------------------------------------------------
 
-export class T5ConfigError extends Error {
-  constructor(message: string) {
-    super(`t5 config: ${message}`);
-    this.name = 'T5ConfigError';
-  }
+/** A config error; buildModel replaces the leading 'config' with the file name. */
+function configError(message: string): ConfigError {
+  return new ConfigError(`config: ${message}`);
 }
-
-/** Keys HF's PretrainedConfig / generation config write into config.json, which say nothing about the architecture. */
-const GENERIC_HF_KEYS = new Set([
-  '_name_or_path', 'architectures', 'model_type', 'torch_dtype', 'transformers_version', 'return_dict', 'output_hidden_states',
-  'output_attentions', 'torchscript', 'use_bfloat16', 'tf_legacy_loss', 'pruned_heads', 'chunk_size_feed_forward',
-  'is_encoder_decoder', 'is_decoder', 'cross_attention_hidden_size', 'add_cross_attention', 'tie_encoder_decoder', 'max_length',
-  'min_length', 'do_sample', 'early_stopping', 'num_beams', 'num_beam_groups', 'diversity_penalty', 'temperature', 'top_k', 'top_p',
-  'typical_p', 'repetition_penalty', 'length_penalty', 'no_repeat_ngram_size', 'encoder_no_repeat_ngram_size', 'bad_words_ids',
-  'num_return_sequences', 'output_scores', 'return_dict_in_generate', 'forced_bos_token_id', 'forced_eos_token_id',
-  'remove_invalid_values', 'exponential_decay_length_penalty', 'suppress_tokens', 'begin_suppress_tokens', 'finetuning_task',
-  'id2label', 'label2id', 'tokenizer_class', 'prefix', 'bos_token_id', 'sep_token_id', 'task_specific_params', 'problem_type',
-  'use_cache', 'gradient_checkpointing', 'output_past', 'n_positions', 'initializer_factor', 'classifier_dropout', 'num_labels',
-]);
 
 /** HF T5Config keys. */
 const HF_KEYS = new Set([
   'vocab_size', 'd_model', 'd_kv', 'd_ff', 'num_layers', 'num_decoder_layers', 'num_heads', 'relative_attention_num_buckets',
   'relative_attention_max_distance', 'dropout_rate', 'layer_norm_epsilon', 'feed_forward_proj', 'dense_act_fn', 'is_gated_act',
   'tie_word_embeddings', 'pad_token_id', 'eos_token_id', 'decoder_start_token_id',
+  // Legacy keys of the original t5-* hub configs, with no effect on the architecture.
+  'n_positions', 'output_past', 'tf_legacy_loss',
 ]);
 
 /** bert4keras's T5 config.json (as in t5_in_bert4keras): BERT-style names. */
@@ -305,26 +293,26 @@ const FAMILY_NAMES = ['t5', 't5.1.1', 'mt5'] as const;
 
 function positiveInt(raw: Record<string, unknown>, key: string, fallback?: number): number {
   const v = raw[key] ?? fallback;
-  if (v === undefined) throw new T5ConfigError(`missing '${key}'`);
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new T5ConfigError(`'${key}' must be a positive integer, got ${JSON.stringify(v)}`);
+  if (v === undefined) throw configError(`missing '${key}'`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw configError(`'${key}' must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function nonNegativeInt(raw: Record<string, unknown>, key: string, fallback: number): number {
   const v = raw[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new T5ConfigError(`'${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw configError(`'${key}' must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
 function rate(raw: Record<string, unknown>, key: string, fallback: number): number {
   const v = raw[key] ?? fallback;
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new T5ConfigError(`'${key}' must be a number in [0, 1), got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw configError(`'${key}' must be a number in [0, 1), got ${JSON.stringify(v)}`);
   return v;
 }
 
 function bool(raw: Record<string, unknown>, key: string, fallback: boolean): boolean {
   const v = raw[key] ?? fallback;
-  if (typeof v !== 'boolean') throw new T5ConfigError(`'${key}' must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw configError(`'${key}' must be true or false, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -335,13 +323,13 @@ const ACTIVATIONS: Record<string, T5Activation> = { relu: 'relu', gelu: 'gelu', 
  * (gelu_new), as T5.1.1 / mT5 were trained.
  */
 function parseFeedForwardProj(value: unknown): { activation: T5Activation; gated: boolean } {
-  if (typeof value !== 'string') throw new T5ConfigError(`'feed_forward_proj' must be a string such as 'relu' or 'gated-gelu', got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string') throw configError(`'feed_forward_proj' must be a string such as 'relu' or 'gated-gelu', got ${JSON.stringify(value)}`);
   if (value === 'gated-gelu') return { activation: 'gelu_new', gated: true };
   const parts = value.split('-');
   const gated = parts.length === 2 && parts[0] === 'gated';
   const activation = ACTIVATIONS[parts[parts.length - 1]!];
   if ((parts.length === 2 && !gated) || parts.length > 2 || !activation) {
-    throw new T5ConfigError(`unsupported feed_forward_proj '${value}'; supported: ${Object.keys(ACTIVATIONS).map((a) => `'${a}'`).join(', ')}, each optionally 'gated-' prefixed`);
+    throw configError(`unsupported feed_forward_proj '${value}'; supported: ${Object.keys(ACTIVATIONS).map((a) => `'${a}'`).join(', ')}, each optionally 'gated-' prefixed`);
   }
   return { activation, gated };
 }
@@ -355,24 +343,24 @@ function parseHiddenAct(value: unknown, version: T5Version): { activation: T5Act
     return { activation: act === 'gelu' ? 'gelu_new' : act, gated: true };
   }
   if (typeof value === 'string' && ACTIVATIONS[value]) return { activation: ACTIVATIONS[value]!, gated: false };
-  throw new T5ConfigError(`unsupported hidden_act ${JSON.stringify(value)}; expected 'relu', 'gelu' or ['gelu', 'linear']`);
+  throw configError(`unsupported hidden_act ${JSON.stringify(value)}; expected 'relu', 'gelu' or ['gelu', 'linear']`);
 }
 
 /** Parse an HF T5/mT5 config.json or a bert4keras T5 config.json (the family picks 1.0 vs 1.1 defaults). */
 export function parseT5Config(raw: Record<string, unknown>, family: string): T5Config {
-  if (!(FAMILY_NAMES as readonly string[]).includes(family)) throw new T5ConfigError(`unknown family '${family}'; expected one of ${FAMILY_NAMES.join(', ')}`);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new T5ConfigError('expected a JSON object');
+  if (!(FAMILY_NAMES as readonly string[]).includes(family)) throw configError(`unknown family '${family}'; expected one of ${FAMILY_NAMES.join(', ')}`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw configError('expected a JSON object');
   const isHf = ['d_model', 'd_ff', 'd_kv', 'num_heads', 'feed_forward_proj'].some((k) => k in raw);
   const known = isHf ? HF_KEYS : BERT4KERAS_KEYS;
-  const unknown = Object.keys(raw).filter((k) => !known.has(k) && !GENERIC_HF_KEYS.has(k));
+  const unknown = Object.keys(raw).filter((k) => !known.has(k) && !GENERIC_HF_KEYS.includes(k));
   if (unknown.length) {
-    throw new T5ConfigError(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} in a ${isHf ? 'Hugging Face' : 'bert4keras'}-style T5 config`);
+    throw configError(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} in a ${isHf ? 'Hugging Face' : 'bert4keras'}-style T5 config`);
   }
   let version: T5Version = family === 'mt5' || raw.model_type === 'mt5' ? 'mt5' : (family as T5Version);
   let ffn: { activation: T5Activation; gated: boolean };
   let c: Omit<T5Config, 'version' | 'activation' | 'gated' | 'tieWordEmbeddings'>;
   if (isHf) {
-    if (raw.model_type !== undefined && raw.model_type !== 't5' && raw.model_type !== 'mt5') throw new T5ConfigError(`model_type '${String(raw.model_type)}' is not a T5 model`);
+    if (raw.model_type !== undefined && raw.model_type !== 't5' && raw.model_type !== 'mt5') throw configError(`model_type '${String(raw.model_type)}' is not a T5 model`);
     ffn = parseFeedForwardProj(raw.feed_forward_proj ?? 'relu');
     // A 't5' model_type with a gated FFN is T5.1.1 (e.g. google/t5-v1_1-*): 1.1 checkpoint names.
     if (version === 't5' && ffn.gated) version = 't5.1.1';
@@ -390,7 +378,7 @@ export function parseT5Config(raw: Record<string, unknown>, family: string): T5C
     };
   } else {
     ffn = parseHiddenAct(raw.hidden_act, version);
-    if (raw.attention_scale === true) throw new T5ConfigError("'attention_scale': true is not T5 (T5 attention is unscaled)");
+    if (raw.attention_scale === true) throw configError("'attention_scale': true is not T5 (T5 attention is unscaled)");
     const numLayers = positiveInt(raw, 'num_hidden_layers');
     const hidden = positiveInt(raw, 'hidden_size');
     const heads = positiveInt(raw, 'num_attention_heads');
@@ -406,12 +394,12 @@ export function parseT5Config(raw: Record<string, unknown>, family: string): T5C
       decoderStartTokenId: nonNegativeInt(raw, 'decoder_start_token_id', 0),
     };
   }
-  if (typeof c.layerNormEpsilon !== 'number' || !(c.layerNormEpsilon > 0)) throw new T5ConfigError(`'layer_norm_epsilon' must be a positive number, got ${JSON.stringify(c.layerNormEpsilon)}`);
+  if (typeof c.layerNormEpsilon !== 'number' || !(c.layerNormEpsilon > 0)) throw configError(`'layer_norm_epsilon' must be a positive number, got ${JSON.stringify(c.layerNormEpsilon)}`);
   // The decoder's log-spaced buckets start at max_exact = buckets / 2 and need max_distance beyond it.
   const maxExact = Math.floor(c.relativeAttentionNumBuckets / 2);
-  if (c.relativeAttentionNumBuckets < 4) throw new T5ConfigError(`'relative_attention_num_buckets' must be at least 4, got ${c.relativeAttentionNumBuckets}`);
+  if (c.relativeAttentionNumBuckets < 4) throw configError(`'relative_attention_num_buckets' must be at least 4, got ${c.relativeAttentionNumBuckets}`);
   if (c.relativeAttentionMaxDistance <= maxExact) {
-    throw new T5ConfigError(`'relative_attention_max_distance' (${c.relativeAttentionMaxDistance}) must exceed relative_attention_num_buckets / 2 (${maxExact})`);
+    throw configError(`'relative_attention_max_distance' (${c.relativeAttentionMaxDistance}) must exceed relative_attention_num_buckets / 2 (${maxExact})`);
   }
   // HF defaults tie_word_embeddings to true; bert4keras ties 1.0 and unties 1.1 / mT5.
   const tieWordEmbeddings = bool(raw, 'tie_word_embeddings', isHf ? true : version === 't5');
