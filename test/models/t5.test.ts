@@ -251,6 +251,11 @@ for (const name of ['t5-1.0', 'mt5'] as const) {
       }
       const out = await runSeq2seq(config, store, feed(io, SEQ2SEQ_INPUTS));
       for (const key of ['encoder_last_hidden_state', 'last_hidden_state', 'logits']) assertClose(`${name} google ${key}`, out[key]!, io.outputs[key]!);
+      // buildModel tells the naming apart by itself.
+      registerFamily(t5Family);
+      const model = buildModel(join(FIXTURES, name), { checkpoint: join(dir, 'model.ckpt') });
+      assert.equal(model.loadReport!.naming, 'google');
+      assertClose(`${name} google via buildModel`, (await model.predict(feed(io, SEQ2SEQ_INPUTS), { outputs: ['logits'] })).logits!, io.outputs.logits!);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
