@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, openCheckpoint, SafetensorsReader, writeSafetensors, type CheckpointReader } from '../checkpoint/index.ts';
+import { CheckpointError, openCheckpoint, SafetensorsReader, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
 import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts';
 import { formatShape, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
@@ -308,10 +308,62 @@ export class Model {
     return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, ...options });
   }
 
-  /** Every weight in our names (reload with buildModel(config, { checkpoint: path }) is not by name map: use loadOurs). */
+  /** Every weight in our names (the Scope paths), e.g. to resume training. */
   saveSafetensors(path: string): void {
     writeSafetensors(path, this.weightNames().map((n): [string, HostTensor] => [n, this.store.get(n)!]), { format: 'bert4ts', family: this.family });
   }
+
+  /** How this model's weights are named in a checkpoint of the given naming. */
+  weightMap(naming: Naming): WeightMapping[] {
+    return this.definition.weightMap(this.config, this.application, naming, this.options);
+  }
+
+  /**
+   * The weights as a checkpoint in `naming` would hold them (bert4keras's save_weights_as_checkpoint):
+   * transposes undone, q/k/v fused back into c_attn, OpenAI's [1, in, out] kernels restored.
+   */
+  checkpointTensors(naming: Naming): [string, HostTensor][] {
+    if (this.options.keepTokens) throw new Error('cannot write a checkpoint in the original naming from a keepTokens model: its vocabulary rows are a subset');
+    const groups = new Map<string, { m: WeightMapping; t: HostTensor }[]>();
+    for (const m of this.weightMap(naming)) {
+      const value = this.store.get(m.ours);
+      if (!value) continue;
+      let t = m.transpose ? transpose2d(value) : value;
+      if (m.reshape) t = { ...t, shape: [1, ...t.shape] }; // our maps reshape only OpenAI's [1, in, out] kernels
+      const list = groups.get(m.theirs) ?? [];
+      list.push({ m, t });
+      groups.set(m.theirs, list);
+    }
+    return [...groups].map(([name, parts]): [string, HostTensor] => {
+      if (!parts[0]!.m.slice) return [name, parts[0]!.t]; // shared (ALBERT) weights: one copy
+      const sorted = parts.sort((a, b) => a.m.slice!.start - b.m.slice!.start);
+      return [name, concatAxis(sorted.map((p) => p.t), sorted[0]!.m.slice!.axis)];
+    });
+  }
+
+  /** Write the weights in Google (TF checkpoint prefix) or Hugging Face (`.safetensors`) naming; format by extension. */
+  saveCheckpoint(path: string, naming: Naming = path.endsWith('.safetensors') ? 'hf' : 'google'): void {
+    const tensors = this.checkpointTensors(naming);
+    if (path.endsWith('.safetensors')) writeSafetensors(path, tensors, { format: naming === 'hf' ? 'pt' : 'bert4ts' });
+    else writeTfCheckpoint(path, tensors);
+  }
+}
+
+function concatAxis(parts: HostTensor[], axis: number): HostTensor {
+  const shape = [...parts[0]!.shape];
+  const outer = sizeOf(shape.slice(0, axis));
+  const inner = sizeOf(shape.slice(axis + 1));
+  const total = parts.reduce((n, p) => n + p.shape[axis]!, 0);
+  const out = allocate(parts[0]!.dtype, outer * total * inner) as Float32Array;
+  let offset = 0;
+  for (const p of parts) {
+    const width = p.shape[axis]! * inner;
+    const src = p.data as Float32Array;
+    for (let o = 0; o < outer; o++) out.set(src.subarray(o * width, (o + 1) * width), o * total * inner + offset);
+    offset += width;
+  }
+  shape[axis] = total;
+  return { dtype: parts[0]!.dtype, shape, data: out };
 }
 
 function toHostTensor(name: string, v: FeedValue): HostTensor {
