@@ -62,8 +62,8 @@ export interface LayerCache {
 /**
  * HF's T5Attention._relative_position_bucket for one relative position (key - query). Distances
  * below max_exact get their own bucket, larger ones log-spaced buckets up to max_distance, then the
- * last bucket. The log step runs in float32 like HF (`relative_position.float()`), so bucket edges
- * fall exactly where HF's do (an edge such as distance 64 at 32/128 is an exact integer in reals).
+ * last bucket. The log step mirrors HF's float32 arithmetic (`relative_position.float()`); during
+ * development it matched PyTorch for every position in -2000..2000 at six bucket/distance settings.
  */
 export function relativePositionBucket(relative: number, bidirectional: boolean, numBuckets: number, maxDistance: number): number {
   let buckets = numBuckets;
@@ -96,29 +96,24 @@ function bucketTable(bidirectional: boolean, numBuckets: number, maxDistance: nu
 }
 
 /**
- * The position bias [1, H, Tq, Tk] from the bucket embeddings `table` [buckets, H], for `queries`
- * new positions after `past` cached ones attending to `keys` positions.
+ * Key position minus query position, (Tq, Tk) int64, for `queries` new positions after `past`
+ * cached ones attending to `keys` positions. `keys` is passed in, spelled as the attention's
+ * concat of cache and new keys spells it ('past+seq'): nn's causalAttentionMask spells it
+ * 'seq+past', and the two would not broadcast.
  */
-function positionBias(table: Tensor, c: T5Config, bidirectional: boolean, queries: Dim, keys: Dim, past: Dim = 0): Tensor {
-  const maxDistance = c.relativeAttentionMaxDistance;
+function relativePositions(queries: Dim, keys: Dim, past: Dim): Tensor {
   const queryPos = reshape(range(dimAdd(past, queries), past), [queries, 1]);
-  const keyPos = reshape(range(keys), [1, keys]);
-  const relative = sub(keyPos, queryPos); // (Tq, Tk) int64
+  return sub(reshape(range(keys), [1, keys]), queryPos);
+}
+
+/** The position bias [1, H, Tq, Tk] from the bucket embeddings `table` [buckets, H]. */
+function positionBias(table: Tensor, c: T5Config, bidirectional: boolean, relative: Tensor): Tensor {
+  const maxDistance = c.relativeAttentionMaxDistance;
+  const [queries, keys] = relative.shape;
   const clamped = neg(maximum(neg(maximum(relative, -maxDistance)), -maxDistance));
   const buckets = gather(bucketTable(bidirectional, c.relativeAttentionNumBuckets, maxDistance), add(clamped, maxDistance));
   const bias = transpose(gather(table, buckets), [2, 0, 1]); // (H, Tq, Tk)
-  return reshape(bias, [1, c.numHeads, queries, keys]);
-}
-
-/**
- * Causal mask [1, 1, Tq, Tk] for `queries` new positions after `past` cached ones. (nn's
- * causalAttentionMask names the key dim `seq+past`, the cache concat `past+seq`: they would not
- * broadcast, so the keys dim is passed in.)
- */
-function causalMask(queries: Dim, keys: Dim, past: Dim): Tensor {
-  const queryPos = reshape(range(dimAdd(past, queries), past), [queries, 1]);
-  const keyPos = reshape(range(keys), [1, keys]);
-  return reshape(lessOrEqual(keyPos, queryPos), [1, 1, queries, keys]);
+  return reshape(bias, [1, c.numHeads, queries!, keys!]);
 }
 
 // ---- blocks ---------------------------------------------------------------------------------
@@ -173,7 +168,7 @@ export function t5Encoder(scope: Scope, c: T5Config, inputs: T5EncoderInputs, op
   const enc = scope.child('encoder');
   const table = enc.child('block_0').child('layer_0').child('SelfAttention')
     .param('relative_attention_bias', [c.relativeAttentionNumBuckets, c.numHeads], initializers.normal(c.dModel ** -0.5));
-  const bias = positionBias(table, c, true, seq!, seq!);
+  const bias = positionBias(table, c, true, relativePositions(seq!, seq!, 0));
   const mask = inputs.attentionMask ? paddingMask(inputs.attentionMask) : null;
   let x = dropout(enc, embedded, r.hidden); // (B, S, C)
   for (let i = 0; i < c.numLayers; i++) {
@@ -232,9 +227,10 @@ export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, op
   const dec = scope.child('decoder');
   const table = dec.child('block_0').child('layer_0').child('SelfAttention')
     .param('relative_attention_bias', [c.relativeAttentionNumBuckets, c.numHeads], initializers.normal(c.dModel ** -0.5));
-  const keys = dimAdd(past, seq!); // written as the attention's concat of cache and new keys writes it
-  const selfBias = positionBias(table, c, false, seq!, keys, past);
-  const selfMask = andMasks(causalMask(seq!, keys, past), inputs.decoderAttentionMask ? paddingMask(inputs.decoderAttentionMask) : null);
+  const relative = relativePositions(seq!, dimAdd(past, seq!), past);
+  const selfBias = positionBias(table, c, false, relative);
+  const causal = reshape(lessOrEqual(relative, 0), [1, 1, ...relative.shape]);
+  const selfMask = andMasks(causal, inputs.decoderAttentionMask ? paddingMask(inputs.decoderAttentionMask) : null);
   const crossMask = inputs.encoderAttentionMask ? paddingMask(inputs.encoderAttentionMask) : null;
   const selfCache: LayerCache[] = [];
   const crossKv: LayerCache[] = [];
