@@ -153,10 +153,3 @@ export function* entriesOf(source: TensorSource): Generator<[string, HostTensor]
   if (isReaderSource(source)) for (const info of source.list()) yield [info.name, source.read(info.name)];
   else yield* source;
 }
-
-export function readU64LE(b: Uint8Array, at: number): number {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const v = dv.getBigUint64(at, true);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`64-bit value ${v} is too large`);
-  return Number(v);
-}

@@ -196,9 +196,13 @@ export class OnnxReader implements CheckpointReader {
     const r = new ProtoReader(raw);
     const out = tensor.data;
     let i = 0;
-    for (; !r.done && i < n; i++) {
-      if (out instanceof BigInt64Array) out[i] = r.varintBig();
-      else out[i] = r.int32();
+    try {
+      for (; !r.done && i < n; i++) {
+        if (out instanceof BigInt64Array) out[i] = r.varintBig();
+        else out[i] = r.int32();
+      }
+    } catch (e) {
+      throw new CheckpointError(this.path, `corrupt tensor data: ${(e as Error).message}`, name);
     }
     if (i !== n || !r.done) throw new CheckpointError(this.path, `data holds a different number of values than shape [${init.shape}] needs (${n})`, name);
     return tensor;

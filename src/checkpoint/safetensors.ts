@@ -6,7 +6,7 @@
  */
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import {
-  allocateTensor, byteSize, checkTensor, CheckpointError, FileSink, isReaderSource, RandomAccessFile, readU64LE, tensorBytes,
+  allocateTensor, byteSize, checkTensor, CheckpointError, FileSink, isReaderSource, RandomAccessFile, tensorBytes,
   type CheckpointReader, type TensorInfo, type TensorSource,
 } from './io.ts';
 
@@ -30,8 +30,9 @@ export class SafetensorsReader implements CheckpointReader {
     try {
       const f = this.file;
       if (f.size < 8) throw new CheckpointError(path, `not a safetensors file: only ${f.size} bytes`);
-      const n = readU64LE(f.read(0, 8), 0);
-      if (n > MAX_HEADER || 8 + n > f.size) throw new CheckpointError(path, `bad or truncated safetensors header: declares ${n} header bytes, file has ${f.size}`);
+      const declared = new DataView(f.read(0, 8).buffer).getBigUint64(0, true);
+      const n = Number(declared);
+      if (declared > BigInt(MAX_HEADER) || 8 + n > f.size) throw new CheckpointError(path, `bad or truncated safetensors header: declares ${declared} header bytes, file has ${f.size}`);
       let header: Record<string, any>;
       try {
         header = JSON.parse(new TextDecoder().decode(f.read(8, n)));
