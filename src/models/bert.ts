@@ -370,8 +370,9 @@ function entries(c: BertConfig, application: string, o: BuildOptions): Entry[] {
 
   const withPool = o.withPool || o.withNsp || o.numClasses !== undefined || application === 'nsp';
   if (withPool) {
-    if (isAlbert) list.push(...denseEntries('pooler/dense', `${hp}pooler`, `${gp}pooler/dense`));
-    else list.push(...denseEntries('pooler/dense', `${hp}pooler.dense`, `${gp}pooler/dense`));
+    // HF's *ForMaskedLM checkpoints have no pooler: a classifier over one starts from a fresh pooler. NSP needs the trained one.
+    const optional = application !== 'nsp' && !o.withNsp;
+    list.push(...denseEntries('pooler/dense', isAlbert ? `${hp}pooler` : `${hp}pooler.dense`, `${gp}pooler/dense`, optional));
   }
   if (['mlm', 'lm', 'unilm', 'generator'].includes(application)) {
     const [hfHead, hfBias, gHead] =
