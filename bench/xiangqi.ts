@@ -33,8 +33,10 @@ for (const [i, c] of cases.entries()) {
   if (nodes !== expected) throw new Error(`perft mismatch for ${c.fen} at depth ${depth}: got ${nodes}, expected ${expected}`);
   const rate = nodes / best;
   console.log(`  position ${i + 1} depth ${depth}: ${nodes.toLocaleString('en')} nodes in ${best.toFixed(2)} s = ${(rate / 1e6).toFixed(1)} M nodes/s  ${c.fen}`);
-  figures[i === 0 ? 'start_d5_nodes_per_s' : `pos${i + 1}_d${depth}_nodes_per_s`] = Math.round(rate);
-  if (i === 0) figures.start_d5_seconds = Number(best.toFixed(3));
+  const isStart = c.fen.split(' ')[0] === START_FEN.split(' ')[0];
+  const name = isStart ? `start_d${depth}` : `pos${i + 1}_d${depth}`;
+  figures[`${name}_nodes_per_s`] = Math.round(rate);
+  figures[`${name}_seconds`] = Number(best.toFixed(3));
 }
 
 // Legal move generation alone (no bulk counting): full legal lists along random games.

@@ -232,8 +232,23 @@ export class Position {
     return this.fen().split(' ').slice(0, 2).join(' ');
   }
 
+  /** An independent copy, history included (so repetition and take-backs work on it too). */
   clone(): Position {
-    return Position.fromFen(this.fen());
+    const copy = new Position();
+    copy.board.set(this.board);
+    copy.slotOf.set(this.slotOf);
+    copy.slotSq.set(this.slotSq);
+    copy.kingSq.set(this.kingSq);
+    copy.side = this.side;
+    copy.hashLo = this.hashLo;
+    copy.hashHi = this.hashHi;
+    copy.quietPlies = this.quietPlies;
+    copy.fullMove = this.fullMove;
+    copy.ply = this.ply;
+    for (const key of ['moveStack', 'capturedStack', 'capturedSlotStack', 'quietStack', 'hashLoStack', 'hashHiStack'] as const) {
+      (copy[key] as Int32Array | Uint8Array | Int8Array).set(this[key].subarray(0, this.ply + 1));
+    }
+    return copy;
   }
 
   pieceAt(sq: number): number {

@@ -160,6 +160,19 @@ test('fast legality filter agrees with make-and-test on random positions', () =>
   assert.ok(compared > 1000);
 });
 
+test('clone() copies the history: take-backs and repetition work on the copy, the original is untouched', () => {
+  const pos = Position.start();
+  for (const text of ['h0g2', 'h9g7', 'g2h0', 'g7h9', 'h0g2', 'h9g7', 'g2h0']) pos.make(pos.legalMoves().find((m) => moveToIccs(m) === text)!);
+  const copy = pos.clone();
+  copy.make(copy.legalMoves().find((m) => moveToIccs(m) === 'g7h9')!);
+  assert.equal(copy.repetitions(), 2);
+  assert.equal(pos.repetitions(), 1, 'the original did not move');
+  assert.equal(pos.side, 1);
+  for (let i = 0; i < 8; i++) copy.unmake();
+  assert.equal(copy.fen(), START_FEN);
+  assert.equal(pos.ply, 7);
+});
+
 test('play() rejects illegal moves with the reason', () => {
   const pos = Position.start();
   const move = (iccs: string) => parseSquare(iccs.slice(0, 2)) | (parseSquare(iccs.slice(2)) << 8);
