@@ -131,13 +131,12 @@ function ffnActivation(x: Tensor, activation: T5Activation): Tensor {
   }
 }
 
-/** T5DenseActDense / T5DenseGatedActDense: no biases; dropout after the activation. */
+/** T5DenseActDense / T5DenseGatedActDense: no biases; dropout after the activation. Fresh weights as HF initialises them. */
 function feedForward(scope: Scope, x: Tensor, c: T5Config, rate: number): Tensor {
   const s = scope.child('DenseReluDense');
-  const h = c.gated
-    ? mul(ffnActivation(dense(s.child('wi_0'), x, c.dFf, { bias: false }), c.activation), dense(s.child('wi_1'), x, c.dFf, { bias: false }))
-    : ffnActivation(dense(s.child('wi'), x, c.dFf, { bias: false }), c.activation);
-  return dense(s.child('wo'), dropout(s, h, rate), c.dModel, { bias: false });
+  const wi = (name: string) => dense(s.child(name), x, c.dFf, { bias: false, kernelInit: initializers.normal(c.dModel ** -0.5) });
+  const h = c.gated ? mul(ffnActivation(wi('wi_0'), c.activation), wi('wi_1')) : ffnActivation(wi('wi'), c.activation);
+  return dense(s.child('wo'), dropout(s, h, rate), c.dModel, { bias: false, kernelInit: initializers.normal(c.dFf ** -0.5) });
 }
 
 const ATTENTION_NAMES = { query: 'q', key: 'k', value: 'v', output: 'o' };
@@ -257,7 +256,8 @@ export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, op
   const hidden = dropout(dec, rmsNorm(dec.child('final_layer_norm'), y, c.layerNormEpsilon), r.hidden);
   const logits = c.tieWordEmbeddings
     ? matmul(mul(hidden, c.dModel ** -0.5), transpose(shared, [1, 0])) // tied: rescale first (HF's rule)
-    : matmul(hidden, transpose(scope.param('lm_head', [c.vocabSize, c.dModel], initializers.normal(0.05)), [1, 0]));
+    // Fresh lm_head: std d_model**-0.5 keeps initial logits near unit scale (the hidden state is RMS-normalised).
+    : matmul(hidden, transpose(scope.param('lm_head', [c.vocabSize, c.dModel], initializers.normal(c.dModel ** -0.5)), [1, 0]));
   return { hidden, logits, selfCache, crossKv };
 }
 
@@ -280,8 +280,8 @@ const HF_KEYS = new Set([
 /** bert4keras's T5 config.json (as in t5_in_bert4keras): BERT-style names. */
 const BERT4KERAS_KEYS = new Set([
   'vocab_size', 'hidden_size', 'intermediate_size', 'num_attention_heads', 'attention_head_size', 'num_hidden_layers',
-  'num_decoder_layers', 'hidden_act', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'dropout_rate', 'initializer_range',
-  'relative_attention_num_buckets', 'relative_attention_max_distance', 'layer_norm_epsilon', 'attention_scale', 'is_dropout',
+  'num_decoder_layers', 'hidden_act', 'hidden_dropout_prob', 'dropout_rate', 'initializer_range',
+  'relative_attention_num_buckets', 'relative_attention_max_distance', 'layer_norm_epsilon', 'attention_scale',
   'tie_word_embeddings', 'pad_token_id', 'eos_token_id', 'decoder_start_token_id',
 ]);
 
