@@ -45,6 +45,7 @@ export abstract class BaseTokenizer implements Tokenizer {
       }
       truncate(a, b, options.maxlen - added, options.truncation ?? 'longest_first');
     }
+    if (framing === 'none' && !b) return { ids: a.ids, tokens: a.tokens, segments: new Array(a.ids.length).fill(0), offsets: a.offsets };
     const out: Encoding = { ids: [], tokens: [], segments: [], offsets: [] };
     const push = (ids: number[], tokens: string[], offsets: [number, number][], segment: number) => {
       for (let i = 0; i < ids.length; i++) {

@@ -178,9 +178,31 @@ class CharsMap {
     this.strings = blob.subarray(4 + size);
   }
 
+  /** Whether the trie has a path through all UTF-8 bytes of one BMP character. */
+  private walkOne(cp: number): boolean {
+    const u = this.units;
+    let node = (u[0]! >>> 10) << ((u[0]! & 512) >>> 6);
+    const bytes = new Uint8Array(4);
+    const n = utf8Bytes(cp, bytes);
+    for (let k = 0; k < n; k++) {
+      node ^= bytes[k]!;
+      const unit = u[node];
+      if (unit === undefined || (unit & 0x800000ff) !== bytes[k]) return false;
+      node ^= (unit >>> 10) << ((unit & 512) >>> 6);
+    }
+    return true;
+  }
+
+  /** Per BMP code point: 1 when no rule starts with it (most characters), 2 when one may. */
+  private readonly startsRule = new Uint8Array(0x10000);
+
   /** Longest rule matching at text[i...]: returns UTF-16 length matched (0 if none); `out` gets
    * the replacement code points. */
   match(text: string, i: number, out: { cps: number[] }): number {
+    const c0 = text.charCodeAt(i);
+    if (this.startsRule[c0] === 1) return 0;
+    if (this.startsRule[c0] === 0 && (c0 < 0xd800 || c0 > 0xdfff)) this.startsRule[c0] = this.walkOne(c0) ? 2 : 1;
+    if (this.startsRule[c0] === 1) return 0;
     const u = this.units;
     let node = (u[0]! >>> 10) << ((u[0]! & 512) >>> 6);
     let j = i, best = 0, bestValue = -1;
@@ -334,16 +356,21 @@ class UnigramModel {
     const values = trie.value;
     for (let s = 0; s < n; s++) {
       const here = best[s]!;
-      let node = 0, bytes = 0, hasSingle = false;
+      let node = 0, hasSingle = false;
       for (let k = s; k < n; k++) {
         const cp = cps[k]!;
         node = trie.next(node, cp);
         if (node === 0) break;
-        bytes += utf8Length(cp);
         const id = values[node]!;
         if (id < 0 || types[id] === PieceType.Unused) continue;
-        // float32 sums as in the reference; user-defined pieces get a bonus (computed in double there).
-        const cand = types[id] === PieceType.UserDefined ? Math.fround(bytes * this.maxScore) - 0.1 + here : Math.fround(scores[id]! + here);
+        // float32 sums as in the reference; user-defined pieces get a bonus by UTF-8 length
+        // (computed in double there).
+        let cand: number;
+        if (types[id] === PieceType.UserDefined) {
+          let bytes = 0;
+          for (let j = s; j <= k; j++) bytes += utf8Length(cps[j]!);
+          cand = Math.fround(bytes * this.maxScore) - 0.1 + here;
+        } else cand = Math.fround(scores[id]! + here);
         const e = k + 1;
         if (from[e] === -1 || cand > best[e]!) { best[e] = Math.fround(cand); from[e] = s; bestId[e] = id; }
         if (k === s) hasSingle = true;
@@ -439,7 +466,15 @@ class BpeModel {
   }
 }
 
-const utf8 = new TextEncoder();
+const byteBuf = new Uint8Array(4);
+/** Writes the UTF-8 bytes of a code point into `out`; returns how many. */
+function utf8Bytes(cp: number, out: Uint8Array): number {
+  if (cp < 0x80) { out[0] = cp; return 1; }
+  if (cp < 0x800) { out[0] = 0xc0 | (cp >> 6); out[1] = 0x80 | (cp & 63); return 2; }
+  if (cp < 0x10000) { out[0] = 0xe0 | (cp >> 12); out[1] = 0x80 | ((cp >> 6) & 63); out[2] = 0x80 | (cp & 63); return 3; }
+  out[0] = 0xf0 | (cp >> 18); out[1] = 0x80 | ((cp >> 12) & 63); out[2] = 0x80 | ((cp >> 6) & 63); out[3] = 0x80 | (cp & 63);
+  return 4;
+}
 
 function cpsToString(cps: number[]): string {
   let s = '';
@@ -508,25 +543,23 @@ export class SentencePieceTokenizer extends BaseTokenizer {
       let e = seg.ends[k]!;
       // As the reference does, a run of unknown stretches becomes one unknown piece.
       if (id === this.unkId) while (k + 1 < seg.ids.length && seg.ids[k + 1] === this.unkId) e = seg.ends[++k]!;
-      const offset: [number, number] = [orig[s]!, orig[e]!];
-      const surface = cpsToString(cps.slice(s, e));
       if (id === this.unkId && this.model.byteFallback) {
         // One piece per UTF-8 byte; as in the reference, only a character's last byte carries its
         // span, the others get an empty one at its start.
         for (let c = s; c < e; c++) {
           const from = orig[c]!, to = orig[c + 1]!;
-          const bytes = utf8.encode(String.fromCodePoint(cps[c]!));
-          for (let j = 0; j < bytes.length; j++) {
-            const byteId = this.byteIds[bytes[j]!]!;
+          const n = utf8Bytes(cps[c]!, byteBuf);
+          for (let j = 0; j < n; j++) {
+            const byteId = this.byteIds[byteBuf[j]!]!;
             out.ids.push(byteId); out.tokens.push(this.model.pieces[byteId]!.piece);
-            out.offsets.push([from, j === bytes.length - 1 ? to : from]);
+            out.offsets.push([from, j === n - 1 ? to : from]);
           }
         }
       } else {
         out.ids.push(id);
         // Like the reference, an unknown stretch is reported by its text, not as "<unk>".
-        out.tokens.push(id === this.unkId ? surface : this.model.pieces[id]!.piece);
-        out.offsets.push(offset);
+        out.tokens.push(id === this.unkId ? cpsToString(cps.slice(s, e)) : this.model.pieces[id]!.piece);
+        out.offsets.push([orig[s]!, orig[e]!]);
       }
     }
     return out;
