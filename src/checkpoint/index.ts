@@ -38,12 +38,12 @@ export function openCheckpoint(path: string, options: OpenOptions = {}): Checkpo
 function openFile(path: string): CheckpointReader {
   const head = readFileHead(path);
   if (head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return new PytorchReader(path); // 'PK\3\4'
-  if (head[0] === 0x80) return new PytorchReader(path); // a bare pickle: legacy torch.save, reported there
+  // The name first: a safetensors header length can start with any byte, 0x80 (pickle) included.
+  if (path.endsWith('.safetensors')) return new SafetensorsReader(path);
   if (path.endsWith('.onnx')) return new OnnxReader(path);
   if (head.length >= 9 && head[8] === 0x7b) return new SafetensorsReader(path); // header length, then '{'
-  if (path.endsWith('.safetensors')) return new SafetensorsReader(path); // reports what is wrong with it
-  if (path.endsWith('.bin') || path.endsWith('.pt') || path.endsWith('.pth')) return new PytorchReader(path);
-  throw new CheckpointError(path, 'unrecognized checkpoint format (expected safetensors, a TF checkpoint prefix, a torch.save zip or .onnx)');
+  if (head[0] === 0x80 || /\.(bin|pt|pth)$/.test(path)) return new PytorchReader(path); // a pickle: legacy torch.save
+  throw new CheckpointError(path, 'unrecognized checkpoint format (expected safetensors, a TF checkpoint prefix, a torch.save file or .onnx)');
 }
 
 function readFileHead(path: string): Uint8Array {

@@ -109,3 +109,19 @@ test('sharded safetensors: index json over shards; missing shard names the file 
   unlinkSync(join(dir, 'model-00002-of-00002.safetensors'));
   assert.throws(() => openCheckpoint(join(dir, 'model.safetensors.index.json')), /model-00002-of-00002\.safetensors: tensor 'c': missing shard listed in model\.safetensors\.index\.json/);
 });
+
+test('safetensors: detected by content even when the header length starts with byte 0x80 (a pickle opcode)', () => {
+  const dir = tempDir();
+  const json = JSON.stringify({ w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }).padEnd(0x180, ' ');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  assert.equal(len[0], 0x80);
+  const bytes = Buffer.concat([len, Buffer.from(json), Buffer.from(Float32Array.of(1.5).buffer)]);
+  for (const name of ['w.safetensors', 'weights.st']) {
+    writeFileSync(join(dir, name), bytes);
+    const r = openCheckpoint(join(dir, name));
+    assert.equal(r.format, 'safetensors', name);
+    assert.deepEqual([...r.read('w').data], [1.5]);
+    r.close();
+  }
+});
