@@ -5,19 +5,21 @@
  *   Chinese (CSL abstracts + Tang poems), CPM (jieba + SentencePiece) on the same, GPT-2 BPE on 10 MB
  *   of generated English; and, where /usr/bin/python3 has sentencepiece, the reference library on
  *   the same lines in the same run (a Python loop of encode() calls, and one batched call, both on
- *   one thread).
- * Usage: npm run bench -- tokenizers [--mb 10]
+ *   one thread). Each figure is the best of --runs passes (the machine is shared; best-of is the
+ *   least noisy estimate), and the load average is printed so a reader can judge the conditions.
+ * Usage: npm run bench -- tokenizers [--mb 10] [--runs 3]
  */
 import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTokenizer } from '../src/tokenizers/load.ts';
 import type { Tokenizer } from '../src/tokenizers/types.ts';
 
-const { values } = parseArgs({ args: process.argv.slice(2), options: { mb: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ args: process.argv.slice(2), options: { mb: { type: 'string', default: '10' }, runs: { type: 'string', default: '3' } } });
+const runs = Math.max(1, Number(values.runs));
 const targetBytes = Number(values.mb) * 1e6;
 const DATA = new URL('../../shared/data/', import.meta.url).pathname;
 if (!existsSync(DATA)) {
@@ -65,10 +67,13 @@ function englishLines(): string[] {
 
 function time(tok: Tokenizer, lines: string[]): { mbps: number; tokens: number; seconds: number } {
   for (const l of lines.slice(0, 2000)) tok.encode(l, undefined, { addSpecialTokens: false }); // warm up
-  let tokens = 0;
-  const t0 = performance.now();
-  for (const l of lines) tokens += tok.encode(l, undefined, { addSpecialTokens: false }).ids.length;
-  const seconds = (performance.now() - t0) / 1000;
+  let tokens = 0, seconds = Infinity;
+  for (let r = 0; r < runs; r++) {
+    tokens = 0;
+    const t0 = performance.now();
+    for (const l of lines) tokens += tok.encode(l, undefined, { addSpecialTokens: false }).ids.length;
+    seconds = Math.min(seconds, (performance.now() - t0) / 1000);
+  }
   return { mbps: utf8Bytes(lines) / 1e6 / seconds, tokens, seconds };
 }
 
@@ -79,9 +84,11 @@ sp = spm.SentencePieceProcessor(model_file=sys.argv[1])
 lines = open(sys.argv[2], encoding='utf-8').read().split('\\n')
 nbytes = sum(len(l.encode('utf-8')) for l in lines)
 for l in lines[:2000]: sp.encode(l)
-t0 = time.perf_counter(); n = 0
-for l in lines: n += len(sp.encode(l))
-loop = time.perf_counter() - t0
+loop = float('inf')
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter(); n = 0
+    for l in lines: n += len(sp.encode(l))
+    loop = min(loop, time.perf_counter() - t0)
 t0 = time.perf_counter()
 batch_tokens = sum(len(x) for x in sp.encode(lines, num_threads=1))
 batch = time.perf_counter() - t0
@@ -89,7 +96,7 @@ print(json.dumps({'loop_mbps': nbytes / 1e6 / loop, 'batch_mbps': nbytes / 1e6 /
 `;
 function pythonSentencePiece(model: string, linesFile: string): { loop_mbps: number; batch_mbps: number; tokens: number } | undefined {
   if (!existsSync('/usr/bin/python3')) return undefined;
-  const r = spawnSync('/usr/bin/python3', ['-c', PY, model, linesFile], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync('/usr/bin/python3', ['-c', PY, model, linesFile, String(runs)], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) {
     process.stderr.write(`python sentencepiece not measured: ${r.stderr.trim().split('\n').pop()}\n`);
     return undefined;
@@ -101,6 +108,7 @@ const zh = chineseLines(), en = englishLines();
 const tmp = mkdtempSync(join(tmpdir(), 'bert4ts-bench-'));
 const zhFile = join(tmp, 'zh.txt');
 writeFileSync(zhFile, zh.join('\n'));
+process.stdout.write(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores; best of ${runs} runs\n`);
 process.stdout.write(`Chinese: ${zh.length} lines, ${(utf8Bytes(zh) / 1e6).toFixed(1)} MB; English: ${en.length} lines, ${(utf8Bytes(en) / 1e6).toFixed(1)} MB\n`);
 
 const figures: Record<string, number> = {};
@@ -127,4 +135,6 @@ const cpm = time(await loadTokenizer(`${DATA}tokenizers/cpm`), zh);
 row('cpm_jieba_sentencepiece_zh_mbps', cpm.mbps, `(${cpm.tokens} tokens)`);
 const gpt2 = time(await loadTokenizer(`${DATA}tokenizers/gpt2`), en);
 row('gpt2_bpe_en_mbps', gpt2.mbps, `(${gpt2.tokens} tokens, ${gpt2.seconds.toFixed(2)} s)`);
+figures.load_average_1m = Number(loadavg()[0]!.toFixed(1));
+process.stdout.write(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 process.stdout.write(JSON.stringify(figures) + '\n');
