@@ -105,7 +105,7 @@ export interface Outcome {
 /** Longest game a Position can hold (the undo stacks are preallocated). */
 export const MAX_GAME_PLIES = 1024;
 const MAX_PLY = MAX_GAME_PLIES;
-/** Per-ply move buffer for generation: pseudo-legal moves of one position never exceed ~120. */
+/** Per-ply move buffer: a side has at most 119 pseudo-legal moves (2x17 chariot, 2x17 cannon, 2x8 horse, 4+8+8, 5x3 soldier). */
 const MOVES_PER_PLY = 160;
 const MAX_PERFT_DEPTH = 32;
 
@@ -115,16 +115,26 @@ export class Position {
   private readonly slotOf = new Int8Array(256).fill(-1);
   private readonly slotSq = new Uint8Array(32);
   private readonly kingSq = new Uint8Array(2);
-  side: Side = 0;
-  hashLo = 0;
-  hashHi = 0;
-  /** Plies since the last capture, from the FEN's halfmove field and then counted. */
-  quietPlies = 0;
+  private _side: Side = 0;
+  private _hashLo = 0;
+  private _hashHi = 0;
+  private _quietPlies = 0;
+  private _fullMove = 1;
+  private _ply = 0;
+
+  /** Side to move: 0 red, 1 black. */
+  get side(): Side { return this._side; }
+  /** Zobrist hash of board and side to move, two 32-bit halves. */
+  get hashLo(): number { return this._hashLo; }
+  get hashHi(): number { return this._hashHi; }
+  /** Plies since the last capture (FEN halfmove clock, then counted). */
+  get quietPlies(): number { return this._quietPlies; }
   /** Full-move number as in FEN (incremented after black moves). */
-  fullMove = 1;
+  get fullMove(): number { return this._fullMove; }
+  /** Moves made since this position was created from a FEN. */
+  get ply(): number { return this._ply; }
 
   // Undo stacks, indexed by ply from the root position.
-  ply = 0;
   private readonly moveStack = new Int32Array(MAX_PLY);
   private readonly capturedStack = new Uint8Array(MAX_PLY);
   private readonly capturedSlotStack = new Int8Array(MAX_PLY);
@@ -178,25 +188,25 @@ export class Position {
     }
     if (counts[RED | KING] !== 1 || counts[BLACK | KING] !== 1) throw new FenError(fen, 'each side needs exactly one general (K and k)');
     const turn = fields[1] ?? 'w';
-    if (turn === 'w' || turn === 'r') pos.side = 0;
-    else if (turn === 'b') pos.side = 1;
+    if (turn === 'w' || turn === 'r') pos._side = 0;
+    else if (turn === 'b') pos._side = 1;
     else throw new FenError(fen, `side to move must be 'w' or 'b', got '${turn}'`);
     if (fields[4] !== undefined) {
       const n = Number(fields[4]);
       if (!Number.isInteger(n) || n < 0) throw new FenError(fen, `halfmove clock must be a non-negative integer, got '${fields[4]}'`);
-      pos.quietPlies = n;
+      pos._quietPlies = n;
     }
     if (fields[5] !== undefined) {
       const n = Number(fields[5]);
       if (!Number.isInteger(n) || n < 1) throw new FenError(fen, `move number must be a positive integer, got '${fields[5]}'`);
-      pos.fullMove = n;
+      pos._fullMove = n;
     }
-    if (pos.attacked(pos.kingSq[1 - pos.side]!, (1 - pos.side) as Side)) {
-      throw new FenError(fen, `the side not to move (${pos.side ? 'red' : 'black'}) is in check, so the last move was illegal`);
+    if (pos.attacked(pos.kingSq[1 - pos._side]!, (1 - pos._side) as Side)) {
+      throw new FenError(fen, `the side not to move (${pos._side ? 'red' : 'black'}) is in check, so the last move was illegal`);
     }
-    if (pos.side) { pos.hashLo ^= SIDE_LO; pos.hashHi ^= SIDE_HI; }
-    pos.hashLoStack[0] = pos.hashLo;
-    pos.hashHiStack[0] = pos.hashHi;
+    if (pos._side) { pos._hashLo ^= SIDE_LO; pos._hashHi ^= SIDE_HI; }
+    pos.hashLoStack[0] = pos._hashLo;
+    pos.hashHiStack[0] = pos._hashHi;
     return pos;
   }
 
@@ -205,8 +215,8 @@ export class Position {
     this.slotOf[sq] = slot;
     this.slotSq[slot] = sq;
     if ((piece & 7) === KING) this.kingSq[piece & RED ? 0 : 1] = sq;
-    this.hashLo ^= ZOBRIST_LO[(piece << 8) | sq]!;
-    this.hashHi ^= ZOBRIST_HI[(piece << 8) | sq]!;
+    this._hashLo ^= ZOBRIST_LO[(piece << 8) | sq]!;
+    this._hashHi ^= ZOBRIST_HI[(piece << 8) | sq]!;
   }
 
   /** The position as FEN (board, side, `- -`, halfmove clock, move number). */
@@ -224,7 +234,7 @@ export class Position {
       if (empty) s += empty;
       rows.push(s);
     }
-    return `${rows.join('/')} ${this.side ? 'b' : 'w'} - - ${this.quietPlies} ${this.fullMove}`;
+    return `${rows.join('/')} ${this._side ? 'b' : 'w'} - - ${this._quietPlies} ${this._fullMove}`;
   }
 
   /** Board and side to move only: equal for positions that count as repeated. */
@@ -239,14 +249,14 @@ export class Position {
     copy.slotOf.set(this.slotOf);
     copy.slotSq.set(this.slotSq);
     copy.kingSq.set(this.kingSq);
-    copy.side = this.side;
-    copy.hashLo = this.hashLo;
-    copy.hashHi = this.hashHi;
-    copy.quietPlies = this.quietPlies;
-    copy.fullMove = this.fullMove;
-    copy.ply = this.ply;
+    copy._side = this._side;
+    copy._hashLo = this._hashLo;
+    copy._hashHi = this._hashHi;
+    copy._quietPlies = this._quietPlies;
+    copy._fullMove = this._fullMove;
+    copy._ply = this._ply;
     for (const key of ['moveStack', 'capturedStack', 'capturedSlotStack', 'quietStack', 'hashLoStack', 'hashHiStack'] as const) {
-      (copy[key] as Int32Array | Uint8Array | Int8Array).set(this[key].subarray(0, this.ply + 1));
+      (copy[key] as Int32Array | Uint8Array | Int8Array).set(this[key].subarray(0, this._ply + 1));
     }
     return copy;
   }
@@ -290,7 +300,7 @@ export class Position {
   }
 
   inCheck(): boolean {
-    return this.attacked(this.kingSq[this.side]!, this.side);
+    return this.attacked(this.kingSq[this._side]!, this._side);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -299,7 +309,7 @@ export class Position {
   /** Writes the pseudo-legal moves of the side to move into `out` from `start`; returns the end. */
   private generatePseudo(out: Int32Array, start: number): number {
     const b = this.board;
-    const side = this.side;
+    const side = this._side;
     const own = side ? BLACK : RED;
     const ownHalf = side ? 2 : 1;
     const forward = side ? 16 : -16;
@@ -380,8 +390,8 @@ export class Position {
     const moved = b[from]!, captured = b[to]!;
     b[to] = moved;
     b[from] = 0;
-    const k = (moved & 7) === KING ? to : this.kingSq[this.side]!;
-    const bad = this.attacked(k, this.side);
+    const k = (moved & 7) === KING ? to : this.kingSq[this._side]!;
+    const bad = this.attacked(k, this._side);
     b[from] = moved;
     b[to] = captured;
     return bad;
@@ -389,8 +399,8 @@ export class Position {
 
   /** Filters pseudo-legal moves in out[start..end) to legal ones in place; returns the new end. */
   private filterLegal(out: Int32Array, start: number, end: number): number {
-    const k = this.kingSq[this.side]!;
-    const checked = this.attacked(k, this.side);
+    const k = this.kingSq[this._side]!;
+    const checked = this.attacked(k, this._side);
     const kFile = k & 15, kRow = k >> 4;
     let n = start;
     for (let i = start; i < end; i++) {
@@ -442,43 +452,43 @@ export class Position {
     const b = this.board;
     const from = m & 255, to = m >> 8;
     const piece = b[from]!, captured = b[to]!;
-    const ply = this.ply;
+    const ply = this._ply;
     if (ply >= MAX_PLY) throw new Error(`game longer than ${MAX_PLY} plies`);
     this.moveStack[ply] = m;
     this.capturedStack[ply] = captured;
-    this.quietStack[ply] = this.quietPlies;
+    this.quietStack[ply] = this._quietPlies;
     const slot = this.slotOf[from]!;
-    let lo = this.hashLo ^ SIDE_LO ^ ZOBRIST_LO[(piece << 8) | from]! ^ ZOBRIST_LO[(piece << 8) | to]!;
-    let hi = this.hashHi ^ SIDE_HI ^ ZOBRIST_HI[(piece << 8) | from]! ^ ZOBRIST_HI[(piece << 8) | to]!;
+    let lo = this._hashLo ^ SIDE_LO ^ ZOBRIST_LO[(piece << 8) | from]! ^ ZOBRIST_LO[(piece << 8) | to]!;
+    let hi = this._hashHi ^ SIDE_HI ^ ZOBRIST_HI[(piece << 8) | from]! ^ ZOBRIST_HI[(piece << 8) | to]!;
     if (captured) {
       const cs = this.slotOf[to]!;
       this.capturedSlotStack[ply] = cs;
       this.slotSq[cs] = 0;
       lo ^= ZOBRIST_LO[(captured << 8) | to]!;
       hi ^= ZOBRIST_HI[(captured << 8) | to]!;
-      this.quietPlies = 0;
+      this._quietPlies = 0;
     } else {
-      this.quietPlies++;
+      this._quietPlies++;
     }
     b[to] = piece;
     b[from] = 0;
     this.slotOf[to] = slot;
     this.slotOf[from] = -1;
     this.slotSq[slot] = to;
-    if ((piece & 7) === KING) this.kingSq[this.side] = to;
-    if (this.side) this.fullMove++;
-    this.side = (this.side ^ 1) as Side;
-    this.hashLo = lo;
-    this.hashHi = hi;
-    this.ply = ply + 1;
+    if ((piece & 7) === KING) this.kingSq[this._side] = to;
+    if (this._side) this._fullMove++;
+    this._side = (this._side ^ 1) as Side;
+    this._hashLo = lo;
+    this._hashHi = hi;
+    this._ply = ply + 1;
     this.hashLoStack[ply + 1] = lo;
     this.hashHiStack[ply + 1] = hi;
   }
 
   /** Takes back the last move made. */
   unmake(): void {
-    if (this.ply === 0) throw new Error('unmake: no move to take back');
-    const ply = --this.ply;
+    if (this._ply === 0) throw new Error('unmake: no move to take back');
+    const ply = --this._ply;
     const b = this.board;
     const m = this.moveStack[ply]!;
     const from = m & 255, to = m >> 8;
@@ -495,12 +505,12 @@ export class Position {
     } else {
       this.slotOf[to] = -1;
     }
-    this.side = (this.side ^ 1) as Side;
-    if ((piece & 7) === KING) this.kingSq[this.side] = from;
-    if (this.side) this.fullMove--;
-    this.quietPlies = this.quietStack[ply]!;
-    this.hashLo = this.hashLoStack[ply]!;
-    this.hashHi = this.hashHiStack[ply]!;
+    this._side = (this._side ^ 1) as Side;
+    if ((piece & 7) === KING) this.kingSq[this._side] = from;
+    if (this._side) this._fullMove--;
+    this._quietPlies = this.quietStack[ply]!;
+    this._hashLo = this.hashLoStack[ply]!;
+    this._hashHi = this.hashHiStack[ply]!;
   }
 
   /** Plays a move after checking it is legal; the error says why it is not. */
@@ -516,9 +526,9 @@ export class Position {
     if (!IN_BOARD[from] || !IN_BOARD[to]) return `move ${m} is not on the board`;
     const name = `${squareName(from)}${squareName(to)}`;
     const piece = this.board[from]!;
-    const mover = this.side ? 'black' : 'red';
+    const mover = this._side ? 'black' : 'red';
     if (!piece) return `${name}: no piece on ${squareName(from)}`;
-    if (!(piece & (this.side ? BLACK : RED))) return `${name}: the piece on ${squareName(from)} is not ${mover}'s (${mover} to move)`;
+    if (!(piece & (this._side ? BLACK : RED))) return `${name}: the piece on ${squareName(from)} is not ${mover}'s (${mover} to move)`;
     if (!this.pseudoLegalMoves().includes(m)) return `${name}: a ${PIECE_NAMES[piece & 7]} cannot move from ${squareName(from)} to ${squareName(to)}`;
     if (this.exposesOwnKing(from, to)) return `${name}: leaves ${mover}'s general in check (or facing the other general)`;
     return undefined;
@@ -526,7 +536,7 @@ export class Position {
 
   /** The moves played since the root position, oldest first. */
   history(): Move[] {
-    return Array.from(this.moveStack.subarray(0, this.ply));
+    return Array.from(this.moveStack.subarray(0, this._ply));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -545,9 +555,9 @@ export class Position {
   repetitions(): number {
     let count = 0;
     // A repeated position has the same side to move, and no capture can lie in between.
-    const oldest = Math.max(0, this.ply - this.quietPlies);
-    for (let p = this.ply - 2; p >= oldest; p -= 2) {
-      if (this.hashLoStack[p] === this.hashLo && this.hashHiStack[p] === this.hashHi) count++;
+    const oldest = Math.max(0, this._ply - this._quietPlies);
+    for (let p = this._ply - 2; p >= oldest; p -= 2) {
+      if (this.hashLoStack[p] === this._hashLo && this.hashHiStack[p] === this._hashHi) count++;
     }
     return count;
   }
@@ -562,7 +572,7 @@ export class Position {
    */
   outcome(moveLimit = 120): Outcome | undefined {
     if (!this.hasLegalMove()) {
-      return { result: this.side ? '1-0' : '0-1', reason: this.inCheck() ? 'checkmate' : 'stalemate' };
+      return { result: this._side ? '1-0' : '0-1', reason: this.inCheck() ? 'checkmate' : 'stalemate' };
     }
     if (this.repetitions() >= 2) {
       const perpetual = this.perpetualChecker();
@@ -570,23 +580,23 @@ export class Position {
       if (perpetual === 1) return { result: '1-0', reason: 'perpetual check' };
       return { result: '1/2-1/2', reason: 'repetition' };
     }
-    if (this.quietPlies >= moveLimit) return { result: '1/2-1/2', reason: 'move limit' };
+    if (this._quietPlies >= moveLimit) return { result: '1/2-1/2', reason: 'move limit' };
     return undefined;
   }
 
   /** Within the cycle since the first occurrence of the current position: which side checked on every move, if exactly one did. */
   private perpetualChecker(): Side | undefined {
-    let first = this.ply;
-    for (let p = this.ply - 2; p >= Math.max(0, this.ply - this.quietPlies); p -= 2) {
-      if (this.hashLoStack[p] === this.hashLo && this.hashHiStack[p] === this.hashHi) first = p;
+    let first = this._ply;
+    for (let p = this._ply - 2; p >= Math.max(0, this._ply - this._quietPlies); p -= 2) {
+      if (this.hashLoStack[p] === this._hashLo && this.hashHiStack[p] === this._hashHi) first = p;
     }
     const always = [true, true];
     const undone: Move[] = [];
-    while (this.ply > first) {
+    while (this._ply > first) {
       // After the move at ply-1 the side to move is the one that was checked (or not).
-      const checker = (this.side ^ 1) as Side;
+      const checker = (this._side ^ 1) as Side;
       if (!this.inCheck()) always[checker] = false;
-      undone.push(this.moveStack[this.ply - 1]!);
+      undone.push(this.moveStack[this._ply - 1]!);
       this.unmake();
     }
     for (let i = undone.length - 1; i >= 0; i--) this.make(undone[i]!);
