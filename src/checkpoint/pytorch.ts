@@ -213,22 +213,25 @@ export class PytorchReader implements CheckpointReader {
         this.readStorage(t.storage.key, t.offset * es, bytes);
         return tensor;
       }
-      // A strided view saved as-is: read the span once, then gather element by element.
-      const span = new Uint8Array((last - t.offset + 1) * es);
-      this.readStorage(t.storage.key, t.offset * es, span);
-      const index = new Array(t.shape.length).fill(0);
-      for (let i = 0; i < n; i++) {
-        let src = 0;
-        for (let d = 0; d < index.length; d++) src += index[d] * t.stride[d]!;
-        bytes.set(span.subarray(src * es, src * es + es), i * es);
+      // A strided view saved as-is: read the span it touches once, then gather element by element.
+      const span = allocateTensor(dtype, [last - t.offset + 1]);
+      this.readStorage(t.storage.key, t.offset * es, span.bytes);
+      const src = span.tensor.data as unknown as ArrayLike<number> & { [i: number]: number };
+      const dst = tensor.data as unknown as { [i: number]: number };
+      const index = new Array<number>(t.shape.length).fill(0);
+      for (let i = 0, at = 0; i < n; i++) {
+        dst[i] = src[at]!;
+        // Odometer over the shape, moving `at` by the strides.
         for (let d = index.length - 1; d >= 0; d--) {
-          if (++index[d] < t.shape[d]!) break;
+          at += t.stride[d]!;
+          if (++index[d]! < t.shape[d]!) break;
+          at -= t.stride[d]! * t.shape[d]!;
           index[d] = 0;
         }
       }
       return tensor;
     } catch (e) {
-      if (e instanceof CheckpointError) throw new CheckpointError(e.file, e.message.slice(e.file.length + 2), name);
+      if (e instanceof CheckpointError && e.tensor === undefined) throw new CheckpointError(e.file, e.message.slice(e.file.length + 2), name);
       throw e;
     }
   }
