@@ -94,11 +94,15 @@ export async function buildCorpus(source: string, out: string, options: CorpusOp
   };
   const reject = (reason: string, example: string) => note((report.rejected[reason] ??= { count: 0, examples: [] }), example);
 
-  const progress = new Progress({ label: 'corpus', unit: 'files', silent: options.silent });
+  // The bar measures input read (kB of the archive, or of the directory's files); files and games are figures.
+  const progress = new Progress({ label: 'corpus', unit: 'kB', silent: options.silent });
   const candidates: Candidate[] = [];
-  for await (const file of readFiles(source)) {
+  const onProgress = (read: number, total: number) => {
+    progress.total = Math.ceil(total / 1024);
+    progress.tick(Math.floor(read / 1024) - progress.done, { files: report.files, games: candidates.length });
+  };
+  for await (const file of readFiles(source, { onProgress })) {
     report.files++;
-    progress.tick(1, { games: candidates.length });
     if (!/\.pgn$/i.test(file.path)) { report.skippedFiles++; continue; }
     let games;
     try {
@@ -141,7 +145,7 @@ export async function buildCorpus(source: string, out: string, options: CorpusOp
       }
     }
   }
-  progress.finish({ games: candidates.length });
+  progress.finish({ files: report.files, games: candidates.length });
 
   candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
   const seen = new Set<string>();

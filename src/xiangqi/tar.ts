@@ -15,18 +15,26 @@ export interface ArchiveFile {
 
 const BLOCK = 512;
 
-/** Yields every regular file under `source` (a directory, a .tar or a .tar.gz / .tgz). */
-export async function* readFiles(source: string): AsyncGenerator<ArchiveFile> {
-  if (statSync(source).isDirectory()) {
-    yield* readDirectory(source);
-    return;
-  }
-  const gz = /\.(tgz|gz)$/i.test(source);
-  const stream = gz ? createReadStream(source).pipe(createGunzip()) : createReadStream(source);
-  yield* readTar(stream, source);
+export interface ReadOptions {
+  /** Called as input is consumed: bytes of the archive file (or of the directory's files) read so far, and in all. */
+  onProgress?: (readBytes: number, totalBytes: number) => void;
 }
 
-function* readDirectory(root: string): Generator<ArchiveFile> {
+/** Yields every regular file under `source` (a directory, a .tar or a .tar.gz / .tgz). */
+export async function* readFiles(source: string, options: ReadOptions = {}): AsyncGenerator<ArchiveFile> {
+  if (statSync(source).isDirectory()) {
+    yield* readDirectory(source, options);
+    return;
+  }
+  const total = statSync(source).size;
+  let read = 0;
+  const raw = createReadStream(source);
+  if (options.onProgress) raw.on('data', (chunk) => options.onProgress!((read += chunk.length), total));
+  const gz = /\.(tgz|gz)$/i.test(source);
+  yield* readTar(gz ? raw.pipe(createGunzip()) : raw, source);
+}
+
+function* readDirectory(root: string, options: ReadOptions): Generator<ArchiveFile> {
   const walk = function* (dir: string): Generator<string> {
     for (const name of readdirSync(dir).sort()) {
       const full = join(dir, name);
@@ -34,7 +42,14 @@ function* readDirectory(root: string): Generator<ArchiveFile> {
       else yield full;
     }
   };
-  for (const full of walk(root)) yield { path: relative(root, full).split(sep).join('/'), data: readFileSync(full) };
+  const files = [...walk(root)];
+  const total = files.reduce((n, f) => n + statSync(f).size, 0);
+  let read = 0;
+  for (const full of files) {
+    const data = readFileSync(full);
+    options.onProgress?.((read += data.length), total);
+    yield { path: relative(root, full).split(sep).join('/'), data };
+  }
 }
 
 async function* readTar(stream: AsyncIterable<Buffer>, source: string): AsyncGenerator<ArchiveFile> {
