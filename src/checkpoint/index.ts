@@ -83,7 +83,9 @@ function findInDirectory(dir: string): string {
   if (existsSync(join(dir, 'variables', 'variables.index'))) return join(dir, 'variables', 'variables');
   const found = pick('.safetensors') ?? pick('.onnx');
   if (found) return found;
-  throw new CheckpointError(dir, `no checkpoint found (looked for ${DIRECTORY_CANDIDATES.join(', ')}, a TF *.index, *.safetensors, *.onnx)`);
+  const h5 = files.find((f) => f.endsWith('.h5'));
+  const hint = h5 ? `; ${h5} is Keras HDF5, which bert4ts does not read: save it as safetensors or a TF checkpoint first` : '';
+  throw new CheckpointError(dir, `no checkpoint found (looked for ${DIRECTORY_CANDIDATES.join(', ')}, a TF *.index, *.safetensors, *.onnx)${hint}`);
 }
 
 /** `model.safetensors.index.json` / `pytorch_model.bin.index.json`: `{ weight_map: { tensor: shard file } }`. */

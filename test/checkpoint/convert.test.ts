@@ -39,6 +39,8 @@ test('openCheckpoint: finds the checkpoint in a directory and rejects what it ca
   assert.throws(() => openCheckpoint(join(dir, 'junk.dat')), /junk\.dat: unrecognized checkpoint format/);
   mkdirSync(join(dir, 'empty'));
   assert.throws(() => openCheckpoint(join(dir, 'empty')), /empty: no checkpoint found/);
+  writeFileSync(join(dir, 'empty', 'tf_model.h5'), '');
+  assert.throws(() => openCheckpoint(join(dir, 'empty')), /tf_model\.h5 is Keras HDF5, which bert4ts does not read/);
 });
 
 test('castFloat rounds to fp16/bf16 and back; integers are untouched', () => {
