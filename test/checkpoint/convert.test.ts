@@ -70,3 +70,13 @@ test('convertCheckpoint: TF -> safetensors (fp16) -> PyTorch keeps names and val
     assert.deepEqual(c.data, want, name);
   }
 });
+
+test('convertCheckpoint: ONNX initializers (with external data) -> TF checkpoint', () => {
+  const dir = tempDir();
+  const onnx = new URL('../fixtures/checkpoint/model.onnx', import.meta.url).pathname;
+  const result = convertCheckpoint(onnx, join(dir, 'from_onnx.ckpt'));
+  assert.equal(result.inputFormat, 'onnx');
+  assert.equal(result.tensors, 5);
+  const a = openCheckpoint(onnx), b = openCheckpoint(join(dir, 'from_onnx.ckpt'));
+  for (const { name } of a.list()) assert.deepEqual(b.read(name), a.read(name), name);
+});
