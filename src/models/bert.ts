@@ -160,9 +160,8 @@ function embeddings(scope: Scope, c: BertConfig, x: Inputs, o: BuildOptions): { 
   const vocab = o.keepTokens?.length ?? c.vocabSize;
   const [, seq] = x.ids.shape as [Dim, Dim];
   const alpha = hierarchicalAlpha(o);
-  const limit = alpha === null ? c.maxPosition : c.maxPosition * c.maxPosition;
-  const offset = c.family === 'roberta' ? c.padTokenId + 1 : 0;
-  if (typeof seq === 'number' && seq + offset > limit) throw new GraphError(c.family, `sequence of ${seq} tokens exceeds the ${limit - offset} positions (set hierarchicalPosition to go further)`);
+  const limit = bertMaxLength(c, o);
+  if (typeof seq === 'number' && seq > limit.tokens) throw new GraphError(c.family, `${seq} tokens exceed the ${limit.tokens} positions${limit.hint ? ` (${limit.hint})` : ''}`);
   const { output: words, table: wordTable } = embedding(e, x.ids, vocab, c.embeddingSize, 'word_embeddings'); // (B, T, E)
   const positionTable = e.param('position_embeddings', [c.maxPosition, c.embeddingSize], initializers.truncatedNormal(0.02));
   const positionIds = c.family === 'roberta' ? robertaPositionIds(x.ids, c.padTokenId) : reshape(range(seq), [1, seq]);
@@ -316,9 +315,17 @@ function lnEntries(ours: string, hf: string, google: string): Entry[] {
 const HF_PREFIX: Record<BertFamilyName, string> = { bert: 'bert.', roberta: 'roberta.', albert: 'albert.', albert_unshared: 'albert.', electra: 'electra.' };
 const GOOGLE_PREFIX: Record<BertFamilyName, string> = { bert: 'bert/', roberta: 'bert/', albert: 'bert/', albert_unshared: 'bert/', electra: 'electra/' };
 
-function blockEntries(c: BertConfig, ours: string, group: number, layer: number): Entry[] {
+/**
+ * Google's ELECTRA pretraining checkpoints hold both models: the discriminator under `electra/`, the
+ * generator's trunk under `generator/`, and one set of embeddings (`electra/embeddings/`) they share.
+ */
+function googleTrunkPrefix(c: BertConfig, application: string): string {
+  return c.family === 'electra' && application === 'generator' ? 'generator/' : GOOGLE_PREFIX[c.family];
+}
+
+function blockEntries(c: BertConfig, application: string, ours: string, group: number, layer: number): Entry[] {
   const hp = HF_PREFIX[c.family];
-  const gp = GOOGLE_PREFIX[c.family];
+  const gp = googleTrunkPrefix(c, application);
   if (c.family === 'albert' || c.family === 'albert_unshared') {
     const hf = `${hp}encoder.albert_layer_groups.${group}.albert_layers.0`;
     const g = `${gp}encoder/transformer/group_${group}/inner_group_0`;
@@ -358,14 +365,14 @@ function entries(c: BertConfig, application: string, o: BuildOptions): Entry[] {
   ];
   if (c.typeVocabSize > 0) list.push({ ours: 'embeddings/token_type_embeddings', hf: `${hp}embeddings.token_type_embeddings.weight`, google: `${gp}embeddings/token_type_embeddings`, kind: 'table' });
   if (isAlbert) list.push(...denseEntries('embeddings_project', `${hp}encoder.embedding_hidden_mapping_in`, `${gp}encoder/embedding_hidden_mapping_in`));
-  else if (c.embeddingSize !== c.hiddenSize) list.push(...denseEntries('embeddings_project', `${hp}embeddings_project`, `${gp}embeddings_project`));
+  else if (c.embeddingSize !== c.hiddenSize) list.push(...denseEntries('embeddings_project', `${hp}embeddings_project`, `${googleTrunkPrefix(c, application)}embeddings_project`));
 
   const seen = new Set<string>();
   for (let i = 0; i < c.numLayers; i++) {
     const ours = layerScopeName(c, i);
     if (seen.has(ours)) continue;
     seen.add(ours);
-    list.push(...blockEntries(c, ours, Math.floor((i * c.numHiddenGroups) / c.numLayers), i));
+    list.push(...blockEntries(c, application, ours, Math.floor((i * c.numHiddenGroups) / c.numLayers), i));
   }
 
   const withPool = o.withPool || o.withNsp || o.numClasses !== undefined || application === 'nsp';
