@@ -5,6 +5,7 @@
  * plus notation throughput. Prints rows, then one JSON line.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Position, START_FEN } from '../src/xiangqi/board.ts';
 import { formatMove, parseMove } from '../src/xiangqi/notation.ts';
@@ -19,7 +20,9 @@ const cases: PerftCase[] = existsSync(PERFT_FILE)
   : [{ fen: START_FEN, counts: new Map([[5, 133_312_995]]), line: 0 }];
 
 const figures: Record<string, number> = {};
-console.log(`perft (best of ${repeat}), Node ${process.version}`);
+// Other work on the machine slows perft a lot on 2 cores: print the load so figures can be judged.
+const load = Number(loadavg()[0]!.toFixed(2));
+console.log(`perft (best of ${repeat}), Node ${process.version}, load average ${load}`);
 for (const [i, c] of cases.entries()) {
   const depth = Math.max(...[...c.counts.keys()].filter((d) => d <= 5));
   const expected = c.counts.get(depth)!;
@@ -76,4 +79,4 @@ for (const [i, c] of cases.entries()) {
   figures.chinese_roundtrips_per_s = Math.round(n / secs);
 }
 
-console.log(JSON.stringify({ bench: 'xiangqi', ...figures }));
+console.log(JSON.stringify({ bench: 'xiangqi', load_average: load, ...figures }));
