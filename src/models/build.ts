@@ -172,6 +172,14 @@ function transform(t: HostTensor, m: WeightMapping, want: readonly number[], fil
   return t;
 }
 
+/** Checkpoint values (fp16 / bf16 / fp32 / fp64) in the model's float dtype. */
+function asDtype(t: HostTensor, dtype: string, file: string, name: string): HostTensor {
+  const f32 = toFloat32(t);
+  if (dtype === 'float32') return f32;
+  if (dtype === 'float64') return { dtype: 'float64', shape: f32.shape, data: Float64Array.from(f32.data as Float32Array) };
+  throw new CheckpointError(file, `cannot load into a ${dtype} model (float32 or float64)`, name);
+}
+
 const KNOWN_PREFIXES = ['bert.', 'roberta.', 'albert.', 'electra.', 'transformer.'];
 /** Derived buffers and tied copies a checkpoint may hold that no model weight maps to. */
 const IGNORABLE = [/\/adam_[mv]$/, /^global_step$/, /position_ids$/, /\.attn\.(masked_)?bias$/, /decoder\.(weight|bias)$/, /^lm_head\.weight$/, /^generator_lm_head\.weight$/];
@@ -216,7 +224,7 @@ function loadWeights(
       (m.optional ? missingOptional : missing).push(`'${m.theirs}' (for ${m.ours})`);
       continue;
     }
-    if (lastName !== name || !lastTensor) { lastTensor = toFloat32(reader.read(name)); lastName = name; }
+    if (lastName !== name || !lastTensor) { lastTensor = asDtype(reader.read(name), leaf.dtype, file, name); lastName = name; }
     let t = transform(lastTensor, m, leaf.shape as number[], file, name);
     // A tensor shared by several weights (ALBERT unshared) gets its own buffer, so training can update each.
     if (t.data === lastTensor.data && used.has(name)) t = { ...t, data: (t.data as Float32Array).slice() };
