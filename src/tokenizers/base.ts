@@ -25,7 +25,7 @@ export abstract class BaseTokenizer implements Tokenizer {
 
   /** Normalize, pre-tokenize and run the model over one text, without framing. */
   protected abstract pieces(text: string): Pieces;
-  abstract decode(ids: readonly number[], options?: DecodeOptions): string;
+  abstract decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
   abstract tokenToId(token: string): number | undefined;
   abstract idToToken(id: number): string;
 
@@ -89,14 +89,18 @@ export abstract class BaseTokenizer implements Tokenizer {
   }
 
   /** Throws a clear error for anything that is not an id of this vocabulary. */
-  protected checkIds(ids: readonly number[]): void {
+  /** Ids as a plain array (number[] or a typed array such as a model's output); throws a clear
+   * error for anything that is not an id of this vocabulary. */
+  protected checkIds(ids: ArrayLike<number>): number[] {
     if (!Array.isArray(ids) && !ArrayBuffer.isView(ids)) throw new TokenizerError('decode: ids must be an array of integers');
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
+    const list = Array.from(ids, Number);
+    for (let i = 0; i < list.length; i++) {
+      const id = list[i]!;
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw new TokenizerError(`decode: id ${id} at position ${i} is out of range [0, ${this.vocabSize}) for this ${this.kind} vocabulary`);
+        throw new TokenizerError(`decode: id ${ids[i]} at position ${i} is out of range [0, ${this.vocabSize}) for this ${this.kind} vocabulary`);
       }
     }
+    return list;
   }
 
   protected isSpecialId(id: number): boolean {

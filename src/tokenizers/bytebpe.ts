@@ -151,13 +151,13 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
     return w;
   }
 
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
-    this.checkIds(ids);
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const list = this.checkIds(ids);
     const skip = options.skipSpecialTokens ?? true;
     const bytes: number[] = [];
     let text = '';
     const flush = () => { text += new TextDecoder().decode(new Uint8Array(bytes)); bytes.length = 0; };
-    for (const id of ids) {
+    for (const id of list) {
       const token = this.vocab[id]!;
       const special = this.isSpecialId(id);
       if (special && skip) continue;

@@ -69,7 +69,7 @@ export class CpmTokenizer extends SentencePieceTokenizer {
     return new CpmTokenizer(model, this.segment);
   }
 
-  override decode(ids: readonly number[], options?: DecodeOptions): string {
+  override decode(ids: ArrayLike<number>, options?: DecodeOptions): string {
     return super.decode(ids, options).replaceAll(' ', '').replaceAll('\u2582', ' ').replaceAll('\u2583', '\n');
   }
 }

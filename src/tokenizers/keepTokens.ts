@@ -8,7 +8,6 @@
  * vocabulary was chosen from tokenize to the same pieces as before: Viterbi and greedy
  * longest-match only ever lose alternatives they did not pick.
  */
-import { readFileSync } from 'node:fs';
 import { PieceType, SentencePieceTokenizer } from './sentencepiece.ts';
 import { WordPieceTokenizer } from './wordpiece.ts';
 import { TokenizerError, type Tokenizer } from './types.ts';
@@ -59,19 +58,19 @@ export function trimTokenizer(tokenizer: Tokenizer, keep: readonly number[]): To
   return trimmed;
 }
 
-/** Reads a bert4keras keep_tokens.json: a JSON array of distinct non-negative integer ids. */
-export function readKeepTokens(path: string): number[] {
+/** Parses a bert4keras keep_tokens.json: a JSON array of distinct non-negative integer ids. */
+export function parseKeepTokens(text: string, source = 'keep_tokens.json'): number[] {
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
-    throw new TokenizerError(`cannot read keep_tokens file ${path}: ${(e as Error).message}`);
+    throw new TokenizerError(`corrupt keep_tokens file ${source}: ${(e as Error).message}`);
   }
-  if (!Array.isArray(value)) throw new TokenizerError(`corrupt keep_tokens file ${path}: expected a JSON array of ids`);
+  if (!Array.isArray(value)) throw new TokenizerError(`corrupt keep_tokens file ${source}: expected a JSON array of ids`);
   const seen = new Set<number>();
   value.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`corrupt keep_tokens file ${path}: entry ${i} is ${JSON.stringify(id)}, not a non-negative integer`);
-    if (seen.has(id)) throw new TokenizerError(`corrupt keep_tokens file ${path}: id ${id} appears twice`);
+    if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`corrupt keep_tokens file ${source}: entry ${i} is ${JSON.stringify(id)}, not a non-negative integer`);
+    if (seen.has(id)) throw new TokenizerError(`corrupt keep_tokens file ${source}: id ${id} appears twice`);
     seen.add(id);
   });
   return value as number[];

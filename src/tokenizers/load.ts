@@ -4,6 +4,7 @@
  *     encoder.json + vocab.bpe or vocab.json + merges.txt (byte-level BPE) | tokenizer.json;
  *     a keep_tokens.json beside them is attached as `keepTokens` (bert4keras's trimmed vocabularies).
  *   file: the same, by name; a BPE vocabulary or merges file finds its partner beside it.
+ * Only this file touches the file system; the tokenizers themselves also run in a browser.
  * The original files take precedence over tokenizer.json, whose support is partial (see
  * tokenizerJson.ts).
  */
@@ -11,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ByteLevelBpeTokenizer } from './bytebpe.ts';
 import { CpmTokenizer, jiebaSegmenter, looksLikeCpm } from './cpm.ts';
-import { readKeepTokens } from './keepTokens.ts';
+import { parseKeepTokens } from './keepTokens.ts';
 import { SentencePieceTokenizer, parseSentencePieceModel } from './sentencepiece.ts';
 import { fromTokenizerJson } from './tokenizerJson.ts';
 import { WordPieceTokenizer, type WordPieceOptions } from './wordpiece.ts';
@@ -40,6 +41,11 @@ export async function loadTokenizer(path: string, options: LoadOptions = {}): Pr
     tok.keepTokens = keep;
   }
   return tok;
+}
+
+/** Reads a bert4keras keep_tokens.json (see parseKeepTokens). */
+export function readKeepTokens(path: string): number[] {
+  return parseKeepTokens(readFileSync(path, 'utf8'), path);
 }
 
 async function loadFromDir(dir: string, options: LoadOptions): Promise<Tokenizer> {

@@ -565,8 +565,8 @@ export class SentencePieceTokenizer extends BaseTokenizer {
     return out;
   }
 
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
-    this.checkIds(ids);
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const list = this.checkIds(ids);
     const skipSpecial = options.skipSpecialTokens ?? true;
     const pieces = this.model.pieces;
     let text = '', bosSpace = true;
@@ -577,7 +577,7 @@ export class SentencePieceTokenizer extends BaseTokenizer {
       bytes = [];
       if (s) { text += s; bosSpace = false; }
     };
-    for (const id of ids) {
+    for (const id of list) {
       const p = pieces[id]!;
       if (p.type === PieceType.Byte) { bytes.push(parseInt(p.piece.slice(3, 5), 16)); continue; }
       flush();

@@ -70,7 +70,7 @@ export interface Tokenizer {
   tokenize(text: string): string[];
   encode(text: string, pair?: string, options?: EncodeOptions): Encoding;
   encodeBatch(texts: (string | [string, string])[], options?: BatchOptions): BatchEncoding;
-  decode(ids: readonly number[], options?: DecodeOptions): string;
+  decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
   /** Id of a token, or undefined when the vocabulary lacks it. */
   tokenToId(token: string): number | undefined;
   /** Token of an id; throws TokenizerError when the id is out of range. */

@@ -195,12 +195,12 @@ export class WordPieceTokenizer extends BaseTokenizer {
 
   /** Joins pieces: `##` pieces glue on; CJK characters and punctuation take no spaces around
    * them, as bert4keras's decode does. Lossy by nature (case, accents, spacing). */
-  decode(ids: readonly number[], options: DecodeOptions = {}): string {
-    this.checkIds(ids);
+  decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
+    const list = this.checkIds(ids);
     const skip = options.skipSpecialTokens ?? true;
     let text = '';
     let prevTight = true; // previous token takes no space after it
-    for (const id of ids) {
+    for (const id of list) {
       if (skip && this.isSpecialId(id)) continue;
       const token = this.vocab[id]!;
       const prefix = this.continuingPrefix;

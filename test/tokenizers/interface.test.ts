@@ -23,6 +23,7 @@ test('encodeBatch pads to the longest row or to maxlen, with masks and segments'
   assert.equal(tok.tokenToId('[MASK]'), 103);
   assert.equal(tok.idToToken(103), '[MASK]');
   assert.throws(() => tok.idToToken(-1), /out of range/);
+  assert.equal(tok.decode(Int32Array.from(tok.encode('你好').ids)), '你好', 'typed arrays (model outputs) decode too');
 });
 
 test('tokenizer.json: WordPiece, byte-level BPE and Unigram sections give the native tokenizers\' results', { skip: sharedSkip }, () => {
