@@ -19,11 +19,12 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'bert4ts xiangqi perft ["<FEN>"|startpos] <depth> [--divide]',
     async run(argv) {
       const { values, positionals } = parse(argv, { divide: { type: 'boolean' } }, this.usage);
-      if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`expected a FEN and a depth\nusage: ${this.usage}`);
+      if (positionals.length < 1) throw new UsageError(`expected a FEN and a depth\nusage: ${this.usage}`);
       const depthText = positionals[positionals.length - 1]!;
       const depth = Number(depthText);
       if (!Number.isInteger(depth) || depth < 1 || depth > 32) throw new UsageError(`depth must be an integer from 1 to 32, got "${depthText}"`);
-      const fenArg = positionals.length === 2 ? positionals[0]! : 'startpos';
+      // An unquoted FEN arrives as several arguments: everything before the depth is the FEN.
+      const fenArg = positionals.length >= 2 ? positionals.slice(0, -1).join(' ') : 'startpos';
       const { Position } = await import('../xiangqi/board.ts');
       const pos = fenArg === 'startpos' ? Position.start() : Position.fromFen(fenArg);
       const started = performance.now();

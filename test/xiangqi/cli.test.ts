@@ -17,6 +17,8 @@ test('xiangqi perft prints the node count', async () => {
   const r = run('xiangqi', 'perft', 'rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR w', '3');
   assert.equal(r.code, 0);
   assert.equal(r.out, '79666\n');
+  const unquoted = run('xiangqi', 'perft', ...'rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR b - - 0 1'.split(' '), '2');
+  assert.equal(unquoted.out, '1920\n', 'an unquoted FEN is joined back together');
   const divide = run('xiangqi', 'perft', 'startpos', '2', '--divide');
   assert.match(divide.out, /^h2e2: 45$/m);
   assert.match(divide.out, /^total: 1920$/m);
