@@ -519,7 +519,9 @@ export const softmaxCrossEntropy: (...args: [logits: Tensor, labels: Tensor, ign
     const onehot = cast(equal(reshape(Y, [-1, 1]), reshape(range(C), [1, C])), L.dtype);
     const valid = cast(reshape(logicalNot(equal(Y, scalar(a.ignoreIndex as number, 'int64'))), [-1, 1]), L.dtype);
     const count = maximum(reduceSum(valid), scalar(1, L.dtype));
-    return [mul(div(mul(sub(softmax(L, -1), onehot), valid), count), g), null];
+    // Scale per row first ([N, 1]) so only one [N, C] product is materialised (C can be 50k).
+    const rowScale = mul(div(valid, count), g);
+    return [mul(sub(softmax(L, -1), onehot), rowScale), null];
   },
 }, (apply) => (logits, labels, ignoreIndex = -100) => apply([logits, labels], { ignoreIndex }));
 

@@ -19,6 +19,8 @@ export interface RuntimeOptions {
   prepack?: boolean;
   /** ORT graph optimisation level. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** ORT's CPU memory arena: fast reuse, but it keeps its high-water mark (off for training graphs). */
+  memoryArena?: boolean;
 }
 
 export class FeedError extends Error {
@@ -66,7 +68,7 @@ export class Executable {
   ) {}
 
   static async fromLowered(model: LoweredModel, options: RuntimeOptions = {}): Promise<Executable> {
-    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}`;
+    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}|${options.memoryArena}`;
     const cached = sessionCache.get(signature);
     if (cached) {
       sessionCache.delete(signature);
@@ -93,6 +95,7 @@ export class Executable {
       executionMode: 'sequential',
       graphOptimizationLevel: options.optimization ?? 'all',
       logSeverityLevel: 3,
+      enableCpuMemArena: options.memoryArena ?? true,
       extra: prepack ? {} : { session: { disable_prepacking: '1' } },
     };
     let session: ort.InferenceSession;

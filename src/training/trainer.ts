@@ -41,6 +41,8 @@ export interface StepResult {
 interface Slot {
   name: string;
   current: HostTensor;
+  /** Where ORT writes the updated value; parameters alternate between two buffers (they are read
+   * by several nodes in forward and backward, so an in-place write could race them). */
   next: HostTensor;
 }
 
@@ -100,8 +102,10 @@ export class Trainer {
       const factor = div(scalar(options.clipNorm, dtype), maximum(gradNorm, scalar(options.clipNorm, dtype)));
       scaledGrads = scaledGrads.map((g) => mul(g, factor));
     }
-    outputs.gradNorm = gradNorm;
-    trainable.forEach(([name, p], i) => {
+    // Updates are emitted from the last layer down, so each gradient can be consumed (and freed) as
+    // soon as the backward pass produces it, instead of all gradients living until the end.
+    const updateOrder = trainable.map((t, i) => [t, i] as const).reverse();
+    for (const [[name, p], i] of updateOrder) {
       const state: Record<string, Tensor> = {};
       for (const s of slotNames) {
         const leaf = input(`opt/${s}/${name}`, dtype, p.shape);
@@ -111,10 +115,11 @@ export class Trainer {
       const upd = applyUpdate(optimizer, { name, param: p, grad: scaledGrads[i]!, state, lr, biasCorrection1: bc1, biasCorrection2: bc2 });
       outputs[`${name}:next`] = apply ? where(apply, upd.param, p) : upd.param;
       for (const s of slotNames) outputs[`opt/${s}/${name}:next`] = apply ? where(apply, upd.state[s]!, state[s]!) : upd.state[s]!;
-    });
+    }
+    outputs.gradNorm = gradNorm;
 
     const lowered = lower(outputs, { params: 'inputs', name: 'train_step' });
-    const exe = await Executable.fromLowered(lowered, options.runtime);
+    const exe = await Executable.fromLowered(lowered, { memoryArena: false, ...options.runtime });
     const reserved = new Set([...allParams.map(([n]) => n), ...stateLeaves.map(([n]) => n), 'opt/lr', 'opt/biasCorrection1', 'opt/biasCorrection2', 'opt/apply']);
     const batchInputs = exe.inputs.map((i) => i.name).filter((n) => !reserved.has(n));
 
@@ -125,8 +130,11 @@ export class Trainer {
     }
     for (const [name, leaf] of stateLeaves) {
       const shape = leaf.shape as number[];
-      const make = () => ({ dtype: leaf.dtype, shape, data: allocate(leaf.dtype, sizeOf(shape)) });
-      slots.set(name, { name, current: make(), next: make() });
+      // Optimizer state is read by exactly one node (its own update, e.g. m' = b1*m + (1-b1)*g),
+      // which runs before the node that writes m', so ORT may read and write the same buffer:
+      // one copy instead of two (0.8 GB less for BERT-base with Adam).
+      const buffer = { dtype: leaf.dtype, shape, data: allocate(leaf.dtype, sizeOf(shape)) };
+      slots.set(name, { name, current: buffer, next: buffer });
     }
     return new Trainer(options, exe, trainable.map(([n]) => n), frozen, slots, batchInputs);
   }
