@@ -45,7 +45,9 @@ test('real TF checkpoint keras_bert_tiny (Google naming) loads every tensor into
     model.saveCheckpoint(join(dir, 'model.safetensors'));
     const hf = buildModel(join(bertTiny!, 'bert_config.json'), { ...options, checkpoint: join(dir, 'model.safetensors') });
     assert.equal(hf.loadReport!.naming, 'hf');
-    assert.ok(openCheckpoint(join(dir, 'model.safetensors')).has('bert.encoder.layer.1.attention.self.query.weight'));
+    const reader = openCheckpoint(join(dir, 'model.safetensors'));
+    assert.ok(reader.has('bert.encoder.layer.1.attention.self.query.weight'));
+    reader.close();
     await assertSameOutputs(model, hf, inputs, 'google vs hf');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -123,6 +125,32 @@ test('exportOnnx: plain onnxruntime runs the exported model to the same outputs;
     assert.deepEqual(reader.list().map((t) => t.name).sort(), model.weightNames());
     assert.deepEqual(Array.from(reader.read('mlm/output_bias').data as Float32Array), Array.from(model.store.get('mlm/output_bias')!.data as Float32Array));
     reader.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('ALBERT with 2 hidden groups over 4 layers: two shared blocks; albert_unshared loads them into 4 layers with the same outputs', async () => {
+  const config = {
+    model_type: 'albert', vocab_size: 40, embedding_size: 8, hidden_size: 16, num_hidden_layers: 4, num_hidden_groups: 2,
+    inner_group_num: 1, num_attention_heads: 2, intermediate_size: 32, max_position_embeddings: 16, hidden_act: 'gelu_new',
+  };
+  const shared = buildModel(config, { application: 'mlm', seed: 5 });
+  assert.deepEqual(shared.weightNames().filter((n) => n.endsWith('query/kernel')), ['encoder/group_0/attention/self/query/kernel', 'encoder/group_1/attention/self/query/kernel']);
+  const dir = tmp();
+  try {
+    shared.saveCheckpoint(join(dir, 'model.safetensors'));
+    const reader = openCheckpoint(join(dir, 'model.safetensors'));
+    const names = reader.list().map((t) => t.name);
+    reader.close();
+    assert.ok(names.includes('albert.encoder.albert_layer_groups.1.albert_layers.0.ffn.weight'));
+    assert.ok(!names.some((n) => n.includes('albert_layer_groups.2')));
+    const unshared = buildModel(config, { application: 'mlm', family: 'albert_unshared', checkpoint: join(dir, 'model.safetensors') });
+    assert.equal(unshared.weightNames().filter((n) => n.endsWith('query/kernel')).length, 4);
+    // Layers 0-1 come from group 0 and layers 2-3 from group 1 (HF: group = floor(i / (L / G))).
+    assert.deepEqual(unshared.store.get('encoder/layer_1/output/dense/kernel')!.data, shared.store.get('encoder/group_0/output/dense/kernel')!.data);
+    assert.deepEqual(unshared.store.get('encoder/layer_2/output/dense/kernel')!.data, shared.store.get('encoder/group_1/output/dense/kernel')!.data);
+    await assertSameOutputs(shared, unshared, { input_ids: [[5, 9, 12, 30, 7]] }, 'albert vs albert_unshared');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
