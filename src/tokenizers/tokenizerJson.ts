@@ -2,7 +2,7 @@
  * Hugging Face `tokenizer.json` (the fast-tokenizer file): each section is mapped onto the kinds
  * above, switching on its `type`, and anything this cannot reproduce is refused by name rather than
  * approximated silently.
- *   model WordPiece + BertNormalizer (+ BertPreTokenizer)      → WordPieceTokenizer
+ *   model WordPiece + BertNormalizer + BertPreTokenizer         → WordPieceTokenizer
  *   model BPE + ByteLevel pre-tokenizer                         → ByteLevelBpeTokenizer
  *   model Unigram + Precompiled normalizer + Metaspace          → SentencePieceTokenizer (unigram)
  *   post_processor BertProcessing / RobertaProcessing / TemplateProcessing → framing and cls/sep/eos
@@ -32,9 +32,11 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
 
   if (model.type === 'WordPiece') {
     const norm = spec.normalizer;
-    if (norm && norm.type !== 'BertNormalizer') throw unsupported('normalizer', norm);
-    if (spec.pre_tokenizer && !['BertPreTokenizer', 'Whitespace', 'WhitespaceSplit'].includes(spec.pre_tokenizer.type)) throw unsupported('pre_tokenizer', spec.pre_tokenizer);
-    const lowercase = norm ? norm.lowercase !== false : false;
+    // Only BERT's own pipeline is reproduced: other splitters differ on punctuation and CJK.
+    if (norm?.type !== 'BertNormalizer') throw unsupported('normalizer', norm);
+    if (norm.clean_text === false || norm.handle_chinese_chars === false) throw new TokenizerError(`unsupported ${what}: BertNormalizer with clean_text or handle_chinese_chars off`);
+    if (spec.pre_tokenizer?.type !== 'BertPreTokenizer') throw unsupported('pre_tokenizer', spec.pre_tokenizer);
+    const lowercase = norm.lowercase !== false;
     tok = new WordPieceTokenizer(vocabArray(model.vocab, what), {
       lowercase,
       stripAccents: norm?.strip_accents ?? lowercase,

@@ -76,7 +76,9 @@ export class WordPieceTokenizer extends BaseTokenizer {
     this.vocab = vocab;
     this.vocabSize = vocab.length;
     vocab.forEach((t, i) => this.ids.set(t, i)); // a repeated token keeps its last id, as in BERT
-    const cased = vocab.some((t) => !/^\[.*\]$/.test(t) && /\p{Lu}/u.test(t));
+    // Cased vocabularies have many capitalised words; markers like <S>, [CLS] do not count.
+    const upper = vocab.filter((t) => !/^\[.*\]$|^<.*>$/.test(t) && /\p{Lu}/u.test(t)).length;
+    const cased = upper > Math.max(2, vocab.length / 1000);
     this.lowercase = options.lowercase ?? !cased;
     this.stripAccents = options.stripAccents ?? this.lowercase;
     this.maxCharsPerWord = options.maxCharsPerWord ?? 200;

@@ -20,6 +20,7 @@ test('encodeBatch pads to the longest row or to maxlen, with masks and segments'
   assert.throws(() => tok.encodeBatch(['x'], { padding: 'max_length' }), /needs maxlen/);
   assert.throws(() => tok.encode(42 as unknown as string), /text must be a string, got number/);
   assert.equal(tok.specialTokens.pad?.id, 0);
+  assert.deepEqual(tok.tokenize('Hello ÜBER'), ['hello', 'uber'], 'the Chinese vocab is detected as uncased despite <S> and <T>');
   assert.equal(tok.tokenToId('[MASK]'), 103);
   assert.equal(tok.idToToken(103), '[MASK]');
   assert.throws(() => tok.idToToken(-1), /out of range/);
