@@ -3,11 +3,11 @@
 // safetensors round-trip.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { openCheckpoint } from '../../src/checkpoint/index.ts';
+import { castFloat, openCheckpoint, writePytorchBin } from '../../src/checkpoint/index.ts';
 import { buildModel, type BuildModelOptions, type Model } from '../../src/models/index.ts';
 import { assertClose, readCase, REFERENCE_DIR, sharedPath } from './helpers.ts';
 
@@ -151,6 +151,26 @@ test('ALBERT with 2 hidden groups over 4 layers: two shared blocks; albert_unsha
     assert.deepEqual(unshared.store.get('encoder/layer_1/output/dense/kernel')!.data, shared.store.get('encoder/group_0/output/dense/kernel')!.data);
     assert.deepEqual(unshared.store.get('encoder/layer_2/output/dense/kernel')!.data, shared.store.get('encoder/group_1/output/dense/kernel')!.data);
     await assertSameOutputs(shared, unshared, { input_ids: [[5, 9, 12, 30, 7]] }, 'albert vs albert_unshared');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('gpt2-lm: the reference weights as pytorch_model.bin (fp32 and fp16) load through a model directory', async () => {
+  const ref = readCase('gpt2-lm');
+  const source = openCheckpoint(join(REFERENCE_DIR, 'gpt2-lm', 'model.safetensors'));
+  const tensors = source.list().map((t) => [t.name, source.read(t.name)] as const);
+  source.close();
+  const dir = tmp();
+  try {
+    writeFileSync(join(dir, 'config.json'), readFileSync(join(REFERENCE_DIR, 'gpt2-lm', 'config.json')));
+    writePytorchBin(join(dir, 'pytorch_model.bin'), tensors.map(([n, t]) => [n, t]));
+    const model = buildModel(dir, { checkpoint: dir });
+    const out = await model.predict(ref.inputs);
+    for (const [key, expected] of Object.entries(ref.outputs)) assertClose(out[key]!, expected, 1e-4, `bin ${key}`);
+    writePytorchBin(join(dir, 'pytorch_model.bin'), tensors.map(([n, t]) => [n, castFloat(t, 'float16')]));
+    const half = await buildModel(dir, { checkpoint: dir }).predict(ref.inputs);
+    assertClose(half.logits!, ref.outputs.logits!, 5e-2, 'fp16 logits'); // fp16 weights: close, not exact
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
