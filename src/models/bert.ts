@@ -119,7 +119,7 @@ function checkApplication(c: BertConfig, application: string, o: BuildOptions): 
 function hierarchicalAlpha(o: BuildOptions): number | null {
   if (o.hierarchicalPosition === undefined || o.hierarchicalPosition === false) return null;
   const alpha = o.hierarchicalPosition === true ? 0.4 : o.hierarchicalPosition;
-  if (!(alpha > 0 && alpha < 1) || alpha === 0.5) throw new GraphError('hierarchicalPosition', `alpha must be in (0, 1) and not 0.5, got ${alpha}`);
+  if (!(alpha > 0 && alpha < 1)) throw new GraphError('hierarchicalPosition', `alpha must be in (0, 1), got ${alpha}`);
   return alpha;
 }
 
