@@ -26,6 +26,8 @@ test('unknown family, model_type or application is refused by name', () => {
   assert.throws(() => buildModel({ ...bertConfig(), model_type: 'deberta' }), /config object: unknown model_type 'deberta'/);
   assert.throws(() => buildModel(bertConfig(), { application: 'seq2seq' }), /bert has no application 'seq2seq'/);
   assert.throws(() => buildModel(bertConfig(), { application: 'discriminator' }), /'discriminator' is ELECTRA's/);
+  assert.throws(() => buildModel(bertConfig(), { hierarchicalPosition: 1.5 }), /alpha must be in \(0, 1\), got 1.5/);
+  assert.throws(() => buildModel(bertConfig(), { application: 'nsp', numClasses: 0 }), /numClasses must be a positive integer, got 0/);
   const { model_type: _, ...noType } = bertConfig();
   assert.throws(() => buildModel({ vocab_size: 10 }), /cannot tell the model family/);
   assert.equal(buildModel(noType).family, 'bert', 'a Google bert_config.json (no model_type) is a BERT');
