@@ -89,26 +89,26 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
         if (this.cache.size > 100_000) this.cache.clear();
         this.cache.set(word, w);
       }
-      // Walk the word's characters alongside the pieces' byte lengths to get offsets.
-      let charStart = m.index!, charBytesLeft = 0, charLen = 0, pos = m.index!;
-      const nextChar = () => {
-        const cp = word.codePointAt(pos - m.index!)!;
-        charStart = pos;
-        charLen = cp > 0xffff ? 2 : 1;
-        charBytesLeft = cp >= 0xd800 && cp <= 0xdfff ? 3 : cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-        pos += charLen;
-      };
+      // Walk the word's characters alongside the pieces' byte lengths to get offsets. (No closure
+      // here: this runs per word, and tsx wraps every closure it creates.)
+      const base = m.index!;
+      let pos = 0, charStart = 0, charEnd = 0, charBytesLeft = 0;
       for (let k = 0; k < w.ids.length; k++) {
-        let bytes = w.lengths[k]!;
-        if (charBytesLeft === 0) nextChar();
-        const start = charStart;
-        while (true) {
+        let bytes = w.lengths[k]!, start = -1;
+        while (bytes > 0) {
+          if (charBytesLeft === 0) {
+            const cp = word.codePointAt(pos)!;
+            charStart = pos;
+            pos += cp > 0xffff ? 2 : 1;
+            charEnd = pos;
+            charBytesLeft = cp >= 0xd800 && cp <= 0xdfff ? 3 : cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+          }
+          if (start < 0) start = charStart;
           const take = Math.min(bytes, charBytesLeft);
-          bytes -= take; charBytesLeft -= take;
-          if (bytes === 0) break;
-          nextChar();
+          bytes -= take;
+          charBytesLeft -= take;
         }
-        out.ids.push(w.ids[k]!); out.tokens.push(w.tokens[k]!); out.offsets.push([start, charStart + charLen]);
+        out.ids.push(w.ids[k]!); out.tokens.push(w.tokens[k]!); out.offsets.push([base + start, base + charEnd]);
       }
     }
     return out;

@@ -69,6 +69,7 @@ export class WordPieceTokenizer extends BaseTokenizer {
   private readonly unkId: number;
   private readonly foldCache = new Map<number, number[]>();
   private readonly wordCache = new Map<string, number[]>();
+  private readonly singleIds = new Map<number, number>();
 
   constructor(vocab: string[], options: WordPieceOptions = {}) {
     super();
@@ -123,7 +124,7 @@ export class WordPieceTokenizer extends BaseTokenizer {
       if (word.length) this.wordPiece(word, starts, ends, out);
       word = []; starts = []; ends = [];
     };
-    const single = (cp: number, s: number, e: number) => { flush(); this.wordPiece([cp], [s], [e], out); };
+    const single = (cp: number, s: number, e: number) => { flush(); this.singleChar(cp, s, e, out); };
     const fold = this.lowercase || this.stripAccents;
     for (let i = 0; i < text.length;) {
       let cp = text.codePointAt(i)!;
@@ -132,7 +133,11 @@ export class WordPieceTokenizer extends BaseTokenizer {
       const end = i + len;
       const cls = classify(cp);
       if (cls === Cls.Space) flush();
-      else if (cls === Cls.Cjk) for (const c of fold ? this.fold(cp) : [cp]) single(c, i, end); // NFD maps compatibility ideographs
+      else if (cls === Cls.Cjk) {
+        // Unified ideographs fold to themselves; NFD maps the compatibility ones (U+F900...).
+        if (!fold || (cp >= 0x3400 && cp <= 0x9fff) || (cp >= 0x20000 && cp <= 0x2ceaf)) single(cp, i, end);
+        else for (const c of this.fold(cp)) single(c, i, end);
+      }
       else if (cls !== Cls.Drop) {
         if (!fold && cp < 0x80 && cls === Cls.Other) { word.push(cp); starts.push(i); ends.push(end); }
         else {
@@ -148,6 +153,16 @@ export class WordPieceTokenizer extends BaseTokenizer {
     }
     flush();
     return out;
+  }
+
+  /** A one-character word (CJK ideographs, punctuation): a cached lookup. */
+  private singleChar(cp: number, start: number, end: number, out: Pieces): void {
+    let id = this.singleIds.get(cp);
+    if (id === undefined) {
+      id = this.ids.get(String.fromCodePoint(cp)) ?? this.unkId;
+      this.singleIds.set(cp, id);
+    }
+    out.ids.push(id); out.tokens.push(this.vocab[id]!); out.offsets.push([start, end]);
   }
 
   /** Greedy longest-match-first over one word's code points. */
