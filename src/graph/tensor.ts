@@ -84,6 +84,15 @@ export function dimAdd(a: Dim, b: Dim): Dim {
   if (isNum(a) && isNum(b)) return a + b;
   if (a === 0) return b;
   if (b === 0) return a;
+  // Canonical form for sums of products, so past+seq == seq+past.
+  const expr = `${a}+${b}`;
+  if (/^[\w*+]+$/.test(expr)) {
+    let num = 0;
+    const terms: string[] = [];
+    for (const t of expr.split('+')) if (/^\d+$/.test(t)) num += Number(t); else terms.push(t);
+    terms.sort();
+    return num ? [...terms, String(num)].join('+') : terms.join('+');
+  }
   return `${a}+${factor(b)}`;
 }
 

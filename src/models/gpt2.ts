@@ -4,7 +4,7 @@
  * to the token embeddings.
  */
 import { add, gather, matmul, reshape, slice, transpose } from '../graph/ops.ts';
-import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
+import { dimAdd, dimSub, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { attention, causalAttentionMask, andMasks, paddingMask } from '../nn/attention.ts';
 import { dropout, embedding, feedForward, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
@@ -36,6 +36,8 @@ export interface GPT2Inputs {
   past?: Dim;
   /** Explicit position ids (B, T); default past..past+T-1. */
   positionIds?: Tensor | null;
+  /** Compute logits for the last position only (decoding): (B, 1, V). */
+  lastPositionOnly?: boolean;
 }
 
 export interface GPT2Outputs {
@@ -71,6 +73,7 @@ export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outpu
     h = add(h, dropout(block, f, c.dropout ?? 0));
   }
   h = layerNorm(scope.child('ln_f'), h, eps);
-  const logits = matmul(h, transpose(wte, [1, 0])); // tied output layer: (B, T, V)
+  const headInput = inputs.lastPositionOnly ? slice(h, 1, dimSub(seq!, 1), seq!) : h;
+  const logits = matmul(headInput, transpose(wte, [1, 0])); // tied output layer: (B, T, V)
   return { hidden: h, logits, cache: newCache };
 }

@@ -1,0 +1,314 @@
+/**
+ * Decoding strategies over an IncrementalLM: greedy, batched beam search, and sampling (temperature,
+ * top-k, top-p, repetition penalty, seeded), plus streaming. Prompts of different lengths are
+ * left-padded and masked; every strategy runs the prompt once and then one token per step.
+ */
+import { Random } from '../nn/params.ts';
+import type { DecoderState, IncrementalLM } from './causalLM.ts';
+
+export interface LengthOptions {
+  /** Tokens to generate at most. */
+  maxNewTokens: number;
+  /** End tokens are suppressed until this many tokens are generated. */
+  minNewTokens?: number;
+  /** Generation of a row stops at any of these ids (the end id is included in the output). */
+  endIds?: number[];
+  /** Stop a row when its generated tokens end with one of these sequences. */
+  stopSequences?: number[][];
+}
+
+export interface SampleOptions extends LengthOptions {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** CTRL-style penalty (> 1 discourages tokens already present). */
+  repetitionPenalty?: number;
+  seed?: number;
+  /** Samples per prompt. */
+  n?: number;
+}
+
+export interface BeamOptions extends LengthOptions {
+  beamSize: number;
+  /** Scores are divided by length ** lengthPenalty (0 = raw log-probability sum). */
+  lengthPenalty?: number;
+  /** Hypotheses returned per prompt (default 1, at most beamSize). */
+  nBest?: number;
+}
+
+export interface Hypothesis {
+  ids: number[];
+  /** Sum of log-probabilities of the generated tokens. */
+  logProb: number;
+  /** logProb / length ** lengthPenalty. */
+  score: number;
+}
+
+/** Host-side bookkeeping for rows of a batch: mask and positions. */
+class Rows {
+  constructor(public mask: number[][], public lastPos: number[]) {}
+  static fromPrompts(prompts: number[][]): { rows: Rows; ids: number[][]; positions: number[][] } {
+    const len = Math.max(...prompts.map((p) => p.length));
+    const ids: number[][] = [], positions: number[][] = [], mask: number[][] = [], lastPos: number[] = [];
+    for (const p of prompts) {
+      const pad = len - p.length;
+      ids.push([...Array(pad).fill(0), ...p]);
+      mask.push([...Array(pad).fill(0), ...Array(p.length).fill(1)]);
+      positions.push(Array.from({ length: len }, (_, i) => Math.max(0, i - pad)));
+      lastPos.push(p.length - 1);
+    }
+    return { rows: new Rows(mask, lastPos), ids, positions };
+  }
+  /** Rows continuing `source` rows, each appending one token. */
+  advance(source: number[]): { rows: Rows; positions: number[][] } {
+    const mask = source.map((s) => [...this.mask[s]!, 1]);
+    const lastPos = source.map((s) => this.lastPos[s]! + 1);
+    return { rows: new Rows(mask, lastPos), positions: lastPos.map((p) => [p]) };
+  }
+}
+
+function checkPrompts(lm: IncrementalLM, prompts: number[][], o: LengthOptions): void {
+  if (prompts.length === 0) throw new Error('no prompts');
+  for (const [i, p] of prompts.entries()) {
+    if (p.length === 0) throw new Error(`prompt ${i} is empty; give at least a start token`);
+    for (const id of p) if (!Number.isInteger(id) || id < 0 || id >= lm.vocabSize) throw new Error(`prompt ${i} has id ${id} outside the vocabulary [0, ${lm.vocabSize})`);
+    if (p.length + o.maxNewTokens > lm.maxPosition) throw new Error(`prompt ${i} (${p.length} tokens) + maxNewTokens ${o.maxNewTokens} exceeds the model's ${lm.maxPosition} positions`);
+  }
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  if ((o.minNewTokens ?? 0) > o.maxNewTokens) throw new Error(`minNewTokens ${o.minNewTokens} > maxNewTokens ${o.maxNewTokens}`);
+  for (const e of o.endIds ?? []) if (e < 0 || e >= lm.vocabSize) throw new Error(`end id ${e} outside the vocabulary`);
+}
+
+function endsWith(seq: number[], stop: number[]): boolean {
+  if (stop.length === 0 || seq.length < stop.length) return false;
+  for (let i = 0; i < stop.length; i++) if (seq[seq.length - stop.length + i] !== stop[i]) return false;
+  return true;
+}
+
+function isFinished(generated: number[], o: LengthOptions): boolean {
+  const last = generated[generated.length - 1];
+  if (last !== undefined && o.endIds?.includes(last)) return true;
+  return (o.stopSequences ?? []).some((s) => endsWith(generated, s));
+}
+
+function suppressEnds(logits: Float32Array, offset: number, o: LengthOptions, generated: number): void {
+  if (generated < (o.minNewTokens ?? 0)) for (const e of o.endIds ?? []) logits[offset + e] = -Infinity;
+}
+
+function logSoftmaxRow(logits: Float32Array, offset: number, V: number, out: Float64Array): void {
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) max = Math.max(max, logits[offset + v]!);
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp(logits[offset + v]! - max);
+  const lse = max + Math.log(sum);
+  for (let v = 0; v < V; v++) out[v] = logits[offset + v]! - lse;
+}
+
+/**
+ * Token-by-token generation with a per-step chooser; yields each step's tokens (one per row).
+ * Shared by greedy, sampling and streaming.
+ */
+async function* runSteps(
+  lm: IncrementalLM,
+  prompts: number[][],
+  o: LengthOptions,
+  choose: (logits: Float32Array, row: number, generated: number[]) => number,
+): AsyncGenerator<{ row: number; token: number }[]> {
+  checkPrompts(lm, prompts, o);
+  const V = lm.vocabSize;
+  const start = Rows.fromPrompts(prompts);
+  let rows = start.rows;
+  let state: DecoderState = lm.initialState(prompts.length);
+  const identity = prompts.map((_, i) => i);
+  let { logits, state: s } = await lm.step({ ids: start.ids, positions: start.positions, attentionMask: rows.mask, cacheIndex: identity }, state);
+  state = s;
+  const generated: number[][] = prompts.map(() => []);
+  const done = prompts.map(() => false);
+  for (let t = 0; t < o.maxNewTokens; t++) {
+    const tokens: { row: number; token: number }[] = [];
+    const next: number[] = [];
+    for (let r = 0; r < prompts.length; r++) {
+      if (done[r]) { next.push(0); continue; }
+      suppressEnds(logits, r * V, o, generated[r]!.length);
+      const tok = choose(logits, r, generated[r]!);
+      generated[r]!.push(tok);
+      tokens.push({ row: r, token: tok });
+      next.push(tok);
+      if (isFinished(generated[r]!, o)) done[r] = true;
+    }
+    yield tokens;
+    if (done.every(Boolean) || t === o.maxNewTokens - 1) return;
+    const adv = rows.advance(identity);
+    rows = adv.rows;
+    ({ logits, state } = await lm.step({ ids: next.map((x) => [x]), positions: adv.positions, attentionMask: rows.mask, cacheIndex: identity }, state));
+  }
+}
+
+async function collect(steps: AsyncGenerator<{ row: number; token: number }[]>, n: number): Promise<number[][]> {
+  const out: number[][] = Array.from({ length: n }, () => []);
+  for await (const tokens of steps) for (const { row, token } of tokens) out[row]!.push(token);
+  return out;
+}
+
+function argmax(logits: Float32Array, offset: number, V: number): number {
+  let best = 0;
+  for (let v = 1; v < V; v++) if (logits[offset + v]! > logits[offset + best]!) best = v;
+  return best;
+}
+
+/** Greedy decoding; returns the generated tokens of each prompt. */
+export function greedy(lm: IncrementalLM, prompts: number[][], o: LengthOptions): Promise<number[][]> {
+  const V = lm.vocabSize;
+  return collect(runSteps(lm, prompts, o, (logits, r) => argmax(logits, r * V, V)), prompts.length);
+}
+
+/** Random sampling; returns `n` samples per prompt, prompt-major. Reproducible for a given seed. */
+export function sample(lm: IncrementalLM, prompts: number[][], o: SampleOptions): Promise<number[][]> {
+  const n = o.n ?? 1;
+  const expanded = prompts.flatMap((p) => Array.from({ length: n }, () => p));
+  const rng = new Random(o.seed ?? 0);
+  const V = lm.vocabSize;
+  return collect(runSteps(lm, expanded, o, (logits, r, generated) => sampleToken(logits, r * V, V, o, rng, [...expanded[r]!, ...generated])), expanded.length);
+}
+
+export function sampleToken(logits: Float32Array, offset: number, V: number, o: SampleOptions, rng: Random, history: number[]): number {
+  const scores = new Float64Array(V);
+  for (let v = 0; v < V; v++) scores[v] = logits[offset + v]!;
+  const penalty = o.repetitionPenalty ?? 1;
+  if (penalty !== 1) for (const id of new Set(history)) scores[id] = scores[id]! > 0 ? scores[id]! / penalty : scores[id]! * penalty;
+  const temperature = o.temperature ?? 1;
+  if (temperature <= 0) throw new Error(`temperature must be > 0, got ${temperature}`);
+  let order = Array.from({ length: V }, (_, i) => i).filter((i) => scores[i] !== -Infinity);
+  order.sort((a, b) => scores[b]! - scores[a]!);
+  if (o.topK && o.topK > 0) order = order.slice(0, o.topK);
+  const max = scores[order[0]!]!;
+  let probs = order.map((i) => Math.exp((scores[i]! - max) / temperature));
+  let total = probs.reduce((a, b) => a + b, 0);
+  if (o.topP !== undefined && o.topP < 1) {
+    let cum = 0, keep = 0;
+    while (keep < probs.length && cum < o.topP * total) cum += probs[keep++]!;
+    order = order.slice(0, Math.max(1, keep));
+    probs = probs.slice(0, order.length);
+    total = probs.reduce((a, b) => a + b, 0);
+  }
+  let u = rng.next() * total;
+  for (let i = 0; i < order.length; i++) {
+    u -= probs[i]!;
+    if (u <= 0) return order[i]!;
+  }
+  return order[order.length - 1]!;
+}
+
+/** Stream the tokens of one prompt as they are produced. */
+export async function* stream(lm: IncrementalLM, prompt: number[], o: SampleOptions & { strategy?: 'greedy' | 'sample' }): AsyncGenerator<number> {
+  const V = lm.vocabSize;
+  const rng = new Random(o.seed ?? 0);
+  const choose = o.strategy === 'sample'
+    ? (logits: Float32Array, r: number, g: number[]) => sampleToken(logits, r * V, V, o, rng, [...prompt, ...g])
+    : (logits: Float32Array, r: number) => argmax(logits, r * V, V);
+  for await (const tokens of runSteps(lm, [prompt], o, choose)) for (const t of tokens) yield t.token;
+}
+
+/**
+ * Beam search, batched over prompts and beams (rows = prompts x beams, reordered inside the graph
+ * through cache_index). Returns the nBest hypotheses per prompt, best first.
+ */
+export async function beamSearch(lm: IncrementalLM, prompts: number[][], o: BeamOptions): Promise<Hypothesis[][]> {
+  checkPrompts(lm, prompts, o);
+  const K = o.beamSize, V = lm.vocabSize, B = prompts.length;
+  if (!Number.isInteger(K) || K < 1) throw new Error(`beamSize must be a positive integer, got ${K}`);
+  const nBest = Math.min(o.nBest ?? 1, K);
+  const lp = o.lengthPenalty ?? 0;
+  const norm = (logProb: number, len: number) => logProb / Math.max(1, len) ** lp;
+  const start = Rows.fromPrompts(prompts);
+  let rows = start.rows;
+  let state = lm.initialState(B);
+  let { logits, state: st } = await lm.step({ ids: start.ids, positions: start.positions, attentionMask: rows.mask, cacheIndex: prompts.map((_, i) => i) }, state);
+  state = st;
+  // Live beams per prompt: [source row, tokens, logProb]. Initially one beam per prompt (its prompt row).
+  let beams: { row: number; ids: number[]; logProb: number }[][] = prompts.map((_, b) => [{ row: b, ids: [], logProb: 0 }]);
+  const finished: Hypothesis[][] = prompts.map(() => []);
+  const done = prompts.map(() => false);
+  const lsm = new Float64Array(V);
+  for (let t = 0; t < o.maxNewTokens; t++) {
+    const nextBeams: typeof beams = [];
+    for (let b = 0; b < B; b++) {
+      if (done[b]) { nextBeams.push([]); continue; }
+      const cands: { row: number; ids: number[]; logProb: number; token: number }[] = [];
+      for (const beam of beams[b]!) {
+        suppressEnds(logits, beam.row * V, o, t);
+        logSoftmaxRow(logits, beam.row * V, V, lsm);
+        // Only the 2K best tokens of each beam can be among the 2K best candidates overall.
+        const top = topIndices(lsm, 2 * K);
+        for (const v of top) if (lsm[v]! > -Infinity) cands.push({ row: beam.row, ids: beam.ids, logProb: beam.logProb + lsm[v]!, token: v });
+      }
+      cands.sort((x, y) => y.logProb - x.logProb);
+      const live: typeof beams[number] = [];
+      for (const c of cands) {
+        const ids = [...c.ids, c.token];
+        if (isFinished(ids, o)) finished[b]!.push({ ids, logProb: c.logProb, score: norm(c.logProb, ids.length) });
+        else live.push({ row: c.row, ids, logProb: c.logProb });
+        if (live.length === K) break;
+      }
+      // Done when K hypotheses are finished and no live beam can still beat the worst of them
+      // (log-probabilities only fall, so the live beam's current normalized score bounds it when lp <= 1).
+      const f = finished[b]!.sort((x, y) => y.score - x.score);
+      if (f.length >= K && live.length && lp <= 1 && norm(live[0]!.logProb, live[0]!.ids.length) <= f[K - 1]!.score) done[b] = true;
+      if (live.length === 0) done[b] = true;
+      nextBeams.push(done[b] ? [] : live);
+    }
+    beams = nextBeams;
+    if (done.every(Boolean) || t === o.maxNewTokens - 1) break;
+    // Rows of the next step: every live beam, continuing its source row.
+    const source: number[] = [], ids: number[][] = [];
+    beams = beams.map((bs) => bs.map((beam) => {
+      source.push(beam.row);
+      ids.push([beam.ids[beam.ids.length - 1]!]);
+      return { ...beam, row: source.length - 1 };
+    }));
+    if (source.length === 0) break;
+    const adv = rows.advance(source);
+    rows = adv.rows;
+    ({ logits, state } = await lm.step({ ids, positions: adv.positions, attentionMask: rows.mask, cacheIndex: source }, state));
+  }
+  return prompts.map((_, b) => {
+    const all = [...finished[b]!, ...beams[b]!.map((x) => ({ ids: x.ids, logProb: x.logProb, score: norm(x.logProb, x.ids.length) }))];
+    return all.sort((x, y) => y.score - x.score).slice(0, nBest);
+  });
+}
+
+function topIndices(values: Float64Array, k: number): number[] {
+  if (k >= values.length) return Array.from({ length: values.length }, (_, i) => i);
+  const idx: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (idx.length < k) { idx.push(i); if (idx.length === k) idx.sort((a, b) => values[b]! - values[a]!); continue; }
+    if (values[i]! > values[idx[k - 1]!]!) {
+      let j = k - 1;
+      while (j > 0 && values[idx[j - 1]!]! < values[i]!) { idx[j] = idx[j - 1]!; j--; }
+      idx[j] = i;
+    }
+  }
+  if (idx.length < k) idx.sort((a, b) => values[b]! - values[a]!);
+  return idx;
+}
+
+/** bert4keras-style front end: start/end ids and length limits fixed once, strategies as methods. */
+export class AutoRegressiveDecoder {
+  constructor(readonly lm: IncrementalLM, readonly o: { startId?: number; endId?: number | number[]; maxlen: number; minlen?: number }) {}
+  private opts(): LengthOptions {
+    const end = this.o.endId === undefined ? [] : Array.isArray(this.o.endId) ? this.o.endId : [this.o.endId];
+    return { maxNewTokens: this.o.maxlen, minNewTokens: this.o.minlen, endIds: end };
+  }
+  private prompt(p: number[]): number[] {
+    return this.o.startId !== undefined ? [this.o.startId, ...p] : p;
+  }
+  async beamSearch(inputs: number[][], topk: number): Promise<number[][]> {
+    return (await beamSearch(this.lm, inputs.map((p) => this.prompt(p)), { ...this.opts(), beamSize: topk })).map((h) => h[0]!.ids);
+  }
+  randomSample(inputs: number[][], n: number, topk?: number, topp?: number, seed = 0): Promise<number[][]> {
+    return sample(this.lm, inputs.map((p) => this.prompt(p)), { ...this.opts(), n, topK: topk, topP: topp, seed });
+  }
+  greedy(inputs: number[][]): Promise<number[][]> {
+    return greedy(this.lm, inputs.map((p) => this.prompt(p)), this.opts());
+  }
+}

@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { input } from '../../src/graph/ops.ts';
+import { ParamStore, Scope } from '../../src/nn/params.ts';
+import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
+import { compile, type Executable } from '../../src/runtime/session.ts';
+import { GPT2Decoder } from '../../src/generation/causalLM.ts';
+import { beamSearch, greedy, sample, stream } from '../../src/generation/decode.ts';
+
+const config: GPT2Config = { vocabSize: 23, hiddenSize: 32, numLayers: 2, numHeads: 4, maxPosition: 32 };
+const store = new ParamStore(11);
+// Larger weights than the default init, so the distributions are far from uniform.
+const fullGraph = (() => {
+  const ids = input('input_ids', 'int64', ['batch', 'seq']);
+  return gpt2(new Scope(store), config, { ids }).logits;
+})();
+for (const v of store.values.values()) if (v.shape.length === 2) for (let i = 0; i < v.data.length; i++) (v.data as Float32Array)[i]! *= 10;
+let full: Executable;
+async function fullLogits(seq: number[]): Promise<Float32Array> {
+  full ??= await compile({ logits: fullGraph }, { params: 'initializers', paramValue: (n) => store.get(n) });
+  const out = await full.run({ input_ids: { dtype: 'int64', shape: [1, seq.length], data: BigInt64Array.from(seq.map(BigInt)) } });
+  const V = config.vocabSize;
+  return (out.logits!.data as Float32Array).slice((seq.length - 1) * V, seq.length * V);
+}
+const lm = new GPT2Decoder(store, config);
+
+test('cached decoding gives the full-recompute logits at every step, with left-padded batches', async () => {
+  const prompts = [[3, 1, 4, 1, 5], [9, 2]];
+  const rows = prompts.map((p) => [...p]);
+  // Drive the step function by hand with greedy choices, comparing every step's logits.
+  const V = config.vocabSize;
+  let state = lm.initialState(2);
+  let r = await lm.step({ ids: [prompts[0]!, [0, 0, 0, 9, 2]], positions: [[0, 1, 2, 3, 4], [0, 0, 0, 0, 1]], attentionMask: [[1, 1, 1, 1, 1], [0, 0, 0, 1, 1]], cacheIndex: [0, 1] }, state);
+  let mask = [[1, 1, 1, 1, 1], [0, 0, 0, 1, 1]];
+  for (let step = 0; step < 8; step++) {
+    const next: number[] = [];
+    for (let b = 0; b < 2; b++) {
+      const expected = await fullLogits(rows[b]!);
+      const got = r.logits.slice(b * V, (b + 1) * V);
+      let maxDiff = 0;
+      for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(expected[v]! - got[v]!));
+      assert.ok(maxDiff <= 1e-4, `step ${step} row ${b}: max |diff| ${maxDiff}`);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (got[v]! > got[best]!) best = v;
+      next.push(best);
+      rows[b]!.push(best);
+    }
+    mask = mask.map((m) => [...m, 1]);
+    state = r.state;
+    r = await lm.step({ ids: next.map((x) => [x]), positions: [[rows[0]!.length - 1], [rows[1]!.length - 1]], attentionMask: mask, cacheIndex: [0, 1] }, state);
+  }
+});
+
+test('greedy equals beam search with beam 1, and sampling with top-k 1', async () => {
+  const prompts = [[1, 2, 3], [7]];
+  const g = await greedy(lm, prompts, { maxNewTokens: 6 });
+  const b = await beamSearch(lm, prompts, { maxNewTokens: 6, beamSize: 1 });
+  assert.deepEqual(b.map((h) => h[0]!.ids), g);
+  const s = await sample(lm, prompts, { maxNewTokens: 6, topK: 1, seed: 5 });
+  assert.deepEqual(s, g);
+  const streamed: number[] = [];
+  for await (const t of stream(lm, prompts[0]!, { maxNewTokens: 6 })) streamed.push(t);
+  assert.deepEqual(streamed, g[0]);
+});
+
+test('beam search with beam = vocab^length finds the exhaustive optimum', async () => {
+  const small: GPT2Config = { vocabSize: 3, hiddenSize: 16, numLayers: 1, numHeads: 2, maxPosition: 8 };
+  const st = new ParamStore(5);
+  const ids = input('input_ids', 'int64', ['batch', 'seq']);
+  const logits = gpt2(new Scope(st), small, { ids }).logits;
+  for (const v of st.values.values()) for (let i = 0; i < v.data.length; i++) (v.data as Float32Array)[i]! *= 30;
+  const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => st.get(n) });
+  const prompt = [1, 0];
+  let best = { seq: [] as number[], lp: -Infinity };
+  for (let code = 0; code < 27; code++) {
+    const cont = [Math.floor(code / 9), Math.floor(code / 3) % 3, code % 3];
+    const seq = [...prompt, ...cont];
+    const out = (await exe.run({ input_ids: { dtype: 'int64', shape: [1, seq.length], data: BigInt64Array.from(seq.map(BigInt)) } })).logits!.data as Float32Array;
+    let lp = 0;
+    for (let t = prompt.length; t < seq.length; t++) {
+      const row = out.slice((t - 1) * 3, t * 3);
+      const m = Math.max(...row);
+      lp += row[seq[t]!]! - m - Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0));
+    }
+    if (lp > best.lp) best = { seq: cont, lp };
+  }
+  const hyps = await beamSearch(new GPT2Decoder(st, small), [prompt], { maxNewTokens: 3, beamSize: 27, nBest: 3 });
+  assert.deepEqual(hyps[0]![0]!.ids, best.seq);
+  assert.ok(Math.abs(hyps[0]![0]!.logProb - best.lp) < 1e-4);
+  assert.ok(hyps[0]![1]!.score <= hyps[0]![0]!.score);
+});
+
+test('seeded sampling is reproducible and n samples per prompt differ', async () => {
+  const o = { maxNewTokens: 8, n: 3, seed: 42, temperature: 1.5, topP: 0.95 };
+  const a = await sample(lm, [[1, 2]], o);
+  const b = await sample(lm, [[1, 2]], o);
+  assert.deepEqual(a, b);
+  assert.equal(a.length, 3);
+  assert.ok(new Set(a.map((x) => x.join())).size > 1, 'three samples should not all be equal');
+  const c = await sample(lm, [[1, 2]], { ...o, seed: 43 });
+  assert.notDeepEqual(a, c);
+});
+
+test('end ids stop a row; min length suppresses them; bad input is refused clearly', async () => {
+  const g = await greedy(lm, [[1, 2, 3]], { maxNewTokens: 10 });
+  const end = g[0]![2]!;
+  const stopped = await greedy(lm, [[1, 2, 3]], { maxNewTokens: 10, endIds: [end] });
+  assert.equal(stopped[0]![stopped[0]!.length - 1], end);
+  assert.ok(stopped[0]!.length <= 3);
+  const longer = await greedy(lm, [[1, 2, 3]], { maxNewTokens: 10, endIds: [end], minNewTokens: 5 });
+  assert.ok(longer[0]!.slice(0, 5).every((t) => t !== end));
+  await assert.rejects(greedy(lm, [[1, 99]], { maxNewTokens: 2 }), /id 99 outside the vocabulary \[0, 23\)/);
+  await assert.rejects(greedy(lm, [Array(30).fill(1)], { maxNewTokens: 5 }), /exceeds the model's 32 positions/);
+  await assert.rejects(greedy(lm, [[1]], { maxNewTokens: 3, minNewTokens: 4 }), /minNewTokens 4 > maxNewTokens 3/);
+});
