@@ -167,11 +167,11 @@ export class WordPieceTokenizer extends BaseTokenizer {
 
   /** Greedy longest-match-first over one word's code points. */
   private wordPiece(word: number[], starts: number[], ends: number[], out: Pieces): void {
-    const str = String.fromCodePoint(...word);
     if (word.length > this.maxCharsPerWord) {
       out.ids.push(this.unkId); out.tokens.push(this.unkToken); out.offsets.push([starts[0]!, ends[word.length - 1]!]);
       return;
     }
+    const str = String.fromCodePoint(...word); // short: at most maxCharsPerWord arguments
     let cuts = this.wordCache.get(str);
     if (!cuts) {
       cuts = this.split(word);

@@ -58,3 +58,14 @@ test('fuzz: every shared tokenizer encodes random Unicode without throwing', { s
     checkEncodes(await loadTokenizer(SHARED + dir), 7, 150, roundTrip);
   }
 });
+
+test('long inputs (300,000 characters in one word, one script, or whitespace) encode', { skip: haveShared ? false : 'no shared data' }, async () => {
+  const texts = ['a'.repeat(300_000), '中'.repeat(300_000), ' '.repeat(300_000), '😀'.repeat(100_000)];
+  for (const dir of ['bert-chinese', 'gpt2', 'mt5-chinese']) {
+    const tok = await loadTokenizer(SHARED + dir);
+    for (const text of texts) {
+      const enc = tok.encode(text);
+      assert.ok(enc.ids.length >= 1 && enc.offsets.every(([s, e]) => e <= text.length), `${dir}: ${text.slice(0, 2)}... x${text.length}`);
+    }
+  }
+});
