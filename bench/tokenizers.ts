@@ -9,7 +9,7 @@
  *   least noisy estimate), and the load average is printed so a reader can judge the conditions.
  * Usage: npm run bench -- tokenizers [--mb 10] [--runs 3]
  */
-import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -135,6 +135,7 @@ const cpm = time(await loadTokenizer(`${DATA}tokenizers/cpm`), zh);
 row('cpm_jieba_sentencepiece_zh_mbps', cpm.mbps, `(${cpm.tokens} tokens)`);
 const gpt2 = time(await loadTokenizer(`${DATA}tokenizers/gpt2`), en);
 row('gpt2_bpe_en_mbps', gpt2.mbps, `(${gpt2.tokens} tokens, ${gpt2.seconds.toFixed(2)} s)`);
+rmSync(tmp, { recursive: true, force: true });
 figures.load_average_1m = Number(loadavg()[0]!.toFixed(1));
 process.stdout.write(`load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 process.stdout.write(JSON.stringify(figures) + '\n');
