@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
@@ -24,8 +24,9 @@ test('loadTokenizer detects the kind of every shared tokenizer directory', { ski
   assert.equal(mt5.keepTokens?.[mt5.vocabSize - 1], 250099);
 });
 
-test('loadTokenizer gives clear errors for missing, unknown, corrupt and unsupported files', async () => {
+test('loadTokenizer gives clear errors for missing, unknown, corrupt and unsupported files', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-tok-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const rejects = (p: Promise<unknown>, re: RegExp) => assert.rejects(p, (e: Error) => e instanceof TokenizerError && re.test(e.message));
   await rejects(loadTokenizer(join(dir, 'nope')), /does not exist/);
   await rejects(loadTokenizer(dir), /no tokenizer found in .*looked for vocab.txt/);
@@ -53,8 +54,9 @@ test('loadTokenizer gives clear errors for missing, unknown, corrupt and unsuppo
   await rejects(loadTokenizer(join(dir, 'tokenizer.json')), /unsupported .*model type "WordLevel"/);
 });
 
-test('a bad keep_tokens.json beside a vocabulary is reported', { skip: sharedSkip }, async () => {
+test('a bad keep_tokens.json beside a vocabulary is reported', { skip: sharedSkip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-keep-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   copyFileSync(SHARED + 'sentencepiece-test/test_sentencepiece.model', join(dir, 'spiece.model'));
   writeFileSync(join(dir, 'keep_tokens.json'), '[0, 1, 1]');
   await assert.rejects(loadTokenizer(dir), /id 1 appears twice/);
