@@ -62,6 +62,9 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
       if (id !== undefined) specials[name] = { token, id };
     }
     this.specialTokens = specials;
+    // RoBERTa-style vocabularies frame with <s> ... </s>; GPT-2's adds nothing. (RoBERTa's pair
+    // framing, `</s></s>` between the texts, is not reproduced.)
+    this.framing = this.ids.has('<s>') && this.ids.has('</s>') ? 'bert' : 'none';
   }
 
   /** From the text of encoder.json / vocab.json and vocab.bpe / merges.txt. */
