@@ -225,15 +225,10 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
   const intConsts = new Map<string, string>();
   const dimCache = new Map<string, string>();
   const dimSource = new Map<string, { input: string; axis: number }>();
+  // Nodes stay plain objects until the end, so graph outputs can take over their producers' names.
+  const pending: { opType: string; ins: string[]; outs: string[]; attrs: Record<string, OnnxAttr>; domain: string }[] = [];
   const emit = (opType: string, ins: string[], outs: string[], attrs: Record<string, OnnxAttr> = {}, domain = '') => {
-    const n = new ProtoWriter();
-    for (const i of ins) n.string(1, i);
-    for (const o of outs) n.string(2, o);
-    n.string(3, fresh(`${opType}_`));
-    n.string(4, opType);
-    for (const [k, v] of Object.entries(attrs)) if (v !== undefined) n.message(5, attribute(k, v));
-    if (domain) n.string(7, domain);
-    nodes.push(n);
+    pending.push({ opType, ins, outs, attrs, domain });
     return outs;
   };
 
@@ -335,10 +330,27 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
     }
   }
 
+  // A graph output that is some node's result is written by that node directly (renaming its
+  // value); an Identity copy is needed only for inputs, weights, constants and repeated outputs.
+  const producedBy = new Map<string, (typeof pending)[number]>();
+  for (const n of pending) for (const o of n.outs) producedBy.set(o, n);
+  const renamed = new Map<string, string>();
   const outs: ValueSpec[] = [];
   for (const [name, t] of Object.entries(outputs)) {
-    emit('Identity', [valueName.get(t)!], [name]);
+    const value = valueName.get(t)!;
+    if (producedBy.has(value) && !renamed.has(value)) renamed.set(value, name);
+    else emit('Identity', [renamed.get(value) ?? value], [name]);
     outs.push({ name, dtype: t.dtype, shape: t.shape });
+  }
+  for (const n of pending) {
+    const w = new ProtoWriter();
+    for (const i of n.ins) w.string(1, renamed.get(i) ?? i);
+    for (const o of n.outs) w.string(2, renamed.get(o) ?? o);
+    w.string(3, fresh(`${n.opType}_`));
+    w.string(4, n.opType);
+    for (const [k, v] of Object.entries(n.attrs)) if (v !== undefined) w.message(5, attribute(k, v));
+    if (n.domain) w.string(7, n.domain);
+    nodes.push(w);
   }
   const allInputs = options.params === 'inputs' ? [...inputs, ...params] : inputs;
   return new LoweredModel(allInputs.map((s) => ({ ...s })), outs, params, nodes, initializers, graphName);
