@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ByteLevelBpeTokenizer } from '../../src/tokenizers/bytebpe.ts';
+import { ByteLevelBpeTokenizer, bytesToUnicode } from '../../src/tokenizers/bytebpe.ts';
 import { SHARED, fixture, sharedSkip } from './helpers.ts';
 
 const load = () => ByteLevelBpeTokenizer.fromFiles(readFileSync(SHARED + 'gpt2/encoder.json', 'utf8'), readFileSync(SHARED + 'gpt2/vocab.bpe', 'utf8'));
@@ -40,4 +40,18 @@ test('GPT-2 BPE: a piece inside a multi-byte character spans that character', { 
   for (const o of enc.offsets) assert.deepEqual(o, [0, 2]);
   assert.equal(tok.decode(enc.ids), text);
   assert.throws(() => tok.decode([50257]), /id 50257 at position 0 is out of range \[0, 50257\)/);
+});
+
+test('byte-level BPE without shared files: merges by rank, RoBERTa framing when <s>/</s> exist', () => {
+  const bytes = bytesToUnicode();
+  const encoder: Record<string, number> = Object.fromEntries(bytes.map((c, i) => [c, i]));
+  Object.assign(encoder, { hi: 256, 'Ġthere': 257, 'Ġt': 258, he: 259, '<s>': 260, '</s>': 261 });
+  const tok = new ByteLevelBpeTokenizer(encoder, [['h', 'i'], ['Ġ', 't'], ['h', 'e'], ['Ġt', 'he']]);
+  // 'Ġt'+'he' → 'Ġthe' is not in the vocabulary: a merge result must exist, else a clear error.
+  assert.throws(() => tok.encode('hi the'), /merged symbol "Ġthe" is not in the vocabulary/);
+  assert.deepEqual(tok.encode('hi').tokens, ['<s>', 'hi', '</s>']);
+  assert.deepEqual(tok.encode('hi', 'hi').segments, [0, 0, 0, 1, 1]);
+  assert.equal(tok.framing, 'bert');
+  assert.deepEqual(tok.encode('hi th', undefined, { addSpecialTokens: false }).tokens, ['hi', 'Ġt', 'h']);
+  assert.equal(tok.decode(tok.encode('hi th').ids), 'hi th');
 });
