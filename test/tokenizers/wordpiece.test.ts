@@ -52,3 +52,16 @@ test('WordPiece decode round-trips Chinese text and drops special tokens', { ski
   assert.throws(() => tok.decode([21128]), /id 21128 at position 0 is out of range \[0, 21128\)/);
   assert.throws(() => tok.decode([1.5]), /out of range/);
 });
+
+test('WordPiece without shared files: basic tokenization, greedy ##-pieces, [UNK], offsets', () => {
+  const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'un', '##aff', '##able', 'cafe', ',', '中', '国', 'run', '##ning', '!'];
+  const tok = WordPieceTokenizer.fromVocabText(vocab.join('\n') + '\n');
+  assert.equal(tok.lowercase, true);
+  const text = 'UnAffable\u0000 Café,中國running!\u200b xyz';
+  const enc = tok.encode(text, undefined, { addSpecialTokens: false });
+  assert.deepEqual(enc.tokens, ['un', '##aff', '##able', 'cafe', ',', '中', '[UNK]', 'run', '##ning', '!', '[UNK]']);
+  assert.deepEqual(enc.offsets.map(([s, e]) => text.slice(s, e)), ['Un', 'Aff', 'able', 'Café', ',', '中', '國', 'run', 'ning', '!', 'xyz']);
+  const cased = WordPieceTokenizer.fromVocabText(vocab.join('\n'), { lowercase: false });
+  assert.deepEqual(cased.tokenize('unaffable Unaffable'), ['un', '##aff', '##able', '[UNK]']);
+  assert.throws(() => WordPieceTokenizer.fromVocabText(''), /vocabulary is empty/);
+});
