@@ -66,7 +66,57 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       return 0;
     },
   },
+  train: {
+    summary: 'train the language-model player on a corpus (resumable)',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--layers N] [--hidden N] [--heads N] [--seed N] [--resume] [--quiet]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
+        'tokens-per-batch': { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
+        'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
+        'time-limit': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' },
+        seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
+      }, this.usage);
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      if (!values.corpus) throw new UsageError(`--corpus <games.jsonl> is required\nusage: ${this.usage}`);
+      if (!values.out) throw new UsageError(`--out <dir> is required\nusage: ${this.usage}`);
+      const { DEFAULT_TRAIN_OPTIONS, trainPlayer } = await import('../xiangqi/player/train.ts');
+      const d = DEFAULT_TRAIN_OPTIONS;
+      const config = { ...d.config };
+      if (values.layers !== undefined) config.numLayers = positiveInt('--layers', values.layers);
+      if (values.hidden !== undefined) config.hiddenSize = positiveInt('--hidden', values.hidden);
+      if (values.heads !== undefined) config.numHeads = positiveInt('--heads', values.heads);
+      if (config.hiddenSize % config.numHeads !== 0) throw new UsageError(`--hidden ${config.hiddenSize} must be a multiple of --heads ${config.numHeads}`);
+      config.intermediateSize = 4 * config.hiddenSize;
+      await trainPlayer({
+        corpus: values.corpus, out: values.out, config,
+        steps: values.steps === undefined ? d.steps : positiveInt('--steps', values.steps),
+        tokensPerBatch: values['tokens-per-batch'] === undefined ? d.tokensPerBatch : positiveInt('--tokens-per-batch', values['tokens-per-batch']),
+        learningRate: values.lr === undefined ? d.learningRate : positiveNumber('--lr', values.lr),
+        warmup: values.warmup === undefined ? d.warmup : positiveInt('--warmup', values.warmup),
+        evalEvery: values['eval-every'] === undefined ? d.evalEvery : positiveInt('--eval-every', values['eval-every']),
+        checkpointEvery: values['checkpoint-every'] === undefined ? d.checkpointEvery : positiveInt('--checkpoint-every', values['checkpoint-every']),
+        evalGames: values['eval-games'] === undefined ? d.evalGames : positiveInt('--eval-games', values['eval-games']),
+        timeLimitMinutes: values['time-limit'] === undefined ? undefined : positiveNumber('--time-limit', values['time-limit']),
+        seed: values.seed === undefined ? d.seed : positiveInt('--seed', values.seed),
+        resume: Boolean(values.resume), quiet: Boolean(values.quiet),
+      });
+      return 0;
+    },
+  },
 };
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+function positiveNumber(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${text}"`);
+  return n;
+}
 
 function parse<O extends Options>(argv: string[], options: O, usage: string) {
   if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequest(usage);

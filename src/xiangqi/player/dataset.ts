@@ -1,0 +1,136 @@
+/**
+ * Training data for the player: the corpus JSONL (`bert4ts xiangqi corpus`), games from the standard
+ * start only (the model never sees a set-up position), split into train / validation / test by a
+ * hash of the game id, so the split never depends on file order and never changes between runs.
+ */
+import { readFileSync } from 'node:fs';
+import type { HostTensor } from '../../graph/dtype.ts';
+import { Random } from '../../nn/params.ts';
+import { START_FEN } from '../board.ts';
+import { gameTokens, PAD, resultToken, UNKNOWN_RESULT } from './vocab.ts';
+
+export type Split = 'train' | 'validation' | 'test';
+
+export interface CorpusGame {
+  id: string;
+  /** ICCS moves. */
+  moves: string[];
+  result: string;
+}
+
+/** 90 / 5 / 5 by FNV-1a of the game id. */
+export function splitOf(id: string): Split {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  const bucket = (h >>> 0) % 100;
+  return bucket < 90 ? 'train' : bucket < 95 ? 'validation' : 'test';
+}
+
+const START_BOARD = START_FEN.split(' ')[0];
+
+/** Read the corpus and keep games from the standard start with at least one move. */
+export function readCorpus(path: string): { games: Record<Split, CorpusGame[]>; skipped: number } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read the corpus ${path}: ${(e as Error).message} (build it with \`bert4ts xiangqi corpus\`)`);
+  }
+  const games: Record<Split, CorpusGame[]> = { train: [], validation: [], test: [] };
+  let skipped = 0;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    let g: { id?: unknown; iccs?: unknown; result?: unknown; fen?: unknown };
+    try {
+      g = JSON.parse(line);
+    } catch {
+      throw new Error(`${path}:${i + 1}: not a JSON object`);
+    }
+    if (typeof g.id !== 'string' || typeof g.iccs !== 'string') throw new Error(`${path}:${i + 1}: a game needs string fields "id" and "iccs"`);
+    const fen = typeof g.fen === 'string' ? g.fen : '';
+    const moves = g.iccs.split(/\s+/).filter(Boolean);
+    if ((fen && fen.split(' ')[0] !== START_BOARD) || (fen && fen.split(' ')[1] === 'b') || moves.length === 0) {
+      skipped++;
+      continue;
+    }
+    games[splitOf(g.id)].push({ id: g.id, moves, result: typeof g.result === 'string' ? g.result : '*' });
+  }
+  return { games, skipped };
+}
+
+export interface Batch {
+  ids: HostTensor;
+  labels: HostTensor;
+  tokens: number;
+}
+
+/** Pack token sequences into one right-padded batch: ids are tokens[:-1], labels tokens[1:], padding ignored (-100). */
+export function packBatch(sequences: number[][]): Batch {
+  const longest = Math.max(...sequences.map((s) => s.length)) - 1;
+  const B = sequences.length;
+  const ids = new BigInt64Array(B * longest).fill(BigInt(PAD));
+  const labels = new BigInt64Array(B * longest).fill(-100n);
+  let tokens = 0;
+  sequences.forEach((s, b) => {
+    for (let t = 0; t + 1 < s.length; t++) {
+      ids[b * longest + t] = BigInt(s[t]!);
+      labels[b * longest + t] = BigInt(s[t + 1]!);
+      tokens++;
+    }
+  });
+  return { ids: { dtype: 'int64', shape: [B, longest], data: ids }, labels: { dtype: 'int64', shape: [B, longest], data: labels }, tokens };
+}
+
+/**
+ * A game's tokens, truncated to `window` + 1 (inputs and targets overlap by one). `hideResult`
+ * replaces the result token by [*], so the model also learns to play without being told the outcome.
+ */
+export function gameSequence(g: CorpusGame, window: number, hideResult = false): number[] {
+  const seq = gameTokens(g.moves, hideResult ? UNKNOWN_RESULT : resultToken(g.result));
+  return seq.slice(0, window + 1);
+}
+
+export interface SamplerOptions {
+  /** Tokens per batch (inputs), before padding. */
+  tokensPerBatch: number;
+  /** Window (positions) at a given optimizer step: the length curriculum. */
+  windowAt: (step: number) => number;
+  /** Share of games shown with the result hidden. */
+  hideResultRate: number;
+  seed: number;
+}
+
+/**
+ * Batches as a pure function of the step number, so a resumed run sees exactly the batches it would
+ * have seen. Games are drawn from a length-sorted list, a neighbourhood at a time, so a batch holds
+ * games of similar length and little padding.
+ */
+export class BatchSampler {
+  private readonly byLength: CorpusGame[];
+  constructor(games: CorpusGame[], readonly options: SamplerOptions) {
+    if (games.length === 0) throw new Error('no training games');
+    this.byLength = [...games].sort((a, b) => a.moves.length - b.moves.length || (a.id < b.id ? -1 : 1));
+  }
+
+  batchAt(step: number): Batch {
+    const o = this.options;
+    const r = new Random((o.seed * 7919) ^ (step * 2654435761));
+    const window = o.windowAt(step);
+    const n = this.byLength.length;
+    const anchorIndex = r.int(n);
+    const anchor = this.byLength[anchorIndex]!;
+    const width = Math.min(window, anchor.moves.length * 4);
+    const size = Math.max(1, Math.floor(o.tokensPerBatch / width));
+    // A neighbourhood 4x the batch around the anchor in length order.
+    const span = Math.min(n, size * 4);
+    const startIndex = Math.max(0, Math.min(n - span, anchorIndex - Math.floor(span / 2)));
+    const sequences: number[][] = [];
+    for (let i = 0; i < size; i++) {
+      const g = this.byLength[startIndex + r.int(span)]!;
+      sequences.push(gameSequence(g, window, r.next() < o.hideResultRate));
+    }
+    return packBatch(sequences);
+  }
+}

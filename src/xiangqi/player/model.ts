@@ -1,0 +1,69 @@
+/**
+ * The player's network: a small GPT-2 over the ICCS vocabulary, its weights in one safetensors file
+ * whose metadata carries the config, so `model.safetensors` alone is a complete model.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { toFloat32, type HostTensor } from '../../graph/dtype.ts';
+import { ParamStore } from '../../nn/params.ts';
+import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
+import { castFloat } from '../../checkpoint/convert.ts';
+import type { GPT2Config } from '../../models/gpt2.ts';
+import { VOCAB, VOCAB_SIZE } from './vocab.ts';
+
+export const DEFAULT_CONFIG: GPT2Config = {
+  vocabSize: VOCAB_SIZE,
+  hiddenSize: 256,
+  numLayers: 4,
+  numHeads: 4,
+  intermediateSize: 1024,
+  // 1 result token + 4 x 255 plies; 99% of corpus games are shorter than 220 plies.
+  maxPosition: 1024,
+};
+
+export interface PlayerModel {
+  config: GPT2Config;
+  store: ParamStore;
+  /** Free-form facts saved with the weights (training step, figures). */
+  metadata: Record<string, string>;
+}
+
+export class ModelFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
+
+/** Shipped weights, relative to the repository root. */
+export const SHIPPED_MODEL = new URL('../../../models/xiangqi/model.safetensors', import.meta.url).pathname;
+
+/** Load a model from a safetensors file or a directory holding model.safetensors. Weights become float32. */
+export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
+  if (!existsSync(file)) {
+    throw new ModelFileError(`no model file at ${file}: train one with \`bert4ts xiangqi train --corpus games.jsonl --out <dir>\` or pass --model <file>`);
+  }
+  const reader = new SafetensorsReader(file);
+  try {
+    const raw = reader.metadata.config;
+    if (!raw) throw new ModelFileError(`${file} has no "config" in its metadata: not a bert4ts xiangqi player model`);
+    const config = JSON.parse(raw) as GPT2Config;
+    if (reader.metadata.vocab && reader.metadata.vocab !== VOCAB.join(' ')) {
+      throw new ModelFileError(`${file} was trained with a different vocabulary (${reader.metadata.vocab})`);
+    }
+    const store = new ParamStore();
+    for (const info of reader.list()) store.set(info.name, toFloat32(reader.read(info.name)));
+    return { config, store, metadata: { ...reader.metadata } };
+  } finally {
+    reader.close();
+  }
+}
+
+/** Write the weights (optionally as float16) with config and vocabulary in the metadata. */
+export function savePlayerModel(path: string, model: { config: GPT2Config; store: ParamStore }, o: { dtype?: 'float32' | 'float16'; metadata?: Record<string, string> } = {}): void {
+  const dtype = o.dtype ?? 'float32';
+  const names = model.store.names().filter((n) => !n.startsWith('opt/')).sort();
+  const tensors: [string, HostTensor][] = names.map((n) => [n, castFloat(model.store.get(n)!, dtype)]);
+  writeSafetensors(path, tensors, { format: 'bert4ts-xiangqi', config: JSON.stringify(model.config), vocab: VOCAB.join(' '), ...o.metadata });
+}

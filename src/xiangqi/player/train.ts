@@ -1,0 +1,203 @@
+/**
+ * Training the player: next-character cross-entropy over whole games (teacher forcing), AdamW with
+ * warmup + cosine decay, a length curriculum (short game openings first, whole games last), periodic
+ * validation and resumable checkpoints. Batches are a pure function of the step (see BatchSampler),
+ * so `--resume` continues exactly where the run stopped.
+ */
+import { existsSync, mkdirSync, renameSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostTensor } from '../../graph/dtype.ts';
+import { crossEntropy } from '../../graph/composite.ts';
+import { input } from '../../graph/ops.ts';
+import { ParamStore, Scope } from '../../nn/params.ts';
+import { gpt2, type GPT2Config } from '../../models/gpt2.ts';
+import { Trainer } from '../../training/trainer.ts';
+import { adamW } from '../../training/optimizers.ts';
+import { warmupCosine } from '../../training/schedules.ts';
+import { compile } from '../../runtime/session.ts';
+import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
+import { Progress } from '../../util/progress.ts';
+import { BatchSampler, gameSequence, packBatch, readCorpus, type CorpusGame } from './dataset.ts';
+import { DEFAULT_CONFIG, savePlayerModel } from './model.ts';
+import { MOVE_TOKENS, VOCAB } from './vocab.ts';
+
+export interface TrainOptions {
+  corpus: string;
+  out: string;
+  /** Total optimizer steps of the schedule (a resumed run continues towards it). */
+  steps: number;
+  tokensPerBatch: number;
+  learningRate: number;
+  warmup: number;
+  evalEvery: number;
+  checkpointEvery: number;
+  /** Validation games used by the periodic evaluation. */
+  evalGames: number;
+  /** Stop (with a checkpoint) after this many minutes of wall clock, whatever the step. */
+  timeLimitMinutes?: number;
+  resume: boolean;
+  seed: number;
+  config: GPT2Config;
+  quiet?: boolean;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'corpus' | 'out'> = {
+  steps: 3000,
+  tokensPerBatch: 8192,
+  learningRate: 1e-3,
+  warmup: 200,
+  evalEvery: 250,
+  checkpointEvery: 250,
+  evalGames: 300,
+  resume: false,
+  seed: 1,
+  config: DEFAULT_CONFIG,
+};
+
+/** Curriculum: windows of 128, 256, 512 then maxPosition tokens over the four quarters... */
+export function windowSchedule(steps: number, maxPosition: number): (step: number) => number {
+  const windows = [128, 256, 512, maxPosition].map((w) => Math.min(w, maxPosition - 1));
+  // ...weighted so the long windows (fewer games per batch, but the full games) get most steps.
+  const ends = [0.15, 0.35, 0.65, 1].map((f) => f * steps);
+  return (step) => windows[ends.findIndex((e) => step < e)] ?? windows[windows.length - 1]!;
+}
+
+export interface EvalFigures {
+  loss: number;
+  /** Next-character accuracy. */
+  charAccuracy: number;
+  /** Moves whose 4 characters are all the model's argmax given the true game so far. */
+  moveAccuracy: number;
+}
+
+/** Teacher-forced validation over whole games (result hidden), in batches of similar length. */
+export async function evaluateGames(config: GPT2Config, store: ParamStore, games: CorpusGame[], batchGames = 16): Promise<EvalFigures> {
+  const scope = new Scope(store);
+  const logits = gpt2(scope, config, { ids: input('ids', 'int64', ['batch', 'seq']) }).logits;
+  const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n) });
+  const V = config.vocabSize;
+  let lossSum = 0, chars = 0, charHits = 0, moves = 0, moveHits = 0;
+  const sorted = [...games].sort((a, b) => a.moves.length - b.moves.length);
+  try {
+    for (let i = 0; i < sorted.length; i += batchGames) {
+      const seqs = sorted.slice(i, i + batchGames).map((g) => gameSequence(g, config.maxPosition - 1, true));
+      const batch = packBatch(seqs);
+      const out = (await exe.run({ ids: batch.ids })).logits!.data as Float32Array;
+      const T = batch.ids.shape[1]!;
+      seqs.forEach((s, b) => {
+        let allRight = true;
+        for (let t = 0; t + 1 < s.length; t++) {
+          const row = (b * T + t) * V;
+          const y = s[t + 1]!;
+          let max = -Infinity, best = 0;
+          for (let v = 0; v < V; v++) if (out[row + v]! > max) { max = out[row + v]!; best = v; }
+          let z = 0;
+          for (let v = 0; v < V; v++) z += Math.exp(out[row + v]! - max);
+          lossSum += Math.log(z) + max - out[row + y]!;
+          chars++;
+          const hit = best === y;
+          charHits += hit ? 1 : 0;
+          allRight &&= hit;
+          if (t % MOVE_TOKENS === MOVE_TOKENS - 1) { // position t predicts the last character of a move
+            moves++;
+            moveHits += allRight ? 1 : 0;
+            allRight = true;
+          }
+        }
+      });
+    }
+  } finally {
+    await exe.release();
+  }
+  return { loss: lossSum / chars, charAccuracy: charHits / chars, moveAccuracy: moveHits / moves };
+}
+
+const CHECKPOINT = 'checkpoint.safetensors';
+
+export async function trainPlayer(o: TrainOptions): Promise<{ step: number; evals: Record<string, number>[] }> {
+  mkdirSync(o.out, { recursive: true });
+  const log = (s: string) => { if (!o.quiet) process.stderr.write(s + '\n'); };
+  const { games, skipped } = readCorpus(o.corpus);
+  log(`corpus: ${games.train.length} train / ${games.validation.length} validation / ${games.test.length} test games (${skipped} skipped: set-up positions or empty)`);
+  if (games.train.length === 0) throw new Error(`${o.corpus} has no games from the standard start to train on`);
+
+  let config = o.config;
+  let startStep = 0;
+  const store = new ParamStore(o.seed);
+  let optimizerState: Map<string, HostTensor> | undefined;
+  const checkpointPath = join(o.out, CHECKPOINT);
+  if (o.resume) {
+    if (!existsSync(checkpointPath)) throw new Error(`--resume: no ${CHECKPOINT} in ${o.out}`);
+    const reader = new SafetensorsReader(checkpointPath);
+    try {
+      config = JSON.parse(reader.metadata.config!) as GPT2Config;
+      startStep = Number(reader.metadata.step);
+      optimizerState = new Map();
+      for (const info of reader.list()) {
+        const t = reader.read(info.name);
+        if (info.name.startsWith('opt/')) optimizerState.set(info.name, t);
+        else store.set(info.name, t);
+      }
+    } finally {
+      reader.close();
+    }
+    log(`resumed from ${checkpointPath} at step ${startStep}`);
+    if (startStep >= o.steps) throw new Error(`the checkpoint is at step ${startStep}, already at --steps ${o.steps}; pass a larger --steps to train longer`);
+  }
+
+  const windowAt = windowSchedule(o.steps, config.maxPosition);
+  const trainer = await Trainer.create({
+    store,
+    loss: (scope) => crossEntropy(gpt2(scope, config, { ids: input('ids', 'int64', ['batch', 'seq']) }).logits, input('labels', 'int64', ['batch', 'seq'])),
+    optimizer: adamW(warmupCosine({ peak: o.learningRate, warmup: o.warmup, total: o.steps, min: o.learningRate / 10 }), { weightDecay: 0.01 }),
+    clipNorm: 1,
+    seed: o.seed,
+  });
+  if (optimizerState) trainer.loadOptimizerState(optimizerState, startStep);
+  else trainer.step = 0;
+  const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
+  log(`model: ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, ${(params / 1e6).toFixed(2)}M parameters; ${o.steps} steps of ~${o.tokensPerBatch} tokens`);
+
+  const sampler = new BatchSampler(games.train, { tokensPerBatch: o.tokensPerBatch, windowAt, hideResultRate: 0.1, seed: o.seed });
+  const evalSet = [...games.validation].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, o.evalGames);
+  const started = Date.now();
+  const deadline = o.timeLimitMinutes ? started + o.timeLimitMinutes * 60_000 : Infinity;
+  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed };
+
+  const saveCheckpoint = (step: number, extra: Record<string, string> = {}) => {
+    const metadata = { config: JSON.stringify(config), vocab: VOCAB.join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
+    const tensors: [string, HostTensor][] = [...trainer.trainable.map((n) => [n, store.get(n)!] as [string, HostTensor]), ...trainer.optimizerState()];
+    // Write to a temporary name first: a crash mid-write must not destroy the last good checkpoint.
+    writeSafetensors(checkpointPath + '.tmp', tensors, metadata);
+    renameSync(checkpointPath + '.tmp', checkpointPath);
+    savePlayerModel(join(o.out, 'model.safetensors'), { config, store }, { metadata: { step: String(step), ...extra } });
+  };
+
+  let lastEval: Record<string, number> = {};
+  const progress = new Progress({ label: 'train', total: o.steps, unit: 'step', silent: o.quiet });
+  progress.done = startStep;
+  async function* batches() {
+    for (let s = startStep; Date.now() < deadline; s++) {
+      const b = sampler.batchAt(s);
+      progress.set({ window: windowAt(s) });
+      yield { ids: b.ids, labels: b.labels };
+    }
+  }
+  const result = await trainer.fit({
+    batches: batches(),
+    steps: o.steps - startStep,
+    progress,
+    evalEvery: o.evalEvery,
+    evaluate: async (step) => {
+      const f = await evaluateGames(config, store, evalSet);
+      lastEval = { loss: f.loss, charAccuracy: f.charAccuracy, moveAccuracy: f.moveAccuracy };
+      appendFileSync(join(o.out, 'log.jsonl'), JSON.stringify({ step, time: new Date().toISOString(), ...lastEval }) + '\n');
+      return { val_loss: f.loss, val_char_acc: f.charAccuracy, val_move_acc: f.moveAccuracy };
+    },
+    checkpointEvery: o.checkpointEvery,
+    onCheckpoint: async (step) => saveCheckpoint(step, { validation: JSON.stringify(lastEval) }),
+  });
+  saveCheckpoint(trainer.step, { validation: JSON.stringify(lastEval) });
+  log(`saved ${join(o.out, 'model.safetensors')} at step ${trainer.step}${trainer.step < o.steps ? ` (stopped early by --time-limit; --resume continues)` : ''}`);
+  return { step: trainer.step, evals: result.evals };
+}
