@@ -5,6 +5,11 @@
  * weight map (either naming, with or without the head class's prefix), then builds the graph over
  * the loaded weights. The returned `Model` predicts, exports ONNX, saves safetensors, and rebuilds
  * its graph in a training scope for the Trainer.
+ *
+ *   const model = buildModel('chinese_L-12_H-768_A-12/bert_config.json', {
+ *     checkpoint: 'chinese_L-12_H-768_A-12/bert_model.ckpt', application: 'mlm' });
+ *   const { logits } = await model.predict({ input_ids: [[101, 2769, 103, 102]] });   // [1, 4, V]
+ *   const trainer = await Trainer.create({ store: model.store, loss: (s) => model.loss(s), optimizer });
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
