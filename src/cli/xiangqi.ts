@@ -68,13 +68,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--layers N] [--hidden N] [--heads N] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--layers N] [--hidden N] [--heads N] [--max-position N] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
         'tokens-per-batch': { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
         'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
-        'time-limit': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' },
+        'time-limit': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' },
         seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
@@ -86,6 +86,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (values.layers !== undefined) config.numLayers = positiveInt('--layers', values.layers);
       if (values.hidden !== undefined) config.hiddenSize = positiveInt('--hidden', values.hidden);
       if (values.heads !== undefined) config.numHeads = positiveInt('--heads', values.heads);
+      if (values['max-position'] !== undefined) config.maxPosition = positiveInt('--max-position', values['max-position']);
+      if (config.maxPosition < 16) throw new UsageError(`--max-position must be at least 16 (a few moves), got ${config.maxPosition}`);
       if (config.hiddenSize % config.numHeads !== 0) throw new UsageError(`--hidden ${config.hiddenSize} must be a multiple of --heads ${config.numHeads}`);
       config.intermediateSize = 4 * config.hiddenSize;
       await trainPlayer({

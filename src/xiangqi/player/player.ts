@@ -1,0 +1,77 @@
+/**
+ * The language-model player: given a position reached from the standard start, score every legal
+ * move (MoveScorer) and play the most likely one, or sample with a temperature. Only legal moves are
+ * ever scored, so every move it plays is legal.
+ */
+import { Position, type Move } from '../board.ts';
+import { Random } from '../../nn/params.ts';
+import type { RuntimeOptions } from '../../runtime/session.ts';
+import { loadPlayerModel, type PlayerModel } from './model.ts';
+import { MoveScorer, type ScoredMove } from './scorer.ts';
+import { moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
+
+export interface ChooseOptions {
+  /** 0 (default) plays the most likely move; above 0 samples from softmax(logProb / temperature). */
+  temperature?: number;
+  /** Source of randomness for sampling (default Math.random). */
+  random?: () => number;
+  /** Condition on "the side to move wins" (default) or on an unknown result. */
+  condition?: 'win' | 'unknown';
+}
+
+export interface Choice {
+  move: Move;
+  /** Every legal move, best first. */
+  candidates: ScoredMove[];
+  thinkMs: number;
+}
+
+export class Player {
+  private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer) {}
+
+  static async create(model: PlayerModel, runtime?: RuntimeOptions): Promise<Player> {
+    return new Player(model, await MoveScorer.create(model, runtime));
+  }
+
+  /** Load weights (default: the shipped models/xiangqi/model.safetensors). */
+  static async load(path?: string, runtime?: RuntimeOptions): Promise<Player> {
+    return Player.create(loadPlayerModel(path), runtime);
+  }
+
+  /** The model's token context for `pos`: result token, then the moves played since the start. */
+  context(pos: Position, condition: 'win' | 'unknown' = 'win'): number[] {
+    const ctx = [condition === 'win' ? winFor(pos.side) : UNKNOWN_RESULT];
+    for (const m of pos.history()) ctx.push(...moveTokens(m));
+    return ctx;
+  }
+
+  /** Every legal move with its log-probability, best first. */
+  async analyse(pos: Position, condition: 'win' | 'unknown' = 'win'): Promise<ScoredMove[]> {
+    return this.scorer.score(this.context(pos, condition), pos.legalMoves());
+  }
+
+  async choose(pos: Position, o: ChooseOptions = {}): Promise<Choice> {
+    const started = performance.now();
+    const candidates = await this.analyse(pos, o.condition);
+    if (candidates.length === 0) throw new Error(pos.inCheck() ? 'no legal move: checkmated' : 'no legal move: stalemated');
+    const t = o.temperature ?? 0;
+    if (!(t >= 0)) throw new Error(`temperature must be >= 0, got ${t}`);
+    let move = candidates[0]!.move;
+    if (t > 0) {
+      const weights = candidates.map((c) => Math.exp((c.logProb - candidates[0]!.logProb) / t));
+      let x = (o.random ?? Math.random)() * weights.reduce((a, b) => a + b, 0);
+      for (let i = 0; i < weights.length; i++) {
+        x -= weights[i]!;
+        if (x <= 0) { move = candidates[i]!.move; break; }
+      }
+    }
+    return { move, candidates, thinkMs: performance.now() - started };
+  }
+
+  async release(): Promise<void> {
+    await this.scorer.release();
+  }
+}
+
+/** A seeded random source for reproducible sampling. */
+export const seededRandom = (seed: number): (() => number) => { const r = new Random(seed); return () => r.next(); };

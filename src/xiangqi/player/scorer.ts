@@ -1,0 +1,108 @@
+/**
+ * Move scoring as in the post: log P(move | game so far) = the sum of the log-probabilities of its 4
+ * ICCS characters. One ORT run per position: the game so far goes through the network once (batch
+ * 1), its keys/values are broadcast to every legal move, and each move's first 3 characters run as
+ * one batch on top of that cache. That is N x 3 new tokens instead of N x (game length).
+ */
+import { expand, input } from '../../graph/ops.ts';
+import { Scope } from '../../nn/params.ts';
+import { gpt2, type LayerCache } from '../../models/gpt2.ts';
+import { compile, type Executable, type RuntimeOptions } from '../../runtime/session.ts';
+import { moveToIccs, type Move } from '../board.ts';
+import type { PlayerModel } from './model.ts';
+import { iccsTokens, MOVE_TOKENS } from './vocab.ts';
+
+export interface ScoredMove {
+  move: Move;
+  iccs: string;
+  /** Sum of the 4 characters' log-probabilities. */
+  logProb: number;
+  /** Probability among the legal moves (softmax of logProb over them). */
+  probability: number;
+}
+
+export class MoveScorer {
+  private constructor(readonly model: PlayerModel, private readonly exe: Executable) {}
+
+  static async create(model: PlayerModel, runtime: RuntimeOptions = {}): Promise<MoveScorer> {
+    const { config, store } = model;
+    const scope = new Scope(store);
+    const context = input('context', 'int64', [1, 'past']);
+    const candidates = input('candidates', 'int64', ['cand', MOVE_TOKENS - 1]);
+    const head = gpt2(scope, config, { ids: context });
+    const headSize = config.hiddenSize / config.numHeads;
+    const broadcast = (t: LayerCache): LayerCache => ({
+      k: expand(t.k, ['cand', config.numHeads, 'past', headSize]),
+      v: expand(t.v, ['cand', config.numHeads, 'past', headSize]),
+    });
+    const tail = gpt2(scope, config, { ids: candidates, cache: head.cache.map(broadcast), past: 'past' });
+    const exe = await compile(
+      { contextLogits: head.logits, candidateLogits: tail.logits },
+      { params: 'initializers', paramValue: (n) => store.get(n) },
+      runtime,
+    );
+    return new MoveScorer(model, exe);
+  }
+
+  /** Longest context (result token + moves) the model can take with a move after it. */
+  get maxContext(): number {
+    return this.model.config.maxPosition - (MOVE_TOKENS - 1);
+  }
+
+  /**
+   * Score `moves` after `context` (token ids: result token, then 4 per move played). Returns them
+   * best first. A context longer than the model's window keeps the result token and the most recent
+   * moves (whole move pairs, so the side to move keeps its parity).
+   */
+  async score(context: number[], moves: Move[]): Promise<ScoredMove[]> {
+    if (moves.length === 0) return [];
+    if (context.length === 0) throw new Error('the context needs at least the result token');
+    const ctx = fitContext(context, this.maxContext);
+    const V = this.model.config.vocabSize;
+    const cand = new BigInt64Array(moves.length * (MOVE_TOKENS - 1));
+    const tokens = moves.map((m) => iccsTokens(moveToIccs(m)));
+    tokens.forEach((t, i) => { for (let j = 0; j < MOVE_TOKENS - 1; j++) cand[i * (MOVE_TOKENS - 1) + j] = BigInt(t[j]!); });
+    const out = await this.exe.run({
+      context: { dtype: 'int64', shape: [1, ctx.length], data: BigInt64Array.from(ctx, BigInt) },
+      candidates: { dtype: 'int64', shape: [moves.length, MOVE_TOKENS - 1], data: cand },
+    });
+    const head = out.contextLogits!.data as Float32Array;
+    const tail = out.candidateLogits!.data as Float32Array;
+    const first = logSoftmaxRow(head, (ctx.length - 1) * V, V);
+    const scored = moves.map((move, i) => {
+      let lp = first[tokens[i]![0]!]!;
+      for (let j = 1; j < MOVE_TOKENS; j++) {
+        const row = logSoftmaxRow(tail, (i * (MOVE_TOKENS - 1) + j - 1) * V, V);
+        lp += row[tokens[i]![j]!]!;
+      }
+      return { move, iccs: moveToIccs(move), logProb: lp, probability: 0 };
+    });
+    const max = Math.max(...scored.map((s) => s.logProb));
+    const z = scored.reduce((s, m) => s + Math.exp(m.logProb - max), 0);
+    for (const s of scored) s.probability = Math.exp(s.logProb - max) / z;
+    return scored.sort((a, b) => b.logProb - a.logProb);
+  }
+
+  async release(): Promise<void> {
+    await this.exe.release();
+  }
+}
+
+function logSoftmaxRow(data: Float32Array, offset: number, n: number): Float64Array {
+  let max = -Infinity;
+  for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]!);
+  let z = 0;
+  for (let v = 0; v < n; v++) z += Math.exp(data[offset + v]! - max);
+  const logZ = Math.log(z) + max;
+  const out = new Float64Array(n);
+  for (let v = 0; v < n; v++) out[v] = data[offset + v]! - logZ;
+  return out;
+}
+
+/** Keep the first token and the most recent whole move pairs that fit in `limit` tokens. */
+export function fitContext(context: number[], limit: number): number[] {
+  if (context.length <= limit) return context;
+  const pair = 2 * MOVE_TOKENS;
+  const drop = Math.ceil((context.length - limit) / pair) * pair;
+  return [context[0]!, ...context.slice(1 + drop)];
+}

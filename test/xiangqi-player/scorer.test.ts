@@ -1,0 +1,83 @@
+// The cached, batched move scorer against the plain definition (one full forward per move).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { input } from '../../src/graph/ops.ts';
+import { ParamStore, Scope } from '../../src/nn/params.ts';
+import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
+import { compile } from '../../src/runtime/session.ts';
+import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
+import { parseIccs } from '../../src/xiangqi/notation.ts';
+import { fitContext, MoveScorer } from '../../src/xiangqi/player/scorer.ts';
+import { Player } from '../../src/xiangqi/player/player.ts';
+import { iccsTokens, moveTokens, RED_WINS, BLACK_WINS, UNKNOWN_RESULT, VOCAB_SIZE } from '../../src/xiangqi/player/vocab.ts';
+
+const config: GPT2Config = { vocabSize: VOCAB_SIZE, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 64 };
+
+function randomModel(seed: number) {
+  const store = new ParamStore(seed);
+  gpt2(new Scope(store), config, { ids: input('ids', 'int64', ['batch', 'seq']) }); // creates the seeded weights
+  return { config, store, metadata: {} };
+}
+
+async function referenceLogProb(store: ParamStore, context: number[], move: string): Promise<number> {
+  const seq = [...context, ...iccsTokens(move)];
+  const logits = gpt2(new Scope(store), config, { ids: input('ids', 'int64', [1, 'seq']) }).logits;
+  const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n) });
+  const out = (await exe.run({ ids: { dtype: 'int64', shape: [1, seq.length], data: BigInt64Array.from(seq, BigInt) } })).logits!.data as Float32Array;
+  let lp = 0;
+  for (let t = context.length - 1; t < seq.length - 1; t++) {
+    const row = Array.from(out.subarray(t * VOCAB_SIZE, (t + 1) * VOCAB_SIZE));
+    const max = Math.max(...row);
+    const logZ = Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) + max;
+    lp += row[seq[t + 1]!]! - logZ;
+  }
+  return lp;
+}
+
+test('scores every legal move as the sum of its 4 characters\' log-probabilities (matches a full forward pass)', async () => {
+  const model = randomModel(3);
+  const scorer = await MoveScorer.create(model);
+  const pos = Position.start();
+  for (const m of ['h2e2', 'h9g7']) pos.play(parseIccs(pos, m));
+  const context = [RED_WINS, ...iccsTokens('h2e2'), ...iccsTokens('h9g7')];
+  const legal = pos.legalMoves();
+  const scored = await scorer.score(context, legal);
+  assert.equal(scored.length, legal.length);
+  assert.deepEqual(new Set(scored.map((s) => s.move)), new Set(legal));
+  for (let i = 1; i < scored.length; i++) assert.ok(scored[i - 1]!.logProb >= scored[i]!.logProb, 'best first');
+  const total = scored.reduce((s, m) => s + m.probability, 0);
+  assert.ok(Math.abs(total - 1) < 1e-9, `probabilities over legal moves sum to ${total}`);
+  for (const s of [scored[0]!, scored[7]!, scored[scored.length - 1]!]) {
+    const want = await referenceLogProb(model.store, context, s.iccs);
+    assert.ok(Math.abs(s.logProb - want) < 1e-4, `${s.iccs}: cached ${s.logProb} vs full ${want}`);
+  }
+  await scorer.release();
+});
+
+test('a context longer than the window keeps the result token and the latest whole move pairs', () => {
+  const ctx = [BLACK_WINS, ...Array.from({ length: 20 }, (_, i) => (i % 19) + 1)]; // 1 + 5 moves
+  const fitted = fitContext(ctx, 14);
+  assert.equal(fitted[0], BLACK_WINS);
+  assert.equal(fitted.length, 1 + 12); // dropped 2 moves = 8 tokens; 1 + 12 <= 14
+  assert.deepEqual(fitted.slice(1), ctx.slice(9));
+  assert.equal(fitContext(ctx, 40), ctx);
+});
+
+test('the player only plays legal moves, conditions on the side to move, and samples with a temperature', async () => {
+  const player = await Player.create(randomModel(5));
+  const pos = Position.start();
+  assert.deepEqual(player.context(pos), [RED_WINS]);
+  assert.deepEqual(player.context(pos, 'unknown'), [UNKNOWN_RESULT]);
+  const seen = new Set<string>();
+  for (let ply = 0; ply < 10; ply++) {
+    const choice = await player.choose(pos, { temperature: ply % 2 ? 1 : 0, random: () => 0.999 });
+    assert.ok(pos.isLegal(choice.move), `ply ${ply}: ${moveToIccs(choice.move)} is legal`);
+    if (ply % 2 === 0) assert.equal(choice.move, choice.candidates[0]!.move, 'temperature 0 plays the best move');
+    seen.add(moveToIccs(choice.move));
+    pos.play(choice.move);
+  }
+  assert.deepEqual(player.context(pos).slice(1, 5), moveTokens(pos.history()[0]!));
+  assert.equal(player.context(pos)[0], RED_WINS, 'red to move after 10 plies: asks for a red win');
+  await assert.rejects(player.choose(pos, { temperature: -1 }), /temperature must be >= 0/);
+  await player.release();
+});
