@@ -128,6 +128,7 @@ for (const [name, model] of [['mt5_chinese', 'mt5-chinese/sentencepiece_cn.model
     row(`python_sentencepiece_${name}_zh_loop_mbps`, py.loop_mbps, `(${py.tokens} tokens)`);
     row(`python_sentencepiece_${name}_zh_batch_mbps`, py.batch_mbps, '(one encode(list) call, num_threads=1)');
     figures[`sentencepiece_${name}_vs_python_loop`] = Number((ours.mbps / py.loop_mbps).toFixed(2));
+    figures[`sentencepiece_${name}_same_token_count_as_python`] = py.tokens === ours.tokens ? 1 : 0;
     if (py.tokens !== ours.tokens) process.stdout.write(`  WARNING: token counts differ (ours ${ours.tokens}, python ${py.tokens})\n`);
   }
 }

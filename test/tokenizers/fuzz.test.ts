@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { loadSentencePiece } from '../../src/tokenizers/sentencepiece.ts';
 import type { Tokenizer } from '../../src/tokenizers/types.ts';
-import { FIXTURES, SHARED, haveShared } from './helpers.ts';
+import { FIXTURES, SHARED, sharedSkip } from './helpers.ts';
 
 function mulberry32(seed: number) {
   return () => {
@@ -53,13 +53,13 @@ test('fuzz: a byte-fallback BPE SentencePiece model without normalization round-
   checkEncodes(loadSentencePiece(readFileSync(FIXTURES + 'bpe_tiny.model')), 1, 300, true);
 });
 
-test('fuzz: every shared tokenizer encodes random Unicode without throwing', { skip: haveShared ? false : 'no shared data' }, async () => {
+test('fuzz: every shared tokenizer encodes random Unicode without throwing', { skip: sharedSkip }, async () => {
   for (const [dir, roundTrip] of [['bert-chinese', false], ['gpt2', true], ['cpm', false], ['mt5-chinese', false], ['albert', false], ['sentencepiece-test', false]] as const) {
     checkEncodes(await loadTokenizer(SHARED + dir), 7, 150, roundTrip);
   }
 });
 
-test('long inputs (300,000 characters in one word, one script, or whitespace) encode', { skip: haveShared ? false : 'no shared data' }, async () => {
+test('long inputs (300,000 characters in one word, one script, or whitespace) encode', { skip: sharedSkip }, async () => {
   const texts = ['a'.repeat(300_000), '中'.repeat(300_000), ' '.repeat(300_000), '😀'.repeat(100_000)];
   for (const dir of ['bert-chinese', 'gpt2', 'mt5-chinese']) {
     const tok = await loadTokenizer(SHARED + dir);
