@@ -23,6 +23,7 @@ import { bertFamily } from './bert.ts';
 import { ConfigError } from './config.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
 import { gpt2Family } from './gpt2Family.ts';
+import { t5Family } from './t5.ts';
 
 /** A family that can also say how its applications are trained. */
 export type TrainableFamily<C = any> = FamilyDefinition<C> & {
@@ -39,6 +40,7 @@ export function registerFamily(family: TrainableFamily): void {
 }
 registerFamily(bertFamily);
 registerFamily(gpt2Family);
+registerFamily(t5Family);
 
 export function familyNames(): string[] {
   return [...FAMILIES.keys()];

@@ -3,5 +3,6 @@ export { buildModel, familyNames, readConfigFile, registerFamily, Model, type Bu
 export { bertFamily, buildBert, bertLoss, parseBertConfig, positionEmbedding, type BertConfig, type BertFamilyName } from './bert.ts';
 export { gpt2Family, parseGpt2Config } from './gpt2Family.ts';
 export { gpt2, type GPT2Config } from './gpt2.ts';
+export { t5Family } from './t5.ts';
 export { ConfigError } from './config.ts';
 export type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
