@@ -49,7 +49,6 @@ function effectiveConfig(c: GPT2Config, o: BuildOptions): GPT2Config {
   return {
     ...c,
     vocabSize: o.keepTokens?.length ?? c.vocabSize,
-    maxPosition: o.maxPosition ?? c.maxPosition,
     dropout: o.dropoutRate ?? c.dropout,
   };
 }
@@ -120,5 +119,6 @@ export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss;
   build: buildGpt2,
   weightMap: gpt2WeightMap,
   loss: gpt2Loss,
-  maxLength: (c, o) => ({ tokens: o.maxPosition ?? c.maxPosition }),
+  // The maxPosition option caps the usable length; the position table keeps the config's size.
+  maxLength: (c, o) => ({ tokens: Math.min(o.maxPosition ?? Infinity, c.maxPosition) }),
 };
