@@ -112,7 +112,7 @@ export function gpt2WeightMap(c: GPT2Config, _application: string, naming: Namin
   return map;
 }
 
-export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss; maxLength(c: GPT2Config, o: BuildOptions): { tokens: number } } = {
+export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss; maxLength(c: GPT2Config, o: BuildOptions): { tokens: number; hint?: string } } = {
   names: ['gpt2', 'cpm'],
   applications: ['lm'],
   parseConfig: (raw) => parseGpt2Config(raw),
@@ -120,5 +120,5 @@ export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss;
   weightMap: gpt2WeightMap,
   loss: gpt2Loss,
   // The maxPosition option caps the usable length; the position table keeps the config's size.
-  maxLength: (c, o) => ({ tokens: Math.min(o.maxPosition ?? Infinity, c.maxPosition) }),
+  maxLength: (c, o) => (o.maxPosition !== undefined && o.maxPosition < c.maxPosition ? { tokens: o.maxPosition, hint: 'the maxPosition option' } : { tokens: c.maxPosition }),
 };

@@ -107,3 +107,12 @@ test('feeds: a bad input name or ragged rows are refused', async () => {
   await assert.rejects(() => model.predict({ input_ids: [[5, 6]], segment_ids: [[0, 0]] }), /unknown input 'segment_ids'/);
   await assert.rejects(() => model.predict({ input_ids: [[5, 6]] }, { outputs: ['pooler_output'] }), /unknown output 'pooler_output'/);
 });
+
+test('maxPosition caps the input length (the position table keeps the checkpoint size)', async () => {
+  const gpt2 = join(REFERENCE_DIR, 'gpt2-lm');
+  const capped = buildModel(join(gpt2, 'config.json'), { checkpoint: join(gpt2, 'model.safetensors'), maxPosition: 4 });
+  await assert.rejects(() => capped.predict({ input_ids: [[5, 6, 7, 8, 9]] }), /5 tokens exceed the 4 positions of this gpt2 model \(the maxPosition option\)/);
+  assert.deepEqual((await capped.predict({ input_ids: [[5, 6, 7, 8]] })).logits!.shape, [1, 4, 80]);
+  const bert = buildModel(bertConfig(), { checkpoint: join(bertDir, 'model.safetensors'), maxPosition: 3 });
+  await assert.rejects(() => bert.predict({ input_ids: [[5, 6, 7, 8]] }), /4 tokens exceed the 3 positions of this bert model/);
+});
