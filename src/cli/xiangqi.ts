@@ -106,7 +106,56 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       return 0;
     },
   },
+  play: {
+    summary: 'play against the language-model player in the terminal',
+    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--temperature T] [--no-colour]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        side: { type: 'string', default: 'red' }, model: { type: 'string', short: 'm' },
+        temperature: { type: 'string', short: 't' }, 'no-colour': { type: 'boolean' },
+      }, this.usage);
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      if (values.side !== 'red' && values.side !== 'black') throw new UsageError(`--side must be red or black, got "${values.side}"`);
+      const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
+      const { Player } = await import('../xiangqi/player/player.ts');
+      const { playInTerminal } = await import('../xiangqi/player/terminal.ts');
+      const player = await Player.load(values.model);
+      try {
+        await playInTerminal(player, {
+          side: values.side === 'red' ? 0 : 1, temperature, colour: !values['no-colour'] && Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+          input: process.stdin, output: process.stdout,
+        });
+      } finally {
+        await player.release();
+      }
+      return 0;
+    },
+  },
+  uci: {
+    summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
+    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--temperature T]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, { model: { type: 'string', short: 'm' }, temperature: { type: 'string', short: 't' } }, this.usage);
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
+      const { Player } = await import('../xiangqi/player/player.ts');
+      const { runUci } = await import('../xiangqi/player/uci.ts');
+      const player = await Player.load(values.model);
+      try {
+        await runUci(player, process.stdin, (line) => process.stdout.write(line + '\n'), temperature);
+      } finally {
+        await player.release();
+      }
+      return 0;
+    },
+  },
 };
+
+function nonNegativeNumber(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0, got "${text}"`);
+  return n;
+}
 
 function positiveInt(flag: string, text: string): number {
   const n = Number(text);
@@ -137,7 +186,7 @@ function usage(): string {
 }
 
 const command: Command = {
-  summary: 'xiangqi tools: perft, corpus',
+  summary: 'xiangqi tools: perft, corpus, train, play, uci',
   async run(argv) {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

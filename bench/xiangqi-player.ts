@@ -1,0 +1,77 @@
+/**
+ * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--corpus file]`:
+ * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
+ * scored, result not given; W/D/L against a uniformly random legal mover and a 1-ply material-greedy
+ * player (the model red in half the games, black in the other half; temperature 0); think time per
+ * move. Prints rows, then one JSON line.
+ */
+import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Position } from '../src/xiangqi/board.ts';
+import { readCorpus } from '../src/xiangqi/player/dataset.ts';
+import { greedyMover, modelMover, playMatch, randomMover, type MatchFigures } from '../src/xiangqi/player/match.ts';
+import { Player } from '../src/xiangqi/player/player.ts';
+import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
+import { Progress } from '../src/util/progress.ts';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    model: { type: 'string' },
+    games: { type: 'string', default: '100' },
+    'accuracy-games': { type: 'string', default: '60' },
+    corpus: { type: 'string', default: new URL('../../data/games.jsonl', import.meta.url).pathname },
+  },
+});
+const games = Number(values.games);
+const accuracyGames = Number(values['accuracy-games']);
+const player = await Player.load(values.model);
+const figures: Record<string, number | string> = {};
+console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+
+if (accuracyGames > 0 && existsSync(values.corpus)) {
+  const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);
+  const progress = new Progress({ label: 'accuracy', total: test.reduce((n, g) => n + g.moves.length, 0), unit: 'move' });
+  let hits = 0, total = 0, thinkMs = 0;
+  for (const g of test) {
+    const pos = Position.start();
+    for (const iccs of g.moves) {
+      const played = moveFromIccs(iccs);
+      const t0 = performance.now();
+      const ranked = await player.analyse(pos, 'unknown');
+      thinkMs += performance.now() - t0;
+      hits += ranked[0]!.move === played ? 1 : 0;
+      total++;
+      pos.make(played);
+      progress.tick(1, { top1: hits / total });
+    }
+  }
+  progress.finish();
+  figures.top1_accuracy = Number((hits / total).toFixed(4));
+  figures.accuracy_positions = total;
+  figures.accuracy_games = test.length;
+  figures.score_ms_per_position = Number((thinkMs / total).toFixed(1));
+  console.log(`top-1 move prediction on ${test.length} held-out games (${total} positions): ${(100 * hits / total).toFixed(1)}%`);
+} else {
+  console.log(`top-1 accuracy skipped: no corpus at ${values.corpus} (build it with \`bert4ts xiangqi corpus\`, or pass --corpus)`);
+}
+
+const thinkAll: number[] = [];
+for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const) {
+  const model = modelMover(player);
+  const progress = new Progress({ label: `vs ${name}`, total: games, unit: 'game' });
+  const f: MatchFigures = await playMatch(model, opponent, games, (_i, g) => progress.tick(1, { plies: g.plies }));
+  progress.finish();
+  thinkAll.push(...model.thinkMs);
+  console.log(`vs ${name}: ${f.wins} wins, ${f.draws} draws, ${f.losses} losses of ${f.games} (model red in the first half)`);
+  figures[`vs_${name}_wins`] = f.wins;
+  figures[`vs_${name}_draws`] = f.draws;
+  figures[`vs_${name}_losses`] = f.losses;
+}
+thinkAll.sort((a, b) => a - b);
+figures.think_ms_mean = Number((thinkAll.reduce((a, b) => a + b, 0) / thinkAll.length).toFixed(1));
+figures.think_ms_p95 = Number(thinkAll[Math.floor(0.95 * thinkAll.length)]!.toFixed(1));
+console.log(`think time per move: mean ${figures.think_ms_mean} ms, p95 ${figures.think_ms_p95} ms (${thinkAll.length} moves)`);
+await player.release();
+console.log(JSON.stringify(figures));

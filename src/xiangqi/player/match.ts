@@ -1,0 +1,97 @@
+/**
+ * Games between movers: the model player and two baselines (a uniformly random legal mover and a
+ * 1-ply material-greedy player), used by the strength benchmark and the tests.
+ */
+import { Position, moveTo, type GameResult, type Move, type Outcome } from '../board.ts';
+import { Random } from '../../nn/params.ts';
+import type { Player } from './player.ts';
+
+/** Something that picks a legal move in a position that is not over. */
+export interface Mover {
+  name: string;
+  move(pos: Position): Promise<Move> | Move;
+}
+
+export function randomMover(seed: number): Mover {
+  const r = new Random(seed);
+  return { name: 'random', move: (pos) => { const legal = pos.legalMoves(); return legal[r.int(legal.length)]!; } };
+}
+
+/** Material values (pawn 1; pawns across the river are worth more in play, ignored here). */
+const VALUE = [0, 1000, 2, 2, 4, 9, 4.5, 1];
+
+/**
+ * Looks one ply ahead: mates if it can, otherwise takes the biggest capture, otherwise a random
+ * move; never looks at the reply, so it hangs pieces.
+ */
+export function greedyMover(seed: number): Mover {
+  const r = new Random(seed);
+  return {
+    name: 'greedy',
+    move(pos) {
+      let best: Move[] = [];
+      let bestValue = -Infinity;
+      for (const m of pos.legalMoves()) {
+        let value = VALUE[pos.pieceAt(moveTo(m)) & 7]!;
+        pos.make(m);
+        if (!pos.hasLegalMove()) value = Infinity;
+        pos.unmake();
+        if (value > bestValue) { bestValue = value; best = [m]; }
+        else if (value === bestValue) best.push(m);
+      }
+      return best[r.int(best.length)]!;
+    },
+  };
+}
+
+export function modelMover(player: Player, o: { temperature?: number; seed?: number } = {}): Mover & { thinkMs: number[] } {
+  const r = new Random(o.seed ?? 1);
+  const thinkMs: number[] = [];
+  return {
+    name: 'model',
+    thinkMs,
+    async move(pos) {
+      const c = await player.choose(pos, { temperature: o.temperature ?? 0, random: () => r.next() });
+      thinkMs.push(c.thinkMs);
+      return c.move;
+    },
+  };
+}
+
+export interface GameRecord {
+  result: GameResult;
+  reason: Outcome['reason'] | 'ply limit';
+  plies: number;
+  moves: Move[];
+}
+
+/** Play one game from the start. Over `maxPlies` plies it is scored a draw. */
+export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number; quietLimit?: number } = {}): Promise<GameRecord> {
+  const pos = Position.start();
+  const maxPlies = o.maxPlies ?? 400;
+  for (;;) {
+    const outcome = pos.outcome(o.quietLimit ?? 120);
+    if (outcome) return { ...outcome, plies: pos.ply, moves: pos.history() };
+    if (pos.ply >= maxPlies) return { result: '1/2-1/2', reason: 'ply limit', plies: pos.ply, moves: pos.history() };
+    const mover = pos.side === 0 ? red : black;
+    const m = await mover.move(pos);
+    if (!pos.isLegal(m)) throw new Error(`${mover.name} played an illegal move at ply ${pos.ply}: ${pos.whyIllegal(m)}`);
+    pos.make(m);
+  }
+}
+
+export interface MatchFigures { games: number; wins: number; draws: number; losses: number }
+
+/** `games` games, the model red in the first half and black in the second; W/D/L from the model's side. */
+export async function playMatch(model: Mover, opponent: Mover, games: number, onGame?: (i: number, g: GameRecord, modelIsRed: boolean) => void): Promise<MatchFigures> {
+  const f: MatchFigures = { games, wins: 0, draws: 0, losses: 0 };
+  for (let i = 0; i < games; i++) {
+    const modelIsRed = i < Math.ceil(games / 2);
+    const g = modelIsRed ? await playGame(model, opponent) : await playGame(opponent, model);
+    if (g.result === '1/2-1/2') f.draws++;
+    else if ((g.result === '1-0') === modelIsRed) f.wins++;
+    else f.losses++;
+    onGame?.(i, g, modelIsRed);
+  }
+  return f;
+}

@@ -1,0 +1,107 @@
+/**
+ * `bert4ts xiangqi uci`: the player as an engine. Speaks UCI as Fairy-Stockfish does for xiangqi
+ * (`uci` ... `uciok`; `UCI_Variant` option; squares a1..i10, red at the bottom) and UCCI (`ucci` ...
+ * `ucciok`; ICCS squares a0..i9). It searches nothing: `go` scores every legal move with one forward
+ * pass and answers at once, whatever movetime/depth/nodes ask for.
+ */
+import { Position, START_FEN, moveToIccs, type Move } from '../board.ts';
+import { moveToUci, parseIccs, parseUci } from '../notation.ts';
+import type { Player } from './player.ts';
+
+export const ENGINE_NAME = 'bert4ts xiangqi LM';
+
+export class UciEngine {
+  private pos = Position.start();
+  private protocol: 'uci' | 'ucci' = 'uci';
+
+  constructor(private readonly player: Player, private readonly send: (line: string) => void, private readonly temperature = 0) {}
+
+  private format(m: Move): string {
+    return this.protocol === 'uci' ? moveToUci(m) : moveToIccs(m);
+  }
+
+  /** Handle one input line. Returns false on `quit`. */
+  async handle(line: string): Promise<boolean> {
+    const words = line.trim().split(/\s+/).filter(Boolean);
+    const [cmd, ...args] = words;
+    switch (cmd) {
+      case undefined:
+        return true;
+      case 'uci':
+      case 'ucci':
+        this.protocol = cmd;
+        this.send(`id name ${ENGINE_NAME}`);
+        this.send('id author bert4ts');
+        if (cmd === 'uci') this.send('option name UCI_Variant type combo default xiangqi var xiangqi');
+        this.send(`${cmd}ok`);
+        return true;
+      case 'isready':
+        this.send('readyok');
+        return true;
+      case 'ucinewgame':
+        this.pos = Position.start();
+        return true;
+      case 'setoption': {
+        const m = /^name\s+(.+?)(?:\s+value\s+(.*))?$/i.exec(args.join(' '));
+        if (!m) this.send('info string setoption: expected "setoption name <id> [value <x>]"');
+        else if (m[1]!.toLowerCase() === 'uci_variant' && (m[2] ?? '').toLowerCase() !== 'xiangqi') this.send(`info string this engine only plays xiangqi, not "${m[2]}"`);
+        else if (m[1]!.toLowerCase() !== 'uci_variant') this.send(`info string no option named "${m[1]}"`);
+        return true;
+      }
+      case 'position':
+        this.position(args);
+        return true;
+      case 'go':
+        await this.go();
+        return true;
+      case 'stop':
+      case 'ponderhit':
+        return true; // `go` has already answered
+      case 'quit':
+        return false;
+      default:
+        this.send(`info string unknown command "${cmd}"`);
+        return true;
+    }
+  }
+
+  private position(args: string[]): void {
+    const movesAt = args.indexOf('moves');
+    const spec = movesAt < 0 ? args : args.slice(0, movesAt);
+    const moves = movesAt < 0 ? [] : args.slice(movesAt + 1);
+    let pos: Position;
+    try {
+      if (spec[0] === 'startpos') pos = Position.start();
+      else if (spec[0] === 'fen') pos = Position.fromFen(spec.slice(1).join(' ') || START_FEN);
+      else throw new Error('expected "position startpos|fen <FEN> [moves ...]"');
+      for (const text of moves) pos.play(this.protocol === 'uci' ? parseUci(pos, text) : parseIccs(pos, text));
+    } catch (e) {
+      this.send(`info string position ignored: ${(e as Error).message}`);
+      return;
+    }
+    this.pos = pos;
+  }
+
+  private async go(): Promise<void> {
+    if (!this.pos.hasLegalMove()) {
+      this.send('info string no legal move: the game is over');
+      this.send('bestmove (none)');
+      return;
+    }
+    const choice = await this.player.choose(this.pos, { temperature: this.temperature });
+    const best = choice.candidates.find((c) => c.move === choice.move)!;
+    // No search, so no centipawn score: the move's probability goes in an info string instead.
+    this.send(`info depth 1 time ${Math.round(choice.thinkMs)} pv ${this.format(choice.move)}`);
+    this.send(`info string probability ${best.probability.toFixed(3)} among ${choice.candidates.length} legal moves`);
+    this.send(`bestmove ${this.format(choice.move)}`);
+  }
+}
+
+/** Read commands line by line from `input` until `quit` or end of input. */
+export async function runUci(player: Player, input: NodeJS.ReadableStream, send: (line: string) => void, temperature = 0): Promise<void> {
+  const { createInterface } = await import('node:readline');
+  const engine = new UciEngine(player, send, temperature);
+  const rl = createInterface({ input, terminal: false });
+  for await (const line of rl) if (!(await engine.handle(line))) break;
+  rl.close();
+}
