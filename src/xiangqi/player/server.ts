@@ -1,0 +1,161 @@
+/**
+ * The web server behind `npm start` / `bert4ts serve`: static files from web/ and a small JSON API.
+ * The API is stateless (the page sends the game's moves each time), so a reload, two tabs or a
+ * restarted server never lose or mix up a game.
+ *
+ *   GET  /api/info              model facts, or the reason there is no model
+ *   POST /api/state {moves}     the position after `moves` (ICCS): pieces, legal moves, move list, outcome
+ *   POST /api/reply {moves, temperature?}  the model's move for the side to move + its top candidates
+ *
+ * Every request is answered; bad input gets 400 with a message, never a crash.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize, sep } from 'node:path';
+import { Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
+import { formatMove } from '../notation.ts';
+import type { Player } from './player.ts';
+import { moveFromIccs } from './vocab.ts';
+
+export const WEB_ROOT = new URL('../../../web/', import.meta.url).pathname;
+const MAX_BODY = 64 * 1024;
+const MAX_PLIES = 1000;
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.ico': 'image/x-icon' };
+
+class BadRequest extends Error {
+  constructor(message: string, readonly status = 400) {
+    super(message);
+  }
+}
+
+export interface ServerOptions {
+  /** The loaded player, or the message explaining why there is none (e.g. a missing model file). */
+  player: Player | { error: string };
+  webRoot?: string;
+  log?: (line: string) => void;
+}
+
+/** Replay ICCS moves from the start, naming the first one that is malformed or illegal. */
+export function replayMoves(moves: unknown): Position {
+  if (!Array.isArray(moves)) throw new BadRequest('"moves" must be an array of ICCS moves like ["h2e2", "h9g7"]');
+  if (moves.length > MAX_PLIES) throw new BadRequest(`too many moves (${moves.length}); at most ${MAX_PLIES}`);
+  const pos = Position.start();
+  moves.forEach((text, i) => {
+    if (typeof text !== 'string' || !/^[a-i][0-9][a-i][0-9]$/.test(text)) throw new BadRequest(`move ${i + 1}: ${JSON.stringify(text)} is not an ICCS move like h2e2`);
+    const m = moveFromIccs(text);
+    const why = pos.whyIllegal(m);
+    if (why) throw new BadRequest(`move ${i + 1} (${text}) is illegal: ${why}`);
+    if (pos.outcome()) throw new BadRequest(`move ${i + 1} (${text}) comes after the end of the game`);
+    pos.play(m);
+  });
+  return pos;
+}
+
+/** What the page needs to draw a position. */
+export function describePosition(pos: Position) {
+  const pieces: { square: string; piece: string; side: 'red' | 'black' }[] = [];
+  for (let row = 0; row < 10; row++) for (let file = 0; file < 9; file++) {
+    const p = pos.pieceAt(squareAt(file, row));
+    if (p) pieces.push({ square: squareName(squareAt(file, row)), piece: ' KABNRCP'[p & 7]!, side: p & RED ? 'red' : 'black' });
+  }
+  const legal: Record<string, string[]> = {};
+  for (const m of pos.legalMoves()) (legal[squareName(moveFrom(m))] ??= []).push(squareName(moveTo(m)));
+  const history = pos.history();
+  const replay = Position.start();
+  const moveList = history.map((m) => {
+    const entry = { iccs: moveToIccs(m), chinese: formatMove(replay, m, 'chinese'), wxf: formatMove(replay, m, 'wxf') };
+    replay.make(m);
+    return entry;
+  });
+  const outcome = pos.outcome() ?? null;
+  return { fen: pos.fen(), side: pos.side === 0 ? 'red' : 'black', inCheck: pos.inCheck(), pieces, legal, moves: moveList, outcome };
+}
+
+export function createPlayerServer(o: ServerOptions): Server {
+  const webRoot = o.webRoot ?? WEB_ROOT;
+  const log = o.log ?? (() => {});
+  // One model evaluation at a time: requests queue instead of competing for the 2 ORT threads.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(f: () => Promise<T>): Promise<T> => {
+    const next = queue.then(f, f);
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  async function api(req: IncomingMessage, path: string): Promise<unknown> {
+    if (path === '/api/info') {
+      if ('error' in o.player) return { ready: false, error: o.player.error };
+      const { config, metadata } = o.player.model;
+      return { ready: true, layers: config.numLayers, hidden: config.hiddenSize, step: metadata.step ?? null, validation: metadata.validation ? JSON.parse(metadata.validation) : null };
+    }
+    if (req.method !== 'POST') throw new BadRequest(`${path} takes POST with a JSON body`, 405);
+    const body = await readJson(req);
+    const pos = replayMoves(body.moves);
+    if (path === '/api/state') return describePosition(pos);
+    if (path === '/api/reply') {
+      if ('error' in o.player) throw new BadRequest(o.player.error, 503);
+      const outcome = pos.outcome();
+      if (outcome) throw new BadRequest(`the game is over (${outcome.result} by ${outcome.reason}); start a new game`, 409);
+      const temperature = body.temperature ?? 0;
+      if (typeof temperature !== 'number' || !(temperature >= 0) || temperature > 10) throw new BadRequest('"temperature" must be a number from 0 to 10');
+      const player = o.player;
+      const choice = await serial(() => player.choose(pos, { temperature }));
+      const candidates = choice.candidates.slice(0, 8).map((c) => ({ iccs: c.iccs, chinese: formatMove(pos, c.move, 'chinese'), probability: c.probability }));
+      const move: Move = choice.move;
+      const chinese = formatMove(pos, move, 'chinese');
+      pos.play(move);
+      return { move: moveToIccs(move), chinese, thinkMs: Math.round(choice.thinkMs), candidates, state: describePosition(pos) };
+    }
+    throw new BadRequest(`no API route ${path}`, 404);
+  }
+
+  async function serveStatic(path: string, res: ServerResponse): Promise<void> {
+    const rel = path === '/' ? 'index.html' : decodeURIComponent(path).replace(/^\/+/, '');
+    const file = normalize(join(webRoot, rel));
+    if (!file.startsWith(normalize(webRoot + sep)) || !TYPES[extname(file)]) throw new BadRequest(`not found: ${path}`, 404);
+    let data: Buffer;
+    try {
+      data = await readFile(file);
+    } catch {
+      throw new BadRequest(`not found: ${path}`, 404);
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)]!, 'cache-control': 'no-cache' });
+    res.end(data);
+  }
+
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const reply = (status: number, value: unknown) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(value));
+    };
+    const handle = path.startsWith('/api/')
+      ? api(req, path).then((v) => reply(200, v))
+      : req.method === 'GET' || req.method === 'HEAD' ? serveStatic(path, res) : Promise.reject(new BadRequest('only GET for pages', 405));
+    handle.catch((e) => {
+      const status = e instanceof BadRequest ? e.status : 500;
+      if (status === 500) log(`error on ${req.method} ${path}: ${(e as Error).stack ?? e}`);
+      reply(status, { error: e instanceof Error ? e.message : String(e) });
+    });
+  });
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, any>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new BadRequest(`request body over ${MAX_BODY} bytes`, 413);
+    chunks.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+  } catch (e) {
+    throw new BadRequest(`the body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('the body must be a JSON object like {"moves": ["h2e2"]}');
+  return body as Record<string, any>;
+}
