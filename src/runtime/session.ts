@@ -96,6 +96,7 @@ export class Executable {
       graphOptimizationLevel: options.optimization ?? 'all',
       logSeverityLevel: 3,
       enableCpuMemArena: options.memoryArena ?? true,
+      enableMemPattern: options.memoryArena ?? true,
       extra: prepack ? {} : { session: { disable_prepacking: '1' } },
     };
     let session: ort.InferenceSession;
