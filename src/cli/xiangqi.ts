@@ -68,13 +68,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--layers N] [--hidden N] [--heads N] [--max-position N] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
         'tokens-per-batch': { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
         'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
-        'time-limit': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' },
+        'time-limit': { type: 'string' }, 'stop-at': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' },
         seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
@@ -100,6 +100,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         checkpointEvery: values['checkpoint-every'] === undefined ? d.checkpointEvery : positiveInt('--checkpoint-every', values['checkpoint-every']),
         evalGames: values['eval-games'] === undefined ? d.evalGames : positiveInt('--eval-games', values['eval-games']),
         timeLimitMinutes: values['time-limit'] === undefined ? undefined : positiveNumber('--time-limit', values['time-limit']),
+        stopAt: values['stop-at'] === undefined ? undefined : positiveInt('--stop-at', values['stop-at']),
         seed: values.seed === undefined ? d.seed : positiveInt('--seed', values.seed),
         resume: Boolean(values.resume), quiet: Boolean(values.quiet),
       });

@@ -120,12 +120,13 @@ export class BatchSampler {
     const window = o.windowAt(step);
     const n = this.byLength.length;
     const anchorIndex = r.int(n);
-    const anchor = this.byLength[anchorIndex]!;
-    const width = Math.min(window, anchor.moves.length * 4);
-    const size = Math.max(1, Math.floor(o.tokensPerBatch / width));
-    // A neighbourhood 4x the batch around the anchor in length order.
-    const span = Math.min(n, size * 4);
+    const anchorWidth = Math.min(window, this.byLength[anchorIndex]!.moves.length * 4);
+    // A neighbourhood 4x the batch around the anchor in length order...
+    const span = Math.min(n, Math.max(1, Math.floor(o.tokensPerBatch / anchorWidth)) * 4);
     const startIndex = Math.max(0, Math.min(n - span, anchorIndex - Math.floor(span / 2)));
+    // ...and as many games as fit the budget when all are as long as its longest.
+    const width = Math.min(window, this.byLength[startIndex + span - 1]!.moves.length * 4);
+    const size = Math.max(1, Math.floor(o.tokensPerBatch / width));
     const sequences: number[][] = [];
     for (let i = 0; i < size; i++) {
       const g = this.byLength[startIndex + r.int(span)]!;

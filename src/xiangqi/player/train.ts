@@ -35,6 +35,8 @@ export interface TrainOptions {
   evalGames: number;
   /** Stop (with a checkpoint) after this many minutes of wall clock, whatever the step. */
   timeLimitMinutes?: number;
+  /** Stop (with a checkpoint) at this step of the schedule; `--resume` continues from there. */
+  stopAt?: number;
   resume: boolean;
   seed: number;
   config: GPT2Config;
@@ -177,7 +179,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const progress = new Progress({ label: 'train', total: o.steps, unit: 'step', silent: o.quiet });
   progress.done = startStep;
   async function* batches() {
-    for (let s = startStep; Date.now() < deadline; s++) {
+    for (let s = startStep; Date.now() < deadline && s < (o.stopAt ?? Infinity); s++) {
       const b = sampler.batchAt(s);
       progress.set({ window: windowAt(s) });
       yield { ids: b.ids, labels: b.labels };
@@ -198,6 +200,6 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     onCheckpoint: async (step) => saveCheckpoint(step, { validation: JSON.stringify(lastEval) }),
   });
   saveCheckpoint(trainer.step, { validation: JSON.stringify(lastEval) });
-  log(`saved ${join(o.out, 'model.safetensors')} at step ${trainer.step}${trainer.step < o.steps ? ` (stopped early by --time-limit; --resume continues)` : ''}`);
+  log(`saved ${join(o.out, 'model.safetensors')} at step ${trainer.step}${trainer.step < o.steps ? ` (stopped early; --resume continues)` : ''}`);
   return { step: trainer.step, evals: result.evals };
 }

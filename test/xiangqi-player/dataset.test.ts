@@ -1,0 +1,74 @@
+// Corpus reading, the split by game id, batches and the length curriculum.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BatchSampler, gameSequence, packBatch, readCorpus, splitOf } from '../../src/xiangqi/player/dataset.ts';
+import { windowSchedule } from '../../src/xiangqi/player/train.ts';
+import { gameTokens, iccsTokens, RED_WINS, DRAW, UNKNOWN_RESULT, resultToken, VOCAB } from '../../src/xiangqi/player/vocab.ts';
+
+test('vocabulary: [PAD], the 19 ICCS characters, then result tokens', () => {
+  assert.equal(VOCAB[0], '[PAD]');
+  assert.equal(VOCAB.slice(1, 20).join(''), '0123456789abcdefghi');
+  assert.deepEqual(iccsTokens('h2e2'), [18, 3, 15, 3]);
+  assert.deepEqual(gameTokens(['h2e2'], RED_WINS), [RED_WINS, 18, 3, 15, 3]);
+  assert.equal(resultToken('1/2-1/2'), DRAW);
+  assert.equal(resultToken('*'), UNKNOWN_RESULT);
+  assert.throws(() => iccsTokens('h2e'), /not an ICCS move/);
+  assert.throws(() => iccsTokens('z2e2'), /not an ICCS move/);
+});
+
+test('the split depends only on the game id, about 90/5/5', () => {
+  const counts = { train: 0, validation: 0, test: 0 };
+  for (let i = 0; i < 4000; i++) counts[splitOf(`game-${i}`)]++;
+  assert.equal(splitOf('a4ed7dedbfe962a2'), splitOf('a4ed7dedbfe962a2'));
+  assert.ok(counts.train > 3400 && counts.train < 3800, JSON.stringify(counts));
+  assert.ok(counts.validation > 120 && counts.test > 120, JSON.stringify(counts));
+});
+
+test('readCorpus keeps games from the standard start and names a bad line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-'));
+  const file = join(dir, 'games.jsonl');
+  writeFileSync(file, [
+    JSON.stringify({ id: 'g1', iccs: 'h2e2 h9g7', result: '1-0', fen: 'rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR w - - 0 1' }),
+    JSON.stringify({ id: 'g2', iccs: 'e2e3', result: '0-1', fen: '4kab2/4a4/2R1b1P2/9/p3p4/5p3/P3P1c2/N2Cr4/4A4/3AK4 b - - 0 1' }),
+    JSON.stringify({ id: 'g3', iccs: 'b2e2', result: '*' }),
+    '',
+  ].join('\n'));
+  const { games, skipped } = readCorpus(file);
+  const all = [...games.train, ...games.validation, ...games.test];
+  assert.deepEqual(all.map((g) => g.id).sort(), ['g1', 'g3']);
+  assert.equal(skipped, 1);
+  assert.deepEqual(all.find((g) => g.id === 'g1')!.moves, ['h2e2', 'h9g7']);
+  writeFileSync(file, '{"id": "x", "iccs": "h2e2"}\nnot json\n');
+  assert.throws(() => readCorpus(file), /games.jsonl:2: not a JSON object/);
+  assert.throws(() => readCorpus(join(dir, 'missing.jsonl')), /cannot read the corpus/);
+});
+
+test('batches: inputs are tokens[:-1], labels tokens[1:], padding ignored', () => {
+  const b = packBatch([[RED_WINS, 1, 2, 3, 4], [DRAW, 5, 6]]);
+  assert.deepEqual(b.ids.shape, [2, 4]);
+  assert.deepEqual(Array.from(b.ids.data as BigInt64Array, Number), [RED_WINS, 1, 2, 3, DRAW, 5, 0, 0]);
+  assert.deepEqual(Array.from(b.labels.data as BigInt64Array, Number), [1, 2, 3, 4, 5, 6, -100, -100]);
+  assert.equal(b.tokens, 6);
+  const g = { id: 'x', moves: ['h2e2', 'h9g7', 'h0g2'], result: '1-0' };
+  assert.equal(gameSequence(g, 5).length, 6);
+  assert.equal(gameSequence(g, 5, true)[0], UNKNOWN_RESULT);
+});
+
+test('the sampler is a pure function of the step and keeps the token budget', () => {
+  const pool = ['h2e2', 'h9g7', 'b0c2', 'b9c7', 'i0h0', 'c6c5', 'g3g4'];
+  const games = Array.from({ length: 200 }, (_, i) => ({ id: `g${i}`, moves: Array.from({ length: 10 + (i % 50) }, (_, j) => pool[(i * 3 + j) % pool.length]!), result: '1-0' }));
+  const options = { tokensPerBatch: 512, windowAt: (s: number) => (s < 5 ? 32 : 128), hideResultRate: 0.1, seed: 3 };
+  const a = new BatchSampler(games, options), b = new BatchSampler([...games].reverse(), options);
+  assert.deepEqual(a.batchAt(7).ids.data, b.batchAt(7).ids.data);
+  assert.notDeepEqual(a.batchAt(7).ids.data, a.batchAt(8).ids.data);
+  assert.equal(a.batchAt(1).ids.shape[1], 32);
+  for (const step of [1, 9, 20]) assert.ok(a.batchAt(step).ids.data.length <= 512, 'no more than the budget (padding included)');
+});
+
+test('the curriculum grows the window to the model\'s length', () => {
+  const w = windowSchedule(100, 512);
+  assert.deepEqual([0, 14, 15, 34, 35, 99, 150].map(w), [128, 128, 256, 256, 511, 511, 511]);
+});
