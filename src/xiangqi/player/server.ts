@@ -88,6 +88,7 @@ export function createPlayerServer(o: ServerOptions): Server {
       const { config, metadata } = o.player.model;
       return { ready: true, layers: config.numLayers, hidden: config.hiddenSize, step: metadata.step ?? null, validation: metadata.validation ? JSON.parse(metadata.validation) : null };
     }
+    if (path !== '/api/state' && path !== '/api/reply') throw new BadRequest(`no API route ${path}`, 404);
     if (req.method !== 'POST') throw new BadRequest(`${path} takes POST with a JSON body`, 405);
     const body = await readJson(req);
     const pos = replayMoves(body.moves);
@@ -106,7 +107,7 @@ export function createPlayerServer(o: ServerOptions): Server {
       pos.play(move);
       return { move: moveToIccs(move), chinese, thinkMs: Math.round(choice.thinkMs), candidates, state: describePosition(pos) };
     }
-    throw new BadRequest(`no API route ${path}`, 404);
+    throw new BadRequest(`no API route ${path}`, 404); // unreachable: routes are checked above
   }
 
   async function serveStatic(path: string, res: ServerResponse): Promise<void> {

@@ -1,0 +1,105 @@
+// The UCI/UCCI engine, the terminal game, the baseline movers and model files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Position } from '../../src/xiangqi/board.ts';
+import { parseIccs, parseUci } from '../../src/xiangqi/notation.ts';
+import { Player } from '../../src/xiangqi/player/player.ts';
+import { runUci } from '../../src/xiangqi/player/uci.ts';
+import { drawBoard, playInTerminal } from '../../src/xiangqi/player/terminal.ts';
+import { greedyMover, playGame, playMatch, randomMover, modelMover } from '../../src/xiangqi/player/match.ts';
+import { loadPlayerModel, ModelFileError, savePlayerModel } from '../../src/xiangqi/player/model.ts';
+import { tinyModel } from './fixtures.ts';
+
+async function uci(player: Player, lines: string[]): Promise<string[]> {
+  const out: string[] = [];
+  await runUci(player, Readable.from(lines.map((l) => l + '\n')), (l) => out.push(l));
+  return out;
+}
+
+test('UCI: handshake, positions with moves, bestmove in Fairy-Stockfish coordinates; UCCI in ICCS', async () => {
+  const player = await Player.create(tinyModel(4));
+  const out = await uci(player, ['uci', 'setoption name UCI_Variant value xiangqi', 'isready', 'ucinewgame', 'position startpos moves h3e3 h10g8', 'go movetime 500', 'quit', 'go']);
+  assert.deepEqual(out.slice(0, 4), ['id name bert4ts xiangqi LM', 'id author bert4ts', 'option name UCI_Variant type combo default xiangqi var xiangqi', 'uciok']);
+  assert.ok(out.includes('readyok'));
+  const best = out.filter((l) => l.startsWith('bestmove '));
+  assert.equal(best.length, 1, 'nothing after quit');
+  const pos = Position.start();
+  for (const m of ['h3e3', 'h10g8']) pos.play(parseUci(pos, m));
+  assert.ok(pos.isLegal(parseUci(pos, best[0]!.slice(9))), `${best[0]} is legal for red`);
+
+  const ucci = await uci(player, ['ucci', 'position fen rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR w - - 0 1 moves h2e2', 'go depth 1']);
+  assert.equal(ucci[2], 'ucciok');
+  const move = ucci.find((l) => l.startsWith('bestmove '))!.slice(9);
+  const p2 = Position.start();
+  p2.play(parseIccs(p2, 'h2e2'));
+  assert.ok(p2.isLegal(parseIccs(p2, move)), `${move} is a legal ICCS move for black`);
+  await player.release();
+});
+
+// A random game (seeds 59/1059) that ends in 49 plies with black checkmated.
+const MATED = ['h2h3', 'b7b0', 'h3h6', 'h9g7', 'b2b7', 'e6e5', 'b7b8', 'a6a5', 'b8b7', 'a9a8', 'h6h1', 'c6c5', 'b7b2', 'a8a9', 'b2c2', 'g9e7', 'i0i1', 'h7h9', 'a3a4', 'a9a6', 'c2b2', 'h9h3', 'h1b1', 'i9g9', 'b2d2', 'e5e4', 'b1e1', 'h3h1', 'd2h2', 'b0b3', 'h2h4', 'b3a3', 'e1e4', 'e7g5', 'e4b4', 'g5i7', 'b4g4', 'a3e3', 'g4g5', 'a6a7', 'g5g7', 'h1f1', 'h4f4', 'g9g8', 'g3g4', 'a7a9', 'f4e4', 'g8d8', 'g7e7'];
+
+test('UCI: bad input is reported on info lines, a finished game answers bestmove (none)', async () => {
+  const player = await Player.create(tinyModel(4));
+  const out = await uci(player, ['uci', 'frobnicate', 'setoption name UCI_Variant value chess', 'position startpos moves h3e10', 'position sideways', 'ucci', `position startpos moves ${MATED.join(' ')}`, 'go']);
+  assert.ok(out.includes('info string unknown command "frobnicate"'));
+  assert.ok(out.includes('info string this engine only plays xiangqi, not "chess"'));
+  assert.ok(out.some((l) => /^info string position ignored: illegal move "h3e10"/.test(l)));
+  assert.ok(out.some((l) => /^info string position ignored: expected "position startpos\|fen/.test(l)));
+  assert.equal(out[out.length - 1], 'bestmove (none)');
+  await player.release();
+});
+
+test('terminal game: moves in three notations, errors named, the model answers legally', async () => {
+  const player = await Player.create(tinyModel(6));
+  let text = '';
+  await playInTerminal(player, { side: 0, temperature: 0, colour: false, input: Readable.from(['h2e2\n', 'x9y9\n', 'hint\n', 'undo\n', 'undo\n', 'C2.5\n', 'quit\n']), output: { write: (s: string) => (text += s) } });
+  assert.match(text, /You play h2e2 \/ C2\.5 \/ 炮二平五/);
+  assert.match(text, /Model plays [a-i][0-9][a-i][0-9] \/ \S+ \/ \S{4} {2}\(p [\d.]+%/);
+  assert.match(text, /"x9y9" is not a WXF move|not/);
+  assert.match(text, /Nothing to undo\./);
+  assert.equal((text.match(/Model plays/g) ?? []).length, 2);
+  assert.match(text, /Bye\./);
+  assert.match(drawBoard(Position.start(), { colour: false }), /^ {3}a {2}b/);
+  assert.match(drawBoard(Position.start(), { colour: true }), /\x1b\[31;1m帥/);
+  await player.release();
+});
+
+test('baselines: greedy takes the biggest capture; games end with a result; the model never plays an illegal move', async () => {
+  const greedy = greedyMover(1);
+  // Red can take a pawn (c3xc4... via the rook on c0? no) or the black rook on i1 with the rook on i0.
+  const capture = Position.fromFen('3k5/9/9/9/9/9/9/2p6/8r/3AK3R w - - 0 1');
+  for (let i = 0; i < 5; i++) assert.equal(greedy.move(capture), parseIccs(capture, 'i0i1'), 'greedy takes the rook');
+  const player = await Player.create(tinyModel(8));
+  const model = modelMover(player);
+  const f = await playMatch(model, randomMover(3), 2);
+  assert.equal(f.wins + f.draws + f.losses, 2);
+  assert.ok(model.thinkMs.length > 0);
+  const g = await playGame(greedyMover(5), randomMover(6), { maxPlies: 30 });
+  assert.ok(g.plies <= 30 && g.moves.length === g.plies);
+  await player.release();
+});
+
+test('model files: fp16 round trip plays the same; a missing or foreign file gets a clear error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-model-'));
+  const model = tinyModel(9);
+  savePlayerModel(join(dir, 'fp32.safetensors'), model);
+  savePlayerModel(join(dir, 'fp16.safetensors'), model, { dtype: 'float16', metadata: { step: '7' } });
+  const half = loadPlayerModel(join(dir, 'fp16.safetensors'));
+  assert.equal(half.metadata.step, '7');
+  assert.deepEqual(half.config, model.config);
+  const [a, b] = await Promise.all([Player.create(loadPlayerModel(join(dir, 'fp32.safetensors'))), Player.create(half)]);
+  const pos = Position.start();
+  const [ra, rb] = [await a.analyse(pos), await b.analyse(pos)];
+  assert.deepEqual(ra.slice(0, 3).map((s) => s.iccs), rb.slice(0, 3).map((s) => s.iccs));
+  assert.ok(Math.abs(ra[0]!.logProb - rb[0]!.logProb) < 0.01);
+  await a.release();
+  await b.release();
+  assert.throws(() => loadPlayerModel(join(dir, 'nope.safetensors')), (e: unknown) => e instanceof ModelFileError && /no model file at .*nope\.safetensors: train one/.test((e as Error).message));
+  writeFileSync(join(dir, 'foreign.safetensors'), Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{}')]));
+  assert.throws(() => loadPlayerModel(join(dir, 'foreign.safetensors')), /no "config" in its metadata/);
+});

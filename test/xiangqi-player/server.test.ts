@@ -1,0 +1,96 @@
+// The web server's API: positions, model replies, and clear errors for every kind of bad request.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Player } from '../../src/xiangqi/player/player.ts';
+import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
+import { tinyModel } from './fixtures.ts';
+import { Position } from '../../src/xiangqi/board.ts';
+import { parseIccs } from '../../src/xiangqi/notation.ts';
+
+let server: Server, noModel: Server, player: Player;
+const url = (s: Server, path: string) => `http://127.0.0.1:${(s.address() as AddressInfo).port}${path}`;
+const post = (s: Server, path: string, body: string) => fetch(url(s, path), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+
+before(async () => {
+  player = await Player.create(tinyModel(2));
+  server = createPlayerServer({ player });
+  noModel = createPlayerServer({ player: { error: 'no model file at /nowhere/model.safetensors: train one with `bert4ts xiangqi train`' } });
+  await Promise.all([server, noModel].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+});
+after(async () => {
+  await Promise.all([server, noModel].map((s) => new Promise((r) => s.close(r))));
+  await player.release();
+});
+
+test('state: pieces, legal moves by square, the move list in Chinese', async () => {
+  const res = await post(server, '/api/state', JSON.stringify({ moves: ['h2e2', 'h9g7'] }));
+  assert.equal(res.status, 200);
+  const s = await res.json();
+  assert.equal(s.side, 'red');
+  assert.equal(s.pieces.length, 32);
+  assert.deepEqual(s.moves.map((m: { chinese: string }) => m.chinese), ['炮二平五', '馬８進７']);
+  assert.ok(s.legal.e2.includes('e6'), 'the central cannon can take the pawn on e6');
+  const pos = Position.start();
+  for (const m of ['h2e2', 'h9g7']) pos.play(parseIccs(pos, m));
+  assert.equal(Object.values(s.legal).flat().length, pos.legalMoves().length);
+  assert.equal(s.outcome, null);
+});
+
+test('reply: a legal model move for the side to move, with candidate probabilities', async () => {
+  const res = await post(server, '/api/reply', JSON.stringify({ moves: ['h2e2'] }));
+  assert.equal(res.status, 200);
+  const r = await res.json();
+  assert.match(r.move, /^[a-i][0-9][a-i][0-9]$/);
+  assert.equal(r.state.moves.length, 2);
+  assert.equal(r.state.moves[1].iccs, r.move);
+  assert.ok(r.candidates.length >= 5 && r.candidates.length <= 8);
+  assert.ok(r.candidates.every((c: { probability: number }) => c.probability > 0 && c.probability <= 1));
+  assert.equal(r.candidates[0].iccs, r.move, 'temperature 0 plays the top candidate');
+});
+
+test('bad requests get 4xx with a message naming the problem; the server keeps serving', async () => {
+  const cases: [string, string, number, RegExp][] = [
+    ['/api/state', '{"moves": ["h2e9"]}', 400, /move 1 \(h2e9\) is illegal/],
+    ['/api/state', '{"moves": ["h2e2", "zz"]}', 400, /move 2: "zz" is not an ICCS move/],
+    ['/api/state', '{"moves": "h2e2"}', 400, /must be an array/],
+    ['/api/state', '{not json', 400, /not valid JSON/],
+    ['/api/state', '[1, 2]', 400, /must be a JSON object/],
+    ['/api/reply', '{"moves": [], "temperature": -1}', 400, /temperature/],
+    ['/api/nothing', '{}', 404, /no API route/],
+    ['/api/state', JSON.stringify({ moves: [], pad: 'x'.repeat(70_000) }), 413, /over 65536 bytes/],
+  ];
+  for (const [path, body, status, message] of cases) {
+    const res = await post(server, path, body);
+    assert.equal(res.status, status, `${path} ${body.slice(0, 40)}`);
+    assert.match((await res.json()).error, message);
+  }
+  const traversal = await fetch(url(server, '/%2e%2e/package.json'));
+  assert.equal(traversal.status, 404);
+  const page = await fetch(url(server, '/'));
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<svg id="board"/);
+});
+
+// A random game (seeds 59/1059) that ends in 49 plies with black checkmated.
+const MATED = ['h2h3', 'b7b0', 'h3h6', 'h9g7', 'b2b7', 'e6e5', 'b7b8', 'a6a5', 'b8b7', 'a9a8', 'h6h1', 'c6c5', 'b7b2', 'a8a9', 'b2c2', 'g9e7', 'i0i1', 'h7h9', 'a3a4', 'a9a6', 'c2b2', 'h9h3', 'h1b1', 'i9g9', 'b2d2', 'e5e4', 'b1e1', 'h3h1', 'd2h2', 'b0b3', 'h2h4', 'b3a3', 'e1e4', 'e7g5', 'e4b4', 'g5i7', 'b4g4', 'a3e3', 'g4g5', 'a6a7', 'g5g7', 'h1f1', 'h4f4', 'g9g8', 'g3g4', 'a7a9', 'f4e4', 'g8d8', 'g7e7'];
+
+test('a finished game and a missing model are explained, not crashed on', async () => {
+  const over = await (await post(server, '/api/state', JSON.stringify({ moves: MATED }))).json();
+  assert.deepEqual(over.outcome, { result: '1-0', reason: 'checkmate' });
+  assert.deepEqual(over.legal, {});
+  const reply = await post(server, '/api/reply', JSON.stringify({ moves: MATED }));
+  assert.equal(reply.status, 409);
+  assert.match((await reply.json()).error, /the game is over \(1-0 by checkmate\)/);
+  const extra = await post(server, '/api/state', JSON.stringify({ moves: [...MATED, 'a0a1'] }));
+  assert.equal(extra.status, 400);
+  const info = await (await fetch(url(noModel, '/api/info'))).json();
+  assert.equal(info.ready, false);
+  assert.match(info.error, /no model file/);
+  const res = await post(noModel, '/api/reply', '{"moves": []}');
+  assert.equal(res.status, 503);
+  assert.match((await res.json()).error, /no model file at/);
+  const state = await post(noModel, '/api/state', '{"moves": ["h2e2"]}');
+  assert.equal(state.status, 200, 'the board still works without a model');
+});
