@@ -1,0 +1,99 @@
+// End to end in a real browser (Debian's chromium via playwright-core): open the page, play moves
+// by clicking, see the model reply legally, undo, start a new game as black. Skips when
+// /usr/bin/chromium is absent (install it with .ci/install-browser.sh).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
+import { parseIccs } from '../../src/xiangqi/notation.ts';
+import { Player } from '../../src/xiangqi/player/player.ts';
+import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
+import { tinyModel } from './fixtures.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (run .ci/install-browser.sh to install Debian's chromium)`;
+
+let server: Server, player: Player, base = '';
+before(async () => {
+  if (skip) return;
+  player = await Player.create(tinyModel(11));
+  server = createPlayerServer({ player });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  if (skip) return;
+  await new Promise((r) => server.close(r));
+  await player.release();
+});
+
+async function launch() {
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'bert4ts-chromium-'));
+  // A fresh profile each run; playwright passes it to chromium as --user-data-dir.
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return { browser, cleanup: async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); } };
+}
+
+test('play by clicking: legal targets highlighted, the model replies legally, undo and new game as black', { skip, timeout: 120_000 }, async () => {
+  const { browser, cleanup } = await launch();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base + '/');
+    await page.waitForSelector('#status:has-text("Your move")');
+    assert.equal(await page.locator('[data-piece]').count(), 32);
+
+    const pos = Position.start();
+    for (const [from, to] of [['h2', 'e2'], ['b0', 'c2'], ['i0', 'i1']]) {
+      const iccs = from + to;
+      if (!pos.isLegal(parseIccs(pos, iccs))) break; // the model's reply may have made our line illegal
+      const before = await page.locator('#moves li').count();
+      await page.click(`[data-square="${from}"]`);
+      const targets = await page.locator('[data-target]').evaluateAll((els) => els.map((e) => e.getAttribute('data-target')));
+      const legal = pos.legalMoves().map(moveToIccs).filter((m) => m.startsWith(from)).length;
+      assert.equal(targets.length, legal, `${from}: one highlight per legal destination`);
+      assert.ok(targets.includes(to));
+      await page.click(`[data-square="${to}"]`);
+      await page.waitForFunction((n) => document.querySelectorAll('#moves li').length === n + 2, before, { timeout: 30_000 });
+      pos.play(parseIccs(pos, iccs));
+      const reply = await page.locator('#moves li').last().getAttribute('title'); // "h9g7 · H8+7"
+      const replyIccs = reply!.split(' ')[0]!;
+      assert.ok(pos.isLegal(parseIccs(pos, replyIccs)), `the model's reply ${replyIccs} is legal`);
+      pos.play(parseIccs(pos, replyIccs));
+      assert.ok(await page.locator('#candidates tr').count() >= 3, 'candidates shown');
+      assert.match((await page.locator('#candidates tr').first().textContent())!, /%/);
+    }
+    const played = await page.locator('#moves li').count();
+    assert.ok(played >= 2);
+    assert.match((await page.locator('#moves li').first().textContent())!, /炮二平五/);
+
+    // A destination that is not highlighted is refused with a message, and nothing is played.
+    const legalIccs = pos.legalMoves().map(moveToIccs);
+    const from = legalIccs[0]!.slice(0, 2);
+    const offTarget = ['e5', 'a5', 'i5', 'e4'].find((sq) => sq !== from && !legalIccs.includes(from + sq) && !legalIccs.some((m) => m.startsWith(sq)))!;
+    await page.click(`[data-square="${from}"]`);
+    await page.click(`[data-square="${offTarget}"]`);
+    await page.waitForSelector(`#status:has-text("Illegal move ${from}${offTarget}")`);
+    assert.equal(await page.locator('#moves li').count(), played);
+
+    await page.click('#undo');
+    await page.waitForFunction((n) => document.querySelectorAll('#moves li').length === n - 2, played);
+
+    await page.selectOption('#side', 'black');
+    await page.waitForFunction(() => document.querySelectorAll('#moves li').length === 1, undefined, { timeout: 30_000 });
+    await page.waitForSelector('#status:has-text("Your move (black)")');
+    assert.deepEqual(errors, [], 'no script errors');
+  } finally {
+    await cleanup();
+  }
+});
