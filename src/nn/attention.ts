@@ -2,11 +2,11 @@
  * Multi-head attention with boolean masks (padding, causal, UniLM prefix), an optional additive
  * bias (T5 relative positions) and an optional key/value cache for incremental decoding.
  */
-import { causalMask } from '../graph/composite.ts';
+import { causalMask, split } from '../graph/composite.ts';
 import { cast, softmax, concat, cumsum, div, greater, lessOrEqual, logicalAnd, matmul, reshape, scalar, transpose, where, add } from '../graph/ops.ts';
 import type { Dim, Tensor } from '../graph/tensor.ts';
 import { dense, dropout, mergeHeads, splitHeads } from './layers.ts';
-import type { Scope } from './params.ts';
+import { initializers, type Scope } from './params.ts';
 
 export interface AttentionOptions {
   heads: number;
@@ -48,9 +48,20 @@ export function attention(scope: Scope, x: Tensor, o: AttentionOptions): Attenti
   const names = o.names ?? DEFAULT_NAMES;
   const bias = o.useBias ?? true;
   const kvIn = o.kv ?? x;
-  const q = splitHeads(dense(scope.child(names.query), x, inner, { bias }), o.heads); // (B, H, Tq, D)
-  let k = o.projectedKv?.k ?? splitHeads(dense(scope.child(names.key), kvIn, inner, { bias }), o.heads); // (B, H, Tk, D)
-  let v = o.projectedKv?.v ?? splitHeads(dense(scope.child(names.value), kvIn, inner, { bias }), o.heads);
+  let q: Tensor, k: Tensor, v: Tensor;
+  if (kvIn === x && !o.projectedKv) {
+    // Self-attention: one [C, 3*inner] GEMM instead of three. The weights stay three named
+    // parameters (checkpoint maps unchanged); for inference ORT folds their concat once.
+    const proj = [names.query, names.key, names.value].map((n) => scope.child(n));
+    const kernel = concat(proj.map((s) => s.param('kernel', [hidden, inner], initializers.truncatedNormal(0.02))), 1);
+    let qkv = matmul(x, kernel); // (B, T, 3*inner)
+    if (bias) qkv = add(qkv, concat(proj.map((s) => s.param('bias', [inner], initializers.zeros())), 0));
+    [q, k, v] = split(qkv, -1, 3).map((t) => splitHeads(t, o.heads)) as [Tensor, Tensor, Tensor]; // (B, H, T, D)
+  } else {
+    q = splitHeads(dense(scope.child(names.query), x, inner, { bias }), o.heads); // (B, H, Tq, D)
+    k = o.projectedKv?.k ?? splitHeads(dense(scope.child(names.key), kvIn, inner, { bias }), o.heads); // (B, H, Tk, D)
+    v = o.projectedKv?.v ?? splitHeads(dense(scope.child(names.value), kvIn, inner, { bias }), o.heads);
+  }
   if (o.cache) {
     k = concat([o.cache.k, k], 2);
     v = concat([o.cache.v, v], 2);
