@@ -1,0 +1,37 @@
+// The player's commands as a user runs them: usage errors exit 2, a missing model exits 1 with the fix.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tinyModelFile } from './fixtures.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/bert4ts.js', import.meta.url));
+const run = (args: string[], input = '') => spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', timeout: 60_000 });
+
+test('usage errors name the problem and exit 2', () => {
+  for (const [args, message] of [
+    [['xiangqi', 'train', '--out', '/tmp/x'], /--corpus <games.jsonl> is required/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--steps', '0'], /--steps must be a positive integer, got "0"/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--hidden', '100', '--heads', '3'], /--hidden 100 must be a multiple of --heads 3/],
+    [['xiangqi', 'play', '--side', 'green'], /--side must be red or black, got "green"/],
+    [['xiangqi', 'uci', '--temperature', 'hot'], /--temperature must be a number >= 0, got "hot"/],
+    [['serve', '--port', 'http'], /--port must be an integer from 0 to 65535, got "http"/],
+  ] as const) {
+    const r = run([...args]);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+  const help = run(['xiangqi', 'train', '--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--resume/);
+});
+
+test('a missing model file exits 1 and says how to get one; a model file plays over UCI', () => {
+  const missing = run(['xiangqi', 'uci', '--model', '/nonexistent/model.safetensors'], 'uci\nquit\n');
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no model file at \/nonexistent\/model\.safetensors: train one with `bert4ts xiangqi train/);
+  const r = run(['xiangqi', 'uci', '--model', tinyModelFile(3)], 'uci\nisready\nposition startpos\ngo\nquit\n');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /uciok\nreadyok\n/);
+  assert.match(r.stdout, /bestmove [a-i](10|[1-9])[a-i](10|[1-9])\n/);
+});
