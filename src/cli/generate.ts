@@ -1,0 +1,121 @@
+/**
+ * `bert4ts generate`: text generation with a KV-cached decoder (greedy, beam search or sampling).
+ * Tokens stream to stdout as they are produced (greedy and sampling); `--json` prints one line
+ * with the ids and scores instead.
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { UsageError, type Command } from './main.ts';
+
+const HELP = `Usage: bert4ts generate --model <dir> [--tokenizer <file or dir>] (--prompt TEXT | --prompt-ids 1,2,3)
+         [--max-new-tokens N] [--min-new-tokens N]
+         [--greedy | --beam K [--length-penalty A] [--n-best N] | --sample [--top-k K] [--top-p P] [--temperature T] [--repetition-penalty R] [--seed S] [--n N]]
+         [--end-ids 1,2] [--stop TEXT] [--json]
+
+Generates a continuation of the prompt with the model in <dir> (config + checkpoint, as buildModel
+reads them). The tokenizer is read from --tokenizer or from the model directory. With a CPM tokenizer
+a newline ends the answer, as in the CPM few-shot prompts ("问题：...\\n答案：").`;
+
+const command: Command = {
+  summary: 'generate text with a causal LM (GPT-2, CPM-LM): greedy, beam search or sampling, KV-cached, streamed',
+  async run(argv) {
+    let a;
+    try {
+      a = parseArgs({
+        args: argv,
+        options: {
+          model: { type: 'string' }, tokenizer: { type: 'string' }, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
+          'max-new-tokens': { type: 'string', default: '32' }, 'min-new-tokens': { type: 'string' },
+          greedy: { type: 'boolean' }, beam: { type: 'string' }, 'length-penalty': { type: 'string' }, 'n-best': { type: 'string' },
+          sample: { type: 'boolean' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, temperature: { type: 'string' },
+          'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, n: { type: 'string' },
+          'end-ids': { type: 'string' }, stop: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        },
+      }).values;
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (a.help) { process.stdout.write(HELP + '\n'); return 0; }
+    if (!a.model) throw new UsageError('--model <dir> is required');
+    if (!existsSync(a.model)) throw new Error(`model directory not found: ${a.model}`);
+    if ((a.prompt === undefined) === (a['prompt-ids'] === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompt-ids 1,2,3');
+    if ([a.greedy, a.beam !== undefined, a.sample].filter(Boolean).length > 1) throw new UsageError('choose one of --greedy, --beam K, --sample');
+    const int = (name: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got '${v}'`);
+      return n;
+    };
+    const num = (name: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
+      return n;
+    };
+    const ids = (name: string, v: string | undefined) => v?.split(',').filter((s) => s.trim()).map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n)) throw new UsageError(`--${name}: '${s}' is not an integer id`);
+      return n;
+    });
+
+    const { buildModel } = await import('../models/build.ts');
+    const { decoderFor } = await import('../generation/forModel.ts');
+    const { beamSearch, sample, stream } = await import('../generation/decode.ts');
+    process.stderr.write(`loading ${a.model} ...\n`);
+    const model = buildModel(a.model, { checkpoint: a.model });
+    const lm = decoderFor(model);
+    let tokenizer: import('../tokenizers/types.ts').Tokenizer | undefined;
+    const tokPath = a.tokenizer ?? a.model;
+    if (a.tokenizer || a.prompt !== undefined) {
+      const { loadTokenizer } = await import('../tokenizers/load.ts');
+      tokenizer = await loadTokenizer(tokPath);
+    }
+    const prompt = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : ids('prompt-ids', a['prompt-ids'])!;
+    const endIds = ids('end-ids', a['end-ids']) ?? [];
+    const stopSequences: number[][] = [];
+    if (tokenizer) {
+      for (const s of a.stop ?? []) stopSequences.push(tokenizer.encode(s, undefined, { addSpecialTokens: false }).ids);
+      const eos = tokenizer.specialTokens.eos ?? tokenizer.specialTokens.eod;
+      if (eos && !endIds.includes(eos.id)) endIds.push(eos.id);
+      if (tokenizer.kind === 'cpm') {
+        const newline = tokenizer.tokenToId('▃');
+        if (newline !== undefined) endIds.push(newline);
+      }
+    }
+    const length = {
+      maxNewTokens: int('max-new-tokens', a['max-new-tokens'])!, minNewTokens: int('min-new-tokens', a['min-new-tokens']), endIds, stopSequences,
+    };
+    const text = (t: number[]) => (tokenizer ? tokenizer.decode(t) : t.join(' '));
+    if (a.beam !== undefined) {
+      const hyps = (await beamSearch(lm, [prompt], { ...length, beamSize: int('beam', a.beam)!, lengthPenalty: num('length-penalty', a['length-penalty']), nBest: int('n-best', a['n-best']) }))[0]!;
+      for (const h of hyps) process.stdout.write(a.json ? JSON.stringify({ ids: h.ids, text: tokenizer ? text(h.ids) : undefined, logProb: h.logProb, score: h.score }) + '\n' : text(h.ids) + '\n');
+      return 0;
+    }
+    const sampling = { ...length, topK: int('top-k', a['top-k']), topP: num('top-p', a['top-p']), temperature: num('temperature', a.temperature), repetitionPenalty: num('repetition-penalty', a['repetition-penalty']), seed: int('seed', a.seed) ?? 0 };
+    const n = int('n', a.n) ?? 1;
+    if (a.json || n > 1) {
+      const outs = a.sample ? await sample(lm, [prompt], { ...sampling, n }) : [[...await collect(stream(lm, prompt, length))]];
+      for (const o of outs) process.stdout.write(a.json ? JSON.stringify({ ids: o, text: tokenizer ? text(o) : undefined }) + '\n' : text(o) + '\n');
+      return 0;
+    }
+    // Stream: print the text as it grows (decoding the whole so far keeps multi-byte pieces intact).
+    const generated: number[] = [];
+    let printed = '';
+    for await (const t of stream(lm, prompt, { ...sampling, strategy: a.sample ? 'sample' : 'greedy' })) {
+      generated.push(t);
+      const now = text(generated);
+      if (now.startsWith(printed)) process.stdout.write(now.slice(printed.length));
+      printed = now;
+    }
+    process.stdout.write('\n');
+    return 0;
+  },
+};
+
+async function collect(it: AsyncIterable<number>): Promise<number[]> {
+  const out: number[] = [];
+  for await (const t of it) out.push(t);
+  return out;
+}
+
+export default command;
