@@ -10,13 +10,15 @@ import { maxAbsDiff, readCase, REFERENCE_DIR } from './helpers.ts';
 
 const dir = (name: string) => join(REFERENCE_DIR, name);
 
-test('hierarchicalPosition: inputs within the learned positions give the plain model outputs', async () => {
-  const ref = readCase('bert-encoder');
-  const plain = buildModel(join(dir('bert-encoder'), 'config.json'), { checkpoint: join(dir('bert-encoder'), 'model.safetensors'), withPool: true });
-  const extended = buildModel(join(dir('bert-encoder'), 'config.json'), { checkpoint: join(dir('bert-encoder'), 'model.safetensors'), withPool: true, hierarchicalPosition: true });
-  const a = await plain.predict(ref.inputs);
-  const b = await extended.predict(ref.inputs);
-  for (const key of ['last_hidden_state', 'pooler_output']) assert.ok(maxAbsDiff(b[key]!, a[key]!, key) <= 1e-6, key);
+test('hierarchicalPosition: inputs within the learned positions give exactly the plain model outputs (BERT, left-padded RoBERTa)', async () => {
+  for (const [name, extra] of [['bert-encoder', { withPool: true }], ['roberta-mlm', {}]] as const) {
+    const ref = readCase(name);
+    const options = { application: ref.application, checkpoint: join(dir(name), 'model.safetensors'), ...extra };
+    const a = await buildModel(join(dir(name), 'config.json'), options).predict(ref.inputs);
+    const b = await buildModel(join(dir(name), 'config.json'), { ...options, hierarchicalPosition: true }).predict(ref.inputs);
+    assert.deepEqual(Object.keys(b).sort(), Object.keys(a).sort());
+    for (const key of Object.keys(a)) assert.equal(maxAbsDiff(b[key]!, a[key]!, `${name} ${key}`), 0, `${name} ${key}`);
+  }
 });
 
 test('hierarchicalPosition: q[i*n + j] = alpha*u[i] + (1-alpha)*u[j], u = (p - alpha*p[0]) / (1 - alpha)', async () => {
