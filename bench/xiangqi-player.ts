@@ -3,7 +3,8 @@
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0); think time per
- * move. Prints rows, then one JSON line.
+ * move. `--compare other.safetensors` also counts how often another model (e.g. the fp32 weights of
+ * the shipped fp16 file) picks the same move in the accuracy positions. Prints rows, then one JSON line.
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -19,6 +20,8 @@ const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
     model: { type: 'string' },
+    /** Another model file (e.g. the fp32 weights of an fp16 model): how often both pick the same move. */
+    compare: { type: 'string' },
     games: { type: 'string', default: '100' },
     'accuracy-games': { type: 'string', default: '60' },
     corpus: { type: 'string', default: new URL('../../data/games.jsonl', import.meta.url).pathname },
@@ -27,13 +30,14 @@ const { values } = parseArgs({
 const games = Number(values.games);
 const accuracyGames = Number(values['accuracy-games']);
 const player = await Player.load(values.model);
+const other = values.compare ? await Player.load(values.compare) : undefined;
 const figures: Record<string, number | string> = {};
 console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
 if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);
   const progress = new Progress({ label: 'accuracy', total: test.reduce((n, g) => n + g.moves.length, 0), unit: 'move' });
-  let hits = 0, total = 0, thinkMs = 0;
+  let hits = 0, total = 0, thinkMs = 0, same = 0;
   for (const g of test) {
     const pos = Position.start();
     for (const iccs of g.moves) {
@@ -42,6 +46,7 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
       const ranked = await player.analyse(pos, 'unknown');
       thinkMs += performance.now() - t0;
       hits += ranked[0]!.move === played ? 1 : 0;
+      if (other) same += (await other.analyse(pos, 'unknown'))[0]!.move === ranked[0]!.move ? 1 : 0;
       total++;
       pos.make(played);
       progress.tick(1, { top1: hits / total });
@@ -52,6 +57,11 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
   figures.accuracy_positions = total;
   figures.accuracy_games = test.length;
   figures.score_ms_per_position = Number((thinkMs / total).toFixed(1));
+  if (other) {
+    figures.same_top1_as_compared = Number((same / total).toFixed(4));
+    console.log(`same top move as ${values.compare}: ${(100 * same / total).toFixed(2)}% of ${total} positions`);
+    await other.release();
+  }
   console.log(`top-1 move prediction on ${test.length} held-out games (${total} positions): ${(100 * hits / total).toFixed(1)}%`);
 } else {
   console.log(`top-1 accuracy skipped: no corpus at ${values.corpus} (build it with \`bert4ts xiangqi corpus\`, or pass --corpus)`);

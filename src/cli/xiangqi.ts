@@ -132,6 +132,22 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       return 0;
     },
   },
+  export: {
+    summary: 'write a trained player model for shipping (float16 halves the size)',
+    usage: 'bert4ts xiangqi export <run dir|model.safetensors> --out <file.safetensors> [--dtype float16|float32]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, { out: { type: 'string', short: 'o' }, dtype: { type: 'string', default: 'float16' } }, this.usage);
+      if (positionals.length !== 1) throw new UsageError(`expected one run directory or model file\nusage: ${this.usage}`);
+      if (!values.out) throw new UsageError(`--out <file.safetensors> is required\nusage: ${this.usage}`);
+      if (values.dtype !== 'float16' && values.dtype !== 'float32') throw new UsageError(`--dtype must be float16 or float32, got "${values.dtype}"`);
+      const { loadPlayerModel, savePlayerModel } = await import('../xiangqi/player/model.ts');
+      const model = loadPlayerModel(positionals[0]!);
+      savePlayerModel(values.out, model, { dtype: values.dtype, metadata: model.metadata });
+      const { statSync } = await import('node:fs');
+      process.stdout.write(`wrote ${values.out} (${values.dtype}, ${(statSync(values.out).size / 1e6).toFixed(1)} MB, step ${model.metadata.step ?? '?'})\n`);
+      return 0;
+    },
+  },
   uci: {
     summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
     usage: 'bert4ts xiangqi uci [--model model.safetensors] [--temperature T]',

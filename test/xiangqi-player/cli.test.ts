@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { tinyModelFile } from './fixtures.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/bert4ts.js', import.meta.url));
@@ -30,7 +33,11 @@ test('a missing model file exits 1 and says how to get one; a model file plays o
   const missing = run(['xiangqi', 'uci', '--model', '/nonexistent/model.safetensors'], 'uci\nquit\n');
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no model file at \/nonexistent\/model\.safetensors: train one with `bert4ts xiangqi train/);
-  const r = run(['xiangqi', 'uci', '--model', tinyModelFile(3)], 'uci\nisready\nposition startpos\ngo\nquit\n');
+  const exported = join(mkdtempSync(join(tmpdir(), 'bert4ts-xq-export-')), 'half.safetensors');
+  const e = run(['xiangqi', 'export', tinyModelFile(3), '--out', exported]);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, /wrote .*half\.safetensors \(float16/);
+  const r = run(['xiangqi', 'uci', '--model', exported], 'uci\nisready\nposition startpos\ngo\nquit\n');
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /uciok\nreadyok\n/);
   assert.match(r.stdout, /bestmove [a-i](10|[1-9])[a-i](10|[1-9])\n/);
