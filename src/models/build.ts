@@ -18,7 +18,7 @@ import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts'
 import { formatShape, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { exportOnnx } from '../runtime/export.ts';
-import { compile, hostTensor, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
+import { compile, FeedError, hostTensor, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
 import { bertFamily } from './bert.ts';
 import { ConfigError } from './config.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
@@ -248,13 +248,27 @@ function loadWeights(
 
 // ---- the model --------------------------------------------------------------------------------
 
+/**
+ * A ParamStore that counts replaced weights, so a Model keeps its compiled sessions until one changes.
+ * After editing a weight's data in place, `set` it again (the same object is fine) to bump the count.
+ */
+export class VersionedStore extends ParamStore {
+  version = 0;
+  override set(name: string, value: HostTensor): void {
+    super.set(name, value);
+    this.version++;
+  }
+}
+
 export class Model {
+  private sessions = new Map<string, { exe: Executable; version: number }>();
+
   constructor(
     readonly family: string,
     readonly application: string,
     readonly config: unknown,
     readonly options: BuildModelOptions,
-    readonly store: ParamStore,
+    readonly store: VersionedStore,
     readonly inputs: Record<string, Tensor>,
     readonly outputs: Record<string, Tensor>,
     readonly loadReport: LoadReport | null,
@@ -311,10 +325,23 @@ export class Model {
     const wanted = options.outputs ?? Object.keys(this.outputs).filter((n) => n !== 'loss' || feeds.labels);
     for (const n of wanted) if (!this.outputs[n]) throw new Error(`unknown output '${n}'; outputs are: ${Object.keys(this.outputs).join(', ')}`);
     if (!wanted.includes('loss')) delete feeds.labels;
-    // compile() caches sessions by graph and weight identity (trainer updates change it), so this is cheap after the first call.
-    const outputs = Object.fromEntries(wanted.map((n) => [n, this.outputs[n]!]));
-    const exe = await compile(outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: this.family }, this.options.runtime);
-    return exe.run(feeds);
+    // Sessions bake the weights in: reuse one until a weight is replaced (the Trainer replaces them each step).
+    const key = wanted.join(',');
+    const fresh = async () => {
+      const outputs = Object.fromEntries(wanted.map((n) => [n, this.outputs[n]!]));
+      const exe = await compile(outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: this.family }, this.options.runtime);
+      this.sessions.set(key, { exe, version: this.store.version });
+      return exe;
+    };
+    const cached = this.sessions.get(key);
+    if (!cached || cached.version !== this.store.version) return (await fresh()).run(feeds);
+    try {
+      return await cached.exe.run(feeds);
+    } catch (e) {
+      // The runtime's LRU may have released this session; bad feeds fail the same way on any session.
+      if (e instanceof FeedError) throw e;
+      return (await fresh()).run(feeds);
+    }
   }
 
   /** Standalone ONNX model (inference outputs, weights baked in; large weights as external data). */
@@ -424,7 +451,7 @@ export function buildModel(config: string | Record<string, unknown>, options: Bu
   const application = options.application ?? DEFAULT_APPLICATION[familyName] ?? 'encoder';
   if (!def.applications.includes(application)) throw new ConfigError(`${familyName} has no application '${application}' (supported: ${def.applications.join(', ')})`);
 
-  const store = new ParamStore(options.seed ?? 0);
+  const store = new VersionedStore(options.seed ?? 0);
   let report: LoadReport | null = null;
   if (options.checkpoint !== undefined) {
     // Declare the graph once, without initial values, to learn the shape of every weight.

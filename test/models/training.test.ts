@@ -29,3 +29,18 @@ for (const name of ['bert-mlm', 'electra-discriminator', 'gpt2-lm']) {
     assert.ok(after < losses[7]! + 1e-3 && after < ref.loss! * 0.8, `predict uses the trained weights: ${after}`);
   });
 }
+
+test('predict reuses its session until a weight changes, and recovers when the runtime releases it', async () => {
+  const { clearSessionCache } = await import('../../src/runtime/session.ts');
+  const dir = join(REFERENCE_DIR, 'bert-mlm');
+  const model = buildModel(join(dir, 'config.json'), { application: 'mlm', checkpoint: join(dir, 'model.safetensors') });
+  const before = (await model.predict({ input_ids: [[5, 6, 7]] })).logits!;
+  await clearSessionCache(); // releases every ORT session, the model's cached one included
+  const after = (await model.predict({ input_ids: [[5, 6, 7]] })).logits!;
+  assert.deepEqual(after.data, before.data);
+  // Replacing a weight (as the Trainer does) is seen by the next predict.
+  const bias = model.store.get('mlm/output_bias')!;
+  model.store.set('mlm/output_bias', { ...bias, data: (bias.data as Float32Array).map((v) => v + 1) });
+  const shifted = (await model.predict({ input_ids: [[5, 6, 7]] })).logits!;
+  assert.ok(Math.abs((shifted.data[0] as number) - (before.data[0] as number) - 1) < 1e-5);
+});
