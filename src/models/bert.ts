@@ -396,9 +396,11 @@ function entries(c: BertConfig, application: string, o: BuildOptions): Entry[] {
     );
   }
   if (application === 'nsp' || o.withNsp) {
+    // ALBERT's sentence-order head has NSP's shape; HF names it sop_classifier.
+    const hfNsp = isAlbert ? 'sop_classifier.classifier' : 'cls.seq_relationship';
     list.push(
-      { ours: 'nsp/kernel', hf: 'cls.seq_relationship.weight', google: 'cls/seq_relationship/output_weights', kind: 'kernel', googleTransposed: true },
-      { ours: 'nsp/bias', hf: 'cls.seq_relationship.bias', google: 'cls/seq_relationship/output_bias', kind: 'vector' },
+      { ours: 'nsp/kernel', hf: `${hfNsp}.weight`, google: 'cls/seq_relationship/output_weights', kind: 'kernel', googleTransposed: true },
+      { ours: 'nsp/bias', hf: `${hfNsp}.bias`, google: 'cls/seq_relationship/output_bias', kind: 'vector' },
     );
   }
   if (application === 'discriminator') {
