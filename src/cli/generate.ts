@@ -13,11 +13,11 @@ const HELP = `Usage: bert4ts generate --model <dir> [--tokenizer <file or dir>] 
          [--end-ids 1,2] [--stop TEXT] [--json]
 
 Generates a continuation of the prompt with the model in <dir> (config + checkpoint, as buildModel
-reads them). The tokenizer is read from --tokenizer or from the model directory. With a CPM tokenizer
+reads them); for T5 / mT5 the prompt is the encoder input and the output the decoded answer. The tokenizer is read from --tokenizer or from the model directory. With a CPM tokenizer
 a newline ends the answer, as in the CPM few-shot prompts ("问题：...\\n答案：").`;
 
 const command: Command = {
-  summary: 'generate text with a causal LM (GPT-2, CPM-LM): greedy, beam search or sampling, KV-cached, streamed',
+  summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed',
   async run(argv) {
     let a;
     try {
@@ -59,19 +59,20 @@ const command: Command = {
     });
 
     const { buildModel } = await import('../models/build.ts');
-    const { decoderFor } = await import('../generation/forModel.ts');
+    const { generatorFor } = await import('../generation/forModel.ts');
     const { beamSearch, sample, stream } = await import('../generation/decode.ts');
     process.stderr.write(`loading ${a.model} ...\n`);
     const model = buildModel(a.model, { checkpoint: a.model });
-    const lm = decoderFor(model);
     let tokenizer: import('../tokenizers/types.ts').Tokenizer | undefined;
     const tokPath = a.tokenizer ?? a.model;
     if (a.tokenizer || a.prompt !== undefined) {
       const { loadTokenizer } = await import('../tokenizers/load.ts');
       tokenizer = await loadTokenizer(tokPath);
     }
-    const prompt = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : ids('prompt-ids', a['prompt-ids'])!;
-    const endIds = ids('end-ids', a['end-ids']) ?? [];
+    const input = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : ids('prompt-ids', a['prompt-ids'])!;
+    // T5: the input is encoded once and the answer decoded from the start token.
+    const { lm, prompt, endIds: modelEnds } = await generatorFor(model, input);
+    const endIds = [...(ids('end-ids', a['end-ids']) ?? []), ...modelEnds];
     const stopSequences: number[][] = [];
     if (tokenizer) {
       for (const s of a.stop ?? []) stopSequences.push(tokenizer.encode(s, undefined, { addSpecialTokens: false }).ids);

@@ -1,12 +1,31 @@
-/** An IncrementalLM for a built Model, by family. */
+/** Incremental decoding for a built Model, by family. */
 import type { Model } from '../models/build.ts';
 import type { GPT2Config } from '../models/gpt2.ts';
+import type { T5Config } from '../models/t5.ts';
 import { GPT2Decoder, type DecoderRuntimeOptions, type IncrementalLM } from './causalLM.ts';
+import { T5Seq2Seq } from './seq2seq.ts';
 
+const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
+
+/** A causal LM's decoder (GPT-2, CPM-LM). */
 export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): IncrementalLM {
   if (model.family === 'gpt2' || model.family === 'cpm') {
     const c = model.config as GPT2Config;
     return new GPT2Decoder(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, runtime);
   }
-  throw new Error(`KV-cached generation is implemented for the GPT-2 family (gpt2, CPM-LM); '${model.family}' is not supported yet`);
+  throw new Error(`KV-cached causal decoding is implemented for the GPT-2 family (gpt2, CPM-LM) and, through generatorFor, T5; '${model.family}' is not supported yet`);
+}
+
+/**
+ * What to decode for one input: for a causal LM the input is the prompt; for T5 the input is
+ * encoded once and decoding starts from the decoder start token, ending at EOS.
+ */
+export async function generatorFor(model: Model, input: number[]): Promise<{ lm: IncrementalLM; prompt: number[]; endIds: number[] }> {
+  if (T5_FAMILIES.includes(model.family)) {
+    const c = model.config as T5Config;
+    const vocabSize = model.options.keepTokens?.length ?? c.vocabSize;
+    const lm = await new T5Seq2Seq(model.store, { ...c, vocabSize }).encode([input]);
+    return { lm, prompt: [c.decoderStartTokenId], endIds: [c.eosTokenId] };
+  }
+  return { lm: decoderFor(model), prompt: input, endIds: [] };
 }
