@@ -13,7 +13,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, openCheckpoint, SafetensorsReader, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
+import { CheckpointError, openCheckpoint, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
 import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts';
 import { formatShape, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
@@ -427,14 +427,6 @@ function buildGraph(def: TrainableFamily, scope: Scope, config: unknown, applica
   return { inputs: { ...built.inputs, labels }, outputs: { ...built.outputs, loss } };
 }
 
-/**
- * openCheckpoint, except that a `.safetensors` file is always read as one: content sniffing takes a
- * header length whose first byte is 0x80 for a legacy pickle.
- */
-function openByPath(path: string): CheckpointReader {
-  return path.endsWith('.safetensors') && existsSync(path) && statSync(path).isFile() ? new SafetensorsReader(path) : openCheckpoint(path);
-}
-
 /** bert4keras's build_transformer_model: config (path, directory or object) + options -> a Model. */
 export function buildModel(config: string | Record<string, unknown>, options: BuildModelOptions = {}): Model {
   const { raw, file } = typeof config === 'string' ? readConfigFile(config) : { raw: config, file: 'config object' };
@@ -458,7 +450,7 @@ export function buildModel(config: string | Record<string, unknown>, options: Bu
     const probe = new Scope(new ParamStore(), '', { declareOnly: true, dtype: options.dtype });
     buildGraph(def, probe, parsed, application, options);
     const maps = { hf: def.weightMap(parsed, application, 'hf', options), google: def.weightMap(parsed, application, 'google', options) };
-    const reader = typeof options.checkpoint === 'string' ? openByPath(options.checkpoint) : options.checkpoint;
+    const reader = typeof options.checkpoint === 'string' ? openCheckpoint(options.checkpoint) : options.checkpoint;
     try {
       report = loadWeights(reader, maps, probe.declared, store, options.naming);
     } finally {
