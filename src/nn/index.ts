@@ -1,0 +1,3 @@
+export { ParamStore, Scope, Random, initializers, type Init, type ScopeOptions } from './params.ts';
+export { dense, embedding, layerNorm, rmsNorm, dropout, feedForward, activate, splitHeads, mergeHeads, type Activation } from './layers.ts';
+export { attention, paddingMask, causalAttentionMask, unilmMask, andMasks, type AttentionOptions } from './attention.ts';

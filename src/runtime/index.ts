@@ -1,0 +1,3 @@
+export { compile, Executable, hostTensor, clearSessionCache, FeedError, NonFiniteError, type Feeds, type RuntimeOptions } from './session.ts';
+export { lower, markWeightsChanged, LoweredModel, OPSET } from './lower.ts';
+export { exportOnnx } from './export.ts';

@@ -1,0 +1,27 @@
+// The README's examples run and print what they promise.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+const run = (file: string) => spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8' });
+
+test('examples/train-tiny-lm.ts trains a copier that copies', () => {
+  const r = run('examples/train-tiny-lm.ts');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /prompt 314159 -> 314159/);
+});
+
+test('examples/generate.ts decodes greedy, beam, sampled and streamed tokens', () => {
+  const r = run('examples/generate.ts');
+  assert.equal(r.status, 0, r.stderr);
+  for (const label of ['greedy', 'beam', 'sample', 'streamed']) assert.match(r.stdout, new RegExp(`^${label} `, 'm'));
+});
+
+const tinyBert = '../shared/data/checkpoints/tf/keras_bert_tiny';
+test('examples/bert-mlm.ts loads a real TF checkpoint and predicts a masked word', { skip: existsSync(tinyBert) ? false : `${tinyBert} is absent (../shared not present)` }, () => {
+  const r = run('examples/bert-mlm.ts');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /loaded 42 weights \(google naming\)/);
+  assert.match(r.stdout, /\[MASK\] = '\w+'/);
+});
