@@ -4,37 +4,31 @@
  * with the ids and scores instead.
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from './main.ts';
+import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
-const HELP = `Usage: bert4ts generate --model <dir> [--tokenizer <file or dir>] (--prompt TEXT | --prompt-ids 1,2,3)
+const HELP = `Usage: bert4ts generate --model <dir> [--application lm|unilm] [--tokenizer <file or dir>] (--prompt TEXT | --prompt-ids 1,2,3)
          [--max-new-tokens N] [--min-new-tokens N]
          [--greedy | --beam K [--length-penalty A] [--n-best N] | --sample [--top-k K] [--top-p P] [--temperature T] [--repetition-penalty R] [--seed S] [--n N]]
          [--end-ids 1,2] [--stop TEXT] [--json]
 
 Generates a continuation of the prompt with the model in <dir> (config + checkpoint, as buildModel
-reads them); for T5 / mT5 the prompt is the encoder input and the output the decoded answer. The tokenizer is read from --tokenizer or from the model directory. With a CPM tokenizer
+reads them); for T5 / mT5 the prompt is the encoder input and the output the decoded answer; a
+BERT-shaped model generates with --application lm (causal) or unilm (the prompt is the source). The tokenizer is read from --tokenizer or from the model directory. With a CPM tokenizer
 a newline ends the answer, as in the CPM few-shot prompts ("问题：...\\n答案：").`;
 
 const command: Command = {
   summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed',
   async run(argv) {
-    let a;
-    try {
-      a = parseArgs({
-        args: argv,
-        options: {
-          model: { type: 'string' }, tokenizer: { type: 'string' }, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
+    const parsed = parseCommandArgs(argv, {
+          model: { type: 'string' }, application: { type: 'string' }, tokenizer: { type: 'string' }, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
           'max-new-tokens': { type: 'string', default: '32' }, 'min-new-tokens': { type: 'string' },
           greedy: { type: 'boolean' }, beam: { type: 'string' }, 'length-penalty': { type: 'string' }, 'n-best': { type: 'string' },
           sample: { type: 'boolean' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, temperature: { type: 'string' },
           'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, n: { type: 'string' },
           'end-ids': { type: 'string' }, stop: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-        },
-      }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+        });
+    if (parsed.positionals.length) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
+    const a = parsed.values;
     if (a.help) { process.stdout.write(HELP + '\n'); return 0; }
     if (!a.model) throw new UsageError('--model <dir> is required');
     if (!existsSync(a.model)) throw new Error(`model directory not found: ${a.model}`);
@@ -62,7 +56,7 @@ const command: Command = {
     const { generatorFor } = await import('../generation/forModel.ts');
     const { beamSearch, sample, stream } = await import('../generation/decode.ts');
     process.stderr.write(`loading ${a.model} ...\n`);
-    const model = buildModel(a.model, { checkpoint: a.model });
+    const model = buildModel(a.model, { checkpoint: a.model, application: a.application });
     let tokenizer: import('../tokenizers/types.ts').Tokenizer | undefined;
     const tokPath = a.tokenizer ?? a.model;
     if (a.tokenizer || a.prompt !== undefined) {

@@ -4,16 +4,24 @@ import type { GPT2Config } from '../models/gpt2.ts';
 import type { T5Config } from '../models/t5.ts';
 import { GPT2Decoder, type DecoderRuntimeOptions, type IncrementalLM } from './causalLM.ts';
 import { T5Seq2Seq } from './seq2seq.ts';
+import { BertDecoder } from './bertDecoder.ts';
+import type { BertConfig } from '../models/bert.ts';
 
 const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
 
-/** A causal LM's decoder (GPT-2, CPM-LM). */
+const BERT_FAMILIES = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'];
+
+/** A decoder-only model's KV-cached decoder: GPT-2 / CPM-LM, or a BERT-shaped `lm` / `unilm`. */
 export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): IncrementalLM {
   if (model.family === 'gpt2' || model.family === 'cpm') {
     const c = model.config as GPT2Config;
     return new GPT2Decoder(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, runtime);
   }
-  throw new Error(`KV-cached causal decoding is implemented for the GPT-2 family (gpt2, CPM-LM) and, through generatorFor, T5; '${model.family}' is not supported yet`);
+  if (BERT_FAMILIES.includes(model.family)) {
+    if (model.application !== 'lm' && model.application !== 'unilm') throw new Error(`a ${model.family} model generates as application 'lm' or 'unilm', not '${model.application}'`);
+    return new BertDecoder(model.store, model.config as BertConfig, model.application, model.options, runtime);
+  }
+  throw new Error(`no incremental decoder for family '${model.family}' (T5 / mT5: use generatorFor)`);
 }
 
 /**

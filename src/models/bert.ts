@@ -16,10 +16,10 @@
  */
 import { crossEntropy } from '../graph/composite.ts';
 import {
-  abs, add, cast, cumsum, div, equal, exp, gather, input, log, logicalNot, matmul, maximum, mul, range,
+  abs, add, cast, cumsum, div, equal, exp, gather, input, lessOrEqual, log, logicalNot, matmul, maximum, mul, range,
   reduceSum, reshape, scalar, slice, sub, transpose, where,
 } from '../graph/ops.ts';
-import { GraphError, dimSub, type Dim, type Tensor } from '../graph/tensor.ts';
+import { GraphError, dimAdd, dimSub, type Dim, type Tensor } from '../graph/tensor.ts';
 import { andMasks, attention, causalAttentionMask, paddingMask, unilmMask } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
@@ -152,6 +152,8 @@ interface Inputs {
   ids: Tensor;
   attentionMask: Tensor;
   tokenTypeIds: Tensor | null;
+  /** Explicit position ids (B, T) (incremental decoding); default 0..T-1 (RoBERTa: from the padding). */
+  positionIds?: Tensor | null;
 }
 
 /** Embeddings -> (B, T, H), plus the word table for tied output layers. */
@@ -164,7 +166,7 @@ function embeddings(scope: Scope, c: BertConfig, x: Inputs, o: BuildOptions): { 
   if (typeof seq === 'number' && seq > limit.tokens) throw new GraphError(c.family, `${seq} tokens exceed the ${limit.tokens} positions${limit.hint ? ` (${limit.hint})` : ''}`);
   const { output: words, table: wordTable } = embedding(e, x.ids, vocab, c.embeddingSize, 'word_embeddings'); // (B, T, E)
   const positionTable = e.param('position_embeddings', [c.maxPosition, c.embeddingSize], initializers.truncatedNormal(0.02));
-  const positionIds = c.family === 'roberta' ? robertaPositionIds(x.ids, c.padTokenId) : reshape(range(seq), [1, seq]);
+  const positionIds = x.positionIds ?? (c.family === 'roberta' ? robertaPositionIds(x.ids, c.padTokenId) : reshape(range(seq), [1, seq]));
   let h = add(words, positionEmbedding(positionTable, positionIds, alpha));
   if (c.typeVocabSize > 0) {
     const typeTable = e.param('token_type_embeddings', [c.typeVocabSize, c.embeddingSize], initializers.truncatedNormal(0.02));
@@ -176,18 +178,65 @@ function embeddings(scope: Scope, c: BertConfig, x: Inputs, o: BuildOptions): { 
   return { h, wordTable };
 }
 
-/** One post-LN block: Att -> Dropout -> Add -> LN -> FFN -> Dropout -> Add -> LN. */
-function block(scope: Scope, c: BertConfig, h: Tensor, mask: Tensor | null, o: BuildOptions): Tensor {
+/**
+ * One post-LN block: Att -> Dropout -> Add -> LN -> FFN -> Dropout -> Add -> LN. With `cache`, the
+ * attention also sees earlier positions' keys/values; the returned k/v include them.
+ */
+function block(scope: Scope, c: BertConfig, h: Tensor, mask: Tensor | null, o: BuildOptions, cache: LayerCache | null = null): { h: Tensor } & LayerCache {
   const rate = o.dropoutRate ?? c.hiddenDropout;
   const att = scope.child('attention');
   const a = attention(att, h, {
-    heads: c.numHeads, headSize: o.attentionKeySize, mask, dropout: o.attentionDropoutRate ?? c.attentionDropout,
+    heads: c.numHeads, headSize: o.attentionKeySize, mask, dropout: o.attentionDropoutRate ?? c.attentionDropout, cache,
     names: { query: 'self/query', key: 'self/key', value: 'self/value', output: 'output/dense' },
-  }).output; // (B, T, H)
-  h = layerNorm(att.child('output/LayerNorm'), add(h, dropout(att, a, rate)), c.layerNormEps);
+  }); // (B, T, H)
+  h = layerNorm(att.child('output/LayerNorm'), add(h, dropout(att, a.output, rate)), c.layerNormEps);
   const f = dense(scope.child('intermediate/dense'), h, c.intermediateSize, { activation: c.hiddenAct }); // (B, T, F)
   const y = dense(scope.child('output/dense'), f, c.hiddenSize); // (B, T, H)
-  return layerNorm(scope.child('output/LayerNorm'), add(h, dropout(scope, y, rate)), c.layerNormEps);
+  return { h: layerNorm(scope.child('output/LayerNorm'), add(h, dropout(scope, y, rate)), c.layerNormEps), k: a.k, v: a.v };
+}
+
+export interface LayerCache {
+  k: Tensor; // (B, H, P, D)
+  v: Tensor;
+}
+
+export interface BertStepInputs {
+  ids: Tensor; // (B, T) new tokens
+  tokenTypeIds: Tensor | null; // (B, T)
+  positionIds: Tensor; // (B, T)
+  /** (B, P+T) 1 = token, 0 = padding. */
+  attentionMask: Tensor;
+  /**
+   * (B, P+T): position j is visible from i iff visibility[j] <= visibility[i]. Positions 0, 1, 2, ...
+   * give the causal `lm` mask; cumsum(segment ids) gives UniLM's (bert4keras's rule).
+   */
+  visibility: Tensor;
+  cache: LayerCache[];
+  past: Dim;
+}
+
+/**
+ * Incremental decoding for the `lm` and `unilm` applications: the new tokens' MLM-head logits at the
+ * last position (B, 1, V) and every layer's keys/values including the new positions. With UniLM the
+ * source (segment 0) never attends to the target, so its cached keys/values stay exact.
+ */
+export function bertDecoderStep(scope: Scope, c: BertConfig, application: string, o: BuildOptions, x: BertStepInputs): { logits: Tensor; cache: LayerCache[] } {
+  if (application !== 'lm' && application !== 'unilm') throw new GraphError(c.family, `incremental decoding needs application 'lm' or 'unilm', not '${application}'`);
+  checkApplication(c, application, o);
+  const [b, seq] = x.ids.shape as [Dim, Dim];
+  const total = dimAdd(x.past, seq);
+  let { h, wordTable } = embeddings(scope, c, { ids: x.ids, attentionMask: x.attentionMask, tokenTypeIds: x.tokenTypeIds, positionIds: x.positionIds }, o);
+  const vis = cast(x.visibility, 'float32');
+  const visible = lessOrEqual(reshape(vis, [b, 1, 1, total]), reshape(slice(vis, 1, x.past, total), [b, 1, seq, 1])); // (B, 1, T, P+T)
+  const mask = andMasks(visible, paddingMask(x.attentionMask));
+  const cache: LayerCache[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const r = block(scope.child(layerScopeName(c, i)), c, h, mask, o, x.cache[i] ?? null);
+    h = r.h;
+    cache.push({ k: r.k, v: r.v });
+  }
+  const last = slice(h, 1, dimSub(seq, 1), seq); // (B, 1, H)
+  return { logits: mlmHead(scope, c, last, wordTable), cache };
 }
 
 /** Scope name of layer i's weights: ALBERT shares one block per group. */
@@ -232,7 +281,7 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
 
   let { h, wordTable } = embeddings(scope, c, x, o); // (B, T, H)
   const mask = attentionMaskFor(application, x);
-  for (let i = 0; i < c.numLayers; i++) h = block(scope.child(layerScopeName(c, i)), c, h, mask, o);
+  for (let i = 0; i < c.numLayers; i++) h = block(scope.child(layerScopeName(c, i)), c, h, mask, o).h;
   const outputs: Record<string, Tensor> = { last_hidden_state: h };
 
   const withPool = o.withPool || o.withNsp || o.numClasses !== undefined || application === 'nsp';
