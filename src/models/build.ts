@@ -188,8 +188,11 @@ function asDtype(t: HostTensor, dtype: string, file: string, name: string): Host
 }
 
 const KNOWN_PREFIXES = ['bert.', 'roberta.', 'albert.', 'electra.', 'transformer.'];
-/** Derived buffers and tied copies a checkpoint may hold that no model weight maps to. */
-const IGNORABLE = [/\/adam_[mv]$/, /^global_step$/, /position_ids$/, /\.attn\.(masked_)?bias$/, /decoder\.(weight|bias)$/, /^lm_head\.weight$/, /^generator_lm_head\.weight$/];
+/**
+ * What a checkpoint may hold that no model weight maps to: optimizer slots (Adam; Adafactor's
+ * _slot_vc/_slot_vr in Mesh-TF T5), counters, derived buffers, tied copies.
+ */
+const IGNORABLE = [/\/adam_[mv]$/, /_slot_(v|vc|vr|m)$/, /^global_step$/, /^(encoder|decoder)\.embed_tokens\.weight$/, /position_ids$/, /\.attn\.(masked_)?bias$/, /decoder\.(weight|bias)$/, /^lm_head\.weight$/, /^generator_lm_head\.weight$/];
 
 /** Names a tensor may have: as mapped, without the head class's prefix, with old gamma/beta LayerNorm names. */
 function candidates(name: string): string[] {
