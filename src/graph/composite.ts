@@ -66,7 +66,3 @@ export function rmsNorm(x: Tensor, gamma: Tensor, epsilon = 1e-6): Tensor {
   const variance = reduceMean(mul(x, x), -1, true);
   return mul(div(x, sqrt(add(variance, epsilon))), gamma);
 }
-
-export function mean(x: Tensor): Tensor {
-  return reduceMean(x);
-}

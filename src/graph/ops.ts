@@ -524,9 +524,3 @@ export const softmaxCrossEntropy: (...args: [logits: Tensor, labels: Tensor, ign
     return [mul(sub(softmax(L, -1), onehot), rowScale), null];
   },
 }, (apply) => (logits, labels, ignoreIndex = -100) => apply([logits, labels], { ignoreIndex }));
-
-export function shapeOf(x: Tensor): Shape {
-  return x.shape;
-}
-
-export type { Attrs };

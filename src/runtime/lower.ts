@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
+import type { DType, HostTensor } from '../graph/dtype.ts';
 import { PRIMS, type OnnxAttr, type OnnxBuilder } from '../graph/prim.ts';
 import { GraphError, Tensor, formatShape, type Dim, type Shape } from '../graph/tensor.ts';
 import { topoSort } from '../autodiff/grad.ts';
@@ -354,8 +354,4 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
   }
   const allInputs = options.params === 'inputs' ? [...inputs, ...params] : inputs;
   return new LoweredModel(allInputs.map((s) => ({ ...s })), outs, params, nodes, initializers, graphName);
-}
-
-export function elementCount(shape: readonly number[]): number {
-  return sizeOf(shape);
 }
