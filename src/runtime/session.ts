@@ -68,7 +68,7 @@ export class Executable {
   ) {}
 
   static async fromLowered(model: LoweredModel, options: RuntimeOptions = {}): Promise<Executable> {
-    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}|${options.memoryArena}`;
+    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}|${options.memoryArena}|${options.externalDataThreshold}`;
     const cached = sessionCache.get(signature);
     if (cached) {
       sessionCache.delete(signature);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import * as g from '../../src/graph/index.ts';
 import { compile, hostTensor, FeedError } from '../../src/runtime/session.ts';
@@ -74,6 +75,38 @@ test('export: a GPT model as .onnx + external data runs in plain onnxruntime wit
     assert.deepEqual(theirs.dims, [1, 4, 30]);
     const a = ours.data as Float32Array, b = theirs.data as Float32Array;
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sessions over the external-data threshold load their weights from a memory-mapped file, same outputs', async () => {
+  const store = new ParamStore(4);
+  const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
+  const { logits } = gpt2(new Scope(store), { vocabSize: 30, hiddenSize: 16, numLayers: 1, numHeads: 2, maxPosition: 8 }, { ids });
+  const feed = { input_ids: hostTensor('int64', [1, 3], [4, 5, 6]) };
+  const inline = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n) });
+  const external = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n) }, { externalDataThreshold: 1000 });
+  assert.notEqual(inline.signature, external.signature);
+  const a = (await inline.run(feed)).logits!.data as Float32Array;
+  const b = (await external.run(feed)).logits!.data as Float32Array;
+  assert.deepEqual([...a], [...b]);
+  await external.release();
+});
+
+const hasOnnx = spawnSync('/usr/bin/python3', ['-c', 'import onnx'], { stdio: 'ignore' }).status === 0;
+test('exported models pass onnx.checker (full check)', { skip: hasOnnx ? false : 'python3-onnx is not installed (a development-only oracle)' }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-checker-'));
+  try {
+    const store = new ParamStore(5);
+    const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
+    const out = gpt2(new Scope(store), { vocabSize: 30, hiddenSize: 16, numLayers: 1, numHeads: 2, maxPosition: 8 }, { ids });
+    const loss = g.crossEntropy(out.logits, g.input('labels', 'int64', ['batch', 'seq']));
+    const path = join(dir, 'model.onnx');
+    exportOnnx({ logits: out.logits, loss }, (n) => store.get(n), path);
+    const r = spawnSync('/usr/bin/python3', ['-c', `import onnx; onnx.checker.check_model(${JSON.stringify(path)}, full_check=True); print("ok")`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /ok/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
