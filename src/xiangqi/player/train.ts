@@ -176,8 +176,8 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   };
 
   let lastEval: Record<string, number> = {};
-  const progress = new Progress({ label: 'train', total: o.steps, unit: 'step', silent: o.quiet });
-  progress.done = startStep;
+  // Counts this run's steps (so rate and ETA are right after a resume); the label says where it started.
+  const progress = new Progress({ label: startStep ? `train (from step ${startStep})` : 'train', total: o.steps - startStep, unit: 'step', silent: o.quiet });
   async function* batches() {
     for (let s = startStep; Date.now() < deadline && s < (o.stopAt ?? Infinity); s++) {
       const b = sampler.batchAt(s);
