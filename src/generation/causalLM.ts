@@ -92,10 +92,17 @@ export class GPT2Decoder implements IncrementalLM {
    * where a second thread only adds synchronisation (measured: 22 vs 35 ms per GPT-2-small token).
    */
   private executable(tokens: number): Promise<Executable> {
-    const small = tokens <= SMALL_STEP_TOKENS;
+    // A model past the external-data threshold gets one session: a second would map a second copy.
+    const small = tokens <= SMALL_STEP_TOKENS && this.weightBytes() < (this.runtime.externalDataThreshold ?? 1.5e9);
     const make = (runtime: RuntimeOptions) => compile(this.buildGraph().outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: 'gpt2_step' }, runtime);
     if (small) return (this.smallExe ??= make({ ...this.runtime, threads: this.runtime.decodeThreads ?? 1 }));
     return (this.exe ??= make(this.runtime));
+  }
+
+  private weightBytes(): number {
+    let n = 0;
+    for (const v of this.store.values.values()) n += v.data.byteLength;
+    return n;
   }
 
   initialState(rows: number): DecoderState {
