@@ -3,8 +3,7 @@
  * output format follows the output name (.safetensors, .bin, .ckpt TF prefix) or --format.
  * Tensors stream one at a time, so checkpoints larger than memory convert.
  */
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from './main.ts';
+import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts convert <input> <output> [--format safetensors|tf|pytorch] [--dtype float32|float16|bfloat16] [--quiet]
 
@@ -19,16 +18,7 @@ Prints one JSON line with what was written.`;
 const command: Command = {
   summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names',
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { format: { type: 'string' }, dtype: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } },
-      });
-    } catch (e) {
-      throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs(argv, { format: { type: 'string' }, dtype: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } }, USAGE);
     const { values, positionals } = parsed;
     if (values.help) {
       process.stdout.write(USAGE + '\n');

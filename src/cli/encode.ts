@@ -3,9 +3,8 @@
  * checkpoint + tokenizer) on texts and print one JSON line per input: the shape and first values of
  * the last hidden state, or the top predictions at each [MASK] (mlm) / for the next token (lm).
  */
-import { parseArgs } from 'node:util';
 import type { Tokenizer } from '../tokenizers/index.ts';
-import { UsageError, type Command } from './main.ts';
+import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts encode --model <dir> [options] TEXT...
        bert4ts encode --model <dir> --ids 2,45,103,3 [--ids ...]
@@ -26,20 +25,11 @@ Prints one JSON line per input.`;
 const command: Command = {
   summary: 'run a model on texts: hidden-state summary, or top predictions for [MASK] (mlm) / the next token (lm)',
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
+    const parsed = parseCommandArgs(argv, {
           model: { type: 'string' }, application: { type: 'string' }, family: { type: 'string' }, checkpoint: { type: 'string' },
           config: { type: 'string' }, tokenizer: { type: 'string' }, ids: { type: 'string', multiple: true }, 'mask-id': { type: 'string' },
           top: { type: 'string' }, values: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (e) {
-      throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-    }
+        }, USAGE);
     const { values: o, positionals: texts } = parsed;
     if (o.help) {
       process.stdout.write(USAGE + '\n');

@@ -3,6 +3,8 @@
  * demand, so `bert4ts --help` stays fast and one command's dependencies never slow another.
  * Exit codes: 0 success, 1 failure while running, 2 bad usage.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 export interface Command {
   summary: string;
   /** Returns the process exit code. Logs go to stderr, results to stdout. */
@@ -19,6 +21,15 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 };
 
 export class UsageError extends Error {}
+
+/** node:util parseArgs whose errors (unknown option, missing value) become usage errors (exit 2). */
+export function parseCommandArgs<T extends ParseArgsConfig['options']>(argv: string[], options: T, usage?: string) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, options, strict: true });
+  } catch (e) {
+    throw new UsageError(usage ? `${(e as Error).message}\n${usage}` : (e as Error).message);
+  }
+}
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);

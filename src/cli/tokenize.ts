@@ -3,9 +3,8 @@
  * ids, tokens, segments and offsets. Without TEXT, each line of stdin is one text.
  * `--decode ID...` turns ids (spaces, commas or a JSON array) back into text.
  */
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
-import { UsageError, type Command } from './main.ts';
+import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts tokenize --tokenizer <file or dir> [options] [TEXT...]
        bert4ts tokenize --tokenizer <file or dir> --decode ID...
@@ -26,19 +25,10 @@ const KINDS = ['wordpiece', 'sentencepiece', 'cpm', 'byte-bpe', 'tokenizer.json'
 const command: Command = {
   summary: 'tokenize text (or --decode ids) with a WordPiece, SentencePiece, GPT-2 BPE or CPM tokenizer',
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
+    const parsed = parseCommandArgs(argv, {
           tokenizer: { type: 'string', short: 't' }, pair: { type: 'string' }, maxlen: { type: 'string' },
           'no-special': { type: 'boolean' }, decode: { type: 'boolean' }, kind: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-        },
-      });
-    } catch (e) {
-      throw new UsageError(`${(e as Error).message}\n${USAGE}`);
-    }
+        }, USAGE);
     const { values, positionals } = parsed;
     if (values.help) {
       process.stdout.write(USAGE + '\n');
