@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
 import { greedyMover, modelMover, playMatch, randomMover, type MatchFigures } from '../src/xiangqi/player/match.ts';
@@ -24,7 +25,7 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     games: { type: 'string', default: '100' },
     'accuracy-games': { type: 'string', default: '60' },
-    corpus: { type: 'string', default: new URL('../../data/games.jsonl', import.meta.url).pathname },
+    corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
   },
 });
 const games = Number(values.games);

@@ -4,6 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { toFloat32, type HostTensor } from '../../graph/dtype.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
@@ -36,7 +37,7 @@ export class ModelFileError extends Error {
 }
 
 /** Shipped weights, relative to the repository root. */
-export const SHIPPED_MODEL = new URL('../../../models/xiangqi/model.safetensors', import.meta.url).pathname;
+export const SHIPPED_MODEL = fileURLToPath(new URL('../../../models/xiangqi/model.safetensors', import.meta.url));
 
 /** Load a model from a safetensors file or a directory holding model.safetensors. Weights become float32. */
 export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {

@@ -12,12 +12,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
 import type { Player } from './player.ts';
 import { moveFromIccs } from './vocab.ts';
 
-export const WEB_ROOT = new URL('../../../web/', import.meta.url).pathname;
+export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 const MAX_BODY = 64 * 1024;
 const MAX_PLIES = 1000;
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.ico': 'image/x-icon' };

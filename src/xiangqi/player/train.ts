@@ -56,10 +56,13 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'corpus' | 'out'> = {
   config: DEFAULT_CONFIG,
 };
 
-/** Curriculum: windows of 128, 256, 512 then maxPosition tokens over the four quarters... */
+/**
+ * The length curriculum: windows of 128, 256, 512 and then the model's full length, over 15%, 20%,
+ * 30% and 35% of the steps. Short windows (openings) are cheap and where the data is densest; the
+ * long ones, which hold whole games, get most of the steps. Windows are capped at maxPosition - 1.
+ */
 export function windowSchedule(steps: number, maxPosition: number): (step: number) => number {
   const windows = [128, 256, 512, maxPosition].map((w) => Math.min(w, maxPosition - 1));
-  // ...weighted so the long windows (fewer games per batch, but the full games) get most steps.
   const ends = [0.15, 0.35, 0.65, 1].map((f) => f * steps);
   return (step) => windows[ends.findIndex((e) => step < e)] ?? windows[windows.length - 1]!;
 }
