@@ -171,7 +171,11 @@ async function onSquare(sq) {
 }
 
 async function newGame() {
-  if (game.busy) return;
+  if (game.busy) {
+    document.getElementById('side').value = game.side; // keep the control truthful while the model thinks
+    say('Wait for the model to move, then start a new game.');
+    return;
+  }
   game.side = document.getElementById('side').value;
   game.lastMove = null;
   renderCandidates(null);
