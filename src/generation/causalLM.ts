@@ -60,11 +60,16 @@ export class GPT2Decoder implements IncrementalLM {
   readonly vocabSize: number;
   readonly maxPosition: number;
   private readonly headSize: number;
+  /** Past the external-data threshold: one session only (a second would map a second copy). */
+  private readonly big: boolean;
 
   constructor(readonly store: ParamStore, readonly config: GPT2Config, private readonly runtime: DecoderRuntimeOptions = {}) {
     this.vocabSize = config.vocabSize;
     this.maxPosition = config.maxPosition;
     this.headSize = config.hiddenSize / config.numHeads;
+    let bytes = 0;
+    for (const v of store.values.values()) bytes += v.data.byteLength;
+    this.big = bytes >= (runtime.externalDataThreshold ?? 1.5e9);
   }
 
   /** The step graph (also usable for export). */
@@ -93,16 +98,10 @@ export class GPT2Decoder implements IncrementalLM {
    */
   private executable(tokens: number): Promise<Executable> {
     // A model past the external-data threshold gets one session: a second would map a second copy.
-    const small = tokens <= SMALL_STEP_TOKENS && this.weightBytes() < (this.runtime.externalDataThreshold ?? 1.5e9);
+    const small = tokens <= SMALL_STEP_TOKENS && !this.big;
     const make = (runtime: RuntimeOptions) => compile(this.buildGraph().outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: 'gpt2_step' }, runtime);
     if (small) return (this.smallExe ??= make({ ...this.runtime, threads: this.runtime.decodeThreads ?? 1 }));
     return (this.exe ??= make(this.runtime));
-  }
-
-  private weightBytes(): number {
-    let n = 0;
-    for (const v of this.store.values.values()) n += v.data.byteLength;
-    return n;
   }
 
   initialState(rows: number): DecoderState {

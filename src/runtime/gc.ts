@@ -13,5 +13,7 @@ export function collectGarbage(): void {
     v8.setFlagsFromString('--expose-gc');
     gc = vm.runInNewContext('gc') as () => void;
   }
+  // Two passes: ArrayBuffer backing stores are released by finalisers that the first pass queues.
+  gc();
   gc();
 }

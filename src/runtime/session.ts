@@ -97,7 +97,7 @@ export class Executable {
       logSeverityLevel: 3,
       enableCpuMemArena: options.memoryArena ?? true,
       enableMemPattern: options.memoryArena ?? true,
-      extra: prepack ? {} : { session: { disable_prepacking: '1' } },
+      extra: { session: { set_denormal_as_zero: '1', ...(prepack ? {} : { disable_prepacking: '1' }) } },
     };
     let session: ort.InferenceSession;
     let tempDir: string | undefined;
@@ -106,6 +106,7 @@ export class Executable {
         // Over protobuf's 2 GB limit: write model + external data and let ORT memory-map the weights.
         mkdirSync(join(tmpdir(), 'bert4ts'), { recursive: true });
         tempDir = mkdtempSync(join(tmpdir(), 'bert4ts', 'session-'));
+        trackTempDir(tempDir);
         const { modelPath } = model.writeFiles(join(tempDir, 'model.onnx'));
         session = await ort.InferenceSession.create(modelPath, sessionOptions);
       } else {
@@ -188,8 +189,22 @@ export class Executable {
   async release(): Promise<void> {
     sessionCache.delete(this.signature);
     await this.session.release();
-    if (this.tempDir) rmSync(this.tempDir, { recursive: true, force: true });
+    if (this.tempDir) {
+      rmSync(this.tempDir, { recursive: true, force: true });
+      tempDirs.delete(this.tempDir);
+    }
   }
+}
+
+// External-data files are as big as the model (10 GB for CPM-LM): remove them when the process
+// ends, not only on release(), or every run would leave one behind.
+const tempDirs = new Set<string>();
+function trackTempDir(dir: string): void {
+  if (tempDirs.size === 0) {
+    process.once('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+  }
+  tempDirs.add(dir);
 }
 
 const MAX_CACHED_SESSIONS = Number(process.env.BERT4TS_SESSION_CACHE) || 16;
