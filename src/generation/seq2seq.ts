@@ -11,7 +11,7 @@ import { dimSub, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { t5Decoder, t5Encoder, type LayerCache, type T5Config } from '../models/t5.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
-import type { DecoderState, IncrementalLM, StepInput } from './causalLM.ts';
+import type { DecoderRuntimeOptions, DecoderState, IncrementalLM, StepInput } from './causalLM.ts';
 
 interface Seq2SeqState extends DecoderState {
   /** Per layer cross keys/values of the inputs, [inputs, H, S, dKv]. */
@@ -31,9 +31,10 @@ const vector = (v: number[]): HostTensor => ({ dtype: 'int64', shape: [v.length]
 export class T5Seq2Seq {
   private encodeExe?: Promise<Executable>;
   private stepExe?: Promise<Executable>;
+  private smallStepExe?: Promise<Executable>;
   private readonly headSize: number;
 
-  constructor(readonly store: ParamStore, readonly config: T5Config, private readonly runtime: RuntimeOptions = {}) {
+  constructor(readonly store: ParamStore, readonly config: T5Config, private readonly runtime: DecoderRuntimeOptions = {}) {
     this.headSize = config.dKv;
   }
 
@@ -78,8 +79,8 @@ export class T5Seq2Seq {
     return outputs;
   }
 
-  private compileOnce(graph: () => Record<string, Tensor>, name: string): Promise<Executable> {
-    return compile(graph(), { params: 'initializers', paramValue: (n) => this.store.get(n), name }, this.runtime);
+  private compileOnce(graph: () => Record<string, Tensor>, name: string, runtime: RuntimeOptions = this.runtime): Promise<Executable> {
+    return compile(graph(), { params: 'initializers', paramValue: (n) => this.store.get(n), name }, runtime);
   }
 
   /**
@@ -101,8 +102,9 @@ export class T5Seq2Seq {
     this.encodeExe ??= this.compileOnce(() => this.encoderGraph(), 't5_encoder');
     const out = await (await this.encodeExe).run({ input_ids: int64(ids), attention_mask: encoderMask });
     const cross = Array.from({ length: c.numDecoderLayers }, (_, i) => ({ k: out[`cross_k_${i}`]!, v: out[`cross_v_${i}`]! }));
+    // As for GPT-2: single-token steps are GEMVs that one thread runs at memory bandwidth.
     this.stepExe ??= this.compileOnce(() => this.stepGraph(), 't5_decoder_step');
-    const stepExe = this.stepExe;
+    const stepFor = (tokens: number) => (tokens <= 1 ? (this.smallStepExe ??= this.compileOnce(() => this.stepGraph(), 't5_decoder_step', { ...this.runtime, threads: this.runtime.decodeThreads ?? 1 })) : this.stepExe!);
     const B = inputs.length;
     const headSize = this.headSize;
     return {
@@ -126,7 +128,7 @@ export class T5Seq2Seq {
         };
         s.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });
         s.cross.forEach((l, i) => { feeds[`cross_k_${i}`] = l.k; feeds[`cross_v_${i}`] = l.v; });
-        const r = await (await stepExe).run(feeds);
+        const r = await (await stepFor(inp.ids.length * inp.ids[0]!.length)).run(feeds);
         const cache = s.cache.map((_, i) => ({ k: r[`present_k_${i}`]!, v: r[`present_v_${i}`]! }));
         const next: Seq2SeqState = { cache, past: s.past + inp.ids[0]!.length, cross: s.cross, encoderRow };
         return { logits: r.logits!.data as Float32Array, state: next };
