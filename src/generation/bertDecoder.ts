@@ -11,19 +11,13 @@ import { Scope, type ParamStore } from '../nn/params.ts';
 import { bertDecoderStep, type BertConfig, type LayerCache } from '../models/bert.ts';
 import type { BuildOptions } from '../models/family.ts';
 import { compile, type Executable } from '../runtime/session.ts';
-import type { DecoderRuntimeOptions, DecoderState, IncrementalLM, StepInput } from './causalLM.ts';
+import { int64, int64Vector, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface BertState extends DecoderState {
   /** Per row: visibility index of every position so far. */
   visibility: number[][];
 }
 
-function int64(rows: number[][]): HostTensor {
-  const n = rows[0]?.length ?? 0;
-  const data = new BigInt64Array(rows.length * n);
-  rows.forEach((r, i) => r.forEach((v, j) => (data[i * n + j] = BigInt(v))));
-  return { dtype: 'int64', shape: [rows.length, n], data };
-}
 
 export class BertDecoder implements IncrementalLM {
   readonly vocabSize: number;
@@ -85,7 +79,7 @@ export class BertDecoder implements IncrementalLM {
       position_ids: int64(inp.positions.map((row) => row.map((p) => p + this.positionOffset))),
       attention_mask: int64(inp.attentionMask),
       visibility: int64(visibility),
-      cache_index: { dtype: 'int64', shape: [inp.cacheIndex.length], data: BigInt64Array.from(inp.cacheIndex.map(BigInt)) },
+      cache_index: int64Vector(inp.cacheIndex),
     };
     if (this.config.typeVocabSize > 1) feeds.token_type_ids = int64(inp.ids.map((row) => row.map(() => (this.application === 'unilm' && !prompt ? 1 : 0))));
     s.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });

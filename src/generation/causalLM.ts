@@ -46,11 +46,17 @@ export interface DecoderRuntimeOptions extends RuntimeOptions {
 /** Steps with at most this many new tokens in all rows run on the single-token session. */
 const SMALL_STEP_TOKENS = 1;
 
-function int64(rows: number[][]): HostTensor {
+/** int64 [rows, n] feed from equal-length rows of ids. */
+export function int64(rows: number[][]): HostTensor {
   const n = rows[0]?.length ?? 0;
   const data = new BigInt64Array(rows.length * n);
   rows.forEach((r, i) => r.forEach((v, j) => (data[i * n + j] = BigInt(v))));
   return { dtype: 'int64', shape: [rows.length, n], data };
+}
+
+/** int64 [n] feed. */
+export function int64Vector(values: number[]): HostTensor {
+  return { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) };
 }
 
 /** GPT-2 / CPM-LM as an IncrementalLM over a parameter store (weights baked into the session). */
@@ -115,7 +121,7 @@ export class GPT2Decoder implements IncrementalLM {
       input_ids: int64(inp.ids),
       position_ids: int64(inp.positions),
       attention_mask: int64(inp.attentionMask),
-      cache_index: { dtype: 'int64', shape: [inp.cacheIndex.length], data: BigInt64Array.from(inp.cacheIndex.map(BigInt)) },
+      cache_index: int64Vector(inp.cacheIndex),
     };
     state.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });
     const out = await exe.run(feeds);

@@ -11,7 +11,7 @@ import { dimSub, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { t5Decoder, t5Encoder, type LayerCache, type T5Config } from '../models/t5.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
-import type { DecoderRuntimeOptions, DecoderState, IncrementalLM, StepInput } from './causalLM.ts';
+import { int64, int64Vector, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface Seq2SeqState extends DecoderState {
   /** Per layer cross keys/values of the inputs, [inputs, H, S, dKv]. */
@@ -20,13 +20,6 @@ interface Seq2SeqState extends DecoderState {
   encoderRow: number[];
 }
 
-function int64(rows: number[][]): HostTensor {
-  const n = rows[0]?.length ?? 0;
-  const data = new BigInt64Array(rows.length * n);
-  rows.forEach((r, i) => r.forEach((v, j) => (data[i * n + j] = BigInt(v))));
-  return { dtype: 'int64', shape: [rows.length, n], data };
-}
-const vector = (v: number[]): HostTensor => ({ dtype: 'int64', shape: [v.length], data: BigInt64Array.from(v.map(BigInt)) });
 
 export class T5Seq2Seq {
   private encodeExe?: Promise<Executable>;
@@ -124,7 +117,7 @@ export class T5Seq2Seq {
         const encoderRow = inp.cacheIndex.map((src) => s.encoderRow[src]!);
         const feeds: Record<string, HostTensor> = {
           decoder_input_ids: int64(inp.ids), decoder_attention_mask: int64(inp.attentionMask), attention_mask: encoderMask,
-          encoder_index: vector(encoderRow), cache_index: vector(inp.cacheIndex),
+          encoder_index: int64Vector(encoderRow), cache_index: int64Vector(inp.cacheIndex),
         };
         s.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });
         s.cross.forEach((l, i) => { feeds[`cross_k_${i}`] = l.k; feeds[`cross_v_${i}`] = l.v; });
