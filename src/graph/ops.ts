@@ -3,10 +3,10 @@
  * Binary ops broadcast numpy-style and accept plain numbers for scalars.
  */
 import { isFloat, type DType, type HostTensor } from './dtype.ts';
-import { defPrim, type OnnxBuilder } from './prim.ts';
+import { defPrim } from './prim.ts';
 import {
-  GraphError, Tensor, broadcastShapes, dimAdd, dimMul, dimProduct, dimSub, formatShape, normalizeAxis,
-  type Attrs, type Dim, type Shape,
+  GraphError, Tensor, broadcastShapes, dimAdd, dimProduct, dimSub, formatShape, normalizeAxis,
+  type Dim, type Shape,
 } from './tensor.ts';
 
 const noLowering = (op: string) => () => { throw new Error(`${op} is a leaf; the lowering handles it`); };
@@ -66,7 +66,7 @@ function binary(name: string, onnxOp: string, vjp: NonNullable<Parameters<typeof
 export const add = binary('add', 'Add', (g) => [g, g]);
 export const sub = binary('sub', 'Sub', (g, _i, _o, _a, needs) => [g, needs[1] ? neg(g) : null]);
 export const mul = binary('mul', 'Mul', (g, [a, b], _o, _a, needs) => [needs[0] ? mul(g, b!) : null, needs[1] ? mul(g, a!) : null]);
-export const div = binary('div', 'Div', (g, [a, b], out, _a, needs) => [
+export const div = binary('div', 'Div', (g, [, b], out, _a, needs) => [
   needs[0] ? div(g, b!) : null,
   needs[1] ? neg(div(mul(g, out), b!)) : null,
 ]);
