@@ -182,7 +182,9 @@ export class Trainer {
     try {
       out = await this.exe.run(feeds, { into, checkFinite: ['loss'] });
     } catch (e) {
-      if (e instanceof NonFiniteError) throw new NonFiniteError('loss', `loss became ${(out as any)?.loss ?? 'NaN/Inf'} at step ${this.step} (micro-batch ${this.micro}); lower the learning rate or check the inputs`);
+      // Weights are double-buffered, so they keep their last good values; the optimizer state is
+      // updated in place and is not trustworthy any more.
+      if (e instanceof NonFiniteError) throw new NonFiniteError('loss', `loss became non-finite at step ${this.step} (micro-batch ${this.micro}: ${e.message}); the weights were not updated but the optimizer state was: resume from a checkpoint with a lower learning rate, or check the inputs`);
       throw e;
     }
     for (const s of this.slots.values()) {
