@@ -2,11 +2,11 @@
  * Every primitive op: shape/dtype rule, ONNX lowering and VJP, side by side, one definition each.
  * Binary ops broadcast numpy-style and accept plain numbers for scalars.
  */
-import { isFloat, type DType, type HostTensor } from './dtype.ts';
+import { DTYPES, isFloat, type DType, type HostTensor } from './dtype.ts';
 import { defPrim } from './prim.ts';
 import {
   GraphError, Tensor, broadcastShapes, dimAdd, dimProduct, dimSub, formatShape, normalizeAxis,
-  type Dim, type Shape,
+  type Attrs, type Dim, type Shape,
 } from './tensor.ts';
 
 const noLowering = (op: string) => () => { throw new Error(`${op} is a leaf; the lowering handles it`); };
@@ -14,14 +14,23 @@ const noLowering = (op: string) => () => { throw new Error(`${op} is a leaf; the
 // ---- leaves --------------------------------------------------------------------------------
 
 /** A graph input fed at run time. Named dims (strings) are dynamic. */
+function checkLeaf(op: string, a: Attrs): { dtype: DType; shape: Dim[] } {
+  const dtype = a.dtype as DType, shape = a.shape as Dim[];
+  if (!DTYPES.includes(dtype)) throw new GraphError(op, `'${a.name}': unknown dtype '${dtype}' (one of ${DTYPES.join(', ')})`);
+  for (const d of shape) {
+    if (typeof d === 'number' ? !Number.isInteger(d) || d < 0 : !/^[\w+\-*() ]+$/.test(d)) throw new GraphError(op, `'${a.name}': bad dim ${JSON.stringify(d)} in ${formatShape(shape)}`);
+  }
+  return { dtype, shape };
+}
+
 export const input: (...args: [name: string, dtype: DType, shape: Shape]) => Tensor = defPrim<[name: string, dtype: DType, shape: Shape]>('input', {
-  shape: (_, a) => ({ dtype: a.dtype as DType, shape: a.shape as Dim[] }),
+  shape: (_, a) => checkLeaf('input', a),
   onnx: noLowering('input'),
 }, (apply) => (name, dtype, shape) => apply([], { name, dtype, shape: [...shape] }));
 
 /** A trainable or baked weight; its value is bound by name when the graph is compiled. */
 export const param: (...args: [name: string, dtype: DType, shape: readonly number[]]) => Tensor = defPrim<[name: string, dtype: DType, shape: readonly number[]]>('param', {
-  shape: (_, a) => ({ dtype: a.dtype as DType, shape: a.shape as number[] }),
+  shape: (_, a) => checkLeaf('param', a),
   onnx: noLowering('param'),
 }, (apply) => (name, dtype, shape) => apply([], { name, dtype, shape: [...shape] }));
 

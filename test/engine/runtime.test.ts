@@ -20,6 +20,8 @@ test('shape and dtype errors are raised at build time, naming the op and both sh
   assert.throws(() => g.reshape(a, [3, -1, -1]), /reshape: more than one -1/);
   assert.throws(() => g.gather(b, a), /gather: indices must be int64 or int32, got float32/);
   assert.throws(() => g.exp(g.input('i', 'int64', [2])), /exp: needs a float tensor, got int64/);
+  assert.throws(() => g.input('q', 'float8' as any, [2]), /input: 'q': unknown dtype 'float8'/);
+  assert.throws(() => g.param('w', 'float32', [2, -1]), /param: 'w': bad dim -1/);
 });
 
 test('feeds are checked: missing input, wrong dtype, wrong shape, inconsistent named dims', async () => {
