@@ -3,20 +3,15 @@
  * player running in this process. A missing or broken model file does not stop the server: the
  * page says what is wrong and how to fix it.
  */
-import { parseArgs } from 'node:util';
-import { UsageError, type Command } from './main.ts';
+import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = 'bert4ts serve [--port 8080] [--host 127.0.0.1] [--model models/xiangqi/model.safetensors]';
 
 const command: Command = {
   summary: 'serve the xiangqi web page: play Chinese chess against the language-model player',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: argv, options: { port: { type: 'string', short: 'p' }, host: { type: 'string' }, model: { type: 'string', short: 'm' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
-    } catch (e) {
-      throw new UsageError(`${(e as Error).message}\nusage: ${USAGE}`);
-    }
+    const { values, positionals } = parseCommandArgs(argv, { port: { type: 'string', short: 'p' }, host: { type: 'string' }, model: { type: 'string', short: 'm' }, help: { type: 'boolean', short: 'h' } }, `usage: ${USAGE}`);
+    if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${USAGE}`);
     if (values.help) {
       process.stdout.write(`usage: ${USAGE}\n${command.summary}\n`);
       return 0;

@@ -2,10 +2,10 @@
  * `bert4ts xiangqi <sub>`: the xiangqi tools. Each subcommand is one entry of SUBCOMMANDS, loaded
  * on demand like the top-level commands; add new ones (train, play, uci) there.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-import { UsageError, type Command } from './main.ts';
+import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 interface Subcommand {
   summary: string;
@@ -188,11 +188,7 @@ function positiveNumber(flag: string, text: string): number {
 
 function parse<O extends Options>(argv: string[], options: O, usage: string) {
   if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequest(usage);
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true as const, strict: true as const });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}\nusage: ${usage}`);
-  }
+  return parseCommandArgs(argv, options, `usage: ${usage}`);
 }
 
 class HelpRequest extends Error {}
