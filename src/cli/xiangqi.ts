@@ -68,13 +68,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|moves] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
         'tokens-per-batch': { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
         'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
-        'time-limit': { type: 'string' }, 'stop-at': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' },
+        'time-limit': { type: 'string' }, 'stop-at': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' }, format: { type: 'string' },
         seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
@@ -90,8 +90,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (config.maxPosition < 16) throw new UsageError(`--max-position must be at least 16 (a few moves), got ${config.maxPosition}`);
       if (config.hiddenSize % config.numHeads !== 0) throw new UsageError(`--hidden ${config.hiddenSize} must be a multiple of --heads ${config.numHeads}`);
       config.intermediateSize = 4 * config.hiddenSize;
+      const format = values.format ?? d.format;
+      if (format !== 'position' && format !== 'moves') throw new UsageError(`--format must be position or moves, got ${format}`);
       await trainPlayer({
-        corpus: values.corpus, out: values.out, config,
+        corpus: values.corpus, out: values.out, config, format,
         steps: values.steps === undefined ? d.steps : positiveInt('--steps', values.steps),
         tokensPerBatch: values['tokens-per-batch'] === undefined ? d.tokensPerBatch : positiveInt('--tokens-per-batch', values['tokens-per-batch']),
         learningRate: values.lr === undefined ? d.learningRate : positiveNumber('--lr', values.lr),

@@ -4,9 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchSampler, gameSequence, packBatch, readCorpus, splitOf } from '../../src/xiangqi/player/dataset.ts';
+import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindowMoves, readCorpus, splitOf } from '../../src/xiangqi/player/dataset.ts';
+import { Position } from '../../src/xiangqi/board.ts';
+import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { windowSchedule } from '../../src/xiangqi/player/train.ts';
-import { gameTokens, iccsTokens, RED_WINS, DRAW, UNKNOWN_RESULT, resultToken, VOCAB } from '../../src/xiangqi/player/vocab.ts';
+import { ABSENT, BLACK_TO_MOVE, charId, gameTokens, iccsTokens, positionTokens, RED_TO_MOVE, RED_WINS, DRAW, UNKNOWN_RESULT, resultToken, VOCAB } from '../../src/xiangqi/player/vocab.ts';
 
 test('vocabulary: [PAD], the 19 ICCS characters, then result tokens', () => {
   assert.equal(VOCAB[0], '[PAD]');
@@ -46,26 +48,66 @@ test('readCorpus keeps games from the standard start and names a bad line', () =
   assert.throws(() => readCorpus(join(dir, 'missing.jsonl')), /cannot read the corpus/);
 });
 
-test('batches: inputs are tokens[:-1], labels tokens[1:], padding ignored', () => {
-  const b = packBatch([[RED_WINS, 1, 2, 3, 4], [DRAW, 5, 6]]);
+test('batches: inputs are tokens[:-1], labels tokens[1:], padding and prompt ignored', () => {
+  const b = packBatch([{ tokens: [RED_WINS, 1, 2, 3, 4], prompt: 1 }, { tokens: [DRAW, 9, 5, 6], prompt: 2 }]);
   assert.deepEqual(b.ids.shape, [2, 4]);
-  assert.deepEqual(Array.from(b.ids.data as BigInt64Array, Number), [RED_WINS, 1, 2, 3, DRAW, 5, 0, 0]);
-  assert.deepEqual(Array.from(b.labels.data as BigInt64Array, Number), [1, 2, 3, 4, 5, 6, -100, -100]);
+  assert.deepEqual(Array.from(b.ids.data as BigInt64Array, Number), [RED_WINS, 1, 2, 3, DRAW, 9, 5, 0]);
+  assert.deepEqual(Array.from(b.labels.data as BigInt64Array, Number), [1, 2, 3, 4, -100, 5, 6, -100]);
   assert.equal(b.tokens, 6);
   const g = { id: 'x', moves: ['h2e2', 'h9g7', 'h0g2'], result: '1-0' };
-  assert.equal(gameSequence(g, 5).length, 6);
-  assert.equal(gameSequence(g, 5, true)[0], UNKNOWN_RESULT);
+  assert.equal(gameSequence(g, 5).tokens.length, 6);
+  assert.equal(gameSequence(g, 5, true).tokens[0], UNKNOWN_RESULT);
+});
+
+test('the position prefix: side to move, then every piece\'s square in a fixed slot order', () => {
+  const start = positionTokens(Position.start());
+  assert.equal(start.length, 65);
+  const sq = (s: string) => [charId(s[0]!), charId(s[1]!)];
+  // red: king e0, advisors d0 f0, elephants c0 g0, horses b0 h0, rooks a0 i0, cannons b2 h2, pawns a3 c3 e3 g3 i3
+  const red = ['e0', 'd0', 'f0', 'c0', 'g0', 'b0', 'h0', 'a0', 'i0', 'b2', 'h2', 'a3', 'c3', 'e3', 'g3', 'i3'];
+  const black = red.map((s) => s[0] + String(9 - Number(s[1])));
+  assert.deepEqual(start, [RED_TO_MOVE, ...red.flatMap(sq), ...black.flatMap(sq)]);
+  const pos = Position.start();
+  for (const m of ['h2e2', 'h9g7', 'e2e6']) pos.play(parseIccs(pos, m)); // the cannon takes the centre pawn
+  const after = positionTokens(pos);
+  assert.equal(after[0], BLACK_TO_MOVE);
+  assert.deepEqual(after.slice(1 + 2 * 9, 1 + 2 * 11), [...sq('b2'), ...sq('e6')], 'red cannons, sorted by square');
+  assert.deepEqual(after.slice(1 + 32 + 2 * 5, 1 + 32 + 2 * 7), [...sq('b9'), ...sq('g7')], 'black horses');
+  assert.deepEqual(after.slice(1 + 32 + 2 * 15), [ABSENT, ABSENT], 'black\'s fifth pawn slot is empty');
+  assert.deepEqual(after.slice(1 + 32 + 2 * 11, 1 + 32 + 2 * 15), [...sq('a6'), ...sq('c6'), ...sq('g6'), ...sq('i6')]);
+});
+
+test('position sequences start from the board after `from` plies and predict only the moves', () => {
+  const g = { id: 'x', moves: ['h2e2', 'h9g7', 'h0g2', 'i9h9', 'i0h0'], result: '0-1' };
+  const s = positionSequence(g, 2, 2);
+  const pos = Position.start();
+  for (const m of g.moves.slice(0, 2)) pos.play(parseIccs(pos, m));
+  assert.deepEqual(s.tokens, [resultToken('0-1'), ...positionTokens(pos), ...iccsTokens('h0g2'), ...iccsTokens('i9h9')]);
+  assert.equal(s.prompt, 66);
+  assert.equal(positionSequence(g, 4, 10, true).tokens.length, 66 + 4);
+  assert.equal(positionSequence(g, 4, 10, true).tokens[0], UNKNOWN_RESULT);
+  assert.equal(positionWindowMoves(321), 64);
 });
 
 test('the sampler is a pure function of the step and keeps the token budget', () => {
   const pool = ['h2e2', 'h9g7', 'b0c2', 'b9c7', 'i0h0', 'c6c5', 'g3g4'];
   const games = Array.from({ length: 200 }, (_, i) => ({ id: `g${i}`, moves: Array.from({ length: 10 + (i % 50) }, (_, j) => pool[(i * 3 + j) % pool.length]!), result: '1-0' }));
-  const options = { tokensPerBatch: 512, windowAt: (s: number) => (s < 5 ? 32 : 128), hideResultRate: 0.1, seed: 3 };
+  const options = { format: 'moves' as const, tokensPerBatch: 512, windowAt: (s: number) => (s < 5 ? 32 : 128), hideResultRate: 0.1, seed: 3 };
   const a = new BatchSampler(games, options), b = new BatchSampler([...games].reverse(), options);
   assert.deepEqual(a.batchAt(7).ids.data, b.batchAt(7).ids.data);
   assert.notDeepEqual(a.batchAt(7).ids.data, a.batchAt(8).ids.data);
   assert.equal(a.batchAt(1).ids.shape[1], 32);
   for (const step of [1, 9, 20]) assert.ok(a.batchAt(step).ids.data.length <= 512, 'no more than the budget (padding included)');
+
+  const real = Array.from({ length: 50 }, (_, i) => ({ id: `r${i}`, moves: ['h2e2', 'h9g7', 'h0g2', 'i9h9', 'i0h0', 'b9c7', 'b0c2', 'c6c5'].slice(0, 2 + (i % 7)), result: '1-0' }));
+  const p = { ...options, format: 'position' as const, tokensPerBatch: 4 * 82, windowAt: () => 4 };
+  const c = new BatchSampler(real, p), d = new BatchSampler([...real].reverse(), p);
+  assert.deepEqual(c.batchAt(3).ids.data, d.batchAt(3).ids.data);
+  const batch = c.batchAt(3);
+  assert.equal(batch.ids.shape[0], 4, 'as many windows as fit the budget at full length');
+  assert.ok(batch.ids.shape[1]! <= 81 && batch.ids.shape[1]! >= 66);
+  const labels = batch.labels.data as BigInt64Array;
+  for (let b = 0; b < 4; b++) for (let t = 0; t < 65; t++) assert.equal(labels[b * batch.ids.shape[1]! + t], -100n, 'the prompt is not predicted');
 });
 
 test('the curriculum grows the window to the model\'s length', () => {

@@ -8,15 +8,16 @@ import { compile } from '../../src/runtime/session.ts';
 import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { fitContext, MoveScorer } from '../../src/xiangqi/player/scorer.ts';
-import { Player } from '../../src/xiangqi/player/player.ts';
-import { iccsTokens, moveTokens, RED_WINS, BLACK_WINS, UNKNOWN_RESULT, VOCAB_SIZE } from '../../src/xiangqi/player/vocab.ts';
+import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
+import { tinyModel } from './fixtures.ts';
+import { iccsTokens, moveTokens, positionTokens, RED_WINS, BLACK_WINS, UNKNOWN_RESULT, VOCAB_SIZE } from '../../src/xiangqi/player/vocab.ts';
 
 const config: GPT2Config = { vocabSize: VOCAB_SIZE, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 64 };
 
 function randomModel(seed: number) {
   const store = new ParamStore(seed);
   gpt2(new Scope(store), config, { ids: input('ids', 'int64', ['batch', 'seq']) }); // creates the seeded weights
-  return { config, store, metadata: {} };
+  return { config, format: 'moves' as const, store, metadata: {} };
 }
 
 async function referenceLogProb(store: ParamStore, context: number[], move: string): Promise<number> {
@@ -80,4 +81,41 @@ test('the player only plays legal moves, conditions on the side to move, and sam
   assert.equal(player.context(pos)[0], RED_WINS, 'red to move after 10 plies: asks for a red win');
   await assert.rejects(player.choose(pos, { temperature: -1 }), /temperature must be >= 0/);
   await player.release();
+});
+
+test('position format: the context is the board historyPlies ago, then the moves since; it works from any FEN', async () => {
+  const player = await Player.create(tinyModel(4));
+  const history = player.historyPlies;
+  assert.equal(history, 14, 'maxPosition 128 leaves room for 14 plies after the 66-token prompt and before a move');
+  const pos = Position.start();
+  assert.deepEqual(player.context(pos), [RED_WINS, ...positionTokens(pos)]);
+  const boards = [pos.clone()];
+  for (let ply = 0; ply < 20; ply++) {
+    const choice = await player.choose(pos);
+    assert.ok(pos.isLegal(choice.move));
+    pos.play(choice.move);
+    boards.push(pos.clone());
+    const ctx = player.context(pos);
+    const shown = Math.min(pos.ply, history);
+    assert.equal(ctx.length, 1 + 65 + 4 * shown);
+    assert.deepEqual(ctx.slice(1, 66), positionTokens(boards[pos.ply - shown]!), `ply ${pos.ply}: the prefix is the board ${shown} plies ago`);
+    assert.deepEqual(ctx.slice(-4), moveTokens(choice.move));
+  }
+  const fen = Position.fromFen('4k4/9/R8/9/9/9/9/9/9/3K5 b - - 0 1');
+  assert.deepEqual(player.context(fen), [BLACK_WINS, ...positionTokens(fen)]);
+  assert.ok(fen.isLegal((await player.choose(fen)).move));
+  await player.release();
+});
+
+test('the player never completes a perpetual check that loses by rule while another move exists', () => {
+  const pos = Position.fromFen('4k4/9/R8/9/9/9/9/9/9/3K5 w - - 0 1');
+  for (const m of ['a7a9', 'e9e8', 'a9a8', 'e8e9', 'a8a9', 'e9e8', 'a9a8', 'e8e9']) pos.play(parseIccs(pos, m));
+  const repeat = parseIccs(pos, 'a8a9');
+  assert.ok(pos.isLegal(repeat));
+  pos.make(repeat);
+  assert.deepEqual(pos.outcome(), { result: '0-1', reason: 'perpetual check' }, 'the third check in the cycle loses for red');
+  pos.unmake();
+  const playable = playableMoves(pos);
+  assert.ok(!playable.includes(repeat));
+  assert.equal(playable.length, pos.legalMoves().length - 1);
 });

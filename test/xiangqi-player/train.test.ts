@@ -22,12 +22,25 @@ async function writeCorpus(dir: string): Promise<string> {
   return file;
 }
 
+test('the moves format (the post\'s: whole games from the start) trains too and loads as such', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-train-'));
+  const corpus = await writeCorpus(dir);
+  const run = await trainPlayer({
+    corpus, out: join(dir, 'moves'), steps: 4, tokensPerBatch: 256, learningRate: 3e-3, warmup: 1, evalEvery: 2, checkpointEvery: 4,
+    evalGames: 4, resume: false, seed: 5, config: TINY, format: 'moves', quiet: true,
+  });
+  assert.ok(run.evals[1]!.val_loss! < run.evals[0]!.val_loss!);
+  const model = loadPlayerModel(join(dir, 'moves'));
+  assert.equal(model.format, 'moves');
+  assert.equal(model.config.vocabSize, 24);
+});
+
 test('train writes a loadable model and log; stop + --resume reproduces an uninterrupted run', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-train-'));
   const corpus = await writeCorpus(dir);
   const base: TrainOptions = {
     corpus, out: '', steps: 8, tokensPerBatch: 256, learningRate: 3e-3, warmup: 2, evalEvery: 4, checkpointEvery: 4,
-    evalGames: 4, resume: false, seed: 5, config: TINY, quiet: true,
+    evalGames: 4, resume: false, seed: 5, config: TINY, format: 'position', quiet: true,
   };
   const straight = await trainPlayer({ ...base, out: join(dir, 'straight') });
   assert.equal(straight.step, 8);

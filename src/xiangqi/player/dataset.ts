@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { Random } from '../../nn/params.ts';
-import { START_FEN } from '../board.ts';
-import { gameTokens, PAD, resultToken, UNKNOWN_RESULT } from './vocab.ts';
+import { Position, START_FEN } from '../board.ts';
+import { gameTokens, iccsTokens, moveFromIccs, PAD, POSITION_TOKENS, positionTokens, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
 
 export type Split = 'train' | 'validation' | 'test';
 
@@ -66,16 +66,26 @@ export interface Batch {
   tokens: number;
 }
 
-/** Pack token sequences into one right-padded batch: ids are tokens[:-1], labels tokens[1:], padding ignored (-100). */
-export function packBatch(sequences: number[][]): Batch {
-  const longest = Math.max(...sequences.map((s) => s.length)) - 1;
+/** A training sequence: its tokens, of which the first `prompt` are given, not predicted. */
+export interface Sequence {
+  tokens: number[];
+  prompt: number;
+}
+
+/**
+ * Pack sequences into one right-padded batch: ids are tokens[:-1], labels tokens[1:]; padding and the
+ * prompt (result token, position prefix) are ignored (-100).
+ */
+export function packBatch(sequences: Sequence[]): Batch {
+  const longest = Math.max(...sequences.map((s) => s.tokens.length)) - 1;
   const B = sequences.length;
   const ids = new BigInt64Array(B * longest).fill(BigInt(PAD));
   const labels = new BigInt64Array(B * longest).fill(-100n);
   let tokens = 0;
-  sequences.forEach((s, b) => {
+  sequences.forEach(({ tokens: s, prompt }, b) => {
     for (let t = 0; t + 1 < s.length; t++) {
       ids[b * longest + t] = BigInt(s[t]!);
+      if (t + 1 < prompt) continue;
       labels[b * longest + t] = BigInt(s[t + 1]!);
       tokens++;
     }
@@ -84,18 +94,35 @@ export function packBatch(sequences: number[][]): Batch {
 }
 
 /**
- * A game's tokens, truncated to `window` + 1 (inputs and targets overlap by one). `hideResult`
- * replaces the result token by [*], so the model also learns to play without being told the outcome.
+ * `moves` format: a game's tokens from the start, truncated to `window` + 1 (inputs and targets
+ * overlap by one). `hideResult` replaces the result token by [*], so the model also learns to play
+ * without being told the outcome.
  */
-export function gameSequence(g: CorpusGame, window: number, hideResult = false): number[] {
+export function gameSequence(g: CorpusGame, window: number, hideResult = false): Sequence {
   const seq = gameTokens(g.moves, hideResult ? UNKNOWN_RESULT : resultToken(g.result));
-  return seq.slice(0, window + 1);
+  return { tokens: seq.slice(0, window + 1), prompt: 1 };
 }
 
+/**
+ * `position` format: the result token, the position after `from` plies, then up to `moves` moves
+ * from there.
+ */
+export function positionSequence(g: CorpusGame, from: number, moves: number, hideResult = false): Sequence {
+  const pos = Position.start();
+  for (let i = 0; i < from; i++) pos.make(moveFromIccs(g.moves[i]!));
+  const tokens = [hideResult ? UNKNOWN_RESULT : resultToken(g.result), ...positionTokens(pos)];
+  for (const m of g.moves.slice(from, from + moves)) tokens.push(...iccsTokens(m));
+  return { tokens, prompt: 1 + POSITION_TOKENS };
+}
+
+/** Moves that fit after the prompt in a model of `maxPosition` positions (inputs are tokens[:-1]). */
+export const positionWindowMoves = (maxPosition: number): number => Math.floor((maxPosition + 1 - 1 - POSITION_TOKENS) / 4);
+
 export interface SamplerOptions {
+  format: ContextFormat;
   /** Tokens per batch (inputs), before padding. */
   tokensPerBatch: number;
-  /** Window (positions) at a given optimizer step: the length curriculum. */
+  /** `moves`: the window (positions) at a given optimizer step, the length curriculum. `position`: the moves after the prefix. */
   windowAt: (step: number) => number;
   /** Share of games shown with the result hidden. */
   hideResultRate: number;
@@ -104,20 +131,52 @@ export interface SamplerOptions {
 
 /**
  * Batches as a pure function of the step number, so a resumed run sees exactly the batches it would
- * have seen. Games are drawn from a length-sorted list, a neighbourhood at a time, so a batch holds
- * games of similar length and little padding.
+ * have seen.
+ * - `moves`: games from the start, drawn from a length-sorted list a neighbourhood at a time, so a
+ *   batch holds games of similar length and little padding.
+ * - `position`: a move drawn uniformly from all training moves, and a window of moves around it that
+ *   starts from the position a random number of plies before it (0 to window - 1), so every move is
+ *   seen with every amount of history the player may give it.
  */
 export class BatchSampler {
   private readonly byLength: CorpusGame[];
+  /** Cumulative move counts of byLength, for drawing a move uniformly. */
+  private readonly movesBefore: Float64Array;
   constructor(games: CorpusGame[], readonly options: SamplerOptions) {
     if (games.length === 0) throw new Error('no training games');
     this.byLength = [...games].sort((a, b) => a.moves.length - b.moves.length || (a.id < b.id ? -1 : 1));
+    this.movesBefore = new Float64Array(this.byLength.length + 1);
+    this.byLength.forEach((g, i) => { this.movesBefore[i + 1] = this.movesBefore[i]! + g.moves.length; });
   }
 
   batchAt(step: number): Batch {
     const o = this.options;
     const r = new Random((o.seed * 7919) ^ (step * 2654435761));
-    const window = o.windowAt(step);
+    return packBatch(o.format === 'position' ? this.positionSequences(r, o.windowAt(step)) : this.gameSequences(r, o.windowAt(step)));
+  }
+
+  private positionSequences(r: Random, window: number): Sequence[] {
+    const o = this.options;
+    const size = Math.max(1, Math.floor(o.tokensPerBatch / (POSITION_TOKENS + 1 + window * 4)));
+    const total = this.movesBefore[this.byLength.length]!;
+    const sequences: Sequence[] = [];
+    for (let i = 0; i < size; i++) {
+      const target = Math.floor(r.next() * total);
+      let lo = 0, hi = this.byLength.length - 1; // the game holding move number `target`
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (this.movesBefore[mid]! <= target) lo = mid; else hi = mid - 1;
+      }
+      const g = this.byLength[lo]!;
+      const ply = target - this.movesBefore[lo]!;
+      const from = Math.max(0, ply - r.int(window));
+      sequences.push(positionSequence(g, from, window, r.next() < o.hideResultRate));
+    }
+    return sequences;
+  }
+
+  private gameSequences(r: Random, window: number): Sequence[] {
+    const o = this.options;
     const n = this.byLength.length;
     const anchorIndex = r.int(n);
     const anchorWidth = Math.min(window, this.byLength[anchorIndex]!.moves.length * 4);
@@ -127,11 +186,11 @@ export class BatchSampler {
     // ...and as many games as fit the budget when all are as long as its longest.
     const width = Math.min(window, this.byLength[startIndex + span - 1]!.moves.length * 4);
     const size = Math.max(1, Math.floor(o.tokensPerBatch / width));
-    const sequences: number[][] = [];
+    const sequences: Sequence[] = [];
     for (let i = 0; i < size; i++) {
       const g = this.byLength[startIndex + r.int(span)]!;
       sequences.push(gameSequence(g, window, r.next() < o.hideResultRate));
     }
-    return packBatch(sequences);
+    return sequences;
   }
 }

@@ -10,7 +10,7 @@ import { ParamStore } from '../../nn/params.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { castFloat } from '../../checkpoint/convert.ts';
 import type { GPT2Config } from '../../models/gpt2.ts';
-import { VOCAB, VOCAB_SIZE } from './vocab.ts';
+import { MOVES_VOCAB_SIZE, POSITION_TOKENS, VOCAB, VOCAB_SIZE, type ContextFormat } from './vocab.ts';
 
 export const DEFAULT_CONFIG: GPT2Config = {
   vocabSize: VOCAB_SIZE,
@@ -18,12 +18,13 @@ export const DEFAULT_CONFIG: GPT2Config = {
   numLayers: 4,
   numHeads: 4,
   intermediateSize: 1024,
-  // 1 result token + 4 x 255 plies; 99% of corpus games are shorter than 220 plies.
-  maxPosition: 1024,
+  // Result token + position prefix (65) + 64 moves of history (4 tokens each) - 1.
+  maxPosition: 1 + POSITION_TOKENS + 64 * 4 - 1,
 };
 
 export interface PlayerModel {
   config: GPT2Config;
+  format: ContextFormat;
   store: ParamStore;
   /** Free-form facts saved with the weights (training step, figures). */
   metadata: Record<string, string>;
@@ -50,21 +51,25 @@ export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
     const raw = reader.metadata.config;
     if (!raw) throw new ModelFileError(`${file} has no "config" in its metadata: not a bert4ts xiangqi player model`);
     const config = JSON.parse(raw) as GPT2Config;
-    if (reader.metadata.vocab && reader.metadata.vocab !== VOCAB.join(' ')) {
+    const format = (reader.metadata.contextFormat ?? 'moves') as ContextFormat;
+    if (format !== 'moves' && format !== 'position') throw new ModelFileError(`${file}: unknown contextFormat "${format}" (expected moves or position)`);
+    const vocab = VOCAB.slice(0, format === 'moves' ? MOVES_VOCAB_SIZE : VOCAB_SIZE).join(' ');
+    if (reader.metadata.vocab && reader.metadata.vocab !== vocab) {
       throw new ModelFileError(`${file} was trained with a different vocabulary (${reader.metadata.vocab})`);
     }
     const store = new ParamStore();
     for (const info of reader.list()) store.set(info.name, toFloat32(reader.read(info.name)));
-    return { config, store, metadata: { ...reader.metadata } };
+    return { config, format, store, metadata: { ...reader.metadata } };
   } finally {
     reader.close();
   }
 }
 
 /** Write the weights (optionally as float16) with config and vocabulary in the metadata. */
-export function savePlayerModel(path: string, model: { config: GPT2Config; store: ParamStore }, o: { dtype?: 'float32' | 'float16'; metadata?: Record<string, string> } = {}): void {
+export function savePlayerModel(path: string, model: { config: GPT2Config; format: ContextFormat; store: ParamStore }, o: { dtype?: 'float32' | 'float16'; metadata?: Record<string, string> } = {}): void {
   const dtype = o.dtype ?? 'float32';
   const names = model.store.names().filter((n) => !n.startsWith('opt/')).sort();
   const tensors: [string, HostTensor][] = names.map((n) => [n, castFloat(model.store.get(n)!, dtype)]);
-  writeSafetensors(path, tensors, { format: 'bert4ts-xiangqi', config: JSON.stringify(model.config), vocab: VOCAB.join(' '), ...o.metadata });
+  const vocab = VOCAB.slice(0, model.config.vocabSize).join(' ');
+  writeSafetensors(path, tensors, { format: 'bert4ts-xiangqi', contextFormat: model.format, config: JSON.stringify(model.config), vocab, ...o.metadata });
 }

@@ -1,14 +1,15 @@
 /**
- * The language-model player: given a position reached from the standard start, score every legal
- * move (MoveScorer) and play the most likely one, or sample with a temperature. Only legal moves are
- * ever scored, so every move it plays is legal.
+ * The language-model player: score every legal move (MoveScorer) and play the most likely one, or
+ * sample with a temperature. Only legal moves are ever scored, so every move it plays is legal; moves
+ * that would lose on the spot by the repetition rule (a perpetual check) are not played while another
+ * move exists, as the rules forbid them in practice.
  */
 import { Position, type Move } from '../board.ts';
 import { Random } from '../../nn/params.ts';
 import type { RuntimeOptions } from '../../runtime/session.ts';
 import { loadPlayerModel, type PlayerModel } from './model.ts';
 import { MoveScorer, type ScoredMove } from './scorer.ts';
-import { moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
+import { moveTokens, positionTokens, POSITION_TOKENS, UNKNOWN_RESULT, winFor } from './vocab.ts';
 
 export interface ChooseOptions {
   /** 0 (default) plays the most likely move; above 0 samples from softmax(logProb / temperature). */
@@ -38,16 +39,36 @@ export class Player {
     return Player.create(loadPlayerModel(path), runtime);
   }
 
-  /** The model's token context for `pos`: result token, then the moves played since the start. */
+  /**
+   * Plies of history a `position`-format model is shown before the move (the most it was trained
+   * with); the position prefix is the board that many plies ago, or where the game started.
+   */
+  get historyPlies(): number {
+    return Math.floor((this.model.config.maxPosition - 3 - 1 - POSITION_TOKENS) / 4);
+  }
+
+  /**
+   * The model's token context for `pos`. `moves` format: the result token, then every move since the
+   * start. `position` format: the result token, the board historyPlies ago, then the moves since.
+   */
   context(pos: Position, condition: 'win' | 'unknown' = 'win'): number[] {
     const ctx = [condition === 'win' ? winFor(pos.side) : UNKNOWN_RESULT];
-    for (const m of pos.history()) ctx.push(...moveTokens(m));
+    const history = pos.history();
+    if (this.model.format === 'moves') {
+      for (const m of history) ctx.push(...moveTokens(m));
+      return ctx;
+    }
+    const shown = Math.min(history.length, this.historyPlies);
+    const before = pos.clone();
+    for (let i = 0; i < shown; i++) before.unmake();
+    ctx.push(...positionTokens(before));
+    for (const m of history.slice(history.length - shown)) ctx.push(...moveTokens(m));
     return ctx;
   }
 
   /** Every legal move with its log-probability, best first. */
   async analyse(pos: Position, condition: 'win' | 'unknown' = 'win'): Promise<ScoredMove[]> {
-    return this.scorer.score(this.context(pos, condition), pos.legalMoves());
+    return this.scorer.score(this.context(pos, condition), playableMoves(pos));
   }
 
   async choose(pos: Position, o: ChooseOptions = {}): Promise<Choice> {
@@ -71,6 +92,18 @@ export class Player {
   async release(): Promise<void> {
     await this.scorer.release();
   }
+}
+
+/** Legal moves, without those that lose at once by the perpetual-check rule (unless all of them do). */
+export function playableMoves(pos: Position): Move[] {
+  const legal = pos.legalMoves();
+  const playable = legal.filter((m) => {
+    pos.make(m);
+    const outcome = pos.outcome();
+    pos.unmake();
+    return !(outcome?.reason === 'perpetual check' && outcome.result === (pos.side === 0 ? '0-1' : '1-0'));
+  });
+  return playable.length ? playable : legal;
 }
 
 /** A seeded random source for reproducible sampling. */

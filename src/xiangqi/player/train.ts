@@ -1,7 +1,8 @@
 /**
- * Training the player: next-character cross-entropy over whole games (teacher forcing), AdamW with
- * warmup + cosine decay, a length curriculum (short game openings first, whole games last), periodic
- * validation and resumable checkpoints. Batches are a pure function of the step (see BatchSampler),
+ * Training the player: next-character cross-entropy over the moves (teacher forcing), AdamW with
+ * warmup + cosine decay, periodic validation and resumable checkpoints. `moves` format: whole games
+ * with a length curriculum (short game openings first, whole games last); `position` format: windows
+ * of moves after a position prefix (see vocab.ts). Batches are a pure function of the step (see BatchSampler),
  * so `--resume` continues exactly where the run stopped.
  */
 import { existsSync, mkdirSync, renameSync, appendFileSync } from 'node:fs';
@@ -17,9 +18,9 @@ import { warmupCosine } from '../../training/schedules.ts';
 import { compile } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { Progress } from '../../util/progress.ts';
-import { BatchSampler, gameSequence, packBatch, readCorpus, type CorpusGame } from './dataset.ts';
+import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
 import { DEFAULT_CONFIG, savePlayerModel } from './model.ts';
-import { MOVE_TOKENS, VOCAB } from './vocab.ts';
+import { MOVE_TOKENS, MOVES_VOCAB_SIZE, VOCAB, type ContextFormat } from './vocab.ts';
 
 export interface TrainOptions {
   corpus: string;
@@ -40,6 +41,8 @@ export interface TrainOptions {
   resume: boolean;
   seed: number;
   config: GPT2Config;
+  /** How the model reads the game (vocab.ts); a resumed run keeps its checkpoint's. */
+  format: ContextFormat;
   quiet?: boolean;
 }
 
@@ -54,6 +57,7 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'corpus' | 'out'> = {
   resume: false,
   seed: 1,
   config: DEFAULT_CONFIG,
+  format: 'position',
 };
 
 /**
@@ -75,23 +79,35 @@ export interface EvalFigures {
   moveAccuracy: number;
 }
 
-/** Teacher-forced validation over whole games (result hidden), in batches of similar length. */
-export async function evaluateGames(config: GPT2Config, store: ParamStore, games: CorpusGame[], batchGames = 16): Promise<EvalFigures> {
+/**
+ * The validation sequences of a game (result hidden): `moves` format, the game from the start;
+ * `position` format, consecutive windows each after the position where it starts.
+ */
+export function validationSequences(format: ContextFormat, config: GPT2Config, g: CorpusGame): Sequence[] {
+  if (format === 'moves') return [gameSequence(g, config.maxPosition - 1, true)];
+  const window = positionWindowMoves(config.maxPosition);
+  const out: Sequence[] = [];
+  for (let from = 0; from < g.moves.length; from += window) out.push(positionSequence(g, from, window, true));
+  return out;
+}
+
+/** Teacher-forced validation over the games' moves (result hidden), in batches of similar length. */
+export async function evaluateGames(config: GPT2Config, format: ContextFormat, store: ParamStore, games: CorpusGame[], batchSequences = 16): Promise<EvalFigures> {
   const scope = new Scope(store);
   const logits = gpt2(scope, config, { ids: input('ids', 'int64', ['batch', 'seq']) }).logits;
   const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n) });
   const V = config.vocabSize;
   let lossSum = 0, chars = 0, charHits = 0, moves = 0, moveHits = 0;
-  const sorted = [...games].sort((a, b) => a.moves.length - b.moves.length);
+  const sequences = games.flatMap((g) => validationSequences(format, config, g)).sort((a, b) => a.tokens.length - b.tokens.length);
   try {
-    for (let i = 0; i < sorted.length; i += batchGames) {
-      const seqs = sorted.slice(i, i + batchGames).map((g) => gameSequence(g, config.maxPosition - 1, true));
+    for (let i = 0; i < sequences.length; i += batchSequences) {
+      const seqs = sequences.slice(i, i + batchSequences);
       const batch = packBatch(seqs);
       const out = (await exe.run({ ids: batch.ids })).logits!.data as Float32Array;
       const T = batch.ids.shape[1]!;
-      seqs.forEach((s, b) => {
+      seqs.forEach(({ tokens: s, prompt }, b) => {
         let allRight = true;
-        for (let t = 0; t + 1 < s.length; t++) {
+        for (let t = prompt - 1; t + 1 < s.length; t++) {
           const row = (b * T + t) * V;
           const y = s[t + 1]!;
           let max = -Infinity, best = 0;
@@ -103,7 +119,7 @@ export async function evaluateGames(config: GPT2Config, store: ParamStore, games
           const hit = best === y;
           charHits += hit ? 1 : 0;
           allRight &&= hit;
-          if (t % MOVE_TOKENS === MOVE_TOKENS - 1) { // position t predicts the last character of a move
+          if ((t + 1 - prompt) % MOVE_TOKENS === MOVE_TOKENS - 1) { // position t predicts the last character of a move
             moves++;
             moveHits += allRight ? 1 : 0;
             allRight = true;
@@ -127,6 +143,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   if (games.train.length === 0) throw new Error(`${o.corpus} has no games from the standard start to train on`);
 
   let config = o.config;
+  let format = o.format;
   let startStep = 0;
   const store = new ParamStore(o.seed);
   let optimizerState: Map<string, HostTensor> | undefined;
@@ -136,6 +153,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     const reader = new SafetensorsReader(checkpointPath);
     try {
       config = JSON.parse(reader.metadata.config!) as GPT2Config;
+      format = (reader.metadata.contextFormat ?? 'moves') as ContextFormat;
       startStep = Number(reader.metadata.step);
       optimizerState = new Map();
       for (const info of reader.list()) {
@@ -150,7 +168,9 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     if (startStep >= o.steps) throw new Error(`the checkpoint is at step ${startStep}, already at --steps ${o.steps}; pass a larger --steps to train longer`);
   }
 
-  const windowAt = windowSchedule(o.steps, config.maxPosition);
+  if (!o.resume) config = { ...config, vocabSize: format === 'moves' ? MOVES_VOCAB_SIZE : VOCAB.length };
+  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => positionWindowMoves(config.maxPosition);
+  if (windowAt(0) < 1) throw new Error(`a maxPosition of ${config.maxPosition} leaves no room for a move after the position prefix`);
   const trainer = await Trainer.create({
     store,
     loss: (scope) => crossEntropy(gpt2(scope, config, { ids: input('ids', 'int64', ['batch', 'seq']) }).logits, input('labels', 'int64', ['batch', 'seq'])),
@@ -161,21 +181,21 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   if (optimizerState) trainer.loadOptimizerState(optimizerState, startStep);
   else trainer.step = 0;
   const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
-  log(`model: ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, ${(params / 1e6).toFixed(2)}M parameters; ${o.steps} steps of ~${o.tokensPerBatch} tokens`);
+  log(`model: ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, ${(params / 1e6).toFixed(2)}M parameters, ${format} format; ${o.steps} steps of ~${o.tokensPerBatch} tokens`);
 
-  const sampler = new BatchSampler(games.train, { tokensPerBatch: o.tokensPerBatch, windowAt, hideResultRate: 0.1, seed: o.seed });
+  const sampler = new BatchSampler(games.train, { format, tokensPerBatch: o.tokensPerBatch, windowAt, hideResultRate: 0.1, seed: o.seed });
   const evalSet = [...games.validation].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, o.evalGames);
   const started = Date.now();
   const deadline = o.timeLimitMinutes ? started + o.timeLimitMinutes * 60_000 : Infinity;
   const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed };
 
   const saveCheckpoint = (step: number, extra: Record<string, string> = {}) => {
-    const metadata = { config: JSON.stringify(config), vocab: VOCAB.join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
+    const metadata = { config: JSON.stringify(config), contextFormat: format, vocab: VOCAB.slice(0, config.vocabSize).join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
     const tensors: [string, HostTensor][] = [...trainer.trainable.map((n) => [n, store.get(n)!] as [string, HostTensor]), ...trainer.optimizerState()];
     // Write to a temporary name first: a crash mid-write must not destroy the last good checkpoint.
     writeSafetensors(checkpointPath + '.tmp', tensors, metadata);
     renameSync(checkpointPath + '.tmp', checkpointPath);
-    savePlayerModel(join(o.out, 'model.safetensors'), { config, store }, { metadata: { step: String(step), ...extra } });
+    savePlayerModel(join(o.out, 'model.safetensors'), { config, format, store }, { metadata: { step: String(step), ...extra } });
   };
 
   let lastEval: Record<string, number> = {};
@@ -194,7 +214,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     progress,
     evalEvery: o.evalEvery,
     evaluate: async (step) => {
-      const f = await evaluateGames(config, store, evalSet);
+      const f = await evaluateGames(config, format, store, evalSet);
       lastEval = { loss: f.loss, charAccuracy: f.charAccuracy, moveAccuracy: f.moveAccuracy };
       appendFileSync(join(o.out, 'log.jsonl'), JSON.stringify({ step, time: new Date().toISOString(), ...lastEval }) + '\n');
       return { val_loss: f.loss, val_char_acc: f.charAccuracy, val_move_acc: f.moveAccuracy };

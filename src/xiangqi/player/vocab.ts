@@ -4,14 +4,60 @@
  * (or that we do not say): it gives the model something to predict the first move from, and at play
  * time we ask for "the side the model plays wins" (see docs/XIANGQI.md, "The language-model player").
  */
-import { IllegalMoveError, moveToIccs, parseSquare, makeMove, type Move, type Side } from '../board.ts';
+import { IllegalMoveError, moveToIccs, parseSquare, makeMove, squareAt, KING, ADVISOR, ELEPHANT, HORSE, ROOK, CANNON, PAWN, type Move, type Position, type Side } from '../board.ts';
 
 export const PAD = 0;
 export const MOVE_CHARS = '0123456789abcdefghi';
 /** Result tokens, after [PAD] and the 19 ICCS characters. */
 export const RED_WINS = 20, BLACK_WINS = 21, DRAW = 22, UNKNOWN_RESULT = 23;
-export const VOCAB = ['[PAD]', ...MOVE_CHARS, '[1-0]', '[0-1]', '[1/2-1/2]', '[*]'];
+/** Position-prefix tokens (see positionTokens): an empty piece slot, and who is to move. */
+export const ABSENT = 24, RED_TO_MOVE = 25, BLACK_TO_MOVE = 26;
+export const VOCAB = ['[PAD]', ...MOVE_CHARS, '[1-0]', '[0-1]', '[1/2-1/2]', '[*]', '[x]', '[red]', '[black]'];
 export const VOCAB_SIZE = VOCAB.length;
+
+/**
+ * How a model reads the game:
+ * - `moves`: the result token, then every move since the start (the post's format). A model trained
+ *   on it has the first 24 tokens of the vocabulary only.
+ * - `position`: the result token, the position some plies ago written as piece squares
+ *   (positionTokens), then the moves since. The model reads the board instead of replaying a long
+ *   game in its head, never runs out of window in long games, and can start from any FEN.
+ */
+export type ContextFormat = 'moves' | 'position';
+export const MOVES_VOCAB_SIZE = 24;
+
+/** Piece slots of one side in the position prefix: king, 2 advisors, 2 elephants, 2 horses, 2 rooks, 2 cannons, 5 pawns. */
+const SLOTS: ReadonlyArray<readonly [number, number]> = [[KING, 1], [ADVISOR, 2], [ELEPHANT, 2], [HORSE, 2], [ROOK, 2], [CANNON, 2], [PAWN, 5]];
+/** Tokens of the position prefix: side to move, then 32 slots (red first) of 2 ICCS characters each. */
+export const POSITION_TOKENS = 1 + 32 * 2;
+
+/**
+ * The position in ICCS characters only: each piece is its square (`e0` for the red king at the
+ * start), pieces in a fixed slot order (side, then kind, then square), `[x] [x]` for a captured one.
+ * The slot says what the piece is, so no piece letters are needed.
+ */
+export function positionTokens(pos: Position): number[] {
+  const squares: string[][] = Array.from({ length: 16 }, () => []); // [side * 8 + kind]
+  for (let file = 0; file < 9; file++) {
+    for (let rank = 0; rank < 10; rank++) {
+      const piece = pos.pieceAt(squareAt(file, 9 - rank));
+      if (piece) squares[(piece & 16 ? 8 : 0) + (piece & 7)]!.push(MOVE_CHARS[10 + file]! + rank);
+    }
+  }
+  const out = [pos.side === 0 ? RED_TO_MOVE : BLACK_TO_MOVE];
+  for (const side of [0, 8]) {
+    for (const [kind, count] of SLOTS) {
+      const found = squares[side + kind]!;
+      if (found.length > count) throw new Error(`the position has ${found.length} pieces of kind ${kind} for one side, at most ${count} fit the prefix`);
+      for (let i = 0; i < count; i++) {
+        const sq = found[i];
+        if (sq) out.push(charId(sq[0]!), charId(sq[1]!));
+        else out.push(ABSENT, ABSENT);
+      }
+    }
+  }
+  return out;
+}
 /** Tokens per move (ICCS `h2e2`). */
 export const MOVE_TOKENS = 4;
 
