@@ -1,5 +1,6 @@
 // The xiangqi page: draws the board as SVG, lets the user click a piece then a highlighted square,
-// and asks the server (stateless JSON API, see src/xiangqi/player/server.ts) for the model's reply.
+// and asks the server (stateless JSON API, see src/xiangqi/player/server.ts) for the model's reply —
+// or, in browser mode, runs the model itself with onnxruntime-web and only asks the server for the rules.
 const CELL = 60, MARGIN = 40;
 const GLYPHS = { red: { K: '帥', A: '仕', B: '相', N: '傌', R: '俥', C: '炮', P: '兵' }, black: { K: '將', A: '士', B: '象', N: '馬', R: '車', C: '砲', P: '卒' } };
 const svg = document.getElementById('board');
@@ -98,7 +99,7 @@ function renderCandidates(reply) {
     tr.innerHTML = `<td>${c.chinese}</td><td>${c.iccs}</td><td>${pct}%</td><td style="width:40%"><div class="bar" style="width:${pct}%"></div></td>`;
     return tr;
   }));
-  document.getElementById('think').textContent = reply ? `(${reply.thinkMs} ms)` : '';
+  document.getElementById('think').textContent = reply ? `(${reply.thinkMs} ms${reply.where === 'browser' ? ' in this browser' : ''})` : '';
 }
 
 function describeTurn() {
@@ -118,13 +119,67 @@ async function setMoves(moves) {
   describeTurn();
 }
 
+const MOVE_CHARS = '0123456789abcdefghi';
+let browserModel = null;
+
+/** onnxruntime-web (WebAssembly, one thread: no cross-origin isolation needed) and the scoring network. */
+async function loadBrowserModel() {
+  if (!browserModel) {
+    browserModel = (async () => {
+      const ort = await import('/vendor/ort/ort.wasm.min.mjs');
+      ort.env.wasm.wasmPaths = '/vendor/ort/';
+      ort.env.wasm.numThreads = 1;
+      return { ort, session: await ort.InferenceSession.create('/api/model.onnx') };
+    })();
+    browserModel.catch(() => { browserModel = null; });
+  }
+  return browserModel;
+}
+
+function logSoftmaxAt(data, offset, n, index) {
+  let max = -Infinity;
+  for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
+  let z = 0;
+  for (let v = 0; v < n; v++) z += Math.exp(data[offset + v] - max);
+  return data[offset + index] - max - Math.log(z);
+}
+
+/** The model's move chosen in the page, exactly as the server's player does (src/xiangqi/player/scorer.ts). */
+async function browserReply(state) {
+  const { ort, session } = await loadBrowserModel();
+  const started = performance.now();
+  const { context, candidates } = state.model;
+  const tokens = candidates.map((c) => [...c.iccs].map((ch) => 1 + MOVE_CHARS.indexOf(ch)));
+  const cand = new BigInt64Array(candidates.length * 3);
+  tokens.forEach((t, i) => { for (let j = 0; j < 3; j++) cand[i * 3 + j] = BigInt(t[j]); });
+  const out = await session.run({
+    context: new ort.Tensor('int64', BigInt64Array.from(context, BigInt), [1, context.length]),
+    candidates: new ort.Tensor('int64', cand, [candidates.length, 3]),
+  });
+  const V = out.contextLogits.dims[2], head = out.contextLogits.data, tail = out.candidateLogits.data;
+  const scored = candidates.map((c, i) => {
+    let logProb = logSoftmaxAt(head, (context.length - 1) * V, V, tokens[i][0]);
+    for (let j = 1; j < 4; j++) logProb += logSoftmaxAt(tail, (i * 3 + j - 1) * V, V, tokens[i][j]);
+    return { ...c, logProb };
+  }).sort((a, b) => b.logProb - a.logProb);
+  const z = scored.reduce((sum, c) => sum + Math.exp(c.logProb - scored[0].logProb), 0);
+  for (const c of scored) c.probability = Math.exp(c.logProb - scored[0].logProb) / z;
+  return { move: scored[0].iccs, candidates: scored.slice(0, 8), thinkMs: Math.round(performance.now() - started), where: 'browser' };
+}
+
 async function modelReply() {
   const s = game.state;
   if (s.outcome || s.side === game.side) return;
   if (!game.ready) { say('The model is not loaded, so it cannot reply (see the message above).', true); return; }
   game.busy = true;
   try {
-    const reply = await api('/api/reply', { moves: game.moves });
+    let reply;
+    if (document.getElementById('engine').value === 'browser') {
+      reply = await browserReply(s);
+      reply.state = await api('/api/state', { moves: [...game.moves, reply.move] }); // the server still checks the rules
+    } else {
+      reply = await api('/api/reply', { moves: game.moves });
+    }
     game.moves = [...game.moves, reply.move];
     game.state = reply.state;
     game.lastMove = reply.move;

@@ -97,3 +97,34 @@ test('play by clicking: legal targets highlighted, the model replies legally, un
     await cleanup();
   }
 });
+
+test('in-browser mode: onnxruntime-web in the page picks the same move as the server\'s player', { skip, timeout: 120_000 }, async () => {
+  const { browser, cleanup } = await launch();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base + '/');
+    await page.waitForSelector('#status:has-text("Your move")');
+    await page.selectOption('#engine', 'browser');
+    const pos = Position.start();
+    for (const iccs of ['h2e2', 'h0g2']) {
+      if (!pos.isLegal(parseIccs(pos, iccs))) break;
+      const before = await page.locator('#moves li').count();
+      await page.click(`[data-square="${iccs.slice(0, 2)}"]`);
+      await page.click(`[data-square="${iccs.slice(2)}"]`);
+      await page.waitForFunction((n) => document.querySelectorAll('#moves li').length === n + 2, before, { timeout: 60_000 });
+      pos.play(parseIccs(pos, iccs));
+      const replyIccs = (await page.locator('#moves li').last().getAttribute('title'))!.split(' ')[0]!;
+      const expected = await player.choose(pos);
+      assert.equal(replyIccs, moveToIccs(expected.move), 'the browser and the server choose the same move');
+      assert.match((await page.locator('#think').textContent())!, /in this browser/);
+      const shown = await page.locator('#candidates tr').first().textContent();
+      assert.match(shown!, new RegExp(`${moveToIccs(expected.move)}${(100 * expected.candidates[0]!.probability).toFixed(1)}%`));
+      pos.play(expected.move);
+    }
+    assert.deepEqual(errors, [], 'no script errors');
+  } finally {
+    await cleanup();
+  }
+});

@@ -119,3 +119,33 @@ test('the player never completes a perpetual check that loses by rule while anot
   assert.ok(!playable.includes(repeat));
   assert.equal(playable.length, pos.legalMoves().length - 1);
 });
+
+test('the exported scoring network (for onnxruntime-web) gives the same logits in plain onnxruntime', async () => {
+  const { InferenceSession, Tensor } = await import('onnxruntime-node');
+  const { scorerOnnx } = await import('../../src/xiangqi/player/scorer.ts');
+  const model = tinyModel(6);
+  const session = await InferenceSession.create(scorerOnnx(model));
+  assert.deepEqual([...session.inputNames].sort(), ['candidates', 'context']);
+  const player = await Player.create(model);
+  const pos = Position.start();
+  pos.play(parseIccs(pos, 'b2e2'));
+  const context = player.context(pos);
+  const moves = pos.legalMoves();
+  const cand = BigInt64Array.from(moves.flatMap((m) => moveTokens(m).slice(0, 3)), BigInt);
+  const out = await session.run({ context: new Tensor('int64', BigInt64Array.from(context, BigInt), [1, context.length]), candidates: new Tensor('int64', cand, [moves.length, 3]) });
+  const V = model.config.vocabSize;
+  const ranked = await player.analyse(pos);
+  const best = ranked[0]!;
+  const t = moveTokens(best.move);
+  const head = out.contextLogits!.data as Float32Array, tail = out.candidateLogits!.data as Float32Array;
+  const i = moves.indexOf(best.move);
+  const lsm = (data: Float32Array, off: number, k: number) => {
+    const row = Array.from(data.subarray(off, off + V));
+    const max = Math.max(...row);
+    return row[k]! - max - Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+  };
+  let lp = lsm(head, (context.length - 1) * V, t[0]!);
+  for (let j = 1; j < 4; j++) lp += lsm(tail, (i * 3 + j - 1) * V, t[j]!);
+  assert.ok(Math.abs(lp - best.logProb) < 1e-4, `exported ${lp} vs player ${best.logProb}`);
+  await player.release();
+});

@@ -94,3 +94,26 @@ test('a finished game and a missing model are explained, not crashed on', async 
   const state = await post(noModel, '/api/state', '{"moves": ["h2e2"]}');
   assert.equal(state.status, 200, 'the board still works without a model');
 });
+
+test('in-browser mode: the state carries the model context and playable moves; the network and onnxruntime-web are served', async () => {
+  const s = await (await post(server, '/api/state', JSON.stringify({ moves: ['h2e2'] }))).json();
+  const pos = Position.start();
+  pos.play(parseIccs(pos, 'h2e2'));
+  assert.deepEqual(s.model.context, player.context(pos));
+  assert.equal(s.model.candidates.length, pos.legalMoves().length);
+  assert.ok(s.model.candidates.some((c: { iccs: string; chinese: string }) => c.iccs === 'h9g7' && c.chinese === '馬８進７'));
+
+  const onnx = await fetch(url(server, '/api/model.onnx'));
+  assert.equal(onnx.status, 200);
+  assert.equal(onnx.headers.get('content-type'), 'application/octet-stream');
+  assert.ok((await onnx.arrayBuffer()).byteLength > 10_000);
+  assert.equal((await fetch(url(noModel, '/api/model.onnx'))).status, 503);
+
+  const wasm = await fetch(url(server, '/vendor/ort/ort-wasm-simd-threaded.wasm'));
+  assert.equal(wasm.status, 200);
+  assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+  await wasm.arrayBuffer();
+  assert.equal((await fetch(url(server, '/vendor/ort/ort.wasm.min.mjs'))).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.equal((await fetch(url(server, '/vendor/ort/package.json'))).status, 404, 'only the files the page needs');
+  assert.equal((await fetch(url(server, '/vendor/ort/../../package.json'))).status, 404);
+});

@@ -28,7 +28,9 @@ export interface Choice {
 }
 
 export class Player {
-  private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer) {}
+  private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer) {
+    this.history = Player.maxHistory(model);
+  }
 
   static async create(model: PlayerModel, runtime?: RuntimeOptions): Promise<Player> {
     return new Player(model, await MoveScorer.create(model, runtime));
@@ -40,11 +42,24 @@ export class Player {
   }
 
   /**
-   * Plies of history a `position`-format model is shown before the move (the most it was trained
-   * with); the position prefix is the board that many plies ago, or where the game started.
+   * Plies of history a `position`-format model is shown before the move: by default the most it was
+   * trained with. The position prefix is the board that many plies ago (or where the game started).
    */
   get historyPlies(): number {
-    return Math.floor((this.model.config.maxPosition - 3 - 1 - POSITION_TOKENS) / 4);
+    return this.history;
+  }
+
+  set historyPlies(plies: number) {
+    const most = Player.maxHistory(this.model);
+    if (!Number.isInteger(plies) || plies < 0 || plies > most) throw new Error(`historyPlies must be an integer from 0 to ${most} for this model, got ${plies}`);
+    this.history = plies;
+  }
+
+  private history: number;
+
+  /** The most plies that fit after the prompt with a move to score (3 of its tokens are inputs). */
+  static maxHistory(model: PlayerModel): number {
+    return Math.max(0, Math.floor((model.config.maxPosition - 3 - 1 - POSITION_TOKENS) / 4));
   }
 
   /**

@@ -7,6 +7,8 @@
 import { expand, input } from '../../graph/ops.ts';
 import { Scope } from '../../nn/params.ts';
 import { gpt2, type LayerCache } from '../../models/gpt2.ts';
+import type { Tensor } from '../../graph/tensor.ts';
+import { lower } from '../../runtime/lower.ts';
 import { compile, type Executable, type RuntimeOptions } from '../../runtime/session.ts';
 import { moveToIccs, type Move } from '../board.ts';
 import type { PlayerModel } from './model.ts';
@@ -21,26 +23,35 @@ export interface ScoredMove {
   probability: number;
 }
 
+/**
+ * The scoring network: inputs `context` [1, past] and `candidates` [cand, 3] (each move's first 3
+ * tokens); outputs `contextLogits` [1, past, vocab] and `candidateLogits` [cand, 3, vocab].
+ */
+export function scorerGraph(model: PlayerModel): { contextLogits: Tensor; candidateLogits: Tensor } {
+  const { config, store } = model;
+  const scope = new Scope(store);
+  const context = input('context', 'int64', [1, 'past']);
+  const candidates = input('candidates', 'int64', ['cand', MOVE_TOKENS - 1]);
+  const head = gpt2(scope, config, { ids: context });
+  const headSize = config.hiddenSize / config.numHeads;
+  const broadcast = (t: LayerCache): LayerCache => ({
+    k: expand(t.k, ['cand', config.numHeads, 'past', headSize]),
+    v: expand(t.v, ['cand', config.numHeads, 'past', headSize]),
+  });
+  const tail = gpt2(scope, config, { ids: candidates, cache: head.cache.map(broadcast), past: 'past' });
+  return { contextLogits: head.logits, candidateLogits: tail.logits };
+}
+
+/** The scoring network as an ONNX model (weights inside), for onnxruntime-web in the page. */
+export function scorerOnnx(model: PlayerModel): Uint8Array {
+  return lower(scorerGraph(model), { params: 'initializers', paramValue: (n) => model.store.get(n), name: 'bert4ts-xiangqi-scorer' }).toBytes();
+}
+
 export class MoveScorer {
   private constructor(readonly model: PlayerModel, private readonly exe: Executable) {}
 
   static async create(model: PlayerModel, runtime: RuntimeOptions = {}): Promise<MoveScorer> {
-    const { config, store } = model;
-    const scope = new Scope(store);
-    const context = input('context', 'int64', [1, 'past']);
-    const candidates = input('candidates', 'int64', ['cand', MOVE_TOKENS - 1]);
-    const head = gpt2(scope, config, { ids: context });
-    const headSize = config.hiddenSize / config.numHeads;
-    const broadcast = (t: LayerCache): LayerCache => ({
-      k: expand(t.k, ['cand', config.numHeads, 'past', headSize]),
-      v: expand(t.v, ['cand', config.numHeads, 'past', headSize]),
-    });
-    const tail = gpt2(scope, config, { ids: candidates, cache: head.cache.map(broadcast), past: 'past' });
-    const exe = await compile(
-      { contextLogits: head.logits, candidateLogits: tail.logits },
-      { params: 'initializers', paramValue: (n) => store.get(n) },
-      runtime,
-    );
+    const exe = await compile(scorerGraph(model), { params: 'initializers', paramValue: (n) => model.store.get(n) }, runtime);
     return new MoveScorer(model, exe);
   }
 

@@ -6,22 +6,39 @@
  *   GET  /api/info              model facts, or the reason there is no model
  *   POST /api/state {moves}     the position after `moves` (ICCS): pieces, legal moves, move list, outcome
  *   POST /api/reply {moves, temperature?}  the model's move for the side to move + its top candidates
+ *   GET  /api/model.onnx        the scoring network as ONNX, for the page's in-browser mode
+ *   GET  /vendor/ort/...        onnxruntime-web's files (module and WebAssembly)
+ *
+ * In-browser mode the page runs the network itself with onnxruntime-web: /api/state then also gives
+ * the model's token context and the moves it may play, and the server only keeps the rules.
  *
  * Every request is answered; bad input gets 400 with a message, never a crash.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
-import type { Player } from './player.ts';
+import { playableMoves, type Player } from './player.ts';
+import { fitContext, scorerOnnx } from './scorer.ts';
 import { moveFromIccs } from './vocab.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 const MAX_BODY = 64 * 1024;
 const MAX_PLIES = 1000;
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.ico': 'image/x-icon' };
+const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.wasm': 'application/wasm' };
+/** onnxruntime-web's files the page loads: the WebAssembly-only build and its runtime. */
+const ORT_FILES = new Set(['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']);
+
+function ortWebDir(): string | undefined {
+  try {
+    return join(createRequire(import.meta.url).resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'), '..');
+  } catch {
+    return undefined;
+  }
+}
 
 class BadRequest extends Error {
   constructor(message: string, readonly status = 400) {
@@ -52,8 +69,11 @@ export function replayMoves(moves: unknown): Position {
   return pos;
 }
 
-/** What the page needs to draw a position. */
-export function describePosition(pos: Position) {
+/**
+ * What the page needs to draw a position; with a player, also what the page needs to choose the
+ * model's move itself: the token context and the moves it may play (with their Chinese names).
+ */
+export function describePosition(pos: Position, player?: Player) {
   const pieces: { square: string; piece: string; side: 'red' | 'black' }[] = [];
   for (let row = 0; row < 10; row++) for (let file = 0; file < 9; file++) {
     const p = pos.pieceAt(squareAt(file, row));
@@ -69,7 +89,10 @@ export function describePosition(pos: Position) {
     return entry;
   });
   const outcome = pos.outcome() ?? null;
-  return { fen: pos.fen(), side: pos.side === 0 ? 'red' : 'black', inCheck: pos.inCheck(), pieces, legal, moves: moveList, outcome };
+  const model = player && !outcome
+    ? { context: fitContext(player.context(pos), player.scorer.maxContext), candidates: playableMoves(pos).map((m) => ({ iccs: moveToIccs(m), chinese: formatMove(pos, m, 'chinese') })) }
+    : null;
+  return { fen: pos.fen(), side: pos.side === 0 ? 'red' : 'black', inCheck: pos.inCheck(), pieces, legal, moves: moveList, outcome, model };
 }
 
 export function createPlayerServer(o: ServerOptions): Server {
@@ -83,7 +106,15 @@ export function createPlayerServer(o: ServerOptions): Server {
     return next;
   };
 
+  const player = 'error' in o.player ? undefined : o.player;
+  let onnx: Uint8Array | undefined;
+
   async function api(req: IncomingMessage, path: string): Promise<unknown> {
+    if (path === '/api/model.onnx') {
+      if (!player) throw new BadRequest(`no model: ${(o.player as { error: string }).error}`, 503);
+      onnx ??= scorerOnnx(player.model);
+      return onnx;
+    }
     if (path === '/api/info') {
       if ('error' in o.player) return { ready: false, error: o.player.error };
       const { config, metadata } = o.player.model;
@@ -93,7 +124,7 @@ export function createPlayerServer(o: ServerOptions): Server {
     if (req.method !== 'POST') throw new BadRequest(`${path} takes POST with a JSON body`, 405);
     const body = await readJson(req);
     const pos = replayMoves(body.moves);
-    if (path === '/api/state') return describePosition(pos);
+    if (path === '/api/state') return describePosition(pos, player);
     if (path === '/api/reply') {
       if ('error' in o.player) throw new BadRequest(o.player.error, 503);
       const outcome = pos.outcome();
@@ -106,15 +137,22 @@ export function createPlayerServer(o: ServerOptions): Server {
       const move: Move = choice.move;
       const chinese = formatMove(pos, move, 'chinese');
       pos.play(move);
-      return { move: moveToIccs(move), chinese, thinkMs: Math.round(choice.thinkMs), candidates, state: describePosition(pos) };
+      return { move: moveToIccs(move), chinese, thinkMs: Math.round(choice.thinkMs), candidates, state: describePosition(pos, player) };
     }
     throw new BadRequest(`no API route ${path}`, 404); // unreachable: routes are checked above
   }
 
   async function serveStatic(path: string, res: ServerResponse): Promise<void> {
-    const rel = path === '/' ? 'index.html' : decodeURIComponent(path).replace(/^\/+/, '');
-    const file = normalize(join(webRoot, rel));
-    if (!file.startsWith(normalize(webRoot + sep)) || !TYPES[extname(file)]) throw new BadRequest(`not found: ${path}`, 404);
+    let file: string;
+    if (path.startsWith('/vendor/ort/')) {
+      const name = path.slice('/vendor/ort/'.length), dir = ortWebDir();
+      if (!ORT_FILES.has(name) || !dir) throw new BadRequest(`not found: ${path}${dir ? '' : ' (onnxruntime-web is not installed)'}`, 404);
+      file = join(dir, name);
+    } else {
+      const rel = path === '/' ? 'index.html' : decodeURIComponent(path).replace(/^\/+/, '');
+      file = normalize(join(webRoot, rel));
+      if (!file.startsWith(normalize(webRoot + sep)) || !TYPES[extname(file)]) throw new BadRequest(`not found: ${path}`, 404);
+    }
     let data: Buffer;
     try {
       data = await readFile(file);
@@ -130,6 +168,11 @@ export function createPlayerServer(o: ServerOptions): Server {
     const path = url.pathname;
     const reply = (status: number, value: unknown) => {
       if (res.headersSent) return;
+      if (value instanceof Uint8Array) {
+        res.writeHead(status, { 'content-type': 'application/octet-stream', 'content-length': value.length });
+        res.end(value);
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
       res.end(JSON.stringify(value));
     };
