@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--corpus file] [--history N]`:
+ * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--corpus file] [--history N] [--guidance G]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0); think time per
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     'accuracy-games': { type: 'string', default: '60' },
     /** Plies of history shown to a position-format model (default: the most it was trained with). */
     history: { type: 'string' },
+    /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
+    guidance: { type: 'string' },
     corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
   },
 });
@@ -35,8 +37,9 @@ const accuracyGames = Number(values['accuracy-games']);
 const player = await Player.load(values.model);
 const other = values.compare ? await Player.load(values.compare) : undefined;
 if (values.history !== undefined) player.historyPlies = Number(values.history);
+if (values.guidance !== undefined) player.guidance = Number(values.guidance);
 const figures: Record<string, number | string> = {};
-console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format === 'position' ? ` (${player.historyPlies} plies of history)` : ''}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format === 'position' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
 if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);

@@ -118,6 +118,20 @@ test('the player never completes a perpetual check that loses by rule while anot
   const playable = playableMoves(pos);
   assert.ok(!playable.includes(repeat));
   assert.equal(playable.length, pos.legalMoves().length - 1);
+
+  // One cycle earlier the check itself does not lose yet, but the king's reply would complete the
+  // third repetition: that check is not played either.
+  const earlier = Position.fromFen('4k4/R8/9/9/9/9/9/9/9/3K5 w - - 0 1');
+  for (const m of ['a8a9', 'e9e8', 'a9a8', 'e8e9', 'a8a9', 'e9e8']) earlier.play(parseIccs(earlier, m));
+  const check = parseIccs(earlier, 'a9a8');
+  earlier.make(check);
+  assert.equal(earlier.outcome(), undefined);
+  earlier.play(parseIccs(earlier, 'e8e9'));
+  assert.deepEqual(earlier.outcome(), { result: '0-1', reason: 'perpetual check' });
+  earlier.unmake();
+  earlier.unmake();
+  assert.ok(!playableMoves(earlier).includes(check));
+  assert.ok(playableMoves(earlier).includes(parseIccs(earlier, 'a9b9')), 'a quiet rook move stays playable');
 });
 
 test('the exported scoring network (for onnxruntime-web) gives the same logits in plain onnxruntime', async () => {
@@ -147,5 +161,22 @@ test('the exported scoring network (for onnxruntime-web) gives the same logits i
   let lp = lsm(head, (context.length - 1) * V, t[0]!);
   for (let j = 1; j < 4; j++) lp += lsm(tail, (i * 3 + j - 1) * V, t[j]!);
   assert.ok(Math.abs(lp - best.logProb) < 1e-4, `exported ${lp} vs player ${best.logProb}`);
+  await player.release();
+});
+
+test('result guidance: score = log P(m | wins) + γ (log P(m | wins) - log P(m | loses))', async () => {
+  const player = await Player.create(tinyModel(8));
+  const pos = Position.start();
+  pos.play(parseIccs(pos, 'h2e2'));
+  const win = new Map((await player.scorer.score(player.context(pos, 'win'), pos.legalMoves())).map((s) => [s.iccs, s.logProb]));
+  const lose = new Map((await player.scorer.score(player.context(pos, 'lose'), pos.legalMoves())).map((s) => [s.iccs, s.logProb]));
+  assert.equal(player.context(pos, 'lose')[0], RED_WINS, 'black to move: "loses" asks for a red win');
+  const guided = await player.analyse(pos, 'win', 1.5);
+  for (const s of guided) assert.ok(Math.abs(s.logProb - (win.get(s.iccs)! + 1.5 * (win.get(s.iccs)! - lose.get(s.iccs)!))) < 1e-9);
+  for (let i = 1; i < guided.length; i++) assert.ok(guided[i - 1]!.logProb >= guided[i]!.logProb);
+  assert.ok(Math.abs(guided.reduce((t, s) => t + s.probability, 0) - 1) < 1e-9);
+  const plain = await player.analyse(pos, 'win', 0);
+  assert.ok(plain.every((s) => Math.abs(s.logProb - win.get(s.iccs)!) < 1e-12), 'γ = 0 is the plain score');
+  await assert.rejects(player.analyse(pos, 'win', -1), /guidance must be >= 0/);
   await player.release();
 });

@@ -1,14 +1,14 @@
 /**
  * The language-model player: score every legal move (MoveScorer) and play the most likely one, or
  * sample with a temperature. Only legal moves are ever scored, so every move it plays is legal; moves
- * that would lose on the spot by the repetition rule (a perpetual check) are not played while another
- * move exists, as the rules forbid them in practice.
+ * that lose by the perpetual-check rule (now, or after the opponent repeats) are not played while
+ * another move exists, as the rules forbid them in practice.
  */
-import { Position, type Move } from '../board.ts';
+import { Position, type Move, type Side } from '../board.ts';
 import { Random } from '../../nn/params.ts';
 import type { RuntimeOptions } from '../../runtime/session.ts';
 import { loadPlayerModel, type PlayerModel } from './model.ts';
-import { MoveScorer, type ScoredMove } from './scorer.ts';
+import { MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';
 import { moveTokens, positionTokens, POSITION_TOKENS, UNKNOWN_RESULT, winFor } from './vocab.ts';
 
 export interface ChooseOptions {
@@ -18,7 +18,11 @@ export interface ChooseOptions {
   random?: () => number;
   /** Condition on "the side to move wins" (default) or on an unknown result. */
   condition?: 'win' | 'unknown';
+  /** Result guidance (default: the player's `guidance`); see Player.analyse. */
+  guidance?: number;
 }
+
+export type Condition = 'win' | 'lose' | 'unknown';
 
 export interface Choice {
   move: Move;
@@ -66,8 +70,8 @@ export class Player {
    * The model's token context for `pos`. `moves` format: the result token, then every move since the
    * start. `position` format: the result token, the board historyPlies ago, then the moves since.
    */
-  context(pos: Position, condition: 'win' | 'unknown' = 'win'): number[] {
-    const ctx = [condition === 'win' ? winFor(pos.side) : UNKNOWN_RESULT];
+  context(pos: Position, condition: Condition = 'win'): number[] {
+    const ctx = [condition === 'win' ? winFor(pos.side) : condition === 'lose' ? winFor((1 - pos.side) as Side) : UNKNOWN_RESULT];
     const history = pos.history();
     if (this.model.format === 'moves') {
       for (const m of history) ctx.push(...moveTokens(m));
@@ -81,14 +85,28 @@ export class Player {
     return ctx;
   }
 
-  /** Every legal move with its log-probability, best first. */
-  async analyse(pos: Position, condition: 'win' | 'unknown' = 'win'): Promise<ScoredMove[]> {
-    return this.scorer.score(this.context(pos, condition), playableMoves(pos));
+  /**
+   * Result guidance γ (0 by default: the post's plain score). With γ > 0 and the `win` condition a
+   * move's score is log P(m | side to move wins) + γ·(log P(m | wins) − log P(m | loses)): moves the
+   * model expects more from winners than from losers (taking a hanging piece, not leaving one) gain,
+   * as in classifier-free guidance. It costs a second scoring run.
+   */
+  guidance = 0;
+
+  /** Every playable move with its score (log-probability, or the guided score), best first. */
+  async analyse(pos: Position, condition: 'win' | 'unknown' = 'win', guidance = this.guidance): Promise<ScoredMove[]> {
+    if (!(guidance >= 0)) throw new Error(`guidance must be >= 0, got ${guidance}`);
+    const moves = playableMoves(pos);
+    const scored = await this.scorer.score(this.context(pos, condition), moves);
+    if (condition !== 'win' || guidance === 0 || moves.length === 0) return scored;
+    const losing = new Map((await this.scorer.score(this.context(pos, 'lose'), moves)).map((s) => [s.move, s.logProb]));
+    for (const s of scored) s.logProb += guidance * (s.logProb - losing.get(s.move)!);
+    return withProbabilities(scored);
   }
 
   async choose(pos: Position, o: ChooseOptions = {}): Promise<Choice> {
     const started = performance.now();
-    const candidates = await this.analyse(pos, o.condition);
+    const candidates = await this.analyse(pos, o.condition, o.guidance);
     if (candidates.length === 0) throw new Error(pos.inCheck() ? 'no legal move: checkmated' : 'no legal move: stalemated');
     const t = o.temperature ?? 0;
     if (!(t >= 0)) throw new Error(`temperature must be >= 0, got ${t}`);
@@ -109,14 +127,30 @@ export class Player {
   }
 }
 
-/** Legal moves, without those that lose at once by the perpetual-check rule (unless all of them do). */
+/**
+ * Legal moves, without those that lose by the perpetual-check rule (unless all of them do): a move
+ * that completes the losing repetition itself, and a check after which the opponent can complete it.
+ */
 export function playableMoves(pos: Position): Move[] {
+  const mover = pos.side;
+  const lost = (): boolean => {
+    const outcome = pos.outcome();
+    return outcome?.reason === 'perpetual check' && outcome.result === (mover === 0 ? '0-1' : '1-0');
+  };
   const legal = pos.legalMoves();
   const playable = legal.filter((m) => {
     pos.make(m);
-    const outcome = pos.outcome();
+    let loses = lost();
+    if (!loses && pos.inCheck() && pos.repetitions() >= 1) {
+      for (const reply of pos.legalMoves()) {
+        pos.make(reply);
+        loses = lost();
+        pos.unmake();
+        if (loses) break;
+      }
+    }
     pos.unmake();
-    return !(outcome?.reason === 'perpetual check' && outcome.result === (pos.side === 0 ? '0-1' : '1-0'));
+    return !loses;
   });
   return playable.length ? playable : legal;
 }

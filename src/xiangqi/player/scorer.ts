@@ -88,15 +88,20 @@ export class MoveScorer {
       }
       return { move, iccs: moveToIccs(move), logProb: lp, probability: 0 };
     });
-    const max = Math.max(...scored.map((s) => s.logProb));
-    const z = scored.reduce((s, m) => s + Math.exp(m.logProb - max), 0);
-    for (const s of scored) s.probability = Math.exp(s.logProb - max) / z;
-    return scored.sort((a, b) => b.logProb - a.logProb);
+    return withProbabilities(scored);
   }
 
   async release(): Promise<void> {
     await this.exe.release();
   }
+}
+
+/** Fill in each move's probability (softmax of the scores) and sort best first. */
+export function withProbabilities(scored: ScoredMove[]): ScoredMove[] {
+  const max = Math.max(...scored.map((s) => s.logProb));
+  const z = scored.reduce((s, m) => s + Math.exp(m.logProb - max), 0);
+  for (const s of scored) s.probability = Math.exp(s.logProb - max) / z;
+  return scored.sort((a, b) => b.logProb - a.logProb);
 }
 
 function logSoftmaxRow(data: Float32Array, offset: number, n: number): Float64Array {
