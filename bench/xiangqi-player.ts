@@ -70,7 +70,7 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
     await other.release();
   }
   console.log(`top-1 move prediction on ${test.length} held-out games (${total} positions): ${(100 * hits / total).toFixed(1)}%`);
-} else {
+} else if (accuracyGames > 0) {
   console.log(`top-1 accuracy skipped: no corpus at ${values.corpus} (build it with \`bert4ts xiangqi corpus\`, or pass --corpus)`);
 }
 
