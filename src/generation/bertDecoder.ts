@@ -18,7 +18,6 @@ interface BertState extends DecoderState {
   visibility: number[][];
 }
 
-
 export class BertDecoder implements IncrementalLM {
   readonly vocabSize: number;
   readonly maxPosition: number;

@@ -20,7 +20,6 @@ interface Seq2SeqState extends DecoderState {
   encoderRow: number[];
 }
 
-
 export class T5Seq2Seq {
   private encodeExe?: Promise<Executable>;
   private stepExe?: Promise<Executable>;

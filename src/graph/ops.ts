@@ -13,7 +13,7 @@ const noLowering = (op: string) => () => { throw new Error(`${op} is a leaf; the
 
 // ---- leaves --------------------------------------------------------------------------------
 
-/** A graph input fed at run time. Named dims (strings) are dynamic. */
+/** A leaf's dtype and shape, refused at build time when unknown or malformed. */
 function checkLeaf(op: string, a: Attrs): { dtype: DType; shape: Dim[] } {
   const dtype = a.dtype as DType, shape = a.shape as Dim[];
   if (!DTYPES.includes(dtype)) throw new GraphError(op, `'${a.name}': unknown dtype '${dtype}' (one of ${DTYPES.join(', ')})`);
@@ -23,6 +23,7 @@ function checkLeaf(op: string, a: Attrs): { dtype: DType; shape: Dim[] } {
   return { dtype, shape };
 }
 
+/** A graph input fed at run time. Named dims (strings) are dynamic. */
 export const input: (...args: [name: string, dtype: DType, shape: Shape]) => Tensor = defPrim<[name: string, dtype: DType, shape: Shape]>('input', {
   shape: (_, a) => checkLeaf('input', a),
   onnx: noLowering('input'),

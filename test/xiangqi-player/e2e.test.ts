@@ -43,14 +43,20 @@ async function launch() {
   return { browser, cleanup: async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); } };
 }
 
+/** The page, loaded and waiting for the user's first move; script errors are collected. */
+async function openPage(browser: Awaited<ReturnType<typeof launch>>['browser']) {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base + '/');
+  await page.waitForSelector('#status:has-text("Your move")');
+  return { page, errors };
+}
+
 test('play by clicking: legal targets highlighted, the model replies legally, undo and new game as black', { skip, timeout: 120_000 }, async () => {
   const { browser, cleanup } = await launch();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base + '/');
-    await page.waitForSelector('#status:has-text("Your move")');
+    const { page, errors } = await openPage(browser);
     assert.equal(await page.locator('[data-piece]').count(), 32);
 
     const pos = Position.start();
@@ -101,11 +107,7 @@ test('play by clicking: legal targets highlighted, the model replies legally, un
 test('in-browser mode: onnxruntime-web in the page picks the same move as the server\'s player', { skip, timeout: 120_000 }, async () => {
   const { browser, cleanup } = await launch();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base + '/');
-    await page.waitForSelector('#status:has-text("Your move")');
+    const { page, errors } = await openPage(browser);
     await page.selectOption('#engine', 'browser');
     const pos = Position.start();
     for (const iccs of ['h2e2', 'h0g2']) {

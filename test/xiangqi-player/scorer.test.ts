@@ -64,6 +64,19 @@ test('a context longer than the window keeps the result token and the latest who
   assert.equal(fitContext(ctx, 40), ctx);
 });
 
+test('a moves-format player fits a long game into the window; the scorer refuses a context that does not fit', async () => {
+  const player = await Player.create(randomModel(9));
+  const pos = Position.start();
+  for (let ply = 0; ply < 30; ply++) pos.play((await player.choose(pos)).move);
+  const ctx = player.context(pos);
+  assert.ok(ctx.length <= player.scorer.maxContext && ctx.length > player.scorer.maxContext - 8, `${ctx.length} tokens`);
+  assert.equal(ctx[0], RED_WINS);
+  assert.deepEqual(ctx.slice(-4), moveTokens(pos.history()[29]!));
+  const tooLong = [RED_WINS, ...pos.history().flatMap(moveTokens)];
+  await assert.rejects(player.scorer.score(tooLong, pos.legalMoves()), /does not fit the model's window/);
+  await player.release();
+});
+
 test('the player only plays legal moves, conditions on the side to move, and samples with a temperature', async () => {
   const player = await Player.create(randomModel(5));
   const pos = Position.start();

@@ -8,8 +8,9 @@ import { Position, type Move, type Side } from '../board.ts';
 import { Random } from '../../nn/params.ts';
 import type { RuntimeOptions } from '../../runtime/session.ts';
 import { loadPlayerModel, type PlayerModel } from './model.ts';
-import { MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';
-import { moveTokens, positionTokens, POSITION_TOKENS, UNKNOWN_RESULT, winFor } from './vocab.ts';
+import { fitContext, MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';
+import { positionWindowMoves } from './dataset.ts';
+import { moveTokens, positionTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
 
 export interface ChooseOptions {
   /** 0 (default) plays the most likely move; above 0 samples from softmax(logProb / temperature). */
@@ -61,21 +62,22 @@ export class Player {
 
   private history: number;
 
-  /** The most plies that fit after the prompt with a move to score (3 of its tokens are inputs). */
+  /** The most history it trained with: a window of W moves puts 0 to W - 1 moves before each one. */
   static maxHistory(model: PlayerModel): number {
-    return Math.max(0, Math.floor((model.config.maxPosition - 3 - 1 - POSITION_TOKENS) / 4));
+    return Math.max(0, positionWindowMoves(model.config.maxPosition) - 1);
   }
 
   /**
    * The model's token context for `pos`. `moves` format: the result token, then every move since the
-   * start. `position` format: the result token, the board historyPlies ago, then the moves since.
+   * start (the most recent whole move pairs when the game outgrows the window). `position` format:
+   * the result token, the board historyPlies ago, then the moves since.
    */
   context(pos: Position, condition: Condition = 'win'): number[] {
     const ctx = [condition === 'win' ? winFor(pos.side) : condition === 'lose' ? winFor((1 - pos.side) as Side) : UNKNOWN_RESULT];
     const history = pos.history();
     if (this.model.format === 'moves') {
       for (const m of history) ctx.push(...moveTokens(m));
-      return ctx;
+      return fitContext(ctx, this.scorer.maxContext);
     }
     const shown = Math.min(history.length, this.historyPlies);
     const before = pos.clone();

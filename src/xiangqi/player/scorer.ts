@@ -60,26 +60,22 @@ export class MoveScorer {
     return this.model.config.maxPosition - (MOVE_TOKENS - 1);
   }
 
-  /**
-   * Score `moves` after `context` (token ids: result token, then 4 per move played). Returns them
-   * best first. A context longer than the model's window keeps the result token and the most recent
-   * moves (whole move pairs, so the side to move keeps its parity).
-   */
+  /** Score `moves` after `context` (token ids, at most maxContext of them; see Player.context). Returns them best first. */
   async score(context: number[], moves: Move[]): Promise<ScoredMove[]> {
     if (moves.length === 0) return [];
     if (context.length === 0) throw new Error('the context needs at least the result token');
-    const ctx = fitContext(context, this.maxContext);
+    if (context.length > this.maxContext) throw new Error(`a context of ${context.length} tokens does not fit the model's window (${this.maxContext} before a move); see fitContext`);
     const V = this.model.config.vocabSize;
     const cand = new BigInt64Array(moves.length * (MOVE_TOKENS - 1));
     const tokens = moves.map((m) => iccsTokens(moveToIccs(m)));
     tokens.forEach((t, i) => { for (let j = 0; j < MOVE_TOKENS - 1; j++) cand[i * (MOVE_TOKENS - 1) + j] = BigInt(t[j]!); });
     const out = await this.exe.run({
-      context: { dtype: 'int64', shape: [1, ctx.length], data: BigInt64Array.from(ctx, BigInt) },
+      context: { dtype: 'int64', shape: [1, context.length], data: BigInt64Array.from(context, BigInt) },
       candidates: { dtype: 'int64', shape: [moves.length, MOVE_TOKENS - 1], data: cand },
     });
     const head = out.contextLogits!.data as Float32Array;
     const tail = out.candidateLogits!.data as Float32Array;
-    const first = logSoftmaxRow(head, (ctx.length - 1) * V, V);
+    const first = logSoftmaxRow(head, (context.length - 1) * V, V);
     const scored = moves.map((move, i) => {
       let lp = first[tokens[i]![0]!]!;
       for (let j = 1; j < MOVE_TOKENS; j++) {
