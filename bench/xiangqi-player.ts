@@ -3,7 +3,7 @@
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0); think time per
- * move. `--compare other.safetensors` also counts how often another model (e.g. the fp32 weights of
+ * move; how the games ended and the material each side captured. `--compare other.safetensors` also counts how often another model (e.g. the fp32 weights of
  * the shipped fp16 file) picks the same move in the accuracy positions. Prints rows, then one JSON line.
  */
 import { existsSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
-import { greedyMover, modelMover, playMatch, randomMover, type MatchFigures } from '../src/xiangqi/player/match.ts';
+import { capturedMaterial, greedyMover, modelMover, playMatch, randomMover, type MatchFigures } from '../src/xiangqi/player/match.ts';
 import { Player } from '../src/xiangqi/player/player.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
 import { Progress } from '../src/util/progress.ts';
@@ -78,10 +78,24 @@ const thinkAll: number[] = [];
 for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const) {
   const model = modelMover(player);
   const progress = new Progress({ label: `vs ${name}`, total: games, unit: 'game' });
-  const f: MatchFigures = await playMatch(model, opponent, games, (_i, g) => progress.tick(1, { plies: g.plies }));
+  // How games end and who wins material say why a result is what it is (e.g. draws at the ply cap, pieces left hanging).
+  const endings = new Map<string, number>();
+  const material = { model: 0, opponent: 0 };
+  const f: MatchFigures = await playMatch(model, opponent, games, (_i, g, modelIsRed) => {
+    const ending = `${g.result === '1/2-1/2' ? 'draw' : (g.result === '1-0') === modelIsRed ? 'win' : 'loss'} by ${g.reason}`;
+    endings.set(ending, (endings.get(ending) ?? 0) + 1);
+    const [red, black] = capturedMaterial(g.moves);
+    material.model += modelIsRed ? red : black;
+    material.opponent += modelIsRed ? black : red;
+    progress.tick(1, { plies: g.plies });
+  });
   progress.finish();
   thinkAll.push(...model.thinkMs);
   console.log(`vs ${name}: ${f.wins} wins, ${f.draws} draws, ${f.losses} losses of ${f.games} (model red in the first half)`);
+  console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ${n}`).join(', ')}`);
+  console.log(`  material captured per game (pawn 1, rook 9): model ${(material.model / games).toFixed(1)}, ${name} ${(material.opponent / games).toFixed(1)}`);
+  figures[`vs_${name}_model_captured`] = Number((material.model / games).toFixed(2));
+  figures[`vs_${name}_opponent_captured`] = Number((material.opponent / games).toFixed(2));
   figures[`vs_${name}_wins`] = f.wins;
   figures[`vs_${name}_draws`] = f.draws;
   figures[`vs_${name}_losses`] = f.losses;

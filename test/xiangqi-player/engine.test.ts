@@ -10,8 +10,9 @@ import { parseIccs, parseUci } from '../../src/xiangqi/notation.ts';
 import { Player } from '../../src/xiangqi/player/player.ts';
 import { runUci } from '../../src/xiangqi/player/uci.ts';
 import { drawBoard, playInTerminal } from '../../src/xiangqi/player/terminal.ts';
-import { greedyMover, playGame, playMatch, randomMover, modelMover } from '../../src/xiangqi/player/match.ts';
+import { capturedMaterial, greedyMover, playGame, playMatch, randomMover, modelMover } from '../../src/xiangqi/player/match.ts';
 import { loadPlayerModel, ModelFileError, savePlayerModel } from '../../src/xiangqi/player/model.ts';
+import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
 import { tinyModel } from './fixtures.ts';
 
 async function uci(player: Player, lines: string[]): Promise<string[]> {
@@ -71,7 +72,7 @@ test('terminal game: moves in three notations, errors named, the model answers l
 
 test('baselines: greedy takes the biggest capture; games end with a result; the model never plays an illegal move', async () => {
   const greedy = greedyMover(1);
-  // Red can take a pawn (c3xc4... via the rook on c0? no) or the black rook on i1 with the rook on i0.
+  // Red's only capture is the black rook on i1, with the rook on i0.
   const capture = Position.fromFen('3k5/9/9/9/9/9/9/2p6/8r/3AK3R w - - 0 1');
   for (let i = 0; i < 5; i++) assert.equal(greedy.move(capture), parseIccs(capture, 'i0i1'), 'greedy takes the rook');
   const player = await Player.create(tinyModel(8));
@@ -81,6 +82,8 @@ test('baselines: greedy takes the biggest capture; games end with a result; the 
   assert.ok(model.thinkMs.length > 0);
   const g = await playGame(greedyMover(5), randomMover(6), { maxPlies: 30 });
   assert.ok(g.plies <= 30 && g.moves.length === g.plies);
+  // The cannon takes the horse (4) over the black cannon; the rook takes the cannon back (4.5).
+  assert.deepEqual(capturedMaterial(['b2b9', 'a9b9', 'h2e2'].map(moveFromIccs)), [4, 4.5]);
   await player.release();
 });
 

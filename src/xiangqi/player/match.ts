@@ -18,7 +18,7 @@ export function randomMover(seed: number): Mover {
 }
 
 /** Material values (pawn 1; pawns across the river are worth more in play, ignored here). */
-const VALUE = [0, 1000, 2, 2, 4, 9, 4.5, 1];
+export const VALUE = [0, 1000, 2, 2, 4, 9, 4.5, 1];
 
 /**
  * Looks one ply ahead: mates if it can, otherwise takes the biggest capture, otherwise a random
@@ -78,6 +78,17 @@ export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number;
     if (!pos.isLegal(m)) throw new Error(`${mover.name} played an illegal move at ply ${pos.ply}: ${pos.whyIllegal(m)}`);
     pos.make(m);
   }
+}
+
+/** Material each side captured in a game ([red, black]), in VALUE units: who won the fight for pieces. */
+export function capturedMaterial(moves: readonly Move[]): [number, number] {
+  const pos = Position.start();
+  const taken: [number, number] = [0, 0];
+  for (const m of moves) {
+    taken[pos.side] += VALUE[pos.pieceAt(moveTo(m)) & 7]!;
+    pos.make(m);
+  }
+  return taken;
 }
 
 export interface MatchFigures { games: number; wins: number; draws: number; losses: number }
