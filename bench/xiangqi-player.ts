@@ -25,7 +25,7 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     games: { type: 'string', default: '100' },
     'accuracy-games': { type: 'string', default: '60' },
-    /** Plies of history shown to a position-format model (default: the most it was trained with). */
+    /** Plies of history shown to a position- or board-format model (default: the most it was trained with). */
     history: { type: 'string' },
     /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
     guidance: { type: 'string' },
@@ -39,7 +39,7 @@ const other = values.compare ? await Player.load(values.compare) : undefined;
 if (values.history !== undefined) player.historyPlies = Number(values.history);
 if (values.guidance !== undefined) player.guidance = Number(values.guidance);
 const figures: Record<string, number | string> = {};
-console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format === 'position' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
 if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);

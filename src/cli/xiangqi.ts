@@ -68,7 +68,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|moves] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
@@ -81,8 +81,12 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (!values.corpus) throw new UsageError(`--corpus <games.jsonl> is required\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <dir> is required\nusage: ${this.usage}`);
       const { DEFAULT_TRAIN_OPTIONS, trainPlayer } = await import('../xiangqi/player/train.ts');
+      const { defaultConfig } = await import('../xiangqi/player/model.ts');
+      const { isContextFormat } = await import('../xiangqi/player/vocab.ts');
       const d = DEFAULT_TRAIN_OPTIONS;
-      const config = { ...d.config };
+      const format = values.format ?? d.format;
+      if (!isContextFormat(format)) throw new UsageError(`--format must be position, board or moves, got ${format}`);
+      const config = defaultConfig(format);
       if (values.layers !== undefined) config.numLayers = positiveInt('--layers', values.layers);
       if (values.hidden !== undefined) config.hiddenSize = positiveInt('--hidden', values.hidden);
       if (values.heads !== undefined) config.numHeads = positiveInt('--heads', values.heads);
@@ -90,8 +94,6 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (config.maxPosition < 16) throw new UsageError(`--max-position must be at least 16 (a few moves), got ${config.maxPosition}`);
       if (config.hiddenSize % config.numHeads !== 0) throw new UsageError(`--hidden ${config.hiddenSize} must be a multiple of --heads ${config.numHeads}`);
       config.intermediateSize = 4 * config.hiddenSize;
-      const format = values.format ?? d.format;
-      if (format !== 'position' && format !== 'moves') throw new UsageError(`--format must be position or moves, got ${format}`);
       await trainPlayer({
         corpus: values.corpus, out: values.out, config, format,
         steps: values.steps === undefined ? d.steps : positiveInt('--steps', values.steps),

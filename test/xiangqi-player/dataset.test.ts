@@ -8,7 +8,7 @@ import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindow
 import { Position } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { windowSchedule } from '../../src/xiangqi/player/train.ts';
-import { ABSENT, BLACK_TO_MOVE, charId, gameTokens, iccsTokens, positionTokens, RED_TO_MOVE, RED_WINS, DRAW, UNKNOWN_RESULT, resultToken, VOCAB } from '../../src/xiangqi/player/vocab.ts';
+import { ABSENT, BLACK_TO_MOVE, boardTokens, EMPTY_POINT, charId, gameTokens, iccsTokens, positionTokens, RED_TO_MOVE, RED_WINS, DRAW, UNKNOWN_RESULT, resultToken, VOCAB } from '../../src/xiangqi/player/vocab.ts';
 
 test('vocabulary: [PAD], the 19 ICCS characters, then result tokens', () => {
   assert.equal(VOCAB[0], '[PAD]');
@@ -77,16 +77,36 @@ test('the position prefix: side to move, then every piece\'s square in a fixed s
   assert.deepEqual(after.slice(1 + 32 + 2 * 11, 1 + 32 + 2 * 15), [...sq('a6'), ...sq('c6'), ...sq('g6'), ...sq('i6')]);
 });
 
+test('the board prefix: side to move, then the 90 points in FEN order', () => {
+  const letters = (tokens: number[]) => tokens.slice(1).map((t) => VOCAB[t]!.replace('[.]', '.')).join('');
+  const start = boardTokens(Position.start());
+  assert.equal(start.length, 91);
+  assert.equal(start[0], RED_TO_MOVE);
+  // rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR
+  assert.equal(letters(start), 'rnbakabnr' + '.'.repeat(9) + '.c.....c.' + 'p.p.p.p.p' + '.'.repeat(18) + 'P.P.P.P.P' + '.C.....C.' + '.'.repeat(9) + 'RNBAKABNR');
+  const pos = Position.start();
+  for (const m of ['h2e2', 'h9g7', 'e2e6']) pos.play(parseIccs(pos, m)); // the cannon takes the centre pawn
+  const after = boardTokens(pos);
+  assert.equal(after[0], BLACK_TO_MOVE);
+  assert.equal(VOCAB[after[1 + 3 * 9 + 4]!], 'C', 'e6 (rank 6 is the 4th row from the top) holds the red cannon');
+  assert.equal(after[1 + 7 * 9 + 7], EMPTY_POINT, 'h2 is empty');
+  assert.equal(VOCAB[after[1 + 2 * 9 + 6]!], 'n', 'the black horse on g7');
+});
+
 test('position sequences start from the board after `from` plies and predict only the moves', () => {
   const g = { id: 'x', moves: ['h2e2', 'h9g7', 'h0g2', 'i9h9', 'i0h0'], result: '0-1' };
-  const s = positionSequence(g, 2, 2);
+  const s = positionSequence('position', g, 2, 2);
   const pos = Position.start();
   for (const m of g.moves.slice(0, 2)) pos.play(parseIccs(pos, m));
   assert.deepEqual(s.tokens, [resultToken('0-1'), ...positionTokens(pos), ...iccsTokens('h0g2'), ...iccsTokens('i9h9')]);
   assert.equal(s.prompt, 66);
-  assert.equal(positionSequence(g, 4, 10, true).tokens.length, 66 + 4);
-  assert.equal(positionSequence(g, 4, 10, true).tokens[0], UNKNOWN_RESULT);
-  assert.equal(positionWindowMoves(321), 64);
+  assert.equal(positionSequence('position', g, 4, 10, true).tokens.length, 66 + 4);
+  assert.equal(positionSequence('position', g, 4, 10, true).tokens[0], UNKNOWN_RESULT);
+  assert.equal(positionWindowMoves('position', 321), 64);
+  const b = positionSequence('board', g, 2, 2);
+  assert.deepEqual(b.tokens, [resultToken('0-1'), ...boardTokens(pos), ...iccsTokens('h0g2'), ...iccsTokens('i9h9')]);
+  assert.equal(b.prompt, 92);
+  assert.equal(positionWindowMoves('board', 347), 64);
 });
 
 test('the sampler is a pure function of the step and keeps the token budget', () => {

@@ -6,9 +6,9 @@ import { input } from '../../src/graph/ops.ts';
 import { ParamStore, Scope } from '../../src/nn/params.ts';
 import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
 import { savePlayerModel, type PlayerModel } from '../../src/xiangqi/player/model.ts';
-import { VOCAB_SIZE, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
+import { FORMATS, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
 
-export const TINY: GPT2Config = { vocabSize: VOCAB_SIZE, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 128 };
+export const TINY: GPT2Config = { vocabSize: FORMATS.position.vocabSize, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 128 };
 
 export function tinyModel(seed = 1, config: GPT2Config = TINY, format: ContextFormat = 'position'): PlayerModel {
   const store = new ParamStore(seed);

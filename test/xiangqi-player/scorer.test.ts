@@ -9,10 +9,11 @@ import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { fitContext, MoveScorer } from '../../src/xiangqi/player/scorer.ts';
 import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
-import { tinyModel } from './fixtures.ts';
-import { iccsTokens, moveTokens, positionTokens, RED_WINS, BLACK_WINS, UNKNOWN_RESULT, VOCAB_SIZE } from '../../src/xiangqi/player/vocab.ts';
+import { tinyModel, TINY } from './fixtures.ts';
+import { iccsTokens, moveTokens, RED_WINS, BLACK_WINS, UNKNOWN_RESULT, FORMATS } from '../../src/xiangqi/player/vocab.ts';
 
-const config: GPT2Config = { vocabSize: VOCAB_SIZE, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 64 };
+const V = FORMATS.position.vocabSize;
+const config: GPT2Config = { vocabSize: V, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 64 };
 
 function randomModel(seed: number) {
   const store = new ParamStore(seed);
@@ -27,7 +28,7 @@ async function referenceLogProb(store: ParamStore, context: number[], move: stri
   const out = (await exe.run({ ids: { dtype: 'int64', shape: [1, seq.length], data: BigInt64Array.from(seq, BigInt) } })).logits!.data as Float32Array;
   let lp = 0;
   for (let t = context.length - 1; t < seq.length - 1; t++) {
-    const row = Array.from(out.subarray(t * VOCAB_SIZE, (t + 1) * VOCAB_SIZE));
+    const row = Array.from(out.subarray(t * V, (t + 1) * V));
     const max = Math.max(...row);
     const logZ = Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0)) + max;
     lp += row[seq[t + 1]!]! - logZ;
@@ -96,29 +97,32 @@ test('the player only plays legal moves, conditions on the side to move, and sam
   await player.release();
 });
 
-test('position format: the context is the board historyPlies ago, then the moves since; it works from any FEN', async () => {
-  const player = await Player.create(tinyModel(4));
-  const history = player.historyPlies;
-  assert.equal(history, 14, 'maxPosition 128 leaves room for 14 plies after the 66-token prompt and before a move');
-  const pos = Position.start();
-  assert.deepEqual(player.context(pos), [RED_WINS, ...positionTokens(pos)]);
-  const boards = [pos.clone()];
-  for (let ply = 0; ply < 20; ply++) {
-    const choice = await player.choose(pos);
-    assert.ok(pos.isLegal(choice.move));
-    pos.play(choice.move);
-    boards.push(pos.clone());
-    const ctx = player.context(pos);
-    const shown = Math.min(pos.ply, history);
-    assert.equal(ctx.length, 1 + 65 + 4 * shown);
-    assert.deepEqual(ctx.slice(1, 66), positionTokens(boards[pos.ply - shown]!), `ply ${pos.ply}: the prefix is the board ${shown} plies ago`);
-    assert.deepEqual(ctx.slice(-4), moveTokens(choice.move));
-  }
-  const fen = Position.fromFen('4k4/9/R8/9/9/9/9/9/9/3K5 b - - 0 1');
-  assert.deepEqual(player.context(fen), [BLACK_WINS, ...positionTokens(fen)]);
-  assert.ok(fen.isLegal((await player.choose(fen)).move));
-  await player.release();
-});
+for (const [format, maxPosition, history] of [['position', 128, 14], ['board', 160, 16]] as const) {
+  test(`${format} format: the context is the board historyPlies ago, then the moves since; it works from any FEN`, async () => {
+    const prefix = FORMATS[format].prefix;
+    const P = FORMATS[format].prefixTokens;
+    const player = await Player.create(tinyModel(4, { ...TINY, vocabSize: FORMATS[format].vocabSize, maxPosition }, format));
+    assert.equal(player.historyPlies, history, `maxPosition ${maxPosition} leaves room for ${history} plies after the ${1 + P}-token prompt and before a move`);
+    const pos = Position.start();
+    assert.deepEqual(player.context(pos), [RED_WINS, ...prefix(pos)]);
+    const boards = [pos.clone()];
+    for (let ply = 0; ply < 20; ply++) {
+      const choice = await player.choose(pos);
+      assert.ok(pos.isLegal(choice.move));
+      pos.play(choice.move);
+      boards.push(pos.clone());
+      const ctx = player.context(pos);
+      const shown = Math.min(pos.ply, history);
+      assert.equal(ctx.length, 1 + P + 4 * shown);
+      assert.deepEqual(ctx.slice(1, 1 + P), prefix(boards[pos.ply - shown]!), `ply ${pos.ply}: the prefix is the board ${shown} plies ago`);
+      assert.deepEqual(ctx.slice(-4), moveTokens(choice.move));
+    }
+    const fen = Position.fromFen('4k4/9/R8/9/9/9/9/9/9/3K5 b - - 0 1');
+    assert.deepEqual(player.context(fen), [BLACK_WINS, ...prefix(fen)]);
+    assert.ok(fen.isLegal((await player.choose(fen)).move));
+    await player.release();
+  });
+}
 
 test('the player never completes a perpetual check that loses by rule while another move exists', () => {
   const pos = Position.fromFen('4k4/9/R8/9/9/9/9/9/9/3K5 w - - 0 1');

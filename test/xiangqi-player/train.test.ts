@@ -22,17 +22,19 @@ async function writeCorpus(dir: string): Promise<string> {
   return file;
 }
 
-test('the moves format (the post\'s: whole games from the start) trains too and loads as such', async () => {
+test('the moves format (the post\'s: whole games from the start) and the board format train too and load as such', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-train-'));
   const corpus = await writeCorpus(dir);
-  const run = await trainPlayer({
-    corpus, out: join(dir, 'moves'), steps: 4, tokensPerBatch: 256, learningRate: 3e-3, warmup: 1, evalEvery: 2, checkpointEvery: 4,
-    evalGames: 4, resume: false, seed: 5, config: TINY, format: 'moves', quiet: true,
-  });
-  assert.ok(run.evals[1]!.val_loss! < run.evals[0]!.val_loss!);
-  const model = loadPlayerModel(join(dir, 'moves'));
-  assert.equal(model.format, 'moves');
-  assert.equal(model.config.vocabSize, 24);
+  for (const [format, vocabSize] of [['moves', 24], ['board', 42]] as const) {
+    const run = await trainPlayer({
+      corpus, out: join(dir, format), steps: 4, tokensPerBatch: format === 'board' ? 512 : 256, learningRate: 3e-3, warmup: 1, evalEvery: 2, checkpointEvery: 4,
+      evalGames: 4, resume: false, seed: 5, config: { ...TINY, maxPosition: 160 }, format, quiet: true,
+    });
+    assert.ok(run.evals[1]!.val_loss! < run.evals[0]!.val_loss!, `${format}: validation loss falls`);
+    const model = loadPlayerModel(join(dir, format));
+    assert.equal(model.format, format);
+    assert.equal(model.config.vocabSize, vocabSize);
+  }
 });
 
 test('train writes a loadable model and log; stop + --resume reproduces an uninterrupted run', async () => {

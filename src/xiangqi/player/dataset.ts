@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { Random } from '../../nn/params.ts';
 import { Position, START_FEN } from '../board.ts';
-import { gameTokens, iccsTokens, moveFromIccs, PAD, POSITION_TOKENS, positionTokens, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
+import { FORMATS, gameTokens, iccsTokens, moveFromIccs, PAD, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
 
 export type Split = 'train' | 'validation' | 'test';
 
@@ -104,25 +104,25 @@ export function gameSequence(g: CorpusGame, window: number, hideResult = false):
 }
 
 /**
- * `position` format: the result token, the position after `from` plies, then up to `moves` moves
- * from there.
+ * `position` and `board` formats: the result token, the position after `from` plies written as the
+ * format's prefix, then up to `moves` moves from there.
  */
-export function positionSequence(g: CorpusGame, from: number, moves: number, hideResult = false): Sequence {
+export function positionSequence(format: ContextFormat, g: CorpusGame, from: number, moves: number, hideResult = false): Sequence {
   const pos = Position.start();
   for (let i = 0; i < from; i++) pos.make(moveFromIccs(g.moves[i]!));
-  const tokens = [hideResult ? UNKNOWN_RESULT : resultToken(g.result), ...positionTokens(pos)];
+  const tokens = [hideResult ? UNKNOWN_RESULT : resultToken(g.result), ...FORMATS[format].prefix(pos)];
   for (const m of g.moves.slice(from, from + moves)) tokens.push(...iccsTokens(m));
-  return { tokens, prompt: 1 + POSITION_TOKENS };
+  return { tokens, prompt: 1 + FORMATS[format].prefixTokens };
 }
 
 /** Moves that fit after the prompt in a model of `maxPosition` positions (inputs are tokens[:-1]). */
-export const positionWindowMoves = (maxPosition: number): number => Math.floor((maxPosition + 1 - 1 - POSITION_TOKENS) / 4);
+export const positionWindowMoves = (format: ContextFormat, maxPosition: number): number => Math.floor((maxPosition + 1 - 1 - FORMATS[format].prefixTokens) / 4);
 
 export interface SamplerOptions {
   format: ContextFormat;
   /** Tokens per batch (inputs), before padding. */
   tokensPerBatch: number;
-  /** `moves`: the window (positions) at a given optimizer step, the length curriculum. `position`: the moves after the prefix. */
+  /** `moves`: the window (positions) at a given optimizer step, the length curriculum. `position`, `board`: the moves after the prefix. */
   windowAt: (step: number) => number;
   /** Share of games shown with the result hidden. */
   hideResultRate: number;
@@ -134,7 +134,7 @@ export interface SamplerOptions {
  * have seen.
  * - `moves`: games from the start, drawn from a length-sorted list a neighbourhood at a time, so a
  *   batch holds games of similar length and little padding.
- * - `position`: a move drawn uniformly from all training moves, and a window of moves around it that
+ * - `position`, `board`: a move drawn uniformly from all training moves, and a window of moves around it that
  *   starts from the position a random number of plies before it (0 to window - 1), so every move is
  *   seen with every amount of history the player may give it.
  */
@@ -152,12 +152,12 @@ export class BatchSampler {
   batchAt(step: number): Batch {
     const o = this.options;
     const r = new Random((o.seed * 7919) ^ (step * 2654435761));
-    return packBatch(o.format === 'position' ? this.positionSequences(r, o.windowAt(step)) : this.gameSequences(r, o.windowAt(step)));
+    return packBatch(o.format === 'moves' ? this.gameSequences(r, o.windowAt(step)) : this.positionSequences(r, o.windowAt(step)));
   }
 
   private positionSequences(r: Random, window: number): Sequence[] {
     const o = this.options;
-    const size = Math.max(1, Math.floor(o.tokensPerBatch / (POSITION_TOKENS + 1 + window * 4)));
+    const size = Math.max(1, Math.floor(o.tokensPerBatch / (FORMATS[o.format].prefixTokens + 1 + window * 4)));
     const total = this.movesBefore[this.byLength.length]!;
     const sequences: Sequence[] = [];
     for (let i = 0; i < size; i++) {
@@ -170,7 +170,7 @@ export class BatchSampler {
       const g = this.byLength[lo]!;
       const ply = target - this.movesBefore[lo]!;
       const from = Math.max(0, ply - r.int(window));
-      sequences.push(positionSequence(g, from, window, r.next() < o.hideResultRate));
+      sequences.push(positionSequence(o.format, g, from, window, r.next() < o.hideResultRate));
     }
     return sequences;
   }

@@ -10,17 +10,22 @@ import { ParamStore } from '../../nn/params.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { castFloat } from '../../checkpoint/convert.ts';
 import type { GPT2Config } from '../../models/gpt2.ts';
-import { MOVES_VOCAB_SIZE, POSITION_TOKENS, VOCAB, VOCAB_SIZE, type ContextFormat } from './vocab.ts';
+import { FORMATS, isContextFormat, VOCAB, type ContextFormat } from './vocab.ts';
 
-export const DEFAULT_CONFIG: GPT2Config = {
-  vocabSize: VOCAB_SIZE,
-  hiddenSize: 256,
-  numLayers: 4,
-  numHeads: 4,
-  intermediateSize: 1024,
-  // Result token + position prefix (65) + 64 moves of history (4 tokens each) - 1.
-  maxPosition: 1 + POSITION_TOKENS + 64 * 4 - 1,
-};
+/**
+ * The default network for a format. Positions: `moves` 512 (127 moves, most games); the others the
+ * result token + the board prefix + 64 moves of history (4 tokens each) - 1.
+ */
+export function defaultConfig(format: ContextFormat): GPT2Config {
+  return {
+    vocabSize: FORMATS[format].vocabSize,
+    hiddenSize: 256,
+    numLayers: 4,
+    numHeads: 4,
+    intermediateSize: 1024,
+    maxPosition: format === 'moves' ? 512 : 1 + FORMATS[format].prefixTokens + 64 * 4 - 1,
+  };
+}
 
 export interface PlayerModel {
   config: GPT2Config;
@@ -51,9 +56,9 @@ export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
     const raw = reader.metadata.config;
     if (!raw) throw new ModelFileError(`${file} has no "config" in its metadata: not a bert4ts xiangqi player model`);
     const config = JSON.parse(raw) as GPT2Config;
-    const format = (reader.metadata.contextFormat ?? 'moves') as ContextFormat;
-    if (format !== 'moves' && format !== 'position') throw new ModelFileError(`${file}: unknown contextFormat "${format}" (expected moves or position)`);
-    const vocab = VOCAB.slice(0, format === 'moves' ? MOVES_VOCAB_SIZE : VOCAB_SIZE).join(' ');
+    const format = reader.metadata.contextFormat ?? 'moves';
+    if (!isContextFormat(format)) throw new ModelFileError(`${file}: unknown contextFormat "${format}" (expected ${Object.keys(FORMATS).join(', ')})`);
+    const vocab = VOCAB.slice(0, FORMATS[format].vocabSize).join(' ');
     if (reader.metadata.vocab && reader.metadata.vocab !== vocab) {
       throw new ModelFileError(`${file} was trained with a different vocabulary (${reader.metadata.vocab})`);
     }

@@ -10,7 +10,7 @@ import type { RuntimeOptions } from '../../runtime/session.ts';
 import { loadPlayerModel, type PlayerModel } from './model.ts';
 import { fitContext, MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';
 import { positionWindowMoves } from './dataset.ts';
-import { moveTokens, positionTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
+import { FORMATS, moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
 
 export interface ChooseOptions {
   /** 0 (default) plays the most likely move; above 0 samples from softmax(logProb / temperature). */
@@ -47,8 +47,8 @@ export class Player {
   }
 
   /**
-   * Plies of history a `position`-format model is shown before the move: by default the most it was
-   * trained with. The position prefix is the board that many plies ago (or where the game started).
+   * Plies of history a `position`- or `board`-format model is shown before the move: by default the
+   * most it was trained with. The prefix is the board that many plies ago (or where the game started).
    */
   get historyPlies(): number {
     return this.history;
@@ -64,13 +64,13 @@ export class Player {
 
   /** The most history it trained with: a window of W moves puts 0 to W - 1 moves before each one. */
   static maxHistory(model: PlayerModel): number {
-    return Math.max(0, positionWindowMoves(model.config.maxPosition) - 1);
+    return Math.max(0, positionWindowMoves(model.format, model.config.maxPosition) - 1);
   }
 
   /**
    * The model's token context for `pos`. `moves` format: the result token, then every move since the
-   * start (the most recent whole move pairs when the game outgrows the window). `position` format:
-   * the result token, the board historyPlies ago, then the moves since.
+   * start (the most recent whole move pairs when the game outgrows the window). `position` and
+   * `board` formats: the result token, the board historyPlies ago, then the moves since.
    */
   context(pos: Position, condition: Condition = 'win'): number[] {
     const ctx = [condition === 'win' ? winFor(pos.side) : condition === 'lose' ? winFor((1 - pos.side) as Side) : UNKNOWN_RESULT];
@@ -82,7 +82,7 @@ export class Player {
     const shown = Math.min(history.length, this.historyPlies);
     const before = pos.clone();
     for (let i = 0; i < shown; i++) before.unmake();
-    ctx.push(...positionTokens(before));
+    ctx.push(...FORMATS[this.model.format].prefix(before));
     for (const m of history.slice(history.length - shown)) ctx.push(...moveTokens(m));
     return ctx;
   }

@@ -19,8 +19,8 @@ import { compile } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { Progress } from '../../util/progress.ts';
 import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
-import { DEFAULT_CONFIG, savePlayerModel } from './model.ts';
-import { MOVE_TOKENS, MOVES_VOCAB_SIZE, VOCAB, type ContextFormat } from './vocab.ts';
+import { defaultConfig, savePlayerModel } from './model.ts';
+import { FORMATS, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
 
 export interface TrainOptions {
   corpus: string;
@@ -56,7 +56,7 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'corpus' | 'out'> = {
   evalGames: 300,
   resume: false,
   seed: 1,
-  config: DEFAULT_CONFIG,
+  config: defaultConfig('position'),
   format: 'position',
 };
 
@@ -85,9 +85,9 @@ export interface EvalFigures {
  */
 export function validationSequences(format: ContextFormat, config: GPT2Config, g: CorpusGame): Sequence[] {
   if (format === 'moves') return [gameSequence(g, config.maxPosition - 1, true)];
-  const window = positionWindowMoves(config.maxPosition);
+  const window = positionWindowMoves(format, config.maxPosition);
   const out: Sequence[] = [];
-  for (let from = 0; from < g.moves.length; from += window) out.push(positionSequence(g, from, window, true));
+  for (let from = 0; from < g.moves.length; from += window) out.push(positionSequence(format, g, from, window, true));
   return out;
 }
 
@@ -168,8 +168,8 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     if (startStep >= o.steps) throw new Error(`the checkpoint is at step ${startStep}, already at --steps ${o.steps}; pass a larger --steps to train longer`);
   }
 
-  if (!o.resume) config = { ...config, vocabSize: format === 'moves' ? MOVES_VOCAB_SIZE : VOCAB.length };
-  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => positionWindowMoves(config.maxPosition);
+  if (!o.resume) config = { ...config, vocabSize: FORMATS[format].vocabSize };
+  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => positionWindowMoves(format, config.maxPosition);
   if (windowAt(0) < 1) throw new Error(`a maxPosition of ${config.maxPosition} leaves no room for a move after the position prefix`);
   const trainer = await Trainer.create({
     store,

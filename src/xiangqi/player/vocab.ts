@@ -12,29 +12,29 @@ export const MOVE_CHARS = '0123456789abcdefghi';
 export const RED_WINS = 20, BLACK_WINS = 21, DRAW = 22, UNKNOWN_RESULT = 23;
 /** Position-prefix tokens (see positionTokens): an empty piece slot, and who is to move. */
 export const ABSENT = 24, RED_TO_MOVE = 25, BLACK_TO_MOVE = 26;
-export const VOCAB = ['[PAD]', ...MOVE_CHARS, '[1-0]', '[0-1]', '[1/2-1/2]', '[*]', '[x]', '[red]', '[black]'];
-export const VOCAB_SIZE = VOCAB.length;
+/** Board-prefix tokens (see boardTokens): an empty point, then red and black pieces by kind (FEN letters). */
+export const EMPTY_POINT = 27;
+const PIECE_LETTERS = 'KABNRCP';
+export const VOCAB = ['[PAD]', ...MOVE_CHARS, '[1-0]', '[0-1]', '[1/2-1/2]', '[*]', '[x]', '[red]', '[black]', '[.]', ...PIECE_LETTERS, ...PIECE_LETTERS.toLowerCase()];
 
 /**
  * How a model reads the game:
- * - `moves`: the result token, then every move since the start (the post's format). A model trained
- *   on it has the first 24 tokens of the vocabulary only.
+ * - `moves`: the result token, then every move since the start (the post's format).
  * - `position`: the result token, the position some plies ago written as piece squares
  *   (positionTokens), then the moves since. The model reads the board instead of replaying a long
  *   game in its head, never runs out of window in long games, and can start from any FEN.
+ * - `board`: the same with the position written point by point (boardTokens): each of the 90
+ *   points is a token at a fixed place, so what stands between two pieces is in plain sight.
  */
-export type ContextFormat = 'moves' | 'position';
-export const MOVES_VOCAB_SIZE = 24;
+export type ContextFormat = 'moves' | 'position' | 'board';
 
 /** Piece slots of one side in the position prefix: king, 2 advisors, 2 elephants, 2 horses, 2 rooks, 2 cannons, 5 pawns. */
 const SLOTS: ReadonlyArray<readonly [number, number]> = [[KING, 1], [ADVISOR, 2], [ELEPHANT, 2], [HORSE, 2], [ROOK, 2], [CANNON, 2], [PAWN, 5]];
-/** Tokens of the position prefix: side to move, then 32 slots (red first) of 2 ICCS characters each. */
-export const POSITION_TOKENS = 1 + 32 * 2;
 
 /**
- * The position in ICCS characters only: each piece is its square (`e0` for the red king at the
- * start), pieces in a fixed slot order (side, then kind, then square), `[x] [x]` for a captured one.
- * The slot says what the piece is, so no piece letters are needed.
+ * The position in ICCS characters only: who is to move, then each piece's square (`e0` for the red
+ * king at the start) in a fixed slot order (side, then kind, then square), `[x] [x]` for a captured
+ * one: 65 tokens. The slot says what the piece is, so no piece letters are needed.
  */
 export function positionTokens(pos: Position): number[] {
   const squares: string[][] = Array.from({ length: 16 }, () => []); // [side * 8 + kind]
@@ -44,7 +44,7 @@ export function positionTokens(pos: Position): number[] {
       if (piece) squares[(piece & 16 ? 8 : 0) + (piece & 7)]!.push(MOVE_CHARS[10 + file]! + rank);
     }
   }
-  const out = [pos.side === 0 ? RED_TO_MOVE : BLACK_TO_MOVE];
+  const out = [sideToken(pos.side)];
   for (const side of [0, 8]) {
     for (const [kind, count] of SLOTS) {
       const found = squares[side + kind]!;
@@ -58,6 +58,35 @@ export function positionTokens(pos: Position): number[] {
   }
   return out;
 }
+
+/**
+ * The position point by point: who is to move, then the 90 points in FEN order (rank 9 down to
+ * rank 0, files a to i), each `[.]` or the piece standing there: 91 tokens.
+ */
+export function boardTokens(pos: Position): number[] {
+  const out = [sideToken(pos.side)];
+  for (let rank = 9; rank >= 0; rank--) {
+    for (let file = 0; file < 9; file++) {
+      const piece = pos.pieceAt(squareAt(file, 9 - rank));
+      out.push(piece ? EMPTY_POINT + (piece & 7) + (piece & 16 ? 7 : 0) : EMPTY_POINT);
+    }
+  }
+  return out;
+}
+
+const sideToken = (side: Side): number => (side === 0 ? RED_TO_MOVE : BLACK_TO_MOVE);
+
+/** Per format: the vocabulary its models have (a prefix of VOCAB) and the board prefix it reads. */
+export const FORMATS: Record<ContextFormat, { vocabSize: number; prefixTokens: number; prefix: (pos: Position) => number[] }> = {
+  moves: { vocabSize: 24, prefixTokens: 0, prefix: () => [] },
+  position: { vocabSize: 27, prefixTokens: 65, prefix: positionTokens },
+  board: { vocabSize: VOCAB.length, prefixTokens: 91, prefix: boardTokens },
+};
+
+export function isContextFormat(name: string): name is ContextFormat {
+  return Object.hasOwn(FORMATS, name);
+}
+
 /** Tokens per move (ICCS `h2e2`). */
 export const MOVE_TOKENS = 4;
 
