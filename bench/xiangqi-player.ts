@@ -3,8 +3,9 @@
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0); think time per
- * move; how the games ended and the material each side captured. `--compare other.safetensors` also counts how often another model (e.g. the fp32 weights of
- * the shipped fp16 file) picks the same move in the accuracy positions. Prints rows, then one JSON line.
+ * move; how the games ended and the material each side captured. `--compare other.safetensors`
+ * also counts how often another model (e.g. the fp32 weights of the shipped fp16 file) picks the
+ * same move in the accuracy positions. Prints rows, then one JSON line.
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -12,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
-import { capturedMaterial, greedyMover, modelMover, playMatch, randomMover, type MatchFigures } from '../src/xiangqi/player/match.ts';
+import { capturedMaterial, greedyMover, modelMover, playMatch, randomMover, resultFor, type MatchFigures } from '../src/xiangqi/player/match.ts';
 import { Player } from '../src/xiangqi/player/player.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
 import { Progress } from '../src/util/progress.ts';
@@ -82,7 +83,7 @@ for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMo
   const endings = new Map<string, number>();
   const material = { model: 0, opponent: 0 };
   const f: MatchFigures = await playMatch(model, opponent, games, (_i, g, modelIsRed) => {
-    const ending = `${g.result === '1/2-1/2' ? 'draw' : (g.result === '1-0') === modelIsRed ? 'win' : 'loss'} by ${g.reason}`;
+    const ending = `${resultFor(g, modelIsRed)} by ${g.reason}`;
     endings.set(ending, (endings.get(ending) ?? 0) + 1);
     const [red, black] = capturedMaterial(g.moves);
     material.model += modelIsRed ? red : black;

@@ -22,7 +22,8 @@ export type Move = number;
 
 export const START_FEN = 'rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR w - - 0 1';
 
-const FEN_LETTERS = ' kabnrcp';
+/** Piece letters by kind (index 1-7), black's; red's are the upper case. */
+export const FEN_LETTERS = ' kabnrcp';
 /** Most pieces of one type a side can have (xiangqi has no promotion). */
 const MAX_COUNT = [0, 1, 2, 2, 2, 2, 2, 5];
 

@@ -16,6 +16,8 @@ test('usage errors name the problem and exit 2', () => {
     [['xiangqi', 'train', '--out', '/tmp/x'], /--corpus <games.jsonl> is required/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--steps', '0'], /--steps must be a positive integer, got "0"/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--hidden', '100', '--heads', '3'], /--hidden 100 must be a multiple of --heads 3/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--format', 'board', '--max-position', '90'], /--max-position 90 leaves no room for a move in the board format \(at least 95\)/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--format', 'fen'], /--format must be position, board or moves, got fen/],
     [['xiangqi', 'play', '--side', 'green'], /--side must be red or black, got "green"/],
     [['xiangqi', 'uci', '--temperature', 'hot'], /--temperature must be a number >= 0, got "hot"/],
     [['serve', '--port', 'http'], /--port must be an integer from 0 to 65535, got "http"/],

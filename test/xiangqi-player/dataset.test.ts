@@ -128,6 +128,15 @@ test('the sampler is a pure function of the step and keeps the token budget', ()
   assert.ok(batch.ids.shape[1]! <= 81 && batch.ids.shape[1]! >= 66);
   const labels = batch.labels.data as BigInt64Array;
   for (let b = 0; b < 4; b++) for (let t = 0; t < 65; t++) assert.equal(labels[b * batch.ids.shape[1]! + t], -100n, 'the prompt is not predicted');
+
+  const board = new BatchSampler(real, { ...p, format: 'board', tokensPerBatch: 3 * 108 }).batchAt(3);
+  assert.equal(board.ids.shape[0], 3, 'board windows are 91 + 1 + 16 tokens: 3 fit');
+  assert.ok(board.ids.shape[1]! <= 107 && board.ids.shape[1]! >= 92);
+  const boardLabels = board.labels.data as BigInt64Array;
+  for (let b = 0; b < 3; b++) {
+    for (let t = 0; t < 91; t++) assert.equal(boardLabels[b * board.ids.shape[1]! + t], -100n, 'the board prompt is not predicted');
+    assert.notEqual(boardLabels[b * board.ids.shape[1]! + 91], -100n, 'the first move character is');
+  }
 });
 
 test('the curriculum grows the window to the model\'s length', () => {

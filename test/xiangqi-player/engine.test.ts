@@ -12,8 +12,10 @@ import { runUci } from '../../src/xiangqi/player/uci.ts';
 import { drawBoard, playInTerminal } from '../../src/xiangqi/player/terminal.ts';
 import { capturedMaterial, greedyMover, playGame, playMatch, randomMover, modelMover } from '../../src/xiangqi/player/match.ts';
 import { loadPlayerModel, ModelFileError, savePlayerModel } from '../../src/xiangqi/player/model.ts';
-import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
-import { tinyModel } from './fixtures.ts';
+import { FORMATS, moveFromIccs, VOCAB, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
+import { writeSafetensors } from '../../src/checkpoint/safetensors.ts';
+import type { HostTensor } from '../../src/graph/dtype.ts';
+import { tinyModel, TINY } from './fixtures.ts';
 
 async function uci(player: Player, lines: string[]): Promise<string[]> {
   const out: string[] = [];
@@ -105,4 +107,24 @@ test('model files: fp16 round trip plays the same; a missing or foreign file get
   assert.throws(() => loadPlayerModel(join(dir, 'nope.safetensors')), (e: unknown) => e instanceof ModelFileError && /no model file at .*nope\.safetensors: train one/.test((e as Error).message));
   writeFileSync(join(dir, 'foreign.safetensors'), Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{}')]));
   assert.throws(() => loadPlayerModel(join(dir, 'foreign.safetensors')), /no "config" in its metadata/);
+});
+
+test('model files keep their vocabulary: each format\'s is pinned; files without a format are moves-format; a different vocabulary is refused', () => {
+  // Saved models are checked against these strings: the vocabulary may only grow at the end.
+  const moves = '[PAD] 0 1 2 3 4 5 6 7 8 9 a b c d e f g h i [1-0] [0-1] [1/2-1/2] [*]';
+  const vocabOf = (format: ContextFormat) => VOCAB.slice(0, FORMATS[format].vocabSize).join(' ');
+  assert.equal(vocabOf('moves'), moves);
+  assert.equal(vocabOf('position'), `${moves} [x] [red] [black]`);
+  assert.equal(vocabOf('board'), `${moves} [x] [red] [black] [.] K A B N R C P k a b n r c p`);
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-vocab-'));
+  const config = { ...TINY, vocabSize: FORMATS.moves.vocabSize };
+  const legacy = tinyModel(2, config, 'moves');
+  const tensors = legacy.store.names().map((n) => [n, legacy.store.get(n)!] as [string, HostTensor]);
+  writeSafetensors(join(dir, 'legacy.safetensors'), tensors, { config: JSON.stringify(config), vocab: moves });
+  assert.equal(loadPlayerModel(join(dir, 'legacy.safetensors')).format, 'moves');
+  writeSafetensors(join(dir, 'other.safetensors'), tensors, { config: JSON.stringify(config), contextFormat: 'moves', vocab: moves.replace('[*]', '[?]') });
+  assert.throws(() => loadPlayerModel(join(dir, 'other.safetensors')), /trained with a different vocabulary/);
+  writeSafetensors(join(dir, 'future.safetensors'), tensors, { config: JSON.stringify(config), contextFormat: 'fen' });
+  assert.throws(() => loadPlayerModel(join(dir, 'future.safetensors')), /unknown contextFormat "fen" \(expected moves, position, board\)/);
+  assert.throws(() => savePlayerModel(join(dir, 'mismatch.safetensors'), { ...legacy, format: 'board' }), /a board-format model has a vocabulary of 42 tokens, this config has vocabSize 24/);
 });

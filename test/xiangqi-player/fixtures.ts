@@ -10,7 +10,9 @@ import { FORMATS, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
 
 export const TINY: GPT2Config = { vocabSize: FORMATS.position.vocabSize, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 128 };
 
+/** Seeded random weights; the vocabulary follows the format unless `config` sets another. */
 export function tinyModel(seed = 1, config: GPT2Config = TINY, format: ContextFormat = 'position'): PlayerModel {
+  if (config === TINY) config = { ...TINY, vocabSize: FORMATS[format].vocabSize };
   const store = new ParamStore(seed);
   gpt2(new Scope(store), config, { ids: input('ids', 'int64', ['batch', 'seq']) }); // creates the seeded weights
   return { config, format, store, metadata: {} };

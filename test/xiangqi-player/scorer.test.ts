@@ -12,7 +12,7 @@ import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
 import { tinyModel, TINY } from './fixtures.ts';
 import { iccsTokens, moveTokens, RED_WINS, BLACK_WINS, UNKNOWN_RESULT, FORMATS } from '../../src/xiangqi/player/vocab.ts';
 
-const V = FORMATS.position.vocabSize;
+const V = FORMATS.moves.vocabSize;
 const config: GPT2Config = { vocabSize: V, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 64 };
 
 function randomModel(seed: number) {

@@ -115,8 +115,8 @@ export function positionSequence(format: ContextFormat, g: CorpusGame, from: num
   return { tokens, prompt: 1 + FORMATS[format].prefixTokens };
 }
 
-/** Moves that fit after the prompt in a model of `maxPosition` positions (inputs are tokens[:-1]). */
-export const positionWindowMoves = (format: ContextFormat, maxPosition: number): number => Math.floor((maxPosition + 1 - 1 - FORMATS[format].prefixTokens) / 4);
+/** Moves that fit in a model of `maxPosition` positions: a sequence has maxPosition + 1 tokens (inputs are tokens[:-1]), the result token and the prefix first. */
+export const positionWindowMoves = (format: ContextFormat, maxPosition: number): number => Math.floor((maxPosition - FORMATS[format].prefixTokens) / 4);
 
 export interface SamplerOptions {
   format: ContextFormat;

@@ -18,7 +18,7 @@ export function randomMover(seed: number): Mover {
 }
 
 /** Material values (pawn 1; pawns across the river are worth more in play, ignored here). */
-export const VALUE = [0, 1000, 2, 2, 4, 9, 4.5, 1];
+const VALUE = [0, 1000, 2, 2, 4, 9, 4.5, 1];
 
 /**
  * Looks one ply ahead: mates if it can, otherwise takes the biggest capture, otherwise a random
@@ -93,14 +93,20 @@ export function capturedMaterial(moves: readonly Move[]): [number, number] {
 
 export interface MatchFigures { games: number; wins: number; draws: number; losses: number }
 
+/** The game's result from one side's view. */
+export function resultFor(g: GameRecord, red: boolean): 'win' | 'draw' | 'loss' {
+  return g.result === '1/2-1/2' ? 'draw' : (g.result === '1-0') === red ? 'win' : 'loss';
+}
+
 /** `games` games, the model red in the first half and black in the second; W/D/L from the model's side. */
 export async function playMatch(model: Mover, opponent: Mover, games: number, onGame?: (i: number, g: GameRecord, modelIsRed: boolean) => void): Promise<MatchFigures> {
   const f: MatchFigures = { games, wins: 0, draws: 0, losses: 0 };
   for (let i = 0; i < games; i++) {
     const modelIsRed = i < Math.ceil(games / 2);
     const g = modelIsRed ? await playGame(model, opponent) : await playGame(opponent, model);
-    if (g.result === '1/2-1/2') f.draws++;
-    else if ((g.result === '1-0') === modelIsRed) f.wins++;
+    const r = resultFor(g, modelIsRed);
+    if (r === 'draw') f.draws++;
+    else if (r === 'win') f.wins++;
     else f.losses++;
     onGame?.(i, g, modelIsRed);
   }

@@ -1,5 +1,5 @@
 /**
- * The player's network: a small GPT-2 over the ICCS vocabulary, its weights in one safetensors file
+ * The player's network: a small GPT-2 over the player's vocabulary (vocab.ts), its weights in one safetensors file
  * whose metadata carries the config, so `model.safetensors` alone is a complete model.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -12,19 +12,9 @@ import { castFloat } from '../../checkpoint/convert.ts';
 import type { GPT2Config } from '../../models/gpt2.ts';
 import { FORMATS, isContextFormat, VOCAB, type ContextFormat } from './vocab.ts';
 
-/**
- * The default network for a format. Positions: `moves` 512 (127 moves, most games); the others the
- * result token + the board prefix + 64 moves of history (4 tokens each) - 1.
- */
+/** The default network for a format: the shipped model's size (4.8 M parameters). */
 export function defaultConfig(format: ContextFormat): GPT2Config {
-  return {
-    vocabSize: FORMATS[format].vocabSize,
-    hiddenSize: 256,
-    numLayers: 4,
-    numHeads: 4,
-    intermediateSize: 1024,
-    maxPosition: format === 'moves' ? 512 : 1 + FORMATS[format].prefixTokens + 64 * 4 - 1,
-  };
+  return { vocabSize: FORMATS[format].vocabSize, hiddenSize: 256, numLayers: 6, numHeads: 4, intermediateSize: 1024, maxPosition: FORMATS[format].defaultMaxPosition };
 }
 
 export interface PlayerModel {
@@ -75,6 +65,9 @@ export function savePlayerModel(path: string, model: { config: GPT2Config; forma
   const dtype = o.dtype ?? 'float32';
   const names = model.store.names().filter((n) => !n.startsWith('opt/')).sort();
   const tensors: [string, HostTensor][] = names.map((n) => [n, castFloat(model.store.get(n)!, dtype)]);
+  if (model.config.vocabSize !== FORMATS[model.format].vocabSize) {
+    throw new Error(`a ${model.format}-format model has a vocabulary of ${FORMATS[model.format].vocabSize} tokens, this config has vocabSize ${model.config.vocabSize}`);
+  }
   const vocab = VOCAB.slice(0, model.config.vocabSize).join(' ');
   writeSafetensors(path, tensors, { format: 'bert4ts-xiangqi', contextFormat: model.format, config: JSON.stringify(model.config), vocab, ...o.metadata });
 }

@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
+import { FEN_LETTERS, Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
 import { playableMoves, type Player } from './player.ts';
 import { scorerOnnx } from './scorer.ts';
@@ -77,7 +77,7 @@ export function describePosition(pos: Position, player?: Player) {
   const pieces: { square: string; piece: string; side: 'red' | 'black' }[] = [];
   for (let row = 0; row < 10; row++) for (let file = 0; file < 9; file++) {
     const p = pos.pieceAt(squareAt(file, row));
-    if (p) pieces.push({ square: squareName(squareAt(file, row)), piece: ' KABNRCP'[p & 7]!, side: p & RED ? 'red' : 'black' });
+    if (p) pieces.push({ square: squareName(squareAt(file, row)), piece: FEN_LETTERS[p & 7]!.toUpperCase(), side: p & RED ? 'red' : 'black' });
   }
   const legal: Record<string, string[]> = {};
   for (const m of pos.legalMoves()) (legal[squareName(moveFrom(m))] ??= []).push(squareName(moveTo(m)));

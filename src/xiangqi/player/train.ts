@@ -1,8 +1,8 @@
 /**
  * Training the player: next-character cross-entropy over the moves (teacher forcing), AdamW with
  * warmup + cosine decay, periodic validation and resumable checkpoints. `moves` format: whole games
- * with a length curriculum (short game openings first, whole games last); `position` format: windows
- * of moves after a position prefix (see vocab.ts). Batches are a pure function of the step (see BatchSampler),
+ * with a length curriculum (short game openings first, whole games last); `position` and `board`
+ * formats: windows of moves after a board prefix (see vocab.ts). Batches are a pure function of the step (see BatchSampler),
  * so `--resume` continues exactly where the run stopped.
  */
 import { existsSync, mkdirSync, renameSync, appendFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensor
 import { Progress } from '../../util/progress.ts';
 import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
 import { defaultConfig, savePlayerModel } from './model.ts';
-import { FORMATS, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
+import { FORMATS, isContextFormat, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
 
 export interface TrainOptions {
   corpus: string;
@@ -40,7 +40,8 @@ export interface TrainOptions {
   stopAt?: number;
   resume: boolean;
   seed: number;
-  config: GPT2Config;
+  /** The network (default: defaultConfig(format)); a resumed run keeps its checkpoint's. */
+  config?: GPT2Config;
   /** How the model reads the game (vocab.ts); a resumed run keeps its checkpoint's. */
   format: ContextFormat;
   quiet?: boolean;
@@ -56,7 +57,6 @@ export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'corpus' | 'out'> = {
   evalGames: 300,
   resume: false,
   seed: 1,
-  config: defaultConfig('position'),
   format: 'position',
 };
 
@@ -142,7 +142,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   log(`corpus: ${games.train.length} train / ${games.validation.length} validation / ${games.test.length} test games (${skipped} skipped: set-up positions or empty)`);
   if (games.train.length === 0) throw new Error(`${o.corpus} has no games from the standard start to train on`);
 
-  let config = o.config;
+  let config = o.config ?? defaultConfig(o.format);
   let format = o.format;
   let startStep = 0;
   const store = new ParamStore(o.seed);
@@ -153,7 +153,9 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     const reader = new SafetensorsReader(checkpointPath);
     try {
       config = JSON.parse(reader.metadata.config!) as GPT2Config;
-      format = (reader.metadata.contextFormat ?? 'moves') as ContextFormat;
+      const saved = reader.metadata.contextFormat ?? 'moves';
+      if (!isContextFormat(saved)) throw new Error(`${checkpointPath}: unknown contextFormat "${saved}"`);
+      format = saved;
       startStep = Number(reader.metadata.step);
       optimizerState = new Map();
       for (const info of reader.list()) {

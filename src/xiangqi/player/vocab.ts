@@ -1,10 +1,11 @@
 /**
- * The player's vocabulary: ICCS characters, one token each, as in the post. A game is
- * `[result] c c c c c c c c ...` (4 characters per move). The first token says how the game ended
+ * The player's vocabulary: ICCS characters, one token each, as in the post, plus result tokens and
+ * the tokens that write a board (by format, see FORMATS). A game is `[result] c c c c c c c c ...`
+ * (4 characters per move), after the board prefix if the format has one. The first token says how the game ended
  * (or that we do not say): it gives the model something to predict the first move from, and at play
  * time we ask for "the side the model plays wins" (see docs/XIANGQI.md, "The language-model player").
  */
-import { IllegalMoveError, moveToIccs, parseSquare, makeMove, squareAt, KING, ADVISOR, ELEPHANT, HORSE, ROOK, CANNON, PAWN, type Move, type Position, type Side } from '../board.ts';
+import { FEN_LETTERS, IllegalMoveError, moveToIccs, parseSquare, makeMove, squareAt, KING, ADVISOR, ELEPHANT, HORSE, ROOK, CANNON, PAWN, type Move, type Position, type Side } from '../board.ts';
 
 export const PAD = 0;
 export const MOVE_CHARS = '0123456789abcdefghi';
@@ -14,8 +15,7 @@ export const RED_WINS = 20, BLACK_WINS = 21, DRAW = 22, UNKNOWN_RESULT = 23;
 export const ABSENT = 24, RED_TO_MOVE = 25, BLACK_TO_MOVE = 26;
 /** Board-prefix tokens (see boardTokens): an empty point, then red and black pieces by kind (FEN letters). */
 export const EMPTY_POINT = 27;
-const PIECE_LETTERS = 'KABNRCP';
-export const VOCAB = ['[PAD]', ...MOVE_CHARS, '[1-0]', '[0-1]', '[1/2-1/2]', '[*]', '[x]', '[red]', '[black]', '[.]', ...PIECE_LETTERS, ...PIECE_LETTERS.toLowerCase()];
+export const VOCAB = ['[PAD]', ...MOVE_CHARS, '[1-0]', '[0-1]', '[1/2-1/2]', '[*]', '[x]', '[red]', '[black]', '[.]', ...FEN_LETTERS.slice(1).toUpperCase(), ...FEN_LETTERS.slice(1)];
 
 /**
  * How a model reads the game:
@@ -65,9 +65,9 @@ export function positionTokens(pos: Position): number[] {
  */
 export function boardTokens(pos: Position): number[] {
   const out = [sideToken(pos.side)];
-  for (let rank = 9; rank >= 0; rank--) {
+  for (let row = 0; row < 10; row++) {
     for (let file = 0; file < 9; file++) {
-      const piece = pos.pieceAt(squareAt(file, 9 - rank));
+      const piece = pos.pieceAt(squareAt(file, row));
       out.push(piece ? EMPTY_POINT + (piece & 7) + (piece & 16 ? 7 : 0) : EMPTY_POINT);
     }
   }
@@ -76,11 +76,15 @@ export function boardTokens(pos: Position): number[] {
 
 const sideToken = (side: Side): number => (side === 0 ? RED_TO_MOVE : BLACK_TO_MOVE);
 
-/** Per format: the vocabulary its models have (a prefix of VOCAB) and the board prefix it reads. */
-export const FORMATS: Record<ContextFormat, { vocabSize: number; prefixTokens: number; prefix: (pos: Position) => number[] }> = {
-  moves: { vocabSize: 24, prefixTokens: 0, prefix: () => [] },
-  position: { vocabSize: 27, prefixTokens: 65, prefix: positionTokens },
-  board: { vocabSize: VOCAB.length, prefixTokens: 91, prefix: boardTokens },
+/**
+ * Per format: the vocabulary its models have (the first vocabSize tokens of VOCAB: saved models are
+ * checked against it, so tokens are only ever appended), the board prefix it reads, and the default
+ * window (result token + prefix + 64 moves - 1; `moves`: 127 moves, most games).
+ */
+export const FORMATS: Record<ContextFormat, { vocabSize: number; prefixTokens: number; prefix: (pos: Position) => number[]; defaultMaxPosition: number }> = {
+  moves: { vocabSize: UNKNOWN_RESULT + 1, prefixTokens: 0, prefix: () => [], defaultMaxPosition: 512 },
+  position: { vocabSize: BLACK_TO_MOVE + 1, prefixTokens: 65, prefix: positionTokens, defaultMaxPosition: 1 + 65 + 64 * 4 - 1 },
+  board: { vocabSize: EMPTY_POINT + 15, prefixTokens: 91, prefix: boardTokens, defaultMaxPosition: 1 + 91 + 64 * 4 - 1 },
 };
 
 export function isContextFormat(name: string): name is ContextFormat {
