@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
-import { capturedMaterial, greedyMover, modelMover, playMatch, randomMover, resultFor, type MatchFigures } from '../src/xiangqi/player/match.ts';
+import { capturedMaterial, freeCaptures, greedyMover, modelMover, playMatch, randomMover, resultFor, type MatchFigures } from '../src/xiangqi/player/match.ts';
 import { Player } from '../src/xiangqi/player/player.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
 import { Progress } from '../src/util/progress.ts';
@@ -78,11 +78,32 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
 const thinkAll: number[] = [];
 for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const) {
   const model = modelMover(player);
+  // Free material: how often the model had a capture that cannot be taken back, and took one (beside
+  // the rate of a uniformly random choice in the same positions); how often its move left the
+  // opponent one.
+  const free = { offered: 0, taken: 0, byChance: 0, moves: 0, leftOne: 0 };
+  const watched = {
+    name: 'model',
+    async move(pos: Position) {
+      const offered = freeCaptures(pos);
+      const m = await model.move(pos);
+      if (offered.length) {
+        free.offered++;
+        free.byChance += offered.length / pos.legalMoves().length;
+        if (offered.includes(m)) free.taken++;
+      }
+      pos.make(m);
+      free.moves++;
+      if (freeCaptures(pos).length) free.leftOne++;
+      pos.unmake();
+      return m;
+    },
+  };
   const progress = new Progress({ label: `vs ${name}`, total: games, unit: 'game' });
   // How games end and who wins material say why a result is what it is (e.g. draws at the ply cap, pieces left hanging).
   const endings = new Map<string, number>();
   const material = { model: 0, opponent: 0 };
-  const f: MatchFigures = await playMatch(model, opponent, games, (_i, g, modelIsRed) => {
+  const f: MatchFigures = await playMatch(watched, opponent, games, (_i, g, modelIsRed) => {
     const ending = `${resultFor(g, modelIsRed)} by ${g.reason}`;
     endings.set(ending, (endings.get(ending) ?? 0) + 1);
     const [red, black] = capturedMaterial(g.moves);
@@ -95,6 +116,9 @@ for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMo
   console.log(`vs ${name}: ${f.wins} wins, ${f.draws} draws, ${f.losses} losses of ${f.games} (model red in the first half)`);
   console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ${n}`).join(', ')}`);
   console.log(`  material captured per game (pawn 1, rook 9): model ${(material.model / games).toFixed(1)}, ${name} ${(material.opponent / games).toFixed(1)}`);
+  console.log(`  free captures: taken in ${free.taken} of ${free.offered} positions that offered one (a random choice: ${(100 * free.byChance / Math.max(1, free.offered)).toFixed(1)}%); ${(100 * free.leftOne / free.moves).toFixed(1)}% of the model's moves left the opponent one`);
+  figures[`vs_${name}_free_capture_taken`] = Number((free.taken / Math.max(1, free.offered)).toFixed(3));
+  figures[`vs_${name}_left_free_capture`] = Number((free.leftOne / free.moves).toFixed(3));
   figures[`vs_${name}_model_captured`] = Number((material.model / games).toFixed(2));
   figures[`vs_${name}_opponent_captured`] = Number((material.opponent / games).toFixed(2));
   figures[`vs_${name}_wins`] = f.wins;

@@ -5,12 +5,12 @@ import { Readable } from 'node:stream';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Position } from '../../src/xiangqi/board.ts';
+import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs, parseUci } from '../../src/xiangqi/notation.ts';
 import { Player } from '../../src/xiangqi/player/player.ts';
 import { runUci } from '../../src/xiangqi/player/uci.ts';
 import { drawBoard, playInTerminal } from '../../src/xiangqi/player/terminal.ts';
-import { capturedMaterial, greedyMover, playGame, playMatch, randomMover, modelMover } from '../../src/xiangqi/player/match.ts';
+import { capturedMaterial, freeCaptures, greedyMover, playGame, playMatch, randomMover, modelMover } from '../../src/xiangqi/player/match.ts';
 import { loadPlayerModel, ModelFileError, savePlayerModel } from '../../src/xiangqi/player/model.ts';
 import { FORMATS, moveFromIccs, VOCAB, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.ts';
@@ -86,6 +86,10 @@ test('baselines: greedy takes the biggest capture; games end with a result; the 
   assert.ok(g.plies <= 30 && g.moves.length === g.plies);
   // The cannon takes the horse (4) over the black cannon; the rook takes the cannon back (4.5).
   assert.deepEqual(capturedMaterial(['b2b9', 'a9b9', 'h2e2'].map(moveFromIccs)), [4, 4.5]);
+  // The rook on a0 takes the horse on a5 for free; the rook on c0 can take the pawn on c4, but the black rook takes back.
+  const offers = Position.fromFen('2r1k4/9/9/9/n8/2p6/9/9/9/R1R2K3 w - - 0 1');
+  assert.deepEqual(freeCaptures(offers).map(moveToIccs), ['a0a5']);
+  assert.ok(offers.legalMoves().map(moveToIccs).includes('c0c4'));
   await player.release();
 });
 

@@ -80,6 +80,19 @@ export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number;
   }
 }
 
+/** Captures the opponent cannot answer by taking back on the same point: free material. */
+export function freeCaptures(pos: Position): Move[] {
+  const free: Move[] = [];
+  for (const m of pos.legalMoves()) {
+    const to = moveTo(m);
+    if (!pos.pieceAt(to)) continue;
+    pos.make(m);
+    if (!pos.legalMoves().some((reply) => moveTo(reply) === to)) free.push(m);
+    pos.unmake();
+  }
+  return free;
+}
+
 /** Material each side captured in a game ([red, black]), in VALUE units: who won the fight for pieces. */
 export function capturedMaterial(moves: readonly Move[]): [number, number] {
   const pos = Position.start();
