@@ -46,6 +46,8 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);
   const progress = new Progress({ label: 'accuracy', total: test.reduce((n, g) => n + g.moves.length, 0), unit: 'move' });
   let hits = 0, total = 0, thinkMs = 0, same = 0;
+  // Where a free capture was on the board: how often the player in the record took one, and the model.
+  const free = { offered: 0, played: 0, predicted: 0 };
   for (const g of test) {
     const pos = Position.start();
     for (const iccs of g.moves) {
@@ -54,6 +56,12 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
       const ranked = await player.analyse(pos, 'unknown');
       thinkMs += performance.now() - t0;
       hits += ranked[0]!.move === played ? 1 : 0;
+      const offered = freeCaptures(pos);
+      if (offered.length) {
+        free.offered++;
+        if (offered.includes(played)) free.played++;
+        if (offered.includes(ranked[0]!.move)) free.predicted++;
+      }
       if (other) same += (await other.analyse(pos, 'unknown'))[0]!.move === ranked[0]!.move ? 1 : 0;
       total++;
       pos.make(played);
@@ -71,12 +79,15 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
     await other.release();
   }
   console.log(`top-1 move prediction on ${test.length} held-out games (${total} positions): ${(100 * hits / total).toFixed(1)}%`);
+  console.log(`  ${free.offered} positions offered a free capture: the game record took one in ${(100 * free.played / free.offered).toFixed(1)}%, the model's top move in ${(100 * free.predicted / free.offered).toFixed(1)}%`);
+  figures.records_free_capture_taken = Number((free.played / free.offered).toFixed(3));
+  figures.model_free_capture_predicted = Number((free.predicted / free.offered).toFixed(3));
 } else if (accuracyGames > 0) {
   console.log(`top-1 accuracy skipped: no corpus at ${values.corpus} (build it with \`bert4ts xiangqi corpus\`, or pass --corpus)`);
 }
 
 const thinkAll: number[] = [];
-for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const) {
+for (const [name, opponent] of games > 0 ? [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const : []) {
   const model = modelMover(player);
   // Free material: how often the model had a capture that cannot be taken back, and took one (beside
   // the rate of a uniformly random choice in the same positions); how often its move left the
@@ -126,8 +137,10 @@ for (const [name, opponent] of [['random', randomMover(11)], ['greedy', greedyMo
   figures[`vs_${name}_losses`] = f.losses;
 }
 thinkAll.sort((a, b) => a - b);
-figures.think_ms_mean = Number((thinkAll.reduce((a, b) => a + b, 0) / thinkAll.length).toFixed(1));
-figures.think_ms_p95 = Number(thinkAll[Math.floor(0.95 * thinkAll.length)]!.toFixed(1));
-console.log(`think time per move: mean ${figures.think_ms_mean} ms, p95 ${figures.think_ms_p95} ms (${thinkAll.length} moves)`);
+if (thinkAll.length) {
+  figures.think_ms_mean = Number((thinkAll.reduce((a, b) => a + b, 0) / thinkAll.length).toFixed(1));
+  figures.think_ms_p95 = Number(thinkAll[Math.floor(0.95 * thinkAll.length)]!.toFixed(1));
+  console.log(`think time per move: mean ${figures.think_ms_mean} ms, p95 ${figures.think_ms_p95} ms (${thinkAll.length} moves)`);
+}
 await player.release();
 console.log(JSON.stringify(figures));
