@@ -144,6 +144,20 @@ function logSoftmaxAt(data, offset, n, index) {
   return data[offset + index] - max - Math.log(z);
 }
 
+const temperature = () => Number(document.getElementById('temperature').value);
+
+/** As Player.choose: the best move at temperature 0, else a draw from softmax(logProb / temperature). */
+function sample(scored, t) {
+  if (t === 0) return scored[0];
+  const weights = scored.map((c) => Math.exp((c.logProb - scored[0].logProb) / t));
+  let x = Math.random() * weights.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < weights.length; i++) {
+    x -= weights[i];
+    if (x <= 0) return scored[i];
+  }
+  return scored[0];
+}
+
 /** The model's move chosen in the page, exactly as the server's player does (src/xiangqi/player/scorer.ts). */
 async function browserReply(state) {
   const { ort, session } = await loadBrowserModel();
@@ -164,7 +178,7 @@ async function browserReply(state) {
   }).sort((a, b) => b.logProb - a.logProb);
   const z = scored.reduce((sum, c) => sum + Math.exp(c.logProb - scored[0].logProb), 0);
   for (const c of scored) c.probability = Math.exp(c.logProb - scored[0].logProb) / z;
-  return { move: scored[0].iccs, candidates: scored.slice(0, 8), thinkMs: Math.round(performance.now() - started), where: 'browser' };
+  return { move: sample(scored, temperature()).iccs, candidates: scored.slice(0, 8), thinkMs: Math.round(performance.now() - started), where: 'browser' };
 }
 
 async function modelReply() {
@@ -178,7 +192,7 @@ async function modelReply() {
       reply = await browserReply(s);
       reply.state = await api('/api/state', { moves: [...game.moves, reply.move] }); // the server still checks the rules
     } else {
-      reply = await api('/api/reply', { moves: game.moves });
+      reply = await api('/api/reply', { moves: game.moves, temperature: temperature() });
     }
     game.moves = [...game.moves, reply.move];
     game.state = reply.state;

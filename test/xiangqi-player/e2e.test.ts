@@ -53,7 +53,7 @@ async function openPage(browser: Awaited<ReturnType<typeof launch>>['browser']) 
   return { page, errors };
 }
 
-test('play by clicking: legal targets highlighted, the model replies legally, undo and new game as black', { skip, timeout: 120_000 }, async () => {
+test('play by clicking: legal targets highlighted, the model replies legally, undo, new game as black with variety', { skip, timeout: 120_000 }, async () => {
   const { browser, cleanup } = await launch();
   try {
     const { page, errors } = await openPage(browser);
@@ -95,7 +95,11 @@ test('play by clicking: legal targets highlighted, the model replies legally, un
     await page.click('#undo');
     await page.waitForFunction((n) => document.querySelectorAll('#moves li').length === n - 2, played);
 
+    // With variety chosen, the model's reply is asked for at that temperature.
+    await page.selectOption('#temperature', '1');
+    const replyRequest = page.waitForRequest((r) => r.url().endsWith('/api/reply'));
     await page.selectOption('#side', 'black');
+    assert.equal(JSON.parse((await replyRequest).postData()!).temperature, 1);
     await page.waitForFunction(() => document.querySelectorAll('#moves li').length === 1, undefined, { timeout: 30_000 });
     await page.waitForSelector('#status:has-text("Your move (black)")');
     assert.deepEqual(errors, [], 'no script errors');
