@@ -115,7 +115,10 @@ export function positionSequence(format: ContextFormat, g: CorpusGame, from: num
   return { tokens, prompt: 1 + FORMATS[format].prefixTokens };
 }
 
-/** Moves that fit in a model of `maxPosition` positions: a sequence has maxPosition + 1 tokens (inputs are tokens[:-1]), the result token and the prefix first. */
+/**
+ * Moves that fit in a model of `maxPosition` positions: a sequence has maxPosition + 1 tokens (inputs
+ * are tokens[:-1]), the result token and the prefix first.
+ */
 export const positionWindowMoves = (format: ContextFormat, maxPosition: number): number => Math.floor((maxPosition - FORMATS[format].prefixTokens) / 4);
 
 export interface SamplerOptions {
@@ -134,9 +137,9 @@ export interface SamplerOptions {
  * have seen.
  * - `moves`: games from the start, drawn from a length-sorted list a neighbourhood at a time, so a
  *   batch holds games of similar length and little padding.
- * - `position`, `board`: a move drawn uniformly from all training moves, and a window of moves around it that
- *   starts from the position a random number of plies before it (0 to window - 1), so every move is
- *   seen with every amount of history the player may give it.
+ * - `position`, `board`: a move drawn uniformly from all training moves, and a window of moves
+ *   around it that starts from the position a random number of plies before it (0 to window - 1),
+ *   so every move is seen with every amount of history the player may give it.
  */
 export class BatchSampler {
   private readonly byLength: CorpusGame[];

@@ -1,6 +1,6 @@
 /**
- * The player's network: a small GPT-2 over the player's vocabulary (vocab.ts), its weights in one safetensors file
- * whose metadata carries the config, so `model.safetensors` alone is a complete model.
+ * The player's network: a small GPT-2 over the player's vocabulary (vocab.ts), its weights in one
+ * safetensors file whose metadata carries the config, so `model.safetensors` alone is a complete model.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,12 +62,12 @@ export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
 
 /** Write the weights (optionally as float16) with config and vocabulary in the metadata. */
 export function savePlayerModel(path: string, model: { config: GPT2Config; format: ContextFormat; store: ParamStore }, o: { dtype?: 'float32' | 'float16'; metadata?: Record<string, string> } = {}): void {
-  const dtype = o.dtype ?? 'float32';
-  const names = model.store.names().filter((n) => !n.startsWith('opt/')).sort();
-  const tensors: [string, HostTensor][] = names.map((n) => [n, castFloat(model.store.get(n)!, dtype)]);
   if (model.config.vocabSize !== FORMATS[model.format].vocabSize) {
     throw new Error(`a ${model.format}-format model has a vocabulary of ${FORMATS[model.format].vocabSize} tokens, this config has vocabSize ${model.config.vocabSize}`);
   }
+  const dtype = o.dtype ?? 'float32';
+  const names = model.store.names().filter((n) => !n.startsWith('opt/')).sort();
+  const tensors: [string, HostTensor][] = names.map((n) => [n, castFloat(model.store.get(n)!, dtype)]);
   const vocab = VOCAB.slice(0, model.config.vocabSize).join(' ');
   writeSafetensors(path, tensors, { format: 'bert4ts-xiangqi', contextFormat: model.format, config: JSON.stringify(model.config), vocab, ...o.metadata });
 }

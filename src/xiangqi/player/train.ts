@@ -2,8 +2,8 @@
  * Training the player: next-character cross-entropy over the moves (teacher forcing), AdamW with
  * warmup + cosine decay, periodic validation and resumable checkpoints. `moves` format: whole games
  * with a length curriculum (short game openings first, whole games last); `position` and `board`
- * formats: windows of moves after a board prefix (see vocab.ts). Batches are a pure function of the step (see BatchSampler),
- * so `--resume` continues exactly where the run stopped.
+ * formats: windows of moves after a board prefix (see vocab.ts). Batches are a pure function of the
+ * step (see BatchSampler), so `--resume` continues exactly where the run stopped.
  */
 import { existsSync, mkdirSync, renameSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
