@@ -1,7 +1,7 @@
 /**
  * bert4ts: transformers in TypeScript on ONNX Runtime. The layers, from the bottom up:
  * graph (IR) -> autodiff -> runtime -> nn -> checkpoint -> models -> tokenizers -> generation ->
- * training. See docs/ARCHITECTURE.md.
+ * training; xiangqi (rules and the language-model player) on top. See docs/ARCHITECTURE.md.
  */
 export * as graph from './graph/index.ts';
 export { grad } from './autodiff/grad.ts';
@@ -13,3 +13,4 @@ export * from './tokenizers/index.ts';
 export * from './generation/index.ts';
 export * from './training/index.ts';
 export { Progress } from './util/progress.ts';
+export * as xiangqi from './xiangqi/index.ts';

@@ -18,6 +18,14 @@ test('examples/generate.ts decodes greedy, beam, sampled and streamed tokens', (
   for (const label of ['greedy', 'beam', 'sample', 'streamed']) assert.match(r.stdout, new RegExp(`^${label} `, 'm'));
 });
 
+test('examples/xiangqi.ts shows the shipped model\'s candidates, replies from a FEN and plays a game', () => {
+  const r = run('examples/xiangqi.ts');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^opening candidates: (\S+ \d+\.\d%, ){4}\S+ \d+\.\d%$/m);
+  assert.match(r.stdout, /^from 3akab2\/.* w - - 0 1: [a-i]\d[a-i]\d \S{4} \(\d+ ms\)$/m);
+  assert.match(r.stdout, /^against the random mover, at most 40 plies: (1-0|0-1|1\/2-1\/2) /m);
+});
+
 const tinyBert = '../shared/data/checkpoints/tf/keras_bert_tiny';
 test('examples/bert-mlm.ts loads a real TF checkpoint and predicts a masked word', { skip: existsSync(tinyBert) ? false : `${tinyBert} is absent (../shared not present)` }, () => {
   const r = run('examples/bert-mlm.ts');
