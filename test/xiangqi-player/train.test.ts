@@ -51,6 +51,8 @@ test('train writes a loadable model and log; stop + --resume reproduces an unint
   assert.ok(last!.val_loss! < first!.val_loss!, `validation loss fell: ${first!.val_loss} -> ${last!.val_loss}`);
   const log = readFileSync(join(dir, 'straight', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(log.map((r) => r.step), [4, 8]);
+  const offGrid = await trainPlayer({ ...base, out: join(dir, 'off-grid'), steps: 6 });
+  assert.deepEqual(offGrid.evals.map((e) => e.step), [4, 6], 'the end of the schedule is evaluated even off the --eval-every grid');
 
   const half = await trainPlayer({ ...base, out: join(dir, 'resumed'), stopAt: 4 });
   assert.equal(half.step, 4);

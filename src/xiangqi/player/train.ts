@@ -201,6 +201,14 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   };
 
   let lastEval: Record<string, number> = {};
+  let lastEvalStep = -1;
+  const evaluate = async (step: number) => {
+    const f = await evaluateGames(config, format, store, evalSet);
+    lastEval = { loss: f.loss, charAccuracy: f.charAccuracy, moveAccuracy: f.moveAccuracy };
+    lastEvalStep = step;
+    appendFileSync(join(o.out, 'log.jsonl'), JSON.stringify({ step, time: new Date().toISOString(), ...lastEval }) + '\n');
+    return { val_loss: f.loss, val_char_acc: f.charAccuracy, val_move_acc: f.moveAccuracy };
+  };
   // Counts this run's steps (so rate and ETA are right after a resume); the label says where it started.
   const progress = new Progress({ label: startStep ? `train (from step ${startStep})` : 'train', total: o.steps - startStep, unit: 'step', silent: o.quiet });
   async function* batches() {
@@ -215,15 +223,12 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     steps: o.steps - startStep,
     progress,
     evalEvery: o.evalEvery,
-    evaluate: async (step) => {
-      const f = await evaluateGames(config, format, store, evalSet);
-      lastEval = { loss: f.loss, charAccuracy: f.charAccuracy, moveAccuracy: f.moveAccuracy };
-      appendFileSync(join(o.out, 'log.jsonl'), JSON.stringify({ step, time: new Date().toISOString(), ...lastEval }) + '\n');
-      return { val_loss: f.loss, val_char_acc: f.charAccuracy, val_move_acc: f.moveAccuracy };
-    },
+    evaluate,
     checkpointEvery: o.checkpointEvery,
     onCheckpoint: async (step) => saveCheckpoint(step, { validation: JSON.stringify(lastEval) }),
   });
+  // The end of the schedule is always evaluated, so the log's last row is the final model.
+  if (trainer.step === o.steps && lastEvalStep !== trainer.step) result.evals.push({ step: trainer.step, ...(await evaluate(trainer.step)) });
   saveCheckpoint(trainer.step, { validation: JSON.stringify(lastEval) });
   log(`saved ${join(o.out, 'model.safetensors')} at step ${trainer.step}${trainer.step < o.steps ? ` (stopped early; --resume continues)` : ''}`);
   return { step: trainer.step, evals: result.evals };
