@@ -83,6 +83,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const { DEFAULT_TRAIN_OPTIONS, trainPlayer } = await import('../xiangqi/player/train.ts');
       const { defaultConfig } = await import('../xiangqi/player/model.ts');
       const { FORMATS, isContextFormat } = await import('../xiangqi/player/vocab.ts');
+      const { positionWindowMoves } = await import('../xiangqi/player/dataset.ts');
       const d = DEFAULT_TRAIN_OPTIONS;
       const format = values.format ?? d.format;
       if (!isContextFormat(format)) throw new UsageError(`--format must be position, board or moves, got ${format}`);
@@ -91,7 +92,6 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (values.hidden !== undefined) config.hiddenSize = positiveInt('--hidden', values.hidden);
       if (values.heads !== undefined) config.numHeads = positiveInt('--heads', values.heads);
       if (values['max-position'] !== undefined) config.maxPosition = positiveInt('--max-position', values['max-position']);
-      const { positionWindowMoves } = await import('../xiangqi/player/dataset.ts');
       if (config.maxPosition < 16 || (format !== 'moves' && positionWindowMoves(format, config.maxPosition) < 1)) {
         throw new UsageError(`--max-position ${config.maxPosition} leaves no room for a move in the ${format} format (at least ${format === 'moves' ? 16 : FORMATS[format].prefixTokens + 4})`);
       }
