@@ -68,7 +68,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--init model.safetensors] [--mix records.jsonl [--mix-share X]] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
@@ -76,8 +76,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
         'time-limit': { type: 'string' }, 'stop-at': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' }, format: { type: 'string' },
         seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
+        init: { type: 'string' }, mix: { type: 'string' }, 'mix-share': { type: 'string' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      if (values.init && values.resume) throw new UsageError('--init starts a new schedule from a model, --resume continues a checkpoint: pass one of them');
+      if (values['mix-share'] !== undefined && !values.mix) throw new UsageError('--mix-share needs --mix <records.jsonl>');
+      const mixShare = values['mix-share'] === undefined ? 0.5 : positiveNumber('--mix-share', values['mix-share']);
+      if (mixShare >= 1) throw new UsageError(`--mix-share must be below 1 (the rest of each batch is the corpus), got ${mixShare}`);
       if (!values.corpus) throw new UsageError(`--corpus <games.jsonl> is required\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <dir> is required\nusage: ${this.usage}`);
       const { DEFAULT_TRAIN_OPTIONS, trainPlayer } = await import('../xiangqi/player/train.ts');
@@ -110,7 +115,24 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         stopAt: values['stop-at'] === undefined ? undefined : positiveInt('--stop-at', values['stop-at']),
         seed: values.seed === undefined ? d.seed : positiveInt('--seed', values.seed),
         resume: Boolean(values.resume), quiet: Boolean(values.quiet),
+        init: values.init, mix: values.mix ? { corpus: values.mix, share: mixShare } : undefined,
       });
+      return 0;
+    },
+  },
+  synth: {
+    summary: 'write synthetic game records: a 2-ply material search against the random mover',
+    usage: 'bert4ts xiangqi synth --games N --out records.jsonl [--seed N] [--quiet]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        games: { type: 'string' }, out: { type: 'string', short: 'o' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+      }, this.usage);
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
+      if (!values.games) throw new UsageError(`--games N is required\nusage: ${this.usage}`);
+      const { writeSyntheticCorpus } = await import('../xiangqi/player/synthetic.ts');
+      const f = await writeSyntheticCorpus(values.out, { games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), quiet: values.quiet });
+      process.stdout.write(`wrote ${f.games} games to ${values.out}: the expert won ${f.expertWins}; ${f.targets} of ${f.moves} moves are training targets\n`);
       return 0;
     },
   },
@@ -206,7 +228,7 @@ function usage(): string {
 }
 
 const command: Command = {
-  summary: 'xiangqi tools: perft, corpus, train, play, uci',
+  summary: 'xiangqi tools: perft, corpus, synth, train, play, uci',
   async run(argv) {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

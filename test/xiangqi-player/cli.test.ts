@@ -18,6 +18,11 @@ test('usage errors name the problem and exit 2', () => {
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--hidden', '100', '--heads', '3'], /--hidden 100 must be a multiple of --heads 3/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--format', 'board', '--max-position', '90'], /--max-position 90 leaves no room for a move in the board format \(at least 95\)/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--format', 'fen'], /--format must be position, board or moves, got fen/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--init', 'm.safetensors', '--resume'], /--init starts a new schedule from a model, --resume continues a checkpoint: pass one of them/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--mix-share', '0.5'], /--mix-share needs --mix <records.jsonl>/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--mix', 'r.jsonl', '--mix-share', '1'], /--mix-share must be below 1/],
+    [['xiangqi', 'synth', '--out', '/tmp/x.jsonl'], /--games N is required/],
+    [['xiangqi', 'synth', '--games', 'many', '--out', '/tmp/x.jsonl'], /--games must be a positive integer, got "many"/],
     [['xiangqi', 'play', '--side', 'green'], /--side must be red or black, got "green"/],
     [['xiangqi', 'uci', '--temperature', 'hot'], /--temperature must be a number >= 0, got "hot"/],
     [['serve', '--port', 'http'], /--port must be an integer from 0 to 65535, got "http"/],
@@ -29,6 +34,11 @@ test('usage errors name the problem and exit 2', () => {
   const help = run(['xiangqi', 'train', '--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /--resume/);
+  assert.match(help.stdout, /--init model.safetensors/);
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-synth-'));
+  const synth = run(['xiangqi', 'synth', '--games', '4', '--out', join(dir, 'records.jsonl'), '--quiet']);
+  assert.equal(synth.status, 0, synth.stderr);
+  assert.match(synth.stdout, /wrote 4 games to .*records\.jsonl: the expert won [34]; \d+ of \d+ moves are training targets/);
 });
 
 test('a missing model file exits 1 and says how to get one; a model file plays over UCI', () => {

@@ -46,6 +46,10 @@ test('readCorpus keeps games from the standard start and names a bad line', () =
   writeFileSync(file, '{"id": "x", "iccs": "h2e2"}\nnot json\n');
   assert.throws(() => readCorpus(file), /games.jsonl:2: not a JSON object/);
   assert.throws(() => readCorpus(join(dir, 'missing.jsonl')), /cannot read the corpus/);
+  writeFileSync(file, '{"id": "x", "iccs": "h2e2 h9g7", "learn": "1"}\n');
+  assert.throws(() => readCorpus(file), /games.jsonl:1: "learn" must be a string of 0s and 1s, one per move \(2\)/);
+  writeFileSync(file, '{"id": "x", "iccs": "h2e2 h9g7", "learn": "01"}\n');
+  assert.equal(Object.values(readCorpus(file).games).flat()[0]!.learn, '01');
 });
 
 test('batches: inputs are tokens[:-1], labels tokens[1:], padding and prompt ignored', () => {

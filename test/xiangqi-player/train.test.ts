@@ -9,7 +9,8 @@ import { moveToIccs } from '../../src/xiangqi/board.ts';
 import { playGame, randomMover } from '../../src/xiangqi/player/match.ts';
 import { loadPlayerModel } from '../../src/xiangqi/player/model.ts';
 import { trainPlayer, type TrainOptions } from '../../src/xiangqi/player/train.ts';
-import { TINY } from './fixtures.ts';
+import { writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
+import { TINY, tinyModelFile } from './fixtures.ts';
 
 async function writeCorpus(dir: string): Promise<string> {
   const lines: string[] = [];
@@ -71,4 +72,26 @@ test('train writes a loadable model and log; stop + --resume reproduces an unint
   assert.ok(maxDiff < 1e-5, `resumed weights differ by ${maxDiff}`);
   await assert.rejects(trainPlayer({ ...base, out: join(dir, 'resumed'), resume: true }), /already at --steps 8/);
   await assert.rejects(trainPlayer({ ...base, out: join(dir, 'nothing-here'), resume: true }), /no checkpoint.safetensors/);
+});
+
+test('--init fine-tunes a model on a new schedule, with synthetic records mixed into each batch', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-train-'));
+  const corpus = await writeCorpus(dir);
+  const records = join(dir, 'records.jsonl');
+  await writeSyntheticCorpus(records, { games: 8, seed: 3, quiet: true });
+  const init = tinyModelFile(4);
+  const run = await trainPlayer({
+    corpus, out: join(dir, 'tuned'), steps: 3, tokensPerBatch: 512, learningRate: 1e-3, warmup: 1, evalEvery: 3, checkpointEvery: 3,
+    evalGames: 4, resume: false, seed: 5, format: 'board', quiet: true, init, mix: { corpus: records, share: 0.5 },
+  });
+  assert.equal(run.step, 3);
+  const before = loadPlayerModel(init), after = loadPlayerModel(join(dir, 'tuned'));
+  assert.equal(after.format, 'position', 'the format and network come from the --init model');
+  assert.deepEqual(after.config, before.config);
+  const train = JSON.parse(after.metadata.train!);
+  assert.equal(train.init, init);
+  assert.deepEqual(train.mix, { corpus: records, share: 0.5 });
+  const name = before.store.names()[0]!;
+  assert.notDeepEqual(after.store.get(name)!.data, before.store.get(name)!.data, 'the weights moved');
+  await assert.rejects(trainPlayer({ corpus, out: join(dir, 'bad'), steps: 2, tokensPerBatch: 512, learningRate: 1e-3, warmup: 1, evalEvery: 2, checkpointEvery: 2, evalGames: 2, resume: false, seed: 5, format: 'position', quiet: true, init, mix: { corpus: records, share: 1 } }), /share must be in \[0, 1\)/);
 });

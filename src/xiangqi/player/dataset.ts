@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { Random } from '../../nn/params.ts';
 import { Position, START_FEN } from '../board.ts';
-import { FORMATS, gameTokens, iccsTokens, moveFromIccs, PAD, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
+import { FORMATS, gameTokens, iccsTokens, moveFromIccs, MOVE_TOKENS, PAD, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
 
 export type Split = 'train' | 'validation' | 'test';
 
@@ -16,6 +16,11 @@ export interface CorpusGame {
   /** ICCS moves. */
   moves: string[];
   result: string;
+  /**
+   * Which plies are training targets, one '1' or '0' per move (default: all). Synthetic records
+   * (synthetic.ts) teach only the expert's decisive moves, not its opponent's or its random ones.
+   */
+  learn?: string;
 }
 
 /** 90 / 5 / 5 by FNV-1a of the game id. */
@@ -42,7 +47,7 @@ export function readCorpus(path: string): { games: Record<Split, CorpusGame[]>; 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (!line) continue;
-    let g: { id?: unknown; iccs?: unknown; result?: unknown; fen?: unknown };
+    let g: { id?: unknown; iccs?: unknown; result?: unknown; fen?: unknown; learn?: unknown };
     try {
       g = JSON.parse(line);
     } catch {
@@ -55,7 +60,12 @@ export function readCorpus(path: string): { games: Record<Split, CorpusGame[]>; 
       skipped++;
       continue;
     }
-    games[splitOf(g.id)].push({ id: g.id, moves, result: typeof g.result === 'string' ? g.result : '*' });
+    if (g.learn !== undefined && (typeof g.learn !== 'string' || !/^[01]*$/.test(g.learn) || g.learn.length !== moves.length)) {
+      throw new Error(`${path}:${i + 1}: "learn" must be a string of 0s and 1s, one per move (${moves.length})`);
+    }
+    const game: CorpusGame = { id: g.id, moves, result: typeof g.result === 'string' ? g.result : '*' };
+    if (typeof g.learn === 'string') game.learn = g.learn;
+    games[splitOf(g.id)].push(game);
   }
   return { games, skipped };
 }
@@ -70,6 +80,8 @@ export interface Batch {
 export interface Sequence {
   tokens: number[];
   prompt: number;
+  /** Tokens after the prompt that are not targets either (1), see CorpusGame.learn. */
+  skip?: Uint8Array;
 }
 
 /**
@@ -82,10 +94,10 @@ export function packBatch(sequences: Sequence[]): Batch {
   const ids = new BigInt64Array(B * longest).fill(BigInt(PAD));
   const labels = new BigInt64Array(B * longest).fill(-100n);
   let tokens = 0;
-  sequences.forEach(({ tokens: s, prompt }, b) => {
+  sequences.forEach(({ tokens: s, prompt, skip }, b) => {
     for (let t = 0; t + 1 < s.length; t++) {
       ids[b * longest + t] = BigInt(s[t]!);
-      if (t + 1 < prompt) continue;
+      if (t + 1 < prompt || skip?.[t + 1]) continue;
       labels[b * longest + t] = BigInt(s[t + 1]!);
       tokens++;
     }
@@ -100,7 +112,15 @@ export function packBatch(sequences: Sequence[]): Batch {
  */
 export function gameSequence(g: CorpusGame, window: number, hideResult = false): Sequence {
   const seq = gameTokens(g.moves, hideResult ? UNKNOWN_RESULT : resultToken(g.result));
-  return { tokens: seq.slice(0, window + 1), prompt: 1 };
+  return withSkip({ tokens: seq.slice(0, window + 1), prompt: 1 }, g, 0);
+}
+
+/** Mark the moves of `g` from ply `from` on that are not targets (CorpusGame.learn). */
+function withSkip(s: Sequence, g: CorpusGame, from: number): Sequence {
+  if (!g.learn) return s;
+  const skip = new Uint8Array(s.tokens.length);
+  for (let t = s.prompt; t < s.tokens.length; t++) skip[t] = g.learn[from + Math.floor((t - s.prompt) / MOVE_TOKENS)] === '1' ? 0 : 1;
+  return { ...s, skip };
 }
 
 /**
@@ -112,7 +132,7 @@ export function positionSequence(format: ContextFormat, g: CorpusGame, from: num
   for (let i = 0; i < from; i++) pos.make(moveFromIccs(g.moves[i]!));
   const tokens = [hideResult ? UNKNOWN_RESULT : resultToken(g.result), ...FORMATS[format].prefix(pos)];
   for (const m of g.moves.slice(from, from + moves)) tokens.push(...iccsTokens(m));
-  return { tokens, prompt: 1 + FORMATS[format].prefixTokens };
+  return withSkip({ tokens, prompt: 1 + FORMATS[format].prefixTokens }, g, from);
 }
 
 /**
@@ -153,9 +173,13 @@ export class BatchSampler {
   }
 
   batchAt(step: number): Batch {
+    return packBatch(this.sequencesAt(step));
+  }
+
+  sequencesAt(step: number): Sequence[] {
     const o = this.options;
     const r = new Random((o.seed * 7919) ^ (step * 2654435761));
-    return packBatch(o.format === 'moves' ? this.gameSequences(r, o.windowAt(step)) : this.positionSequences(r, o.windowAt(step)));
+    return o.format === 'moves' ? this.gameSequences(r, o.windowAt(step)) : this.positionSequences(r, o.windowAt(step));
   }
 
   private positionSequences(r: Random, window: number): Sequence[] {

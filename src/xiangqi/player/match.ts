@@ -4,7 +4,7 @@
  */
 import { Position, moveTo, type GameResult, type Move, type Outcome } from '../board.ts';
 import { Random } from '../../nn/params.ts';
-import type { Player } from './player.ts';
+import { playableMoves, type Player } from './player.ts';
 
 /** Something that picks a legal move in a position that is not over. */
 export interface Mover {
@@ -42,6 +42,54 @@ export function greedyMover(seed: number): Mover {
       return best[r.int(best.length)]!;
     },
   };
+}
+
+/**
+ * What a move is worth after the opponent's best material reply: the piece it takes, minus the most
+ * the opponent's reply nets (the piece it takes, less its own capturing piece if that can be taken
+ * back on the spot). Mating (or stalemating, a loss in xiangqi) is worth MATE; a reply that mates
+ * costs MATE. Two plies and a recapture: enough never to hang a piece or miss a free one.
+ */
+export function materialValue(pos: Position, m: Move): number {
+  const gain = VALUE[pos.pieceAt(moveTo(m)) & 7]!;
+  pos.make(m);
+  let worst = 0;
+  const replies = pos.legalMoves();
+  if (replies.length === 0) worst = -MATE;
+  for (const r of replies) {
+    const to = moveTo(r);
+    let loss = VALUE[pos.pieceAt(to) & 7]!;
+    pos.make(r);
+    if (pos.inCheck() && !pos.hasLegalMove()) loss = MATE;
+    else if (loss > 0 && pos.legalMoves().some((back) => moveTo(back) === to)) loss -= VALUE[pos.pieceAt(to) & 7]!;
+    pos.unmake();
+    if (loss > worst) worst = loss;
+  }
+  pos.unmake();
+  return gain - worst;
+}
+
+const MATE = 1000;
+
+/**
+ * Looks ahead on material (materialValue): mates in one, takes what it can keep, keeps
+ * what is attacked, never walks into a mate in one; a random move among the best. The expert of the
+ * synthetic records (synthetic.ts) and a stronger baseline than greedyMover.
+ */
+export function searchMover(seed: number): Mover & { best(pos: Position): { moves: Move[]; value: number; worse: number } } {
+  const r = new Random(seed);
+  const best = (pos: Position) => {
+    let moves: Move[] = [];
+    let value = -Infinity;
+    const all = playableMoves(pos);
+    const values = all.map((m) => materialValue(pos, m));
+    all.forEach((m, i) => {
+      if (values[i]! > value) { value = values[i]!; moves = [m]; }
+      else if (values[i] === value) moves.push(m);
+    });
+    return { moves, value, worse: values.filter((v) => v < value).length / all.length };
+  };
+  return { name: 'search', best, move: (pos) => { const b = best(pos).moves; return b[r.int(b.length)]!; } };
 }
 
 export function modelMover(player: Player, o: { temperature?: number; seed?: number } = {}): Mover & { thinkMs: number[] } {

@@ -19,7 +19,7 @@ import { compile } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { Progress } from '../../util/progress.ts';
 import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
-import { defaultConfig, savePlayerModel } from './model.ts';
+import { defaultConfig, loadPlayerModel, savePlayerModel } from './model.ts';
 import { FORMATS, isContextFormat, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
 
 export interface TrainOptions {
@@ -44,6 +44,13 @@ export interface TrainOptions {
   config?: GPT2Config;
   /** How the model reads the game (vocab.ts); a resumed run keeps its checkpoint's. */
   format: ContextFormat;
+  /** Start from this model's weights (config and format too) on a fresh schedule: fine-tuning. */
+  init?: string;
+  /**
+   * More training records (a corpus JSONL, every game used, e.g. synthetic.ts's) and the share of
+   * each batch's tokens drawn from them; the rest comes from the corpus.
+   */
+  mix?: { corpus: string; share: number };
   quiet?: boolean;
 }
 
@@ -170,6 +177,13 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     if (startStep >= o.steps) throw new Error(`the checkpoint is at step ${startStep}, already at --steps ${o.steps}; pass a larger --steps to train longer`);
   }
 
+  if (o.init && !o.resume) {
+    const init = loadPlayerModel(o.init);
+    config = init.config;
+    format = init.format;
+    for (const name of init.store.names()) store.set(name, init.store.get(name)!);
+    log(`fine-tuning ${o.init} (${init.metadata.step ?? '?'} steps)`);
+  }
   if (!o.resume) config = { ...config, vocabSize: FORMATS[format].vocabSize };
   const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => positionWindowMoves(format, config.maxPosition);
   if (windowAt(0) < 1) throw new Error(`a maxPosition of ${config.maxPosition} leaves no room for a move after the position prefix`);
@@ -185,11 +199,20 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
   log(`model: ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, ${(params / 1e6).toFixed(2)}M parameters, ${format} format; ${o.steps} steps of ~${o.tokensPerBatch} tokens`);
 
-  const sampler = new BatchSampler(games.train, { format, tokensPerBatch: o.tokensPerBatch, windowAt, hideResultRate: 0.1, seed: o.seed });
+  const share = o.mix ? o.mix.share : 0;
+  if (!(share >= 0 && share < 1)) throw new Error(`the mixed-in share must be in [0, 1), got ${share}`);
+  const sampler = new BatchSampler(games.train, { format, tokensPerBatch: o.tokensPerBatch * (1 - share), windowAt, hideResultRate: 0.1, seed: o.seed });
+  let mixSampler: BatchSampler | undefined;
+  if (o.mix) {
+    const mixed = Object.values(readCorpus(o.mix.corpus).games).flat();
+    if (mixed.length === 0) throw new Error(`${o.mix.corpus} has no games from the standard start`);
+    mixSampler = new BatchSampler(mixed, { format, tokensPerBatch: o.tokensPerBatch * share, windowAt, hideResultRate: 0.1, seed: o.seed + 1 });
+    log(`mixing in ${mixed.length} games from ${o.mix.corpus}: ${Math.round(share * 100)}% of each batch`);
+  }
   const evalSet = [...games.validation].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, o.evalGames);
   const started = Date.now();
   const deadline = o.timeLimitMinutes ? started + o.timeLimitMinutes * 60_000 : Infinity;
-  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed };
+  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(o.init ? { init: o.init } : {}), ...(o.mix ? { mix: o.mix } : {}) };
 
   const saveCheckpoint = (step: number, extra: Record<string, string> = {}) => {
     const metadata = { config: JSON.stringify(config), contextFormat: format, vocab: VOCAB.slice(0, config.vocabSize).join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
@@ -197,7 +220,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     // Write to a temporary name first: a crash mid-write must not destroy the last good checkpoint.
     writeSafetensors(checkpointPath + '.tmp', tensors, metadata);
     renameSync(checkpointPath + '.tmp', checkpointPath);
-    savePlayerModel(join(o.out, 'model.safetensors'), { config, format, store }, { metadata: { step: String(step), ...extra } });
+    savePlayerModel(join(o.out, 'model.safetensors'), { config, format, store }, { metadata: { step: String(step), train: JSON.stringify(trainMeta), ...extra } });
   };
 
   let lastEval: Record<string, number> = {};
@@ -213,7 +236,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const progress = new Progress({ label: startStep ? `train (from step ${startStep})` : 'train', total: o.steps - startStep, unit: 'step', silent: o.quiet });
   async function* batches() {
     for (let s = startStep; Date.now() < deadline && s < (o.stopAt ?? Infinity); s++) {
-      const b = sampler.batchAt(s);
+      const b = packBatch([...sampler.sequencesAt(s), ...(mixSampler?.sequencesAt(s) ?? [])]);
       progress.set({ window: windowAt(s) });
       yield { ids: b.ids, labels: b.labels };
     }

@@ -1,0 +1,80 @@
+/**
+ * Synthetic game records: a 2-ply material search (searchMover) against the uniformly random mover.
+ * Expert records almost never show free material, so a model trained on them alone does not learn
+ * to take it or to keep its own (see MODEL_CARD.md). These records do, and they are written as
+ * corpus lines that teach only the expert's decisive moves: those where its search separated the
+ * moves (it wins material or mates, or most moves would lose something). Its quiet moves are random
+ * picks among equals, and the random mover's moves teach nothing; neither is a target.
+ */
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { Position, moveToIccs } from '../board.ts';
+import { searchMover } from './match.ts';
+import { Progress } from '../../util/progress.ts';
+import { Random } from '../../nn/params.ts';
+
+export interface SyntheticOptions {
+  games: number;
+  seed: number;
+  /** Over this many plies a game is cut (draw); default 400, as in the benchmark. */
+  maxPlies?: number;
+  quiet?: boolean;
+}
+
+export interface SyntheticRecord {
+  id: string;
+  iccs: string;
+  result: string;
+  /** One '1' per ply that is a training target (the expert's decisive moves), else '0'. */
+  learn: string;
+}
+
+/** Play one game, the expert red when `expertIsRed`; returns it as a corpus record. */
+export function syntheticGame(id: string, expertIsRed: boolean, seed: number, maxPlies = 400): SyntheticRecord {
+  const expert = searchMover(seed);
+  const pick = new Random(seed);
+  const opponent = new Random(seed + 1);
+  const pos = Position.start();
+  const moves: string[] = [];
+  let learn = '';
+  let result = '1/2-1/2';
+  for (;;) {
+    const outcome = pos.outcome();
+    if (outcome) { result = outcome.result; break; }
+    if (pos.ply >= maxPlies) break;
+    if ((pos.side === 0) === expertIsRed) {
+      const best = expert.best(pos);
+      const m = best.moves[pick.int(best.moves.length)]!;
+      learn += best.value !== 0 || best.worse > 0.5 ? '1' : '0';
+      moves.push(moveToIccs(m));
+      pos.make(m);
+    } else {
+      const legal = pos.legalMoves();
+      const m = legal[opponent.int(legal.length)]!;
+      learn += '0';
+      moves.push(moveToIccs(m));
+      pos.make(m);
+    }
+  }
+  return { id, iccs: moves.join(' '), result, learn };
+}
+
+/** Write `games` synthetic records to `path` (JSONL); the expert is red in the even-numbered ones. */
+export async function writeSyntheticCorpus(path: string, o: SyntheticOptions): Promise<{ games: number; expertWins: number; targets: number; moves: number }> {
+  const out = createWriteStream(path);
+  const progress = new Progress({ label: 'synthetic games', total: o.games, unit: 'game', silent: o.quiet });
+  let expertWins = 0, targets = 0, moves = 0;
+  for (let i = 0; i < o.games; i++) {
+    const expertIsRed = i % 2 === 0;
+    const g = syntheticGame(`synthetic-${o.seed}-${i}`, expertIsRed, o.seed * 1_000_003 + i * 2, o.maxPlies);
+    if (g.result === (expertIsRed ? '1-0' : '0-1')) expertWins++;
+    for (const c of g.learn) targets += c === '1' ? 1 : 0;
+    moves += g.learn.length;
+    if (!out.write(JSON.stringify(g) + '\n')) await once(out, 'drain');
+    progress.tick(1, { expert_wins: expertWins / (i + 1) });
+  }
+  progress.finish();
+  out.end();
+  await once(out, 'finish');
+  return { games: o.games, expertWins, targets, moves };
+}

@@ -1,0 +1,71 @@
+// The material search (the synthetic records' expert) and the records it writes: legal games, the
+// expert's decisive moves marked as targets, and batches that learn only those.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
+import { parseIccs } from '../../src/xiangqi/notation.ts';
+import { materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
+import { syntheticGame, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
+import { packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
+import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
+
+test('materialValue: a free piece is worth its value, a defended one less the capturer, a mate everything', () => {
+  // The rook on a0 takes the horse on a5 for free; the rook on c0 takes the pawn on c4 and the black rook takes it back.
+  const offers = Position.fromFen('2r1k4/9/9/9/n8/2p6/9/9/9/R1R2K3 w - - 0 1');
+  assert.equal(materialValue(offers, parseIccs(offers, 'a0a5')), 4);
+  assert.equal(materialValue(offers, parseIccs(offers, 'c0c4')), 1 - 9);
+  assert.equal(offers.fen(), '2r1k4/9/9/9/n8/2p6/9/9/9/R1R2K3 w - - 0 1', 'the position is left as it was');
+  // Rook b8 holds rank 8, the red general the d-file: a0a9 mates.
+  const mate = Position.fromFen('4k4/1R7/9/9/9/9/9/9/9/R2K5 w - - 0 1');
+  assert.equal(materialValue(mate, parseIccs(mate, 'a0a9')), 1000);
+  const expert = searchMover(1);
+  // b8f8 stalemates, which loses in xiangqi: it is as good.
+  assert.deepEqual(expert.best(mate).moves.map(moveToIccs).sort(), ['a0a9', 'b8f8']);
+  assert.deepEqual(expert.best(offers).moves.map(moveToIccs), ['a0a5']);
+  // At the start nothing can be won and most moves lose nothing: not a decisive position.
+  const start = expert.best(Position.start());
+  assert.equal(start.value, 0);
+  assert.ok(start.worse < 0.5, `${start.worse}`);
+});
+
+test('the material search beats the random mover', async () => {
+  const f = await playMatch(searchMover(7), randomMover(8), 10);
+  assert.ok(f.wins >= 9 && f.losses === 0, JSON.stringify(f));
+});
+
+test('synthetic records: legal games, targets only on the expert\'s plies, the result as played', async () => {
+  for (const expertIsRed of [true, false]) {
+    const g = syntheticGame('s', expertIsRed, 3);
+    const moves = g.iccs.split(' ');
+    assert.equal(g.learn.length, moves.length);
+    const pos = Position.start();
+    for (const [ply, iccs] of moves.entries()) {
+      const m = moveFromIccs(iccs);
+      assert.ok(pos.isLegal(m), `ply ${ply}: ${iccs} is legal`);
+      if (g.learn[ply] === '1') assert.equal(ply % 2 === 0, expertIsRed, `ply ${ply} is a target only if the expert played it`);
+      pos.make(m);
+    }
+    assert.equal(pos.outcome()?.result ?? '1/2-1/2', g.result);
+    assert.ok(g.learn.includes('1') && g.learn.includes('0'));
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-synth-'));
+  const file = join(dir, 'records.jsonl');
+  const f = await writeSyntheticCorpus(file, { games: 6, seed: 2, quiet: true });
+  assert.equal(readFileSync(file, 'utf8').trim().split('\n').length, 6);
+  assert.ok(f.expertWins >= 5 && f.targets > 0 && f.targets < f.moves / 2, JSON.stringify(f));
+  const all = Object.values(readCorpus(file).games).flat();
+  assert.equal(all.length, 6);
+  // Batches learn the marked moves only: 4 labels per target move inside the window.
+  const game = all[0]!;
+  const s = positionSequence('position', game, 0, 10);
+  const labels = Array.from(packBatch([s]).labels.data as BigInt64Array, Number);
+  const targets = [...game.learn!.slice(0, 10)].filter((c) => c === '1').length;
+  assert.equal(labels.filter((l) => l !== -100).length, 4 * targets);
+  for (let k = 0; k < 10; k++) {
+    const label = labels[s.prompt - 1 + 4 * k]!;
+    assert.equal(label !== -100, game.learn![k] === '1', `move ${k}`);
+  }
+});
