@@ -80,6 +80,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (values.init && values.resume) throw new UsageError('--init starts a new schedule from a model, --resume continues a checkpoint: pass one of them');
+      const network = (['format', 'layers', 'hidden', 'heads', 'max-position'] as const).filter((f) => values[f] !== undefined);
+      if (values.init && network.length) throw new UsageError(`--init takes the network and format from the model: drop --${network.join(', --')}`);
       if (values['mix-share'] !== undefined && !values.mix) throw new UsageError('--mix-share needs --mix <records.jsonl>');
       const mixShare = values['mix-share'] === undefined ? 0.5 : positiveNumber('--mix-share', values['mix-share']);
       if (mixShare >= 1) throw new UsageError(`--mix-share must be below 1 (the rest of each batch is the corpus), got ${mixShare}`);

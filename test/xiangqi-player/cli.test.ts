@@ -19,6 +19,7 @@ test('usage errors name the problem and exit 2', () => {
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--format', 'board', '--max-position', '90'], /--max-position 90 leaves no room for a move in the board format \(at least 95\)/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--format', 'fen'], /--format must be position, board or moves, got fen/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--init', 'm.safetensors', '--resume'], /--init starts a new schedule from a model, --resume continues a checkpoint: pass one of them/],
+    [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--init', 'm.safetensors', '--layers', '2', '--format', 'board'], /--init takes the network and format from the model: drop --format, --layers/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--mix-share', '0.5'], /--mix-share needs --mix <records.jsonl>/],
     [['xiangqi', 'train', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--mix', 'r.jsonl', '--mix-share', '1'], /--mix-share must be below 1/],
     [['xiangqi', 'synth', '--out', '/tmp/x.jsonl'], /--games N is required/],

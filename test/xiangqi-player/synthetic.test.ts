@@ -9,7 +9,7 @@ import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
 import { syntheticGame, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
-import { packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
+import { BatchSampler, gameSequence, hasTarget, mixedBatchAt, packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
 import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
 
 test('materialValue: a free piece is worth its value, a defended one less the capturer, a mate everything', () => {
@@ -18,6 +18,13 @@ test('materialValue: a free piece is worth its value, a defended one less the ca
   assert.equal(materialValue(offers, parseIccs(offers, 'a0a5')), 4);
   assert.equal(materialValue(offers, parseIccs(offers, 'c0c4')), 1 - 9);
   assert.equal(offers.fen(), '2r1k4/9/9/9/n8/2p6/9/9/9/R1R2K3 w - - 0 1', 'the position is left as it was');
+  // The rook takes the pawn on a5; the cannon takes the rook over the horse; the red horse takes the cannon back: 1 - (9 - 4.5).
+  const defended = Position.fromFen('c3k4/9/n8/9/p8/9/1N7/9/9/R2K5 w - - 0 1');
+  assert.equal(materialValue(defended, parseIccs(defended, 'a0a5')), 1 - (9 - 4.5));
+  // Black's rook on a5 shields its general from a0a9 (mate, as below): moving off to i5 loses (from c5 it could still block on c9).
+  const shield = Position.fromFen('4k4/1R7/9/9/r8/9/9/9/9/R2K5 b - - 0 1');
+  assert.equal(materialValue(shield, parseIccs(shield, 'a5i5')), -1000);
+  assert.ok(searchMover(1).best(shield).value > -1000);
   // Rook b8 holds rank 8, the red general the d-file: a0a9 mates.
   const mate = Position.fromFen('4k4/1R7/9/9/9/9/9/9/9/R2K5 w - - 0 1');
   assert.equal(materialValue(mate, parseIccs(mate, 'a0a9')), 1000);
@@ -68,4 +75,25 @@ test('synthetic records: legal games, targets only on the expert\'s plies, the r
     const label = labels[s.prompt - 1 + 4 * k]!;
     assert.equal(label !== -100, game.learn![k] === '1', `move ${k}`);
   }
+  // From a later ply, and in the moves format (no prefix), the marks follow the plies.
+  for (const seq of [positionSequence('position', game, 5, 8), gameSequence(game, 4 * 8)]) {
+    const from = seq.prompt === 1 ? 0 : 5;
+    const l = Array.from(packBatch([seq]).labels.data as BigInt64Array, Number);
+    for (let k = 0; k < 8; k++) assert.equal(l[seq.prompt - 1 + 4 * k] !== -100, game.learn![from + k] === '1', `move ${from + k}`);
+  }
+  assert.equal(hasTarget({ ...s, skip: new Uint8Array(s.tokens.length).fill(1) }), false);
+
+  // Mixed batches: each sampler draws its share of the tokens; record rows leave non-targets unlabelled.
+  const corpusGames = all.map((g) => ({ id: g.id, moves: g.moves, result: g.result }));
+  const options = { format: 'position' as const, windowAt: () => 16, hideResultRate: 0, seed: 1 };
+  const batch = mixedBatchAt([new BatchSampler(corpusGames, { ...options, tokensPerBatch: 500 }), new BatchSampler(all, { ...options, tokensPerBatch: 1500 })], 3);
+  const [rows, width] = batch.labels.shape as [number, number];
+  const data = Array.from(batch.ids.data as BigInt64Array, Number), lab = Array.from(batch.labels.data as BigInt64Array, Number);
+  let recordRows = 0;
+  for (let r = 0; r < rows; r++) {
+    // Move k's first character is input 66 + 4k (never [PAD]) and the label at 65 + 4k.
+    const unlabelled = [...Array(16).keys()].some((k) => 66 + 4 * k < width && data[r * width + 66 + 4 * k] !== 0 && lab[r * width + 65 + 4 * k] === -100);
+    recordRows += unlabelled ? 1 : 0;
+  }
+  assert.ok(recordRows > 0 && recordRows < rows, `${recordRows} of ${rows} rows are records`);
 });

@@ -81,7 +81,7 @@ test('--init fine-tunes a model on a new schedule, with synthetic records mixed 
   await writeSyntheticCorpus(records, { games: 8, seed: 3, quiet: true });
   const init = tinyModelFile(4);
   const run = await trainPlayer({
-    corpus, out: join(dir, 'tuned'), steps: 3, tokensPerBatch: 512, learningRate: 1e-3, warmup: 1, evalEvery: 3, checkpointEvery: 3,
+    corpus, out: join(dir, 'tuned'), steps: 3, tokensPerBatch: 512, learningRate: 1e-5, warmup: 1, evalEvery: 3, checkpointEvery: 3,
     evalGames: 4, resume: false, seed: 5, format: 'board', quiet: true, init, mix: { corpus: records, share: 0.5 },
   });
   assert.equal(run.step, 3);
@@ -91,7 +91,17 @@ test('--init fine-tunes a model on a new schedule, with synthetic records mixed 
   const train = JSON.parse(after.metadata.train!);
   assert.equal(train.init, init);
   assert.deepEqual(train.mix, { corpus: records, share: 0.5 });
-  const name = before.store.names()[0]!;
-  assert.notDeepEqual(after.store.get(name)!.data, before.store.get(name)!.data, 'the weights moved');
+  // A tiny learning rate: the weights moved from the --init model's, not from fresh ones.
+  let moved = 0, maxDiff = 0;
+  for (const name of before.store.names()) {
+    const x = before.store.get(name)!.data as Float32Array, y = after.store.get(name)!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) { const d = Math.abs(x[i]! - y[i]!); maxDiff = Math.max(maxDiff, d); moved += d > 0 ? 1 : 0; }
+  }
+  assert.ok(moved > 0 && maxDiff < 1e-3, `moved ${moved} weights, by at most ${maxDiff}`);
+  // Resuming a fine-tune keeps its origin, and must name its records again.
+  const resume: TrainOptions = { corpus, out: join(dir, 'tuned'), steps: 4, tokensPerBatch: 512, learningRate: 1e-5, warmup: 1, evalEvery: 4, checkpointEvery: 4, evalGames: 4, resume: true, seed: 5, format: 'position', quiet: true };
+  await assert.rejects(trainPlayer(resume), /was trained with --mix .*records\.jsonl --mix-share 0\.5: pass --mix again/);
+  await trainPlayer({ ...resume, mix: { corpus: records, share: 0.5 } });
+  assert.equal(JSON.parse(loadPlayerModel(join(dir, 'tuned')).metadata.train!).init, init);
   await assert.rejects(trainPlayer({ corpus, out: join(dir, 'bad'), steps: 2, tokensPerBatch: 512, learningRate: 1e-3, warmup: 1, evalEvery: 2, checkpointEvery: 2, evalGames: 2, resume: false, seed: 5, format: 'position', quiet: true, init, mix: { corpus: records, share: 1 } }), /share must be in \[0, 1\)/);
 });

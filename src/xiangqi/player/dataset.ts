@@ -105,6 +105,15 @@ export function packBatch(sequences: Sequence[]): Batch {
   return { ids: { dtype: 'int64', shape: [B, longest], data: ids }, labels: { dtype: 'int64', shape: [B, longest], data: labels }, tokens };
 }
 
+/** One batch from several samplers (the corpus and mixed-in records), each drawing its own token budget. */
+export const mixedBatchAt = (samplers: BatchSampler[], step: number): Batch => packBatch(samplers.flatMap((s) => s.sequencesAt(step)));
+
+/** Whether any token after the prompt is a target. */
+export function hasTarget(s: Sequence): boolean {
+  for (let t = s.prompt; t < s.tokens.length; t++) if (!s.skip?.[t]) return true;
+  return false;
+}
+
 /**
  * `moves` format: a game's tokens from the start, truncated to `window` + 1 (inputs and targets
  * overlap by one). `hideResult` replaces the result token by [*], so the model also learns to play
@@ -167,6 +176,7 @@ export class BatchSampler {
   private readonly movesBefore: Float64Array;
   constructor(games: CorpusGame[], readonly options: SamplerOptions) {
     if (games.length === 0) throw new Error('no training games');
+    if (!games.some((g) => !g.learn || g.learn.includes('1'))) throw new Error('no training games with a move to learn ("learn" is all 0s)');
     this.byLength = [...games].sort((a, b) => a.moves.length - b.moves.length || (a.id < b.id ? -1 : 1));
     this.movesBefore = new Float64Array(this.byLength.length + 1);
     this.byLength.forEach((g, i) => { this.movesBefore[i + 1] = this.movesBefore[i]! + g.moves.length; });
@@ -187,7 +197,7 @@ export class BatchSampler {
     const size = Math.max(1, Math.floor(o.tokensPerBatch / (FORMATS[o.format].prefixTokens + 1 + window * 4)));
     const total = this.movesBefore[this.byLength.length]!;
     const sequences: Sequence[] = [];
-    for (let i = 0; i < size; i++) {
+    while (sequences.length < size) {
       const target = Math.floor(r.next() * total);
       let lo = 0, hi = this.byLength.length - 1; // the game holding move number `target`
       while (lo < hi) {
@@ -197,7 +207,8 @@ export class BatchSampler {
       const g = this.byLength[lo]!;
       const ply = target - this.movesBefore[lo]!;
       const from = Math.max(0, ply - r.int(window));
-      sequences.push(positionSequence(o.format, g, from, window, r.next() < o.hideResultRate));
+      const s = positionSequence(o.format, g, from, window, r.next() < o.hideResultRate);
+      if (hasTarget(s)) sequences.push(s); // a sequence with nothing to learn would make the loss 0/0
     }
     return sequences;
   }
@@ -214,10 +225,12 @@ export class BatchSampler {
     const width = Math.min(window, this.byLength[startIndex + span - 1]!.moves.length * 4);
     const size = Math.max(1, Math.floor(o.tokensPerBatch / width));
     const sequences: Sequence[] = [];
-    for (let i = 0; i < size; i++) {
+    for (let tries = 0; sequences.length < size && tries < 100 * size; tries++) {
       const g = this.byLength[startIndex + r.int(span)]!;
-      sequences.push(gameSequence(g, window, r.next() < o.hideResultRate));
+      const s = gameSequence(g, window, r.next() < o.hideResultRate);
+      if (hasTarget(s)) sequences.push(s);
     }
+    if (sequences.length === 0) sequences.push(...this.gameSequences(r, window)); // a neighbourhood with nothing to learn: another one
     return sequences;
   }
 }

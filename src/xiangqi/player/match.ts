@@ -47,8 +47,8 @@ export function greedyMover(seed: number): Mover {
 /**
  * What a move is worth after the opponent's best material reply: the piece it takes, minus the most
  * the opponent's reply nets (the piece it takes, less its own capturing piece if that can be taken
- * back on the spot). Mating (or stalemating, a loss in xiangqi) is worth MATE; a reply that mates
- * costs MATE. Two plies and a recapture: enough never to hang a piece or miss a free one.
+ * back on the spot). Mating or stalemating (both lose in xiangqi) is worth MATE; a reply that does
+ * either costs MATE. The opponent can always take nothing, so its reply nets it at least 0. Two plies and a recapture: enough never to hang a piece or miss a free one.
  */
 export function materialValue(pos: Position, m: Move): number {
   const gain = VALUE[pos.pieceAt(moveTo(m)) & 7]!;
@@ -60,7 +60,7 @@ export function materialValue(pos: Position, m: Move): number {
     const to = moveTo(r);
     let loss = VALUE[pos.pieceAt(to) & 7]!;
     pos.make(r);
-    if (pos.inCheck() && !pos.hasLegalMove()) loss = MATE;
+    if (!pos.hasLegalMove()) loss = MATE; // mated or stalemated: both lose
     else if (loss > 0 && pos.legalMoves().some((back) => moveTo(back) === to)) loss -= VALUE[pos.pieceAt(to) & 7]!;
     pos.unmake();
     if (loss > worst) worst = loss;

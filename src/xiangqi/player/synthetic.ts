@@ -29,6 +29,12 @@ export interface SyntheticRecord {
   learn: string;
 }
 
+/**
+ * Whether the search's choice teaches something: some moves are worse than it, and it wins material
+ * or mates (value > 0), loses the least it can (value < 0), or avoids what most moves would lose.
+ */
+export const decisive = (best: { value: number; worse: number }): boolean => best.worse > 0 && (best.value !== 0 || best.worse > 0.5);
+
 /** Play one game, the expert red when `expertIsRed`; returns it as a corpus record. */
 export function syntheticGame(id: string, expertIsRed: boolean, seed: number, maxPlies = 400): SyntheticRecord {
   const expert = searchMover(seed);
@@ -45,7 +51,7 @@ export function syntheticGame(id: string, expertIsRed: boolean, seed: number, ma
     if ((pos.side === 0) === expertIsRed) {
       const best = expert.best(pos);
       const m = best.moves[pick.int(best.moves.length)]!;
-      learn += best.value !== 0 || best.worse > 0.5 ? '1' : '0';
+      learn += decisive(best) ? '1' : '0';
       moves.push(moveToIccs(m));
       pos.make(m);
     } else {

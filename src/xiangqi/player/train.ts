@@ -18,7 +18,7 @@ import { warmupCosine } from '../../training/schedules.ts';
 import { compile } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { Progress } from '../../util/progress.ts';
-import { BatchSampler, gameSequence, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
+import { BatchSampler, gameSequence, mixedBatchAt, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
 import { defaultConfig, loadPlayerModel, savePlayerModel } from './model.ts';
 import { FORMATS, isContextFormat, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
 
@@ -149,7 +149,14 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   log(`corpus: ${games.train.length} train / ${games.validation.length} validation / ${games.test.length} test games (${skipped} skipped: set-up positions or empty)`);
   if (games.train.length === 0) throw new Error(`${o.corpus} has no games from the standard start to train on`);
 
+  const share = o.mix ? o.mix.share : 0;
+  if (!(share >= 0 && share < 1)) throw new Error(`the mixed-in share must be in [0, 1), got ${share}`);
+  const mixed = o.mix ? Object.values(readCorpus(o.mix.corpus).games).flat() : [];
+  if (o.mix && mixed.length === 0) throw new Error(`${o.mix.corpus} has no games from the standard start`);
+  if (o.init && !existsSync(o.init)) throw new Error(`--init: no model file at ${o.init}`);
+
   let config = o.config ?? defaultConfig(o.format);
+  let init = o.init;
   let format = o.format;
   let startStep = 0;
   const store = new ParamStore(o.seed);
@@ -160,10 +167,17 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     const reader = new SafetensorsReader(checkpointPath);
     try {
       config = JSON.parse(reader.metadata.config!) as GPT2Config;
-      const saved = reader.metadata.contextFormat ?? 'moves';
-      if (!isContextFormat(saved)) throw new Error(`${checkpointPath}: unknown contextFormat "${saved}"`);
-      format = saved;
+      const savedFormat = reader.metadata.contextFormat ?? 'moves';
+      if (!isContextFormat(savedFormat)) throw new Error(`${checkpointPath}: unknown contextFormat "${savedFormat}"`);
+      format = savedFormat;
       startStep = Number(reader.metadata.step);
+      // A fine-tune keeps its origin; a run that mixed records in must say what it mixes now.
+      const saved = JSON.parse(reader.metadata.train ?? '{}') as { init?: string; mix?: { corpus: string; share: number } };
+      init ??= saved.init;
+      if (saved.mix && !o.mix) throw new Error(`${checkpointPath} was trained with --mix ${saved.mix.corpus} --mix-share ${saved.mix.share}: pass --mix again to resume it (or other records to change them)`);
+      if (saved.mix && o.mix && (saved.mix.corpus !== o.mix.corpus || saved.mix.share !== o.mix.share)) {
+        log(`the mix changes from ${saved.mix.corpus} at ${saved.mix.share} to ${o.mix.corpus} at ${o.mix.share}: batches differ from here on`);
+      }
       optimizerState = new Map();
       for (const info of reader.list()) {
         const t = reader.read(info.name);
@@ -178,11 +192,11 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   }
 
   if (o.init && !o.resume) {
-    const init = loadPlayerModel(o.init);
-    config = init.config;
-    format = init.format;
-    for (const name of init.store.names()) store.set(name, init.store.get(name)!);
-    log(`fine-tuning ${o.init} (${init.metadata.step ?? '?'} steps)`);
+    const start = loadPlayerModel(o.init);
+    config = start.config;
+    format = start.format;
+    for (const name of start.store.names()) store.set(name, start.store.get(name)!);
+    log(`fine-tuning ${o.init} (${start.metadata.step ?? '?'} steps)`);
   }
   if (!o.resume) config = { ...config, vocabSize: FORMATS[format].vocabSize };
   const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => positionWindowMoves(format, config.maxPosition);
@@ -199,20 +213,14 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
   log(`model: ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, ${(params / 1e6).toFixed(2)}M parameters, ${format} format; ${o.steps} steps of ~${o.tokensPerBatch} tokens`);
 
-  const share = o.mix ? o.mix.share : 0;
-  if (!(share >= 0 && share < 1)) throw new Error(`the mixed-in share must be in [0, 1), got ${share}`);
   const sampler = new BatchSampler(games.train, { format, tokensPerBatch: o.tokensPerBatch * (1 - share), windowAt, hideResultRate: 0.1, seed: o.seed });
-  let mixSampler: BatchSampler | undefined;
-  if (o.mix) {
-    const mixed = Object.values(readCorpus(o.mix.corpus).games).flat();
-    if (mixed.length === 0) throw new Error(`${o.mix.corpus} has no games from the standard start`);
-    mixSampler = new BatchSampler(mixed, { format, tokensPerBatch: o.tokensPerBatch * share, windowAt, hideResultRate: 0.1, seed: o.seed + 1 });
-    log(`mixing in ${mixed.length} games from ${o.mix.corpus}: ${Math.round(share * 100)}% of each batch`);
-  }
+  // The share is of tokens: records teach only some of their moves, so they carry less of the loss.
+  const mixSampler = o.mix ? new BatchSampler(mixed, { format, tokensPerBatch: o.tokensPerBatch * share, windowAt, hideResultRate: 0.1, seed: o.seed + 1 }) : undefined;
+  if (o.mix) log(`mixing in ${mixed.length} games from ${o.mix.corpus}: ${Math.round(share * 100)}% of each batch's tokens`);
   const evalSet = [...games.validation].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, o.evalGames);
   const started = Date.now();
   const deadline = o.timeLimitMinutes ? started + o.timeLimitMinutes * 60_000 : Infinity;
-  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(o.init ? { init: o.init } : {}), ...(o.mix ? { mix: o.mix } : {}) };
+  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(init ? { init } : {}), ...(o.mix ? { mix: o.mix } : {}) };
 
   const saveCheckpoint = (step: number, extra: Record<string, string> = {}) => {
     const metadata = { config: JSON.stringify(config), contextFormat: format, vocab: VOCAB.slice(0, config.vocabSize).join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
@@ -236,7 +244,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const progress = new Progress({ label: startStep ? `train (from step ${startStep})` : 'train', total: o.steps - startStep, unit: 'step', silent: o.quiet });
   async function* batches() {
     for (let s = startStep; Date.now() < deadline && s < (o.stopAt ?? Infinity); s++) {
-      const b = packBatch([...sampler.sequencesAt(s), ...(mixSampler?.sequencesAt(s) ?? [])]);
+      const b = mixedBatchAt(mixSampler ? [sampler, mixSampler] : [sampler], s);
       progress.set({ window: windowAt(s) });
       yield { ids: b.ids, labels: b.labels };
     }
