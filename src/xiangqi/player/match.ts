@@ -48,7 +48,8 @@ export function greedyMover(seed: number): Mover {
  * What a move is worth after the opponent's best material reply: the piece it takes, minus the most
  * the opponent's reply nets (the piece it takes, less its own capturing piece if that can be taken
  * back on the spot). Mating or stalemating (both lose in xiangqi) is worth MATE; a reply that does
- * either costs MATE. The opponent can always take nothing, so its reply nets it at least 0. Two plies and a recapture: enough never to hang a piece or miss a free one.
+ * either costs MATE. The opponent can always take nothing, so its reply nets it at least 0. Two
+ * plies and a recapture: enough never to hang a piece or miss a free one.
  */
 export function materialValue(pos: Position, m: Move): number {
   const gain = VALUE[pos.pieceAt(moveTo(m)) & 7]!;

@@ -2,9 +2,8 @@
  * Synthetic game records: a 2-ply material search (searchMover) against the uniformly random mover.
  * Expert records almost never show free material, so a model trained on them alone does not learn
  * to take it or to keep its own (see MODEL_CARD.md). These records do, and they are written as
- * corpus lines that teach only the expert's decisive moves: those where its search separated the
- * moves (it wins material or mates, or most moves would lose something). Its quiet moves are random
- * picks among equals, and the random mover's moves teach nothing; neither is a target.
+ * corpus lines that teach only the expert's decisive moves (see `decisive`). Its quiet moves are
+ * random picks among equals, and the random mover's moves teach nothing; neither is a target.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -48,19 +47,18 @@ export function syntheticGame(id: string, expertIsRed: boolean, seed: number, ma
     const outcome = pos.outcome();
     if (outcome) { result = outcome.result; break; }
     if (pos.ply >= maxPlies) break;
+    let m;
     if ((pos.side === 0) === expertIsRed) {
       const best = expert.best(pos);
-      const m = best.moves[pick.int(best.moves.length)]!;
+      m = best.moves[pick.int(best.moves.length)]!;
       learn += decisive(best) ? '1' : '0';
-      moves.push(moveToIccs(m));
-      pos.make(m);
     } else {
       const legal = pos.legalMoves();
-      const m = legal[opponent.int(legal.length)]!;
+      m = legal[opponent.int(legal.length)]!;
       learn += '0';
-      moves.push(moveToIccs(m));
-      pos.make(m);
     }
+    moves.push(moveToIccs(m));
+    pos.make(m);
   }
   return { id, iccs: moves.join(' '), result, learn };
 }
