@@ -77,7 +77,12 @@ const MATE = 1000;
  * what is attacked, never walks into a mate in one; a random move among the best. The expert of the
  * synthetic records (synthetic.ts) and a stronger baseline than greedyMover.
  */
-export function searchMover(seed: number): Mover & { best(pos: Position): { moves: Move[]; value: number; worse: number } } {
+export function searchMover(seed: number): Mover & {
+  /** The best moves, their value, and the share of playable moves worth less. */
+  best(pos: Position): { moves: Move[]; value: number; worse: number };
+  /** A random one of the best moves, with best()'s value and share. */
+  choose(pos: Position): { move: Move; value: number; worse: number };
+} {
   const r = new Random(seed);
   const best = (pos: Position) => {
     let moves: Move[] = [];
@@ -90,7 +95,8 @@ export function searchMover(seed: number): Mover & { best(pos: Position): { move
     });
     return { moves, value, worse: values.filter((v) => v < value).length / all.length };
   };
-  return { name: 'search', best, move: (pos) => { const b = best(pos).moves; return b[r.int(b.length)]!; } };
+  const choose = (pos: Position) => { const b = best(pos); return { move: b.moves[r.int(b.moves.length)]!, value: b.value, worse: b.worse }; };
+  return { name: 'search', best, choose, move: (pos) => choose(pos).move };
 }
 
 export function modelMover(player: Player, o: { temperature?: number; seed?: number } = {}): Mover & { thinkMs: number[] } {

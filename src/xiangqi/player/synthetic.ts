@@ -37,7 +37,6 @@ export const decisive = (best: { value: number; worse: number }): boolean => bes
 /** Play one game, the expert red when `expertIsRed`; returns it as a corpus record. */
 export function syntheticGame(id: string, expertIsRed: boolean, seed: number, maxPlies = 400): SyntheticRecord {
   const expert = searchMover(seed);
-  const pick = new Random(seed);
   const opponent = new Random(seed + 1);
   const pos = Position.start();
   const moves: string[] = [];
@@ -49,9 +48,9 @@ export function syntheticGame(id: string, expertIsRed: boolean, seed: number, ma
     if (pos.ply >= maxPlies) break;
     let m;
     if ((pos.side === 0) === expertIsRed) {
-      const best = expert.best(pos);
-      m = best.moves[pick.int(best.moves.length)]!;
-      learn += decisive(best) ? '1' : '0';
+      const choice = expert.choose(pos);
+      m = choice.move;
+      learn += decisive(choice) ? '1' : '0';
     } else {
       const legal = pos.legalMoves();
       m = legal[opponent.int(legal.length)]!;
