@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
-import { materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
-import { syntheticGame, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
+import { materialLead, materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
+import { playableMoves } from '../../src/xiangqi/player/player.ts';
+import { Random } from '../../src/nn/params.ts';
+import { CONVERTING_LEAD, decisive, syntheticGame, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
 import { BatchSampler, gameSequence, hasTarget, mixedBatchAt, packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
 import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
 
@@ -36,6 +38,50 @@ test('materialValue: a free piece is worth its value, a defended one less the ca
   const start = expert.best(Position.start());
   assert.equal(start.value, 0);
   assert.ok(start.worse < 0.5, `${start.worse}`);
+});
+
+test('the search converts: among moves equal on material it avoids repeating, then leaves the fewest replies', () => {
+  // Checked move by move in games against the random mover, against a direct count of the replies.
+  const expert = searchMover(4), opponent = new Random(5);
+  let checked = 0, squeezed = 0;
+  for (let game = 0; game < 4; game++) {
+    const pos = Position.start();
+    while (!pos.outcome() && pos.ply < 200) {
+      if (pos.ply % 2 === game % 2) {
+        const choice = expert.choose(pos);
+        const judged = playableMoves(pos).filter((m) => materialValue(pos, m) === choice.value).map((m) => {
+          pos.make(m);
+          const j = { m, repeats: pos.repetitions() > 0, replies: pos.legalMoves().length };
+          pos.unmake();
+          return j;
+        });
+        const mine = judged.find((j) => j.m === choice.move)!;
+        assert.ok(mine, 'the choice has the best material value');
+        const rivals = judged.filter((j) => !j.repeats || mine.repeats);
+        assert.ok(!mine.repeats || judged.every((j) => j.repeats), `ply ${pos.ply}: ${moveToIccs(choice.move)} repeats a position while another move does not`);
+        assert.equal(mine.replies, Math.min(...rivals.map((j) => j.replies)), `ply ${pos.ply}: ${moveToIccs(choice.move)} leaves the fewest replies`);
+        squeezed += rivals.some((j) => j.replies > mine.replies) ? 1 : 0;
+        checked++;
+        pos.make(choice.move);
+      } else {
+        const legal = pos.legalMoves();
+        pos.make(legal[opponent.int(legal.length)]!);
+      }
+    }
+  }
+  assert.ok(checked > 20 && squeezed > checked / 2, `${squeezed} of ${checked} choices squeezed the replies`);
+});
+
+test('materialLead and decisive: quiet moves teach only while converting a lead', () => {
+  assert.equal(materialLead(Position.start()), 0);
+  // Red has an extra rook and black an extra pawn.
+  assert.equal(materialLead(Position.fromFen('4k4/9/9/9/p8/9/9/9/9/R2K5 w - - 0 1')), 9 - 1);
+  assert.equal(materialLead(Position.fromFen('4k4/9/9/9/p8/9/9/9/9/R2K5 b - - 0 1')), 1 - 9);
+  const quiet = { value: 0, worse: 0, outranked: 0.7 };
+  assert.equal(decisive(quiet, 0), false);
+  assert.equal(decisive(quiet, CONVERTING_LEAD), true);
+  assert.equal(decisive({ ...quiet, outranked: 0 }, 9), false, 'nothing is worse: nothing to learn');
+  assert.equal(decisive({ value: 4, worse: 0.2, outranked: 0.2 }, 0), true, 'winning material teaches at any lead');
 });
 
 test('the material search beats the random mover', async () => {

@@ -2,7 +2,7 @@
  * Games between movers: the model player and two baselines (a uniformly random legal mover and a
  * 1-ply material-greedy player), used by the strength benchmark and the tests.
  */
-import { Position, moveTo, type GameResult, type Move, type Outcome } from '../board.ts';
+import { Position, moveTo, squareAt, BLACK, KING, type GameResult, type Move, type Outcome } from '../board.ts';
 import { Random } from '../../nn/params.ts';
 import { playableMoves, type Player } from './player.ts';
 
@@ -19,6 +19,19 @@ export function randomMover(seed: number): Mover {
 
 /** Material values (pawn 1; pawns across the river are worth more in play, ignored here). */
 const VALUE = [0, 1000, 2, 2, 4, 9, 4.5, 1];
+
+/** Material on the board for the side to move, less the opponent's (generals not counted). */
+export function materialLead(pos: Position): number {
+  let lead = 0;
+  for (let row = 0; row < 10; row++) {
+    for (let file = 0; file < 9; file++) {
+      const p = pos.pieceAt(squareAt(file, row));
+      if (p === 0 || (p & 7) === KING) continue;
+      lead += (((p & BLACK) !== 0) === (pos.side === 1) ? 1 : -1) * VALUE[p & 7]!;
+    }
+  }
+  return lead;
+}
 
 /**
  * Looks one ply ahead: mates if it can, otherwise takes the biggest capture, otherwise a random
@@ -52,10 +65,16 @@ export function greedyMover(seed: number): Mover {
  * plies and a recapture: enough never to hang a piece or miss a free one.
  */
 export function materialValue(pos: Position, m: Move): number {
+  return judge(pos, m).value;
+}
+
+/** materialValue, with the opponent's number of replies and whether the move repeats a position. */
+function judge(pos: Position, m: Move): { value: number; replies: number; repeats: boolean } {
   const gain = VALUE[pos.pieceAt(moveTo(m)) & 7]!;
   pos.make(m);
   let worst = 0;
   const replies = pos.legalMoves();
+  const repeats = pos.repetitions() > 0;
   if (replies.length === 0) worst = -MATE;
   for (const r of replies) {
     const to = moveTo(r);
@@ -67,35 +86,46 @@ export function materialValue(pos: Position, m: Move): number {
     if (loss > worst) worst = loss;
   }
   pos.unmake();
-  return gain - worst;
+  return { value: gain - worst, replies: replies.length, repeats };
 }
 
 const MATE = 1000;
 
+/** How a search move compares: its material value, and the shares of playable moves worse on material and worse at all. */
+export interface Judgement { value: number; worse: number; outranked: number }
+
 /**
- * Looks ahead on material (materialValue): mates in one, takes what it can keep, keeps
- * what is attacked, never walks into a mate in one; a random move among the best. The expert of the
- * synthetic records (synthetic.ts) and a stronger baseline than greedyMover.
+ * Looks ahead on material (materialValue): mates in one, takes what it can keep, keeps what is
+ * attacked, never walks into a mate in one. Among moves equal on material it avoids repeating a
+ * position and leaves the opponent the fewest replies: a side with no legal move has lost (mate or
+ * stalemate), so squeezing the opponent's moves is how it converts a material lead. A random move
+ * among those still equal. The expert of the synthetic records (synthetic.ts) and a stronger
+ * baseline than greedyMover.
  */
 export function searchMover(seed: number): Mover & {
-  /** The best moves, their value, and the share of playable moves worth less. */
-  best(pos: Position): { moves: Move[]; value: number; worse: number };
-  /** A random one of the best moves, with best()'s value and share. */
-  choose(pos: Position): { move: Move; value: number; worse: number };
+  /**
+   * The best moves, their material value, the share of playable moves worse on material, and the
+   * share worse at all (on material, repeating or replies).
+   */
+  best(pos: Position): Judgement & { moves: Move[] };
+  /** A random one of the best moves, with best()'s judgement. */
+  choose(pos: Position): Judgement & { move: Move };
 } {
   const r = new Random(seed);
+  type Judged = ReturnType<typeof judge>;
+  // > 0 when a is better than b: material first, then not repeating, then fewer replies.
+  const compare = (a: Judged, b: Judged): number =>
+    a.value !== b.value ? a.value - b.value : a.repeats !== b.repeats ? (a.repeats ? -1 : 1) : b.replies - a.replies;
   const best = (pos: Position) => {
-    let moves: Move[] = [];
-    let value = -Infinity;
     const all = playableMoves(pos);
-    const values = all.map((m) => materialValue(pos, m));
-    all.forEach((m, i) => {
-      if (values[i]! > value) { value = values[i]!; moves = [m]; }
-      else if (values[i] === value) moves.push(m);
-    });
-    return { moves, value, worse: values.filter((v) => v < value).length / all.length };
+    const judged = all.map((m) => judge(pos, m));
+    let top = judged[0]!;
+    for (const j of judged) if (compare(j, top) > 0) top = j;
+    const moves = all.filter((_, i) => compare(judged[i]!, top) === 0);
+    const share = (worse: (j: Judged) => boolean) => judged.filter(worse).length / all.length;
+    return { moves, value: top.value, worse: share((j) => j.value < top.value), outranked: share((j) => compare(j, top) < 0) };
   };
-  const choose = (pos: Position) => { const b = best(pos); return { move: b.moves[r.int(b.moves.length)]!, value: b.value, worse: b.worse }; };
+  const choose = (pos: Position) => { const { moves, ...judgement } = best(pos); return { move: moves[r.int(moves.length)]!, ...judgement }; };
   return { name: 'search', best, choose, move: (pos) => choose(pos).move };
 }
 

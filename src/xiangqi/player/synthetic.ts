@@ -2,13 +2,14 @@
  * Synthetic game records: a 2-ply material search (searchMover) against the uniformly random mover.
  * Expert records almost never show free material, so a model trained on them alone does not learn
  * to take it or to keep its own (see MODEL_CARD.md). These records do, and they are written as
- * corpus lines that teach only the expert's decisive moves (see `decisive`). Its quiet moves are
- * random picks among equals, and the random mover's moves teach nothing; neither is a target.
+ * corpus lines that teach only the expert's decisive moves (see `decisive`): those that win or keep
+ * material, and, once it leads on material, those that squeeze the opponent's replies towards mate
+ * or stalemate. The random mover's moves teach nothing and are never targets.
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Position, moveToIccs } from '../board.ts';
-import { searchMover } from './match.ts';
+import { materialLead, searchMover, type Judgement } from './match.ts';
 import { Progress } from '../../util/progress.ts';
 import { Random } from '../../nn/params.ts';
 
@@ -28,11 +29,17 @@ export interface SyntheticRecord {
   learn: string;
 }
 
+/** A material lead (in materialValue's units, a horse is 4) from which the search is converting. */
+export const CONVERTING_LEAD = 4;
+
 /**
- * Whether the search's choice teaches something: some moves are worse than it, and it wins material
- * or mates (value > 0), loses the least it can (value < 0), or avoids what most moves would lose.
+ * Whether the search's choice teaches something: some moves are worse than it on material, and it
+ * wins material or mates (value > 0), loses the least it can (value < 0), or avoids what most moves
+ * would lose; or it is converting a lead (`lead` ≥ CONVERTING_LEAD) and some move is worse at all,
+ * so the choice squeezes the opponent's replies without repeating.
  */
-export const decisive = (best: { value: number; worse: number }): boolean => best.worse > 0 && (best.value !== 0 || best.worse > 0.5);
+export const decisive = (choice: Judgement, lead: number): boolean =>
+  (choice.worse > 0 && (choice.value !== 0 || choice.worse > 0.5)) || (lead >= CONVERTING_LEAD && choice.outranked > 0);
 
 /** Play one game, the expert red when `expertIsRed`; returns it as a corpus record. */
 export function syntheticGame(id: string, expertIsRed: boolean, seed: number, maxPlies = 400): SyntheticRecord {
@@ -50,7 +57,7 @@ export function syntheticGame(id: string, expertIsRed: boolean, seed: number, ma
     if ((pos.side === 0) === expertIsRed) {
       const choice = expert.choose(pos);
       m = choice.move;
-      learn += decisive(choice) ? '1' : '0';
+      learn += decisive(choice, materialLead(pos)) ? '1' : '0';
     } else {
       const legal = pos.legalMoves();
       m = legal[opponent.int(legal.length)]!;
