@@ -19,7 +19,7 @@ export { Player, playableMoves, type Choice, type ChooseOptions, type Condition 
 export { loadPlayerModel, savePlayerModel, defaultConfig, SHIPPED_MODEL, ModelFileError, type PlayerModel } from './player/model.ts';
 export { FORMATS, type ContextFormat } from './player/vocab.ts';
 export { trainPlayer, DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './player/train.ts';
-export { playGame, playMatch, randomMover, greedyMover, searchMover, materialValue, modelMover, freeCaptures, capturedMaterial, resultFor, type Mover, type GameRecord, type MatchFigures } from './player/match.ts';
+export { playGame, playMatch, randomMover, greedyMover, searchMover, materialValue, materialLead, modelMover, freeCaptures, capturedMaterial, resultFor, type Mover, type GameRecord, type MatchFigures } from './player/match.ts';
 export { syntheticGame, writeSyntheticCorpus, type SyntheticOptions, type SyntheticRecord } from './player/synthetic.ts';
 export { createPlayerServer, type ServerOptions } from './player/server.ts';
 export { runUci } from './player/uci.ts';
