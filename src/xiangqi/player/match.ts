@@ -91,7 +91,10 @@ function judge(pos: Position, m: Move): { value: number; replies: number; repeat
 
 const MATE = 1000;
 
-/** How a search move compares: its material value, and the shares of playable moves worse on material and worse at all. */
+/**
+ * How a search move compares: its material value, and the shares of playable moves worse on material
+ * and worse at all.
+ */
 export interface Judgement { value: number; worse: number; outranked: number }
 
 /**
