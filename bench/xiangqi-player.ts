@@ -1,7 +1,7 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--corpus file] [--history N] [--guidance G]`:
+ * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
- * scored, result not given; W/D/L against a uniformly random legal mover and a 1-ply material-greedy
+ * scored, result not given; agreement with the synthetic records' search (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0); think time per
  * move; how the games ended and the material each side captured. `--compare other.safetensors`
  * also counts how often another model (e.g. the fp32 weights of the shipped fp16 file) picks the
@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
+import { searchAgreement } from '../src/xiangqi/player/synthetic.ts';
 import { capturedMaterial, freeCaptures, greedyMover, modelMover, playMatch, randomMover, resultFor, type MatchFigures } from '../src/xiangqi/player/match.ts';
 import { Player } from '../src/xiangqi/player/player.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     games: { type: 'string', default: '100' },
     'accuracy-games': { type: 'string', default: '60' },
+    /** Fresh synthetic games on which the model's move is compared with the records' search. */
+    'agreement-games': { type: 'string', default: '20' },
     /** Plies of history shown to a position- or board-format model (default: the most it was trained with). */
     history: { type: 'string' },
     /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
@@ -84,6 +87,18 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
   figures.model_free_capture_predicted = Number((free.predicted / free.offered).toFixed(3));
 } else if (accuracyGames > 0) {
   console.log(`top-1 accuracy skipped: no corpus at ${values.corpus} (build it with \`bert4ts xiangqi corpus\`, or pass --corpus)`);
+}
+
+const agreementGames = Number(values['agreement-games']);
+if (agreementGames > 0) {
+  const progress = new Progress({ label: 'agreement', total: agreementGames, unit: 'game' });
+  const a = await searchAgreement(async (pos) => (await player.analyse(pos))[0]!.move, agreementGames, 1234, () => progress.tick(1));
+  progress.finish();
+  const pct = (n: number, d: number) => `${(100 * n / Math.max(1, d)).toFixed(1)}%`;
+  console.log(`agreement with the records' search on ${agreementGames} fresh synthetic games: material positions ${pct(a.material.agreed, a.material.positions)} of ${a.material.positions}, converting positions ${pct(a.converting.agreed, a.converting.positions)} of ${a.converting.positions} (gave material away in ${pct(a.convertingGaveMaterial, a.converting.positions)})`);
+  figures.agreement_material = Number((a.material.agreed / Math.max(1, a.material.positions)).toFixed(3));
+  figures.agreement_converting = Number((a.converting.agreed / Math.max(1, a.converting.positions)).toFixed(3));
+  figures.converting_gave_material = Number((a.convertingGaveMaterial / Math.max(1, a.converting.positions)).toFixed(3));
 }
 
 const thinkAll: number[] = [];

@@ -10,7 +10,7 @@ import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { materialLead, materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
 import { playableMoves } from '../../src/xiangqi/player/player.ts';
 import { Random } from '../../src/nn/params.ts';
-import { CONVERTING_LEAD, decisive, syntheticGame, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
+import { CONVERTING_LEAD, decisive, searchAgreement, syntheticGame, targetKind, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
 import { BatchSampler, gameSequence, hasTarget, mixedBatchAt, packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
 import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
 
@@ -82,6 +82,22 @@ test('materialLead and decisive: quiet moves teach only while converting a lead'
   assert.equal(decisive(quiet, CONVERTING_LEAD), true);
   assert.equal(decisive({ ...quiet, outranked: 0 }, 9), false, 'nothing is worse: nothing to learn');
   assert.equal(decisive({ value: 4, worse: 0.2, outranked: 0.2 }, 0), true, 'winning material teaches at any lead');
+});
+
+test('searchAgreement: the search agrees with itself everywhere, a random mover rarely', async () => {
+  const search = searchMover(9);
+  const itself = await searchAgreement(async (pos) => search.move(pos), 3, 5);
+  assert.ok(itself.material.positions > 10 && itself.converting.positions > 10, JSON.stringify(itself));
+  assert.equal(itself.material.agreed, itself.material.positions);
+  assert.equal(itself.converting.agreed, itself.converting.positions);
+  assert.equal(itself.convertingGaveMaterial, 0);
+  const r = new Random(3);
+  const random = await searchAgreement(async (pos) => { const legal = pos.legalMoves(); return legal[r.int(legal.length)]!; }, 3, 5);
+  // The same games (they are the search's), so the same positions.
+  assert.deepEqual([random.material.positions, random.converting.positions], [itself.material.positions, itself.converting.positions]);
+  assert.ok(random.material.agreed < random.material.positions / 2 && random.convertingGaveMaterial > 0, JSON.stringify(random));
+  assert.equal(targetKind({ value: 0, worse: 0, outranked: 0.5 }, 0), undefined);
+  assert.equal(targetKind({ value: 0, worse: 0, outranked: 0.5 }, CONVERTING_LEAD), 'converting');
 });
 
 test('the material search beats the random mover', async () => {

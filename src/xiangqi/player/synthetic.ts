@@ -8,8 +8,9 @@
  */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { Position, moveToIccs } from '../board.ts';
-import { materialLead, searchMover, type Judgement } from './match.ts';
+import { Position, moveToIccs, type Move } from '../board.ts';
+import { materialLead, materialValue, searchMover, type Judgement } from './match.ts';
+import { moveFromIccs } from './vocab.ts';
 import { Progress } from '../../util/progress.ts';
 import { Random } from '../../nn/params.ts';
 
@@ -38,8 +39,14 @@ export const CONVERTING_LEAD = 4;
  * would lose; or it is converting a lead (`lead` ≥ CONVERTING_LEAD) and some move is worse at all,
  * so the choice squeezes the opponent's replies without repeating.
  */
-export const decisive = (choice: Judgement, lead: number): boolean =>
-  (choice.worse > 0 && (choice.value !== 0 || choice.worse > 0.5)) || (lead >= CONVERTING_LEAD && choice.outranked > 0);
+export const decisive = (choice: Judgement, lead: number): boolean => targetKind(choice, lead) !== undefined;
+
+/** Why a decisive choice teaches: it wins or keeps material, or it converts a lead; undefined if it does not teach. */
+export function targetKind(choice: Judgement, lead: number): 'material' | 'converting' | undefined {
+  if (choice.worse > 0 && (choice.value !== 0 || choice.worse > 0.5)) return 'material';
+  if (lead >= CONVERTING_LEAD && choice.outranked > 0) return 'converting';
+  return undefined;
+}
 
 /** Play one game, the expert red when `expertIsRed`; returns it as a corpus record. */
 export function syntheticGame(id: string, expertIsRed: boolean, seed: number, maxPlies = 400): SyntheticRecord {
@@ -87,4 +94,39 @@ export async function writeSyntheticCorpus(path: string, o: SyntheticOptions): P
   out.end();
   await once(out, 'finish');
   return { games: o.games, expertWins, targets, moves };
+}
+
+export interface Agreement {
+  /** Target positions of each kind, and how many of them the player's move was one of the search's best. */
+  material: { positions: number; agreed: number };
+  converting: { positions: number; agreed: number };
+  /** Converting positions where the player's move was worse on material than the search's best (it gave material away). */
+  convertingGaveMaterial: number;
+}
+
+/**
+ * How well a player imitates the records' expert: on `games` fresh synthetic games (seeded like
+ * writeSyntheticCorpus's, from `seed`), at each position the records would teach, whether the
+ * player's move is one of the search's best moves. The games are the search's, not the player's.
+ */
+export async function searchAgreement(player: (pos: Position) => Promise<Move>, games: number, seed: number, onGame?: () => void): Promise<Agreement> {
+  const judge = searchMover(seed);
+  const a: Agreement = { material: { positions: 0, agreed: 0 }, converting: { positions: 0, agreed: 0 }, convertingGaveMaterial: 0 };
+  for (let i = 0; i < games; i++) {
+    const g = syntheticGame(`agreement-${seed}-${i}`, i % 2 === 0, seed * 1_000_003 + i * 2);
+    const pos = Position.start();
+    for (const [k, iccs] of g.iccs.split(' ').entries()) {
+      if (g.learn[k] === '1') {
+        const best = judge.best(pos);
+        const kind = targetKind(best, materialLead(pos))!;
+        const m = await player(pos);
+        a[kind].positions++;
+        if (best.moves.includes(m)) a[kind].agreed++;
+        else if (kind === 'converting' && materialValue(pos, m) < best.value) a.convertingGaveMaterial++;
+      }
+      pos.make(moveFromIccs(iccs));
+    }
+    onGame?.();
+  }
+  return a;
 }
