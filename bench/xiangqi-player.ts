@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
- * scored, result not given; agreement with the synthetic records' search (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
+ * scored, result not given; agreement with the synthetic records' search on fresh games
+ * (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0); think time per
  * move; how the games ended and the material each side captured. `--compare other.safetensors`
  * also counts how often another model (e.g. the fp32 weights of the shipped fp16 file) picks the
@@ -92,6 +93,7 @@ if (accuracyGames > 0 && existsSync(values.corpus)) {
 const agreementGames = Number(values['agreement-games']);
 if (agreementGames > 0) {
   const progress = new Progress({ label: 'agreement', total: agreementGames, unit: 'game' });
+  // Seed 1234: games no `bert4ts xiangqi synth --seed` below 1,000 writes, so none the model trained on.
   const a = await searchAgreement(async (pos) => (await player.analyse(pos))[0]!.move, agreementGames, 1234, () => progress.tick(1));
   progress.finish();
   const pct = (n: number, d: number) => `${(100 * n / Math.max(1, d)).toFixed(1)}%`;
