@@ -10,7 +10,7 @@ import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { materialLead, materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
 import { playableMoves } from '../../src/xiangqi/player/player.ts';
 import { Random } from '../../src/nn/params.ts';
-import { CONVERTING_LEAD, decisive, searchAgreement, syntheticGame, targetKind, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
+import { CONVERTING_LEAD, decisive, recordGame, searchAgreement, syntheticGame, targetKind, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
 import { BatchSampler, gameSequence, hasTarget, mixedBatchAt, packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
 import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
 
@@ -123,7 +123,9 @@ test('synthetic records: legal games, targets only on the expert\'s plies, the r
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-synth-'));
   const file = join(dir, 'records.jsonl');
   const f = await writeSyntheticCorpus(file, { games: 6, seed: 2, quiet: true });
-  assert.equal(readFileSync(file, 'utf8').trim().split('\n').length, 6);
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  assert.equal(lines.length, 6);
+  assert.deepEqual(JSON.parse(lines[3]!), recordGame(2, 3), 'recordGame replays a written record');
   assert.ok(f.expertWins >= 5 && f.targets > 0 && f.targets < f.moves / 2, JSON.stringify(f));
   const all = Object.values(readCorpus(file).games).flat();
   assert.equal(all.length, 6);

@@ -76,6 +76,10 @@ export function syntheticGame(id: string, expertIsRed: boolean, seed: number, ma
   return { id, iccs: moves.join(' '), result, learn };
 }
 
+/** Game `i` of `synth --seed <seed>`: the expert is red in the even-numbered ones. */
+export const recordGame = (seed: number, i: number, maxPlies?: number): SyntheticRecord =>
+  syntheticGame(`synthetic-${seed}-${i}`, i % 2 === 0, seed * 1_000_003 + i * 2, maxPlies);
+
 /** Write `games` synthetic records to `path` (JSONL); the expert is red in the even-numbered ones. */
 export async function writeSyntheticCorpus(path: string, o: SyntheticOptions): Promise<{ games: number; expertWins: number; targets: number; moves: number }> {
   const out = createWriteStream(path);
@@ -83,7 +87,7 @@ export async function writeSyntheticCorpus(path: string, o: SyntheticOptions): P
   let expertWins = 0, targets = 0, moves = 0;
   for (let i = 0; i < o.games; i++) {
     const expertIsRed = i % 2 === 0;
-    const g = syntheticGame(`synthetic-${o.seed}-${i}`, expertIsRed, o.seed * 1_000_003 + i * 2, o.maxPlies);
+    const g = recordGame(o.seed, i, o.maxPlies);
     if (g.result === (expertIsRed ? '1-0' : '0-1')) expertWins++;
     for (const c of g.learn) targets += c === '1' ? 1 : 0;
     moves += g.learn.length;
@@ -105,15 +109,16 @@ export interface Agreement {
 }
 
 /**
- * How well a player imitates the records' expert: on `games` fresh synthetic games (seeded like
- * writeSyntheticCorpus's, from `seed`), at each position the records would teach, whether the
- * player's move is one of the search's best moves. The games are the search's, not the player's.
+ * How well a player imitates the records' expert: on the first `games` games `synth --seed <seed>`
+ * would write (a seed no records were written with gives fresh games), at each position the records
+ * would teach, whether the player's move is one of the search's best moves. The games are the
+ * search's, not the player's.
  */
 export async function searchAgreement(player: (pos: Position) => Promise<Move>, games: number, seed: number, onGame?: () => void): Promise<Agreement> {
   const judge = searchMover(seed);
   const a: Agreement = { material: { positions: 0, agreed: 0 }, converting: { positions: 0, agreed: 0 }, convertingGaveMaterial: 0 };
   for (let i = 0; i < games; i++) {
-    const g = syntheticGame(`agreement-${seed}-${i}`, i % 2 === 0, seed * 1_000_003 + i * 2);
+    const g = recordGame(seed, i);
     const pos = Position.start();
     for (const [k, iccs] of g.iccs.split(' ').entries()) {
       if (g.learn[k] === '1') {
