@@ -34,6 +34,8 @@ const { values } = parseArgs({
     history: { type: 'string' },
     /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
     guidance: { type: 'string' },
+    /** `allow` plays moves that repeat a position as the post does (Player.avoidRepetition = false). */
+    repetition: { type: 'string', default: 'avoid' },
     corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
   },
 });
@@ -43,8 +45,12 @@ const player = await Player.load(values.model);
 const other = values.compare ? await Player.load(values.compare) : undefined;
 if (values.history !== undefined) player.historyPlies = Number(values.history);
 if (values.guidance !== undefined) player.guidance = Number(values.guidance);
+if (values.repetition !== 'avoid' && values.repetition !== 'allow') throw new Error(`--repetition must be avoid or allow, got ${values.repetition}`);
+// Accuracy and agreement measure prediction: the model's own top move, repeating or not. Play follows --repetition.
+player.avoidRepetition = false;
+const avoidRepetitionInPlay = values.repetition === 'avoid';
 const figures: Record<string, number | string> = {};
-console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}, ${avoidRepetitionInPlay ? 'avoids' : 'allows'} repetition in play; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
 if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);
@@ -104,6 +110,7 @@ if (agreementGames > 0) {
 }
 
 const thinkAll: number[] = [];
+player.avoidRepetition = avoidRepetitionInPlay;
 for (const [name, opponent] of games > 0 ? [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const : []) {
   const model = modelMover(player);
   // Free material: how often the model had a capture that cannot be taken back, and took one (beside

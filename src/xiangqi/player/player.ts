@@ -2,7 +2,8 @@
  * The language-model player: score every legal move (MoveScorer) and play the most likely one, or
  * sample with a temperature. Only legal moves are ever scored, so every move it plays is legal; moves
  * that lose by the perpetual-check rule (now, or after the opponent repeats) are not played while
- * another move exists, as the rules forbid them in practice.
+ * another move exists, as the rules forbid them in practice; nor, while avoidRepetition is on (the
+ * default), moves that let the game be drawn by repetition.
  */
 import { Position, type Move, type Side } from '../board.ts';
 import { Random } from '../../nn/params.ts';
@@ -95,10 +96,37 @@ export class Player {
    */
   guidance = 0;
 
+  /**
+   * Leave out moves that let the game be drawn by repetition while another move exists (default
+   * true): moves that return to a position already seen, and moves after which a reply would bring a
+   * position about for the third time. A player told "the side to move wins" should not offer a
+   * draw; the post's plain choice is `false`.
+   */
+  avoidRepetition = true;
+
+  /** The moves it may choose from: playableMoves, without those that allow a repetition if avoidRepetition. */
+  candidateMoves(pos: Position): Move[] {
+    const moves = playableMoves(pos);
+    if (!this.avoidRepetition) return moves;
+    const fresh = moves.filter((m) => {
+      pos.make(m);
+      let draws = pos.repetitions() > 0;
+      for (const reply of draws ? [] : pos.legalMoves()) {
+        pos.make(reply);
+        draws = pos.repetitions() >= 2;
+        pos.unmake();
+        if (draws) break;
+      }
+      pos.unmake();
+      return !draws;
+    });
+    return fresh.length ? fresh : moves;
+  }
+
   /** Every playable move with its score (log-probability, or the guided score), best first. */
   async analyse(pos: Position, condition: 'win' | 'unknown' = 'win', guidance = this.guidance): Promise<ScoredMove[]> {
     if (!(guidance >= 0)) throw new Error(`guidance must be >= 0, got ${guidance}`);
-    const moves = playableMoves(pos);
+    const moves = this.candidateMoves(pos);
     const scored = await this.scorer.score(this.context(pos, condition), moves);
     if (condition !== 'win' || guidance === 0 || moves.length === 0) return scored;
     const losing = new Map((await this.scorer.score(this.context(pos, 'lose'), moves)).map((s) => [s.move, s.logProb]));

@@ -21,7 +21,7 @@ import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FEN_LETTERS, Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
-import { playableMoves, type Player } from './player.ts';
+import type { Player } from './player.ts';
 import { scorerOnnx } from './scorer.ts';
 import { moveFromIccs } from './vocab.ts';
 
@@ -90,7 +90,7 @@ export function describePosition(pos: Position, player?: Player) {
   });
   const outcome = pos.outcome() ?? null;
   const model = player && !outcome
-    ? { context: player.context(pos), candidates: playableMoves(pos).map((m) => ({ iccs: moveToIccs(m), chinese: formatMove(pos, m, 'chinese') })) }
+    ? { context: player.context(pos), candidates: player.candidateMoves(pos).map((m) => ({ iccs: moveToIccs(m), chinese: formatMove(pos, m, 'chinese') })) }
     : null;
   return { fen: pos.fen(), side: pos.side === 0 ? 'red' : 'black', inCheck: pos.inCheck(), pieces, legal, moves: moveList, outcome, model };
 }
