@@ -1,10 +1,10 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G]`:
+ * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--plain]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
  * (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
- * player (the model red in half the games, black in the other half; temperature 0); think time per
- * move; how the games ended and the material each side captured. `--compare other.safetensors`
+ * player (the model red in half the games, black in the other half; temperature 0; with the
+ * player's rule checks unless --plain); think time per move; how the games ended and the material each side captured. `--compare other.safetensors`
  * also counts how often another model (e.g. the fp32 weights of the shipped fp16 file) picks the
  * same move in the accuracy positions. Prints rows, then one JSON line.
  */
@@ -34,8 +34,8 @@ const { values } = parseArgs({
     history: { type: 'string' },
     /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
     guidance: { type: 'string' },
-    /** `allow` plays moves that repeat a position as the post does (Player.avoidRepetition = false). */
-    repetition: { type: 'string', default: 'avoid' },
+    /** Play by the post's plain choice, without the player's rule checks (Player.ruleChecks = false). */
+    plain: { type: 'boolean' },
     corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
   },
 });
@@ -45,12 +45,10 @@ const player = await Player.load(values.model);
 const other = values.compare ? await Player.load(values.compare) : undefined;
 if (values.history !== undefined) player.historyPlies = Number(values.history);
 if (values.guidance !== undefined) player.guidance = Number(values.guidance);
-if (values.repetition !== 'avoid' && values.repetition !== 'allow') throw new Error(`--repetition must be avoid or allow, got ${values.repetition}`);
-// Accuracy and agreement measure prediction: the model's own top move, repeating or not. Play follows --repetition.
-player.avoidRepetition = false;
-const avoidRepetitionInPlay = values.repetition === 'avoid';
+// Accuracy and agreement measure prediction: the model's own top move among the playable ones. Play follows --plain.
+player.ruleChecks = false;
 const figures: Record<string, number | string> = {};
-console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}, ${avoidRepetitionInPlay ? 'avoids' : 'allows'} repetition in play; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}, rule checks in play ${values.plain ? 'off (--plain)' : 'on'}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
 if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);
@@ -110,7 +108,7 @@ if (agreementGames > 0) {
 }
 
 const thinkAll: number[] = [];
-player.avoidRepetition = avoidRepetitionInPlay;
+player.ruleChecks = !values.plain;
 for (const [name, opponent] of games > 0 ? [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const : []) {
   const model = modelMover(player);
   // Free material: how often the model had a capture that cannot be taken back, and took one (beside

@@ -5,12 +5,12 @@
  */
 import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
-const USAGE = 'bert4ts serve [--port 8080] [--host 127.0.0.1] [--model models/xiangqi/model.safetensors] [--allow-repetition]';
+const USAGE = 'bert4ts serve [--port 8080] [--host 127.0.0.1] [--model models/xiangqi/model.safetensors] [--plain]';
 
 const command: Command = {
   summary: 'serve the xiangqi web page: play Chinese chess against the language-model player',
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { port: { type: 'string', short: 'p' }, host: { type: 'string' }, model: { type: 'string', short: 'm' }, 'allow-repetition': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, `usage: ${USAGE}`);
+    const { values, positionals } = parseCommandArgs(argv, { port: { type: 'string', short: 'p' }, host: { type: 'string' }, model: { type: 'string', short: 'm' }, plain: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, `usage: ${USAGE}`);
     if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${USAGE}`);
     if (values.help) {
       process.stdout.write(`usage: ${USAGE}\n${command.summary}\n`);
@@ -24,8 +24,7 @@ const command: Command = {
     let player: Awaited<ReturnType<typeof Player.load>> | { error: string };
     try {
       player = await Player.load(values.model);
-      // Off only on request: the post's plain choice, which may repeat a position into a draw.
-      player.avoidRepetition = !values['allow-repetition'];
+      player.ruleChecks = !values.plain;
     } catch (e) {
       player = { error: (e as Error).message };
       process.stderr.write(`serve: no model, the page will say so: ${player.error}\n`);

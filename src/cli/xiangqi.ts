@@ -140,11 +140,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   play: {
     summary: 'play against the language-model player in the terminal',
-    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--temperature T] [--allow-repetition] [--no-colour]',
+    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--temperature T] [--plain] [--no-colour]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         side: { type: 'string', default: 'red' }, model: { type: 'string', short: 'm' },
-        temperature: { type: 'string', short: 't' }, 'allow-repetition': { type: 'boolean' }, 'no-colour': { type: 'boolean' },
+        temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' }, 'no-colour': { type: 'boolean' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (values.side !== 'red' && values.side !== 'black') throw new UsageError(`--side must be red or black, got "${values.side}"`);
@@ -152,7 +152,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const { Player } = await import('../xiangqi/player/player.ts');
       const { playInTerminal } = await import('../xiangqi/player/terminal.ts');
       const player = await Player.load(values.model);
-      player.avoidRepetition = !values['allow-repetition'];
+      player.ruleChecks = !values.plain;
       try {
         await playInTerminal(player, {
           side: values.side === 'red' ? 0 : 1, temperature, colour: !values['no-colour'] && Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
@@ -182,15 +182,15 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   uci: {
     summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
-    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--temperature T] [--allow-repetition]',
+    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--temperature T] [--plain]',
     async run(argv) {
-      const { values, positionals } = parse(argv, { model: { type: 'string', short: 'm' }, temperature: { type: 'string', short: 't' }, 'allow-repetition': { type: 'boolean' } }, this.usage);
+      const { values, positionals } = parse(argv, { model: { type: 'string', short: 'm' }, temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' } }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
       const { Player } = await import('../xiangqi/player/player.ts');
       const { runUci } = await import('../xiangqi/player/uci.ts');
       const player = await Player.load(values.model);
-      player.avoidRepetition = !values['allow-repetition'];
+      player.ruleChecks = !values.plain;
       try {
         await runUci(player, process.stdin, (line) => process.stdout.write(line + '\n'), temperature);
       } finally {

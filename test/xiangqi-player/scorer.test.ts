@@ -151,38 +151,55 @@ test('the player never completes a perpetual check that loses by rule while anot
   assert.ok(playableMoves(earlier).includes(parseIccs(earlier, 'a9b9')), 'a quiet rook move stays playable');
 });
 
-test('the player does not return to a position seen before while another move exists (avoidRepetition)', async () => {
-  // The black king has one legal move on f9 and on e9 (e8 and f8 are the rook's, d9 faces the red king).
-  const pos = Position.fromFen('5k3/R8/9/9/9/9/9/9/9/3K5 w - - 0 1');
-  for (const m of ['a8b8', 'f9e9', 'b8a8', 'e9f9']) pos.play(parseIccs(pos, m));
+test('rule checks: the player does not allow a draw by repetition while another move exists', async () => {
   const player = await Player.create(tinyModel(2));
   const iccs = (moves: { move: number }[] | number[]) => moves.map((m) => moveToIccs(typeof m === 'number' ? m : m.move));
-  assert.equal(player.avoidRepetition, true, 'on by default');
-  const repeat = parseIccs(pos, 'a8b8');
+  assert.equal(player.ruleChecks, true, 'on by default');
+  const pos = Position.fromFen('5k3/9/9/9/8r/R8/9/9/9/3K5 w - - 0 1');
+  for (const m of ['a4a3', 'i5i6', 'a3a4', 'i6i5']) pos.play(parseIccs(pos, m));
+  // a4a3 returns to a position seen before.
+  const repeat = parseIccs(pos, 'a4a3');
   assert.ok(!player.candidateMoves(pos).includes(repeat));
   assert.equal(player.candidateMoves(pos).length, playableMoves(pos).length - 1);
-  assert.ok(!iccs(await player.analyse(pos)).includes('a8b8'));
-  player.avoidRepetition = false;
-  assert.ok(iccs(await player.analyse(pos)).includes('a8b8'), 'the post\'s plain choice may repeat');
-  player.avoidRepetition = true;
-  // When every move repeats, they all stay playable.
-  pos.play(repeat);
-  assert.deepEqual(iccs(player.candidateMoves(pos)), ['f9e9']);
-  assert.equal(moveToIccs((await player.choose(pos)).move), 'f9e9');
+  assert.ok(!iccs(await player.analyse(pos)).includes('a4a3'));
+  player.ruleChecks = false;
+  assert.ok(iccs(await player.analyse(pos)).includes('a4a3'), 'the post\'s plain choice may repeat');
+  player.ruleChecks = true;
 
-  // A new position from which the opponent's reply brings one about for the third time: left out too.
-  const twice = Position.fromFen('5k3/9/9/9/8r/R8/9/9/9/3K5 w - - 0 1');
-  for (const m of ['a4a3', 'i5i6', 'a3a4', 'i6i5', 'a4a2', 'f9f8']) twice.play(parseIccs(twice, m));
-  const back = parseIccs(twice, 'a2a4');
-  twice.make(back);
-  assert.equal(twice.repetitions(), 0, 'a2a4 itself repeats nothing');
-  twice.play(parseIccs(twice, 'f8f9'));
-  assert.deepEqual(twice.outcome(), { result: '1/2-1/2', reason: 'repetition' }, 'but the reply f8f9 draws');
-  twice.unmake();
-  twice.unmake();
-  assert.ok(playableMoves(twice).includes(back));
-  assert.ok(!player.candidateMoves(twice).includes(back));
-  assert.ok(player.candidateMoves(twice).includes(parseIccs(twice, 'a2a1')));
+  // a2a4 is a new position, but the reply f8f9 brings the start about for the third time.
+  for (const m of ['a4a2', 'f9f8']) pos.play(parseIccs(pos, m));
+  const back = parseIccs(pos, 'a2a4');
+  pos.make(back);
+  assert.equal(pos.repetitions(), 0, 'a2a4 itself repeats nothing');
+  pos.play(parseIccs(pos, 'f8f9'));
+  assert.deepEqual(pos.outcome(), { result: '1/2-1/2', reason: 'repetition' }, 'but the reply f8f9 draws');
+  pos.unmake();
+  pos.unmake();
+  assert.ok(playableMoves(pos).includes(back));
+  assert.ok(!player.candidateMoves(pos).includes(back));
+  assert.ok(player.candidateMoves(pos).includes(parseIccs(pos, 'a2a1')));
+
+  // When every move repeats, they all stay playable. The black general has one move on f9 and on
+  // e9 (e8 and f8 are the rook's, d9 faces the red general).
+  const only = Position.fromFen('5k3/R8/9/9/9/9/9/9/9/3K5 w - - 0 1');
+  for (const m of ['a8b8', 'f9e9', 'b8a8', 'e9f9', 'a8b8']) only.play(parseIccs(only, m));
+  assert.deepEqual(iccs(player.candidateMoves(only)), ['f9e9']);
+  assert.equal(moveToIccs((await player.choose(only)).move), 'f9e9');
+  await player.release();
+});
+
+test('rule checks: a move that wins on the spot (checkmate, or stalemate, which also wins) is played', async () => {
+  const player = await Player.create(tinyModel(4));
+  const iccs = (moves: number[]) => moves.map(moveToIccs);
+  const mate = Position.fromFen('9/3k5/9/9/9/9/9/9/R8/4K4 w - - 0 1');
+  assert.deepEqual(iccs(player.candidateMoves(mate)), ['a1d1']);
+  assert.equal(moveToIccs((await player.choose(mate)).move), 'a1d1');
+  const stale = Position.fromFen('3k5/9/9/9/9/9/9/9/4R4/5K3 w - - 0 1');
+  assert.deepEqual(iccs(player.candidateMoves(stale)), ['e1e8']);
+  stale.play(parseIccs(stale, 'e1e8'));
+  assert.deepEqual(stale.outcome(), { result: '1-0', reason: 'stalemate' });
+  player.ruleChecks = false;
+  assert.equal(player.candidateMoves(mate).length, mate.legalMoves().length, 'the plain choice scores every move');
   await player.release();
 });
 

@@ -2,8 +2,8 @@
  * The language-model player: score every legal move (MoveScorer) and play the most likely one, or
  * sample with a temperature. Only legal moves are ever scored, so every move it plays is legal; moves
  * that lose by the perpetual-check rule (now, or after the opponent repeats) are not played while
- * another move exists, as the rules forbid them in practice; nor, while avoidRepetition is on (the
- * default), moves that let the game be drawn by repetition.
+ * another move exists, as the rules forbid them in practice. With its rule checks on (the default) it
+ * also takes a win on the spot and does not offer a draw by repetition (see ruleChecks).
  */
 import { Position, type Move, type Side } from '../board.ts';
 import { Random } from '../../nn/params.ts';
@@ -97,29 +97,25 @@ export class Player {
   guidance = 0;
 
   /**
-   * Leave out moves that let the game be drawn by repetition while another move exists (default
-   * true): moves that return to a position already seen, and moves after which a reply would bring a
-   * position about for the third time. A player told "the side to move wins" should not offer a
-   * draw; the post's plain choice is `false`.
+   * Rule checks (default on): the player uses the rules of how a game ends, which the model does not
+   * learn from records. A move that wins on the spot (the opponent is left without a legal move:
+   * checkmate, or stalemate, which also loses in xiangqi) is played if there is one; otherwise moves
+   * that let the game be drawn by repetition are left out while another move exists: a move back to a
+   * position already seen, or one after which a reply would bring a position about for the third
+   * time. It looks at the replies only for those two rules, never at material. `false` is the post's
+   * plain choice among the playable moves.
    */
-  avoidRepetition = true;
+  ruleChecks = true;
 
-  /** The moves it may choose from: playableMoves, without those that allow a repetition if avoidRepetition. */
+  /** The moves it chooses from: playableMoves, narrowed by the rule checks when they are on. */
   candidateMoves(pos: Position): Move[] {
     const moves = playableMoves(pos);
-    if (!this.avoidRepetition) return moves;
-    const fresh = moves.filter((m) => {
-      pos.make(m);
-      let draws = pos.repetitions() > 0;
-      for (const reply of draws ? [] : pos.legalMoves()) {
-        pos.make(reply);
-        draws = pos.repetitions() >= 2;
-        pos.unmake();
-        if (draws) break;
-      }
-      pos.unmake();
-      return !draws;
-    });
+    if (!this.ruleChecks) return moves;
+    const after = <T>(m: Move, f: () => T): T => { pos.make(m); try { return f(); } finally { pos.unmake(); } };
+    const wins = moves.filter((m) => after(m, () => !pos.hasLegalMove()));
+    if (wins.length) return wins;
+    const allowsDraw = (m: Move) => after(m, () => pos.repetitions() > 0 || pos.legalMoves().some((reply) => after(reply, () => pos.repetitions() >= 2)));
+    const fresh = moves.filter((m) => !allowsDraw(m));
     return fresh.length ? fresh : moves;
   }
 
