@@ -188,7 +188,7 @@ test('rule checks: the player does not allow a draw by repetition while another 
   await player.release();
 });
 
-test('rule checks: a move that wins on the spot (checkmate, or stalemate, which also wins) is played', async () => {
+test('rule checks: a move that wins on the spot (checkmate, or stalemate, which also wins) is played, one that lets the opponent do so is not', async () => {
   const player = await Player.create(tinyModel(4));
   const iccs = (moves: number[]) => moves.map(moveToIccs);
   const mate = Position.fromFen('9/3k5/9/9/9/9/9/9/R8/4K4 w - - 0 1');
@@ -198,8 +198,19 @@ test('rule checks: a move that wins on the spot (checkmate, or stalemate, which 
   assert.deepEqual(iccs(player.candidateMoves(stale)), ['e1e8']);
   stale.play(parseIccs(stale, 'e1e8'));
   assert.deepEqual(stale.outcome(), { result: '1-0', reason: 'stalemate' });
+
+  // Moves after which a reply wins on the spot are left out: here 8 of the 12, e.g. the rook off the
+  // back rank, after which ...a2a0 mates.
+  const guard = Position.fromFen('4k4/9/9/9/9/9/9/r8/9/1R1K5 w - - 0 1');
+  const replyWins = (m: number) => { guard.make(m); const r = guard.legalMoves().some((x) => { guard.make(x); const over = !guard.hasLegalMove(); guard.unmake(); return over; }); guard.unmake(); return r; };
+  const safe = guard.legalMoves().filter((m) => !replyWins(m));
+  assert.equal(guard.legalMoves().length - safe.length, 8);
+  assert.deepEqual(iccs(player.candidateMoves(guard)).sort(), iccs(safe).sort());
+  assert.ok(!iccs(player.candidateMoves(guard)).includes('b0b5'));
+
   player.ruleChecks = false;
   assert.equal(player.candidateMoves(mate).length, mate.legalMoves().length, 'the plain choice scores every move');
+  assert.equal(player.candidateMoves(guard).length, guard.legalMoves().length);
   await player.release();
 });
 

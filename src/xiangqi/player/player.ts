@@ -3,7 +3,8 @@
  * sample with a temperature. Only legal moves are ever scored, so every move it plays is legal; moves
  * that lose by the perpetual-check rule (now, or after the opponent repeats) are not played while
  * another move exists, as the rules forbid them in practice. With its rule checks on (the default) it
- * also takes a win on the spot and does not offer a draw by repetition (see ruleChecks).
+ * also takes a win on the spot, does not allow one, and does not offer a draw by repetition (see
+ * ruleChecks).
  */
 import { Position, type Move, type Side } from '../board.ts';
 import { Random } from '../../nn/params.ts';
@@ -98,12 +99,12 @@ export class Player {
 
   /**
    * Rule checks (default on): the player uses the rules of how a game ends, which the model does not
-   * learn from records. A move that wins on the spot (the opponent is left without a legal move:
-   * checkmate, or stalemate, which also loses in xiangqi) is played if there is one; otherwise moves
-   * that let the game be drawn by repetition are left out while another move exists: a move back to a
-   * position already seen, or one after which a reply would bring a position about for the third
-   * time. It looks at the replies only for those two rules, never at material. `false` is the post's
-   * plain choice among the playable moves.
+   * learn from records. A side left without a legal move has lost (checkmate, or stalemate, which
+   * also loses in xiangqi). So it plays a move that wins on the spot if there is one; otherwise it
+   * leaves out, while other moves remain, moves after which a reply wins on the spot, and then moves
+   * that let the game be drawn by repetition (back to a position already seen, or a reply brings one
+   * about for the third time). It looks at the replies only for these outcomes, never at material.
+   * `false` is the post's plain choice among the playable moves.
    */
   ruleChecks = true;
 
@@ -114,9 +115,19 @@ export class Player {
     const after = <T>(m: Move, f: () => T): T => { pos.make(m); try { return f(); } finally { pos.unmake(); } };
     const wins = moves.filter((m) => after(m, () => !pos.hasLegalMove()));
     if (wins.length) return wins;
-    const allowsDraw = (m: Move) => after(m, () => pos.repetitions() > 0 || pos.legalMoves().some((reply) => after(reply, () => pos.repetitions() >= 2)));
-    const fresh = moves.filter((m) => !allowsDraw(m));
-    return fresh.length ? fresh : moves;
+    // What the opponent's replies can do after each move: win on the spot, or draw by repetition.
+    let pool = moves.map((move) => after(move, () => {
+      let loses = false, draws = pos.repetitions() > 0;
+      for (const reply of pos.legalMoves()) {
+        after(reply, () => { loses ||= !pos.hasLegalMove(); draws ||= pos.repetitions() >= 2; });
+        if (loses) break;
+      }
+      return { move, loses, draws };
+    }));
+    const keep = (f: (c: (typeof pool)[number]) => boolean) => { const kept = pool.filter(f); if (kept.length) pool = kept; };
+    keep((c) => !c.loses);
+    keep((c) => !c.draws);
+    return pool.map((c) => c.move);
   }
 
   /** Every playable move with its score (log-probability, or the guided score), best first. */
