@@ -54,8 +54,10 @@ test('a missing model file exits 1 and says how to get one; a model file plays o
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /uciok\nreadyok\n/);
   assert.match(r.stdout, /bestmove [a-i](10|[1-9])[a-i](10|[1-9])\n/);
-  // The post's plain choice: black's only move (f10e10 in UCI squares) repeats, and is played.
-  const plain = run(['xiangqi', 'uci', '--model', exported, '--plain'], 'position fen 5k3/R8/9/9/9/9/9/9/9/3K5 w - - 0 1 moves a9b9 f10e10 b9a9 e10f10 a9b9\ngo\nquit\n');
+  // The rule checks play the only mating move (a2d2 in UCI squares, ICCS a1d1); --plain leaves the choice to the model.
+  const mate = 'position fen 9/3k5/9/9/9/9/9/9/R8/4K4 w - - 0 1\ngo\nquit\n';
+  assert.match(run(['xiangqi', 'uci', '--model', exported], mate).stdout, /bestmove a2d2\n/);
+  const plain = run(['xiangqi', 'uci', '--model', exported, '--plain'], mate);
   assert.equal(plain.status, 0, plain.stderr);
-  assert.match(plain.stdout, /bestmove f10e10\n/);
+  assert.match(plain.stdout, /bestmove [a-i](10|[1-9])[a-i](10|[1-9])\n/);
 });
