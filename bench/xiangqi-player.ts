@@ -47,6 +47,7 @@ if (values.history !== undefined) player.historyPlies = Number(values.history);
 if (values.guidance !== undefined) player.guidance = Number(values.guidance);
 // Accuracy and agreement measure prediction: the model's own top move among the playable ones. Play follows --plain.
 player.ruleChecks = false;
+if (other) other.ruleChecks = false;
 const figures: Record<string, number | string> = {};
 console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}, rule checks in play ${values.plain ? 'off (--plain)' : 'on'}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
