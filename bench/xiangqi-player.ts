@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--plain]`:
+ * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--plain] [--random-seed N]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
  * (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
@@ -36,10 +36,14 @@ const { values } = parseArgs({
     guidance: { type: 'string' },
     /** Play by the post's plain choice, without the player's rule checks (Player.ruleChecks = false). */
     plain: { type: 'boolean' },
+    /** Seed of the random mover (default 11): other seeds give other games against it. */
+    'random-seed': { type: 'string', default: '11' },
     corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
   },
 });
 const games = Number(values.games);
+const randomSeed = Number(values['random-seed']);
+if (!Number.isInteger(randomSeed)) throw new Error(`--random-seed must be an integer, got ${values['random-seed']}`);
 const accuracyGames = Number(values['accuracy-games']);
 const player = await Player.load(values.model);
 const other = values.compare ? await Player.load(values.compare) : undefined;
@@ -110,7 +114,7 @@ if (agreementGames > 0) {
 
 const thinkAll: number[] = [];
 player.ruleChecks = !values.plain;
-for (const [name, opponent] of games > 0 ? [['random', randomMover(11)], ['greedy', greedyMover(12)]] as const : []) {
+for (const [name, opponent] of games > 0 ? [['random', randomMover(randomSeed)], ['greedy', greedyMover(12)]] as const : []) {
   const model = modelMover(player);
   // Free material: how often the model had a capture that cannot be taken back, and took one (beside
   // the rate of a uniformly random choice in the same positions); how often its move left the
