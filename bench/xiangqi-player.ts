@@ -5,8 +5,9 @@
  * (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
  * player (the model red in half the games, black in the other half; temperature 0; with the
  * player's rule checks unless --plain); think time per move; how the games ended and the material
- * each side captured. `--compare other.safetensors` also counts how often another model (e.g. the fp32 weights of the shipped fp16 file) picks the
- * same move in the accuracy positions. Prints rows, then one JSON line.
+ * each side captured. `--compare other.safetensors` also counts how often another model (e.g. the
+ * fp32 weights of the shipped fp16 file) picks the same move in the accuracy positions. Prints rows,
+ * then one JSON line.
  */
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
