@@ -214,6 +214,41 @@ test('rule checks: a move that wins on the spot (checkmate, or stalemate, which 
   await player.release();
 });
 
+test('rule checks: a forced win in two (every reply allows a win on the spot) is played when nothing wins at once', async () => {
+  const player = await Player.create(tinyModel(5));
+  const iccs = (moves: number[]) => moves.map(moveToIccs);
+  const endsGame = (p: Position, m: number) => { p.make(m); const over = !p.hasLegalMove(); p.unmake(); return over; };
+  const winsNow = (p: Position) => p.legalMoves().some((m) => endsGame(p, m));
+  // A brute-force oracle over the whole tree, two moves deep.
+  const forcedWins = (p: Position) => p.legalMoves().filter((m) => {
+    p.make(m);
+    const replies = p.legalMoves();
+    const forced = replies.length > 0 && replies.every((r) => { p.make(r); const w = winsNow(p); p.unmake(); return w; });
+    p.unmake();
+    return forced;
+  });
+  // The rook to the 8th rank shuts the general in; the cannon then mates whatever black does.
+  const pos = Position.fromFen('4k4/9/9/9/9/9/9/9/1C7/R2K5 w - - 0 1');
+  assert.ok(!winsNow(pos), 'nothing wins on the spot');
+  assert.deepEqual(iccs(forcedWins(pos)), ['a0a8']);
+  assert.deepEqual(iccs(player.candidateMoves(pos)), ['a0a8']);
+  assert.equal(moveToIccs((await player.choose(pos)).move), 'a0a8');
+  pos.play(parseIccs(pos, 'a0a8'));
+  for (const reply of pos.legalMoves()) {
+    pos.make(reply);
+    const next = player.candidateMoves(pos);
+    assert.ok(next.length > 0 && next.every((m) => endsGame(pos, m)), `after ${moveToIccs(reply)} it wins on the spot`);
+    pos.unmake();
+  }
+  // Where no move forces a win, nothing is left out for it: the guard position keeps its 4 safe moves.
+  const guard = Position.fromFen('4k4/9/9/9/9/9/9/r8/9/1R1K5 w - - 0 1');
+  assert.deepEqual(forcedWins(guard), []);
+  assert.equal(player.candidateMoves(guard).length, 4);
+  player.ruleChecks = false;
+  assert.equal(player.candidateMoves(pos).length, pos.legalMoves().length);
+  await player.release();
+});
+
 test('the exported scoring network (for onnxruntime-web) gives the same logits in plain onnxruntime', async () => {
   const { InferenceSession, Tensor } = await import('onnxruntime-node');
   const { scorerOnnx } = await import('../../src/xiangqi/player/scorer.ts');

@@ -3,8 +3,8 @@
  * sample with a temperature. Only legal moves are ever scored, so every move it plays is legal; moves
  * that lose by the perpetual-check rule (now, or after the opponent repeats) are not played while
  * another move exists, as the rules forbid them in practice. With its rule checks on (the default) it
- * also takes a win on the spot, does not allow one, and does not offer a draw by repetition (see
- * ruleChecks).
+ * also takes a win on the spot or a forced win in two, does not allow a win on the spot, and does
+ * not offer a draw by repetition (see ruleChecks).
  */
 import { Position, type Move, type Side } from '../board.ts';
 import { Random } from '../../nn/params.ts';
@@ -103,8 +103,9 @@ export class Player {
    * also loses in xiangqi). So it plays a move that wins on the spot if there is one; otherwise it
    * leaves out, while other moves remain, moves after which a reply wins on the spot, and then moves
    * that let the game be drawn by repetition (back to a position already seen, or a reply brings one
-   * about for the third time). It looks at the replies only for these outcomes, never at material.
-   * `false` is the post's plain choice among the playable moves.
+   * about for the third time). Among the moves left, it plays a forced win in two if there is one: a
+   * move after which every reply lets it win on the spot. It looks ahead only for these outcomes,
+   * never at material. `false` is the post's plain choice among the playable moves.
    */
   ruleChecks = true;
 
@@ -127,7 +128,13 @@ export class Player {
     const keep = (f: (c: (typeof pool)[number]) => boolean) => { const kept = pool.filter(f); if (kept.length) pool = kept; };
     keep((c) => !c.loses);
     keep((c) => !c.draws);
-    return pool.map((c) => c.move);
+    // A forced win in two: after the move every reply, none of which ends the game, allows a win on the spot.
+    const winsNext = () => pos.legalMoves().some((m) => after(m, () => !pos.hasLegalMove()));
+    const forced = pool.filter((c) => after(c.move, () => {
+      const replies = pos.legalMoves();
+      return replies.length > 0 && pos.outcome() === undefined && replies.every((r) => after(r, () => pos.outcome() === undefined && winsNext()));
+    }));
+    return (forced.length ? forced : pool).map((c) => c.move);
   }
 
   /** Every playable move with its score (log-probability, or the guided score), best first. */
