@@ -76,19 +76,21 @@ export function syntheticGame(id: string, expertIsRed: boolean, seed: number, ma
   return { id, iccs: moves.join(' '), result, learn };
 }
 
-/** Game `i` of `synth --seed <seed>`: the expert is red in the even-numbered ones. */
-export const recordGame = (seed: number, i: number, maxPlies?: number): SyntheticRecord =>
-  syntheticGame(`synthetic-${seed}-${i}`, i % 2 === 0, seed * 1_000_003 + i * 2, maxPlies);
+/** In `synth`'s records the expert is red in the even-numbered games. */
+const expertIsRedIn = (i: number): boolean => i % 2 === 0;
 
-/** Write `games` synthetic records to `path` (JSONL); the expert is red in the even-numbered ones. */
+/** Game `i` of `synth --seed <seed>`. */
+export const recordGame = (seed: number, i: number, maxPlies?: number): SyntheticRecord =>
+  syntheticGame(`synthetic-${seed}-${i}`, expertIsRedIn(i), seed * 1_000_003 + i * 2, maxPlies);
+
+/** Write `games` synthetic records to `path` (JSONL). */
 export async function writeSyntheticCorpus(path: string, o: SyntheticOptions): Promise<{ games: number; expertWins: number; targets: number; moves: number }> {
   const out = createWriteStream(path);
   const progress = new Progress({ label: 'synthetic games', total: o.games, unit: 'game', silent: o.quiet });
   let expertWins = 0, targets = 0, moves = 0;
   for (let i = 0; i < o.games; i++) {
-    const expertIsRed = i % 2 === 0;
     const g = recordGame(o.seed, i, o.maxPlies);
-    if (g.result === (expertIsRed ? '1-0' : '0-1')) expertWins++;
+    if (g.result === (expertIsRedIn(i) ? '1-0' : '0-1')) expertWins++;
     for (const c of g.learn) targets += c === '1' ? 1 : 0;
     moves += g.learn.length;
     if (!out.write(JSON.stringify(g) + '\n')) await once(out, 'drain');
