@@ -130,10 +130,9 @@ export class Player {
     keep((c) => !c.draws);
     // A forced win in two: after the move every reply, none of which ends the game, allows a win on the spot.
     const winsNext = () => pos.legalMoves().some((m) => after(m, () => !pos.hasLegalMove()));
-    const forced = pool.filter((c) => after(c.move, () => {
-      const replies = pos.legalMoves();
-      return replies.length > 0 && pos.outcome() === undefined && replies.every((r) => after(r, () => pos.outcome() === undefined && winsNext()));
-    }));
+    const goesOn = () => pos.outcome() === undefined;
+    const forced = pool.filter((c) => after(c.move, () =>
+      goesOn() && pos.legalMoves().every((reply) => after(reply, () => goesOn() && winsNext()))));
     return (forced.length ? forced : pool).map((c) => c.move);
   }
 
