@@ -114,26 +114,19 @@ export class Player {
     const moves = playableMoves(pos);
     if (!this.ruleChecks) return moves;
     const after = <T>(m: Move, f: () => T): T => { pos.make(m); try { return f(); } finally { pos.unmake(); } };
-    const wins = moves.filter((m) => after(m, () => !pos.hasLegalMove()));
-    if (wins.length) return wins;
-    // What the opponent's replies can do after each move: win on the spot, or draw by repetition.
-    let pool = moves.map((move) => after(move, () => {
-      let loses = false, draws = pos.repetitions() > 0;
-      for (const reply of pos.legalMoves()) {
-        after(reply, () => { loses ||= !pos.hasLegalMove(); draws ||= pos.repetitions() >= 2; });
-        if (loses) break;
-      }
-      return { move, loses, draws };
-    }));
-    const keep = (f: (c: (typeof pool)[number]) => boolean) => { const kept = pool.filter(f); if (kept.length) pool = kept; };
-    keep((c) => !c.loses);
-    keep((c) => !c.draws);
-    // A forced win in two: after the move every reply, none of which ends the game, allows a win on the spot.
-    const winsNext = () => pos.legalMoves().some((m) => after(m, () => !pos.hasLegalMove()));
+    const endsGame = (m: Move) => after(m, () => !pos.hasLegalMove());
+    const canWinOnTheSpot = () => pos.legalMoves().some(endsGame);
     const goesOn = () => pos.outcome() === undefined;
-    const forced = pool.filter((c) => after(c.move, () =>
-      goesOn() && pos.legalMoves().every((reply) => after(reply, () => goesOn() && winsNext()))));
-    return (forced.length ? forced : pool).map((c) => c.move);
+    const wins = moves.filter(endsGame);
+    if (wins.length) return wins;
+    let pool = moves;
+    const keep = (f: (m: Move) => boolean) => { const kept = pool.filter(f); if (kept.length) pool = kept; };
+    keep((m) => after(m, () => !canWinOnTheSpot()));
+    // No draw by repetition: not back to a position seen before, and no reply makes one appear a third time.
+    keep((m) => after(m, () => pos.repetitions() === 0 && !pos.legalMoves().some((reply) => after(reply, () => pos.repetitions() >= 2))));
+    // A forced win in two: after the move every reply, none of which ends the game, allows a win on the spot.
+    const forced = pool.filter((m) => after(m, () => goesOn() && pos.legalMoves().every((reply) => after(reply, () => goesOn() && canWinOnTheSpot()))));
+    return forced.length ? forced : pool;
   }
 
   /** Every playable move with its score (log-probability, or the guided score), best first. */
