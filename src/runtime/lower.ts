@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import { PRIMS, type OnnxAttr, type OnnxBuilder } from '../graph/prim.ts';
-import { GraphError, Tensor, formatShape, type Dim, type Shape } from '../graph/tensor.ts';
+import { GraphError, Tensor, formatShape, type Dim, type Node, type Shape } from '../graph/tensor.ts';
 import { topoSort } from '../autodiff/grad.ts';
 import { ProtoWriter } from './protobuf.ts';
 
@@ -23,6 +23,46 @@ export interface ValueSpec {
   name: string;
   dtype: DType;
   shape: Shape;
+  /** For integer inputs used as indices (embedding ids, labels): the valid range, checked before every run. */
+  index?: IndexRange;
+}
+
+/** Valid values of an index input: 0 <= v < limit, or `ignore` (a label the loss skips). */
+export interface IndexRange {
+  limit: number;
+  ignore?: number;
+  /** What the index selects, for the error message (e.g. the embedding table's name). */
+  of: string;
+}
+
+/**
+ * Inputs that index something (Gather rows, cross-entropy classes), directly or through
+ * reshape/cast, with the tightest bound over their uses. ONNX Gather wraps -1 to the last row and
+ * ORT fails deep inside on larger ids, so the runtime checks these ranges up front.
+ */
+function indexRanges(order: Node[]): Map<string, IndexRange> {
+  const ranges = new Map<string, IndexRange>();
+  const inputName = (t: Tensor): string | undefined => {
+    while (t.node.op === 'reshape' || t.node.op === 'cast') t = t.node.inputs[0]!;
+    return t.node.op === 'input' ? (t.node.attrs.name as string) : undefined;
+  };
+  for (const node of order) {
+    let range: IndexRange | undefined;
+    let name: string | undefined;
+    if (node.op === 'gather') {
+      const table = node.inputs[0]!;
+      name = inputName(node.inputs[1]!);
+      if (typeof table.shape[0] === 'number') range = { limit: table.shape[0], of: table.leafName ? `rows of '${table.leafName}'` : 'rows of the table' };
+    } else if (node.op === 'softmaxCrossEntropy') {
+      const classes = node.inputs[0]!.shape[1];
+      name = inputName(node.inputs[1]!);
+      if (typeof classes === 'number') range = { limit: classes, ignore: node.attrs.ignoreIndex as number, of: 'classes of the loss' };
+    }
+    if (name === undefined || !range) continue;
+    const prev = ranges.get(name);
+    if (!prev || range.limit < prev.limit) ranges.set(name, range);
+  }
+  return ranges;
 }
 
 export type ParamMode = 'initializers' | 'inputs';
@@ -352,6 +392,8 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
     if (n.domain) w.string(7, n.domain);
     nodes.push(w);
   }
+  const ranges = indexRanges(order);
+  for (const spec of inputs) if (ranges.has(spec.name)) spec.index = ranges.get(spec.name);
   const allInputs = options.params === 'inputs' ? [...inputs, ...params] : inputs;
   return new LoweredModel(allInputs.map((s) => ({ ...s })), outs, params, nodes, initializers, graphName);
 }

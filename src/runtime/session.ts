@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { allocate, sizeOf, type DType, type HostTensor, type TypedArray } from '../graph/dtype.ts';
 import { Tensor, dimAtoms, evalDim, formatShape } from '../graph/tensor.ts';
-import { lower, type LoweredModel, type LowerOptions, type ValueSpec } from './lower.ts';
+import { lower, type IndexRange, type LoweredModel, type LowerOptions, type ValueSpec } from './lower.ts';
 
 export interface RuntimeOptions {
   /** ORT intra-op threads (default: BERT4TS_THREADS or 2). */
@@ -55,6 +55,19 @@ function toOrt(t: HostTensor): ort.Tensor {
 
 function fromOrt(t: ort.Tensor, dtype: DType): HostTensor {
   return { dtype, shape: [...t.dims], data: t.data as TypedArray };
+}
+
+/** Every value of an index feed must be in range: names the input, the first bad value and where it is. */
+function checkIndexFeed(name: string, feed: Feed, range: IndexRange): void {
+  const data = feed.data;
+  for (let i = 0; i < data.length; i++) {
+    const v = Number(data[i]);
+    if ((v >= 0 && v < range.limit) || v === range.ignore) continue;
+    const at: number[] = [];
+    for (let k = feed.shape.length - 1, rest = i; k >= 0; k--) { at.unshift(rest % feed.shape[k]!); rest = Math.floor(rest / feed.shape[k]!); }
+    const allowed = `0..${range.limit - 1}${range.ignore !== undefined ? ` (or ${range.ignore} to ignore)` : ''}`;
+    throw new FeedError(`input '${name}' holds ${v} at [${at.join(', ')}]; values must be in ${allowed}, the ${range.limit} ${range.of}`);
+  }
 }
 
 /** A compiled graph: one ORT session, its input/output specs and feed checks. */
@@ -139,6 +152,7 @@ export class Executable {
         }
       });
     }
+    for (const spec of this.inputs) if (spec.index) checkIndexFeed(spec.name, feeds[spec.name]!, spec.index);
     for (const name of Object.keys(feeds)) {
       if (!this.inputs.some((i) => i.name === name)) throw new FeedError(`unknown input '${name}'; inputs are: ${this.inputs.map((i) => i.name).join(', ')}`);
     }

@@ -108,6 +108,16 @@ test('feeds: a bad input name or ragged rows are refused', async () => {
   await assert.rejects(() => model.predict({ input_ids: [[5, 6]] }, { outputs: ['pooler_output'] }), /unknown output 'pooler_output'/);
 });
 
+test('feeds: ids out of range are refused by name before ONNX Runtime sees them (Gather would wrap -1 to the last row)', async () => {
+  const model = buildModel(bertConfig(), { application: 'mlm', checkpoint: join(bertDir, 'model.safetensors') });
+  const vocab = model.store.get('embeddings/word_embeddings')!.shape[0]!;
+  await assert.rejects(() => model.predict({ input_ids: [[5, -1]] }), new RegExp(`input 'input_ids' holds -1 at \\[0, 1\\]; values must be in 0\\.\\.${vocab - 1}`));
+  await assert.rejects(() => model.predict({ input_ids: [[5, 6], [7, vocab]] }), new RegExp(`input 'input_ids' holds ${vocab} at \\[1, 1\\]`));
+  await assert.rejects(() => model.predict({ input_ids: [[5, 6]], token_type_ids: [[0, -1]] }), /input 'token_type_ids' holds -1 at \[0, 1\]; values must be in 0\.\.1/);
+  await assert.rejects(() => model.predict({ input_ids: [[5, 6]], labels: [[-5, 7]] }), /input 'labels' holds -5 at \[0, 0\]; values must be in 0\.\.\d+ \(or -100 to ignore\)/);
+  assert.ok((await model.predict({ input_ids: [[5, 6]], labels: [[-100, 7]] })).loss, 'the ignore label is accepted');
+});
+
 test('maxPosition caps the input length (the position table keeps the checkpoint size)', async () => {
   const gpt2 = join(REFERENCE_DIR, 'gpt2-lm');
   const capped = buildModel(join(gpt2, 'config.json'), { checkpoint: join(gpt2, 'model.safetensors'), maxPosition: 4 });
