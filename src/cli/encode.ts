@@ -4,7 +4,7 @@
  * the last hidden state, or the top predictions at each [MASK] (mlm) / for the next token (lm).
  */
 import type { Tokenizer } from '../tokenizers/index.ts';
-import { parseCommandArgs, UsageError, type Command } from './main.ts';
+import { idsOption, numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts encode --model <dir> [options] TEXT...
        bert4ts encode --model <dir> --ids 2,45,103,3 [--ids ...]
@@ -36,22 +36,11 @@ const command: Command = {
       return 0;
     }
     if (!o.model && !(o.config && o.checkpoint)) throw new UsageError(`--model <dir> is required (or both --config and --checkpoint)\n${USAGE}`);
-    const idLists = (o.ids ?? []).map((s) => {
-      const ids = s.split(',').map((x) => Number(x.trim()));
-      if (!ids.length || ids.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError(`--ids must be comma-separated non-negative integers, got "${s}"`);
-      return ids;
-    });
+    const idLists = (o.ids ?? []).map((s) => idsOption('ids', s)!);
     if (!texts.length && !idLists.length) throw new UsageError(`give at least one TEXT or --ids\n${USAGE}`);
-    const positiveInt = (v: string | undefined, name: string, fallback: number): number => {
-      if (v === undefined) return fallback;
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-      return n;
-    };
-    const top = positiveInt(o.top, 'top', 5);
-    const shown = positiveInt(o.values, 'values', 8);
-    let maskId = o['mask-id'] === undefined ? undefined : Number(o['mask-id']);
-    if (maskId !== undefined && (!Number.isInteger(maskId) || maskId < 0)) throw new UsageError(`--mask-id must be a non-negative integer, got "${o['mask-id']}"`);
+    const top = numberOption('top', o.top, { integer: true, min: 1, max: 1000 }) ?? 5;
+    const shown = numberOption('values', o.values, { integer: true, min: 1, max: 1_000_000 }) ?? 8;
+    let maskId = numberOption('mask-id', o['mask-id'], { integer: true, min: 0 });
 
     const { loadTokenizer } = await import('../tokenizers/index.ts');
     const { buildModel } = await import('../models/index.ts');

@@ -4,7 +4,7 @@
  * with the ids and scores instead.
  */
 import { existsSync } from 'node:fs';
-import { parseCommandArgs, UsageError, type Command } from './main.ts';
+import { idsOption, numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const HELP = `Usage: bert4ts generate --model <dir> [--application lm|unilm] [--tokenizer <file or dir>] (--prompt TEXT | --prompt-ids 1,2,3)
          [--max-new-tokens N] [--min-new-tokens N]
@@ -34,23 +34,27 @@ const command: Command = {
     if (!existsSync(a.model)) throw new Error(`model directory not found: ${a.model}`);
     if ((a.prompt === undefined) === (a['prompt-ids'] === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompt-ids 1,2,3');
     if ([a.greedy, a.beam !== undefined, a.sample].filter(Boolean).length > 1) throw new UsageError('choose one of --greedy, --beam K, --sample');
-    const int = (name: string, v: string | undefined) => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got '${v}'`);
-      return n;
+    const opt = {
+      maxNewTokens: numberOption('max-new-tokens', a['max-new-tokens'], { integer: true, min: 1 })!,
+      minNewTokens: numberOption('min-new-tokens', a['min-new-tokens'], { integer: true, min: 0 }),
+      beam: numberOption('beam', a.beam, { integer: true, min: 1, max: 64 }),
+      lengthPenalty: numberOption('length-penalty', a['length-penalty']),
+      nBest: numberOption('n-best', a['n-best'], { integer: true, min: 1 }),
+      topK: numberOption('top-k', a['top-k'], { integer: true, min: 0 }),
+      topP: numberOption('top-p', a['top-p'], { above: 0, max: 1 }),
+      temperature: numberOption('temperature', a.temperature, { above: 0 }),
+      repetitionPenalty: numberOption('repetition-penalty', a['repetition-penalty'], { above: 0 }),
+      seed: numberOption('seed', a.seed, { integer: true }),
+      n: numberOption('n', a.n, { integer: true, min: 1, max: 256 }) ?? 1,
+      endIds: idsOption('end-ids', a['end-ids']),
+      promptIds: idsOption('prompt-ids', a['prompt-ids']),
     };
-    const num = (name: string, v: string | undefined) => {
-      if (v === undefined) return undefined;
-      const n = Number(v);
-      if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got '${v}'`);
-      return n;
-    };
-    const ids = (name: string, v: string | undefined) => v?.split(',').filter((s) => s.trim()).map((s) => {
-      const n = Number(s);
-      if (!Number.isInteger(n)) throw new UsageError(`--${name}: '${s}' is not an integer id`);
-      return n;
-    });
+    if (opt.minNewTokens !== undefined && opt.minNewTokens > opt.maxNewTokens) throw new UsageError(`--min-new-tokens ${opt.minNewTokens} exceeds --max-new-tokens ${opt.maxNewTokens}`);
+    if (opt.nBest !== undefined && opt.nBest > (opt.beam ?? 1)) throw new UsageError(`--n-best ${opt.nBest} exceeds --beam ${opt.beam ?? 1}`);
+    const sampleOnly = (['top-k', 'top-p', 'temperature', 'repetition-penalty', 'seed', 'n'] as const).filter((k) => a[k] !== undefined);
+    if (sampleOnly.length && !a.sample) throw new UsageError(`--${sampleOnly[0]} applies to sampling; add --sample`);
+    const beamOnly = (['length-penalty', 'n-best'] as const).filter((k) => a[k] !== undefined);
+    if (beamOnly.length && a.beam === undefined) throw new UsageError(`--${beamOnly[0]} applies to beam search; add --beam K`);
 
     const { buildModel } = await import('../models/build.ts');
     const { generatorFor } = await import('../generation/forModel.ts');
@@ -63,10 +67,10 @@ const command: Command = {
       const { loadTokenizer } = await import('../tokenizers/load.ts');
       tokenizer = await loadTokenizer(tokPath);
     }
-    const input = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : ids('prompt-ids', a['prompt-ids'])!;
+    const input = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : opt.promptIds!;
     // T5: the input is encoded once and the answer decoded from the start token.
     const { lm, prompt, endIds: modelEnds } = await generatorFor(model, input);
-    const endIds = [...(ids('end-ids', a['end-ids']) ?? []), ...modelEnds];
+    const endIds = [...(opt.endIds ?? []), ...modelEnds];
     const stopSequences: number[][] = [];
     if (tokenizer) {
       for (const s of a.stop ?? []) stopSequences.push(tokenizer.encode(s, undefined, { addSpecialTokens: false }).ids);
@@ -77,17 +81,15 @@ const command: Command = {
         if (newline !== undefined) endIds.push(newline);
       }
     }
-    const length = {
-      maxNewTokens: int('max-new-tokens', a['max-new-tokens'])!, minNewTokens: int('min-new-tokens', a['min-new-tokens']), endIds, stopSequences,
-    };
+    const length = { maxNewTokens: opt.maxNewTokens, minNewTokens: opt.minNewTokens, endIds, stopSequences };
     const text = (t: number[]) => (tokenizer ? tokenizer.decode(t) : t.join(' '));
     if (a.beam !== undefined) {
-      const hyps = (await beamSearch(lm, [prompt], { ...length, beamSize: int('beam', a.beam)!, lengthPenalty: num('length-penalty', a['length-penalty']), nBest: int('n-best', a['n-best']) }))[0]!;
+      const hyps = (await beamSearch(lm, [prompt], { ...length, beamSize: opt.beam!, lengthPenalty: opt.lengthPenalty, nBest: opt.nBest }))[0]!;
       for (const h of hyps) process.stdout.write(a.json ? JSON.stringify({ ids: h.ids, text: tokenizer ? text(h.ids) : undefined, logProb: h.logProb, score: h.score }) + '\n' : text(h.ids) + '\n');
       return 0;
     }
-    const sampling = { ...length, topK: int('top-k', a['top-k']), topP: num('top-p', a['top-p']), temperature: num('temperature', a.temperature), repetitionPenalty: num('repetition-penalty', a['repetition-penalty']), seed: int('seed', a.seed) ?? 0 };
-    const n = int('n', a.n) ?? 1;
+    const sampling = { ...length, topK: opt.topK, topP: opt.topP, temperature: opt.temperature, repetitionPenalty: opt.repetitionPenalty, seed: opt.seed ?? 0 };
+    const n = opt.n;
     if (a.json || n > 1) {
       const outs = a.sample ? await sample(lm, [prompt], { ...sampling, n }) : [[...await collect(stream(lm, prompt, length))]];
       for (const o of outs) process.stdout.write(a.json ? JSON.stringify({ ids: o, text: tokenizer ? text(o) : undefined }) + '\n' : text(o) + '\n');

@@ -11,14 +11,15 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+// Null prototype: `bert4ts constructor` or `bert4ts __proto__` must be an unknown command, not Object's.
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = Object.assign(Object.create(null), {
   convert: { summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names', load: async () => (await import('./convert.ts')).default },
   encode: { summary: 'run a model on texts: hidden-state summary, or top predictions for [MASK] (mlm) / the next token (lm)', load: async () => (await import('./encode.ts')).default },
   generate: { summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed', load: async () => (await import('./generate.ts')).default },
   serve: { summary: 'serve the xiangqi web page: play Chinese chess against the language-model player', load: async () => (await import('./serve.ts')).default },
   tokenize: { summary: 'tokenize text (or --decode ids) with a WordPiece, SentencePiece, GPT-2 BPE or CPM tokenizer', load: async () => (await import('./tokenize.ts')).default },
   xiangqi: { summary: 'xiangqi tools: perft, corpus, train, play, uci', load: async () => (await import('./xiangqi.ts')).default },
-};
+});
 
 export class UsageError extends Error {}
 
@@ -29,6 +30,33 @@ export function parseCommandArgs<T extends ParseArgsConfig['options']>(argv: str
   } catch (e) {
     throw new UsageError(usage ? `${(e as Error).message}\n${usage}` : (e as Error).message);
   }
+}
+
+/**
+ * A numeric option's value, checked: `--name` must be a number (an integer with `integer`) within
+ * [min, max] (`above` excludes the lower bound). Undefined stays undefined. Errors are usage errors.
+ */
+export function numberOption(name: string, value: string | undefined, rule: { integer?: boolean; min?: number; above?: number; max?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = value.trim() === '' ? NaN : Number(value);
+  const kind = rule.integer ? 'an integer' : 'a number';
+  const low = rule.min !== undefined ? `>= ${rule.min}` : rule.above !== undefined ? `> ${rule.above}` : '';
+  const range = rule.min !== undefined && rule.max !== undefined ? `from ${rule.min} to ${rule.max}` : [low, rule.max !== undefined ? `<= ${rule.max}` : ''].filter(Boolean).join(' and ');
+  const bad = !Number.isFinite(n) || (rule.integer && !Number.isInteger(n)) || (rule.min !== undefined && n < rule.min) || (rule.above !== undefined && n <= rule.above) || (rule.max !== undefined && n > rule.max);
+  if (bad) throw new UsageError(`--${name} must be ${kind}${range ? ' ' + range : ''}, got "${value}"`);
+  return n;
+}
+
+/** `--name 1,2,3` as non-negative integer ids. */
+export function idsOption(name: string, value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!parts.length) throw new UsageError(`--${name} must be comma-separated non-negative integer ids, got '${value}'`);
+  return parts.map((s) => {
+    const n = Number(s);
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name}: '${s}' is not a non-negative integer id`);
+    return n;
+  });
 }
 
 function usage(): string {

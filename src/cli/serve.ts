@@ -3,7 +3,7 @@
  * player running in this process. A missing or broken model file does not stop the server: the
  * page says what is wrong and how to fix it.
  */
-import { parseCommandArgs, UsageError, type Command } from './main.ts';
+import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = 'bert4ts serve [--port 8080] [--host 127.0.0.1] [--model models/xiangqi/model.safetensors] [--plain]';
 
@@ -16,8 +16,7 @@ const command: Command = {
       process.stdout.write(`usage: ${USAGE}\n${command.summary}\n`);
       return 0;
     }
-    const port = Number(values.port ?? process.env.PORT ?? 8080);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer from 0 to 65535, got "${values.port}"`);
+    const port = numberOption('port', values.port ?? process.env.PORT ?? '8080', { integer: true, min: 0, max: 65535 })!;
     const host = values.host ?? '127.0.0.1';
     const { Player } = await import('../xiangqi/player/player.ts');
     const { createPlayerServer } = await import('../xiangqi/player/server.ts');

@@ -162,8 +162,20 @@ export function greedy(lm: IncrementalLM, prompts: number[][], o: LengthOptions)
   return collect(runSteps(lm, prompts, o, (logits, r) => argmax(logits, r * V, V)), prompts.length);
 }
 
+/** Sampling options out of their domain are refused up front, naming the option (no silent clamping). */
+function checkSampling(o: SampleOptions): void {
+  const bad = (name: string, rule: string, v: unknown) => { throw new RangeError(`${name} must be ${rule}, got ${v}`); };
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) bad('topP', 'in (0, 1]', o.topP);
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) bad('topK', 'a non-negative integer (0 = no limit)', o.topK);
+  if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) bad('temperature', 'a finite number > 0', o.temperature);
+  if (o.repetitionPenalty !== undefined && !(o.repetitionPenalty > 0 && Number.isFinite(o.repetitionPenalty))) bad('repetitionPenalty', 'a finite number > 0', o.repetitionPenalty);
+  if (o.n !== undefined && !(Number.isInteger(o.n) && o.n >= 1)) bad('n', 'a positive integer', o.n);
+  if (o.seed !== undefined && !Number.isInteger(o.seed)) bad('seed', 'an integer', o.seed);
+}
+
 /** Random sampling; returns `n` samples per prompt, prompt-major. Reproducible for a given seed. */
-export function sample(lm: IncrementalLM, prompts: number[][], o: SampleOptions): Promise<number[][]> {
+export async function sample(lm: IncrementalLM, prompts: number[][], o: SampleOptions): Promise<number[][]> {
+  checkSampling(o);
   const n = o.n ?? 1;
   const expanded = prompts.flatMap((p) => Array.from({ length: n }, () => p));
   const rng = new Random(o.seed ?? 0);
@@ -202,6 +214,7 @@ export function sampleToken(logits: Float32Array, offset: number, V: number, o: 
 /** Stream the tokens of one prompt as they are produced. */
 export async function* stream(lm: IncrementalLM, prompt: number[], o: SampleOptions & { strategy?: 'greedy' | 'sample' }): AsyncGenerator<number> {
   const V = lm.vocabSize;
+  if (o.strategy === 'sample') checkSampling(o);
   const rng = new Random(o.seed ?? 0);
   const choose = o.strategy === 'sample'
     ? (logits: Float32Array, r: number, g: number[]) => sampleToken(logits, r * V, V, o, rng, [...prompt, ...g])

@@ -33,3 +33,26 @@ test('bert4ts generate: usage errors exit 2, bad ids exit 1 with the reason', ()
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /id 999 outside the vocabulary \[0, 80\)/);
 });
+
+test('bert4ts generate: option values out of range are usage errors (exit 2) that name the option', () => {
+  for (const [args, message] of [
+    [['--sample', '--top-p', '5'], /--top-p must be a number > 0 and <= 1, got "5"/],
+    [['--sample', '--n', '0'], /--n must be an integer from 1 to 256, got "0"/],
+    [['--max-new-tokens=-5'], /--max-new-tokens must be an integer >= 1, got "-5"/],
+    [['--beam', '2', '--n-best', '3'], /--n-best 3 exceeds --beam 2/],
+    [['--top-k', '5'], /--top-k applies to sampling; add --sample/],
+    [['--prompt-ids', '1', '--end-ids=-1'], /--end-ids: '-1' is not a non-negative integer id/],
+  ] as const) {
+    const r = run('--model', MODEL, ...((args as readonly string[]).includes('--prompt-ids') ? [] : ['--prompt-ids', '1']), ...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+  }
+});
+
+test('bert4ts: names of Object.prototype are unknown commands, not crashes', () => {
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    const r = spawnSync(process.execPath, ['bin/bert4ts.js', name], { encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`unknown command '${name}'`));
+  }
+});

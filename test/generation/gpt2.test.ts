@@ -99,6 +99,9 @@ test('seeded sampling is reproducible and n samples per prompt differ', async ()
   assert.ok(new Set(a.map((x) => x.join())).size > 1, 'three samples should not all be equal');
   const c = await sample(lm, [[1, 2]], { ...o, seed: 43 });
   assert.notDeepEqual(a, c);
+  for (const [bad, message] of [[{ topP: 5 }, /topP must be in \(0, 1\], got 5/], [{ n: 0 }, /n must be a positive integer, got 0/], [{ temperature: 0 }, /temperature must be a finite number > 0/], [{ topK: -1 }, /topK must be a non-negative integer/]] as const) {
+    await assert.rejects(() => sample(lm, [[1, 2]], { maxNewTokens: 2, ...bad }), message);
+  }
 });
 
 test('end ids stop a row; min length suppresses them; bad input is refused clearly', async () => {
