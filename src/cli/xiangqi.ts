@@ -56,13 +56,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (!values.out) throw new UsageError(`--out <file.jsonl> is required\nusage: ${this.usage}`);
       const maxExamples = values.examples === undefined ? 3 : Number(values.examples);
       if (!Number.isInteger(maxExamples) || maxExamples < 0) throw new UsageError(`--examples must be a non-negative integer, got "${values.examples}"`);
-      const { existsSync, writeFileSync } = await import('node:fs');
+      const { existsSync } = await import('node:fs');
       if (!existsSync(positionals[0]!)) throw new Error(`no such file or directory: ${positionals[0]}`);
+      await refuseOverwritingInputs(positionals, [values.out, ...(values.report ? [values.report] : [])]);
       const { buildCorpus, formatReport } = await import('../xiangqi/corpus.ts');
-      const report = await buildCorpus(positionals[0]!, values.out, { silent: values.quiet, maxExamples });
+      const report = await buildCorpus(positionals[0]!, values.out, { silent: values.quiet, maxExamples, report: values.report });
       process.stdout.write(formatReport(report) + '\n');
       process.stdout.write(`wrote ${report.written} games to ${values.out}\n`);
-      if (values.report) writeFileSync(values.report, JSON.stringify(report, null, 2) + '\n');
       return 0;
     },
   },
@@ -172,10 +172,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (positionals.length !== 1) throw new UsageError(`expected one run directory or model file\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <file.safetensors> is required\nusage: ${this.usage}`);
       if (values.dtype !== 'float16' && values.dtype !== 'float32') throw new UsageError(`--dtype must be float16 or float32, got "${values.dtype}"`);
+      const { existsSync, statSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const input = existsSync(positionals[0]!) && statSync(positionals[0]!).isDirectory() ? join(positionals[0]!, 'model.safetensors') : positionals[0]!;
+      await refuseOverwritingInputs([input], [values.out]);
       const { loadPlayerModel, savePlayerModel } = await import('../xiangqi/player/model.ts');
       const model = loadPlayerModel(positionals[0]!);
       savePlayerModel(values.out, model, { dtype: values.dtype, metadata: model.metadata });
-      const { statSync } = await import('node:fs');
       process.stdout.write(`wrote ${values.out} (${values.dtype}, ${(statSync(values.out).size / 1e6).toFixed(1)} MB, step ${model.metadata.step ?? '?'})\n`);
       return 0;
     },
@@ -200,6 +203,17 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
 };
+
+/** Output paths that are inputs, or the same file twice, are bad usage (exit 2), found before any work. */
+async function refuseOverwritingInputs(inputs: string[], outputs: string[]): Promise<void> {
+  const { assertNotInput, resolvedPath, FileError } = await import('../util/files.ts');
+  if (new Set(outputs.map(resolvedPath)).size < outputs.length) throw new UsageError(`the output paths ${outputs.join(', ')} name the same file twice`);
+  try {
+    assertNotInput(inputs, outputs);
+  } catch (e) {
+    throw e instanceof FileError ? new UsageError(e.message) : e;
+  }
+}
 
 function nonNegativeNumber(flag: string, text: string): number {
   const n = Number(text);

@@ -85,7 +85,7 @@ let SIDE_LO = 0, SIDE_HI = 0;
 
 export class FenError extends Error {
   constructor(fen: string, problem: string) {
-    super(`invalid FEN "${fen}": ${problem}`);
+    super(`invalid FEN "${fen.length > 120 ? `${fen.slice(0, 120)}..." (${fen.length} characters` : fen}": ${problem}`);
     this.name = 'FenError';
   }
 }
@@ -109,6 +109,7 @@ const MAX_PLY = MAX_GAME_PLIES;
 /** Per-ply move buffer: a side has at most 119 pseudo-legal moves (2x17 chariot, 2x17 cannon, 2x8 horse, 4+8+8, 5x3 soldier). */
 const MOVES_PER_PLY = 160;
 const MAX_PERFT_DEPTH = 32;
+const MAX_FEN_COUNTER = 1e9; // + MAX_GAME_PLIES still fits an Int32
 
 export class Position {
   /** Piece code per mailbox square (color | type), OFF outside the board. */
@@ -194,12 +195,13 @@ export class Position {
     else throw new FenError(fen, `side to move must be 'w' or 'b', got '${turn}'`);
     if (fields[4] !== undefined) {
       const n = Number(fields[4]);
-      if (!Number.isInteger(n) || n < 0) throw new FenError(fen, `halfmove clock must be a non-negative integer, got '${fields[4]}'`);
+      // Bounded so the clock fits the Int32 undo stack and the FEN writes back the same.
+      if (!Number.isInteger(n) || n < 0 || n > MAX_FEN_COUNTER) throw new FenError(fen, `halfmove clock must be an integer from 0 to ${MAX_FEN_COUNTER}, got '${fields[4]}'`);
       pos._quietPlies = n;
     }
     if (fields[5] !== undefined) {
       const n = Number(fields[5]);
-      if (!Number.isInteger(n) || n < 1) throw new FenError(fen, `move number must be a positive integer, got '${fields[5]}'`);
+      if (!Number.isInteger(n) || n < 1 || n > MAX_FEN_COUNTER) throw new FenError(fen, `move number must be an integer from 1 to ${MAX_FEN_COUNTER}, got '${fields[5]}'`);
       pos._fullMove = n;
     }
     if (pos.attacked(pos.kingSq[1 - pos._side]!, (1 - pos._side) as Side)) {

@@ -8,12 +8,13 @@
  * Among games with identical start position and moves, the one whose source path sorts first is kept.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { START_FEN } from './board.ts';
 import { PgnError, decodeRecord, movesToIccs, parsePgn, replay, type PgnResult } from './pgn.ts';
 import { readFiles } from './tar.ts';
 import { Progress } from '../util/progress.ts';
+import { FileError, assertNotInput, resolvedPath, writeAtomically } from '../util/files.ts';
 
 export interface CorpusGame {
   /** First 16 hex digits of sha1(start FEN + moves): stable across runs and corpus versions. */
@@ -71,20 +72,32 @@ export interface CorpusOptions {
   silent?: boolean;
   /** Examples kept per rejection reason. */
   maxExamples?: number;
+  /** Also write the report as JSON here (renamed into place together with the corpus). */
+  report?: string;
 }
 
 const STANDARD_BOARD = START_FEN.split(' ').slice(0, 2).join(' ');
 
 interface Candidate extends CorpusGame {
   standardStart: boolean;
+  /** Order of reading: breaks ties between records with the same source path. */
+  seq: number;
 }
 
-/** Parses every PGN under `source` (dir, .tar, .tar.gz) and writes distinct valid games to `out` as JSONL. */
+/**
+ * Parses every PGN under `source` (dir, .tar, .tar.gz) and writes distinct valid games to `out` as
+ * JSONL. `out` (and the report) are written to temp files and renamed only when complete, and are
+ * refused when they are one of the inputs.
+ */
 export async function buildCorpus(source: string, out: string, options: CorpusOptions = {}): Promise<CorpusReport> {
   const maxExamples = options.maxExamples ?? 3;
+  const outputs = options.report ? [out, options.report] : [out];
+  if (outputs.length === 2 && resolvedPath(out) === resolvedPath(options.report!)) throw new FileError(out, 'the corpus and the report would be the same file');
+  assertNotInput([source], outputs);
+  // Keyed by paths and reasons from the input: null prototypes, so "__proto__" is just a folder name.
   const report: CorpusReport = {
-    files: 0, skippedFiles: 0, records: 0, valid: 0, duplicates: 0, written: 0, rejected: {},
-    fullGames: zeroCounts(), byFolder: {},
+    files: 0, skippedFiles: 0, records: 0, valid: 0, duplicates: 0, written: 0, rejected: Object.create(null),
+    fullGames: zeroCounts(), byFolder: Object.create(null),
     resultMismatches: { count: 0, examples: [] },
     movesAfterMate: { count: 0, examples: [] },
   };
@@ -96,13 +109,29 @@ export async function buildCorpus(source: string, out: string, options: CorpusOp
 
   // The bar measures input read (kB of the archive, or of the directory's files); files and games are figures.
   const progress = new Progress({ label: 'corpus', unit: 'kB', silent: options.silent });
-  const candidates: Candidate[] = [];
+  // Deduplicated as we go (the record whose path sorts first wins), so memory grows with distinct games only.
+  const kept = new Map<string, Candidate>();
+  let seq = 0;
+  const countDuplicate = (c: Candidate) => {
+    report.duplicates++;
+    report.byFolder[folderOf(c.source)]!.duplicates++;
+    if (c.standardStart) report.fullGames.duplicates++;
+  };
   const onProgress = (read: number, total: number) => {
     progress.total = Math.ceil(total / 1024);
-    progress.tick(Math.floor(read / 1024) - progress.done, { files: report.files, games: candidates.length });
+    progress.tick(Math.floor(read / 1024) - progress.done, { files: report.files, games: kept.size });
   };
-  for await (const file of readFiles(source, { onProgress })) {
+  let isDir = false;
+  try { isDir = statSync(source).isDirectory(); } catch { /* readFiles says why it cannot be read */ }
+  const inputFiles: string[] = [];
+  const onSkip = (path: string, reason: string) => {
     report.files++;
+    report.records++;
+    reject(/limit/.test(reason) ? 'file too large' : 'not a regular file', `${path}: ${reason}`);
+  };
+  for await (const file of readFiles(source, { onProgress, onSkip })) {
+    report.files++;
+    if (isDir) inputFiles.push(join(source, file.path));
     if (!/\.pgn$/i.test(file.path)) { report.skippedFiles++; continue; }
     let games;
     try {
@@ -130,45 +159,47 @@ export async function buildCorpus(source: string, out: string, options: CorpusOp
         if (end && game.result !== end.result) note(report.resultMismatches, `${where}: Result ${game.result} but the last position is ${end.reason} (${end.result})`);
         const iccs = movesToIccs(moves);
         const startFen = standardStart ? undefined : fen;
-        candidates.push({
+        const c: Candidate = {
           id: createHash('sha1').update(`${startFen ?? START_FEN}\n${iccs}`).digest('hex').slice(0, 16),
           iccs, result: game.result, ...(startFen ? { fen: startFen } : {}), plies: moves.length,
           ...(end ? { end: end.reason } : {}),
           event: game.tags.Event ?? '', date: game.tags.Date ?? '', red: game.tags.Red ?? '', black: game.tags.Black ?? '',
-          ecco: game.tags.ECCO ?? '', source: where, standardStart,
-        });
+          ecco: game.tags.ECCO ?? '', source: where, standardStart, seq: seq++,
+        };
         report.valid++;
         folder.valid++;
         if (standardStart) report.fullGames.valid++;
+        const other = kept.get(c.id);
+        if (!other) kept.set(c.id, c);
+        else if (c.source < other.source) { kept.set(c.id, c); countDuplicate(other); }
+        else countDuplicate(c);
       } catch (e) {
         reject(e instanceof PgnError ? e.reason : 'error', `${where}: ${(e as Error).message}`);
       }
     }
   }
-  progress.finish({ files: report.files, games: candidates.length });
+  progress.finish({ files: report.files, games: kept.size });
 
-  candidates.sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-  const seen = new Set<string>();
-  const sink = createWriteStream(out);
-  for (const { standardStart, ...game } of candidates) {
-    const folder = report.byFolder[folderOf(game.source)]!;
-    if (seen.has(game.id)) {
-      report.duplicates++;
-      folder.duplicates++;
-      if (standardStart) report.fullGames.duplicates++;
-      continue;
-    }
-    seen.add(game.id);
+  const games = [...kept.values()].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.seq - b.seq));
+  for (const g of games) {
     report.written++;
-    folder.written++;
-    if (standardStart) report.fullGames.written++;
-    if (!sink.write(JSON.stringify(game) + '\n')) await once(sink, 'drain');
+    report.byFolder[folderOf(g.source)]!.written++;
+    if (g.standardStart) report.fullGames.written++;
   }
-  sink.end();
-  await once(sink, 'finish');
+  // A file of the directory may be the output under another name (a hard link, or a path with `..`).
+  if (isDir) assertNotInput(inputFiles, outputs);
+  writeAtomically(outputs, ([corpus, json]) => {
+    const lines: string[] = [];
+    const flush = () => { corpus!.write(Buffer.from(lines.join(''))); lines.length = 0; };
+    for (const { standardStart, seq, ...game } of games) {
+      lines.push(JSON.stringify(game) + '\n');
+      if (lines.length >= 4096) flush();
+    }
+    flush();
+    json?.write(Buffer.from(JSON.stringify(report, null, 2) + '\n'));
+  });
   return report;
 }
-
 /** Human-readable summary of a corpus report. */
 export function formatReport(r: CorpusReport): string {
   const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(2) : '0.00');

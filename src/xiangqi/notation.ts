@@ -22,10 +22,18 @@ export class NotationError extends Error {
   }
 }
 
+/** Longest move text read: real moves are 4-6 characters, and a cap keeps every regex below linear. */
+const MAX_MOVE_TEXT = 32;
+
+function checkLength(text: string, notation: string): void {
+  if (text.length > MAX_MOVE_TEXT) throw new NotationError(`"${text.slice(0, 20)}..." (${text.length} characters) is not a ${notation} move: moves are at most ${MAX_MOVE_TEXT} characters`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Coordinates
 
 export function parseIccs(pos: Position, text: string): Move {
+  checkLength(text, 'ICCS');
   const m = /^\s*([a-i][0-9])-?([a-i][0-9])\s*$/i.exec(text);
   if (!m) throw new NotationError(`"${text}" is not an ICCS move: expected from and to squares like h2e2 (files a-i, ranks 0-9)`);
   return checkedMove(pos, makeMove(parseSquare(m[1]!.toLowerCase()), parseSquare(m[2]!.toLowerCase())), text);
@@ -38,6 +46,7 @@ export function moveToUci(m: Move): string {
 }
 
 export function parseUci(pos: Position, text: string): Move {
+  checkLength(text, 'UCI');
   const m = /^\s*([a-i])(10|[1-9])([a-i])(10|[1-9])\s*$/.exec(text);
   if (!m) throw new NotationError(`"${text}" is not a UCI xiangqi move: expected squares like h3e3 (files a-i, ranks 1-10)`);
   const sq = (f: string, r: string) => squareAt(f.charCodeAt(0) - 97, 10 - Number(r));
@@ -157,6 +166,7 @@ const wxfLast = (i: number, n: number) => n >= 4 && i === n - 1;
 const middleOf = (i: number, n: number) => n >= 3 && n % 2 === 1 && i === (n - 1) / 2;
 
 export function parseWxf(pos: Position, text: string): Move {
+  checkLength(text, 'WXF');
   const t = text.trim().replace(/[!?#]+$/, '').toUpperCase().replace('=', '.');
   const m = /^([KGAEBMHNRCP+\-1-9])([1-9+\-])([+\-.])([1-9])$/.exec(t);
   if (!m) throw new NotationError(`"${text}" is not a WXF move: expected e.g. C2.5, H8+7, R+.3 or P3.4`);
@@ -245,6 +255,7 @@ function chinesePlace(ch: string): Description['place'] | undefined {
 }
 
 export function parseChinese(pos: Position, text: string): Move {
+  checkLength(text, 'Chinese');
   const chars = [...text.replace(/[\s!?#＋+]+$/g, '').replace(/\s+/g, '')];
   const bad = (why: string) => new NotationError(`"${text}" is not a Chinese move (${why}): expected e.g. 炮二平五, 馬８進７ or 前炮退一`);
   if (chars.length !== 4) throw bad(`${chars.length} characters, expected 4`);

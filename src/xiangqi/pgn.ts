@@ -69,9 +69,11 @@ const big5Pointer = (lead: number, trail: number) => (lead - 0x81) * 157 + trail
 
 export function decodeBig5Hkscs(data: Uint8Array): string {
   const table = big5Pairs();
-  const out: string[] = [];
+  const parts: string[] = [];
+  let out: string[] = []; // joined every 8k characters: one array slot per character of a large file is 8x its size
   let bad = 0, firstBad = -1;
   for (let i = 0; i < data.length; i++) {
+    if (out.length >= 8192) { parts.push(out.join('')); out = []; }
     const lead = data[i]!;
     if (lead < 0x80) { out.push(String.fromCharCode(lead)); continue; }
     const trail = data[i + 1] ?? 0;
@@ -87,7 +89,8 @@ export function decodeBig5Hkscs(data: Uint8Array): string {
     i++;
   }
   if (bad) throw new PgnError('unknown encoding', `the file is neither UTF-8 nor Big5-HKSCS: ${bad} undecodable byte sequence(s), the first at byte ${firstBad}`);
-  return out.join('');
+  parts.push(out.join(''));
+  return parts.join('');
 }
 
 const RESULTS = new Set(['1-0', '0-1', '1/2-1/2', '*']);
@@ -95,39 +98,56 @@ const RESULTS = new Set(['1-0', '0-1', '1/2-1/2', '*']);
 /** Splits PGN text into games (a tag section starts a new game once moves have been seen). */
 export function parsePgn(text: string): PgnGame[] {
   const games: PgnGame[] = [];
-  let tags: Record<string, string> = {};
+  // Null prototype: tag names come from the file (`__proto__`, `constructor` are just names here).
+  let tags: Record<string, string> = Object.create(null);
   let body: string[] = [];
+  let bodyHasText = false; // kept as a flag: rescanning the body at every tag line is quadratic
   const flush = () => {
-    if (Object.keys(tags).length || body.some((l) => l.trim())) games.push(readGame(tags, body.join('\n')));
-    tags = {};
+    if (Object.keys(tags).length || bodyHasText) games.push(readGame(tags, body.join('\n')));
+    tags = Object.create(null);
     body = [];
+    bodyHasText = false;
   };
   for (const line of text.split(/\r?\n/)) {
     const tag = /^\s*\[(\w+)\s+"(.*)"\s*\]\s*$/.exec(line); // greedy: some values hold unescaped quotes
     if (tag) {
-      if (body.some((l) => l.trim())) flush();
+      if (bodyHasText) flush();
       tags[tag[1]!] = tag[2]!.replace(/\\(.)/g, '$1');
     } else {
       body.push(line);
+      if (!bodyHasText && line.trim()) bodyHasText = true;
     }
   }
   flush();
   return games;
 }
 
-function readGame(tags: Record<string, string>, body: string): PgnGame {
-  // Drop comments and (possibly nested) variations, keeping the main line.
-  let text = body.replace(/\{[^}]*\}/g, ' ').replace(/;[^\n]*/g, ' ');
-  let depth = 0, main = '';
-  for (const ch of text) {
-    if (ch === '(') depth++;
-    else if (ch === ')') depth = Math.max(0, depth - 1);
-    else if (depth === 0) main += ch;
+/**
+ * The main line's text: `{comments}`, `;` line comments and (possibly nested) variations dropped in
+ * one pass with a depth counter (no recursion, no backtracking regex on untrusted nesting).
+ */
+function mainLine(body: string): string {
+  let out = '', depth = 0, from = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c !== '{' && c !== ';' && c !== '(' && c !== ')') continue;
+    if (depth === 0) out += body.slice(from, i);
+    if (c === '{' || c === ';') {
+      const end = body.indexOf(c === '{' ? '}' : '\n', i + 1);
+      if (end < 0 && c === '{') throw new PgnError('unterminated comment', `a "{" comment at character ${i} is never closed`);
+      i = end < 0 ? body.length : end;
+    } else if (c === '(') depth++;
+    else depth = Math.max(0, depth - 1);
+    out += ' ';
+    from = i + 1;
   }
-  text = main;
+  return depth === 0 ? out + body.slice(from) : out;
+}
+
+function readGame(tags: Record<string, string>, body: string): PgnGame {
   const moveTexts: string[] = [];
   let textResult: string | undefined;
-  for (let token of text.split(/\s+/)) {
+  for (let token of mainLine(body).split(/\s+/)) {
     token = token.replace(/^\d+\.+/, ''); // move number, possibly glued to the move: "1.炮二平五"
     if (!token) continue;
     if (RESULTS.has(token)) { textResult = token; continue; }

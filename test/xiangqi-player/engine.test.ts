@@ -53,7 +53,7 @@ test('UCI: bad input is reported on info lines, a finished game answers bestmove
   assert.ok(out.includes('info string this engine only plays xiangqi, not "chess"'));
   assert.ok(out.some((l) => /^info string position ignored: illegal move "h3e10"/.test(l)));
   assert.ok(out.some((l) => /^info string position ignored: expected "position startpos\|fen/.test(l)));
-  assert.equal(out[out.length - 1], 'bestmove (none)');
+  assert.equal(out[out.length - 1], 'nobestmove', 'UCCI says so with nobestmove');
   await player.release();
 });
 

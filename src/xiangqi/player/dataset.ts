@@ -3,7 +3,8 @@
  * start only (the model never sees a set-up position), split into train / validation / test by a
  * hash of the game id, so the split never depends on file order and never changes between runs.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { openRegularFile } from '../../util/files.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { Random } from '../../nn/params.ts';
 import { Position, START_FEN } from '../board.ts';
@@ -37,7 +38,12 @@ const START_BOARD = START_FEN.split(' ')[0];
 export function readCorpus(path: string): { games: Record<Split, CorpusGame[]>; skipped: number } {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openRegularFile(path); // a FIFO or device is refused, not read forever
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new Error(`cannot read the corpus ${path}: ${(e as Error).message} (build it with \`bert4ts xiangqi corpus\`)`);
   }

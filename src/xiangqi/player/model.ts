@@ -2,7 +2,8 @@
  * The player's network: a small GPT-2 over the player's vocabulary (vocab.ts), its weights in one
  * safetensors file whose metadata carries the config, so `model.safetensors` alone is a complete model.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { assertRegularFile, tempPathFor } from '../../util/files.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toFloat32, type HostTensor } from '../../graph/dtype.ts';
@@ -41,11 +42,16 @@ export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
   if (!existsSync(file)) {
     throw new ModelFileError(`no model file at ${file}: train one with \`bert4ts xiangqi train --corpus games.jsonl --out <dir>\` or pass --model <file>`);
   }
+  try {
+    assertRegularFile(file);
+  } catch (e) {
+    throw new ModelFileError((e as Error).message);
+  }
   const reader = new SafetensorsReader(file);
   try {
     const raw = reader.metadata.config;
     if (!raw) throw new ModelFileError(`${file} has no "config" in its metadata: not a bert4ts xiangqi player model`);
-    const config = JSON.parse(raw) as GPT2Config;
+    const config = parseConfig(file, raw);
     const format = reader.metadata.contextFormat ?? 'moves';
     if (!isContextFormat(format)) throw new ModelFileError(`${file}: unknown contextFormat "${format}" (expected ${Object.keys(FORMATS).join(', ')})`);
     const vocab = VOCAB.slice(0, FORMATS[format].vocabSize).join(' ');
@@ -60,6 +66,23 @@ export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
   }
 }
 
+/** The config from a model's metadata, every size checked: it decides how much is allocated and built. */
+function parseConfig(file: string, raw: string): GPT2Config {
+  let c: Record<string, unknown>;
+  try {
+    c = JSON.parse(raw);
+  } catch (e) {
+    throw new ModelFileError(`${file}: the "config" metadata is not JSON (${(e as Error).message})`);
+  }
+  const limits = { vocabSize: 1 << 16, hiddenSize: 1 << 14, numLayers: 256, numHeads: 1 << 10, maxPosition: 1 << 16, intermediateSize: 1 << 16 };
+  for (const [key, max] of Object.entries(limits)) {
+    const v = c?.[key];
+    if (v === undefined && key === 'intermediateSize') continue;
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw new ModelFileError(`${file}: config "${key}" must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return c as unknown as GPT2Config;
+}
+
 /** Write the weights (optionally as float16) with config and vocabulary in the metadata. */
 export function savePlayerModel(path: string, model: { config: GPT2Config; format: ContextFormat; store: ParamStore }, o: { dtype?: 'float32' | 'float16'; metadata?: Record<string, string> } = {}): void {
   if (model.config.vocabSize !== FORMATS[model.format].vocabSize) {
@@ -69,5 +92,13 @@ export function savePlayerModel(path: string, model: { config: GPT2Config; forma
   const names = model.store.names().filter((n) => !n.startsWith('opt/')).sort();
   const tensors: [string, HostTensor][] = names.map((n) => [n, castFloat(model.store.get(n)!, dtype)]);
   const vocab = VOCAB.slice(0, model.config.vocabSize).join(' ');
-  writeSafetensors(path, tensors, { format: 'bert4ts-xiangqi', contextFormat: model.format, config: JSON.stringify(model.config), vocab, ...o.metadata });
+  // Temp file + rename: a crash mid-write leaves the previous model whole.
+  const tmp = tempPathFor(path);
+  try {
+    writeSafetensors(tmp, tensors, { format: 'bert4ts-xiangqi', contextFormat: model.format, config: JSON.stringify(model.config), vocab, ...o.metadata });
+    renameSync(tmp, path);
+  } catch (e) {
+    if (existsSync(tmp)) unlinkSync(tmp);
+    throw e;
+  }
 }

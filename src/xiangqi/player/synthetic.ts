@@ -6,13 +6,12 @@
  * material, and, once it leads on material, those that squeeze the opponent's replies towards mate
  * or stalemate. The random mover's moves teach nothing and are never targets.
  */
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
 import { Position, moveToIccs, type Move } from '../board.ts';
 import { materialLead, materialValue, searchMover, type Judgement } from './match.ts';
 import { moveFromIccs } from './vocab.ts';
 import { Progress } from '../../util/progress.ts';
 import { Random } from '../../nn/params.ts';
+import { AtomicFile } from '../../util/files.ts';
 
 export interface SyntheticOptions {
   games: number;
@@ -85,20 +84,23 @@ export const recordGame = (seed: number, i: number, maxPlies?: number): Syntheti
 
 /** Write `games` synthetic records to `path` (JSONL). */
 export async function writeSyntheticCorpus(path: string, o: SyntheticOptions): Promise<{ games: number; expertWins: number; targets: number; moves: number }> {
-  const out = createWriteStream(path);
-  const progress = new Progress({ label: 'synthetic games', total: o.games, unit: 'game', silent: o.quiet });
   let expertWins = 0, targets = 0, moves = 0;
-  for (let i = 0; i < o.games; i++) {
-    const g = recordGame(o.seed, i, o.maxPlies);
-    if (g.result === (expertIsRedIn(i) ? '1-0' : '0-1')) expertWins++;
-    for (const c of g.learn) targets += c === '1' ? 1 : 0;
-    moves += g.learn.length;
-    if (!out.write(JSON.stringify(g) + '\n')) await once(out, 'drain');
-    progress.tick(1, { expert_wins: expertWins / (i + 1) });
+  const out = new AtomicFile(path); // renamed over `path` only when every game is written
+  try {
+    const progress = new Progress({ label: 'synthetic games', total: o.games, unit: 'game', silent: o.quiet });
+    for (let i = 0; i < o.games; i++) {
+      const g = recordGame(o.seed, i, o.maxPlies);
+      if (g.result === (expertIsRedIn(i) ? '1-0' : '0-1')) expertWins++;
+      for (const c of g.learn) targets += c === '1' ? 1 : 0;
+      moves += g.learn.length;
+      out.write(Buffer.from(JSON.stringify(g) + '\n'));
+      progress.tick(1, { expert_wins: expertWins / (i + 1) });
+    }
+    progress.finish();
+    out.commit();
+  } finally {
+    out.abort();
   }
-  progress.finish();
-  out.end();
-  await once(out, 'finish');
   return { games: o.games, expertWins, targets, moves };
 }
 

@@ -6,6 +6,7 @@
  * step (see BatchSampler), so `--resume` continues exactly where the run stopped.
  */
 import { existsSync, mkdirSync, renameSync, appendFileSync } from 'node:fs';
+import { assertNotInput } from '../../util/files.ts';
 import { join } from 'node:path';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { crossEntropy } from '../../graph/composite.ts';
@@ -144,6 +145,8 @@ const CHECKPOINT = 'checkpoint.safetensors';
 
 export async function trainPlayer(o: TrainOptions): Promise<{ step: number; evals: Record<string, number>[] }> {
   mkdirSync(o.out, { recursive: true });
+  const inputs = [o.corpus, ...(o.mix ? [o.mix.corpus] : []), ...(o.init ? [o.init] : [])];
+  assertNotInput(inputs, [CHECKPOINT, 'model.safetensors', 'log.jsonl'].map((f) => join(o.out, f)));
   const log = (s: string) => { if (!o.quiet) process.stderr.write(s + '\n'); };
   const { games, skipped } = readCorpus(o.corpus);
   log(`corpus: ${games.train.length} train / ${games.validation.length} validation / ${games.test.length} test games (${skipped} skipped: set-up positions or empty)`);

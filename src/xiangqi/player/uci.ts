@@ -10,8 +10,14 @@ import type { Player } from './player.ts';
 
 export const ENGINE_NAME = 'bert4ts xiangqi LM';
 
+/**
+ * After a rejected `position` the engine has no position: `go` then answers with no move (`bestmove
+ * (none)`, UCCI `nobestmove`) and an info string saying why, rather than a move for the previous
+ * position that the GUI would apply to the one it meant. A valid `position` or `ucinewgame` clears it.
+ */
 export class UciEngine {
-  private pos = Position.start();
+  private pos: Position | undefined = Position.start();
+  private rejected = '';
   private protocol: 'uci' | 'ucci' = 'uci';
 
   constructor(private readonly player: Player, private readonly send: (line: string) => void, private readonly temperature = 0) {}
@@ -20,8 +26,22 @@ export class UciEngine {
     return this.protocol === 'uci' ? moveToUci(m) : moveToIccs(m);
   }
 
-  /** Handle one input line. Returns false on `quit`. */
+  private noMove(why: string): void {
+    this.send(`info string ${why}`);
+    this.send(this.protocol === 'uci' ? 'bestmove (none)' : 'nobestmove');
+  }
+
+  /** Handle one input line. Returns false on `quit`. Never throws: a failure is an info string. */
   async handle(line: string): Promise<boolean> {
+    try {
+      return await this.command(line);
+    } catch (e) {
+      this.send(`info string error: ${(e as Error).message}`);
+      return true;
+    }
+  }
+
+  private async command(line: string): Promise<boolean> {
     const words = line.trim().split(/\s+/).filter(Boolean);
     const [cmd, ...args] = words;
     switch (cmd) {
@@ -40,6 +60,7 @@ export class UciEngine {
         return true;
       case 'ucinewgame':
         this.pos = Position.start();
+        this.rejected = '';
         return true;
       case 'setoption': {
         const m = /^name\s+(.+?)(?:\s+value\s+(.*))?$/i.exec(args.join(' '));
@@ -76,19 +97,25 @@ export class UciEngine {
       else throw new Error('expected "position startpos|fen <FEN> [moves ...]"');
       for (const text of moves) pos.play(this.protocol === 'uci' ? parseUci(pos, text) : parseIccs(pos, text));
     } catch (e) {
-      this.send(`info string position ignored: ${(e as Error).message}`);
+      this.rejected = (e as Error).message;
+      this.pos = undefined;
+      this.send(`info string position ignored: ${this.rejected}`);
       return;
     }
     this.pos = pos;
+    this.rejected = '';
   }
 
   private async go(): Promise<void> {
-    if (!this.pos.hasLegalMove()) {
-      this.send('info string no legal move: the game is over');
-      this.send('bestmove (none)');
-      return;
+    const pos = this.pos;
+    if (!pos) return this.noMove(`no position to play from: the last "position" was rejected (${this.rejected}); send a valid one`);
+    if (!pos.hasLegalMove()) return this.noMove('no legal move: the game is over');
+    let choice;
+    try {
+      choice = await this.player.choose(pos, { temperature: this.temperature });
+    } catch (e) {
+      return this.noMove(`cannot choose a move: ${(e as Error).message}`);
     }
-    const choice = await this.player.choose(this.pos, { temperature: this.temperature });
     const best = choice.candidates.find((c) => c.move === choice.move)!;
     // No search, so no centipawn score: the move's probability goes in an info string instead.
     this.send(`info depth 1 time ${Math.round(choice.thinkMs)} pv ${this.format(choice.move)}`);
