@@ -48,13 +48,13 @@ export interface ReadOptions {
 /** Yields every regular file under `source` (a directory, a .tar or a .tar.gz / .tgz). */
 export async function* readFiles(source: string, options: ReadOptions = {}): AsyncGenerator<ArchiveFile> {
   const o = { maxFileBytes: 16 * MiB, maxTotalBytes: 4 * 1024 * MiB, ...options };
-  const skip = o.onSkip ?? ((path: string, reason: string) => { throw new FileError(path, reason); });
   let st;
   try {
     st = statSync(source);
   } catch (e) {
     throw new FileError(source, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  const skip = o.onSkip ?? ((path: string, reason: string) => { throw new FileError(st.isDirectory() ? join(source, path) : `${source}: ${path}`, reason); });
   if (st.isDirectory()) {
     yield* readDirectory(source, o.maxFileBytes, skip, o.onProgress);
     return;

@@ -57,6 +57,19 @@ test('UCI: bad input is reported on info lines, a finished game answers bestmove
   await player.release();
 });
 
+test('UCI: after a rejected position, go plays nothing until a valid position arrives (no move for a stale board)', async () => {
+  const player = await Player.create(tinyModel(4));
+  const out = await uci(player, ['uci', 'position startpos moves h3e3', 'position startpos moves h3e3 h10e10', 'go', 'position fen nonsense', 'go', 'position startpos', 'go']);
+  const answers = out.filter((l) => l.startsWith('bestmove'));
+  assert.deepEqual(answers.slice(0, 2), ['bestmove (none)', 'bestmove (none)'], out.join('\n'));
+  assert.ok(out.some((l) => /^info string no position to play from: the last "position" was rejected \(illegal move "h10e10"/.test(l)));
+  assert.match(answers[2]!, /^bestmove [a-i](10|[1-9])[a-i](10|[1-9])$/, 'a valid position clears the error');
+  const ucci = await uci(player, ['ucci', 'position startpos moves z9z9', 'go depth 1', 'ucinewgame', 'go depth 1']);
+  assert.equal(ucci.filter((l) => l === 'nobestmove').length, 1, 'UCCI answers nobestmove');
+  assert.match(ucci[ucci.length - 1]!, /^bestmove [a-i][0-9][a-i][0-9]$/);
+  await player.release();
+});
+
 test('terminal game: moves in three notations, errors named, the model answers legally', async () => {
   const player = await Player.create(tinyModel(6));
   let text = '';
