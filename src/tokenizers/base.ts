@@ -109,6 +109,13 @@ export abstract class BaseTokenizer implements Tokenizer {
   }
 }
 
+/** Code points to a string, in chunks: spreading a long array into one call overflows the stack. */
+export function cpsToString(cps: ArrayLike<number>): string {
+  let s = '';
+  for (let i = 0; i < cps.length; i += 8192) s += String.fromCodePoint(...Array.prototype.slice.call(cps, i, i + 8192));
+  return s;
+}
+
 export function checkText(text: unknown, what: string): string {
   if (typeof text !== 'string') throw new TokenizerError(`${what} must be a string, got ${text === null ? 'null' : typeof text}`);
   return text;

@@ -9,13 +9,51 @@
  * multi-byte character spans that whole character).
  */
 import { BaseTokenizer, type Pieces } from './base.ts';
-import { Heap } from './heap.ts';
+import { NumberHeap } from './heap.ts';
 import { TokenizerError, type DecodeOptions, type SpecialName, type SpecialToken } from './types.ts';
 
 // `\s` spelled out as the Python `regex` module has it (JS's adds U+FEFF and lacks U+0085), so
 // words split exactly as in the reference.
 const WS = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const GPT2_PATTERN = new RegExp(`'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^${WS}\\p{L}\\p{N}]+|[${WS}]+(?![^${WS}])|[${WS}]+`, 'gu');
+const enum C { Letter = 1, Number, Space, Other }
+const SPACE_RE = new RegExp(`[${WS}]`, 'u'), LETTER = /\p{L}/u, NUMBER = /\p{N}/u;
+const classes = new Uint8Array(0x110000);
+function classAt(text: string, i: number): number {
+  const cp = text.codePointAt(i)!;
+  let c = classes[cp]!;
+  if (!c) {
+    const ch = String.fromCodePoint(cp); // a lone surrogate stays one, and is Other, as in the regex
+    c = SPACE_RE.test(ch) ? C.Space : LETTER.test(ch) ? C.Letter : NUMBER.test(ch) ? C.Number : C.Other;
+    classes[cp] = c;
+  }
+  return c;
+}
+const step = (text: string, i: number) => i + (text.codePointAt(i)! > 0xffff ? 2 : 1);
+
+/**
+ * End of the GPT-2 pre-tokenizer's match starting at i, i.e. of
+ *   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+ * written as a linear scan: V8's backtracking matcher runs out of stack on runs of millions of
+ * characters (a run of combining marks, say). The matches tile the text.
+ */
+export function gpt2WordEnd(text: string, i: number): number {
+  const n = text.length;
+  if (text.charCodeAt(i) === 0x27) {
+    const a = text[i + 1], b = text[i + 2];
+    if (a === 's' || a === 't' || a === 'm' || a === 'd') return i + 2;
+    if (((a === 'r' || a === 'v') && b === 'e') || (a === 'l' && b === 'l')) return i + 3;
+  }
+  let j = i, cls = classAt(text, i);
+  if (text.charCodeAt(i) === 0x20 && i + 1 < n && classAt(text, i + 1) !== C.Space) cls = classAt(text, ++j);
+  if (cls !== C.Space) {
+    for (j = step(text, j); j < n && classAt(text, j) === cls;) j = step(text, j);
+    return j;
+  }
+  // A whitespace run, less its last character when something follows (that one leads the next word).
+  let last = j;
+  for (; j < n && classAt(text, j) === C.Space; j++) last = j; // every \s is one UTF-16 unit
+  return j === n || last === i ? j : last;
+}
 
 /** GPT-2's reversible map from bytes to printable characters. */
 export function bytesToUnicode(): string[] {
@@ -35,25 +73,45 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
   readonly vocabSize: number;
   private readonly vocab: string[];
   private readonly ids: Map<string, number>;
-  private readonly ranks = new Map<string, number>();
+  /** The merges as given (rank order), for saving. */
+  readonly merges: readonly [string, string][];
+  /** Rank of each merge by pair key (left id * vocabSize + right id), and the id it makes. */
+  private readonly ranks = new Map<number, number>();
+  private readonly mergedId: Int32Array;
   private readonly byteChar = bytesToUnicode();
+  private readonly byteIds: Int32Array;
   private readonly charByte = new Map<string, number>(this.byteChar.map((c, b) => [c, b]));
   private readonly cache = new Map<string, Word>();
   private readonly utf8 = new TextEncoder();
 
   /** `encoder`: token → id (encoder.json / vocab.json); `merges`: pairs in rank order. */
-  constructor(encoder: Record<string, number>, merges: [string, string][]) {
+  constructor(encoder: Record<string, number> | Map<string, number>, merges: [string, string][]) {
     super();
-    this.ids = new Map(Object.entries(encoder));
-    this.vocabSize = Math.max(-1, ...this.ids.values()) + 1;
-    this.vocab = new Array(this.vocabSize);
+    // A Map, or the own entries of a parsed object: tokens such as "__proto__" are ordinary keys.
+    this.ids = encoder instanceof Map ? new Map(encoder) : new Map(Object.entries(encoder));
+    let max = -1; // a loop, not Math.max(...ids): 150k arguments overflow the stack
     for (const [t, id] of this.ids) {
-      if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`byte-level BPE vocabulary: token ${JSON.stringify(t)} has invalid id ${id}`);
-      this.vocab[id] = t;
+      if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`byte-level BPE vocabulary: token ${JSON.stringify(t)} has invalid id ${JSON.stringify(id)}`);
+      if (id > max) max = id;
     }
+    if (max >= this.ids.size) throw new TokenizerError(`byte-level BPE vocabulary has ${this.ids.size} tokens but an id ${max} (ids must be 0..${this.ids.size - 1})`);
+    this.vocabSize = max + 1;
+    this.vocab = new Array(this.vocabSize);
+    for (const [t, id] of this.ids) this.vocab[id] = t;
     for (let i = 0; i < this.vocabSize; i++) if (this.vocab[i] === undefined) throw new TokenizerError(`byte-level BPE vocabulary has no token with id ${i} (ids must be 0..${this.vocabSize - 1})`);
     for (const c of this.byteChar) if (!this.ids.has(c)) throw new TokenizerError(`byte-level BPE vocabulary lacks the byte token ${JSON.stringify(c)}; is this a GPT-2 style encoder.json?`);
-    merges.forEach(([a, b], rank) => { if (!this.ranks.has(a + ' ' + b)) this.ranks.set(a + ' ' + b, rank); });
+    this.byteIds = Int32Array.from(this.byteChar, (c) => this.ids.get(c)!);
+    // Heap keys pack rank * 2^32 + position into a double's 53 bits.
+    if (merges.length >= 2 ** 21) throw new TokenizerError(`byte-level BPE: ${merges.length} merges; at most ${2 ** 21 - 1} are supported`);
+    this.merges = merges;
+    this.mergedId = new Int32Array(merges.length);
+    merges.forEach(([a, b], rank) => {
+      const l = this.ids.get(a), r = this.ids.get(b), m = this.ids.get(a + b);
+      // As Hugging Face's BPE does, refuse merges over tokens the vocabulary lacks.
+      if (l === undefined || r === undefined || m === undefined) throw new TokenizerError(`byte-level BPE: merge ${rank + 1} (${JSON.stringify(a)} ${JSON.stringify(b)}) uses or makes a token the vocabulary lacks (${JSON.stringify([a, b, a + b].find((t) => !this.ids.has(t)))}); merges and vocabulary do not match`);
+      const key = l * this.vocabSize + r;
+      if (!this.ranks.has(key)) { this.ranks.set(key, rank); this.mergedId[rank] = m; }
+    });
     const specials: Partial<Record<SpecialName, SpecialToken>> = {};
     const eot = this.ids.get('<|endoftext|>');
     if (eot !== undefined) for (const name of ['bos', 'eos'] as const) specials[name] = { token: '<|endoftext|>', id: eot };
@@ -84,17 +142,17 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
 
   protected pieces(text: string): Pieces {
     const out: Pieces = { ids: [], tokens: [], offsets: [] };
-    for (const m of text.matchAll(GPT2_PATTERN)) {
-      const word = m[0];
+    for (let base = 0, end = 0; base < text.length; base = end) {
+      end = gpt2WordEnd(text, base);
+      const word = text.slice(base, end);
       let w = this.cache.get(word);
       if (!w) {
         w = this.bpe(word);
         if (this.cache.size > 100_000) this.cache.clear();
-        this.cache.set(word, w);
+        if (word.length <= 256) this.cache.set(word, w); // long words seldom repeat
       }
       // Walk the word's characters alongside the pieces' byte lengths to get offsets. (No closure
       // here: this runs per word, and tsx wraps every closure it creates.)
-      const base = m.index!;
       let pos = 0, charStart = 0, charEnd = 0, charBytesLeft = 0;
       for (let k = 0; k < w.ids.length; k++) {
         let bytes = w.lengths[k]!, start = -1;
@@ -117,40 +175,32 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
     return out;
   }
 
-  /** Merges one word's byte symbols by rank (lowest first, leftmost on ties). */
+  /** Merges one word's byte symbols by rank (lowest first, leftmost on ties). Typed arrays and a
+   * numeric heap: a word of millions of bytes costs O(n log n) time and ~40 bytes per byte. */
   private bpe(word: string): Word {
     const bytes = this.utf8.encode(word);
-    const n = bytes.length;
-    const sym = Array.from(bytes, (b) => this.byteChar[b]!);
-    const len = new Array<number>(n).fill(1);
-    const next = Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
-    const prev = Array.from({ length: n }, (_, i) => i - 1);
-    type Pair = { left: number; right: number; rank: number; merged: string };
-    const agenda = new Heap<Pair>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left));
-    const consider = (left: number, right: number) => {
-      if (left < 0 || right < 0) return;
-      const rank = this.ranks.get(sym[left] + ' ' + sym[right]);
-      if (rank !== undefined) agenda.push({ left, right, rank, merged: sym[left]! + sym[right]! });
-    };
-    for (let i = 0; i + 1 < n; i++) consider(i, i + 1);
+    const n = bytes.length, V = this.vocabSize, SHIFT = 2 ** 32;
+    const sym = new Int32Array(n), len = new Int32Array(n).fill(1), next = new Int32Array(n), prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) { sym[i] = this.byteIds[bytes[i]!]!; next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; }
+    const rankAt = (left: number) => (left < 0 || next[left]! < 0 ? undefined : this.ranks.get(sym[left]! * V + sym[next[left]!]!));
+    const agenda = new NumberHeap();
+    const consider = (left: number) => { const r = rankAt(left); if (r !== undefined) agenda.push(r * SHIFT + left); };
+    for (let i = 0; i + 1 < n; i++) consider(i);
     while (agenda.size) {
-      const p = agenda.pop()!;
-      // Stale when either side has changed since the pair was queued.
-      if (len[p.left] === 0 || len[p.right] === 0 || next[p.left] !== p.right || sym[p.left]! + sym[p.right]! !== p.merged) continue;
-      sym[p.left] = p.merged;
-      len[p.left]! += len[p.right]!;
-      len[p.right] = 0;
-      next[p.left] = next[p.right]!;
-      if (next[p.right]! >= 0) prev[next[p.right]!] = p.left;
-      consider(prev[p.left]!, p.left);
-      consider(p.left, next[p.left]!);
+      const key = agenda.pop(), rank = Math.floor(key / SHIFT), left = key - rank * SHIFT;
+      // Stale when the pair at `left` has changed since it was queued (ranks are unique per pair).
+      if (len[left] === 0 || rankAt(left) !== rank) continue;
+      const right = next[left]!;
+      sym[left] = this.mergedId[rank]!;
+      len[left]! += len[right]!;
+      len[right] = 0;
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
+      consider(prev[left]!);
+      consider(left);
     }
     const w: Word = { ids: [], tokens: [], lengths: [] };
-    for (let i = 0; i >= 0 && i < n; i = next[i]!) {
-      const id = this.ids.get(sym[i]!);
-      if (id === undefined) throw new TokenizerError(`byte-level BPE: merged symbol ${JSON.stringify(sym[i])} is not in the vocabulary (merges and vocabulary do not match)`);
-      w.ids.push(id); w.tokens.push(sym[i]!); w.lengths.push(len[i]!);
-    }
+    for (let i = 0; i >= 0 && i < n; i = next[i]!) { w.ids.push(sym[i]!); w.tokens.push(this.vocab[sym[i]!]!); w.lengths.push(len[i]!); }
     return w;
   }
 

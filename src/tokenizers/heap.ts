@@ -37,3 +37,38 @@ export class Heap<T> {
     return top;
   }
 }
+
+/** A min-heap of numbers (keys packing priority and position): no object per entry, so a word of
+ * millions of symbols stays within a few bytes per symbol. */
+export class NumberHeap {
+  private items = new Float64Array(16);
+  size = 0;
+
+  push(x: number): void {
+    if (this.size === this.items.length) { const grown = new Float64Array(this.size * 2); grown.set(this.items); this.items = grown; }
+    const h = this.items;
+    let i = this.size++;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (h[up]! <= x) break;
+      h[i] = h[up]!;
+      i = up;
+    }
+    h[i] = x;
+  }
+
+  pop(): number {
+    const h = this.items, top = h[0]!, last = h[--this.size]!;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      if (l >= this.size) break;
+      const m = r < this.size && h[r]! < h[l]! ? r : l;
+      if (h[m]! >= last) break;
+      h[i] = h[m]!;
+      i = m;
+    }
+    h[i] = last;
+    return top;
+  }
+}

@@ -8,33 +8,41 @@
  * The original files take precedence over tokenizer.json, whose support is partial (see
  * tokenizerJson.ts).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { FileError, openRegularFile } from '../util/files.ts';
 import { ByteLevelBpeTokenizer } from './bytebpe.ts';
 import { CpmTokenizer, jiebaSegmenter, looksLikeCpm } from './cpm.ts';
+import { parseHfConfig, type HfConfig, type Kind } from './hfConfig.ts';
 import { parseKeepTokens } from './keepTokens.ts';
 import { SentencePieceTokenizer, parseSentencePieceModel } from './sentencepiece.ts';
 import { fromTokenizerJson } from './tokenizerJson.ts';
 import { WordPieceTokenizer, type WordPieceOptions } from './wordpiece.ts';
-import { TokenizerError, type Tokenizer } from './types.ts';
+import { TokenizerError, type SpecialName, type Tokenizer } from './types.ts';
 
 export interface LoadOptions extends WordPieceOptions {
   /** Force the kind instead of detecting it. 'sentencepiece' reads a CPM model as plain SentencePiece. */
-  kind?: 'wordpiece' | 'sentencepiece' | 'cpm' | 'byte-bpe' | 'tokenizer.json';
+  kind?: Kind;
   /** Attach keep_tokens.json from the directory when present. Default true. */
   keepTokens?: boolean;
 }
 
 const SP_PREFERRED = ['spiece.model', 'sentencepiece.bpe.model', 'sentencepiece.model', 'tokenizer.model'];
 const BPE_PAIRS: [string, string][] = [['encoder.json', 'vocab.bpe'], ['vocab.json', 'merges.txt']];
+const CONFIG_FILES = ['tokenizer_config.json', 'special_tokens_map.json'];
 
 export async function loadTokenizer(path: string, options: LoadOptions = {}): Promise<Tokenizer> {
-  if (!existsSync(path)) throw new TokenizerError(`tokenizer not found: ${path} does not exist`);
-  const isDir = statSync(path).isDirectory();
+  if (typeof path !== 'string' || !existsSync(path)) throw new TokenizerError(`tokenizer not found: ${path} does not exist`);
+  let isDir: boolean;
+  try { isDir = statSync(path).isDirectory(); } catch (e) { throw new FileError(path, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
   const dir = isDir ? path : dirname(path);
-  const tok = isDir ? await loadFromDir(path, options) : await loadFile(path, options);
+  const files = listDir(dir);
+  const config = parseHfConfig(CONFIG_FILES.filter((f) => files.has(f)).map((f) => [join(dir, f), readText(join(dir, f))]));
+  const opts: LoadOptions = { ...config.wordpiece, kind: config.kind, ...definedOnly(options) };
+  const tok = isDir ? await loadFromDir(path, files, opts) : await loadFile(path, opts);
+  applyConfig(tok, config);
   const keepPath = join(dir, 'keep_tokens.json');
-  if ((options.keepTokens ?? true) && existsSync(keepPath)) {
+  if ((options.keepTokens ?? true) && files.has('keep_tokens.json')) {
     const keep = readKeepTokens(keepPath);
     // A model may have more embedding rows than the vocabulary has tokens (mT5-chinese: 2 more).
     if (keep.length < tok.vocabSize) throw new TokenizerError(`${keepPath} lists ${keep.length} ids but the vocabulary has ${tok.vocabSize} tokens`);
@@ -45,11 +53,56 @@ export async function loadTokenizer(path: string, options: LoadOptions = {}): Pr
 
 /** Reads a bert4keras keep_tokens.json (see parseKeepTokens). */
 export function readKeepTokens(path: string): number[] {
-  return parseKeepTokens(readFileSync(path, 'utf8'), path);
+  return parseKeepTokens(readText(path), path);
 }
 
-async function loadFromDir(dir: string, options: LoadOptions): Promise<Tokenizer> {
-  const files = new Set(readdirSync(dir));
+/** A whole regular file (a FIFO or device is refused, never waited on). */
+export function readBytes(path: string): Buffer {
+  const fd = openRegularFile(path);
+  try {
+    const size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(size);
+    let off = 0;
+    for (let n; off < size && (n = readSync(fd, buf, off, size - off, off)) > 0;) off += n;
+    return buf.subarray(0, off);
+  } catch (e) {
+    throw e instanceof FileError ? e : new FileError(path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readText(path: string): string {
+  const bytes = readBytes(path);
+  try {
+    return bytes.toString('utf8');
+  } catch (e) {
+    throw new FileError(path, `cannot read as text (${bytes.length} bytes): ${(e as Error).message}`); // over V8's string limit
+  }
+}
+
+function listDir(dir: string): Set<string> {
+  try {
+    return new Set(readdirSync(dir));
+  } catch (e) {
+    throw new FileError(dir, `cannot list: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+const definedOnly = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** Special tokens named in the config (when the vocabulary has them); ALBERT-style preprocessing for SentencePiece. */
+function applyConfig(tok: Tokenizer, config: HfConfig): void {
+  const specials: Partial<Record<SpecialName, { token: string; id: number }>> = { ...tok.specialTokens };
+  for (const [name, token] of config.specials) {
+    const id = tok.tokenToId(token);
+    if (id !== undefined) specials[name] = { token, id };
+  }
+  (tok as { specialTokens: typeof specials }).specialTokens = specials;
+  if (config.preprocess && tok instanceof SentencePieceTokenizer && !(tok instanceof CpmTokenizer)) tok.preprocess = config.preprocess;
+}
+
+async function loadFromDir(dir: string, files: Set<string>, options: LoadOptions): Promise<Tokenizer> {
   const has = (f: string) => files.has(f);
   const models = [...files].filter((f) => f.endsWith('.model')).sort((a, b) => rank(a) - rank(b));
   const want = options.kind;
@@ -64,11 +117,11 @@ const rank = (f: string) => (SP_PREFERRED.includes(f) ? SP_PREFERRED.indexOf(f) 
 
 async function loadFile(file: string, options: LoadOptions): Promise<Tokenizer> {
   const name = basename(file);
-  const read = () => readFileSync(file);
+  const read = () => readBytes(file);
   const kind = options.kind ?? detectKind(name);
   switch (kind) {
     case 'wordpiece':
-      return WordPieceTokenizer.fromVocabText(read().toString('utf8'), options);
+      return WordPieceTokenizer.fromVocabText(readText(file), options, file);
     case 'sentencepiece':
     case 'cpm': {
       const model = parseSentencePieceModel(read(), file);
@@ -81,10 +134,10 @@ async function loadFile(file: string, options: LoadOptions): Promise<Tokenizer> 
       if (!pair) throw new TokenizerError(`byte-level BPE needs encoder.json + vocab.bpe or vocab.json + merges.txt beside ${file}`);
       const [v, m] = pair.map((f) => join(dir, f)) as [string, string];
       for (const f of [v, m]) if (!existsSync(f)) throw new TokenizerError(`byte-level BPE: ${f} is missing (needed with ${name})`);
-      return ByteLevelBpeTokenizer.fromFiles(readFileSync(v, 'utf8'), readFileSync(m, 'utf8'), `${v} + ${m}`);
+      return ByteLevelBpeTokenizer.fromFiles(readText(v), readText(m), `${v} + ${m}`);
     }
     case 'tokenizer.json':
-      return fromTokenizerJson(read().toString('utf8'), file);
+      return fromTokenizerJson(readText(file), file);
     default:
       throw new TokenizerError(`cannot tell what tokenizer ${file} is: expected vocab.txt, a .model, encoder.json / vocab.bpe, vocab.json / merges.txt or tokenizer.json (or pass kind)`);
   }

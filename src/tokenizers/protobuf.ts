@@ -21,26 +21,31 @@ export function* readFields(buf: Uint8Array, start: number, end: number, what: s
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = start;
   const fail = (why: string): never => { throw new TokenizerError(`corrupt ${what}: ${why} at byte ${pos}`); };
+  let wide = false; // the last varint had bits above the low 32
   const varint = (): number => {
     let lo = 0, shift = 0, b: number;
+    wide = false;
     do {
       if (pos >= end) fail('truncated varint');
       if (shift >= 70) fail('varint longer than 10 bytes');
       b = buf[pos++]!;
       if (shift < 32) lo |= (b & 0x7f) << shift;
+      if ((shift === 28 && b & 0x70) || (shift > 28 && b & 0x7f)) wide = true;
       shift += 7;
     } while (b & 0x80);
     return lo >>> 0;
   };
   while (pos < end) {
     const key = varint();
+    if (wide) fail('field key over 32 bits');
     const field = key >>> 3, wire = key & 7;
     if (field === 0) fail('field number 0');
     if (wire === Wire.Varint) {
       yield { field, wire, value: varint(), start: 0, end: 0 };
     } else if (wire === Wire.Bytes) {
       const len = varint();
-      if (pos + len > end) fail(`length ${len} runs past the end of the message`);
+      // Checked before anything is sliced or allocated: a declared length can never exceed the buffer.
+      if (wide || pos + len > end) fail(`length ${len} runs past the end of the message`);
       yield { field, wire, value: len, start: pos, end: pos + len };
       pos += len;
     } else if (wire === Wire.Fixed32) {

@@ -14,13 +14,14 @@
  * Work is done on code points rather than UTF-8 bytes; every piece and rule is a whole-character
  * string, so the results are the same.
  */
-import { BaseTokenizer, type Pieces } from './base.ts';
+import { BaseTokenizer, cpsToString, type Pieces } from './base.ts';
 import { Heap } from './heap.ts';
 import { int32, readFields } from './protobuf.ts';
 import { TokenizerError, type DecodeOptions, type SpecialName, type SpecialToken } from './types.ts';
 
 export const PieceType = { Normal: 1, Unknown: 2, Control: 3, UserDefined: 4, Unused: 5, Byte: 6 } as const;
 const MODEL_TYPES: Record<number, string> = { 1: 'unigram', 2: 'bpe', 3: 'word', 4: 'char' };
+const PIECE_WIRE = [-1, 2, 5, 0]; // piece: bytes, score: fixed32 float, type: varint
 const SPACE = 0x20, META = 0x2581; // '▁'
 
 export interface SpPiece { piece: string; score: number; type: number }
@@ -68,6 +69,7 @@ export function parseSentencePieceModel(bytes: Uint8Array, what = 'SentencePiece
         if (g.field === 1) p.piece = text(g.start, g.end);
         else if (g.field === 2) p.score = g.value;
         else if (g.field === 3) p.type = g.value;
+        if (g.field <= 3 && g.wire !== PIECE_WIRE[g.field]) throw new TokenizerError(`corrupt ${what}: piece ${pieces.length} field ${g.field} has wire type ${g.wire}`);
       }
       pieces.push(p);
     } else if (f.field === 2 && f.wire === 2) {
@@ -100,7 +102,7 @@ export function parseSentencePieceModel(bytes: Uint8Array, what = 'SentencePiece
     if (p.piece === '') throw new TokenizerError(`corrupt ${what}: empty piece`);
     if (seen.has(p.piece)) throw new TokenizerError(`corrupt ${what}: piece '${p.piece}' is defined twice`);
     seen.add(p.piece);
-    if (p.type < 1 || p.type > 6) throw new TokenizerError(`corrupt ${what}: piece '${p.piece}' has unknown type ${p.type}`);
+    if (!Number.isInteger(p.type) || p.type < 1 || p.type > 6) throw new TokenizerError(`corrupt ${what}: piece '${p.piece}' has unknown type ${p.type}`);
     if (p.type === PieceType.Byte && !byteFallback) throw new TokenizerError(`corrupt ${what}: byte piece '${p.piece}' but byte_fallback is off`);
   }
   return { pieces, modelType: type, byteFallback, unkSurface, unkId, bosId, eosId, padId, normalizer };
@@ -318,6 +320,75 @@ export class SpNormalizer {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hugging Face's preprocessing (AlbertTokenizer / XLNetTokenizer `preprocess_text`), before the
+// model's own normalizer.
+
+export interface SpPreprocess {
+  /** `lower()` the text (do_lower_case). */
+  lowercase: boolean;
+  /** Keep accents; else NFKD and drop combining marks (keep_accents). */
+  keepAccents: boolean;
+  /** `' '.join(text.strip().split())` (remove_space). */
+  removeSpace: boolean;
+}
+
+// Python's str.split() whitespace (JS \s differs: it has U+FEFF, lacks U+001C-U+001F and U+0085).
+const PY_SPACE = /^[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/;
+const combiningCache = new Map<number, boolean>();
+/** Python's `unicodedata.combining(c) != 0`. JS has no canonical combining class lookup, but
+ * canonical reordering reveals it: a mark of class 1..239 moves before U+0345 (class 240, the top). */
+function isCombining(ch: string): boolean {
+  const cp = ch.codePointAt(0)!;
+  let c = combiningCache.get(cp);
+  if (c === undefined) {
+    c = cp === 0x345 || ('a\u0345' + ch).normalize('NFD') !== 'a\u0345' + ch;
+    combiningCache.set(cp, c);
+  }
+  return c;
+}
+
+/**
+ * The preprocessed text and, for each of its UTF-16 units, where its source starts in `text`
+ * (`orig[result.length]` is `text.length`). Per character, which is exact: NFKD's reordering only
+ * moves combining marks, which are dropped, and lower-casing is done on the whole text whenever
+ * that keeps its length (it then also gets Greek final sigma right).
+ */
+export function hfPreprocess(text: string, p: SpPreprocess): { text: string; orig: number[] } {
+  let out = '';
+  const orig: number[] = [];
+  const push = (s: string, at: number) => { out += s; for (let k = 0; k < s.length; k++) orig.push(at); };
+  let space = -1; // start of a pending whitespace run (remove_space)
+  for (let i = 0; i < text.length;) {
+    const len = codePointAt(text, i) > 0xffff ? 2 : 1;
+    let ch = text.slice(i, i + len);
+    if (p.removeSpace && PY_SPACE.test(ch)) { if (space < 0) space = i; i += len; continue; }
+    if (space >= 0) { if (out) push(' ', space); space = -1; }
+    if ((ch === '`' || ch === "'") && text[i + 1] === ch) { push('"', i); i += 2; continue; }
+    if (!p.keepAccents) {
+      ch = ch.normalize('NFKD');
+      if (ch.length > 1 || isCombining(ch)) ch = [...ch].filter((c) => !isCombining(c)).join('');
+    }
+    push(ch, i);
+    i += len;
+  }
+  if (p.lowercase) {
+    const lower = out.toLowerCase();
+    if (lower.length === out.length) out = lower;
+    else {
+      const src = orig.splice(0), from = out;
+      out = '';
+      for (let k = 0; k < from.length;) {
+        const len = codePointAt(from, k) > 0xffff ? 2 : 1;
+        push(from.slice(k, k + len).toLowerCase(), src[k]!);
+        k += len;
+      }
+    }
+  }
+  orig.push(text.length);
+  return { text: out, orig };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Models. Each returns segments of the normalized text: [start, end) code point ranges and ids
 // (the unk id for unknown stretches).
 
@@ -449,17 +520,17 @@ class BpeModel {
       maybeAdd(left, next[left]!);
     }
     const out: Segments = { starts: [], ends: [], ids: [] };
-    // Unused pieces are split back into the pieces they were merged from.
-    const emit = (piece: string, s: number) => {
-      const id = this.pieceIds.get(piece);
-      const split = id !== undefined && this.pieces[id]!.type === PieceType.Unused ? revMerge.get(piece) : undefined;
-      if (split) {
-        const leftLen = [...split[0]].length;
-        emit(split[0], s);
-        emit(split[1], s + leftLen);
-        return;
+    // Unused pieces are split back into the pieces they were merged from (with a stack, not
+    // recursion: a model's pieces can be arbitrarily long).
+    const emit = (whole: string, at: number) => {
+      const todo: [string, number][] = [[whole, at]];
+      for (let top; (top = todo.pop());) {
+        const [piece, s] = top;
+        const id = this.pieceIds.get(piece);
+        const split = id !== undefined && this.pieces[id]!.type === PieceType.Unused ? revMerge.get(piece) : undefined;
+        if (split) { todo.push([split[1], s + [...split[0]].length], [split[0], s]); continue; }
+        out.starts.push(s); out.ends.push(s + [...piece].length); out.ids.push(id ?? this.unkId);
       }
-      out.starts.push(s); out.ends.push(s + [...piece].length); out.ids.push(id ?? this.unkId);
     };
     for (let i = start.length ? 0 : -1; i !== -1; i = next[i]!) emit(str.slice(at[start[i]!]!, at[end[i]!]!), start[i]!);
     return out;
@@ -476,18 +547,13 @@ function utf8Bytes(cp: number, out: Uint8Array): number {
   return 4;
 }
 
-function cpsToString(cps: number[]): string {
-  let s = '';
-  for (let i = 0; i < cps.length; i += 8192) s += String.fromCodePoint(...cps.slice(i, i + 8192));
-  return s;
-}
-
 // ---------------------------------------------------------------------------------------------
 
-const NAMED_SPECIALS: Record<string, SpecialName> = {
-  '[CLS]': 'cls', '<cls>': 'cls', '[SEP]': 'sep', '<sep>': 'sep', '[MASK]': 'mask', '<mask>': 'mask',
-  '[PAD]': 'pad', '<eod>': 'eod',
-};
+// A Map: a piece named "constructor" must not find Object.prototype's.
+const NAMED_SPECIALS = new Map<string, SpecialName>([
+  ['[CLS]', 'cls'], ['<cls>', 'cls'], ['[SEP]', 'sep'], ['<sep>', 'sep'], ['[MASK]', 'mask'], ['<mask>', 'mask'],
+  ['[PAD]', 'pad'], ['<eod>', 'eod'],
+]);
 
 export class SentencePieceTokenizer extends BaseTokenizer {
   readonly kind: string;
@@ -498,6 +564,8 @@ export class SentencePieceTokenizer extends BaseTokenizer {
   private readonly pieceIds = new Map<string, number>();
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly unkId: number;
+  /** Hugging Face preprocessing from a tokenizer_config.json (see hfConfig.ts); none by default. */
+  preprocess?: SpPreprocess;
 
   constructor(model: SpModel, what = 'SentencePiece model') {
     super();
@@ -524,18 +592,20 @@ export class SentencePieceTokenizer extends BaseTokenizer {
     set('bos', model.bosId);
     set('eos', model.eosId);
     set('pad', model.padId);
-    model.pieces.forEach((p, id) => { const name = NAMED_SPECIALS[p.piece]; if (name) set(name, id); });
+    model.pieces.forEach((p, id) => { const name = NAMED_SPECIALS.get(p.piece); if (name) set(name, id); });
     this.specialTokens = specials;
     this.framing = specials.cls && specials.sep ? 'bert' : specials.eos ? 'eos' : 'none';
   }
 
   /** Normalized text as the model sees it (for inspection and tests). */
   normalize(text: string): string {
-    return cpsToString(this.normalizer.normalize(text).cps);
+    return cpsToString(this.normalizer.normalize(this.preprocess ? hfPreprocess(text, this.preprocess).text : text).cps);
   }
 
   protected pieces(text: string): Pieces {
-    const { cps, orig } = this.normalizer.normalize(text);
+    const pre = this.preprocess && hfPreprocess(text, this.preprocess);
+    const { cps, orig } = this.normalizer.normalize(pre ? pre.text : text);
+    if (pre) for (let k = 0; k < orig.length; k++) orig[k] = pre.orig[orig[k]!]!;
     const seg = this.encoder.encode(cps);
     const out: Pieces = { ids: [], tokens: [], offsets: [] };
     for (let k = 0; k < seg.ids.length; k++) {
@@ -611,7 +681,9 @@ export class SentencePieceTokenizer extends BaseTokenizer {
     const pieces = keep.map((id) => this.model.pieces[id]!);
     const newId = new Map(keep.map((id, i) => [id, i]));
     const remap = (id: number) => newId.get(id) ?? -1;
-    return this.rebuild({ ...this.model, pieces, unkId: remap(this.model.unkId), bosId: remap(this.model.bosId), eosId: remap(this.model.eosId), padId: remap(this.model.padId) });
+    const t = this.rebuild({ ...this.model, pieces, unkId: remap(this.model.unkId), bosId: remap(this.model.bosId), eosId: remap(this.model.eosId), padId: remap(this.model.padId) });
+    t.preprocess = this.preprocess;
+    return t;
   }
 
   /** A tokenizer of the same kind over another model. */

@@ -25,7 +25,19 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
     throw new TokenizerError(`corrupt ${what}: not JSON (${(e as Error).message})`);
   }
   if (!spec || typeof spec !== 'object' || !spec.model || typeof spec.model !== 'object') throw new TokenizerError(`corrupt ${what}: no "model" section`);
+  try {
+    return build(spec, what);
+  } catch (e) {
+    // A section of the wrong shape (a string where an object or list belongs) surfaces as a
+    // TypeError or a base64 error somewhere below; report it as the corrupt file it is.
+    if (e instanceof TypeError || (e instanceof Error && e.name === 'InvalidCharacterError')) throw new TokenizerError(`corrupt ${what}: a section has the wrong shape (${e.message})`);
+    throw e;
+  }
+}
+
+function build(spec: Json, what: string): Tokenizer {
   const model: Json = spec.model;
+  if (spec.added_tokens != null && !Array.isArray(spec.added_tokens)) throw new TokenizerError(`corrupt ${what}: added_tokens must be a list`);
   const unsupported = (section: string, value: Json | null | undefined) => new TokenizerError(`unsupported ${what}: ${section} type ${JSON.stringify(value?.type)} with model ${model.type}`);
   const specialContents = new Set<string>((spec.added_tokens ?? []).filter((t: Json) => t.special).map((t: Json) => t.content));
   let tok: BaseTokenizer;
@@ -48,22 +60,28 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
     if (spec.pre_tokenizer?.type !== 'ByteLevel') throw unsupported('pre_tokenizer', spec.pre_tokenizer);
     if (spec.pre_tokenizer.add_prefix_space) throw new TokenizerError(`unsupported ${what}: ByteLevel add_prefix_space`);
     if (spec.normalizer) throw unsupported('normalizer', spec.normalizer);
+    if (model.merges != null && !Array.isArray(model.merges)) throw new TokenizerError(`corrupt ${what}: BPE merges must be a list`);
     const merges: [string, string][] = (model.merges ?? []).map((m: string | string[], i: number) => {
       const pair = typeof m === 'string' ? m.split(' ') : m;
-      if (!Array.isArray(pair) || pair.length !== 2) throw new TokenizerError(`corrupt ${what}: merge ${i} is not a pair: ${JSON.stringify(m)}`);
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') throw new TokenizerError(`corrupt ${what}: merge ${i} is not a pair: ${JSON.stringify(m)}`);
       return pair as [string, string];
     });
-    if (!model.vocab || typeof model.vocab !== 'object') throw new TokenizerError(`corrupt ${what}: BPE model has no vocab`);
-    tok = new ByteLevelBpeTokenizer(model.vocab, merges);
+    if (!model.vocab || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) throw new TokenizerError(`corrupt ${what}: BPE model has no vocab object`);
+    tok = new ByteLevelBpeTokenizer(new Map(Object.entries(model.vocab)), merges);
   } else if (model.type === 'Unigram') {
     if (!Array.isArray(model.vocab)) throw new TokenizerError(`corrupt ${what}: Unigram vocab must be a list of [piece, score]`);
     const byteFallback = Boolean(model.byte_fallback);
-    const pieces: SpPiece[] = model.vocab.map(([piece, score]: [string, number], id: number) => ({
+    if (model.unk_id != null && !(Number.isInteger(model.unk_id) && model.unk_id >= 0 && model.unk_id < model.vocab.length)) throw new TokenizerError(`corrupt ${what}: unk_id ${JSON.stringify(model.unk_id)} is not an id of the vocabulary`);
+    const pieces: SpPiece[] = model.vocab.map((entry: unknown, id: number) => {
+      const [piece, score] = Array.isArray(entry) ? entry : [];
+      if (typeof piece !== 'string' || typeof score !== 'number') throw new TokenizerError(`corrupt ${what}: Unigram vocab entry ${id} is not [piece, score]: ${JSON.stringify(entry)?.slice(0, 80)}`);
+      return {
       piece, score,
       type: id === model.unk_id ? PieceType.Unknown
         : specialContents.has(piece) ? PieceType.Control
           : byteFallback && /^<0x[0-9A-F]{2}>$/.test(piece) ? PieceType.Byte : PieceType.Normal,
-    }));
+      };
+    });
     const normalizers: Json[] = spec.normalizer?.type === 'Sequence' ? spec.normalizer.normalizers : spec.normalizer ? [spec.normalizer] : [];
     let charsmap: Uint8Array | undefined;
     for (const n of normalizers) {
@@ -74,6 +92,7 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
     const meta = pres.find((p) => p.type === 'Metaspace');
     if (!meta || pres.some((p) => p.type !== 'Metaspace' && p.type !== 'WhitespaceSplit')) throw unsupported('pre_tokenizer', spec.pre_tokenizer);
     const addDummyPrefix = meta.prepend_scheme ? meta.prepend_scheme !== 'never' : meta.add_prefix_space !== false;
+    if (!normalizers.every((n) => n && typeof n === 'object') || !pres.every((n) => n && typeof n === 'object')) throw new TokenizerError(`corrupt ${what}: normalizer and pre_tokenizer entries must be objects`);
     const id = (t: string) => pieces.findIndex((p) => p.piece === t);
     tok = new SentencePieceTokenizer({
       pieces, modelType: 'unigram', byteFallback, unkSurface: ' \u2047 ',
@@ -89,9 +108,10 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
 
 function vocabArray(vocab: unknown, what: string): string[] {
   if (!vocab || typeof vocab !== 'object') throw new TokenizerError(`corrupt ${what}: model has no vocab`);
+  const entries = Object.entries(vocab as Record<string, number>);
   const out: string[] = [];
-  for (const [token, id] of Object.entries(vocab as Record<string, number>)) {
-    if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`corrupt ${what}: token ${JSON.stringify(token)} has id ${id}`);
+  for (const [token, id] of entries) {
+    if (!Number.isInteger(id) || id < 0 || id >= entries.length) throw new TokenizerError(`corrupt ${what}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)} (ids must be 0..${entries.length - 1})`);
     out[id] = token;
   }
   for (let i = 0; i < out.length; i++) if (out[i] === undefined) throw new TokenizerError(`corrupt ${what}: no token has id ${i}`);

@@ -9,7 +9,7 @@
  * Work is per original character, so every normalized character keeps the span of the character
  * it came from, and a piece's offsets are the span of its first to last character.
  */
-import { BaseTokenizer, type Pieces } from './base.ts';
+import { BaseTokenizer, cpsToString, type Pieces } from './base.ts';
 import { TokenizerError, type DecodeOptions, type SpecialName, type SpecialToken } from './types.ts';
 
 export interface WordPieceOptions {
@@ -70,10 +70,12 @@ export class WordPieceTokenizer extends BaseTokenizer {
   private readonly foldCache = new Map<number, number[]>();
   private readonly wordCache = new Map<string, number[]>();
   private readonly singleIds = new Map<number, number>();
+  /** Longest token in code points (prefix excluded). */
+  private readonly longestToken: number;
 
-  constructor(vocab: string[], options: WordPieceOptions = {}) {
+  constructor(vocab: string[], options: WordPieceOptions = {}, what = 'WordPiece vocabulary') {
     super();
-    if (vocab.length === 0) throw new TokenizerError('WordPiece vocabulary is empty');
+    if (vocab.length === 0) throw new TokenizerError(`${what} is empty`);
     this.vocab = vocab;
     this.vocabSize = vocab.length;
     vocab.forEach((t, i) => this.ids.set(t, i)); // a repeated token keeps its last id, as in BERT
@@ -83,10 +85,14 @@ export class WordPieceTokenizer extends BaseTokenizer {
     this.lowercase = options.lowercase ?? !cased;
     this.stripAccents = options.stripAccents ?? this.lowercase;
     this.maxCharsPerWord = options.maxCharsPerWord ?? 200;
+    if (!Number.isInteger(this.maxCharsPerWord) || this.maxCharsPerWord < 1) throw new TokenizerError(`${what}: maxCharsPerWord must be a positive integer, got ${JSON.stringify(this.maxCharsPerWord)}`);
+    let longest = 0;
+    for (const t of vocab) if (t.length > longest) longest = t.length; // UTF-16 length ≥ code points
+    this.longestToken = longest;
     this.unkToken = options.unkToken ?? '[UNK]';
     this.continuingPrefix = options.continuingPrefix ?? '##';
     const unk = this.ids.get(this.unkToken);
-    if (unk === undefined) throw new TokenizerError(`WordPiece vocabulary has no ${this.unkToken} token; is this a vocab.txt?`);
+    if (unk === undefined) throw new TokenizerError(`${what} has no ${this.unkToken} token; is this a vocab.txt?`);
     this.unkId = unk;
     const specials: Partial<Record<SpecialName, SpecialToken>> = {};
     for (const [name, token] of [['cls', '[CLS]'], ['sep', '[SEP]'], ['pad', '[PAD]'], ['unk', this.unkToken], ['mask', '[MASK]']] as const) {
@@ -98,10 +104,10 @@ export class WordPieceTokenizer extends BaseTokenizer {
   }
 
   /** Reads a vocab.txt (one token a line; surrounding whitespace stripped, as BERT does). */
-  static fromVocabText(text: string, options?: WordPieceOptions): WordPieceTokenizer {
+  static fromVocabText(text: string, options?: WordPieceOptions, what?: string): WordPieceTokenizer {
     const lines = text.split('\n');
     if (lines.length && lines[lines.length - 1] === '') lines.pop();
-    return new WordPieceTokenizer(lines.map((l) => l.trim()), options);
+    return new WordPieceTokenizer(lines.map((l) => l.trim()), options, what);
   }
 
   /** Lower-cases / strips accents of one character (cached). */
@@ -171,7 +177,7 @@ export class WordPieceTokenizer extends BaseTokenizer {
       out.ids.push(this.unkId); out.tokens.push(this.unkToken); out.offsets.push([starts[0]!, ends[word.length - 1]!]);
       return;
     }
-    const str = String.fromCodePoint(...word); // short: at most maxCharsPerWord arguments
+    const str = cpsToString(word);
     let cuts = this.wordCache.get(str);
     if (!cuts) {
       cuts = this.split(word);
@@ -192,12 +198,13 @@ export class WordPieceTokenizer extends BaseTokenizer {
   /** [end, id, end, id, ...] of the pieces, or [] when some stretch matches nothing. */
   private split(word: number[]): number[] {
     // UTF-16 index of each code point boundary, to slice candidate substrings.
-    const str = String.fromCodePoint(...word);
+    const str = cpsToString(word);
     const at: number[] = [0];
     for (const cp of word) at.push(at[at.length - 1]! + (cp > 0xffff ? 2 : 1));
     const cuts: number[] = [];
     for (let start = 0; start < word.length;) {
-      let end = word.length, id: number | undefined;
+      // No piece is longer than the longest token: greedy matching is O(word × that), not O(word²).
+      let end = Math.min(word.length, start + this.longestToken), id: number | undefined;
       for (; end > start; end--) {
         const sub = str.slice(at[start], at[end]);
         id = this.ids.get(start > 0 ? this.continuingPrefix + sub : sub);

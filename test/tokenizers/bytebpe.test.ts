@@ -46,9 +46,9 @@ test('byte-level BPE without shared files: merges by rank, RoBERTa framing when 
   const bytes = bytesToUnicode();
   const encoder: Record<string, number> = Object.fromEntries(bytes.map((c, i) => [c, i]));
   Object.assign(encoder, { hi: 256, 'Ġthere': 257, 'Ġt': 258, he: 259, '<s>': 260, '</s>': 261 });
-  const tok = new ByteLevelBpeTokenizer(encoder, [['h', 'i'], ['Ġ', 't'], ['h', 'e'], ['Ġt', 'he']]);
-  // 'Ġt'+'he' → 'Ġthe' is not in the vocabulary: a merge result must exist, else a clear error.
-  assert.throws(() => tok.encode('hi the'), /merged symbol "Ġthe" is not in the vocabulary/);
+  // 'Ġt'+'he' → 'Ġthe' is not in the vocabulary: refused when loading, as Hugging Face does.
+  assert.throws(() => new ByteLevelBpeTokenizer(encoder, [['h', 'i'], ['Ġ', 't'], ['h', 'e'], ['Ġt', 'he']]), /merge 4 \("Ġt" "he"\) uses or makes a token the vocabulary lacks \("Ġthe"\)/);
+  const tok = new ByteLevelBpeTokenizer(encoder, [['h', 'i'], ['Ġ', 't'], ['h', 'e']]);
   assert.deepEqual(tok.encode('hi').tokens, ['<s>', 'hi', '</s>']);
   assert.deepEqual(tok.encode('hi', 'hi').segments, [0, 0, 0, 1, 1]);
   assert.equal(tok.framing, 'bert');
