@@ -104,7 +104,8 @@ export function readConfigFile(path: string): { raw: Record<string, unknown>; fi
   }
 }
 
-function inferFamily(raw: Record<string, unknown>, source: string): string {
+/** The model family a config describes (its model_type, or the shape of a Google / OpenAI config). */
+export function inferFamily(raw: Record<string, unknown>, source: string): string {
   const type = raw.model_type;
   if (typeof type === 'string') {
     const family = MODEL_TYPES[type];
@@ -277,6 +278,11 @@ export class Model {
     readonly loadReport: LoadReport | null,
     private readonly definition: TrainableFamily,
   ) {}
+
+  /** The longest input this model takes, in tokens (undefined when positions are unbounded, e.g. T5). */
+  get maxTokens(): number | undefined {
+    return this.definition.maxLength?.(this.config, this.options).tokens;
+  }
 
   /** Build this model's graph again in `scope` (e.g. a Trainer's training scope), with its loss when the family defines one. */
   build(scope: Scope): BuiltGraph {
