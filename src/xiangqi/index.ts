@@ -11,7 +11,7 @@ export {
 } from './notation.ts';
 export { decodeRecord, parsePgn, replay, movesToIccs, PgnError, type PgnGame, type PgnResult, type ReplayedGame } from './pgn.ts';
 export { buildCorpus, formatReport, type CorpusGame, type CorpusReport } from './corpus.ts';
-export { readFiles, type ArchiveFile } from './tar.ts';
+export { readFiles, TarError, type ArchiveFile, type ReadOptions } from './tar.ts';
 export { parsePerftFile, type PerftCase } from './perft.ts';
 
 // The language-model player (player/): load, choose moves, play matches, train, serve.
