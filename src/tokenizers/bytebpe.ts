@@ -224,6 +224,11 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
     return text;
   }
 
+  /** Every token → id of the vocabulary (as read: a repeated id keeps all its tokens). */
+  get encoder(): ReadonlyMap<string, number> {
+    return this.ids;
+  }
+
   tokenToId(token: string): number | undefined {
     return this.ids.get(token);
   }

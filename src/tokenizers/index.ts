@@ -7,3 +7,5 @@ export { ByteLevelBpeTokenizer } from './bytebpe.ts';
 export { CpmTokenizer, jiebaSegmenter, type Segmenter } from './cpm.ts';
 export { fromTokenizerJson } from './tokenizerJson.ts';
 export { chooseKeepTokens, trimTokenizer, parseKeepTokens, type KeepOptions } from './keepTokens.ts';
+export { saveTokenizer, serializeSentencePieceModel } from './save.ts';
+export type { SpPreprocess } from './sentencepiece.ts';

@@ -40,6 +40,8 @@ export interface SpModel {
   /** trainer_spec ids; -1 when the model has none. */
   unkId: number; bosId: number; eosId: number; padId: number;
   normalizer: SpNormalizerSpec;
+  /** The .model bytes this was parsed from (saved as they are); absent once pieces change. */
+  source?: Uint8Array;
 }
 
 /** Parses a ModelProto. `what` names the file in errors. */
@@ -105,7 +107,7 @@ export function parseSentencePieceModel(bytes: Uint8Array, what = 'SentencePiece
     if (!Number.isInteger(p.type) || p.type < 1 || p.type > 6) throw new TokenizerError(`corrupt ${what}: piece '${p.piece}' has unknown type ${p.type}`);
     if (p.type === PieceType.Byte && !byteFallback) throw new TokenizerError(`corrupt ${what}: byte piece '${p.piece}' but byte_fallback is off`);
   }
-  return { pieces, modelType: type, byteFallback, unkSurface, unkId, bosId, eosId, padId, normalizer };
+  return { pieces, modelType: type, byteFallback, unkSurface, unkId, bosId, eosId, padId, normalizer, source: bytes };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -681,7 +683,7 @@ export class SentencePieceTokenizer extends BaseTokenizer {
     const pieces = keep.map((id) => this.model.pieces[id]!);
     const newId = new Map(keep.map((id, i) => [id, i]));
     const remap = (id: number) => newId.get(id) ?? -1;
-    const t = this.rebuild({ ...this.model, pieces, unkId: remap(this.model.unkId), bosId: remap(this.model.bosId), eosId: remap(this.model.eosId), padId: remap(this.model.padId) });
+    const t = this.rebuild({ ...this.model, source: undefined, pieces, unkId: remap(this.model.unkId), bosId: remap(this.model.bosId), eosId: remap(this.model.eosId), padId: remap(this.model.padId) });
     t.preprocess = this.preprocess;
     return t;
   }

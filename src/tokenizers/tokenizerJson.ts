@@ -17,6 +17,9 @@ import type { BaseTokenizer } from './base.ts';
 
 type Json = Record<string, any>;
 
+/** The tokenizer.json text each tokenizer built from one came from, so it can be saved as it was. */
+export const tokenizerJsonSource = new WeakMap<Tokenizer, string>();
+
 export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokenizer {
   let spec: Json;
   try {
@@ -26,7 +29,9 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
   }
   if (!spec || typeof spec !== 'object' || !spec.model || typeof spec.model !== 'object') throw new TokenizerError(`corrupt ${what}: no "model" section`);
   try {
-    return build(spec, what);
+    const tok = build(spec, what);
+    tokenizerJsonSource.set(tok, text);
+    return tok;
   } catch (e) {
     // A section of the wrong shape (a string where an object or list belongs) surfaces as a
     // TypeError or a base64 error somewhere below; report it as the corrupt file it is.
