@@ -59,7 +59,8 @@ test('bad requests get 4xx with a message naming the problem; the server keeps s
     ['/api/state', '[1, 2]', 400, /must be a JSON object/],
     ['/api/reply', '{"moves": [], "temperature": -1}', 400, /temperature/],
     ['/api/nothing', '{}', 404, /no API route/],
-    ['/api/state', JSON.stringify({ moves: [], pad: 'x'.repeat(70_000) }), 413, /over 65536 bytes/],
+    ['/api/state', JSON.stringify({ moves: [], pad: 'x'.repeat(70_000) }), 413, /over the limit of 65536/],
+    ['/api/state', `{"moves": ${'['.repeat(20_000)}${']'.repeat(20_000)}}`, 400, /nested deeper than 8 levels/],
   ];
   for (const [path, body, status, message] of cases) {
     const res = await post(server, path, body);
@@ -68,6 +69,11 @@ test('bad requests get 4xx with a message naming the problem; the server keeps s
   }
   const traversal = await fetch(url(server, '/%2e%2e/package.json'));
   assert.equal(traversal.status, 404);
+  for (const bad of ['/%ff.js', '/api/%ff', '/%00.js']) {
+    const res = await fetch(url(server, bad));
+    assert.ok(res.status === 400 || res.status === 404, `${bad}: ${res.status}`);
+    assert.match((await res.json()).error, /malformed percent-encoding|not found/);
+  }
   const page = await fetch(url(server, '/'));
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<svg id="board"/);

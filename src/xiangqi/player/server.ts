@@ -15,10 +15,10 @@
  * Every request is answered; bad input gets 400 with a message, never a crash.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { extname, join, normalize, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HttpError, readJsonBody, requestPath, sendJson, serveStatic } from '../../serving/http.ts';
 import { FEN_LETTERS, Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
 import type { Player } from './player.ts';
@@ -28,7 +28,6 @@ import { moveFromIccs } from './vocab.ts';
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 const MAX_BODY = 64 * 1024;
 const MAX_PLIES = 1000;
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.wasm': 'application/wasm' };
 /** onnxruntime-web's files the page loads: the WebAssembly-only build and its runtime. */
 const ORT_FILES = new Set(['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']);
 
@@ -40,9 +39,10 @@ function ortWebDir(): string | undefined {
   }
 }
 
-class BadRequest extends Error {
-  constructor(message: string, readonly status = 400) {
-    super(message);
+/** A client error of this API (400 unless told otherwise). */
+class BadRequest extends HttpError {
+  constructor(message: string, status = 400) {
+    super(status, message);
   }
 }
 
@@ -142,65 +142,33 @@ export function createPlayerServer(o: ServerOptions): Server {
     throw new BadRequest(`no API route ${path}`, 404); // unreachable: routes are checked above
   }
 
-  async function serveStatic(path: string, res: ServerResponse): Promise<void> {
-    let file: string;
-    if (path.startsWith('/vendor/ort/')) {
-      const name = path.slice('/vendor/ort/'.length), dir = ortWebDir();
-      if (!ORT_FILES.has(name) || !dir) throw new BadRequest(`not found: ${path}${dir ? '' : ' (onnxruntime-web is not installed)'}`, 404);
-      file = join(dir, name);
-    } else {
-      const rel = path === '/' ? 'index.html' : decodeURIComponent(path).replace(/^\/+/, '');
-      file = normalize(join(webRoot, rel));
-      if (!file.startsWith(normalize(webRoot + sep)) || !TYPES[extname(file)]) throw new BadRequest(`not found: ${path}`, 404);
-    }
-    let data: Buffer;
-    try {
-      data = await readFile(file);
-    } catch {
-      throw new BadRequest(`not found: ${path}`, 404);
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)]!, 'cache-control': 'no-cache' });
-    res.end(data);
+  async function serveFile(path: string, res: ServerResponse, head: boolean): Promise<void> {
+    if (!path.startsWith('/vendor/ort/')) return serveStatic(webRoot, path, res, head);
+    const name = path.slice('/vendor/ort/'.length), dir = ortWebDir();
+    if (!ORT_FILES.has(name) || !dir) throw new BadRequest(`not found: ${path}${dir ? '' : ' (onnxruntime-web is not installed)'}`, 404);
+    return serveStatic(dir, '/' + name, res, head);
   }
 
   return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
-    const reply = (status: number, value: unknown) => {
-      if (res.headersSent) return;
-      if (value instanceof Uint8Array) {
-        res.writeHead(status, { 'content-type': 'application/octet-stream', 'content-length': value.length });
-        res.end(value);
-        return;
-      }
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify(value));
+    const handle = async () => {
+      const path = requestPath(req);
+      if (path.startsWith('/api/')) {
+        const value = await api(req, path);
+        if (value instanceof Uint8Array) {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': value.length });
+          res.end(value);
+        } else sendJson(res, 200, value);
+      } else if (req.method === 'GET' || req.method === 'HEAD') await serveFile(path, res, req.method === 'HEAD');
+      else throw new BadRequest('only GET for pages', 405);
     };
-    const handle = path.startsWith('/api/')
-      ? api(req, path).then((v) => reply(200, v))
-      : req.method === 'GET' || req.method === 'HEAD' ? serveStatic(path, res) : Promise.reject(new BadRequest('only GET for pages', 405));
-    handle.catch((e) => {
-      const status = e instanceof BadRequest ? e.status : 500;
-      if (status === 500) log(`error on ${req.method} ${path}: ${(e as Error).stack ?? e}`);
-      reply(status, { error: e instanceof Error ? e.message : String(e) });
+    handle().catch((e) => {
+      const status = e instanceof HttpError ? e.status : 500;
+      if (status === 500) log(`error on ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
+      sendJson(res, status, { error: e instanceof Error ? e.message : String(e) }); // the page reads `error` as a string
     });
   });
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, any>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new BadRequest(`request body over ${MAX_BODY} bytes`, 413);
-    chunks.push(chunk as Buffer);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-  } catch (e) {
-    throw new BadRequest(`the body is not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequest('the body must be a JSON object like {"moves": ["h2e2"]}');
-  return body as Record<string, any>;
+  return readJsonBody(req, { maxBytes: MAX_BODY, maxDepth: 8 });
 }
