@@ -2,12 +2,14 @@
  * Convert a checkpoint between formats, keeping tensor names, optionally casting float tensors.
  * Tensors stream one at a time from reader to writer, so a checkpoint larger than memory converts.
  */
+import { statSync } from 'node:fs';
 import { floatToBf16, floatToHalf, isFloat, toFloat32, type DType, type HostTensor } from '../graph/dtype.ts';
-import { CheckpointError, type CheckpointFormat, type TensorInfo } from './io.ts';
+import { assertNotInput, FileError } from '../util/files.ts';
+import { CheckpointError, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';
 import { openCheckpoint } from './index.ts';
 import { writePytorchBin } from './pytorch.ts';
 import { writeSafetensors } from './safetensors.ts';
-import { writeTfCheckpoint } from './tf.ts';
+import { dataFileName, writeTfCheckpoint } from './tf.ts';
 
 export type FloatDType = 'float32' | 'float16' | 'bfloat16';
 export type WritableFormat = Exclude<CheckpointFormat, 'onnx'>;
@@ -32,6 +34,20 @@ export function formatFromPath(path: string): WritableFormat | undefined {
   return undefined;
 }
 
+const tfPrefix = (output: string) => (output.endsWith('.index') ? output.slice(0, -'.index'.length) : output);
+
+/**
+ * The files a conversion to `output` would write (a TF prefix writes .index and .data), after
+ * checking none of them is a directory or one of the files `reader` reads (through symlinks and
+ * hard links too): writing those would destroy the input. Throws a FileError before anything is written.
+ */
+export function checkOutputs(reader: CheckpointReader, output: string, format: WritableFormat): string[] {
+  const outputs = format === 'tf' ? [dataFileName(tfPrefix(output), 0, 1), tfPrefix(output) + '.index'] : [output];
+  for (const o of outputs) if (statSync(o, { throwIfNoEntry: false })?.isDirectory()) throw new FileError(o, 'is a directory; name the output file (e.g. out.safetensors)');
+  assertNotInput(reader.files(), outputs);
+  return outputs;
+}
+
 export interface ConvertOptions {
   format?: WritableFormat;
   dtype?: FloatDType;
@@ -54,6 +70,7 @@ export function convertCheckpoint(input: string, output: string, options: Conver
   if (!format) throw new CheckpointError(output, 'cannot tell the output format from the name: use .safetensors, .bin or .ckpt (TF prefix), or pass a format');
   const reader = openCheckpoint(input);
   try {
+    checkOutputs(reader, output, format);
     const target = options.dtype;
     const infos = reader.list().map((i) => ({ ...i, dtype: target && isFloat(i.dtype) ? (target as DType) : i.dtype }));
     const byName = new Map(infos.map((i) => [i.name, i]));
@@ -68,7 +85,7 @@ export function convertCheckpoint(input: string, output: string, options: Conver
         return out;
       },
     };
-    const prefix = format === 'tf' && output.endsWith('.index') ? output.slice(0, -'.index'.length) : output;
+    const prefix = format === 'tf' ? tfPrefix(output) : output;
     if (format === 'safetensors') writeSafetensors(output, source, { format: 'pt' });
     else if (format === 'tf') writeTfCheckpoint(prefix, source);
     else writePytorchBin(output, source);

@@ -4,10 +4,10 @@
  * detects the format; every reader reads one tensor at a time from disk. Names are kept as stored:
  * mapping them to a model is the job of the per-family name maps in src/models.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { HostTensor } from '../graph/dtype.ts';
-import { CheckpointError, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';
+import { CheckpointError, describe, RandomAccessFile, readSmallFile, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';
 import { OnnxReader } from './onnx.ts';
 import { PytorchReader } from './pytorch.ts';
 import { SafetensorsReader } from './safetensors.ts';
@@ -18,7 +18,7 @@ export { SafetensorsReader, writeSafetensors } from './safetensors.ts';
 export { TfCheckpointReader, writeTfCheckpoint } from './tf.ts';
 export { PytorchReader, writePytorchBin } from './pytorch.ts';
 export { OnnxReader } from './onnx.ts';
-export { castFloat, convertCheckpoint, formatFromPath, type ConvertOptions, type ConvertResult, type FloatDType } from './convert.ts';
+export { castFloat, checkOutputs, convertCheckpoint, formatFromPath, type ConvertOptions, type ConvertResult, type FloatDType } from './convert.ts';
 
 export interface OpenOptions {
   /** TF checkpoints: check each tensor's crc32c when read (default true). */
@@ -27,10 +27,13 @@ export interface OpenOptions {
 
 /** Open a checkpoint file, TF prefix (`x.ckpt`), sharded `*.index.json`, or a model directory. */
 export function openCheckpoint(path: string, options: OpenOptions = {}): CheckpointReader {
+  if (!resolveTfPrefix(path)) {
+    if (!existsSync(path)) throw new CheckpointError(path, 'no such file or directory (nor a TF checkpoint prefix with a .index file)');
+    // One level only: what a directory names must be a file (a symlink loop cannot recurse).
+    if (statSync(path).isDirectory()) path = findInDirectory(path);
+  }
   const tfPrefix = resolveTfPrefix(path);
   if (tfPrefix) return new TfCheckpointReader(tfPrefix, options);
-  if (!existsSync(path)) throw new CheckpointError(path, 'no such file or directory (nor a TF checkpoint prefix with a .index file)');
-  if (statSync(path).isDirectory()) return openCheckpoint(findInDirectory(path), options);
   if (path.endsWith('.index.json')) return new ShardedReader(path);
   return openFile(path);
 }
@@ -47,14 +50,16 @@ function openFile(path: string): CheckpointReader {
 }
 
 function readFileHead(path: string): Uint8Array {
-  const fd = openSync(path, 'r');
+  const f = new RandomAccessFile(path);
   try {
-    const head = new Uint8Array(16);
-    return head.subarray(0, readSync(fd, head, 0, 16, 0));
+    return f.read(0, Math.min(16, f.size));
   } finally {
-    closeSync(fd);
+    f.close();
   }
 }
+
+/** Shard indexes and TF state files are small; this bounds what a corrupt one can make us read. */
+const MAX_SMALL_FILE = 256 << 20;
 
 /** Files a model directory may hold, in order of preference. */
 const DIRECTORY_CANDIDATES = ['model.safetensors.index.json', 'model.safetensors', 'pytorch_model.bin.index.json', 'pytorch_model.bin'];
@@ -64,7 +69,7 @@ function findInDirectory(dir: string): string {
   // TF: the `checkpoint` state file names the latest prefix; else a single *.index.
   const state = join(dir, 'checkpoint');
   if (existsSync(state)) {
-    const m = /model_checkpoint_path:\s*"([^"]+)"/.exec(readFileSync(state, 'utf8'));
+    const m = /model_checkpoint_path:\s*"([^"]+)"/.exec(new TextDecoder().decode(readSmallFile(state, MAX_SMALL_FILE, 'TF checkpoint state file')));
     if (m) {
       const prefix = m[1]!.startsWith('/') ? m[1]! : join(dir, m[1]!);
       if (existsSync(prefix + '.index')) return prefix;
@@ -95,26 +100,36 @@ export class ShardedReader implements CheckpointReader {
   private readonly where = new Map<string, CheckpointReader>();
 
   constructor(readonly path: string) {
-    let index: { weight_map?: Record<string, string> };
+    let index: { weight_map?: unknown };
     try {
-      index = JSON.parse(readFileSync(path, 'utf8'));
+      // JSON.parse is not recursive in V8, so deep nesting cannot overflow the stack.
+      index = JSON.parse(new TextDecoder().decode(readSmallFile(path, MAX_SMALL_FILE, 'shard index')));
     } catch (e) {
+      if (e instanceof CheckpointError) throw e;
       throw new CheckpointError(path, `not a valid shard index: ${(e as Error).message}`);
     }
-    const map = index.weight_map;
-    if (!map || typeof map !== 'object') throw new CheckpointError(path, 'shard index has no weight_map');
-    const files = [...new Set(Object.values(map))].sort();
+    const weightMap = index?.weight_map;
+    if (!weightMap || typeof weightMap !== 'object' || Array.isArray(weightMap)) throw new CheckpointError(path, 'shard index has no weight_map object');
+    // A Map, not the parsed object: tensor names such as 'constructor' must not find Object.prototype.
+    const map = new Map<string, string>();
+    const examples = new Map<string, string>();
+    for (const [name, file] of Object.entries(weightMap)) {
+      if (typeof file !== 'string') throw new CheckpointError(path, `weight_map values must be shard file names, got ${describe(file)}`, name);
+      map.set(name, file);
+      if (!examples.has(file)) examples.set(file, name);
+    }
+    const files = [...examples.keys()].sort();
     this.format = files.every((f) => f.endsWith('.safetensors')) ? 'safetensors' : 'pytorch';
     try {
       for (const file of files) {
         const full = join(dirname(path), file);
-        const example = Object.keys(map).find((k) => map[k] === file);
+        const example = examples.get(file);
         if (file.split(/[\\/]/).includes('..')) throw new CheckpointError(path, `shard '${file}' leaves the checkpoint directory`, example);
         if (!existsSync(full)) throw new CheckpointError(full, `missing shard listed in ${basename(path)}`, example);
         this.shards.set(file, this.format === 'safetensors' ? new SafetensorsReader(full) : new PytorchReader(full));
       }
-      for (const [file, reader] of this.shards) for (const { name } of reader.list()) if (map[name] === file || !(name in map)) this.where.set(name, reader);
-      for (const [name, file] of Object.entries(map)) {
+      for (const [file, reader] of this.shards) for (const { name } of reader.list()) if (map.get(name) === file || !map.has(name)) this.where.set(name, reader);
+      for (const [name, file] of map) {
         if (!this.where.has(name)) throw new CheckpointError(join(dirname(path), file), `${basename(path)} places the tensor here but the shard does not hold it`, name);
       }
     } catch (e) {
@@ -131,6 +146,10 @@ export class ShardedReader implements CheckpointReader {
 
   has(name: string): boolean {
     return this.where.has(name);
+  }
+
+  files(): string[] {
+    return [this.path, ...[...this.shards.values()].flatMap((r) => r.files())];
   }
 
   read(name: string): HostTensor {

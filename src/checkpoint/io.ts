@@ -3,8 +3,9 @@
  * file and tensor, positioned reads from a file descriptor (so a tensor is read without loading the
  * file), and a sequential writer that streams to disk.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { allocate, BYTES_PER_ELEMENT, sizeOf, type DType, type HostTensor, type TypedArray } from '../graph/dtype.ts';
+import { openRegularFile, type AtomicFile } from '../util/files.ts';
 
 export type CheckpointFormat = 'safetensors' | 'tf' | 'pytorch' | 'onnx';
 
@@ -20,6 +21,8 @@ export interface CheckpointReader {
   /** Every tensor of a supported dtype, in file order. */
   list(): TensorInfo[];
   has(name: string): boolean;
+  /** Every file this reader reads (so a writer can refuse to overwrite one of them). */
+  files(): string[];
   /** Reads just that tensor from disk. */
   read(name: string): HostTensor;
   /** Tensors present in the file but not readable as a HostTensor (string or unsupported dtypes), with the reason. */
@@ -42,24 +45,25 @@ export class CheckpointError extends Error {
   }
 }
 
-/** Positioned reads from an open file; the file is never loaded whole. */
+/** Positioned reads from an open regular file (a FIFO, device or directory is a FileError); the file is never loaded whole. */
 export class RandomAccessFile {
   readonly fd: number;
   readonly size: number;
   constructor(readonly path: string) {
-    try {
-      this.fd = openSync(path, 'r');
-    } catch (e) {
-      throw new CheckpointError(path, `cannot open: ${(e as Error).message}`);
-    }
+    this.fd = openRegularFile(path);
     this.size = fstatSync(this.fd).size;
+  }
+
+  /** Throws unless bytes [position, position + length) lie in the file: call before allocating `length` bytes. */
+  checkRange(position: number, length: number, what = 'data'): void {
+    if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0 || position + length > this.size) {
+      throw new CheckpointError(this.path, `truncated or corrupt: ${what} needs bytes ${position}..${position + length} but the file has ${this.size}`);
+    }
   }
 
   /** Fill `into` from `position`; throws (naming the file and `what`) if the file ends first. */
   readInto(into: Uint8Array, position: number, what = 'data'): Uint8Array {
-    if (position < 0 || position + into.length > this.size) {
-      throw new CheckpointError(this.path, `truncated: ${what} needs bytes ${position}..${position + into.length} but the file has ${this.size}`);
-    }
+    this.checkRange(position, into.length, what);
     let done = 0;
     while (done < into.length) {
       // readSync reads at most 2 GB per call.
@@ -71,6 +75,7 @@ export class RandomAccessFile {
   }
 
   read(position: number, length: number, what?: string): Uint8Array {
+    this.checkRange(position, length, what);
     return this.readInto(new Uint8Array(length), position, what);
   }
 
@@ -79,22 +84,27 @@ export class RandomAccessFile {
   }
 }
 
+/** A whole small file (an index, JSON, a state file), refused over `limit` bytes. */
+export function readSmallFile(path: string, limit: number, what: string): Uint8Array {
+  const f = new RandomAccessFile(path);
+  try {
+    if (f.size > limit) throw new CheckpointError(path, `${what} of ${f.size} bytes is over the ${limit}-byte limit`);
+    return f.read(0, f.size, what);
+  } finally {
+    f.close();
+  }
+}
+
 /**
- * Sequential writer that streams to disk and tracks the byte position. Small writes (headers,
- * biases) are gathered into one buffer so a checkpoint of many small tensors is not a syscall each.
+ * Sequential writer that streams to an atomic output's temp file and tracks the byte position.
+ * Small writes (headers, biases) are gathered into one buffer so a checkpoint of many small
+ * tensors is not a syscall each. `flush()` before the file is committed.
  */
 export class FileSink {
-  private readonly fd: number;
   private readonly buffer = new Uint8Array(1 << 20);
   private buffered = 0;
   position = 0;
-  constructor(readonly path: string) {
-    try {
-      this.fd = openSync(path, 'w');
-    } catch (e) {
-      throw new CheckpointError(path, `cannot create: ${(e as Error).message}`);
-    }
-  }
+  constructor(private readonly file: AtomicFile) {}
   write(bytes: Uint8Array): void {
     this.position += bytes.length;
     if (this.buffered + bytes.length <= this.buffer.length) {
@@ -106,23 +116,59 @@ export class FileSink {
     if (bytes.length < this.buffer.length / 2) {
       this.buffer.set(bytes);
       this.buffered = bytes.length;
-    } else this.writeAll(bytes);
+    } else this.file.write(bytes);
   }
-  private flush(): void {
-    this.writeAll(this.buffer.subarray(0, this.buffered));
+  flush(): void {
+    this.file.write(this.buffer.subarray(0, this.buffered));
     this.buffered = 0;
   }
-  private writeAll(bytes: Uint8Array): void {
-    let done = 0;
-    while (done < bytes.length) done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
+}
+
+/** Largest rank accepted from a file (TF allows 254; real checkpoints stay far below). */
+const MAX_RANK = 64;
+
+/** A count, offset or size read from a file: must be a non-negative safe integer. */
+export function checkIndex(v: unknown, file: string, what: string, tensor?: string): number {
+  if (typeof v === 'bigint' && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) v = Number(v);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CheckpointError(file, `${what} must be a non-negative integer, got ${describe(v)}`, tensor);
+  return v;
+}
+
+/**
+ * Validate a shape read from a file and return its size in bytes, so the caller can compare it
+ * with what the file holds before allocating. Refuses negative, fractional or huge dims, absurd
+ * ranks, and sizes past 2^53.
+ */
+export function shapeBytes(dtype: DType, shape: unknown, file: string, tensor?: string): number {
+  if (!Array.isArray(shape) || shape.length > MAX_RANK) throw new CheckpointError(file, `shape must be a list of at most ${MAX_RANK} dims, got ${describe(shape)}`, tensor);
+  let bytes = BYTES_PER_ELEMENT[dtype];
+  for (const d of shape) checkIndex(d, file, 'every dim of the shape', tensor);
+  if (shape.includes(0)) return 0;
+  for (const d of shape) {
+    bytes *= d as number;
+    if (bytes > Number.MAX_SAFE_INTEGER) throw new CheckpointError(file, `shape [${shape}] of ${dtype} is too large (over 2^53 bytes)`, tensor);
   }
-  close(): void {
-    try {
-      this.flush();
-    } finally {
-      closeSync(this.fd);
-    }
-  }
+  return bytes;
+}
+
+/** A short description of a value read from a file, for errors (no recursion, no huge strings). */
+export function describe(v: unknown): string {
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (v === null || typeof v !== 'object') return String(v);
+  return `an object (${v.constructor?.name ?? 'no prototype'})`;
+}
+
+/** A lookup table with no prototype, so names read from a file ('constructor', '__proto__') find nothing inherited. */
+export function table<V>(entries: Record<string, V>): Record<string, V | undefined> {
+  return Object.assign(Object.create(null) as Record<string, V>, entries);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Names a writer accepts: strings of valid Unicode, so they encode to UTF-8 and read back equal. */
+export function checkName(name: string, file: string): void {
+  if (typeof name !== 'string' || LONE_SURROGATE.test(name)) throw new CheckpointError(file, 'tensor names must be strings of valid Unicode (no lone surrogates)', String(name));
 }
 
 /** The bytes of a tensor's storage (a view, no copy). Little-endian hosts only, as every supported platform is. */

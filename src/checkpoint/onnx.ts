@@ -5,8 +5,9 @@
  * (`data_location: EXTERNAL`, `location`/`offset`/`length`) is read from the file next to the model.
  */
 import { dirname, join } from 'node:path';
-import { sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
-import { allocateTensor, byteSize, CheckpointError, RandomAccessFile, type CheckpointReader, type TensorInfo } from './io.ts';
+import { FileError } from '../util/files.ts';
+import { BYTES_PER_ELEMENT, sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
+import { allocateTensor, checkIndex, CheckpointError, RandomAccessFile, shapeBytes, type CheckpointReader, type TensorInfo } from './io.ts';
 import { ProtoReader, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './protobuf.ts';
 
 /** onnx.proto TensorProto.DataType codes we map to host dtypes. */
@@ -100,8 +101,8 @@ export class OnnxReader implements CheckpointReader {
       }
       if (!graphs) throw new CheckpointError(path, 'not an ONNX model: no graph');
     } catch (e) {
-      this.file.close();
-      if (e instanceof CheckpointError) throw e;
+      this.close();
+      if (e instanceof CheckpointError || e instanceof FileError) throw e;
       throw new CheckpointError(path, `not a readable ONNX model: ${(e as Error).message}`);
     }
   }
@@ -115,7 +116,7 @@ export class OnnxReader implements CheckpointReader {
     const t = new DiskProto(this.file, span.offset, span.offset + span.length);
     let name = '', dataType = 0, dataLocation = 0, segmented = false;
     const dims: number[] = [];
-    const external: Record<string, string> = {};
+    const external: Record<string, string> = Object.create(null); // keys come from the file
     let data: { field: number; span: Span } | undefined;
     while (!t.done) {
       const f = t.next();
@@ -149,10 +150,12 @@ export class OnnxReader implements CheckpointReader {
     const dtype = ONNX_DTYPES[dataType];
     if (!dtype) return void this.unsupported.push({ name, reason: `unsupported ONNX data type ${ONNX_NAMES[dataType] ?? dataType}` });
     if (segmented) return void this.unsupported.push({ name, reason: 'segmented tensors are not supported' });
+    shapeBytes(dtype, dims, this.path, name);
     const init: Initializer = { name, dtype, shape: dims };
     if (dataLocation === 1) {
       if (!external.location) throw new CheckpointError(this.path, 'external data without a location', name);
-      init.external = { location: external.location, offset: Number(external.offset ?? 0), length: external.length !== undefined ? Number(external.length) : undefined };
+      const number = (key: string) => (external[key] === undefined ? undefined : checkIndex(/^\d+$/.test(external[key]!) ? Number(external[key]) : external[key], this.path, `external data ${key}`, name));
+      init.external = { location: external.location, offset: number('offset') ?? 0, length: number('length') };
     } else if (data) Object.assign(init, data);
     else if (sizeOf(dims) !== 0) throw new CheckpointError(this.path, `initializer has shape [${dims}] but no data`, name);
     this.initializers.set(name, init);
@@ -166,29 +169,42 @@ export class OnnxReader implements CheckpointReader {
     return this.initializers.has(name);
   }
 
+  files(): string[] {
+    const external = new Set<string>();
+    for (const i of this.initializers.values()) if (i.external) external.add(join(dirname(this.path), i.external.location));
+    return [this.path, ...external];
+  }
+
   read(name: string): HostTensor {
     const init = this.initializers.get(name);
     if (!init) {
       const bad = this.unsupported.find((u) => u.name === name);
       throw new CheckpointError(this.path, bad ? bad.reason : 'no such initializer', name);
     }
-    const { tensor, bytes } = allocateTensor(init.dtype, init.shape);
     const n = sizeOf(init.shape);
-    const nbytes = byteSize(init.dtype, init.shape);
+    const nbytes = n * BYTES_PER_ELEMENT[init.dtype]; // checked at open
+    // Every size is checked against the bytes the file holds before the tensor is allocated.
     if (init.external) {
       const file = this.external(init.external.location, name);
       const length = init.external.length ?? nbytes;
       if (length !== nbytes) throw new CheckpointError(file.path, `external data length ${length} does not match shape [${init.shape}] of ${init.dtype} (${nbytes} bytes)`, name);
+      file.checkRange(init.external.offset, nbytes, `initializer '${name}'`);
+      const { tensor, bytes } = allocateTensor(init.dtype, init.shape);
       file.readInto(bytes, init.external.offset, `initializer '${name}'`);
       return tensor;
     }
-    if (!init.span) return tensor;
-    const raw = this.file.read(init.span.offset, init.span.length, `initializer '${name}'`);
+    if (!init.span) return allocateTensor(init.dtype, init.shape).tensor; // empty, checked at open
     const field = init.field!;
-    if (field === 9 || field === 4 || field === 10) {
+    const packed = field === 9 || field === 4 || field === 10;
+    // Raw values have exactly nbytes; varints take at least a byte each.
+    if (packed ? init.span.length !== nbytes : init.span.length < n) {
+      throw new CheckpointError(this.path, `has ${init.span.length} data bytes, shape [${init.shape}] of ${init.dtype} needs ${packed ? nbytes : `at least ${n}`}`, name);
+    }
+    const raw = this.file.read(init.span.offset, init.span.length, `initializer '${name}'`);
+    const { tensor, bytes } = allocateTensor(init.dtype, init.shape);
+    if (packed) {
       // raw_data, or packed float_data / double_data: already little-endian values of the right width
       // (float_data/double_data are used only for float32/float64).
-      if (raw.length !== nbytes) throw new CheckpointError(this.path, `has ${raw.length} data bytes, shape [${init.shape}] of ${init.dtype} needs ${nbytes}`, name);
       bytes.set(raw);
       return tensor;
     }
@@ -216,7 +232,7 @@ export class OnnxReader implements CheckpointReader {
       try {
         f = new RandomAccessFile(path);
       } catch (e) {
-        throw new CheckpointError(path, `missing external data file for the model ${this.path}`, tensor);
+        throw new CheckpointError(path, `missing external data file for the model ${this.path} (${(e as Error).message})`, tensor);
       }
       this.externalFiles.set(location, f);
     }

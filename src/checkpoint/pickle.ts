@@ -51,7 +51,13 @@ export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks):
   const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));
   const u32 = () => (need(4), (pos += 4), dv.getUint32(pos - 4, true));
   const i32 = () => (need(4), (pos += 4), dv.getInt32(pos - 4, true));
-  const bytes = (n: number) => (need(n), (pos += n), data.subarray(pos - n, pos));
+  const bytes = (n: number) => {
+    // A negative length (BINSTRING is signed) would move `pos` backwards and replay the pickle forever.
+    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`pickle: bad length ${n} at byte ${pos}`);
+    need(n);
+    pos += n;
+    return data.subarray(pos - n, pos);
+  };
   const line = () => {
     const end = data.indexOf(0x0a, pos);
     if (end < 0) throw new PickleTruncatedError('pickle: truncated text line');
@@ -71,6 +77,11 @@ export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks):
     return items;
   };
   const top = () => stack[stack.length - 1];
+  const list = (): unknown[] => {
+    const l = top();
+    if (!Array.isArray(l)) throw new Error(`pickle: APPEND(S) on a non-list at byte ${pos}`);
+    return l;
+  };
   const longFromBytes = (b: Uint8Array): number | bigint => {
     let v = 0n;
     for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
@@ -78,6 +89,7 @@ export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks):
     return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   };
   const call = (fn: unknown, args: unknown[]): unknown => {
+    if (!Array.isArray(args)) throw new Error(`pickle: call arguments are not a tuple at byte ${pos}`);
     if (fn instanceof PyGlobal && hooks.call) {
       const v = hooks.call(fn, args);
       if (v !== undefined) return v;
@@ -112,14 +124,19 @@ export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks):
       case 0x4d: stack.push(u16()); break; // BININT2 'M'
       case 0x4a: stack.push(i32()); break; // BININT 'J'
       case 0x8a: stack.push(longFromBytes(bytes(u8()))); break; // LONG1
-      case 0x8b: stack.push(longFromBytes(bytes(u32()))); break; // LONG4
+      case 0x8b: { // LONG4: checkpoints hold no integers wider than 64 bits; longer ones would cost quadratic time
+        const n = u32();
+        if (n > 16) throw new Error(`pickle: ${n}-byte integer at byte ${pos} (corrupt?)`);
+        stack.push(longFromBytes(bytes(n)));
+        break;
+      }
       case 0x49: { const s = line(); stack.push(s === '00' ? false : s === '01' ? true : Number(s)); break; } // INT 'I'
       case 0x4c: stack.push(Number(line().replace(/L$/, ''))); break; // LONG 'L'
       case 0x47: need(8); stack.push(dv.getFloat64(pos, false)); pos += 8; break; // BINFLOAT 'G' (big-endian)
       case 0x46: stack.push(Number(line())); break; // FLOAT 'F'
       case 0x58: stack.push(decoder.decode(bytes(u32()))); break; // BINUNICODE 'X'
       case 0x8c: stack.push(decoder.decode(bytes(u8()))); break; // SHORT_BINUNICODE
-      case 0x8d: { const n = Number(dv.getBigUint64((need(8), pos), true)); pos += 8; stack.push(decoder.decode(bytes(n))); break; } // BINUNICODE8
+      case 0x8d: { need(8); const n = Number(dv.getBigUint64(pos, true)); pos += 8; stack.push(decoder.decode(bytes(n))); break; } // BINUNICODE8
       case 0x55: stack.push(decoder.decode(bytes(u8()))); break; // SHORT_BINSTRING 'U'
       case 0x54: stack.push(decoder.decode(bytes(i32()))); break; // BINSTRING 'T'
       case 0x42: stack.push(bytes(u32())); break; // BINBYTES 'B'
@@ -147,8 +164,8 @@ export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks):
       }
       case 0x73: { const v = pop(), k = pop(); setItems(top(), [k, v]); break; } // SETITEM 's'
       case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS 'u'
-      case 0x61: { const v = pop(); (top() as unknown[]).push(v); break; } // APPEND 'a'
-      case 0x65: { const items = popMark(); (top() as unknown[]).push(...items); break; } // APPENDS 'e'
+      case 0x61: { const v = pop(); list().push(v); break; } // APPEND 'a'
+      case 0x65: { const items = popMark(), l = list(); for (const v of items) l.push(v); break; } // APPENDS 'e' (no spread: lists may be long)
       case 0x30: pop(); break; // POP '0'
       case 0x31: popMark(); break; // POP_MARK '1'
       case 0x32: stack.push(top()); break; // DUP '2'
@@ -205,6 +222,7 @@ export class PickleWriter {
     return this;
   }
   finish(): Uint8Array {
-    return Uint8Array.from([...this.out, 0x2e]);
+    this.out.push(0x2e);
+    return Uint8Array.from(this.out);
   }
 }

@@ -5,12 +5,13 @@
  * (`{ weight_map: { name: file } }`), handled by openCheckpoint.
  */
 import type { DType, HostTensor } from '../graph/dtype.ts';
+import { writeAtomically } from '../util/files.ts';
 import {
-  allocateTensor, byteSize, checkTensor, CheckpointError, FileSink, isReaderSource, RandomAccessFile, tensorBytes,
+  allocateTensor, byteSize, checkIndex, checkName, checkTensor, CheckpointError, describe, FileSink, isReaderSource, RandomAccessFile, shapeBytes, table, tensorBytes,
   type CheckpointReader, type TensorInfo, type TensorSource,
 } from './io.ts';
 
-const FROM_ST: Record<string, DType> = { F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I8: 'int8', U8: 'uint8', BOOL: 'bool' };
+const FROM_ST = table<DType>({ F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I8: 'int8', U8: 'uint8', BOOL: 'bool' });
 const TO_ST = Object.fromEntries(Object.entries(FROM_ST).map(([k, v]) => [v, k])) as Record<DType, string>;
 /** Refuse absurd header sizes before allocating (the reference implementation caps at 100 MB). */
 const MAX_HEADER = 100_000_000;
@@ -41,23 +42,36 @@ export class SafetensorsReader implements CheckpointReader {
       }
       if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError(path, 'safetensors header is not a JSON object');
       this.dataStart = 8 + n;
-      this.metadata = header.__metadata__ ?? {};
+      const meta = header.__metadata__ ?? {};
+      if (typeof meta !== 'object' || Array.isArray(meta) || !Object.values(meta).every((v) => typeof v === 'string')) {
+        throw new CheckpointError(path, `__metadata__ must be an object of strings, got ${describe(meta)}`);
+      }
+      this.metadata = meta as Record<string, string>;
       const dataSize = f.size - this.dataStart;
+      // Every entry, readable or not, claims a byte range; they must lie in the data section and not overlap.
+      const ranges: { name: string; begin: number; end: number }[] = [];
       const entries: Entry[] = [];
       for (const [name, e] of Object.entries(header)) {
         if (name === '__metadata__') continue;
-        const ok = e && typeof e.dtype === 'string' && Array.isArray(e.shape) && e.shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0) &&
-          Array.isArray(e.data_offsets) && e.data_offsets.length === 2 && e.data_offsets.every((d: unknown) => Number.isInteger(d));
-        if (!ok) throw new CheckpointError(path, `malformed header entry ${JSON.stringify(e)}`, name);
-        const [begin, end] = e.data_offsets as [number, number];
+        if (!e || typeof e !== 'object' || typeof e.dtype !== 'string' || !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) {
+          throw new CheckpointError(path, `malformed header entry (needs dtype, shape, data_offsets [begin, end]), got ${describe(e)}`, name);
+        }
+        const begin = checkIndex(e.data_offsets[0], path, 'data_offsets begin', name), end = checkIndex(e.data_offsets[1], path, 'data_offsets end', name);
         if (end < begin || end > dataSize) throw new CheckpointError(path, `truncated or corrupt: data_offsets [${begin}, ${end}] but the data section has ${dataSize} bytes`, name);
+        ranges.push({ name, begin, end });
         const dtype = FROM_ST[e.dtype];
         if (!dtype) {
-          this.unsupported.push({ name, reason: `unsupported dtype ${e.dtype} (supported: ${Object.keys(FROM_ST).join(', ')})` });
+          this.unsupported.push({ name, reason: `unsupported dtype ${e.dtype.slice(0, 40)} (supported: ${Object.keys(FROM_ST).join(', ')})` });
           continue;
         }
-        if (byteSize(dtype, e.shape) !== end - begin) throw new CheckpointError(path, `shape [${e.shape}] of ${e.dtype} needs ${byteSize(dtype, e.shape)} bytes, data_offsets give ${end - begin}`, name);
+        const size = shapeBytes(dtype, e.shape, path, name);
+        if (size !== end - begin) throw new CheckpointError(path, `shape [${e.shape}] of ${e.dtype} needs ${size} bytes, data_offsets give ${end - begin}`, name);
         entries.push({ name, dtype, shape: e.shape, begin, end });
+      }
+      ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
+      for (let i = 1; i < ranges.length; i++) {
+        const a = ranges[i - 1]!, b = ranges[i]!;
+        if (b.begin < a.end) throw new CheckpointError(path, `data_offsets [${b.begin}, ${b.end}] overlap those of '${a.name}' [${a.begin}, ${a.end}] (corrupt header)`, b.name);
       }
       // The JSON object's key order is arbitrary; the data order is the file order.
       entries.sort((a, b) => a.begin - b.begin);
@@ -74,6 +88,10 @@ export class SafetensorsReader implements CheckpointReader {
 
   has(name: string): boolean {
     return this.entries.has(name);
+  }
+
+  files(): string[] {
+    return [this.path];
   }
 
   read(name: string): HostTensor {
@@ -102,26 +120,26 @@ export class SafetensorsReader implements CheckpointReader {
  * a plain iterable is collected first (references only, no copies).
  */
 export function writeSafetensors(path: string, tensors: TensorSource, metadata?: Record<string, string>): void {
-  const infos: TensorInfo[] = [];
+  let infos: TensorInfo[];
   let fetch: (i: number) => HostTensor;
   if (isReaderSource(tensors)) {
-    infos.push(...tensors.list());
+    infos = tensors.list();
     fetch = (i) => tensors.read(infos[i]!.name);
   } else {
     const all = [...tensors];
-    for (const [name, t] of all) {
-      checkTensor(name, t, path);
-      infos.push({ name, dtype: t.dtype, shape: t.shape });
-    }
+    infos = all.map(([name, t]) => (checkTensor(name, t, path), { name, dtype: t.dtype, shape: t.shape }));
     fetch = (i) => all[i]![1];
   }
-  const header: Record<string, unknown> = {};
+  // No prototype: 'constructor' or '__proto__' are ordinary tensor names here.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new CheckpointError(path, `metadata value for '${k}' must be a string`);
     header.__metadata__ = metadata;
   }
   let offset = 0;
   for (const { name, dtype, shape } of infos) {
+    checkName(name, path);
+    if (name === '__metadata__') throw new CheckpointError(path, 'the name __metadata__ is reserved for the header metadata', name);
     if (name in header) throw new CheckpointError(path, 'duplicate tensor name', name);
     const size = byteSize(dtype, shape);
     header[name] = { dtype: TO_ST[dtype], shape, data_offsets: [offset, offset + size] };
@@ -132,8 +150,8 @@ export function writeSafetensors(path: string, tensors: TensorSource, metadata?:
   const padded = new Uint8Array(Math.ceil(json.length / 8) * 8).fill(0x20);
   padded.set(json);
   json = padded;
-  const sink = new FileSink(path);
-  try {
+  writeAtomically([path], ([file]) => {
+    const sink = new FileSink(file!);
     const len = new Uint8Array(8);
     new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
     sink.write(len);
@@ -147,7 +165,6 @@ export function writeSafetensors(path: string, tensors: TensorSource, metadata?:
       }
       sink.write(tensorBytes(t));
     }
-  } finally {
-    sink.close();
-  }
+    sink.flush();
+  });
 }

@@ -12,6 +12,9 @@ export function snappyUncompress(input: Uint8Array): Uint8Array {
     length += (b & 0x7f) * 2 ** shift;
     if (b < 0x80) break;
   }
+  // A 3-byte copy element yields at most 64 bytes: a larger declared length is corrupt, and
+  // checking it first keeps a forged header from allocating gigabytes.
+  if (length > 22 * input.length) throw new Error(`snappy: header declares ${length} bytes from ${input.length} compressed`);
   const out = new Uint8Array(length);
   let op = 0;
   while (pos < input.length) {

@@ -34,7 +34,7 @@ export function readSSTable(file: Uint8Array): { entries: SSTableEntry[]; compre
   const indexHandle = { offset: r.varint(), size: r.varint() };
   let compressedBlocks = 0;
   const readBlock = (h: { offset: number; size: number }, what: string): Uint8Array => {
-    if (h.offset + h.size + TRAILER_SIZE > file.length - FOOTER_SIZE) throw new Error(`${what} at ${h.offset}+${h.size} runs past the end (truncated?)`);
+    if (!Number.isSafeInteger(h.offset) || !Number.isSafeInteger(h.size) || h.offset + h.size + TRAILER_SIZE > file.length - FOOTER_SIZE) throw new Error(`${what} at ${h.offset}+${h.size} runs past the end (truncated?)`);
     const contents = file.subarray(h.offset, h.offset + h.size);
     const type = file[h.offset + h.size]!;
     const stored = u32(file, h.offset + h.size + 1);
@@ -48,18 +48,26 @@ export function readSSTable(file: Uint8Array): { entries: SSTableEntry[]; compre
     throw new Error(`${what} at offset ${h.offset} has unknown compression type ${type}`);
   };
   const entries: SSTableEntry[] = [];
-  for (const idx of blockEntries(readBlock(indexHandle, 'index block'), 'index block')) {
+  // Prefix compression lets each key repeat the previous one plus a byte, so key bytes could grow
+  // quadratically in the file size: cap their total.
+  const budget = { keyBytes: 16 * file.length + (1 << 20) };
+  let blockEnd = 0;
+  for (const idx of blockEntries(readBlock(indexHandle, 'index block'), 'index block', budget)) {
     const hr = new ProtoReader(idx.value);
     const handle = { offset: hr.varint(), size: hr.varint() };
-    entries.push(...blockEntries(readBlock(handle, 'data block'), 'data block'));
-  }
-  for (let i = 1; i < entries.length; i++) {
-    if (compareBytes(entries[i - 1]!.key, entries[i]!.key) >= 0) throw new Error('SSTable keys are not in increasing order (corrupt index)');
+    // Data blocks come in file order without overlaps, so no block is read (or inflated) twice.
+    if (handle.offset < blockEnd) throw new Error(`data block at ${handle.offset} overlaps the previous one (corrupt index)`);
+    blockEnd = handle.offset + handle.size + TRAILER_SIZE;
+    for (const e of blockEntries(readBlock(handle, 'data block'), 'data block', budget)) {
+      const prev = entries[entries.length - 1];
+      if (prev && compareBytes(prev.key, e.key) >= 0) throw new Error('SSTable keys are not in increasing order (corrupt index)');
+      entries.push(e);
+    }
   }
   return { entries, compressedBlocks };
 }
 
-function blockEntries(block: Uint8Array, what: string): SSTableEntry[] {
+function blockEntries(block: Uint8Array, what: string, budget: { keyBytes: number }): SSTableEntry[] {
   if (block.length < 4) throw new Error(`${what} is too short`);
   const numRestarts = u32(block, block.length - 4);
   const limit = block.length - 4 - 4 * numRestarts;
@@ -70,6 +78,7 @@ function blockEntries(block: Uint8Array, what: string): SSTableEntry[] {
   while (!r.done) {
     const shared = r.varint(), nonShared = r.varint(), valueLength = r.varint();
     if (shared > prev.length || r.pos + nonShared + valueLength > limit) throw new Error(`${what} has a corrupt entry at ${r.pos}`);
+    if ((budget.keyBytes -= shared + nonShared) < 0) throw new Error(`${what}: keys add up to far more bytes than the file holds (corrupt prefix compression)`);
     const key = new Uint8Array(shared + nonShared);
     key.set(prev.subarray(0, shared));
     key.set(block.subarray(r.pos, r.pos + nonShared), shared);

@@ -4,11 +4,12 @@
  * BundleEntryProto (dtype, shape, shard_id, offset, size, masked crc32c); the bytes live in
  * `<prefix>.data-0000N-of-0000M`. Every tensor read is checked against its crc32c.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { DType, HostTensor } from '../graph/dtype.ts';
+import { FileError, writeAtomically } from '../util/files.ts';
 import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from './crc32c.ts';
 import {
-  allocateTensor, byteSize, checkTensor, CheckpointError, entriesOf, FileSink, RandomAccessFile, tensorBytes,
+  allocateTensor, checkIndex, checkName, checkTensor, CheckpointError, entriesOf, FileSink, RandomAccessFile, readSmallFile, shapeBytes, tensorBytes,
   type CheckpointReader, type TensorInfo, type TensorSource,
 } from './io.ts';
 import { ProtoReader, ProtoWriter, WIRE_LEN } from './protobuf.ts';
@@ -18,6 +19,10 @@ import { buildSSTable, compareBytes, readSSTable } from './sstable.ts';
 const DT_TO_DTYPE: Record<number, DType> = { 1: 'float32', 2: 'float64', 3: 'int32', 4: 'uint8', 6: 'int8', 9: 'int64', 10: 'bool', 14: 'bfloat16', 19: 'float16' };
 const DTYPE_TO_DT = Object.fromEntries(Object.entries(DT_TO_DTYPE).map(([k, v]) => [v, Number(k)])) as Record<DType, number>;
 const DT_STRING = 7;
+/** BundleHeaderProto.num_shards is an int32. */
+const MAX_SHARDS = 2 ** 31 - 1;
+/** Index files hold ~100 bytes per tensor; refuse absurd ones before reading them into memory. */
+const MAX_INDEX_BYTES = 1 << 30;
 const DT_NAMES: Record<number, string> = { 5: 'int16', 8: 'complex64', 11: 'qint8', 12: 'quint8', 13: 'qint32', 15: 'qint16', 16: 'quint16', 17: 'uint16', 18: 'complex128', 20: 'resource', 21: 'variant', 22: 'uint32', 23: 'uint64' };
 
 export function dataFileName(prefix: string, shard: number, numShards: number): string {
@@ -45,7 +50,7 @@ function parseShape(buf: Uint8Array): number[] {
       let size = 0;
       while (!d.done) {
         const [df, dw] = d.tag();
-        if (df === 1) size = Number(d.varintBig());
+        if (df === 1) size = Number(d.varintBig()); // -1 (unknown) and huge dims are refused by shapeBytes
         else d.skip(dw);
       }
       dims.push(size);
@@ -93,7 +98,8 @@ export class TfCheckpointReader implements CheckpointReader {
   private readonly entries = new Map<string, BundleEntry>();
   private readonly stringEntries = new Map<string, BundleEntry>();
   private readonly unsupported: { name: string; reason: string }[] = [];
-  private readonly shards: (RandomAccessFile | undefined)[];
+  /** Open data files by shard number (only the shards some tensor lives in). */
+  private readonly shards = new Map<number, RandomAccessFile>();
   /** The checkpoint prefix (`.../bert_model.ckpt`). */
   readonly path: string;
   readonly indexPath: string;
@@ -106,8 +112,9 @@ export class TfCheckpointReader implements CheckpointReader {
     this.indexPath = prefix + '.index';
     let table;
     try {
-      table = readSSTable(readFileSync(this.indexPath));
+      table = readSSTable(readSmallFile(this.indexPath, MAX_INDEX_BYTES, 'TF index'));
     } catch (e) {
+      if (e instanceof CheckpointError || e instanceof FileError) throw e;
       throw new CheckpointError(this.indexPath, (e as Error).message);
     }
     this.compressedBlocks = table.compressedBlocks;
@@ -115,14 +122,7 @@ export class TfCheckpointReader implements CheckpointReader {
     let numShards = 1;
     for (const { key, value } of table.entries) {
       if (key.length === 0) {
-        const r = new ProtoReader(value);
-        while (!r.done) {
-          const [f, w] = r.tag();
-          if (f === 1) numShards = r.varint();
-          else if (f === 2) {
-            if (r.varint() !== 0) throw new CheckpointError(this.indexPath, 'big-endian checkpoints are not supported');
-          } else r.skip(w);
-        }
+        numShards = this.parseHeader(value);
         continue;
       }
       const name = decoder.decode(key);
@@ -133,20 +133,23 @@ export class TfCheckpointReader implements CheckpointReader {
         throw new CheckpointError(this.indexPath, `corrupt index entry: ${(err as Error).message}`, name);
       }
       const dtype = DT_TO_DTYPE[e.dt];
+      checkIndex(e.offset, this.indexPath, 'offset', name);
+      checkIndex(e.size, this.indexPath, 'size', name);
+      shapeBytes('uint8', e.shape, this.indexPath, name);
       if (e.hasSlices) this.unsupported.push({ name, reason: 'partitioned (sliced) variable, which bert4ts does not read' });
       else if (e.dt === DT_STRING) {
         this.stringEntries.set(name, e);
         this.unsupported.push({ name, reason: 'string tensor: use readStrings()' });
       } else if (!dtype) this.unsupported.push({ name, reason: `unsupported dtype ${DT_NAMES[e.dt] ?? `DataType ${e.dt}`}` });
       else {
-        if (byteSize(dtype, e.shape) !== e.size) throw new CheckpointError(this.indexPath, `shape [${e.shape}] of ${dtype} needs ${byteSize(dtype, e.shape)} bytes, the index says ${e.size}`, name);
+        const size = shapeBytes(dtype, e.shape, this.indexPath, name);
+        if (size !== e.size) throw new CheckpointError(this.indexPath, `shape [${e.shape}] of ${dtype} needs ${size} bytes, the index says ${e.size}`, name);
         this.entries.set(name, e);
       }
       if (e.shard >= numShards) throw new CheckpointError(this.indexPath, `shard ${e.shard} but the header says ${numShards} shards`, name);
     }
     this.numShards = numShards;
     // Check every shard is there and long enough now, so a missing shard fails at open, by name.
-    this.shards = new Array(numShards).fill(undefined);
     const needed = new Map<number, { end: number; tensor: string }>();
     for (const e of [...this.entries.values(), ...this.stringEntries.values()]) {
       const cur = needed.get(e.shard);
@@ -156,13 +159,35 @@ export class TfCheckpointReader implements CheckpointReader {
       for (const [shard, { end, tensor }] of needed) {
         const file = dataFileName(prefix, shard, numShards);
         if (!existsSync(file)) throw new CheckpointError(file, `missing data shard ${shard} of ${numShards}`, tensor);
-        const f = (this.shards[shard] = new RandomAccessFile(file));
+        const f = new RandomAccessFile(file);
+        this.shards.set(shard, f);
         if (f.size < end) throw new CheckpointError(file, `truncated: needs ${end} bytes, has ${f.size}`, tensor);
       }
     } catch (e) {
       this.close();
       throw e;
     }
+  }
+
+  /** BundleHeaderProto: the shard count (endianness must be little). */
+  private parseHeader(value: Uint8Array): number {
+    let numShards = 1;
+    try {
+      const r = new ProtoReader(value);
+      while (!r.done) {
+        const [f, w] = r.tag();
+        if (f === 1) numShards = r.varint();
+        else if (f === 2) {
+          if (r.varint() !== 0) throw new CheckpointError(this.indexPath, 'big-endian checkpoints are not supported');
+        } else r.skip(w);
+      }
+    } catch (e) {
+      if (e instanceof CheckpointError) throw e;
+      throw new CheckpointError(this.indexPath, `corrupt bundle header: ${(e as Error).message}`);
+    }
+    // Only the shards some tensor lives in are opened, but the count is still checked (it names the files).
+    if (!Number.isInteger(numShards) || numShards < 1 || numShards > MAX_SHARDS) throw new CheckpointError(this.indexPath, `bad shard count ${numShards} in the header (must be 1..${MAX_SHARDS})`);
+    return numShards;
   }
 
   list(): TensorInfo[] {
@@ -172,6 +197,10 @@ export class TfCheckpointReader implements CheckpointReader {
 
   has(name: string): boolean {
     return this.entries.has(name);
+  }
+
+  files(): string[] {
+    return [this.indexPath, ...[...this.shards.values()].map((f) => f.path)];
   }
 
   /** Where a tensor lives (shard, offset, size, masked crc32c) — for diagnostics and tests. */
@@ -187,7 +216,7 @@ export class TfCheckpointReader implements CheckpointReader {
       throw new CheckpointError(this.path, bad ? bad.reason : 'no such tensor', name);
     }
     const { tensor, bytes } = allocateTensor(DT_TO_DTYPE[e.dt]!, e.shape);
-    const file = this.shards[e.shard]!;
+    const file = this.shards.get(e.shard)!;
     file.readInto(bytes, e.offset, `tensor '${name}'`);
     if (this.options.verifyChecksums !== false && crc32c(bytes) !== unmaskCrc(e.crc)) {
       throw new CheckpointError(file.path, 'data fails its crc32c check (corrupt file)', name);
@@ -209,9 +238,9 @@ export class TfCheckpointReader implements CheckpointReader {
   readStrings(name: string): { shape: number[]; values: Uint8Array[] } {
     const e = this.stringEntries.get(name);
     if (!e) throw new CheckpointError(this.path, this.entries.has(name) ? 'not a string tensor' : 'no such string tensor', name);
-    const file = this.shards[e.shard]!;
+    const file = this.shards.get(e.shard)!;
     const buf = file.read(e.offset, e.size, `tensor '${name}'`);
-    const n = e.shape.reduce((a, b) => a * b, 1);
+    const n = shapeBytes('uint8', e.shape, file.path, name); // element count, checked at open
     const r = new ProtoReader(buf);
     const lengths: number[] = [];
     let crc = 0;
@@ -246,8 +275,8 @@ export class TfCheckpointReader implements CheckpointReader {
   }
 
   close(): void {
-    for (const f of this.shards) f?.close();
-    this.shards.fill(undefined);
+    for (const f of this.shards.values()) f.close();
+    this.shards.clear();
   }
 }
 
@@ -259,13 +288,16 @@ export class TfCheckpointReader implements CheckpointReader {
  */
 export function writeTfCheckpoint(prefix: string, tensors: TensorSource, options: { blockSize?: number } = {}): void {
   const dataPath = dataFileName(prefix, 0, 1);
-  const sink = new FileSink(dataPath);
   const encoder = new TextEncoder();
   const entries: { key: Uint8Array; value: Uint8Array }[] = [];
   const seen = new Set<string>();
-  try {
+  // Both files go to temp names; the data file is renamed first and the .index last, so a failure
+  // never leaves an old index beside new data (or the reverse).
+  writeAtomically([dataPath, prefix + '.index'], ([data, index]) => {
+    const sink = new FileSink(data!);
     for (const [name, t] of entriesOf(tensors)) {
       checkTensor(name, t, dataPath);
+      checkName(name, prefix);
       if (!name) throw new CheckpointError(prefix, 'tensor names must not be empty (the empty key holds the bundle header)');
       if (seen.has(name)) throw new CheckpointError(prefix, 'duplicate tensor name', name);
       seen.add(name);
@@ -279,12 +311,10 @@ export function writeTfCheckpoint(prefix: string, tensors: TensorSource, options
       entries.push({ key: encoder.encode(name), value: entry.finish() });
       sink.write(bytes);
     }
-  } finally {
-    sink.close();
-  }
-  entries.sort((a, b) => compareBytes(a.key, b.key));
-  // BundleHeaderProto { num_shards: 1, endianness: LITTLE (default), version { producer: 1 } }
-  const header = new ProtoWriter().varintField(1, 1).messageField(3, new ProtoWriter().varintField(1, 1));
-  const index = buildSSTable([{ key: new Uint8Array(0), value: header.finish() }, ...entries], options);
-  writeFileSync(prefix + '.index', index);
+    sink.flush();
+    entries.sort((a, b) => compareBytes(a.key, b.key));
+    // BundleHeaderProto { num_shards: 1, endianness: LITTLE (default), version { producer: 1 } }
+    const header = new ProtoWriter().varintField(1, 1).messageField(3, new ProtoWriter().varintField(1, 1));
+    index!.write(buildSSTable([{ key: new Uint8Array(0), value: header.finish() }, ...entries], options));
+  });
 }

@@ -4,11 +4,19 @@
  * entries with 64-byte aligned data, as torch.save does, streaming each entry as it comes.
  */
 import { crc32 as zlibCrc32, inflateRawSync } from 'node:zlib';
+import { AtomicFile } from '../util/files.ts';
 import { CheckpointError, FileSink, RandomAccessFile } from './io.ts';
 
 const SIG_LOCAL = 0x04034b50, SIG_CENTRAL = 0x02014b50, SIG_EOCD = 0x06054b50, SIG_EOCD64 = 0x06064b50, SIG_LOCATOR64 = 0x07064b50;
 const U32_MAX = 0xffffffff, U16_MAX = 0xffff;
 const METHOD_STORED = 0, METHOD_DEFLATED = 8;
+/** Deflate cannot expand data more than ~1032 times. */
+const MAX_DEFLATE_RATIO = 1032;
+/**
+ * What all deflated entries of one archive may inflate to: 64 times the file plus 256 MB. torch.save
+ * never compresses; a re-zipped checkpoint of weights compresses little, while a zip bomb is refused.
+ */
+const inflateBudget = (fileSize: number) => 64 * fileSize + (256 << 20);
 
 export interface ZipEntry {
   name: string;
@@ -30,6 +38,8 @@ function u64(dv: DataView, at: number): number {
 export class ZipReader {
   readonly entries = new Map<string, ZipEntry>();
   private readonly dataOffsets = new Map<string, number>();
+  /** Deflated entries, inflated once (tensors of one storage read from the same bytes). */
+  private readonly inflated = new Map<string, Uint8Array>();
 
   constructor(readonly file: RandomAccessFile) {
     const path = file.path;
@@ -52,7 +62,9 @@ export class ZipReader {
       cdSize = u64(rec, 40);
       cdOffset = u64(rec, 48);
     }
+    if (count * 46 > cdSize) throw new CheckpointError(path, `corrupt zip: ${count} entries cannot fit a central directory of ${cdSize} bytes`);
     const cd = file.read(cdOffset, cdSize, 'zip central directory');
+    let budget = inflateBudget(file.size);
     const cv = view(cd);
     let p = 0;
     const decoder = new TextDecoder();
@@ -77,6 +89,14 @@ export class ZipReader {
           if (e.localHeaderOffset === U32_MAX) { e.localHeaderOffset = u64(cv, q); q += 8; }
         }
         x += 4 + len;
+      }
+      if (e.compressedSize > file.size || e.localHeaderOffset > file.size) throw new CheckpointError(path, `corrupt zip: entry '${e.name}' lies past the end of the file`);
+      if (e.method === METHOD_STORED && e.size !== e.compressedSize) throw new CheckpointError(path, `corrupt zip: stored entry '${e.name}' has sizes ${e.size} and ${e.compressedSize}`);
+      if (e.method === METHOD_DEFLATED) {
+        if (e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024) throw new CheckpointError(path, `corrupt zip: entry '${e.name}' declares ${e.size} bytes from ${e.compressedSize} compressed, more than deflate can produce`);
+        if ((budget -= e.size) < 0) {
+          throw new CheckpointError(path, `zip entry '${e.name}' would inflate to ${e.size} bytes, past the limit for a ${file.size}-byte archive (a zip bomb?); save the checkpoint uncompressed, as torch.save does`);
+        }
       }
       this.entries.set(e.name, e);
       p += 46 + nameLen + extraLen + commentLen;
@@ -113,11 +133,27 @@ export class ZipReader {
     const at = this.dataOffset(name);
     if (e.method === METHOD_STORED) return this.file.readInto(into, at + start, `zip entry '${name}'`);
     if (e.method === METHOD_DEFLATED) {
-      const all = inflateRawSync(this.file.read(at, e.compressedSize, `zip entry '${name}'`));
-      into.set(all.subarray(start, start + length));
+      into.set(this.inflate(e, at).subarray(start, start + length));
       return into;
     }
     throw new CheckpointError(this.file.path, `zip entry '${name}' uses unsupported compression method ${e.method}`);
+  }
+
+  /** Inflate an entry once, to at most its declared size, and check the size and crc. */
+  private inflate(e: ZipEntry, at: number): Uint8Array {
+    let out = this.inflated.get(e.name);
+    if (out) return out;
+    const path = this.file.path;
+    try {
+      out = inflateRawSync(this.file.read(at, e.compressedSize, `zip entry '${e.name}'`), { maxOutputLength: Math.max(1, e.size) });
+    } catch (err) {
+      if (err instanceof CheckpointError) throw err;
+      throw new CheckpointError(path, `zip entry '${e.name}' does not inflate to its declared ${e.size} bytes (${(err as Error).message})`);
+    }
+    if (out.length !== e.size) throw new CheckpointError(path, `zip entry '${e.name}' inflates to ${out.length} bytes, declared ${e.size}`);
+    if (crc32(out) !== e.crc) throw new CheckpointError(path, `zip entry '${e.name}' fails its crc32 check (corrupt)`);
+    this.inflated.set(e.name, out);
+    return out;
   }
 
   readAll(name: string): Uint8Array {
@@ -131,12 +167,15 @@ export function crc32(bytes: Uint8Array, previous = 0): number {
 
 /** Streaming writer of stored entries; zip64 records appear only when sizes or offsets need them. */
 export class ZipWriter {
+  private readonly file: AtomicFile;
   private readonly sink: FileSink;
   private readonly central: Uint8Array[] = [];
   private count = 0;
 
+  /** Writes to a temp file beside `path`, renamed over it by `finish()`; `abort()` removes it. */
   constructor(readonly path: string, private readonly alignment = 64) {
-    this.sink = new FileSink(path);
+    this.file = new AtomicFile(path);
+    this.sink = new FileSink(this.file);
   }
 
   /** Add one entry; `parts` are concatenated (so a tensor is written without copying it). */
@@ -199,39 +238,37 @@ export class ZipWriter {
   }
 
   finish(): void {
-    try {
-      const cdOffset = this.sink.position;
-      for (const c of this.central) this.sink.write(c);
-      const cdSize = this.sink.position - cdOffset;
-      const need64 = this.count >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
-      if (need64) {
-        const eocd64At = this.sink.position;
-        const r = new Uint8Array(56 + 20);
-        const rv = view(r);
-        rv.setUint32(0, SIG_EOCD64, true);
-        rv.setBigUint64(4, 44n, true);
-        rv.setUint16(12, 45, true); rv.setUint16(14, 45, true);
-        rv.setBigUint64(24, BigInt(this.count), true); rv.setBigUint64(32, BigInt(this.count), true);
-        rv.setBigUint64(40, BigInt(cdSize), true); rv.setBigUint64(48, BigInt(cdOffset), true);
-        rv.setUint32(56, SIG_LOCATOR64, true);
-        rv.setBigUint64(56 + 8, BigInt(eocd64At), true);
-        rv.setUint32(56 + 16, 1, true);
-        this.sink.write(r);
-      }
-      const e = new Uint8Array(22);
-      const ev = view(e);
-      ev.setUint32(0, SIG_EOCD, true);
-      ev.setUint16(8, Math.min(this.count, U16_MAX), true);
-      ev.setUint16(10, Math.min(this.count, U16_MAX), true);
-      ev.setUint32(12, Math.min(cdSize, U32_MAX), true);
-      ev.setUint32(16, Math.min(cdOffset, U32_MAX), true);
-      this.sink.write(e);
-    } finally {
-      this.sink.close();
+    const cdOffset = this.sink.position;
+    for (const c of this.central) this.sink.write(c);
+    const cdSize = this.sink.position - cdOffset;
+    const need64 = this.count >= U16_MAX || cdOffset >= U32_MAX || cdSize >= U32_MAX;
+    if (need64) {
+      const eocd64At = this.sink.position;
+      const r = new Uint8Array(56 + 20);
+      const rv = view(r);
+      rv.setUint32(0, SIG_EOCD64, true);
+      rv.setBigUint64(4, 44n, true);
+      rv.setUint16(12, 45, true); rv.setUint16(14, 45, true);
+      rv.setBigUint64(24, BigInt(this.count), true); rv.setBigUint64(32, BigInt(this.count), true);
+      rv.setBigUint64(40, BigInt(cdSize), true); rv.setBigUint64(48, BigInt(cdOffset), true);
+      rv.setUint32(56, SIG_LOCATOR64, true);
+      rv.setBigUint64(56 + 8, BigInt(eocd64At), true);
+      rv.setUint32(56 + 16, 1, true);
+      this.sink.write(r);
     }
+    const e = new Uint8Array(22);
+    const ev = view(e);
+    ev.setUint32(0, SIG_EOCD, true);
+    ev.setUint16(8, Math.min(this.count, U16_MAX), true);
+    ev.setUint16(10, Math.min(this.count, U16_MAX), true);
+    ev.setUint32(12, Math.min(cdSize, U32_MAX), true);
+    ev.setUint32(16, Math.min(cdOffset, U32_MAX), true);
+    this.sink.write(e);
+    this.sink.flush();
+    this.file.commit();
   }
 
   abort(): void {
-    this.sink.close();
+    this.file.abort();
   }
 }

@@ -32,19 +32,29 @@ const command: Command = {
     if (values.format !== undefined && !['safetensors', 'tf', 'pytorch'].includes(values.format)) {
       throw new UsageError(`--format must be safetensors, tf or pytorch, got "${values.format}"`);
     }
-    const { convertCheckpoint, formatFromPath, openCheckpoint } = await import('../checkpoint/index.ts');
-    if (!values.format && !formatFromPath(output)) {
-      throw new UsageError(`cannot tell the output format from "${output}": name it .safetensors, .bin or .ckpt, or pass --format`);
-    }
+    const { checkOutputs, convertCheckpoint, formatFromPath, openCheckpoint } = await import('../checkpoint/index.ts');
+    const format = (values.format ?? formatFromPath(output)) as 'safetensors' | 'tf' | 'pytorch' | undefined;
+    if (!format) throw new UsageError(`cannot tell the output format from "${output}": name it .safetensors, .bin or .ckpt, or pass --format`);
     const { Progress } = await import('../util/progress.ts');
+    const { FileError } = await import('../util/files.ts');
     // Count tensors first for the bar's total (opening reads only headers/indexes).
     const probe = openCheckpoint(input);
-    const total = probe.list().length;
-    probe.close();
+    let total: number;
+    try {
+      total = probe.list().length;
+      checkOutputs(probe, output, format);
+    } catch (e) {
+      // An output that is the input (or a directory) is a bad command line, caught before anything
+      // is read or written: a usage error (exit 2), like naming an unknown format.
+      if (e instanceof FileError) throw new UsageError(e.message);
+      throw e;
+    } finally {
+      probe.close();
+    }
     const progress = new Progress({ label: 'convert', total, unit: 'tensors', silent: values.quiet });
     let megabytes = 0;
     const result = convertCheckpoint(input, output, {
-      format: values.format as 'safetensors' | 'tf' | 'pytorch' | undefined,
+      format,
       dtype: values.dtype as 'float32' | 'float16' | 'bfloat16' | undefined,
       onTensor: (_info, bytes) => {
         megabytes += bytes / 1e6;

@@ -4,7 +4,8 @@
  * Named dims are resolved at run time from the shapes of the graph inputs that carry them.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import { writeAtomically } from '../util/files.ts';
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import { PRIMS, type OnnxAttr, type OnnxBuilder } from '../graph/prim.ts';
 import { GraphError, Tensor, formatShape, type Dim, type Node, type Shape } from '../graph/tensor.ts';
@@ -118,28 +119,26 @@ export class LoweredModel {
    * external data, needed over 2 GB). Streams: weights are never copied in memory.
    */
   writeFiles(path: string, externalThreshold = 1024): { modelPath: string; dataPath?: string } {
-    const dataName = path.split('/').pop()! + '.data';
+    const dataName = basename(path) + '.data';
     const dataPath = path + '.data';
     const big = this.initializers.filter((i) => i.tensor.data.byteLength >= externalThreshold);
-    let dataFd: number | undefined;
     const offsets = new Map<string, number>();
-    if (big.length) {
-      dataFd = openSync(dataPath, 'w');
-      let offset = 0;
-      for (const init of big) {
-        const pad = (4096 - (offset % 4096)) % 4096;
-        if (pad) { writeSync(dataFd, new Uint8Array(pad)); offset += pad; }
-        const bytes = rawBytes(init.tensor);
-        writeChunked(dataFd, bytes);
-        offsets.set(init.name, offset);
-        offset += bytes.length;
+    // Temp files renamed only when both are complete, the data first: a failure never leaves a
+    // truncated model, or a new model beside old data.
+    writeAtomically(big.length ? [dataPath, path] : [path], (files) => {
+      if (big.length) {
+        let offset = 0;
+        for (const init of big) {
+          const pad = (4096 - (offset % 4096)) % 4096;
+          if (pad) { files[0]!.write(new Uint8Array(pad)); offset += pad; }
+          const bytes = rawBytes(init.tensor);
+          files[0]!.write(bytes);
+          offsets.set(init.name, offset);
+          offset += bytes.length;
+        }
       }
-      closeSync(dataFd);
-    }
-    const model = this.assemble({ location: dataName, offsets });
-    const fd = openSync(path, 'w');
-    for (const part of model.finish()) writeChunked(fd, part);
-    closeSync(fd);
+      for (const part of this.assemble({ location: dataName, offsets }).finish()) files[files.length - 1]!.write(part);
+    });
     return { modelPath: path, dataPath: big.length ? dataPath : undefined };
   }
 
@@ -161,11 +160,6 @@ export class LoweredModel {
     model.message(8, new ProtoWriter().string(1, '').int(2, OPSET));
     return model;
   }
-}
-
-function writeChunked(fd: number, bytes: Uint8Array): void {
-  const CHUNK = 1 << 30;
-  for (let o = 0; o < bytes.length; o += CHUNK) writeSync(fd, bytes.subarray(o, Math.min(bytes.length, o + CHUNK)));
 }
 
 // Weight identity for session cache keys: the same array with the same version hashes the same.
