@@ -144,4 +144,10 @@ test('model files keep their vocabulary: each format\'s is pinned; files without
   writeSafetensors(join(dir, 'future.safetensors'), tensors, { config: JSON.stringify(config), contextFormat: 'fen' });
   assert.throws(() => loadPlayerModel(join(dir, 'future.safetensors')), /unknown contextFormat "fen" \(expected moves, position, board\)/);
   assert.throws(() => savePlayerModel(join(dir, 'mismatch.safetensors'), { ...legacy, format: 'board' }), /a board-format model has a vocabulary of 42 tokens, this config has vocabSize 24/);
+  // Sizes in a model's config decide what is built: checked, as is the file kind.
+  writeSafetensors(join(dir, 'huge.safetensors'), tensors, { config: JSON.stringify({ ...config, numLayers: 1e9 }), contextFormat: 'moves' });
+  assert.throws(() => loadPlayerModel(join(dir, 'huge.safetensors')), (e) => e instanceof ModelFileError && /config "numLayers" must be an integer from 1 to 256, got 1000000000/.test(e.message));
+  writeSafetensors(join(dir, 'junk.safetensors'), tensors, { config: '{nope', contextFormat: 'moves' });
+  assert.throws(() => loadPlayerModel(join(dir, 'junk.safetensors')), (e) => e instanceof ModelFileError && /"config" metadata is not JSON/.test(e.message));
+  assert.throws(() => loadPlayerModel('/dev/zero'), (e) => e instanceof ModelFileError && /a device, not a regular file/.test(e.message));
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,6 +14,8 @@ import { PgnError, decodeBig5Hkscs, parsePgn } from '../../src/xiangqi/pgn.ts';
 import { FenError, Position } from '../../src/xiangqi/board.ts';
 import { NotationError, parseMove } from '../../src/xiangqi/notation.ts';
 import { FileError } from '../../src/util/files.ts';
+import { readCorpus } from '../../src/xiangqi/player/dataset.ts';
+import { writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
 import { paxRecord, tarArchive, tarHeader } from './tar-fixtures.ts';
 
 const BIN = new URL('../../bin/bert4ts.js', import.meta.url).pathname;
@@ -171,4 +173,26 @@ test('FEN: counters beyond the undo stack, and huge FENs, are FenErrors with a b
   assert.throws(() => Position.fromFen(huge), (e) => e instanceof FenError && e.message.length < 400);
   const pos = Position.fromFen('4k4/9/9/9/9/9/9/9/9/3K5 w - - 1000000000 1000000000');
   assert.equal(Position.fromFen(pos.fen()).fen(), pos.fen());
+});
+
+test('player inputs and outputs: the training corpus must be a regular file of ICCS lines; synthetic records are written atomically', async (t) => {
+  const dir = tmp();
+  try {
+    assert.throws(() => readCorpus('/dev/zero'), (e) => e instanceof FileError && /a device/.test(e.message));
+    if (spawnSync('mkfifo', [join(dir, 'fifo.jsonl')]).status === 0) {
+      await within(2000, 'FIFO corpus', () => assert.throws(() => readCorpus(join(dir, 'fifo.jsonl')), /a FIFO/));
+    } else t.diagnostic('no mkfifo');
+    writeFileSync(join(dir, 'g.jsonl'), '{"id": "a", "iccs": "h2e2 h9g7"}\n{"id": "b", "iccs": "h2e2 zz99"}\n');
+    assert.throws(() => readCorpus(join(dir, 'g.jsonl')), (e) => e instanceof FileError && /g\.jsonl:2: "zz99" is not an ICCS move/.test(e.message));
+    writeFileSync(join(dir, 'g.jsonl'), 'null\n');
+    assert.throws(() => readCorpus(join(dir, 'g.jsonl')), /g\.jsonl:1: a game needs string fields/);
+
+    const out = join(dir, 'records.jsonl');
+    writeFileSync(out, 'old\n');
+    await writeSyntheticCorpus(out, { games: 2, seed: 1, maxPlies: 10, quiet: true });
+    assert.equal(readFileSync(out, 'utf8').trim().split('\n').length, 2);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp')), [], 'no temp file left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,10 +4,10 @@
  * hash of the game id, so the split never depends on file order and never changes between runs.
  */
 import { closeSync, readFileSync } from 'node:fs';
-import { openRegularFile } from '../../util/files.ts';
+import { FileError, openRegularFile } from '../../util/files.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { Random } from '../../nn/params.ts';
-import { Position, START_FEN } from '../board.ts';
+import { MAX_GAME_PLIES, Position, START_FEN } from '../board.ts';
 import { FORMATS, gameTokens, iccsTokens, moveFromIccs, MOVE_TOKENS, PAD, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
 
 export type Split = 'train' | 'validation' | 'test';
@@ -45,7 +45,7 @@ export function readCorpus(path: string): { games: Record<Split, CorpusGame[]>; 
       closeSync(fd);
     }
   } catch (e) {
-    throw new Error(`cannot read the corpus ${path}: ${(e as Error).message} (build it with \`bert4ts xiangqi corpus\`)`);
+    throw new FileError(path, `cannot read the corpus: ${(e as Error).message} (build it with \`bert4ts xiangqi corpus\`)`);
   }
   const games: Record<Split, CorpusGame[]> = { train: [], validation: [], test: [] };
   let skipped = 0;
@@ -57,17 +57,20 @@ export function readCorpus(path: string): { games: Record<Split, CorpusGame[]>; 
     try {
       g = JSON.parse(line);
     } catch {
-      throw new Error(`${path}:${i + 1}: not a JSON object`);
+      throw new FileError(`${path}:${i + 1}`, 'not a JSON object');
     }
-    if (typeof g.id !== 'string' || typeof g.iccs !== 'string') throw new Error(`${path}:${i + 1}: a game needs string fields "id" and "iccs"`);
+    if (typeof g?.id !== 'string' || typeof g.iccs !== 'string') throw new FileError(`${path}:${i + 1}`, 'a game needs string fields "id" and "iccs"');
     const fen = typeof g.fen === 'string' ? g.fen : '';
     const moves = g.iccs.split(/\s+/).filter(Boolean);
+    // Checked here so a bad line is named, not met later as a garbled board in a batch.
+    const bad = moves.find((m) => !/^[a-i][0-9][a-i][0-9]$/.test(m));
+    if (bad !== undefined || moves.length > MAX_GAME_PLIES) throw new FileError(`${path}:${i + 1}`, bad !== undefined ? `"${bad.slice(0, 20)}" is not an ICCS move` : `more than ${MAX_GAME_PLIES} moves`);
     if ((fen && fen.split(' ')[0] !== START_BOARD) || (fen && fen.split(' ')[1] === 'b') || moves.length === 0) {
       skipped++;
       continue;
     }
     if (g.learn !== undefined && (typeof g.learn !== 'string' || !/^[01]*$/.test(g.learn) || g.learn.length !== moves.length)) {
-      throw new Error(`${path}:${i + 1}: "learn" must be a string of 0s and 1s, one per move (${moves.length})`);
+      throw new FileError(`${path}:${i + 1}`, `"learn" must be a string of 0s and 1s, one per move (${moves.length})`);
     }
     const game: CorpusGame = { id: g.id, moves, result: typeof g.result === 'string' ? g.result : '*' };
     if (typeof g.learn === 'string') game.learn = g.learn;
