@@ -2,9 +2,10 @@
  * Hugging Face `tokenizer_config.json` and `special_tokens_map.json`, read as plain data (no file
  * system here). What is honoured:
  *   - SentencePiece (AlbertTokenizer, XLNetTokenizer): `do_lower_case`, `keep_accents`,
- *     `remove_space`, as those classes' `preprocess_text` applies them before SentencePiece; missing
- *     keys take the class's defaults (ALBERT: lower-case, strip accents, squeeze spaces; XLNet: the
- *     same but cased); for other classes only the keys present apply.
+ *     `remove_space`, as those classes' `preprocess_text` applies them (with `` and '' → ") before
+ *     SentencePiece; missing keys take the class's defaults (ALBERT: lower-case, strip accents,
+ *     squeeze spaces; XLNet: the same but cased). Without a tokenizer_class, any of those keys
+ *     turns the preprocessing on (missing ones off); other classes (T5...) get none.
  *   - WordPiece (BertTokenizer): `do_lower_case`, `strip_accents`, `unk_token`, and the
  *     tokenizer.json names `max_input_chars_per_word`, `continuing_subword_prefix`.
  *   - `<name>_token` (cls sep pad unk mask bos eos eod; a string or {content}) for every kind, when
@@ -73,13 +74,14 @@ export function parseHfConfig(files: [string, string][]): HfConfig {
     const lower = typed<boolean>('do_lower_case', 'boolean');
     const keepAccents = typed<boolean>('keep_accents', 'boolean');
     const removeSpace = typed<boolean>('remove_space', 'boolean');
+    // Only ALBERT and XLNet preprocess (their class, or no class but their keys); T5 and others do not.
     const base = PREPROCESS_DEFAULTS.get(out.tokenizerClass ?? '');
-    if (base || lower !== undefined || keepAccents !== undefined || removeSpace !== undefined) {
-      const p = { ...(base ?? NEUTRAL) };
+    if (base || (out.tokenizerClass === undefined && (lower !== undefined || keepAccents !== undefined || removeSpace !== undefined))) {
+      const p = { ...(base ?? NEUTRAL) }; // even with all three off, `` and '' still become "
       if (lower !== undefined) p.lowercase = lower;
       if (keepAccents !== undefined) p.keepAccents = keepAccents;
       if (removeSpace !== undefined) p.removeSpace = removeSpace;
-      out.preprocess = p.lowercase || !p.keepAccents || p.removeSpace ? p : undefined;
+      out.preprocess = p;
     }
     const wp = out.wordpiece;
     if (lower !== undefined) wp.lowercase = lower;

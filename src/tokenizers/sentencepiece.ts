@@ -351,9 +351,9 @@ function isCombining(ch: string): boolean {
 
 /**
  * The preprocessed text and, for each of its UTF-16 units, where its source starts in `text`
- * (`orig[result.length]` is `text.length`). Per character, which is exact: NFKD's reordering only
- * moves combining marks, which are dropped, and lower-casing is done on the whole text whenever
- * that keeps its length (it then also gets Greek final sigma right).
+ * (`orig[result.length]`: where the last kept character ends). Per character, which is exact:
+ * NFKD's reordering only moves combining marks, which are dropped, and lower-casing is done on the
+ * whole text whenever that keeps its length (it then also gets Greek final sigma right).
  */
 export function hfPreprocess(text: string, p: SpPreprocess): { text: string; orig: number[] } {
   let out = '';
@@ -386,7 +386,7 @@ export function hfPreprocess(text: string, p: SpPreprocess): { text: string; ori
       }
     }
   }
-  orig.push(text.length);
+  orig.push(space >= 0 ? space : text.length); // trailing spaces belong to no piece, as in SentencePiece
   return { text: out, orig };
 }
 
