@@ -64,6 +64,8 @@ test('UCI: after a rejected position, go plays nothing until a valid position ar
   assert.deepEqual(answers.slice(0, 2), ['bestmove (none)', 'bestmove (none)'], out.join('\n'));
   assert.ok(out.some((l) => /^info string no position to play from: the last "position" was rejected \(illegal move "h10e10"/.test(l)));
   assert.match(answers[2]!, /^bestmove [a-i](10|[1-9])[a-i](10|[1-9])$/, 'a valid position clears the error');
+  const long = await uci(player, ['position startpos moves ' + 'h2e2 '.repeat(300_000), 'isready']);
+  assert.deepEqual(long, ['info string line ignored: longer than 1048576 characters', 'readyok'], 'an endless line is dropped, not parsed');
   const ucci = await uci(player, ['ucci', 'position startpos moves z9z9', 'go depth 1', 'ucinewgame', 'go depth 1']);
   assert.equal(ucci.filter((l) => l === 'nobestmove').length, 1, 'UCCI answers nobestmove');
   assert.match(ucci[ucci.length - 1]!, /^bestmove [a-i][0-9][a-i][0-9]$/);

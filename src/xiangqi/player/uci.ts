@@ -124,11 +124,34 @@ export class UciEngine {
   }
 }
 
+/** Longest command line read; GUIs send a few kB at most (a position with its moves). */
+const MAX_LINE = 1 << 20;
+
+/** Lines of `input`; a line over MAX_LINE is dropped as it streams in (never held whole) and yields `undefined`. */
+async function* boundedLines(input: NodeJS.ReadableStream): AsyncGenerator<string | undefined> {
+  const decoder = new TextDecoder();
+  let pending = '', dropping = false;
+  for await (const chunk of input) {
+    pending += typeof chunk === 'string' ? chunk : decoder.decode(chunk as Uint8Array, { stream: true });
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+      if (!dropping) yield nl > MAX_LINE ? undefined : pending.slice(0, nl);
+      dropping = false;
+      pending = pending.slice(nl + 1);
+    }
+    if (pending.length > MAX_LINE) {
+      if (!dropping) yield undefined;
+      dropping = true;
+      pending = '';
+    }
+  }
+  if (pending && !dropping) yield pending;
+}
+
 /** Read commands line by line from `input` until `quit` or end of input. */
 export async function runUci(player: Player, input: NodeJS.ReadableStream, send: (line: string) => void, temperature = 0): Promise<void> {
-  const { createInterface } = await import('node:readline');
   const engine = new UciEngine(player, send, temperature);
-  const rl = createInterface({ input, terminal: false });
-  for await (const line of rl) if (!(await engine.handle(line))) break;
-  rl.close();
+  for await (const line of boundedLines(input)) {
+    if (line === undefined) send(`info string line ignored: longer than ${MAX_LINE} characters`);
+    else if (!(await engine.handle(line))) break;
+  }
 }
