@@ -15,6 +15,7 @@ export interface Command {
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = Object.assign(Object.create(null), {
   convert: { summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names', load: async () => (await import('./convert.ts')).default },
   encode: { summary: 'run a model on texts: hidden-state summary, or top predictions for [MASK] (mlm) / the next token (lm)', load: async () => (await import('./encode.ts')).default },
+  export: { summary: 'export a model as ONNX, or as a Triton Inference Server model repository', load: async () => (await import('./export.ts')).default },
   generate: { summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed', load: async () => (await import('./generate.ts')).default },
   serve: { summary: 'serve models over HTTP (embeddings, fill-mask, classify, completions), or the xiangqi web page', load: async () => (await import('./serve.ts')).default },
   tokenize: { summary: 'tokenize text (or --decode ids) with a WordPiece, SentencePiece, GPT-2 BPE or CPM tokenizer', load: async () => (await import('./tokenize.ts')).default },
