@@ -34,6 +34,7 @@ export abstract class BaseTokenizer implements Tokenizer {
   }
 
   encode(text: string, pair?: string, options: EncodeOptions = {}): Encoding {
+    if (typeof options !== 'object' || options === null) throw new TokenizerError('encode: options must be an object');
     const a = this.pieces(checkText(text, 'text'));
     const b = pair === undefined ? undefined : this.pieces(checkText(pair, 'pair'));
     const addSpecial = options.addSpecialTokens ?? true;
@@ -88,7 +89,6 @@ export abstract class BaseTokenizer implements Tokenizer {
     };
   }
 
-  /** Throws a clear error for anything that is not an id of this vocabulary. */
   /** Ids as a plain array (number[] or a typed array such as a model's output); throws a clear
    * error for anything that is not an id of this vocabulary. */
   protected checkIds(ids: ArrayLike<number>): number[] {
@@ -96,8 +96,10 @@ export abstract class BaseTokenizer implements Tokenizer {
     const list = Array.from(ids, Number);
     for (let i = 0; i < list.length; i++) {
       const id = list[i]!;
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw new TokenizerError(`decode: id ${ids[i]} at position ${i} is out of range [0, ${this.vocabSize}) for this ${this.kind} vocabulary`);
+      // An array's entries must be numbers ('3' is not an id); a typed array's always are.
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize || (Array.isArray(ids) && typeof ids[i] !== 'number')) {
+        const shown = typeof ids[i] === 'number' || typeof ids[i] === 'bigint' ? String(ids[i]) : JSON.stringify(ids[i]) ?? String(ids[i]);
+        throw new TokenizerError(`decode: id ${shown} at position ${i} is out of range [0, ${this.vocabSize}) for this ${this.kind} vocabulary`);
       }
     }
     return list;
