@@ -67,10 +67,10 @@ export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
 }
 
 /** The config from a model's metadata, every size checked: it decides how much is allocated and built. */
-function parseConfig(file: string, raw: string): GPT2Config {
+export function parseConfig(file: string, raw: string | undefined): GPT2Config {
   let c: Record<string, unknown>;
   try {
-    c = JSON.parse(raw);
+    c = JSON.parse(raw ?? '');
   } catch (e) {
     throw new ModelFileError(`${file}: the "config" metadata is not JSON (${(e as Error).message})`);
   }

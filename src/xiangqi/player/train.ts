@@ -20,7 +20,7 @@ import { compile } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { Progress } from '../../util/progress.ts';
 import { BatchSampler, gameSequence, mixedBatchAt, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
-import { defaultConfig, loadPlayerModel, savePlayerModel } from './model.ts';
+import { defaultConfig, loadPlayerModel, parseConfig, savePlayerModel } from './model.ts';
 import { FORMATS, isContextFormat, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
 
 export interface TrainOptions {
@@ -169,7 +169,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     if (!existsSync(checkpointPath)) throw new Error(`--resume: no ${CHECKPOINT} in ${o.out}`);
     const reader = new SafetensorsReader(checkpointPath);
     try {
-      config = JSON.parse(reader.metadata.config!) as GPT2Config;
+      config = parseConfig(checkpointPath, reader.metadata.config);
       const savedFormat = reader.metadata.contextFormat ?? 'moves';
       if (!isContextFormat(savedFormat)) throw new Error(`${checkpointPath}: unknown contextFormat "${savedFormat}"`);
       format = savedFormat;
