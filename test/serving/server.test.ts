@@ -2,9 +2,7 @@
 // batching, limits, cancellation, auth, and graceful shutdown of the real CLI process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -14,33 +12,9 @@ import { decoderFor } from '../../src/generation/forModel.ts';
 import { greedy } from '../../src/generation/decode.ts';
 import { ServedModel } from '../../src/serving/models.ts';
 import { createModelServer, type ModelServerOptions } from '../../src/serving/server.ts';
+import { root, testModelDirs } from './helpers.ts';
 
-const REF = 'test/fixtures/reference';
-const root = mkdtempSync(join(tmpdir(), 'bert4ts-serve-'));
-const LETTERS = [...'abcdefghijklmnopqrstuvwxyz'];
-const HAN = [...'我你他她是的了不在有人这中大为上个国和地到以说时要就出会可也天日月水火山石田土'];
-
-/** A model directory from a reference checkpoint plus a WordPiece vocabulary of its size. */
-function modelDir(name: string, from: string, vocabSize: number, edit: (c: Record<string, unknown>) => void = () => {}): string {
-  const dir = join(root, name);
-  mkdirSync(dir);
-  const config = JSON.parse(readFileSync(join(REF, from, 'config.json'), 'utf8'));
-  edit(config);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  copyFileSync(join(REF, from, 'model.safetensors'), join(dir, 'model.safetensors'));
-  const tokens = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...LETTERS, ...HAN];
-  while (tokens.length < vocabSize) tokens.push(`x${tokens.length}`);
-  writeFileSync(join(dir, 'vocab.txt'), tokens.slice(0, vocabSize).join('\n') + '\n');
-  return dir;
-}
-
-const bertDir = modelDir('bert', 'bert-mlm', 64);
-const gptDir = modelDir('gpt', 'gpt2-lm', 80);
-const clsDir = modelDir('cls', 'bert-encoder', JSON.parse(readFileSync(join(REF, 'bert-encoder', 'config.json'), 'utf8')).vocab_size, (c) => {
-  c.architectures = ['BertForSequenceClassification'];
-  c.num_labels = 2;
-  c.id2label = { 0: 'negative', 1: 'positive' };
-});
+const { bertDir, gptDir, clsDir } = testModelDirs();
 
 let models: ServedModel[];
 const servers: Server[] = [];
