@@ -98,7 +98,7 @@ export abstract class BaseTokenizer implements Tokenizer {
       const id = list[i]!;
       // An array's entries must be numbers ('3' is not an id); a typed array's always are.
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize || (Array.isArray(ids) && typeof ids[i] !== 'number')) {
-        const shown = typeof ids[i] === 'number' || typeof ids[i] === 'bigint' ? String(ids[i]) : JSON.stringify(ids[i]) ?? String(ids[i]);
+        const shown = typeof ids[i] === 'number' || typeof ids[i] === 'bigint' ? String(ids[i]) : preview(ids[i]);
         throw new TokenizerError(`decode: id ${shown} at position ${i} is out of range [0, ${this.vocabSize}) for this ${this.kind} vocabulary`);
       }
     }
@@ -116,6 +116,16 @@ export function cpsToString(cps: ArrayLike<number>): string {
   let s = '';
   for (let i = 0; i < cps.length; i += 8192) s += String.fromCodePoint(...Array.prototype.slice.call(cps, i, i + 8192));
   return s;
+}
+
+/** A short rendering of an untrusted value for an error message. Never throws: JSON.stringify
+ * overflows the stack on a deeply nested value. */
+export function preview(v: unknown, max = 80): string {
+  try {
+    return (JSON.stringify(v) ?? String(v)).slice(0, max);
+  } catch {
+    return Array.isArray(v) ? '[...]' : typeof v;
+  }
 }
 
 export function checkText(text: unknown, what: string): string {

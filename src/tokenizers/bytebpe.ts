@@ -8,7 +8,7 @@
  * Offsets: a piece spans the characters its bytes came from (a piece holding part of a
  * multi-byte character spans that whole character).
  */
-import { BaseTokenizer, type Pieces } from './base.ts';
+import { BaseTokenizer, preview, type Pieces } from './base.ts';
 import { NumberHeap } from './heap.ts';
 import { TokenizerError, type DecodeOptions, type SpecialName, type SpecialToken } from './types.ts';
 
@@ -66,6 +66,9 @@ export function bytesToUnicode(): string[] {
   return table;
 }
 
+// ignoreBOM: a text that starts with U+FEFF must decode back to it, not lose it as a byte-order mark.
+const utf8Text = new TextDecoder('utf-8', { ignoreBOM: true });
+
 interface Word { ids: number[]; tokens: string[]; /** byte length of each piece */ lengths: number[] }
 
 export class ByteLevelBpeTokenizer extends BaseTokenizer {
@@ -91,7 +94,7 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
     this.ids = encoder instanceof Map ? new Map(encoder) : new Map(Object.entries(encoder));
     let max = -1; // a loop, not Math.max(...ids): 150k arguments overflow the stack
     for (const [t, id] of this.ids) {
-      if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`byte-level BPE vocabulary: token ${JSON.stringify(t)} has invalid id ${JSON.stringify(id)}`);
+      if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`byte-level BPE vocabulary: token ${JSON.stringify(t)} has invalid id ${preview(id)}`);
       if (id > max) max = id;
     }
     if (max >= this.ids.size) throw new TokenizerError(`byte-level BPE vocabulary has ${this.ids.size} tokens but an id ${max} (ids must be 0..${this.ids.size - 1})`);
@@ -209,7 +212,7 @@ export class ByteLevelBpeTokenizer extends BaseTokenizer {
     const skip = options.skipSpecialTokens ?? true;
     const bytes: number[] = [];
     let text = '';
-    const flush = () => { text += new TextDecoder().decode(new Uint8Array(bytes)); bytes.length = 0; };
+    const flush = () => { text += utf8Text.decode(new Uint8Array(bytes)); bytes.length = 0; };
     for (const id of list) {
       const token = this.vocab[id]!;
       const special = this.isSpecialId(id);

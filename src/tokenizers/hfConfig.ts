@@ -15,6 +15,7 @@
  * Keys are looked up as own properties only, so "__proto__" or "constructor" in a file is just an
  * unknown key.
  */
+import { preview } from './base.ts';
 import type { SpPreprocess } from './sentencepiece.ts';
 import type { WordPieceOptions } from './wordpiece.ts';
 import { TokenizerError, type SpecialName } from './types.ts';
@@ -53,7 +54,7 @@ export function parseHfConfig(files: [string, string][]): HfConfig {
     const typed = <T>(key: string, type: string, allowNull = false): T | undefined => {
       const v = get(key);
       if (v === undefined || (allowNull && v === null)) return undefined;
-      if (typeof v !== type) throw new TokenizerError(`corrupt ${name}: "${key}" must be a ${type}, got ${JSON.stringify(v)?.slice(0, 60)}`);
+      if (typeof v !== type) throw new TokenizerError(`corrupt ${name}: "${key}" must be a ${type}, got ${preview(v, 60)}`);
       return v as T;
     };
     for (const special of SPECIAL_NAMES) {
@@ -68,7 +69,7 @@ export function parseHfConfig(files: [string, string][]): HfConfig {
     if (cls !== undefined) out.tokenizerClass = cls.replace(/Fast$/, '');
     const kind = typed<string>('bert4ts_kind', 'string');
     if (kind !== undefined) {
-      if (!(KINDS as readonly string[]).includes(kind)) throw new TokenizerError(`corrupt ${name}: "bert4ts_kind" must be one of ${KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+      if (!(KINDS as readonly string[]).includes(kind)) throw new TokenizerError(`corrupt ${name}: "bert4ts_kind" must be one of ${KINDS.join(', ')}, got ${preview(kind)}`);
       out.kind = kind as Kind;
     }
     const lower = typed<boolean>('do_lower_case', 'boolean');

@@ -8,6 +8,7 @@
  * vocabulary was chosen from tokenize to the same pieces as before: Viterbi and greedy
  * longest-match only ever lose alternatives they did not pick.
  */
+import { preview } from './base.ts';
 import { PieceType, SentencePieceTokenizer } from './sentencepiece.ts';
 import { WordPieceTokenizer } from './wordpiece.ts';
 import { TokenizerError, type Tokenizer } from './types.ts';
@@ -69,7 +70,7 @@ export function parseKeepTokens(text: string, source = 'keep_tokens.json'): numb
   if (!Array.isArray(value)) throw new TokenizerError(`corrupt keep_tokens file ${source}: expected a JSON array of ids`);
   const seen = new Set<number>();
   value.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`corrupt keep_tokens file ${source}: entry ${i} is ${JSON.stringify(id)}, not a non-negative integer`);
+    if (!Number.isInteger(id) || id < 0) throw new TokenizerError(`corrupt keep_tokens file ${source}: entry ${i} is ${preview(id)}, not a non-negative integer`);
     if (seen.has(id)) throw new TokenizerError(`corrupt keep_tokens file ${source}: id ${id} appears twice`);
     seen.add(id);
   });

@@ -46,7 +46,7 @@ export interface SpModel {
 
 /** Parses a ModelProto. `what` names the file in errors. */
 export function parseSentencePieceModel(bytes: Uint8Array, what = 'SentencePiece .model'): SpModel {
-  const utf8 = new TextDecoder('utf-8', { fatal: false });
+  const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // a piece may start with U+FEFF
   const text = (s: number, e: number) => utf8.decode(bytes.subarray(s, e));
   const pieces: SpPiece[] = [];
   let modelType = 1, byteFallback = false, unkSurface = ' \u2047 ', treatAsSuffix = false;
@@ -231,7 +231,7 @@ class CharsMap {
     if (!cps) {
       let end = bestValue;
       while (end < this.strings.length && this.strings[end] !== 0) end++;
-      cps = [...new TextDecoder().decode(this.strings.subarray(bestValue, end))].map((c) => c.codePointAt(0)!);
+      cps = [...new TextDecoder('utf-8', { ignoreBOM: true }).decode(this.strings.subarray(bestValue, end))].map((c) => c.codePointAt(0)!);
       this.cache.set(bestValue, cps);
     }
     out.cps = cps;

@@ -13,7 +13,7 @@ import { ByteLevelBpeTokenizer } from './bytebpe.ts';
 import { PieceType, SentencePieceTokenizer, type SpPiece } from './sentencepiece.ts';
 import { WordPieceTokenizer } from './wordpiece.ts';
 import { TokenizerError, type Framing, type SpecialName, type Tokenizer } from './types.ts';
-import type { BaseTokenizer } from './base.ts';
+import { preview, type BaseTokenizer } from './base.ts';
 
 type Json = Record<string, any>;
 
@@ -43,7 +43,7 @@ export function fromTokenizerJson(text: string, what = 'tokenizer.json'): Tokeni
 function build(spec: Json, what: string): Tokenizer {
   const model: Json = spec.model;
   if (spec.added_tokens != null && !Array.isArray(spec.added_tokens)) throw new TokenizerError(`corrupt ${what}: added_tokens must be a list`);
-  const unsupported = (section: string, value: Json | null | undefined) => new TokenizerError(`unsupported ${what}: ${section} type ${JSON.stringify(value?.type)} with model ${model.type}`);
+  const unsupported = (section: string, value: Json | null | undefined) => new TokenizerError(`unsupported ${what}: ${section} type ${preview(value?.type)} with model ${model.type}`);
   const specialContents = new Set<string>((spec.added_tokens ?? []).filter((t: Json) => t.special).map((t: Json) => t.content));
   let tok: BaseTokenizer;
 
@@ -68,7 +68,7 @@ function build(spec: Json, what: string): Tokenizer {
     if (model.merges != null && !Array.isArray(model.merges)) throw new TokenizerError(`corrupt ${what}: BPE merges must be a list`);
     const merges: [string, string][] = (model.merges ?? []).map((m: string | string[], i: number) => {
       const pair = typeof m === 'string' ? m.split(' ') : m;
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') throw new TokenizerError(`corrupt ${what}: merge ${i} is not a pair: ${JSON.stringify(m)}`);
+      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') throw new TokenizerError(`corrupt ${what}: merge ${i} is not a pair: ${preview(m)}`);
       return pair as [string, string];
     });
     if (!model.vocab || typeof model.vocab !== 'object' || Array.isArray(model.vocab)) throw new TokenizerError(`corrupt ${what}: BPE model has no vocab object`);
@@ -76,10 +76,10 @@ function build(spec: Json, what: string): Tokenizer {
   } else if (model.type === 'Unigram') {
     if (!Array.isArray(model.vocab)) throw new TokenizerError(`corrupt ${what}: Unigram vocab must be a list of [piece, score]`);
     const byteFallback = Boolean(model.byte_fallback);
-    if (model.unk_id != null && !(Number.isInteger(model.unk_id) && model.unk_id >= 0 && model.unk_id < model.vocab.length)) throw new TokenizerError(`corrupt ${what}: unk_id ${JSON.stringify(model.unk_id)} is not an id of the vocabulary`);
+    if (model.unk_id != null && !(Number.isInteger(model.unk_id) && model.unk_id >= 0 && model.unk_id < model.vocab.length)) throw new TokenizerError(`corrupt ${what}: unk_id ${preview(model.unk_id)} is not an id of the vocabulary`);
     const pieces: SpPiece[] = model.vocab.map((entry: unknown, id: number) => {
       const [piece, score] = Array.isArray(entry) ? entry : [];
-      if (typeof piece !== 'string' || typeof score !== 'number') throw new TokenizerError(`corrupt ${what}: Unigram vocab entry ${id} is not [piece, score]: ${JSON.stringify(entry)?.slice(0, 80)}`);
+      if (typeof piece !== 'string' || typeof score !== 'number') throw new TokenizerError(`corrupt ${what}: Unigram vocab entry ${id} is not [piece, score]: ${preview(entry)}`);
       return {
       piece, score,
       type: id === model.unk_id ? PieceType.Unknown
@@ -105,7 +105,7 @@ function build(spec: Json, what: string): Tokenizer {
       normalizer: { name: 'tokenizer.json', charsmap, addDummyPrefix, removeExtraWhitespaces: true, escapeWhitespaces: true },
     }, what);
   } else {
-    throw new TokenizerError(`unsupported ${what}: model type ${JSON.stringify(model.type)} (supported: WordPiece, BPE, Unigram)`);
+    throw new TokenizerError(`unsupported ${what}: model type ${preview(model.type)} (supported: WordPiece, BPE, Unigram)`);
   }
   applyPostProcessor(tok, spec.post_processor, what);
   return tok;
@@ -116,7 +116,7 @@ function vocabArray(vocab: unknown, what: string): string[] {
   const entries = Object.entries(vocab as Record<string, number>);
   const out: string[] = [];
   for (const [token, id] of entries) {
-    if (!Number.isInteger(id) || id < 0 || id >= entries.length) throw new TokenizerError(`corrupt ${what}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)} (ids must be 0..${entries.length - 1})`);
+    if (!Number.isInteger(id) || id < 0 || id >= entries.length) throw new TokenizerError(`corrupt ${what}: token ${preview(token)} has id ${preview(id)} (ids must be 0..${entries.length - 1})`);
     out[id] = token;
   }
   for (let i = 0; i < out.length; i++) if (out[i] === undefined) throw new TokenizerError(`corrupt ${what}: no token has id ${i}`);
@@ -127,7 +127,7 @@ function applyPostProcessor(tok: BaseTokenizer, post: Json | null | undefined, w
   if (!post) return;
   const set = (name: SpecialName, token: string) => {
     const id = tok.tokenToId(token);
-    if (id === undefined) throw new TokenizerError(`corrupt ${what}: post_processor token ${JSON.stringify(token)} is not in the vocabulary`);
+    if (id === undefined) throw new TokenizerError(`corrupt ${what}: post_processor token ${preview(token)} is not in the vocabulary`);
     tok.specialTokens = { ...tok.specialTokens, [name]: { token, id } };
   };
   let framing: Framing = 'none';
@@ -145,10 +145,10 @@ function applyPostProcessor(tok: BaseTokenizer, post: Json | null | undefined, w
       set('eos', special(single[1])!);
       framing = 'eos';
     } else if (!(single.length === 1 && isA(single[0]))) {
-      throw new TokenizerError(`unsupported ${what}: TemplateProcessing ${JSON.stringify(single)}`);
+      throw new TokenizerError(`unsupported ${what}: TemplateProcessing ${preview(single)}`);
     }
   } else if (post.type !== 'ByteLevel') {
-    throw new TokenizerError(`unsupported ${what}: post_processor type ${JSON.stringify(post.type)}`);
+    throw new TokenizerError(`unsupported ${what}: post_processor type ${preview(post.type)}`);
   }
   tok.framing = framing;
 }
