@@ -138,5 +138,11 @@ export function runUntilSignal(server: Server, options: { graceMs?: number; onSt
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    // npm and npx do not forward SIGTERM to the script they run: they exit and leave it orphaned.
+    // Started by them, the server follows its parent (a server started directly, e.g. under nohup, does not).
+    if (process.env.npm_lifecycle_event || process.env.npm_command) {
+      const parent = process.ppid;
+      setInterval(() => { if (process.ppid !== parent) stop('parent npm process exited'); }, 500).unref();
+    }
   });
 }
