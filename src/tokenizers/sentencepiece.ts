@@ -586,6 +586,8 @@ export class SentencePieceTokenizer extends BaseTokenizer {
     });
     if (model.byteFallback && this.byteIds.includes(-1)) throw new TokenizerError(`corrupt ${what}: byte_fallback is on but not all 256 <0xNN> pieces exist`);
     this.unkId = model.pieces.findIndex((p) => p.type === PieceType.Unknown);
+    // Unknown stretches need an id (a tokenizer.json Unigram may lack unk_id).
+    if (this.unkId < 0) throw new TokenizerError(`unsupported ${what}: no unknown piece (unk_id), so text outside the vocabulary has no id`);
     this.normalizer = new SpNormalizer(model.normalizer, userDefined, what);
     this.encoder = model.modelType === 'unigram' ? new UnigramModel(model.pieces, this.unkId) : new BpeModel(model.pieces, this.unkId);
     const specials: Partial<Record<SpecialName, SpecialToken>> = {};

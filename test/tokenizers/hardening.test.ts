@@ -151,6 +151,8 @@ test('tokenizer.json of the wrong shape is a corrupt file, not a TypeError', () 
     '{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1e9}}, "normalizer": {"type": "BertNormalizer"}, "pre_tokenizer": {"type": "BertPreTokenizer"}}',
     '{"model": {"type": "Unigram", "vocab": [["<unk>", 0]], "unk_id": 0}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": "!!"}, "pre_tokenizer": {"type": "Metaspace"}}',
     '{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "normalizer": {"type": "BertNormalizer"}, "pre_tokenizer": {"type": "BertPreTokenizer"}, "post_processor": {"type": "BertProcessing"}}',
+    // No unk_id: unknown text would get id -1 (found by the fuzz suite).
+    '{"model": {"type": "Unigram", "vocab": [["a", 0]], "unk_id": null}, "pre_tokenizer": {"type": "Metaspace"}}',
   ]) assert.throws(() => fromTokenizerJson(text, 'bad.json'), typed(/bad\.json/), text);
 });
 
