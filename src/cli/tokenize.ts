@@ -4,6 +4,7 @@
  * `--decode ID...` turns ids (spaces, commas or a JSON array) back into text.
  */
 import { createInterface } from 'node:readline';
+import { KINDS, type Kind } from '../tokenizers/hfConfig.ts';
 import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts tokenize --tokenizer <file or dir> [options] [TEXT...]
@@ -18,9 +19,9 @@ const USAGE = `usage: bert4ts tokenize --tokenizer <file or dir> [options] [TEXT
   --kind KIND      force wordpiece | sentencepiece | cpm | byte-bpe | tokenizer.json
 
 Prints one JSON line per text: {"ids":[...],"tokens":[...],"segments":[...],"offsets":[[s,e],...]}
-(offsets are UTF-16 code unit positions in the text). Without TEXT, reads one text per stdin line.`;
-
-const KINDS = ['wordpiece', 'sentencepiece', 'cpm', 'byte-bpe', 'tokenizer.json'] as const;
+(offsets are UTF-16 code unit positions in the text). Without TEXT, reads one text per stdin line.
+Exit status: 0 on success, 1 when a file cannot be read or is not a tokenizer (or an id is out of
+range), 2 on bad usage.`;
 
 const command: Command = {
   summary: 'tokenize text (or --decode ids) with a WordPiece, SentencePiece, GPT-2 BPE or CPM tokenizer',
@@ -44,7 +45,7 @@ const command: Command = {
     if (values.decode && (values.pair !== undefined || maxlen !== undefined)) throw new UsageError('--decode takes ids only (no --pair or --maxlen)');
 
     const { loadTokenizer } = await import('../tokenizers/load.ts');
-    const tokenizer = await loadTokenizer(values.tokenizer, { kind: values.kind as (typeof KINDS)[number] | undefined });
+    const tokenizer = await loadTokenizer(values.tokenizer, { kind: values.kind as Kind | undefined });
 
     if (values.decode) {
       const words = positionals.join(' ').replace(/[[\],]/g, ' ').split(/\s+/).filter(Boolean);

@@ -2,9 +2,11 @@
  * `loadTokenizer(fileOrDir)`: finds and reads a tokenizer the way users have them.
  *   directory: vocab.txt (WordPiece) | *.model (SentencePiece; CPM when it has the ▂/▃ pieces) |
  *     encoder.json + vocab.bpe or vocab.json + merges.txt (byte-level BPE) | tokenizer.json;
- *     a keep_tokens.json beside them is attached as `keepTokens` (bert4keras's trimmed vocabularies).
+ *     a keep_tokens.json beside them is attached as `keepTokens` (bert4keras's trimmed vocabularies),
+ *     tokenizer_config.json / special_tokens_map.json are applied (hfConfig.ts).
  *   file: the same, by name; a BPE vocabulary or merges file finds its partner beside it.
- * Only this file touches the file system; the tokenizers themselves also run in a browser.
+ * Only this file and save.ts touch the file system (regular files only, through util/files.ts);
+ * the tokenizers themselves also run in a browser.
  * The original files take precedence over tokenizer.json, whose support is partial (see
  * tokenizerJson.ts).
  */
