@@ -3,8 +3,8 @@
  */
 import type { DType } from './dtype.ts';
 import {
-  add, cast, div, equal, less, lessOrEqual, mul, randomUniformLike, range, reduceMean, reshape,
-  slice, softmaxCrossEntropy, sqrt,
+  add, cast, concat, div, equal, exp, expand, less, lessOrEqual, log, mul, randomUniformLike, range, reduceMax,
+  reduceMean, reduceSum, reshape, scalar, slice, softmaxCrossEntropy, sqrt, sub,
 } from './ops.ts';
 import { GraphError, Tensor, dimAdd, formatShape, normalizeAxis, type Dim } from './tensor.ts';
 
@@ -59,6 +59,45 @@ export function causalMask(n: Dim, past: Dim = 0): Tensor {
 export function crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex = -100): Tensor {
   const c = logits.shape[logits.rank - 1]!;
   return softmaxCrossEntropy(reshape(logits, [-1, c]), reshape(labels, [-1]), ignoreIndex);
+}
+
+/**
+ * log Σ exp(x) along `axis`, shifted by the max so it neither overflows nor underflows. The max's own
+ * gradient cancels (1 − Σ softmax = 0), so the VJP is softmax(x) · g.
+ */
+export function logSumExp(x: Tensor, axis = -1, keepdims = false): Tensor {
+  const ax = normalizeAxis('logSumExp', axis, x.rank);
+  const m = reduceMax(x, ax, true);
+  const lse = add(m, log(reduceSum(exp(sub(x, m)), ax, true)));
+  return keepdims ? lse : squeeze(lse, ax);
+}
+
+/**
+ * bert4keras's multilabel_categorical_crossentropy (https://kexue.fm/archives/7359): for scores
+ * s [..., C] and 0/1 targets y [..., C], log(1 + Σ_neg e^{s}) + log(1 + Σ_pos e^{−s}), per row [...].
+ * Entries masked to −1e12 (padding, GlobalPointer's lower triangle) drop out of the negative sum.
+ */
+export function multilabelCrossEntropy(yTrue: Tensor, yPred: Tensor): Tensor {
+  const y = cast(yTrue, yPred.dtype);
+  if (y.rank !== yPred.rank || y.shape.some((d, i) => d !== yPred.shape[i])) {
+    throw new GraphError('multilabelCrossEntropy', `targets ${formatShape(yTrue.shape)} and scores ${formatShape(yPred.shape)} differ`);
+  }
+  const s = mul(sub(1, mul(y, 2)), yPred); // positives negated
+  const neg = sub(s, mul(y, 1e12)); // positives out
+  const pos = sub(s, mul(sub(1, y), 1e12)); // negatives out
+  const zero = expand(scalar(0, yPred.dtype), [...s.shape.slice(0, -1), 1]); // the threshold class s_0 = 0
+  return add(logSumExp(concat([neg, zero], -1), -1), logSumExp(concat([pos, zero], -1), -1));
+}
+
+/**
+ * bert4keras's global_pointer_crossentropy: scores and 0/1 targets [B, H, T, T] flattened to one row of
+ * T*T spans per (batch, head), multilabelCrossEntropy per row, mean over rows.
+ */
+export function globalPointerCrossEntropy(yTrue: Tensor, yPred: Tensor): Tensor {
+  if (yPred.rank !== 4) throw new GraphError('globalPointerCrossEntropy', `scores must be [B, H, T, T], got ${formatShape(yPred.shape)}`);
+  const [b, h] = yPred.shape;
+  const rows = (t: Tensor) => reshape(t, [b!, h!, -1]); // (B, H, T*T)
+  return reduceMean(multilabelCrossEntropy(rows(yTrue), rows(yPred)));
 }
 
 /** RMSNorm (T5 LayerNorm): x / sqrt(mean(x^2) + eps) * gamma, no centring, no bias. */
