@@ -168,6 +168,8 @@ const utf8Length = (cp: number) => (cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x1000
  * original text (UTF-16 index), `orig[cps.length]` where the normalized text's source ended. */
 export interface Normalized { cps: number[]; orig: number[] }
 
+const MAX_RULE = 256; // UTF-16 units
+
 /** The precompiled charsmap: uint32 trie size, Darts double-array units, NUL-terminated strings. */
 class CharsMap {
   private readonly units: Uint32Array;
@@ -210,7 +212,8 @@ class CharsMap {
     const u = this.units;
     let node = (u[0]! >>> 10) << ((u[0]! & 512) >>> 6);
     let j = i, best = 0, bestValue = -1;
-    outer: while (j < text.length) {
+    // A corrupt double array can cycle and match without end; real rules are a few characters.
+    outer: while (j < text.length && j - i < MAX_RULE) {
       const cp = codePointAt(text, j);
       const n = utf8Length(cp);
       for (let k = 0; k < n; k++) {

@@ -11,7 +11,7 @@ import { FileError } from '../../src/util/files.ts';
 import { ByteLevelBpeTokenizer, bytesToUnicode } from '../../src/tokenizers/bytebpe.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { serializeSentencePieceModel } from '../../src/tokenizers/save.ts';
-import { loadSentencePiece, parseSentencePieceModel, PieceType } from '../../src/tokenizers/sentencepiece.ts';
+import { loadSentencePiece, parseSentencePieceModel, PieceType, SentencePieceTokenizer } from '../../src/tokenizers/sentencepiece.ts';
 import { fromTokenizerJson } from '../../src/tokenizers/tokenizerJson.ts';
 import { WordPieceTokenizer } from '../../src/tokenizers/wordpiece.ts';
 import { TokenizerError, type Tokenizer } from '../../src/tokenizers/types.ts';
@@ -134,6 +134,25 @@ test('SentencePiece .model: oversized lengths, wide varints and wrong wire types
   bad([0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], /varint longer than 10 bytes/);
   bad([0x0a, 0x03, 0x10, 0x01, 0x00], /piece 0 field 2 has wire type 0/);
   bad([0x0a, 0x05, 0x0a, 0x01, 0x62, 0x18, 0x02, 0x0a, 0x05, 0x0a, 0x01, 0x61, 0x18, 0x07], /unknown type 7/);
+});
+
+test('a precompiled charsmap whose double array cycles cannot make normalization quadratic', () => {
+  // From the root, 'a' (unit 0x61: a value, offset 0x100) reaches node 0x161, whose value is
+  // string 0 ("b"); from there 'a' (unit 0x100, offset 0x61, no value) comes back to 0x161 for ever.
+  // Each position used to walk to the end of a run of 'a's only to match one character.
+  const units = new Uint32Array(0x162);
+  units[0x61] = (0x100 << 10) | 0x100 | 0x61;
+  units[0x100] = (0x61 << 10) | 0x61;
+  const blob = new Uint8Array(4 + units.byteLength + 2);
+  new DataView(blob.buffer).setUint32(0, units.byteLength, true);
+  blob.set(new Uint8Array(units.buffer), 4);
+  blob.set([0x62, 0], 4 + units.byteLength); // replacement "b"
+  const model = parseSentencePieceModel(readFileSync(FIXTURES + 'bpe_tiny.model'));
+  const tok = new SentencePieceTokenizer({ ...model, normalizer: { ...model.normalizer, charsmap: blob } });
+  assert.equal(tok.normalize('aaa'), '▁bbb');
+  const t0 = performance.now();
+  tok.encode('a'.repeat(300_000));
+  assert.ok(performance.now() - t0 < 3000, `${(performance.now() - t0).toFixed(0)} ms`);
 });
 
 test('WordPiece: a huge max_input_chars_per_word from tokenizer.json and a 300,000-character word', () => {
