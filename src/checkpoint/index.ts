@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { HostTensor } from '../graph/dtype.ts';
+import { FileError } from '../util/files.ts';
 import { CheckpointError, describe, RandomAccessFile, readSmallFile, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';
 import { OnnxReader } from './onnx.ts';
 import { PytorchReader } from './pytorch.ts';
@@ -105,7 +106,7 @@ export class ShardedReader implements CheckpointReader {
       // JSON.parse is not recursive in V8, so deep nesting cannot overflow the stack.
       index = JSON.parse(new TextDecoder().decode(readSmallFile(path, MAX_SMALL_FILE, 'shard index')));
     } catch (e) {
-      if (e instanceof CheckpointError) throw e;
+      if (e instanceof CheckpointError || e instanceof FileError) throw e;
       throw new CheckpointError(path, `not a valid shard index: ${(e as Error).message}`);
     }
     const weightMap = index?.weight_map;

@@ -91,6 +91,12 @@ export class ProtoWriter {
   private chunks: number[] = [];
 
   varint(v: number | bigint): this {
+    if (typeof v === 'number' && v >= 0 && Number.isSafeInteger(v)) {
+      // Fast path for sizes, offsets and dims (BigInt arithmetic is ~50x slower).
+      for (; v >= 0x80; v = Math.floor(v / 0x80)) this.chunks.push((v % 0x80) | 0x80);
+      this.chunks.push(v);
+      return this;
+    }
     let x = BigInt.asUintN(64, BigInt(v));
     while (x >= 0x80n) {
       this.chunks.push(Number(x & 0x7fn) | 0x80);

@@ -1,6 +1,7 @@
 // Its own file: it swaps process.stdout.write, which the test runner also reports through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCheckpoint, writeSafetensors } from '../../src/checkpoint/index.ts';
 import { main } from '../../src/cli/main.ts';
@@ -36,4 +37,28 @@ test('bert4ts convert: converts by output extension, prints a JSON line; bad usa
   assert.match(out.join(''), /missing\.safetensors: no such file/);
   const r = openCheckpoint(join(dir, 'out.ckpt'));
   for (const [name, t] of sampleTensors()) assert.deepEqual(r.read(name), t);
+});
+
+test('bert4ts convert: an output that is the input (also through a symlink) exits 2 before anything is written', async () => {
+  const dir = tempDir();
+  const input = join(dir, 'in.safetensors');
+  writeSafetensors(input, sampleTensors());
+  symlinkSync(input, join(dir, 'link.safetensors'));
+  const before = readFileSync(input);
+  const out: string[] = [];
+  const origErr = process.stderr.write.bind(process.stderr);
+  (process.stderr as any).write = (s: unknown, ...rest: unknown[]) => (typeof s === 'string' ? (out.push(s), true) : (origErr as any)(s, ...rest));
+  let codes: number[];
+  try {
+    codes = [
+      await main(['convert', input, input, '--quiet']),
+      await main(['convert', input, join(dir, 'link.safetensors'), '--quiet']),
+      await main(['convert', join(dir, 'link.safetensors'), input, '--quiet']),
+    ];
+  } finally {
+    (process.stderr as any).write = origErr;
+  }
+  assert.deepEqual(codes, [2, 2, 2]);
+  assert.match(out.join(''), /in\.safetensors: output is the input .*; writing it would destroy the input/);
+  assert.deepEqual(readFileSync(input), before);
 });
