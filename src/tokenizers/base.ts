@@ -78,7 +78,7 @@ export abstract class BaseTokenizer implements Tokenizer {
     const padding = options.padding ?? 'longest';
     if (padding === 'max_length' && options.maxlen === undefined) throw new TokenizerError("encodeBatch: padding 'max_length' needs maxlen");
     const rows = texts.map((t) => (Array.isArray(t) ? this.encode(t[0], t[1], options) : this.encode(t, undefined, options)));
-    const width = padding === 'max_length' ? options.maxlen! : Math.max(0, ...rows.map((r) => r.ids.length));
+    const width = padding === 'max_length' ? options.maxlen! : rows.reduce((w, r) => Math.max(w, r.ids.length), 0); // no spread: a batch may have 10^5+ rows
     const padId = this.specialTokens.pad?.id ?? 0;
     const fill = (row: number[], value: number) => row.concat(new Array(width - row.length).fill(value));
     return {

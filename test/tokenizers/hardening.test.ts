@@ -127,6 +127,13 @@ test('decode: negative, too large, fractional, NaN and non-number ids are Tokeni
   }
 });
 
+test('encodeBatch over 200,000 texts (the longest row was found by spreading every length into Math.max)', () => {
+  const tok = new WordPieceTokenizer(['[UNK]', '[CLS]', '[SEP]', '[PAD]', 'a']);
+  const batch = tok.encodeBatch(new Array(200_000).fill('a'));
+  assert.equal(batch.ids.length, 200_000);
+  assert.deepEqual(batch.ids[0], [1, 4, 2]);
+});
+
 test('SentencePiece .model: oversized lengths, wide varints and wrong wire types are corrupt files', () => {
   const bad = (bytes: number[], re: RegExp) => assert.throws(() => parseSentencePieceModel(Uint8Array.from(bytes), 'x.model'), typed(re));
   bad([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], /length \d+ runs past the end/);
