@@ -1,29 +1,37 @@
 /**
  * `buildModel(config, options)`: bert4keras's build_transformer_model. Reads a config (Google
- * bert_config.json, Hugging Face config.json, OpenAI hparams.json, or an object), picks the family,
- * declares the graph once to learn every weight's shape, loads a checkpoint through the family's
- * weight map (either naming, with or without the head class's prefix), then builds the graph over
- * the loaded weights. The returned `Model` predicts, exports ONNX, saves safetensors, and rebuilds
- * its graph in a training scope for the Trainer.
+ * bert_config.json, Hugging Face config.json, OpenAI hparams.json, a directory `Model.save` wrote, or
+ * an object), picks the family, declares the graph once to learn every weight's shape, loads a
+ * checkpoint through the family's weight map (load.ts), then builds the graph over the loaded weights.
+ * The returned `Model` predicts, exports ONNX, saves (a model directory, safetensors, checkpoints), and
+ * rebuilds its graph in a training scope for the Trainer.
  *
  *   const model = buildModel('chinese_L-12_H-768_A-12/bert_config.json', {
  *     checkpoint: 'chinese_L-12_H-768_A-12/bert_model.ckpt', application: 'mlm' });
  *   const { logits } = await model.predict({ input_ids: [[101, 2769, 103, 102]] });   // [1, 4, V]
+ *   model.save('my-mlm', { tokenizer });            // later, in any process: buildModel('my-mlm')
  *   const trainer = await Trainer.create({ store: model.store, loss: (s) => model.loss(s), optimizer });
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { CheckpointError, openCheckpoint, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
-import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts';
-import { formatShape, type Tensor } from '../graph/tensor.ts';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { openCheckpoint, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
+import type { DType, HostTensor } from '../graph/dtype.ts';
+import type { Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { exportOnnx } from '../runtime/export.ts';
 import { compile, FeedError, hostTensor, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
+import type { Tokenizer } from '../tokenizers/index.ts';
+import { FileError } from '../util/files.ts';
 import { bertFamily } from './bert.ts';
 import { ConfigError } from './config.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
 import { gpt2Family } from './gpt2Family.ts';
+import { checkLabels, classifierFromConfig, findHead, headScopeName, labelsFromConfig, type HeadContext, type HeadDefinition } from './heads.ts';
+import { concatAxis, inferFamily, loadWeights, readConfigFile, transpose2d, type LoadReport } from './load.ts';
+import { saveModel, splitSavedSection, type SaveOptions } from './save.ts';
 import { t5Family } from './t5.ts';
+
+export { inferFamily, readConfigFile, type LoadReport } from './load.ts';
 
 /** A family that can also say how its applications are trained. */
 export type TrainableFamily<C = any> = FamilyDefinition<C> & {
@@ -46,209 +54,54 @@ export function familyNames(): string[] {
   return [...FAMILIES.keys()];
 }
 
-/** Hugging Face model_type -> our family. */
-const MODEL_TYPES: Record<string, string> = {
-  bert: 'bert', roberta: 'roberta', 'xlm-roberta': 'roberta', camembert: 'roberta', albert: 'albert',
-  electra: 'electra', gpt2: 'gpt2', t5: 't5', mt5: 'mt5',
-};
-
 const DEFAULT_APPLICATION: Record<string, string> = { gpt2: 'lm', cpm: 'lm', t5: 'seq2seq', 't5.1.1': 'seq2seq', mt5: 'seq2seq' };
-
-const CONFIG_FILES = ['config.json', 'bert_config.json', 'albert_config.json', 'hparams.json'];
 
 export interface BuildModelOptions extends BuildOptions {
   /** Family name; inferred from the config's model_type (or its keys) when absent. */
   family?: string;
-  /** Default: 'encoder' (BERT-shaped), 'lm' (GPT-2). */
+  /** Default: 'encoder' (BERT-shaped), 'lm' (GPT-2); a Hugging Face *ForSequenceClassification / *ForTokenClassification config: 'encoder' / 'tagger'. */
   application?: string;
-  /** A checkpoint path (file, TF prefix, directory) or an open reader. Without one: seeded random weights. */
+  /**
+   * A checkpoint path (file, TF prefix, directory) or an open reader. Default: the weights of a saved
+   * model directory; otherwise none, and the weights are seeded random.
+   */
   checkpoint?: string | CheckpointReader;
   /** Force a naming instead of picking the one the checkpoint matches best. */
   naming?: Naming;
   /** Seed for random initial weights. */
   seed?: number;
   runtime?: RuntimeOptions;
+  /** A head registered with `registerHead`, built over the family's outputs. */
+  head?: string;
+  /** Class names in id order (a classifier's numClasses defaults to their number). */
+  labels?: string[];
+  /** Attached to the model (`model.tokenizer`): `save` writes it beside the weights. */
+  tokenizer?: Tokenizer;
 }
 
-export interface LoadReport {
-  file: string;
-  naming: Naming;
-  /** Our weights filled from the checkpoint. */
-  loaded: number;
-  /** Optional checkpoint tensors that were absent (those weights were initialised fresh). */
-  missingOptional: string[];
-  /** Checkpoint tensors the model did not use (optimizer slots, other heads, ...). */
-  unexpected: string[];
+// Closed sets, checked by the compiler against the interfaces: an option nobody reads is an error, not a no-op.
+const OPTION_KEYS = {
+  family: 1, application: 1, checkpoint: 1, naming: 1, seed: 1, runtime: 1, head: 1, labels: 1, tokenizer: 1, keepTokens: 1,
+  hierarchicalPosition: 1, maxPosition: 1, dropoutRate: 1, attentionDropoutRate: 1, attentionKeySize: 1, withPool: 1, numClasses: 1,
+  withNsp: 1, dtype: 1,
+} satisfies Record<keyof BuildModelOptions, 1>;
+const RUNTIME_KEYS = { threads: 1, externalDataThreshold: 1, prepack: 1, optimization: 1, memoryArena: 1 } satisfies Record<keyof RuntimeOptions, 1>;
+
+function checkKeys(value: unknown, valid: Record<string, 1>, what: string): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${what} must be an object, got ${JSON.stringify(value)}`);
+  const unknown = Object.keys(value).filter((k) => !Object.hasOwn(valid, k));
+  if (unknown.length) throw new ConfigError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${Object.keys(valid).join(', ')})`);
+}
+
+/** Refuse unknown options by name, at every level. */
+export function checkBuildOptions(options: unknown): asserts options is BuildModelOptions {
+  checkKeys(options, OPTION_KEYS, 'buildModel options');
+  const o = options as BuildModelOptions;
+  if (o.runtime !== undefined) checkKeys(o.runtime, RUNTIME_KEYS, 'buildModel options.runtime');
+  if (o.naming !== undefined && o.naming !== 'hf' && o.naming !== 'google') throw new ConfigError(`buildModel options: naming must be 'hf' or 'google', got ${JSON.stringify(o.naming)}`);
 }
 
 export type FeedValue = HostTensor | number[] | number[][];
-
-/** Read a config file (or the config file in a model directory). */
-export function readConfigFile(path: string): { raw: Record<string, unknown>; file: string } {
-  let file = path;
-  if (existsSync(path) && statSync(path).isDirectory()) {
-    const found = CONFIG_FILES.map((f) => join(path, f)).find((f) => existsSync(f));
-    if (!found) throw new ConfigError(`${path}: no config file in this directory (looked for ${CONFIG_FILES.join(', ')})`);
-    file = found;
-  }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`${file}: cannot read config: ${(e as Error).message}`);
-  }
-  try {
-    return { raw: JSON.parse(text), file };
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-/** The model family a config describes (its model_type, or the shape of a Google / OpenAI config). */
-export function inferFamily(raw: Record<string, unknown>, source: string): string {
-  const type = raw.model_type;
-  if (typeof type === 'string') {
-    const family = MODEL_TYPES[type];
-    if (!family) throw new ConfigError(`${source}: unknown model_type '${type}' (known: ${Object.keys(MODEL_TYPES).join(', ')}); pass family explicitly if it is one of ${familyNames().join(', ')}`);
-    return family;
-  }
-  if ('n_vocab' in raw || 'n_embd' in raw) return 'gpt2'; // OpenAI hparams.json
-  if ('num_hidden_groups' in raw) return 'albert'; // Google ALBERT config
-  if ('hidden_size' in raw && 'num_attention_heads' in raw) return 'bert'; // Google bert_config.json
-  throw new ConfigError(`${source}: cannot tell the model family (no model_type); pass family (one of ${familyNames().join(', ')})`);
-}
-
-// ---- host tensor transforms (checkpoint layout -> ours) ------------------------------------------
-
-function sliceAxis(t: HostTensor, axis: number, start: number, end: number): HostTensor {
-  const shape = [...t.shape];
-  const outer = sizeOf(shape.slice(0, axis));
-  const inner = sizeOf(shape.slice(axis + 1));
-  const dim = shape[axis]!;
-  const n = end - start;
-  const out = allocate(t.dtype, outer * n * inner) as Float32Array;
-  const src = t.data as Float32Array;
-  for (let o = 0; o < outer; o++) out.set(src.subarray((o * dim + start) * inner, (o * dim + end) * inner), o * n * inner);
-  shape[axis] = n;
-  return { dtype: t.dtype, shape, data: out };
-}
-
-function transpose2d(t: HostTensor): HostTensor {
-  const [r, c] = t.shape as [number, number];
-  const src = t.data as Float32Array;
-  const out = allocate(t.dtype, r * c) as Float32Array;
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j]!;
-  return { dtype: t.dtype, shape: [c, r], data: out };
-}
-
-function takeRows(t: HostTensor, rows: number[], file: string, name: string): HostTensor {
-  const n = t.shape[0]!;
-  const width = sizeOf(t.shape.slice(1));
-  const src = t.data as Float32Array;
-  const out = allocate(t.dtype, rows.length * width) as Float32Array;
-  rows.forEach((r, i) => {
-    if (!Number.isInteger(r) || r < 0 || r >= n) throw new CheckpointError(file, `keepTokens id ${r} (position ${i}) is outside the ${n} rows`, name);
-    out.set(src.subarray(r * width, (r + 1) * width), i * width);
-  });
-  return { dtype: t.dtype, shape: [rows.length, ...t.shape.slice(1)], data: out };
-}
-
-/** Apply a mapping to a checkpoint tensor: slice -> transpose -> reshape -> rows. */
-function transform(t: HostTensor, m: WeightMapping, want: readonly number[], file: string, name: string): HostTensor {
-  const steps: string[] = [];
-  if (m.slice) {
-    const { axis, start, end } = m.slice;
-    if (axis >= t.shape.length || end > t.shape[axis]!) throw new CheckpointError(file, `has shape ${formatShape(t.shape)}, too small to take [${start}, ${end}) on axis ${axis} for '${m.ours}'`, name);
-    t = sliceAxis(t, axis, start, end);
-    steps.push(`slice ${start}:${end} of axis ${axis}`);
-  }
-  if (m.transpose) {
-    if (t.shape.length !== 2) throw new CheckpointError(file, `expected a matrix to transpose for '${m.ours}', got shape ${formatShape(t.shape)}`, name);
-    t = transpose2d(t);
-    steps.push('transposed');
-  }
-  if (m.reshape && sizeOf(t.shape) === sizeOf(want)) {
-    t = { ...t, shape: [...want] };
-  }
-  if (m.rows) {
-    t = takeRows(t, m.rows, file, name);
-    steps.push(`${m.rows.length} kept rows`);
-  }
-  if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-    throw new CheckpointError(file, `shape ${formatShape(t.shape)}${steps.length ? ` (after ${steps.join(', ')})` : ''} does not fit the model's '${m.ours}' ${formatShape(want)}: does the config match this checkpoint?`, name);
-  }
-  return t;
-}
-
-/** Checkpoint values (fp16 / bf16 / fp32 / fp64) in the model's float dtype. */
-function asDtype(t: HostTensor, dtype: string, file: string, name: string): HostTensor {
-  const f32 = toFloat32(t);
-  if (dtype === 'float32') return f32;
-  if (dtype === 'float64') return { dtype: 'float64', shape: f32.shape, data: Float64Array.from(f32.data as Float32Array) };
-  throw new CheckpointError(file, `cannot load into a ${dtype} model (float32 or float64)`, name);
-}
-
-const KNOWN_PREFIXES = ['bert.', 'roberta.', 'albert.', 'electra.', 'transformer.'];
-/**
- * What a checkpoint may hold that no model weight maps to: optimizer slots (Adam; Adafactor's
- * _slot_vc/_slot_vr in Mesh-TF T5), counters, derived buffers, tied copies.
- */
-const IGNORABLE = [/\/adam_[mv]$/, /_slot_(v|vc|vr|m)$/, /^global_step$/, /^(encoder|decoder)\.embed_tokens\.weight$/, /position_ids$/, /\.attn\.(masked_)?bias$/, /decoder\.(weight|bias)$/, /^lm_head\.weight$/, /^generator_lm_head\.weight$/];
-
-/** Names a tensor may have: as mapped, without the head class's prefix, with old gamma/beta LayerNorm names. */
-function candidates(name: string): string[] {
-  const out = [name];
-  for (const p of KNOWN_PREFIXES) if (name.startsWith(p)) out.push(name.slice(p.length));
-  for (const n of [...out]) {
-    if (/LayerNorm\.weight$/.test(n)) out.push(n.replace(/weight$/, 'gamma'));
-    if (/LayerNorm\.bias$/.test(n)) out.push(n.replace(/bias$/, 'beta'));
-  }
-  return out;
-}
-
-function loadWeights(
-  reader: CheckpointReader, maps: Record<Naming, WeightMapping[]>, declared: Map<string, Tensor>, store: ParamStore, forced?: Naming,
-): LoadReport {
-  const file = reader.path;
-  const available = new Set(reader.list().map((t) => t.name));
-  const resolve = (theirs: string) => candidates(theirs).find((n) => available.has(n));
-  const score = (n: Naming) => maps[n].filter((m) => resolve(m.theirs) !== undefined).length;
-  const naming: Naming = forced ?? (score('google') > score('hf') ? 'google' : 'hf');
-  const map = maps[naming];
-  if (!forced && score(naming) === 0) {
-    const sample = [...available].slice(0, 5).map((n) => `'${n}'`).join(', ');
-    throw new CheckpointError(file, `none of the model's weights are here: expected names like '${maps.hf[0]?.theirs}' (Hugging Face) or '${maps.google[0]?.theirs}' (Google); the file has ${sample}${available.size > 5 ? ', ...' : ''}`);
-  }
-  for (const name of declared.keys()) {
-    if (!map.some((m) => m.ours === name)) throw new Error(`weight map bug: the model declares '${name}' but the ${naming} weight map does not list it`);
-  }
-  const missing: string[] = [];
-  const missingOptional: string[] = [];
-  const used = new Set<string>();
-  let lastName = ''; // fused tensors (c_attn) map to several weights: read once
-  let lastTensor: HostTensor | null = null;
-  for (const m of map) {
-    const leaf = declared.get(m.ours);
-    if (!leaf) continue; // mapped head not built for this application
-    const name = resolve(m.theirs);
-    if (name === undefined) {
-      (m.optional ? missingOptional : missing).push(`'${m.theirs}' (for ${m.ours})`);
-      continue;
-    }
-    if (lastName !== name || !lastTensor) { lastTensor = asDtype(reader.read(name), leaf.dtype, file, name); lastName = name; }
-    let t = transform(lastTensor, m, leaf.shape as number[], file, name);
-    // A tensor shared by several weights (ALBERT unshared) gets its own buffer, so training can update each.
-    if (t.data === lastTensor.data && used.has(name)) t = { ...t, data: (t.data as Float32Array).slice() };
-    used.add(name);
-    store.set(m.ours, t);
-  }
-  if (missing.length) {
-    const shown = missing.slice(0, 12).join(', ');
-    throw new CheckpointError(file, `missing ${missing.length} tensor${missing.length > 1 ? 's' : ''} the model needs (${naming} naming): ${shown}${missing.length > 12 ? ', ...' : ''}`);
-  }
-  const unexpected = [...available].filter((n) => !used.has(n) && !IGNORABLE.some((re) => re.test(n)));
-  return { file, naming, loaded: map.filter((m) => store.has(m.ours)).length, missingOptional, unexpected };
-}
 
 // ---- the model --------------------------------------------------------------------------------
 
@@ -264,35 +117,68 @@ export class VersionedStore extends ParamStore {
   }
 }
 
+/** A registered head and its name. */
+interface NamedHead { name: string; def: HeadDefinition }
+
+export interface ModelParts {
+  family: string;
+  application: string;
+  config: unknown;
+  /** The family's config as read (Hugging Face / Google / OpenAI keys), without our saved section. */
+  rawConfig: Record<string, unknown>;
+  options: BuildModelOptions;
+  store: VersionedStore;
+  inputs: Record<string, Tensor>;
+  outputs: Record<string, Tensor>;
+  loadReport: LoadReport | null;
+  labels?: string[];
+  keptTokens?: number[];
+  tokenizer?: Tokenizer;
+  definition: TrainableFamily;
+  head?: NamedHead;
+}
+
 export class Model {
+  readonly family: string;
+  readonly application: string;
+  readonly config: unknown;
+  readonly rawConfig: Record<string, unknown>;
+  /** The options the graph was built with (keepTokens only when this build trimmed the vocabulary). */
+  readonly options: BuildModelOptions;
+  readonly store: VersionedStore;
+  readonly inputs: Record<string, Tensor>;
+  readonly outputs: Record<string, Tensor>;
+  readonly loadReport: LoadReport | null;
+  /** Class names in id order, for a classifier or tagger. */
+  readonly labels?: string[];
+  /** Original ids of this model's vocabulary rows when it was trimmed (keepTokens), now or before it was saved. */
+  readonly keptTokens?: number[];
+  /** Written by `save` unless another is given. */
+  tokenizer?: Tokenizer;
+  private readonly definition: TrainableFamily;
+  private readonly head?: NamedHead;
   private sessions = new Map<string, { exe: Executable; version: number }>();
 
-  constructor(
-    readonly family: string,
-    readonly application: string,
-    readonly config: unknown,
-    readonly options: BuildModelOptions,
-    readonly store: VersionedStore,
-    readonly inputs: Record<string, Tensor>,
-    readonly outputs: Record<string, Tensor>,
-    readonly loadReport: LoadReport | null,
-    private readonly definition: TrainableFamily,
-  ) {}
+  constructor(parts: ModelParts) {
+    ({ family: this.family, application: this.application, config: this.config, rawConfig: this.rawConfig, options: this.options, store: this.store,
+      inputs: this.inputs, outputs: this.outputs, loadReport: this.loadReport, labels: this.labels, keptTokens: this.keptTokens,
+      tokenizer: this.tokenizer, definition: this.definition, head: this.head } = parts);
+  }
 
   /** The longest input this model takes, in tokens (undefined when positions are unbounded, e.g. T5). */
   get maxTokens(): number | undefined {
     return this.definition.maxLength?.(this.config, this.options).tokens;
   }
 
-  /** Build this model's graph again in `scope` (e.g. a Trainer's training scope), with its loss when the family defines one. */
+  /** Build this model's graph again in `scope` (e.g. a Trainer's training scope), with its loss when the family or head defines one. */
   build(scope: Scope): BuiltGraph {
-    return buildGraph(this.definition, scope, this.config, this.application, this.options);
+    return buildGraph(this.definition, scope, this.config, this.family, this.application, this.options, this.head);
   }
 
   /** The training loss built in `scope`: pass `(scope) => model.loss(scope)` to Trainer.create. */
   loss(scope: Scope): Tensor {
     const built = this.build(scope);
-    if (!built.outputs.loss) throw new Error(`${this.family} '${this.application}' has no training loss`);
+    if (!built.outputs.loss) throw new Error(`${this.family} '${this.application}'${this.head ? ` with head '${this.head.name}'` : ''} has no training loss`);
     return built.outputs.loss;
   }
 
@@ -313,14 +199,7 @@ export class Model {
 
   /** Fill feeds the caller may omit: attention_mask = 1, token_type_ids = 0; arrays become int64 tensors. */
   private feedsFrom(values: Record<string, FeedValue>): Feeds {
-    const feeds: Feeds = {};
-    for (const [name, v] of Object.entries(values)) feeds[name] = toHostTensor(name, v);
-    const ids = feeds.input_ids;
-    if (ids) {
-      if (this.inputs.attention_mask && !feeds.attention_mask) feeds.attention_mask = hostTensor('int64', [...ids.shape], new Array(ids.data.length).fill(1));
-      if (this.inputs.token_type_ids && !feeds.token_type_ids) feeds.token_type_ids = hostTensor('int64', [...ids.shape]);
-    }
-    return feeds;
+    return completeFeeds(values, Object.keys(this.inputs));
   }
 
   /** Run the model; `loss` is computed only when `labels` is fed. */
@@ -359,9 +238,23 @@ export class Model {
     return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, ...options });
   }
 
-  /** Every weight in our names (the Scope paths), e.g. to resume training. */
+  /** Standalone ONNX model (inference outputs, weights baked in; large weights as external data). */
+  exportOnnx(path: string, options: { externalThreshold?: number } = {}): { modelPath: string; dataPath?: string; inputs: string[]; outputs: string[] } {
+    const outputs = Object.fromEntries(Object.entries(this.outputs).filter(([n]) => n !== 'loss'));
+    return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, ...options });
+  }
+
+  /**
+   * A model directory (config.json with the build options, model.safetensors, the tokenizer) that
+   * `buildModel(dir)` and `loadTokenizer(dir)` restore bit for bit. See save.ts for the format.
+   */
+  save(dir: string, options: SaveOptions = {}): string[] {
+    return saveModel(this, dir, options);
+  }
+
+  /** Every weight in the store under our names (the Scope paths); loads back with `buildModel(config, { checkpoint })`. */
   saveSafetensors(path: string): void {
-    writeSafetensors(path, this.weightNames().map((n): [string, HostTensor] => [n, this.store.get(n)!]), { format: 'bert4ts', family: this.family });
+    writeSafetensors(path, this.store.names().sort().map((n): [string, HostTensor] => [n, this.store.get(n)!]), { format: 'bert4ts', family: this.family });
   }
 
   /** How this model's weights are named in a checkpoint of the given naming. */
@@ -370,26 +263,52 @@ export class Model {
   }
 
   /**
-   * The weights as a checkpoint in `naming` would hold them (bert4keras's save_weights_as_checkpoint):
-   * transposes undone, q/k/v fused back into c_attn, OpenAI's [1, in, out] kernels restored.
+   * Every weight in the store as a checkpoint in `naming` would hold it (bert4keras's
+   * save_weights_as_checkpoint): transposes undone, q/k/v fused back into c_attn, OpenAI's [1, in, out]
+   * kernels restored. What no checkpoint name can hold — a head's weights, copies of a shared weight
+   * that training made differ (albert_unshared) — keeps our name and is listed in `ownNames`; the
+   * loader prefers a tensor under our own name, so nothing is lost.
    */
-  checkpointTensors(naming: Naming): [string, HostTensor][] {
-    if (this.options.keepTokens) throw new Error('cannot write a checkpoint in the original naming from a keepTokens model: its vocabulary rows are a subset');
+  namedTensors(naming: Naming): { tensors: [string, HostTensor][]; ownNames: string[] } {
+    // Vocabulary rows are stored as they are (already the kept ones): no row selection to undo.
+    const map = this.definition.weightMap(this.config, this.application, naming, { ...this.options, keepTokens: undefined });
     const groups = new Map<string, { m: WeightMapping; t: HostTensor }[]>();
-    for (const m of this.weightMap(naming)) {
+    const mapped = new Set<string>();
+    for (const m of map) {
       const value = this.store.get(m.ours);
-      if (!value) continue;
+      if (!value || mapped.has(m.ours)) continue;
+      mapped.add(m.ours);
       let t = m.transpose ? transpose2d(value) : value;
       if (m.reshape) t = { ...t, shape: [1, ...t.shape] }; // our maps reshape only OpenAI's [1, in, out] kernels
       const list = groups.get(m.theirs) ?? [];
       list.push({ m, t });
       groups.set(m.theirs, list);
     }
-    return [...groups].map(([name, parts]): [string, HostTensor] => {
-      if (!parts[0]!.m.slice) return [name, parts[0]!.t]; // shared (ALBERT) weights: one copy
-      const sorted = parts.sort((a, b) => a.m.slice!.start - b.m.slice!.start);
-      return [name, concatAxis(sorted.map((p) => p.t), sorted[0]!.m.slice!.axis)];
-    });
+    const tensors: [string, HostTensor][] = [];
+    const ownNames: string[] = [];
+    const own = (name: string) => { tensors.push([name, this.store.get(name)!]); ownNames.push(name); };
+    for (const [name, parts] of groups) {
+      if (parts[0]!.m.slice) {
+        const sorted = parts.sort((a, b) => a.m.slice!.start - b.m.slice!.start);
+        tensors.push([name, concatAxis(sorted.map((p) => p.t), sorted[0]!.m.slice!.axis)]);
+        continue;
+      }
+      tensors.push([name, parts[0]!.t]); // shared (ALBERT) weights: one copy ...
+      for (const p of parts.slice(1)) if (!sameBytes(p.t, parts[0]!.t)) own(p.m.ours); // ... unless training made them differ
+    }
+    for (const name of this.store.names().sort()) if (!mapped.has(name)) own(name);
+    const seen = new Set<string>();
+    for (const [name] of tensors) {
+      if (seen.has(name)) throw new Error(`cannot save: two weights would be stored as '${name}' (a head weight named like a ${naming} checkpoint tensor?)`);
+      seen.add(name);
+    }
+    return { tensors, ownNames };
+  }
+
+  /** `namedTensors(naming).tensors`. */
+  checkpointTensors(naming: Naming): [string, HostTensor][] {
+    if (this.options.keepTokens) throw new Error('cannot write a checkpoint in the original naming from a keepTokens model: its vocabulary rows are a subset, and the original config would load them as the full vocabulary. Use model.save(dir) (its config.json holds the trimmed vocab_size) or saveSafetensors');
+    return this.namedTensors(naming).tensors;
   }
 
   /** Write the weights in Google (TF checkpoint prefix) or Hugging Face (`.safetensors`) naming; format by extension. */
@@ -400,21 +319,11 @@ export class Model {
   }
 }
 
-function concatAxis(parts: HostTensor[], axis: number): HostTensor {
-  const shape = [...parts[0]!.shape];
-  const outer = sizeOf(shape.slice(0, axis));
-  const inner = sizeOf(shape.slice(axis + 1));
-  const total = parts.reduce((n, p) => n + p.shape[axis]!, 0);
-  const out = allocate(parts[0]!.dtype, outer * total * inner) as Float32Array;
-  let offset = 0;
-  for (const p of parts) {
-    const width = p.shape[axis]! * inner;
-    const src = p.data as Float32Array;
-    for (let o = 0; o < outer; o++) out.set(src.subarray(o * width, (o + 1) * width), o * total * inner + offset);
-    offset += width;
-  }
-  shape[axis] = total;
-  return { dtype: parts[0]!.dtype, shape, data: out };
+function sameBytes(a: HostTensor, b: HostTensor): boolean {
+  if (a.data.length !== b.data.length) return false;
+  const x = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+  const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength);
+  return x.every((v, i) => v === y[i]);
 }
 
 function toHostTensor(name: string, v: FeedValue): HostTensor {
@@ -429,17 +338,37 @@ function toHostTensor(name: string, v: FeedValue): HostTensor {
   return hostTensor('int64', [v.length], v as number[]);
 }
 
-function buildGraph(def: TrainableFamily, scope: Scope, config: unknown, application: string, options: BuildOptions): BuiltGraph {
-  const built = def.build(scope, config, application, options);
+/** The family's graph, the head over it, and the training loss (the head's when it defines logits, else the family's). */
+function buildGraph(def: TrainableFamily, scope: Scope, config: unknown, family: string, application: string, options: BuildOptions, head?: NamedHead): BuiltGraph {
+  let built = def.build(scope, config, application, options);
+  if (head) {
+    const context: HeadContext = { family, application, config, options, inputs: built.inputs, outputs: built.outputs };
+    const outputs = head.def.build(scope.child(headScopeName(head.name)), context);
+    if (!outputs || typeof outputs !== 'object') throw new Error(`head '${head.name}' must return an object of output tensors`);
+    built = { inputs: built.inputs, outputs: { ...built.outputs, ...outputs } };
+    if (head.def.loss) {
+      const { labels, loss } = head.def.loss(built.outputs, { ...context, outputs: built.outputs });
+      return { inputs: { ...built.inputs, labels }, outputs: { ...built.outputs, loss } };
+    }
+    if (outputs.logits) return built; // the family's loss does not know the head's logits
+  }
   if (!def.loss || (built.outputs.logits === undefined)) return built;
   const { labels, loss } = def.loss(built, application, options);
   return { inputs: { ...built.inputs, labels }, outputs: { ...built.outputs, loss } };
 }
 
-/** bert4keras's build_transformer_model: config (path, directory or object) + options -> a Model. */
+const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * bert4keras's build_transformer_model: config (path, directory or object) + options -> a Model.
+ * A directory `Model.save` wrote needs no options; those given override the saved ones.
+ */
 export function buildModel(config: string | Record<string, unknown>, options: BuildModelOptions = {}): Model {
-  const { raw, file } = typeof config === 'string' ? readConfigFile(config) : { raw: config, file: 'config object' };
-  const familyName = options.family ?? inferFamily(raw, file);
+  checkBuildOptions(options);
+  const explicit = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as BuildModelOptions;
+  const { raw: fileRaw, file } = typeof config === 'string' ? readConfigFile(config) : { raw: config, file: 'config object' };
+  const { config: raw, saved } = splitSavedSection(fileRaw, file);
+  const familyName = explicit.family ?? saved?.family ?? inferFamily(raw, file, familyNames());
   const def = FAMILIES.get(familyName);
   if (!def) throw new ConfigError(`${file}: unknown model family '${familyName}' (known: ${familyNames().join(', ')})`);
   let parsed: unknown;
@@ -449,24 +378,65 @@ export function buildModel(config: string | Record<string, unknown>, options: Bu
     if (e instanceof ConfigError) throw new ConfigError(`${file}: ${e.message.replace(/^config: /, '')}`);
     throw e;
   }
-  const application = options.application ?? DEFAULT_APPLICATION[familyName] ?? 'encoder';
+  const hfClassifier = saved ? undefined : classifierFromConfig(raw, file);
+  if (hfClassifier && !def.applications.includes(hfClassifier.application)) throw new ConfigError(`${file}: ${String(raw.architectures)} is not supported: classifier heads exist for the BERT-shaped families`);
+  const application = explicit.application ?? saved?.application ?? hfClassifier?.application ?? DEFAULT_APPLICATION[familyName] ?? 'encoder';
   if (!def.applications.includes(application)) throw new ConfigError(`${familyName} has no application '${application}' (supported: ${def.applications.join(', ')})`);
 
-  const store = new VersionedStore(options.seed ?? 0);
+  // Options: saved < the config's classifier < explicit.
+  const o: BuildModelOptions = { ...saved?.options, ...explicit, family: familyName, application };
+  const fromConfig = hfClassifier?.application === application;
+  if (fromConfig && explicit.numClasses === undefined) o.numClasses = hfClassifier.labels.length;
+  let labels = explicit.labels !== undefined ? checkLabels(explicit.labels, 'buildModel options.labels') : undefined;
+  if (labels && o.numClasses === undefined && o.head === undefined) o.numClasses = labels.length;
+  if (!labels && (o.numClasses !== undefined || o.head !== undefined)) {
+    const named = fromConfig ? hfClassifier.labels : labelsFromConfig(raw, file);
+    if (saved && named && saved.options.numClasses !== undefined && named.length !== saved.options.numClasses) throw new ConfigError(`${file}: id2label has ${named.length} labels but ${'bert4ts'}.numClasses is ${saved.options.numClasses}`);
+    labels = named && (o.numClasses === undefined || named.length === o.numClasses) ? named : o.numClasses !== undefined ? Array.from({ length: o.numClasses }, (_, i) => `LABEL_${i}`) : undefined;
+  }
+  if (labels && o.numClasses !== undefined && labels.length !== o.numClasses) throw new ConfigError(`buildModel options: ${labels.length} labels for numClasses ${o.numClasses}`);
+  // A saved vocabulary is already trimmed: keepTokens records where its rows came from, and selects none.
+  let keptTokens = o.keepTokens;
+  if (saved?.options.keepTokens) {
+    if (explicit.keepTokens && !sameIds(explicit.keepTokens, saved.options.keepTokens)) throw new ConfigError(`${file}: this model's vocabulary is already trimmed to ${saved.options.keepTokens.length} tokens (bert4ts.keepTokens); keepTokens must be omitted or the same list`);
+    keptTokens = saved.options.keepTokens;
+    delete o.keepTokens;
+  }
+  const head = o.head !== undefined ? { name: o.head, def: findHead(o.head, file) } : undefined;
+
+  let checkpoint = explicit.checkpoint;
+  const dir = typeof config === 'string' ? dirname(file) : undefined;
+  if (checkpoint === undefined && saved && dir !== undefined) {
+    checkpoint = join(dir, saved.weights);
+    if (!existsSync(checkpoint)) throw new FileError(checkpoint, `missing: the weights of the saved model ${dir} (config.json names ${saved.weights})`);
+  }
+  // Weights the config says were trained are required: a fresh head would predict noise silently.
+  const sameGraph = saved && application === saved.application && (['numClasses', 'withPool', 'withNsp', 'head'] as const).every((k) => o[k] === saved.options[k]);
+  const required = (name: string) => (sameGraph ? true : fromConfig ? /^(classifier|pooler)\//.test(name) : false);
+
+  const store = new VersionedStore(o.seed ?? 0);
   let report: LoadReport | null = null;
-  if (options.checkpoint !== undefined) {
+  if (checkpoint !== undefined) {
     // Declare the graph once, without initial values, to learn the shape of every weight.
-    const probe = new Scope(new ParamStore(), '', { declareOnly: true, dtype: options.dtype });
-    buildGraph(def, probe, parsed, application, options);
-    const maps = { hf: def.weightMap(parsed, application, 'hf', options), google: def.weightMap(parsed, application, 'google', options) };
-    const reader = typeof options.checkpoint === 'string' ? openCheckpoint(options.checkpoint) : options.checkpoint;
+    const probe = new Scope(new ParamStore(), '', { declareOnly: true, dtype: o.dtype });
+    buildGraph(def, probe, parsed, familyName, application, o, head);
+    const strict = (maps: WeightMapping[]) => maps.map((m) => (m.optional && required(m.ours) ? { ...m, optional: false } : m));
+    const maps = { hf: strict(def.weightMap(parsed, application, 'hf', o)), google: strict(def.weightMap(parsed, application, 'google', o)) };
+    const headNames = head ? [...probe.declared.keys()].filter((n) => n.startsWith(`${headScopeName(head.name)}/`)) : [];
+    const reader = typeof checkpoint === 'string' ? openCheckpoint(checkpoint) : checkpoint;
     try {
-      report = loadWeights(reader, maps, probe.declared, store, options.naming);
+      report = loadWeights(reader, {
+        maps, own: { names: headNames, required: !!sameGraph }, forced: o.naming ?? (saved ? 'hf' : undefined),
+        restore: explicit.checkpoint === undefined ? saved?.ownNames : undefined,
+      }, probe.declared, store);
     } finally {
-      if (typeof options.checkpoint === 'string') reader.close();
+      if (typeof checkpoint === 'string') reader.close();
     }
   }
-  const scope = new Scope(store, '', { dtype: options.dtype });
-  const built = buildGraph(def, scope, parsed, application, options);
-  return new Model(familyName, application, parsed, options, store, built.inputs, built.outputs, report, def);
+  const scope = new Scope(store, '', { dtype: o.dtype as DType | undefined });
+  const built = buildGraph(def, scope, parsed, familyName, application, o, head);
+  return new Model({
+    family: familyName, application, config: parsed, rawConfig: raw, options: o, store, inputs: built.inputs, outputs: built.outputs,
+    loadReport: report, labels, keptTokens, tokenizer: o.tokenizer, definition: def, head,
+  });
 }

@@ -1,3 +1,4 @@
 export { compile, Executable, hostTensor, clearSessionCache, FeedError, NonFiniteError, type Feeds, type RuntimeOptions } from './session.ts';
 export { lower, markWeightsChanged, LoweredModel, OPSET } from './lower.ts';
 export { exportOnnx } from './export.ts';
+export { completeFeeds } from './feeds.ts';
