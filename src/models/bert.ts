@@ -9,8 +9,10 @@
  *   heads:       pooler (tanh(dense(h[:, 0]))) + classifier | NSP; MLM (dense -> act -> LN -> tied
  *                embeddings + bias); ELECTRA discriminator (dense -> act -> dense to 1).
  *
- * Applications pick the mask and the head: `encoder` (padding mask), `mlm`, `lm` (causal), `unilm`
- * (bert4keras prefix mask from token_type_ids), `nsp`, and ELECTRA's `discriminator` / `generator`.
+ * Applications pick the mask and the head: `encoder` (padding mask; with numClasses a sequence
+ * classifier over the pooler), `tagger` (token classification: dense over every position, numClasses
+ * tags), `mlm`, `lm` (causal), `unilm` (bert4keras prefix mask from token_type_ids), `nsp`, and
+ * ELECTRA's `discriminator` / `generator`.
  * Our weight names follow Google's checkpoints; `bertFamily.weightMap` maps them to Google and
  * Hugging Face names.
  */
@@ -48,7 +50,7 @@ export interface BertConfig {
   numHiddenGroups: number;
 }
 
-export const BERT_APPLICATIONS = ['encoder', 'mlm', 'lm', 'unilm', 'nsp', 'discriminator', 'generator'];
+export const BERT_APPLICATIONS = ['encoder', 'mlm', 'lm', 'unilm', 'nsp', 'discriminator', 'generator', 'tagger'];
 
 /** Hugging Face / Google activation names -> ours. */
 export function parseActivation(name: unknown, where: string): Activation {
@@ -113,6 +115,12 @@ function checkApplication(c: BertConfig, application: string, o: BuildOptions): 
   if ((application === 'discriminator' || application === 'generator') && c.family !== 'electra') throw new GraphError(c.family, `application '${application}' is ELECTRA's; use 'mlm' or 'encoder'`);
   if (application === 'unilm' && c.typeVocabSize < 2) throw new GraphError(c.family, `application 'unilm' needs segment ids, but type_vocab_size is ${c.typeVocabSize}`);
   if (o.numClasses !== undefined && (!Number.isInteger(o.numClasses) || o.numClasses < 1)) throw new GraphError(c.family, `numClasses must be a positive integer, got ${o.numClasses}`);
+  if (application === 'tagger' && o.numClasses === undefined) throw new GraphError(c.family, "application 'tagger' needs numClasses (the number of tags)");
+}
+
+/** The pooler is built for NSP and sequence classifiers (a tagger classifies positions, not the [CLS] vector). */
+function hasPooler(application: string, o: BuildOptions): boolean {
+  return !!(o.withPool || o.withNsp || application === 'nsp' || (o.numClasses !== undefined && application !== 'tagger'));
 }
 
 /** Hierarchical alpha from the option (true = 0.4, as bert4keras), or null when off. */
@@ -284,8 +292,7 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
   for (let i = 0; i < c.numLayers; i++) h = block(scope.child(layerScopeName(c, i)), c, h, mask, o).h;
   const outputs: Record<string, Tensor> = { last_hidden_state: h };
 
-  const withPool = o.withPool || o.withNsp || o.numClasses !== undefined || application === 'nsp';
-  if (withPool) outputs.pooler_output = pooler(scope, h);
+  if (hasPooler(application, o)) outputs.pooler_output = pooler(scope, h);
   if (['mlm', 'lm', 'unilm', 'generator'].includes(application)) outputs.logits = mlmHead(scope, c, h, wordTable);
   if (application === 'nsp' || o.withNsp) {
     const nsp = dense(scope.child('nsp'), outputs.pooler_output!, 2); // (B, 2)
@@ -297,7 +304,9 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
     const [b, seq] = ids.shape;
     outputs.logits = reshape(dense(d.child('dense_prediction'), t, 1), [b!, seq!]); // (B, T)
   }
-  if (o.numClasses !== undefined) {
+  if (application === 'tagger') {
+    outputs.logits = dense(scope.child('classifier'), dropout(scope, h, o.dropoutRate ?? c.hiddenDropout), o.numClasses!); // (B, T, C)
+  } else if (o.numClasses !== undefined) {
     const pooled = dropout(scope, outputs.pooler_output!, o.dropoutRate ?? c.hiddenDropout);
     outputs[application === 'encoder' ? 'logits' : 'class_logits'] = dense(scope.child('classifier'), pooled, o.numClasses);
   }
@@ -424,8 +433,7 @@ function entries(c: BertConfig, application: string, o: BuildOptions): Entry[] {
     list.push(...blockEntries(c, application, ours, Math.floor((i * c.numHiddenGroups) / c.numLayers), i));
   }
 
-  const withPool = o.withPool || o.withNsp || o.numClasses !== undefined || application === 'nsp';
-  if (withPool) {
+  if (hasPooler(application, o)) {
     // HF's *ForMaskedLM checkpoints have no pooler: a classifier over one starts from a fresh pooler. NSP needs the trained one.
     const optional = application !== 'nsp' && !o.withNsp;
     list.push(...denseEntries('pooler/dense', isAlbert ? `${hp}pooler` : `${hp}pooler.dense`, `${gp}pooler/dense`, optional));

@@ -19,7 +19,9 @@ import type { DType, HostTensor } from '../graph/dtype.ts';
 import type { Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { exportOnnx } from '../runtime/export.ts';
-import { compile, FeedError, hostTensor, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
+import { completeFeeds } from '../runtime/feeds.ts';
+import { completeFeeds, type FeedValue } from '../runtime/feeds.ts';
+import { compile, FeedError, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import { FileError } from '../util/files.ts';
 import { bertFamily } from './bert.ts';
@@ -32,6 +34,7 @@ import { saveModel, splitSavedSection, type SaveOptions } from './save.ts';
 import { t5Family } from './t5.ts';
 
 export { inferFamily, readConfigFile, type LoadReport } from './load.ts';
+export type { FeedValue } from '../runtime/feeds.ts';
 
 /** A family that can also say how its applications are trained. */
 export type TrainableFamily<C = any> = FamilyDefinition<C> & {
@@ -100,8 +103,6 @@ export function checkBuildOptions(options: unknown): asserts options is BuildMod
   if (o.runtime !== undefined) checkKeys(o.runtime, RUNTIME_KEYS, 'buildModel options.runtime');
   if (o.naming !== undefined && o.naming !== 'hf' && o.naming !== 'google') throw new ConfigError(`buildModel options: naming must be 'hf' or 'google', got ${JSON.stringify(o.naming)}`);
 }
-
-export type FeedValue = HostTensor | number[] | number[][];
 
 // ---- the model --------------------------------------------------------------------------------
 
@@ -238,12 +239,6 @@ export class Model {
     return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, ...options });
   }
 
-  /** Standalone ONNX model (inference outputs, weights baked in; large weights as external data). */
-  exportOnnx(path: string, options: { externalThreshold?: number } = {}): { modelPath: string; dataPath?: string; inputs: string[]; outputs: string[] } {
-    const outputs = Object.fromEntries(Object.entries(this.outputs).filter(([n]) => n !== 'loss'));
-    return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, ...options });
-  }
-
   /**
    * A model directory (config.json with the build options, model.safetensors, the tokenizer) that
    * `buildModel(dir)` and `loadTokenizer(dir)` restore bit for bit. See save.ts for the format.
@@ -324,18 +319,6 @@ function sameBytes(a: HostTensor, b: HostTensor): boolean {
   const x = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
   const y = new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength);
   return x.every((v, i) => v === y[i]);
-}
-
-function toHostTensor(name: string, v: FeedValue): HostTensor {
-  if (!Array.isArray(v)) return v;
-  if (v.length === 0) throw new Error(`input '${name}' is empty`);
-  if (Array.isArray(v[0])) {
-    const rows = v as number[][];
-    const width = rows[0]!.length;
-    if (rows.some((r) => r.length !== width)) throw new Error(`input '${name}' rows have different lengths; pad them and pass attention_mask`);
-    return hostTensor('int64', [rows.length, width], rows.flat());
-  }
-  return hostTensor('int64', [v.length], v as number[]);
 }
 
 /** The family's graph, the head over it, and the training loss (the head's when it defines logits, else the family's). */
