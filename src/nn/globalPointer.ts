@@ -136,7 +136,7 @@ export function efficientGlobalPointer(scope: Scope, x: Tensor, mask: Tensor | n
   return maskSpans(scores, mask, o.trilMask ?? true);
 }
 
-export interface Span {
+export interface GlobalPointerSpan {
   batch: number;
   head: number;
   start: number;
@@ -146,10 +146,10 @@ export interface Span {
 }
 
 /** Spans scoring above `threshold` (bert4keras decodes with > 0) from host scores [B, H, T, T]. */
-export function decodeSpans(scores: HostTensor, threshold = 0): Span[] {
+export function decodeSpans(scores: HostTensor, threshold = 0): GlobalPointerSpan[] {
   const [b, h, t, t2] = scores.shape;
   if (scores.shape.length !== 4 || t !== t2) throw new Error(`decodeSpans: scores must be [B, H, T, T], got ${formatShape(scores.shape)}`);
-  const out: Span[] = [];
+  const out: GlobalPointerSpan[] = [];
   const data = scores.data as ArrayLike<number>;
   for (let i = 0, k = 0; i < b!; i++) {
     for (let head = 0; head < h!; head++) {

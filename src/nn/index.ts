@@ -1,3 +1,5 @@
 export { ParamStore, Scope, Random, initializers, type Init, type ScopeOptions } from './params.ts';
 export { dense, embedding, layerNorm, rmsNorm, dropout, feedForward, activate, splitHeads, mergeHeads, type Activation } from './layers.ts';
 export { attention, paddingMask, causalAttentionMask, unilmMask, andMasks, type AttentionOptions } from './attention.ts';
+export { conditionalRandomField, crfTransitions, crfPathScore, crfLogPartition, crfLoss, ViterbiDecoder, bioConstraints, type ViterbiConstraints } from './crf.ts';
+export { globalPointer, efficientGlobalPointer, applyRope, decodeSpans, type GlobalPointerOptions, type GlobalPointerSpan } from './globalPointer.ts';

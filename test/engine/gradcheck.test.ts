@@ -61,6 +61,9 @@ const cases: Case[] = [
   { name: 'cumsum exclusive reverse', shapes: [[2, 4]], f: (a) => g.cumsum(a!, 1, { exclusive: true, reverse: true }) },
   { name: 'layerNorm', shapes: [[2, 3, 5], [5], [5]], f: (x, ga, be) => g.layerNorm(x!, ga!, be!, 1e-5), dtype: 'float32', tol: 5e-3 },
   { name: 'rmsNorm', shapes: [[2, 5], [5]], f: (x, ga) => g.rmsNorm(x!, ga!, 1e-6) },
+  { name: 'logSumExp', shapes: [[3, 4]], f: (a) => g.logSumExp(a!, 1) },
+  { name: 'logSumExp axis 0 keepdims, values past exp overflow', shapes: [[3, 2]], f: (a) => g.logSumExp(g.mul(a!, 1000), 0, true) },
+  { name: 'multilabelCrossEntropy', shapes: [[3, 4]], f: (s) => g.multilabelCrossEntropy(g.constant({ dtype: 'float64', shape: [3, 4], data: Float64Array.from([1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1]) }), s!) },
   { name: 'softmaxCrossEntropy with ignore', shapes: [[4, 5]], f: (l) => g.crossEntropy(l!, g.constant({ dtype: 'int64', shape: [4], data: BigInt64Array.from([2n, -100n, 0n, 4n]) })), dtype: 'float32', tol: 5e-3 },
   { name: 'dropout (fixed mask via seed, identity off)', shapes: [[3, 4]], f: (a) => g.dropout(a!, 0.5, 1, false) },
 ];
