@@ -31,7 +31,7 @@ function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function u64(dv: DataView, at: number): number {
+function readU64(dv: DataView, at: number): number {
   return Number(dv.getBigUint64(at, true));
 }
 
@@ -56,11 +56,11 @@ export class ZipReader {
       const locAt = file.size - tailLen + eocd - 20;
       const loc = view(file.read(locAt, 20, 'zip64 locator'));
       if (loc.getUint32(0, true) !== SIG_LOCATOR64) throw new CheckpointError(path, 'zip64 end record locator missing (corrupt zip)');
-      const rec = view(file.read(u64(loc, 8), 56, 'zip64 end record'));
+      const rec = view(file.read(readU64(loc, 8), 56, 'zip64 end record'));
       if (rec.getUint32(0, true) !== SIG_EOCD64) throw new CheckpointError(path, 'zip64 end record missing (corrupt zip)');
-      count = u64(rec, 32);
-      cdSize = u64(rec, 40);
-      cdOffset = u64(rec, 48);
+      count = readU64(rec, 32);
+      cdSize = readU64(rec, 40);
+      cdOffset = readU64(rec, 48);
     }
     if (count * 46 > cdSize) throw new CheckpointError(path, `corrupt zip: ${count} entries cannot fit a central directory of ${cdSize} bytes`);
     const cd = file.read(cdOffset, cdSize, 'zip central directory');
@@ -71,6 +71,7 @@ export class ZipReader {
     for (let i = 0; i < count; i++) {
       if (p + 46 > cd.length || cv.getUint32(p, true) !== SIG_CENTRAL) throw new CheckpointError(path, `corrupt zip central directory at entry ${i}`);
       const nameLen = cv.getUint16(p + 28, true), extraLen = cv.getUint16(p + 30, true), commentLen = cv.getUint16(p + 32, true);
+      if (p + 46 + nameLen + extraLen + commentLen > cd.length) throw new CheckpointError(path, `corrupt zip central directory: entry ${i} runs past its end`);
       const e: ZipEntry = {
         name: decoder.decode(cd.subarray(p + 46, p + 46 + nameLen)),
         method: cv.getUint16(p + 10, true),
@@ -82,11 +83,14 @@ export class ZipReader {
       // zip64 extra field: only the fields whose 32-bit slot is 0xFFFFFFFF, in this order.
       for (let x = p + 46 + nameLen, xEnd = x + extraLen; x + 4 <= xEnd;) {
         const id = cv.getUint16(x, true), len = cv.getUint16(x + 2, true);
+        if (x + 4 + len > xEnd) break; // a damaged extra field: the sizes checks below still apply
         if (id === 1) {
           let q = x + 4;
-          if (e.size === U32_MAX) { e.size = u64(cv, q); q += 8; }
-          if (e.compressedSize === U32_MAX) { e.compressedSize = u64(cv, q); q += 8; }
-          if (e.localHeaderOffset === U32_MAX) { e.localHeaderOffset = u64(cv, q); q += 8; }
+          // A field missing from a short record stays 0xFFFFFFFF, which the checks below refuse for small files.
+          const field = (at: number) => (at + 8 <= x + 4 + len ? readU64(cv, at) : U32_MAX);
+          if (e.size === U32_MAX) { e.size = field(q); q += 8; }
+          if (e.compressedSize === U32_MAX) { e.compressedSize = field(q); q += 8; }
+          if (e.localHeaderOffset === U32_MAX) { e.localHeaderOffset = field(q); q += 8; }
         }
         x += 4 + len;
       }
