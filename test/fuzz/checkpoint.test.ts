@@ -77,7 +77,11 @@ type Mutation =
   | { kind: 'truncate'; at: number }
   | { kind: 'splice'; at: number; value: bigint; varint: boolean }
   | { kind: 'duplicate'; from: number; len: number; to: number }
-  | { kind: 'insert'; at: number; bytes: Uint8Array };
+  | { kind: 'insert'; at: number; bytes: Uint8Array }
+  | { kind: 'text'; at: number; text: string };
+
+/** Tokens that break JSON headers (safetensors, shard indexes) in interesting ways, written over a position. */
+const TOKENS = ['-1', '-8', '0.5', '1e400', '9007199254740993', '4294967296', 'null', '"', '[', ']', '{', '}', ',', '"__proto__"', '"constructor"', '[0,0]', '[]'];
 
 const position = fc.nat({ max: 0x7fffffff });
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
@@ -86,6 +90,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('splice' as const), at: position, value: fc.constantFrom(...NASTY), varint: fc.boolean() }),
   fc.record({ kind: fc.constant('duplicate' as const), from: position, len: fc.integer({ min: 1, max: 256 }), to: position }),
   fc.record({ kind: fc.constant('insert' as const), at: position, bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+  fc.record({ kind: fc.constant('text' as const), at: position, text: fc.constantFrom(...TOKENS) }),
 );
 
 /** Positions are drawn uniformly, but headers matter most: half of them land in the first 64 bytes. */
@@ -103,14 +108,18 @@ function mutate(original: Uint8Array, mutations: Mutation[]): Uint8Array {
     else if (m.kind === 'splice') {
       const bytes = m.varint ? varint(m.value) : le64(m.value);
       const at = place(m.at, b.length);
-      b.set(bytes.subarray(0, Math.max(0, b.length - at)), at);
+      if (at < b.length) b.set(bytes.subarray(0, b.length - at), at);
     } else if (m.kind === 'duplicate') {
       const from = place(m.from, b.length), to = place(m.to, b.length);
       const region = b.slice(from, from + m.len);
       b = Uint8Array.from([...b.subarray(0, to), ...region, ...b.subarray(to)]);
-    } else {
+    } else if (m.kind === 'insert') {
       const at = place(m.at, b.length);
       b = Uint8Array.from([...b.subarray(0, at), ...m.bytes, ...b.subarray(at)]);
+    } else {
+      // Anywhere in the file, but mostly where JSON headers are (the first 64 bytes are mostly binary).
+      const at = m.at % 4 ? 8 + ((m.at >> 2) % Math.max(1, b.length - 8)) : place(m.at >> 2, b.length);
+      if (at < b.length) b.set(new TextEncoder().encode(m.text).subarray(0, b.length - at), at);
     }
   }
   return b;
