@@ -1,7 +1,8 @@
 /**
  * `bert4ts encode --model <dir> [--application mlm] TEXT...`: run a model directory (config +
- * checkpoint + tokenizer) on texts and print one JSON line per input: the shape and first values of
- * the last hidden state, or the top predictions at each [MASK] (mlm) / for the next token (lm).
+ * checkpoint + tokenizer, or a directory `Model.save` wrote) on texts and print one JSON line per
+ * input: the shape and first values of the last hidden state, the top predictions at each [MASK] (mlm)
+ * / for the next token (lm), and a classifier's label and probabilities.
  */
 import type { Tokenizer } from '../tokenizers/index.ts';
 import { idsOption, numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
@@ -9,7 +10,7 @@ import { idsOption, numberOption, parseCommandArgs, UsageError, type Command } f
 const USAGE = `usage: bert4ts encode --model <dir> [options] TEXT...
        bert4ts encode --model <dir> --ids 2,45,103,3 [--ids ...]
 
-  --model <dir>        directory with config.json / bert_config.json / hparams.json and a checkpoint
+  --model <dir>        directory with config.json / bert_config.json / hparams.json and a checkpoint, or one model.save wrote
   --application <a>    encoder (default; lm for GPT-2), mlm, lm, unilm, nsp, discriminator, generator
   --family <f>         model family when the config does not say (bert, roberta, albert, albert_unshared, electra, gpt2)
   --checkpoint <path>  checkpoint file or TF prefix (default: found in --model)
@@ -67,12 +68,13 @@ const command: Command = {
       if (logits && logits.shape.length === 3 && (model.application === 'mlm' || model.application === 'generator')) {
         const positions = maskId !== undefined && x.ids.includes(maskId) ? x.ids.flatMap((id, t) => (id === maskId ? [t] : [])) : x.ids.map((_, t) => t);
         line.predictions = positions.map((t) => ({ position: t, top: topK(logits.data as Float32Array, t, logits.shape[2]!, top, tokenOf) }));
-      } else if (logits && logits.shape.length === 3) {
+      } else if (logits && logits.shape.length === 3 && model.application !== 'tagger') {
         line.next = topK(logits.data as Float32Array, x.ids.length - 1, logits.shape[2]!, top, tokenOf);
       } else {
         line.first = Array.from((hidden.data as Float32Array).subarray(0, shown), round);
         if (out.pooler_output) line.pooler_first = Array.from((out.pooler_output.data as Float32Array).subarray(0, shown), round);
         if (logits) line.logits = Array.from(logits.data as Float32Array, round);
+        if (logits && model.labels && logits.shape.length === 2) Object.assign(line, classify(logits.data as Float32Array, model.labels));
       }
       process.stdout.write(JSON.stringify(line) + '\n');
     }
@@ -84,7 +86,7 @@ const command: Command = {
  * Encode `text` keeping a literal mask token (e.g. "[MASK]") as the mask id: WordPiece would split
  * it into "[", "mask", "]".
  */
-function encodeWithMask(tokenizer: Tokenizer, text: string): { ids: number[]; segments: number[] } {
+export function encodeWithMask(tokenizer: Tokenizer, text: string): { ids: number[]; segments: number[] } {
   const mask = tokenizer.specialTokens.mask;
   if (!mask || !text.includes(mask.token)) {
     const e = tokenizer.encode(text);
@@ -96,17 +98,30 @@ function encodeWithMask(tokenizer: Tokenizer, text: string): { ids: number[]; se
   return { ids, segments: ids.map(() => 0) };
 }
 
-const round = (v: number) => Number(v.toPrecision(6));
+export const round = (v: number) => Number(v.toPrecision(6));
+
+/** Softmax of one row of logits. */
+export function softmax(row: ArrayLike<number>): number[] {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
+  const e = Array.from(row, (v) => Math.exp(v - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+/** A classifier's answer for logits [C]: the most likely label and every label's probability. */
+export function classify(logits: ArrayLike<number>, labels: readonly string[]): { label: string; probabilities: Record<string, number> } {
+  const p = softmax(logits);
+  const best = p.indexOf(Math.max(...p));
+  return { label: labels[best]!, probabilities: Object.fromEntries(labels.map((l, i) => [l, round(p[i]!)])) };
+}
 
 /** The k most likely ids at position t of logits [1, T, V], with softmax probabilities. */
-function topK(logits: Float32Array, t: number, vocab: number, k: number, tokenOf: (id: number) => string | undefined): { id: number; token?: string; p: number }[] {
+export function topK(logits: Float32Array, t: number, vocab: number, k: number, tokenOf: (id: number) => string | undefined): { id: number; token?: string; p: number }[] {
   const row = logits.subarray(t * vocab, (t + 1) * vocab);
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - max);
+  const p = softmax(row);
   const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]!).slice(0, k);
-  return order.map((id) => ({ id, token: tokenOf(id), p: round(Math.exp(row[id]! - max) / sum) }));
+  return order.map((id) => ({ id, token: tokenOf(id), p: round(p[id]!) }));
 }
 
 export default command;

@@ -13,13 +13,12 @@
  *   const trainer = await Trainer.create({ store: model.store, loss: (s) => model.loss(s), optimizer });
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { openCheckpoint, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import type { Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
 import { exportOnnx } from '../runtime/export.ts';
-import { completeFeeds } from '../runtime/feeds.ts';
 import { completeFeeds, type FeedValue } from '../runtime/feeds.ts';
 import { compile, FeedError, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
@@ -389,9 +388,12 @@ export function buildModel(config: string | Record<string, unknown>, options: Bu
 
   let checkpoint = explicit.checkpoint;
   const dir = typeof config === 'string' ? dirname(file) : undefined;
-  if (checkpoint === undefined && saved && dir !== undefined) {
-    checkpoint = join(dir, saved.weights);
-    if (!existsSync(checkpoint)) throw new FileError(checkpoint, `missing: the weights of the saved model ${dir} (config.json names ${saved.weights})`);
+  const savedWeights = saved && dir !== undefined ? join(dir, saved.weights) : undefined;
+  // The saved weights, by default or named (the directory or the file): their own-named extras are restored too.
+  const fromSaved = savedWeights !== undefined && (checkpoint === undefined || (typeof checkpoint === 'string' && [resolve(dir!), resolve(savedWeights)].includes(resolve(checkpoint))));
+  if (fromSaved) {
+    checkpoint = savedWeights;
+    if (!existsSync(savedWeights)) throw new FileError(savedWeights, `missing: the weights of the saved model ${dir} (its config.json names ${saved!.weights})`);
   }
   // Weights the config says were trained are required: a fresh head would predict noise silently.
   const sameGraph = saved && application === saved.application && (['numClasses', 'withPool', 'withNsp', 'head'] as const).every((k) => o[k] === saved.options[k]);
@@ -410,7 +412,7 @@ export function buildModel(config: string | Record<string, unknown>, options: Bu
     try {
       report = loadWeights(reader, {
         maps, own: { names: headNames, required: !!sameGraph }, forced: o.naming ?? (saved ? 'hf' : undefined),
-        restore: explicit.checkpoint === undefined ? saved?.ownNames : undefined,
+        restore: fromSaved ? saved!.ownNames : undefined,
       }, probe.declared, store);
     } finally {
       if (typeof checkpoint === 'string') reader.close();
