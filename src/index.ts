@@ -12,5 +12,7 @@ export * from './models/index.ts';
 export * from './tokenizers/index.ts';
 export * from './generation/index.ts';
 export * from './training/index.ts';
+export * from './data/index.ts';
+export * from './metrics/index.ts';
 export { Progress } from './util/progress.ts';
 export * as xiangqi from './xiangqi/index.ts';
