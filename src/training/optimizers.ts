@@ -72,3 +72,27 @@ export function applyUpdate(o: OptimizerConfig, u: UpdateInputs): { param: Tenso
   if (o.kind === 'adamw' && decay) param = sub(param, mul(mul(u.lr, decay), u.param));
   return { param, state: { m, v } };
 }
+
+/** Depth of a weight for layer-wise decay: 'embeddings', the index of its transformer layer, or undefined (heads, pooler). */
+export function layerOf(name: string): number | 'embeddings' | undefined {
+  const m = /(?:^|\/)(?:layer_|block_|h)(\d+)(?:\/|$)/.exec(name);
+  if (m) return Number(m[1]);
+  return /(^|\/)(embeddings?|embeddings_project|wte|wpe|shared)(\/|$)/.test(name) ? 'embeddings' : undefined;
+}
+
+/**
+ * ELECTRA's layer-wise learning-rate decay, as a Trainer `lrMultiplier`: layer i of L (from 0)
+ * trains at decay^(L - i) of the rate, the embeddings at decay^(L + 1), everything above the layers
+ * (heads, pooler) at the full rate. `depth` finds each weight's layer (default: `layerOf`, which reads
+ * BERT's `layer_i`, T5's `block_i` and GPT-2's `hi` scope names).
+ */
+export function layerwiseDecay(decay: number, numLayers: number, depth: (name: string) => number | 'embeddings' | undefined = layerOf): (name: string) => number {
+  if (!(decay > 0 && decay <= 1)) throw new RangeError(`layerwiseDecay: decay must be in (0, 1], got ${decay}`);
+  if (!(Number.isInteger(numLayers) && numLayers > 0)) throw new RangeError(`layerwiseDecay: numLayers must be a positive integer, got ${numLayers}`);
+  return (name) => {
+    const d = depth(name);
+    if (d === undefined) return 1;
+    if (d !== 'embeddings' && !(d >= 0 && d < numLayers)) throw new RangeError(`layerwiseDecay: '${name}' is in layer ${d}, outside the ${numLayers} layers`);
+    return decay ** (d === 'embeddings' ? numLayers + 1 : numLayers - d);
+  };
+}

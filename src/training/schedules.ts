@@ -24,19 +24,28 @@ export function warmupCosine(o: { peak: number; warmup: number; total: number; m
 }
 
 /**
- * bert4keras's piecewise_linear: `{0: 0, 1000: 1e-4, 10000: 1e-5}` interpolates linearly between
- * the given steps and holds the last value after them.
+ * bert4keras's piecewise_linear learning rate: `lr * f(step)`, where `f` interpolates linearly between
+ * the points `{step: multiplier}` and holds the last multiplier after them. With `fromZero` (the
+ * default, as in bert4keras) there is an implicit point 0 -> 0, so `piecewiseLinear(2e-5, {1000: 1,
+ * 2000: 0.1})` warms up from 0 to 2e-5 over 1,000 steps, decays to 2e-6 at 2,000 and stays there.
+ * Before the first point (only without `fromZero`) the first multiplier holds. The step is the count
+ * of updates already done, as Keras's `iterations`: the first update uses f(0) (0 with `fromZero`).
  */
-export function piecewiseLinear(points: Record<number, number>): Schedule {
-  const xs = Object.keys(points).map(Number).sort((a, b) => a - b);
-  if (xs.length === 0) throw new Error('piecewiseLinear needs at least one point');
+export function piecewiseLinear(lr: number, points: Record<number, number>, o: { fromZero?: boolean } = {}): Schedule {
+  if (!Number.isFinite(lr)) throw new RangeError(`piecewiseLinear: the learning rate must be a finite number, got ${lr}`);
+  const pts = Object.entries(points).map(([k, v]): [number, number] => {
+    if (!Number.isFinite(Number(k)) || !Number.isFinite(v)) throw new RangeError(`piecewiseLinear: point ${k}: ${v} must map a finite step to a finite multiplier`);
+    return [Number(k), v];
+  }).sort((a, b) => a[0] - b[0]);
+  if (pts.length === 0) throw new RangeError('piecewiseLinear needs at least one point, e.g. {1000: 1}');
+  if ((o.fromZero ?? true) && pts[0]![0] !== 0) pts.unshift([0, 0]);
   return (step) => {
-    if (step <= xs[0]!) return points[xs[0]!]!;
-    for (let i = 1; i < xs.length; i++) {
-      const x0 = xs[i - 1]!, x1 = xs[i]!;
-      if (step <= x1) return points[x0]! + ((points[x1]! - points[x0]!) * (step - x0)) / (x1 - x0);
-    }
-    return points[xs[xs.length - 1]!]!;
+    let i = pts.length - 1;
+    while (i > 0 && step < pts[i]![0]) i--;
+    const [x0, y0] = pts[i]!;
+    if (i === pts.length - 1 || step < x0) return lr * y0;
+    const [x1, y1] = pts[i + 1]!;
+    return lr * (y0 + ((y1 - y0) / (x1 - x0)) * (step - x0));
   };
 }
 

@@ -95,8 +95,9 @@ function formatRate(r: number): string {
   return r >= 100 ? r.toFixed(0) : r >= 1 ? r.toFixed(2) : r.toPrecision(2);
 }
 
-function formatFigure(v: number): string {
-  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
+/** 4 significant digits without trailing zeros (lr 0.01, not 0.01000), so several figures fit on a line. */
+export function formatFigure(v: number): string {
+  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : String(Number(v.toPrecision(4)));
 }
 
 export function formatDuration(seconds: number): string {

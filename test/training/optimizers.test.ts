@@ -104,7 +104,7 @@ test('schedules: warmup then linear/cosine decay, piecewise linear', () => {
   assert.equal(cos(0), 1);
   assert.ok(Math.abs(cos(50) - 0.55) < 1e-12);
   assert.ok(Math.abs(cos(100) - 0.1) < 1e-12);
-  const pw = piecewiseLinear({ 0: 0, 100: 1, 200: 0.5 });
+  const pw = piecewiseLinear(1, { 100: 1, 200: 0.5 });
   assert.equal(pw(50), 0.5);
   assert.equal(pw(150), 0.75);
   assert.equal(pw(1000), 0.5);
