@@ -57,8 +57,8 @@ test('save -> buildModel(dir) in a fresh process: BERT MLM, BERT classifier with
     ['t5', buildModel(ref('t5-1.0'), { checkpoint: ref('t5-1.0') }), readCase('t5-1.0').inputs],
     ['head', buildModel(join(ref('bert-encoder'), 'config.json'), { checkpoint: ref('bert-encoder'), head: MEAN_HEAD, labels: ['x', 'y', 'z'], seed: 4 }), encoderInputs],
   ];
-  const cases = [];
-  const expected = [];
+  const cases: { dir: string; inputs: Record<string, any>; text?: string }[] = [];
+  const expected: Awaited<ReturnType<typeof fingerprint>>[] = [];
   for (const [name, model, inputs, text] of models) {
     const dir = join(tmp, name);
     model.save(dir);
