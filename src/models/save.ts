@@ -109,8 +109,8 @@ export function hfConfig(model: Model): Record<string, unknown> {
     c.id2label = Object.fromEntries(model.labels.map((l, i) => [String(i), l]));
     c.label2id = Object.fromEntries(model.labels.map((l, i) => [l, i]));
   }
-  if (prefix && model.options.head === undefined) {
-    const suffix = classifier ? 'ForSequenceClassification' : model.application === 'encoder' && model.family.startsWith('t5') ? 'EncoderModel' : ARCHITECTURE[model.application];
+  if (prefix) { // a custom head is ours alone: Hugging Face tools see the trunk
+    const suffix = model.options.head !== undefined ? 'Model' : classifier ? 'ForSequenceClassification' : model.application === 'encoder' && model.family.startsWith('t5') ? 'EncoderModel' : ARCHITECTURE[model.application];
     if (suffix) c.architectures = [prefix + suffix];
   }
   return c;
