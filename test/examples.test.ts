@@ -12,6 +12,15 @@ test('examples/train-tiny-lm.ts trains a copier that copies', () => {
   assert.match(r.stdout, /prompt 314159 -> 314159/);
 });
 
+test('examples/fine-tune-classifier.ts trains, evaluates, keeps the best weights and resumes from its saved state', () => {
+  const r = run('examples/fine-tune-classifier.ts');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^step 50: dev_loss \S+  accuracy \S+$/m);
+  assert.match(r.stdout, /^restored best weights: dev accuracy (0\.9\d*|1)$/m);
+  const best = /best dev_loss (\S+) at step (\d+)/.exec(r.stdout)!;
+  assert.match(r.stdout, new RegExp(`^resumed at step \\d+, best so far ${best[1]} at step ${best[2]}$`, 'm'));
+});
+
 test('examples/generate.ts decodes greedy, beam, sampled and streamed tokens', () => {
   const r = run('examples/generate.ts');
   assert.equal(r.status, 0, r.stderr);
