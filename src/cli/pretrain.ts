@@ -1,0 +1,116 @@
+/**
+ * `bert4ts pretrain`: MLM pretraining of a small BERT/RoBERTa from text folders (see
+ * src/training/pretrain), resuming, exporting the model directory and re-measuring held-out accuracy.
+ */
+import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
+
+const USAGE = `usage:
+  bert4ts pretrain --out RUN --input SRC [--input SRC ...] --vocab VOCAB [options]   start a run
+  bert4ts pretrain --out RUN --resume [--steps N] [--deadline T] [--stop-at N]       continue it
+  bert4ts pretrain export RUN OUT [--which best|last] [--dtype float16|float32]      write a model directory
+  bert4ts pretrain eval MODEL_DIR [--input SRC ...]                                  held-out MLM accuracy
+
+sources (SRC): FORMAT:PATH[#ZIP_MEMBER][@SPEC]
+  txt:DIR[@blank|line]          one document per blank-line-separated block (default) or per line
+  jsonl:FILE[.gz][@f1,f2]       the named fields (strings or string arrays); default every string field
+  tsv:FILE[@0,1]                the given 0-based columns (default all); .gz and .zip#member work for all
+
+run options:
+  --vocab PATH            WordPiece vocab.txt to trim by corpus counts
+  --min-count K           keep tokens seen >= K times in the training text (default 5)
+  --layers 4 --hidden 256 --heads 4 --intermediate 4*hidden --max-position 128
+  --maxlen 128            row length (packed documents)      --batch 32   rows per step
+  --steps 20000           schedule length (warmup, then linear decay to 0)
+  --lr 5e-4 --warmup 500 --weight-decay 0.01 --dropout 0.1 --seed 1
+  --held-out 10           held-out documents per 1000 (by text hash)   --eval-rows 256
+  --no-wwm                mask single tokens instead of whole jieba words
+  --eval-every 250 --log-every 25 --checkpoint-minutes 10
+  --deadline T            stop with a checkpoint at T (HH:MM today, or an ISO time)
+  --minutes M             stop with a checkpoint after M minutes
+  --stop-at N             stop with a checkpoint at step N (resume continues)
+  --quiet`;
+
+function deadlineOption(value: string | undefined, minutes: number | undefined): number | undefined {
+  const fromMinutes = minutes !== undefined ? Date.now() + minutes * 60_000 : undefined;
+  if (value === undefined) return fromMinutes;
+  let t: number;
+  const hm = /^(\d{1,2}):(\d{2})$/.exec(value);
+  if (hm) {
+    const d = new Date();
+    d.setHours(Number(hm[1]), Number(hm[2]), 0, 0);
+    t = d.getTime();
+  } else t = Date.parse(value);
+  if (!Number.isFinite(t)) throw new UsageError(`--deadline must be HH:MM or an ISO time, got '${value}'`);
+  if (t <= Date.now()) throw new UsageError(`--deadline ${value} has already passed`);
+  return fromMinutes !== undefined ? Math.min(t, fromMinutes) : t;
+}
+
+const command: Command = {
+  summary: 'pretrain a small BERT/RoBERTa with (whole-word) MLM on text folders; resume, export, evaluate',
+  async run(argv) {
+    const { values: o, positionals } = parseCommandArgs(argv, {
+      out: { type: 'string' }, input: { type: 'string', multiple: true }, vocab: { type: 'string' }, 'min-count': { type: 'string' },
+      layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, intermediate: { type: 'string' }, 'max-position': { type: 'string' },
+      maxlen: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
+      'weight-decay': { type: 'string' }, dropout: { type: 'string' }, seed: { type: 'string' }, 'held-out': { type: 'string' }, 'eval-rows': { type: 'string' },
+      'no-wwm': { type: 'boolean' }, 'eval-every': { type: 'string' }, 'log-every': { type: 'string' }, 'checkpoint-minutes': { type: 'string' },
+      deadline: { type: 'string' }, minutes: { type: 'string' }, 'stop-at': { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean' },
+      which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    }, USAGE);
+    if (o.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    const int = (name: string, min = 1) => numberOption(name, (o as Record<string, string | undefined>)[name], { integer: true, min });
+    const num = (name: string) => numberOption(name, (o as Record<string, string | undefined>)[name], { min: 0 });
+    const [mode, ...rest] = positionals;
+    if (mode === 'export') {
+      if (rest.length !== 2) throw new UsageError(`pretrain export takes RUN and OUT\n${USAGE}`);
+      const which = o.which ?? 'best';
+      if (which !== 'best' && which !== 'last') throw new UsageError(`--which must be best or last, got '${which}'`);
+      const dtype = o.dtype ?? 'float16';
+      if (dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be float16 or float32, got '${dtype}'`);
+      const { exportRun } = await import('../training/pretrain/export.ts');
+      process.stdout.write(JSON.stringify(await exportRun(rest[0]!, rest[1]!, { which, dtype })) + '\n');
+      return 0;
+    }
+    if (mode === 'eval') {
+      if (rest.length !== 1) throw new UsageError(`pretrain eval takes MODEL_DIR\n${USAGE}`);
+      const { parseSource } = await import('../training/pretrain/corpus.ts');
+      const { evaluateModelDir } = await import('../training/pretrain/export.ts');
+      process.stdout.write(JSON.stringify(await evaluateModelDir(rest[0]!, o.input?.map(parseSource))) + '\n');
+      return 0;
+    }
+    if (mode !== undefined) throw new UsageError(`unknown pretrain mode '${mode}' (export, eval, or none to train)\n${USAGE}`);
+    if (!o.out) throw new UsageError(`--out RUN is required\n${USAGE}`);
+    const { pretrain, DEFAULT_SETTINGS } = await import('../training/pretrain/run.ts');
+    const { parseSource } = await import('../training/pretrain/corpus.ts');
+    const deadline = deadlineOption(o.deadline, num('minutes'));
+    const ctl = {
+      out: o.out, resume: Boolean(o.resume), stopAt: int('stop-at', 0), deadline, steps: o.resume ? int('steps') : undefined,
+      checkpointMinutes: num('checkpoint-minutes') ?? 10, evalEvery: int('eval-every') ?? 250, logEvery: int('log-every') ?? 25, quiet: o.quiet,
+    };
+    if (o.resume) {
+      const given = ['input', 'vocab', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+      if (given.length) throw new UsageError(`--resume keeps the run's settings (run.json); drop --${given.join(', --')}`);
+      await pretrain(null, ctl);
+      return 0;
+    }
+    if (!o.input?.length) throw new UsageError(`give at least one --input SRC\n${USAGE}`);
+    if (!o.vocab) throw new UsageError(`--vocab PATH (a WordPiece vocab.txt) is required\n${USAGE}`);
+    const d = DEFAULT_SETTINGS;
+    const hidden = int('hidden') ?? d.size.hidden;
+    const maxlen = int('maxlen', 8) ?? d.maxlen;
+    const settings = {
+      ...d, sources: o.input.map(parseSource), vocab: o.vocab, minCount: int('min-count') ?? d.minCount,
+      size: { layers: int('layers') ?? d.size.layers, hidden, heads: int('heads') ?? d.size.heads, intermediate: int('intermediate') ?? 4 * hidden, maxPosition: int('max-position') ?? Math.max(d.size.maxPosition, maxlen) },
+      maxlen, batchSize: int('batch') ?? d.batchSize, steps: int('steps') ?? d.steps, learningRate: num('lr') ?? d.learningRate, warmup: int('warmup', 0) ?? d.warmup,
+      weightDecay: num('weight-decay') ?? d.weightDecay, dropout: num('dropout') ?? d.dropout, seed: int('seed', 0) ?? d.seed,
+      heldOutPermille: int('held-out', 0) ?? d.heldOutPermille, evalRows: int('eval-rows') ?? d.evalRows, wholeWord: !o['no-wwm'],
+    };
+    if (settings.maxlen > settings.size.maxPosition) throw new UsageError(`--maxlen ${maxlen} exceeds --max-position ${settings.size.maxPosition}`);
+    await pretrain(settings, ctl);
+    return 0;
+  },
+};
+export default command;

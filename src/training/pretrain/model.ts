@@ -1,0 +1,100 @@
+/**
+ * The MLM pretraining graph. BERT's trunk (`buildBert`, application 'encoder') and BERT's MLM head
+ * under the same weight names as the 'mlm' application, but the head runs only at the masked
+ * positions (gathered, as Google's run_pretraining does): ~15% of the rows instead of all of them,
+ * which at a small hidden size is a third of the step's work.
+ *
+ *   h = trunk(input_ids)                              (B, T, H)
+ *   x = h.reshape(B*T, H)[mlm_positions]              (N, H)
+ *   logits = LN(gelu(dense(x))) @ word_embeddings^T + output_bias   (N, V)
+ *   loss = crossEntropy(logits, mlm_labels)           labels -100 ignored
+ */
+import { crossEntropy } from '../../graph/composite.ts';
+import { add, gather, input, matmul, reshape, transpose } from '../../graph/ops.ts';
+import type { Tensor } from '../../graph/tensor.ts';
+import type { HostTensor } from '../../graph/dtype.ts';
+import { buildBert, parseBertConfig, type BertConfig } from '../../models/bert.ts';
+import type { BuildOptions } from '../../models/family.ts';
+import { dense, layerNorm } from '../../nn/layers.ts';
+import { initializers, ParamStore, Scope } from '../../nn/params.ts';
+import { compile } from '../../runtime/session.ts';
+
+export interface ModelSize {
+  layers: number;
+  hidden: number;
+  heads: number;
+  /** FFN width (default 4 * hidden). */
+  intermediate?: number;
+  maxPosition: number;
+}
+
+/** A Hugging Face style config.json for a BERT of this size (model_type "bert": positions from 0, no RoBERTa offset). */
+export function bertConfigJson(size: ModelSize, vocabSize: number, dropout = 0.1): Record<string, unknown> {
+  if (size.hidden % size.heads !== 0) throw new RangeError(`hidden ${size.hidden} is not divisible by ${size.heads} heads`);
+  return {
+    model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: vocabSize, hidden_size: size.hidden,
+    num_hidden_layers: size.layers, num_attention_heads: size.heads, intermediate_size: size.intermediate ?? 4 * size.hidden,
+    hidden_act: 'gelu', hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout,
+    max_position_embeddings: size.maxPosition, type_vocab_size: 2, initializer_range: 0.02, layer_norm_eps: 1e-12, pad_token_id: 0,
+  };
+}
+
+export function parseConfig(raw: Record<string, unknown>): BertConfig {
+  return parseBertConfig(raw, 'bert');
+}
+
+/** The gathered MLM head and loss (see the header). Inputs: the trunk's plus mlm_positions, mlm_labels. */
+export function gatheredMlm(scope: Scope, c: BertConfig, o: BuildOptions = {}): { inputs: Record<string, Tensor>; logits: Tensor; loss: Tensor; hidden: Tensor } {
+  const built = buildBert(scope, c, 'encoder', o);
+  const h = built.outputs.last_hidden_state!; // (B, T, H)
+  const positions = input('mlm_positions', 'int64', ['npred']);
+  const labels = input('mlm_labels', 'int64', ['npred']);
+  const x = gather(reshape(h, [-1, c.hiddenSize]), positions); // (N, H)
+  // Same names as bert.ts's mlmHead, so the weights load as an 'mlm' model.
+  const wordTable = scope.child('embeddings').param('word_embeddings', [c.vocabSize, c.embeddingSize], initializers.truncatedNormal(0.02));
+  const m = scope.child('mlm');
+  let t = dense(m.child('transform/dense'), x, c.embeddingSize, { activation: c.hiddenAct }); // (N, E)
+  t = layerNorm(m.child('transform/LayerNorm'), t, c.layerNormEps);
+  const logits = add(matmul(t, transpose(wordTable, [1, 0])), m.param('output_bias', [c.vocabSize], initializers.zeros())); // (N, V)
+  return { inputs: { ...built.inputs, mlm_positions: positions, mlm_labels: labels }, logits, loss: crossEntropy(logits, labels), hidden: h };
+}
+
+export interface MlmFigures {
+  accuracy: number;
+  loss: number;
+  /** Predicted tokens scored. */
+  tokens: number;
+}
+
+/** MLM accuracy and loss over fixed masked batches (inference: dropout off). */
+export async function evaluateMlm(c: BertConfig, store: ParamStore, batches: Record<string, HostTensor>[]): Promise<MlmFigures> {
+  const scope = new Scope(store);
+  const { logits } = gatheredMlm(scope, c);
+  const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n), name: 'mlm_eval' });
+  let hits = 0, n = 0, lossSum = 0;
+  const V = c.vocabSize;
+  try {
+    for (const b of batches) {
+      const feeds = { ...b };
+      delete feeds.mlm_labels;
+      delete feeds.labels;
+      const out = (await exe.run(feeds)).logits!.data as Float32Array;
+      const labels = b.mlm_labels!.data as BigInt64Array;
+      for (let i = 0; i < labels.length; i++) {
+        const y = Number(labels[i]);
+        if (y === -100) continue;
+        const row = i * V;
+        let max = -Infinity, best = 0;
+        for (let v = 0; v < V; v++) if (out[row + v]! > max) { max = out[row + v]!; best = v; }
+        let z = 0;
+        for (let v = 0; v < V; v++) z += Math.exp(out[row + v]! - max);
+        lossSum += Math.log(z) + max - out[row + y]!;
+        hits += best === y ? 1 : 0;
+        n++;
+      }
+    }
+  } finally {
+    await exe.release();
+  }
+  return { accuracy: n ? hits / n : NaN, loss: n ? lossSum / n : NaN, tokens: n };
+}

@@ -1,0 +1,269 @@
+/**
+ * A resumable MLM pretraining run in one directory:
+ *
+ *   run.json                 the run's settings (sources, sizes, schedule, seed); `resume` reuses them
+ *   config.json              the model (Hugging Face BERT config)
+ *   vocab.txt, keep_tokens.json, tokenizer_config.json   the trimmed vocabulary
+ *   checkpoint.safetensors   weights + AdamW state + step (metadata), replaced atomically
+ *   best.safetensors         weights at the best held-out MLM accuracy so far
+ *   log.jsonl                {step, loss, lr, tokens_per_s, ...} every logEvery steps; {step, heldout_acc, ...} every evalEvery
+ *
+ * Batches are a pure function of (seed, step) (data.ts), so the checkpoint's step is the data position.
+ * The run stops cleanly (checkpoint first) at `steps`, `stopAt`, the deadline, or SIGTERM/SIGINT.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostTensor } from '../../graph/dtype.ts';
+import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
+import { ParamStore } from '../../nn/params.ts';
+import { jiebaSegmenter } from '../../tokenizers/cpm.ts';
+import { loadTokenizer } from '../../tokenizers/load.ts';
+import { saveTokenizer } from '../../tokenizers/save.ts';
+import type { Tokenizer } from '../../tokenizers/types.ts';
+import { Trainer } from '../trainer.ts';
+import { adamW } from '../optimizers.ts';
+import { warmupLinear } from '../schedules.ts';
+import { Progress } from '../../util/progress.ts';
+import { writeFileAtomic } from '../../util/files.ts';
+import { isHeldOut, readDocuments, type CorpusSource } from './corpus.ts';
+import { PretrainStream, maskedBatch, nonSpecialIds, packRows, rowSeed, specialIds, tokenizeDocuments, trimVocabulary, type MaskOptions } from './data.ts';
+import { bertConfigJson, evaluateMlm, gatheredMlm, parseConfig, type ModelSize } from './model.ts';
+
+export interface PretrainSettings {
+  sources: CorpusSource[];
+  /** WordPiece vocab.txt (or its folder) to trim. */
+  vocab: string;
+  /** Keep tokens seen at least this often in the training text (data.ts keepTokensByCount). */
+  minCount: number;
+  size: ModelSize;
+  maxlen: number;
+  batchSize: number;
+  /** Total optimizer steps of the schedule (warmup, then linear decay to 0 at this step). */
+  steps: number;
+  learningRate: number;
+  warmup: number;
+  weightDecay: number;
+  dropout: number;
+  seed: number;
+  /** Held-out documents: this many of 1000 hash buckets of the text. */
+  heldOutPermille: number;
+  /** Rows of held-out text scored by the periodic evaluation (fixed masking). */
+  evalRows: number;
+  maskRate: number;
+  wholeWord: boolean;
+}
+
+export const DEFAULT_SETTINGS: Omit<PretrainSettings, 'sources' | 'vocab'> = {
+  minCount: 5, size: { layers: 4, hidden: 256, heads: 4, maxPosition: 128 }, maxlen: 128, batchSize: 32, steps: 20000,
+  learningRate: 5e-4, warmup: 500, weightDecay: 0.01, dropout: 0.1, seed: 1, heldOutPermille: 10, evalRows: 256, maskRate: 0.15, wholeWord: true,
+};
+
+export interface RunControl {
+  out: string;
+  resume: boolean;
+  /** Stop (with a checkpoint) at this step; a later resume continues. */
+  stopAt?: number;
+  /** Stop (with a checkpoint) at this time (ms since the epoch). */
+  deadline?: number;
+  /** Checkpoint at least this often (minutes of wall clock). */
+  checkpointMinutes: number;
+  evalEvery: number;
+  logEvery: number;
+  /** Override the schedule's total steps on resume (train longer). */
+  steps?: number;
+  quiet?: boolean;
+  /** Stop on SIGTERM/SIGINT after the current step, with a checkpoint (default true). */
+  handleSignals?: boolean;
+}
+
+export class PretrainError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = 'PretrainError';
+  }
+}
+
+export interface PreparedData {
+  tokenizer: Tokenizer;
+  train: ReturnType<typeof tokenizeDocuments>;
+  heldOut: ReturnType<typeof tokenizeDocuments>;
+  stats: { documents: number; heldOutDocuments: number; chars: number; heldOutChars: number; tokens: number; heldOutTokens: number; unk: number };
+  maskOptions: MaskOptions;
+}
+
+/** Reads the sources, splits off the held-out slice, trims (or loads) the vocabulary and tokenizes. */
+export async function prepareData(s: PretrainSettings, tokenizer?: Tokenizer): Promise<PreparedData> {
+  const train: string[] = [], held: string[] = [];
+  for (const src of s.sources) for (const d of readDocuments(src)) (isHeldOut(d.text, s.heldOutPermille) ? held : train).push(d.text);
+  if (!train.length) throw new PretrainError(s.sources.map((x) => x.path).join(', '), 'no training documents');
+  tokenizer ??= trimVocabulary(await loadTokenizer(s.vocab, { keepTokens: false }), train, s.minCount);
+  const seg = await jiebaSegmenter();
+  const tTrain = tokenizeDocuments(tokenizer, seg, train), tHeld = tokenizeDocuments(tokenizer, seg, held);
+  const unkId = tokenizer.specialTokens.unk?.id;
+  let unk = 0;
+  for (const id of tTrain.ids) if (id === unkId) unk++;
+  const chars = (a: string[]) => a.reduce((n, t) => n + t.length, 0);
+  return {
+    tokenizer, train: tTrain, heldOut: tHeld,
+    stats: { documents: train.length, heldOutDocuments: held.length, chars: chars(train), heldOutChars: chars(held), tokens: tTrain.ids.length, heldOutTokens: tHeld.ids.length, unk },
+    maskOptions: { rate: s.maskRate, maxPredictions: Math.ceil(s.maxlen * s.maskRate), maskId: specialIds(tokenizer).mask, randomIds: nonSpecialIds(tokenizer), wholeWord: s.wholeWord },
+  };
+}
+
+/** The held-out evaluation batches: held-out documents in file order, masked with a fixed seed. */
+export function heldOutBatches(data: PreparedData, s: PretrainSettings, batchSize = 32): Record<string, HostTensor>[] {
+  const n = data.heldOut.offsets.length - 1;
+  if (n === 0) return [];
+  const packed = packRows(data.heldOut, Int32Array.from({ length: n }, (_, i) => i), s.maxlen, specialIds(data.tokenizer));
+  const rows = Math.min(packed.rows, s.evalRows);
+  const out: Record<string, HostTensor>[] = [];
+  for (let r = 0; r < rows; r += batchSize) {
+    const ids = Array.from({ length: Math.min(batchSize, rows - r) }, (_, i) => r + i);
+    out.push(maskedBatch(packed, ids, ids.map((i) => rowSeed(12345, 0, i)), data.maskOptions));
+  }
+  return out;
+}
+
+const CHECKPOINT = 'checkpoint.safetensors';
+const BEST = 'best.safetensors';
+
+function readRunJson(path: string): PretrainSettings {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as PretrainSettings;
+  } catch (e) {
+    throw new PretrainError(path, `cannot read the run settings: ${(e as Error).message}`);
+  }
+}
+
+/** Trains (or resumes) a run; returns the final step and the last held-out figures. */
+export async function pretrain(settings: PretrainSettings | null, ctl: RunControl): Promise<{ step: number; heldOut: Record<string, number>; stopped: string }> {
+  const { out } = ctl;
+  const log = (m: string) => { if (!ctl.quiet) process.stderr.write(m + '\n'); };
+  const runJson = join(out, 'run.json'), ckpt = join(out, CHECKPOINT);
+  let s: PretrainSettings;
+  let tokenizer: Tokenizer | undefined;
+  if (ctl.resume) {
+    if (!existsSync(ckpt)) throw new PretrainError(ckpt, 'no checkpoint to resume (start a run without --resume)');
+    s = readRunJson(runJson);
+    if (ctl.steps !== undefined) s = { ...s, steps: ctl.steps };
+    tokenizer = await loadTokenizer(out);
+  } else {
+    if (!settings) throw new PretrainError(out, 'a new run needs settings');
+    if (existsSync(ckpt)) throw new PretrainError(ckpt, 'a run already exists here: pass --resume to continue it, or choose another --out');
+    s = settings;
+    mkdirSync(out, { recursive: true });
+  }
+  const t0 = Date.now();
+  const data = await prepareData(s, tokenizer);
+  const V = data.tokenizer.vocabSize;
+  log(`data: ${data.stats.documents} documents, ${data.stats.chars} characters, ${data.stats.tokens} tokens (${data.stats.unk} [UNK]); held out ${data.stats.heldOutDocuments} documents, ${data.stats.heldOutTokens} tokens; vocabulary ${V} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  const configJson = bertConfigJson(s.size, V, s.dropout);
+  if (!ctl.resume) {
+    saveTokenizer(data.tokenizer, out);
+    writeFileAtomic(join(out, 'config.json'), JSON.stringify(configJson, null, 2) + '\n');
+    writeFileAtomic(runJson, JSON.stringify(s, null, 2) + '\n');
+    writeFileAtomic(join(out, 'data.json'), JSON.stringify(data.stats, null, 2) + '\n');
+  } else if (s.steps !== readRunJson(runJson).steps) {
+    writeFileAtomic(runJson, JSON.stringify(s, null, 2) + '\n');
+  }
+  const config = parseConfig(configJson);
+  const store = new ParamStore(s.seed);
+  let startStep = 0;
+  let meta: Record<string, string> = {};
+  let optState: Map<string, HostTensor> | undefined;
+  if (ctl.resume) {
+    const reader = new SafetensorsReader(ckpt);
+    try {
+      meta = { ...reader.metadata };
+      startStep = Number(meta.step);
+      if (!Number.isInteger(startStep) || startStep < 0) throw new PretrainError(ckpt, `metadata step '${meta.step}' is not a step count`);
+      optState = new Map();
+      for (const info of reader.list()) (info.name.startsWith('opt/') ? optState.set(info.name, reader.read(info.name)) : store.set(info.name, reader.read(info.name)));
+    } finally {
+      reader.close();
+    }
+  }
+  const trainer = await Trainer.create({
+    store,
+    loss: (scope) => gatheredMlm(scope, config).loss,
+    optimizer: adamW(warmupLinear({ peak: s.learningRate, warmup: s.warmup, total: s.steps }), { weightDecay: s.weightDecay }),
+    clipNorm: 1,
+    seed: s.seed,
+  });
+  if (optState) trainer.loadOptimizerState(optState, startStep);
+  const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
+  log(`model: ${s.size.layers} layers, hidden ${s.size.hidden}, ${s.size.heads} heads, ${V} tokens, ${(params / 1e6).toFixed(2)}M parameters; ${s.batchSize} x ${s.maxlen} per step${startStep ? `; resumed at step ${startStep}` : ''}`);
+
+  const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: s.maxlen, batchSize: s.batchSize, seed: s.seed });
+  const evalBatches = heldOutBatches(data, s);
+  let best = Number(meta.bestAccuracy ?? -1);
+  let trainSeconds = Number(meta.trainSeconds ?? 0);
+  let tokensSeen = Number(meta.tokensSeen ?? 0);
+  let lastEval: Record<string, number> = JSON.parse(meta.heldOut ?? '{}');
+  const logLine = (o: Record<string, unknown>) => appendFileSync(join(out, 'log.jsonl'), JSON.stringify({ ...o, time: new Date().toISOString() }) + '\n');
+  const weights = () => trainer.trainable.map((n) => [n, store.get(n)!] as [string, HostTensor]);
+  const metadata = (step: number): Record<string, string> => {
+    const pos = stream.position(step);
+    return { format: 'bert4ts-pretrain', step: String(step), epoch: String(pos.epoch), row: String(pos.row), seed: String(s.seed), trainSeconds: trainSeconds.toFixed(1), tokensSeen: String(tokensSeen), bestAccuracy: String(best), heldOut: JSON.stringify(lastEval), config: JSON.stringify(configJson) };
+  };
+  const checkpoint = (step: number) => writeSafetensors(ckpt, [...weights(), ...trainer.optimizerState()], metadata(step));
+  const evaluate = async (step: number) => {
+    if (!evalBatches.length) return;
+    const f = await evaluateMlm(config, store, evalBatches);
+    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens };
+    logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens });
+    if (f.accuracy > best) {
+      best = f.accuracy;
+      writeSafetensors(join(out, BEST), weights(), { ...metadata(step), accuracy: String(f.accuracy) });
+    }
+    progress.log(`step ${step}: held-out MLM accuracy ${(100 * f.accuracy).toFixed(2)}%, loss ${f.loss.toFixed(4)}${f.accuracy >= best ? ' (best)' : ''}`);
+  };
+
+  let stopped = '';
+  const onSignal = (sig: string) => { stopped = sig; log(`${sig}: stopping after this step, with a checkpoint`); };
+  const handlers = ctl.handleSignals === false ? [] : (['SIGTERM', 'SIGINT'] as const).map((sig) => { const h = () => onSignal(sig); process.on(sig, h); return [sig, h] as const; });
+  const stopAt = Math.min(ctl.stopAt ?? Infinity, s.steps);
+  const progress = new Progress({ label: startStep ? `pretrain (from step ${startStep})` : 'pretrain', total: stopAt - startStep, unit: 'step', silent: ctl.quiet });
+  logLine({ event: startStep ? 'resume' : 'start', step: startStep, params, vocab: V, pid: process.pid });
+  if (startStep === 0) await evaluate(0);
+  let lastCkpt = Date.now();
+  let window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
+  let step = startStep;
+  let failed = false;
+  try {
+    while (step < stopAt) {
+      if (ctl.deadline !== undefined && Date.now() >= ctl.deadline) { stopped = 'deadline'; break; }
+      if (stopped) break;
+      const began = Date.now();
+      const batch = stream.batchAt(step);
+      let tokens = 0;
+      for (const v of batch.attention_mask!.data as BigInt64Array) tokens += Number(v);
+      const r = await trainer.trainStep(batch);
+      step = trainer.step;
+      trainSeconds += (Date.now() - began) / 1000;
+      tokensSeen += tokens;
+      window.loss += r.loss; window.steps++; window.tokens += tokens;
+      progress.tick(1, { loss: r.loss, lr: r.learningRate });
+      if (step % ctl.logEvery === 0 || step === stopAt) {
+        const sec = (Date.now() - window.started) / 1000;
+        logLine({ step, loss: window.loss / window.steps, lr: r.learningRate, grad_norm: r.gradNorm, tokens_per_s: window.tokens / sec, steps_per_s: window.steps / sec, epoch: step * s.batchSize / stream.rowsPerEpoch, rss_mb: Math.round(process.memoryUsage().rss / 1e6) });
+        window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
+      }
+      if (step % ctl.evalEvery === 0) await evaluate(step);
+      if (Date.now() - lastCkpt >= ctl.checkpointMinutes * 60_000) { checkpoint(step); lastCkpt = Date.now(); }
+    }
+    if (step === s.steps && step % ctl.evalEvery !== 0) await evaluate(step);
+  } catch (e) {
+    // A non-finite loss leaves the optimizer state updated in place: keep the last good checkpoint.
+    failed = true;
+    throw e;
+  } finally {
+    if (!failed) checkpoint(step);
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+  stopped ||= step >= s.steps ? 'done' : 'stop-at';
+  logLine({ event: 'stop', step, reason: stopped, trainSeconds, tokensSeen });
+  progress.finish();
+  log(`checkpoint at step ${step} (${stopped}) in ${ckpt}${step < s.steps ? '; --resume continues' : ''}`);
+  return { step, heldOut: lastEval, stopped };
+}
