@@ -16,9 +16,15 @@ export function toHostTensor(name: string, v: FeedValue): HostTensor {
     const rows = v as number[][];
     const width = rows[0]!.length;
     if (rows.some((r) => !Array.isArray(r) || r.length !== width)) throw new FeedError(`input '${name}' rows have different lengths; pad them and pass attention_mask`);
-    return hostTensor('int64', [rows.length, width], rows.flat());
+    return hostTensor('int64', [rows.length, width], integers(name, rows.flat()));
   }
-  return hostTensor('int64', [v.length], v as number[]);
+  return hostTensor('int64', [v.length], integers(name, v as number[]));
+}
+
+function integers(name: string, values: number[]): number[] {
+  const i = values.findIndex((x) => !Number.isSafeInteger(x));
+  if (i >= 0) throw new FeedError(`input '${name}' holds ${values[i]} at flat index ${i}; number arrays become int64 ids or labels: pass other values as a HostTensor (e.g. float32)`);
+  return values;
 }
 
 /** `values` as feeds for a graph whose inputs are `inputs`, with attention_mask and token_type_ids defaulted. */

@@ -74,7 +74,8 @@ export function writeTrainerState(dir: string, state: TrainerState): void {
   writeFileAtomic(join(dir, INDEX), JSON.stringify({ ...state.meta, files }, null, 1) + '\n');
   // Only now are the previous save's files unreferenced.
   const keep = new Set(Object.values(files));
-  for (const f of readdirSync(dir)) if (/^(weights|slots|best)-[\w-]+\.safetensors$/.test(f) && !keep.has(f)) unlinkSync(join(dir, f));
+  // Only names of our own tag format: a user's weights-final.safetensors in the same directory stays.
+  for (const f of readdirSync(dir)) if (/^(weights|slots|best)-\d+-[0-9a-z]+-\d+-\d+\.safetensors$/.test(f) && !keep.has(f)) unlinkSync(join(dir, f));
 }
 
 /** Reads a saved state; `use` gets tensor sets backed by the files, which are closed when it returns. */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TrainingError } from '../../src/training/errors.ts';
@@ -56,6 +56,10 @@ test('fit with saveTo resumes with its best-so-far: 4 + 4 updates equal 8, best 
   const a = fingerprint(second), b = fingerprint(straight);
   for (const [name, bytes] of b) assert.ok(a.get(name)!.equals(bytes), `${name} differs`);
   // One complete state in the directory: the index and the files it names, nothing left over.
+  writeFileSync(join(dir, 'weights-final.safetensors'), 'a file of the user\'s, not ours');
+  first.save(dir);
+  assert.ok(existsSync(join(dir, 'weights-final.safetensors')), 'save removes only its own files');
+  rmSync(join(dir, 'weights-final.safetensors'));
   const index = JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8'));
   assert.equal(index.step, 4);
   assert.deepEqual(readdirSync(dir).sort(), ['trainer.json', ...Object.values(index.files as Record<string, string>)].sort());

@@ -37,6 +37,7 @@ test('number[][] batches with attention_mask and token_type_ids omitted train a 
   await assert.rejects(ta.trainStep({ input_ids: batchAt(0).input_ids }), /batch: missing input 'labels'/);
   await assert.rejects(ta.trainStep({ ...batchAt(0), ids: [[1]] }), /batch: unknown input 'ids'/);
   await assert.rejects(ta.trainStep({ input_ids: [[1, 2], [3]], labels: [[1, 2], [3]] }), /input 'input_ids' rows have different lengths/);
+  await assert.rejects(ta.trainStep({ input_ids: [[1, 2]], labels: [[0.5, 1]] }), /input 'labels' holds 0.5 at flat index 0; number arrays become int64/);
 });
 
 test('a bare number[][] batch feeds a graph with a single input', async () => {
