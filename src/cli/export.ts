@@ -34,18 +34,15 @@ const command: Command = {
     const instances = numberOption('instances', o.instances, { integer: true, min: 1, max: 256 });
     const name = o.name ?? basename(o.model.replace(/\/+$/, ''));
     if (o.triton !== undefined && !/^[\w.-]+$/.test(name)) throw new UsageError(`--name '${name}' must be letters, digits, '_', '-' or '.'`);
-    const { buildModel, inferFamily, readConfigFile } = await import('../models/build.ts');
-    const { classifierLabels } = await import('../serving/models.ts');
-    const { raw, file } = readConfigFile(o.model);
-    const labels = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'].includes(inferFamily(raw, file)) ? classifierLabels(raw) : undefined;
-    const model = buildModel(o.model, { checkpoint: o.model, application: o.application, numClasses: labels?.length });
+    const { buildModel } = await import('../models/build.ts');
+    const model = buildModel(o.model, { checkpoint: o.model, application: o.application });
     if (o.onnx !== undefined) {
       const r = model.exportOnnx(o.onnx);
       process.stdout.write(JSON.stringify({ onnx: r.modelPath, data: r.dataPath, inputs: r.inputs, outputs: r.outputs }) + '\n');
       return 0;
     }
     const { exportTriton } = await import('../serving/triton.ts');
-    const r = exportTriton(model, o.triton!, { name, maxBatchSize, maxQueueDelayMicroseconds, instances, labels });
+    const r = exportTriton(model, o.triton!, { name, maxBatchSize, maxQueueDelayMicroseconds, instances, labels: model.labels });
     process.stdout.write(JSON.stringify({ config: r.config, onnx: r.modelPath, data: r.dataPath }) + '\n');
     return 0;
   },

@@ -6,7 +6,7 @@
  *   GPT-2 / CPM-LM            completions
  *   T5 / T5.1.1 / mT5         completions (the prompt is the encoder input)
  *   BERT family, MLM head     fill-mask, embeddings
- *   BERT family, classifier   classify, embeddings (a `*ForSequenceClassification` config: num_labels, id2label)
+ *   BERT family, classifier   classify, embeddings (a saved classifier, or a `*ForSequenceClassification` config)
  *   BERT family, bare encoder embeddings
  *
  * and every model tokenizes. Batched work (embeddings, fill-mask, classify) pads the rows of a batch
@@ -25,16 +25,6 @@ export type Capability = 'tokenize' | 'embeddings' | 'fill-mask' | 'classify' | 
 const BERT_FAMILIES = new Set(['bert', 'roberta', 'albert', 'albert_unshared', 'electra']);
 const T5_FAMILIES = new Set(['t5', 't5.1.1', 'mt5']);
 
-/** Label names of a Hugging Face classifier config, in class order; undefined when it is not one. */
-export function classifierLabels(config: Record<string, unknown>): string[] | undefined {
-  const archs = Array.isArray(config.architectures) ? (config.architectures as unknown[]) : [];
-  if (!archs.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'))) return undefined;
-  const id2label = (config.id2label ?? {}) as Record<string, unknown>;
-  const n = Number(config.num_labels ?? Object.keys(id2label).length);
-  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error(`num_labels must be a positive integer, got ${String(config.num_labels)}`);
-  return Array.from({ length: n }, (_, i) => (typeof id2label[String(i)] === 'string' ? (id2label[String(i)] as string) : `LABEL_${i}`));
-}
-
 export interface EncodedRow {
   ids: number[];
   segments: number[];
@@ -47,16 +37,15 @@ export class ServedModel {
 
   private constructor(readonly id: string, readonly dir: string, readonly model: Model, readonly tokenizer: Tokenizer) {}
 
-
   /** Loads `dir`; `id` defaults to the directory's name. */
   static async load(dir: string, id = basename(dir.replace(/\/+$/, ''))): Promise<ServedModel> {
     const { raw: config, file } = readConfigFile(dir);
     const family = inferFamily(config, file);
     const tokenizer = await loadTokenizer(dir);
-    const labels = BERT_FAMILIES.has(family) ? classifierLabels(config) : undefined;
-    let model: Model | undefined;
-    if (labels) model = buildModel(dir, { checkpoint: dir, application: 'encoder', numClasses: labels.length });
-    else if (BERT_FAMILIES.has(family)) {
+    // A saved directory rebuilds its own application and head; an HF *ForSequenceClassification
+    // config loads as a classifier with its labels.
+    let model = buildModel(dir, { checkpoint: dir });
+    if (BERT_FAMILIES.has(family) && !model.labels && model.application === 'encoder') {
       // Serve fill-mask when the checkpoint has a trained MLM head (a fresh one would predict noise).
       try {
         const mlm = buildModel(dir, { checkpoint: dir, application: 'mlm' });
@@ -65,7 +54,7 @@ export class ServedModel {
         /* no MLM head in this checkpoint: a bare encoder, for embeddings */
       }
     }
-    model ??= buildModel(dir, { checkpoint: dir });
+    const labels = model.application === 'encoder' && model.outputs.logits ? model.labels : undefined;
     const served = new ServedModel(id, dir, model, tokenizer);
     served.labels = labels;
     if (family === 'gpt2' || family === 'cpm' || T5_FAMILIES.has(family)) served.capabilities.add('completions');

@@ -29,7 +29,7 @@ const listen = async (s: Server) => {
 };
 
 before(async () => {
-  const { bertDir, gptDir, clsDir } = testModelDirs();
+  const { bertDir, gptDir, clsDir } = await testModelDirs();
   const models = [await ServedModel.load(bertDir), await ServedModel.load(gptDir), await ServedModel.load(clsDir)];
   modelServer = createModelServer({ models, maxBodyBytes: 64 * 1024, maxNewTokens: 8, timeoutMs: 4000 });
   modelBase = await listen(modelServer);

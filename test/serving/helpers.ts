@@ -2,6 +2,8 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildModel } from '../../src/models/build.ts';
+import { loadTokenizer } from '../../src/tokenizers/load.ts';
 
 const REF = 'test/fixtures/reference';
 export const root = mkdtempSync(join(tmpdir(), 'bert4ts-serve-'));
@@ -22,15 +24,14 @@ export function modelDir(name: string, from: string, vocabSize: number, edit: (c
   return dir;
 }
 
-/** The three model kinds the server tests use: BERT with an MLM head, GPT-2, a BERT classifier. */
-export function testModelDirs(): { bertDir: string; gptDir: string; clsDir: string } {
-  return {
-    bertDir: modelDir('bert', 'bert-mlm', 64),
-    gptDir: modelDir('gpt', 'gpt2-lm', 80),
-    clsDir: modelDir('cls', 'bert-encoder', JSON.parse(readFileSync(join(REF, 'bert-encoder', 'config.json'), 'utf8')).vocab_size, (c) => {
-      c.architectures = ['BertForSequenceClassification'];
-      c.num_labels = 2;
-      c.id2label = { 0: 'negative', 1: 'positive' };
-    }),
-  };
+/**
+ * The three model kinds the server tests use: BERT with an MLM head, GPT-2, and a BERT sentiment
+ * classifier saved in the library's directory format (reference encoder + a seeded random head).
+ */
+export async function testModelDirs(): Promise<{ bertDir: string; gptDir: string; clsDir: string }> {
+  const encoder = modelDir('encoder', 'bert-encoder', JSON.parse(readFileSync(join(REF, 'bert-encoder', 'config.json'), 'utf8')).vocab_size);
+  const classifier = buildModel(encoder, { checkpoint: encoder, numClasses: 2, labels: ['negative', 'positive'], seed: 5 });
+  const clsDir = join(root, 'cls');
+  classifier.save(clsDir, { tokenizer: await loadTokenizer(encoder) });
+  return { bertDir: modelDir('bert', 'bert-mlm', 64), gptDir: modelDir('gpt', 'gpt2-lm', 80), clsDir };
 }

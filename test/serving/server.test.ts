@@ -14,7 +14,7 @@ import { ServedModel } from '../../src/serving/models.ts';
 import { createModelServer, type ModelServerOptions } from '../../src/serving/server.ts';
 import { root, testModelDirs } from './helpers.ts';
 
-const { bertDir, gptDir, clsDir } = testModelDirs();
+let bertDir: string, gptDir: string, clsDir: string;
 
 let models: ServedModel[];
 const servers: Server[] = [];
@@ -28,6 +28,7 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 before(async () => {
+  ({ bertDir, gptDir, clsDir } = await testModelDirs());
   models = [await ServedModel.load(bertDir), await ServedModel.load(gptDir), await ServedModel.load(clsDir)];
 });
 after(() => {
@@ -73,7 +74,7 @@ test('embeddings (OpenAI shape), fill-mask and classify equal the model run dire
   assert.equal(masked.data[0].masks[0].predictions.length, 3);
   assert.equal(masked.data[0].masks[0].predictions[0].id, best);
 
-  const cls = buildModel(clsDir, { checkpoint: clsDir, numClasses: 2 });
+  const cls = buildModel(clsDir);
   const clsTok = await loadTokenizer(clsDir);
   const l = (await cls.predict({ input_ids: [clsTok.encode('他是我').ids] })).logits!.data as Float32Array;
   const out = await (await post(`${base}/v1/classify`, { model: 'cls', input: ['他是我'] })).json();

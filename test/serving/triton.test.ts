@@ -2,7 +2,7 @@
 // ONNX model's, and an ONNX model that plain onnxruntime runs to the library's outputs.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,11 +21,7 @@ function tensors(pbtxt: string, field: 'input' | 'output') {
 
 test('export --triton: config.pbtxt + 1/model.onnx; plain ORT reproduces the classifier; the config matches the model', async () => {
   const dir = join(root, 'sentiment');
-  mkdirSync(dir);
-  const config = JSON.parse(readFileSync(join(REF, 'config.json'), 'utf8'));
-  Object.assign(config, { architectures: ['BertForSequenceClassification'], num_labels: 3, id2label: { 0: 'neg', 1: 'neu', 2: 'pos' } });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  copyFileSync(join(REF, 'model.safetensors'), join(dir, 'model.safetensors'));
+  buildModel(REF, { checkpoint: REF, numClasses: 3, labels: ['neg', 'neu', 'pos'], seed: 3 }).save(dir);
   const out = join(root, 'repo');
   const r = spawnSync(process.execPath, ['bin/bert4ts.js', 'export', '--model', dir, '--triton', out, '--max-batch', '8'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -56,7 +52,7 @@ test('export --triton: config.pbtxt + 1/model.onnx; plain ORT reproduces the cla
     t.dims.forEach((d, i) => assert.ok(d === -1 || d === dims[i], `${t.name} dim ${i}: config ${d}, model ${dims[i]}`));
   }
   assert.deepEqual(outputs.find((t) => t.name === 'logits')!.dims, [3]);
-  const model = buildModel(dir, { checkpoint: dir, numClasses: 3 });
+  const model = buildModel(dir);
   const want = (await model.predict({ input_ids: ids, attention_mask: mask })).logits!.data as Float32Array;
   const have = got.logits!.data as Float32Array;
   want.forEach((v, i) => assert.ok(Math.abs(v - have[i]!) < 1e-5, `logit ${i}: ${v} vs ${have[i]}`));
