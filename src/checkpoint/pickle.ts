@@ -3,6 +3,8 @@
  * framing/memoize/STACK_GLOBAL for good measure). Nothing is executed: globals become markers and
  * calls go to a table the caller provides (`resolve`); anything else stays an inert PyCall object.
  */
+import { getHeapStatistics } from 'node:v8';
+
 export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}
   get qualified(): string {
@@ -101,7 +103,13 @@ export function unpickleAt(data: Uint8Array, start: number, hooks: PickleHooks):
     for (let i = 0; i + 1 < items.length; i += 2) target.set(items[i], items[i + 1]);
   };
 
-  for (;;) {
+  for (let ops = 1; ; ops++) {
+    // A byte per object (a run of EMPTY_DICT) builds an object graph ~100 times the file: a 30 MB
+    // pickle would exhaust the heap and abort the process. Check it now and then, and stop first.
+    if ((ops & 0xfff) === 0) {
+      const heap = getHeapStatistics();
+      if (heap.used_heap_size > 0.7 * heap.heap_size_limit) throw new Error(`pickle: the objects built by byte ${pos} fill the JS heap (${(heap.used_heap_size / 2 ** 20).toFixed(0)} MB): corrupt or hostile file`);
+    }
     const op = u8();
     switch (op) {
       case 0x80: u8(); break; // PROTO

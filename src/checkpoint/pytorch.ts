@@ -18,11 +18,11 @@ const STORAGE_DTYPES = table<DType>({
   FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
   LongStorage: 'int64', IntStorage: 'int32', CharStorage: 'int8', ByteStorage: 'uint8', BoolStorage: 'bool',
 });
+const DTYPE_STORAGES = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([k, v]) => [v, k])) as Record<DType, string>;
 /** Dicts nested deeper than this are refused (state dicts nest a level or two). */
 const MAX_DEPTH = 100;
 /** Views of a storage (stride 0) may repeat elements; past this size they must not hold more elements than their storage. */
 const MAX_EXPANDED_BYTES = 1 << 26;
-const DTYPE_STORAGES = Object.fromEntries(Object.entries(STORAGE_DTYPES).map(([k, v]) => [v, k])) as Record<DType, string>;
 
 /** Numbers as the pickle gave them (checked in `checkView` once the tensor has a name). */
 class Storage {

@@ -284,3 +284,17 @@ test('ONNX: dims that would allocate gigabytes are refused before allocating', (
   writeFileSync(join(dir, 'm.onnx'), model.finish());
   assert.match(String(readAll(join(dir, 'm.onnx'))), /CheckpointError: .*tensor 'w': has 16 data bytes, shape \[1048576,1048576\] of float32 needs 4398046511104/);
 });
+
+test('a pickle that floods the heap (a run of EMPTY_DICT) is a CheckpointError, not a V8 abort', () => {
+  const dir = tempDir();
+  const path = join(dir, 'flood.bin');
+  // 2 MB of '}' builds ~400 MB of dicts; a 128 MB heap shows the guard without the cost.
+  const bytes = new Uint8Array(2_000_003).fill(0x7d);
+  bytes.set([0x80, 2]);
+  bytes[bytes.length - 1] = 0x2e;
+  writeFileSync(path, bytes);
+  const script = `import { openCheckpoint } from ${JSON.stringify(new URL('../../src/checkpoint/index.ts', import.meta.url).pathname)};
+try { openCheckpoint(${JSON.stringify(path)}); console.log('opened'); } catch (e) { console.log(e.name + ': ' + e.message); }`;
+  const out = execFileSync(process.execPath, ['--max-old-space-size=128', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.match(out, /CheckpointError: .*flood\.bin: cannot unpickle legacy torch\.save file: pickle: the objects built by byte \d+ fill the JS heap/);
+});
