@@ -21,6 +21,15 @@ test('examples/fine-tune-classifier.ts trains, evaluates, keeps the best weights
   assert.match(r.stdout, new RegExp(`^resumed at step \\d+, best so far ${best[1]} at step ${best[2]}$`, 'm'));
 });
 
+test('examples/custom-head.ts trains a registered head, saves the model directory and rebuilds it with the same answer', () => {
+  const r = run('examples/custom-head.ts');
+  assert.equal(r.status, 0, r.stderr);
+  const trained = /^trained: 'a good film' -> (\w+) \(p = ([\d.]+)\)$/m.exec(r.stdout);
+  assert.ok(trained, r.stdout);
+  assert.match(r.stdout, /^saved config\.json, model\.safetensors, tokenizer_config\.json, vocab\.txt to /m);
+  assert.match(r.stdout, new RegExp(`^reloaded \\(head mean-pool, tokenizer 11 tokens\\): 'a good film' -> ${trained[1]} \\(p = ${trained[2]!.replace('.', '\\.')}\\)$`, 'm'));
+});
+
 test('examples/generate.ts decodes greedy, beam, sampled and streamed tokens', () => {
   const r = run('examples/generate.ts');
   assert.equal(r.status, 0, r.stderr);
