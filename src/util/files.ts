@@ -135,7 +135,12 @@ export class AtomicFile {
     if (this.done) return;
     this.done = true;
     closeSync(this.fd);
-    renameSync(this.tempPath, this.target);
+    try {
+      renameSync(this.tempPath, this.target);
+    } catch (e) {
+      try { unlinkSync(this.tempPath); } catch { /* already gone */ }
+      throw new FileError(this.target, `cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
   }
 
   /** Closes and deletes the temp file; the target is left as it was. */
@@ -177,6 +182,6 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
     renameSync(tmp, target);
   } catch (e) {
     if (existsSync(tmp)) unlinkSync(tmp);
-    throw e;
+    throw new FileError(target, `cannot write: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
