@@ -2,7 +2,11 @@
  * The training step: forward, backward (our autodiff), global-norm clipping, gradient accumulation
  * and the optimizer update, emitted as ONE graph and executed as one ORT run. Parameters and
  * optimizer state live in two sets of preallocated host buffers that swap roles every step: ORT
- * reads the current set and writes the next one in place.
+ * reads the current set and writes the next one in place. Per-parameter learning-rate multipliers
+ * and the weights' moving average (EMA) are part of that graph too.
+ *
+ * Around the step: `fit` (evaluation every N updates, best weights, early stopping, periodic saves),
+ * `state()`/`save()`/`restore()` (state.ts: resume bit for bit), `applyEma()`/`resetOldWeights()`.
  */
 import { allocate, sizeOf, type HostTensor } from '../graph/dtype.ts';
 import { add, input, maximum, mul, reduceSum, scalar, sqrt, where, div } from '../graph/ops.ts';
