@@ -24,6 +24,7 @@ run options:
   --lr 5e-4 --warmup 500 --weight-decay 0.01 --dropout 0.1 --seed 1
   --held-out 10           held-out documents per 1000 (by text hash)   --eval-rows 256
   --no-wwm                mask single tokens instead of whole jieba words
+  --objective mlm         mlm (BERT/RoBERTa) or electra (a generator 1/4 the width + discriminator, tied embeddings, λ = 50)
   --eval-every 250 --log-every 25 --checkpoint-minutes 10
   --deadline T            stop with a checkpoint at T (HH:MM today, or an ISO time)
   --minutes M             stop with a checkpoint after M minutes
@@ -55,7 +56,7 @@ const command: Command = {
       'weight-decay': { type: 'string' }, dropout: { type: 'string' }, seed: { type: 'string' }, 'held-out': { type: 'string' }, 'eval-rows': { type: 'string' },
       'no-wwm': { type: 'boolean' }, 'eval-every': { type: 'string' }, 'log-every': { type: 'string' }, 'checkpoint-minutes': { type: 'string' },
       deadline: { type: 'string' }, minutes: { type: 'string' }, 'stop-at': { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean' },
-      which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      objective: { type: 'string' }, which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, USAGE);
     if (o.help) {
       process.stdout.write(USAGE + '\n');
@@ -91,7 +92,7 @@ const command: Command = {
       checkpointMinutes: num('checkpoint-minutes') ?? 10, evalEvery: int('eval-every') ?? 250, logEvery: int('log-every') ?? 25, quiet: o.quiet,
     };
     if (o.resume) {
-      const given = ['input', 'vocab', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+      const given = ['input', 'vocab', 'objective', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
       if (given.length) throw new UsageError(`--resume keeps the run's settings (run.json); drop --${given.join(', --')}`);
       await pretrain(null, ctl);
       return 0;
@@ -108,6 +109,8 @@ const command: Command = {
       weightDecay: num('weight-decay') ?? d.weightDecay, dropout: num('dropout') ?? d.dropout, seed: int('seed', 0) ?? d.seed,
       heldOutPermille: int('held-out', 0) ?? d.heldOutPermille, evalRows: int('eval-rows') ?? d.evalRows, wholeWord: !o['no-wwm'],
     };
+    if (o.objective !== undefined && o.objective !== 'mlm' && o.objective !== 'electra') throw new UsageError(`--objective must be mlm or electra, got '${o.objective}'`);
+    if (o.objective === 'electra') Object.assign(settings, { objective: 'electra' });
     if (settings.maxlen > settings.size.maxPosition) throw new UsageError(`--maxlen ${maxlen} exceeds --max-position ${settings.size.maxPosition}`);
     await pretrain(settings, ctl);
     return 0;

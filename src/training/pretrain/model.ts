@@ -43,19 +43,27 @@ export function parseConfig(raw: Record<string, unknown>): BertConfig {
   return parseBertConfig(raw, 'bert');
 }
 
+/**
+ * BERT's MLM head at flat positions of h (B, T, H): (N, V) logits. The output embedding is the word
+ * table of `scope.child('embeddings')` (tied), so a scope that maps 'embeddings' elsewhere ties it there.
+ */
+export function gatheredHead(scope: Scope, c: BertConfig, h: Tensor, positions: Tensor): Tensor {
+  const x = gather(reshape(h, [-1, c.hiddenSize]), positions); // (N, H)
+  // Same names as bert.ts's mlmHead, so the weights load as an 'mlm' model.
+  const wordTable = scope.child('embeddings').param('word_embeddings', [c.vocabSize, c.embeddingSize], initializers.truncatedNormal(0.02));
+  const m = scope.child('mlm');
+  let t = dense(m.child('transform/dense'), x, c.embeddingSize, { activation: c.family === 'roberta' || c.family === 'electra' ? 'gelu' : c.hiddenAct }); // (N, E)
+  t = layerNorm(m.child('transform/LayerNorm'), t, c.layerNormEps);
+  return add(matmul(t, transpose(wordTable, [1, 0])), m.param('output_bias', [c.vocabSize], initializers.zeros())); // (N, V)
+}
+
 /** The gathered MLM head and loss (see the header). Inputs: the trunk's plus mlm_positions, mlm_labels. */
 export function gatheredMlm(scope: Scope, c: BertConfig, o: BuildOptions = {}): { inputs: Record<string, Tensor>; logits: Tensor; loss: Tensor; hidden: Tensor } {
   const built = buildBert(scope, c, 'encoder', o);
   const h = built.outputs.last_hidden_state!; // (B, T, H)
   const positions = input('mlm_positions', 'int64', ['npred']);
   const labels = input('mlm_labels', 'int64', ['npred']);
-  const x = gather(reshape(h, [-1, c.hiddenSize]), positions); // (N, H)
-  // Same names as bert.ts's mlmHead, so the weights load as an 'mlm' model.
-  const wordTable = scope.child('embeddings').param('word_embeddings', [c.vocabSize, c.embeddingSize], initializers.truncatedNormal(0.02));
-  const m = scope.child('mlm');
-  let t = dense(m.child('transform/dense'), x, c.embeddingSize, { activation: c.hiddenAct }); // (N, E)
-  t = layerNorm(m.child('transform/LayerNorm'), t, c.layerNormEps);
-  const logits = add(matmul(t, transpose(wordTable, [1, 0])), m.param('output_bias', [c.vocabSize], initializers.zeros())); // (N, V)
+  const logits = gatheredHead(scope, c, h, positions);
   return { inputs: { ...built.inputs, mlm_positions: positions, mlm_labels: labels }, logits, loss: crossEntropy(logits, labels), hidden: h };
 }
 
@@ -67,17 +75,15 @@ export interface MlmFigures {
 }
 
 /** MLM accuracy and loss over fixed masked batches (inference: dropout off). */
-export async function evaluateMlm(c: BertConfig, store: ParamStore, batches: Record<string, HostTensor>[]): Promise<MlmFigures> {
-  const scope = new Scope(store);
-  const { logits } = gatheredMlm(scope, c);
+export async function evaluateMlm(c: BertConfig, store: ParamStore, batches: Record<string, HostTensor>[], build: (scope: Scope) => Tensor = (scope) => gatheredMlm(scope, c).logits): Promise<MlmFigures> {
+  const logits = build(new Scope(store));
   const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n), name: 'mlm_eval' });
   let hits = 0, n = 0, lossSum = 0;
   const V = c.vocabSize;
   try {
     for (const b of batches) {
-      const feeds = { ...b };
-      delete feeds.mlm_labels;
-      delete feeds.labels;
+      const wanted = new Set(exe.inputs.map((i) => i.name));
+      const feeds = Object.fromEntries(Object.entries(b).filter(([n]) => wanted.has(n)));
       const out = (await exe.run(feeds)).logits!.data as Float32Array;
       const labels = b.mlm_labels!.data as BigInt64Array;
       for (let i = 0; i < labels.length; i++) {

@@ -15,7 +15,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
-import { ParamStore } from '../../nn/params.ts';
+import { ParamStore, Random } from '../../nn/params.ts';
 import { jiebaSegmenter } from '../../tokenizers/cpm.ts';
 import { loadTokenizer } from '../../tokenizers/load.ts';
 import { saveTokenizer } from '../../tokenizers/save.ts';
@@ -28,6 +28,7 @@ import { writeFileAtomic } from '../../util/files.ts';
 import { isHeldOut, readDocuments, type CorpusSource } from './corpus.ts';
 import { PretrainStream, maskedBatch, nonSpecialIds, packRows, rowSeed, specialIds, tokenizeDocuments, trimVocabulary, type MaskOptions } from './data.ts';
 import { bertConfigJson, evaluateMlm, gatheredMlm, parseConfig, type ModelSize } from './model.ts';
+import { ElectraSampler, electraConfigs, electraLoss, generatorLogits, parseElectra } from './electra.ts';
 
 export interface PretrainSettings {
   sources: CorpusSource[];
@@ -51,6 +52,8 @@ export interface PretrainSettings {
   evalRows: number;
   maskRate: number;
   wholeWord: boolean;
+  /** 'mlm' (BERT/RoBERTa) or 'electra' (generator + discriminator, electra.ts; held-out accuracy is the generator's). */
+  objective?: 'mlm' | 'electra';
 }
 
 export const DEFAULT_SETTINGS: Omit<PretrainSettings, 'sources' | 'vocab'> = {
@@ -157,16 +160,20 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const data = await prepareData(s, tokenizer);
   const V = data.tokenizer.vocabSize;
   log(`data: ${data.stats.documents} documents, ${data.stats.chars} characters, ${data.stats.tokens} tokens (${data.stats.unk} [UNK]); held out ${data.stats.heldOutDocuments} documents, ${data.stats.heldOutTokens} tokens; vocabulary ${V} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  const configJson = bertConfigJson(s.size, V, s.dropout);
+  const electra = s.objective === 'electra' ? electraConfigs(s.size, V, { dropout: s.dropout }) : null;
+  const configJson = electra ? electra.discriminator : bertConfigJson(s.size, V, s.dropout);
   if (!ctl.resume) {
     saveTokenizer(data.tokenizer, out);
     writeFileAtomic(join(out, 'config.json'), JSON.stringify(configJson, null, 2) + '\n');
+    if (electra) writeFileAtomic(join(out, 'generator_config.json'), JSON.stringify(electra.generator, null, 2) + '\n');
     writeFileAtomic(runJson, JSON.stringify(s, null, 2) + '\n');
     writeFileAtomic(join(out, 'data.json'), JSON.stringify(data.stats, null, 2) + '\n');
   } else if (s.steps !== readRunJson(runJson).steps) {
     writeFileAtomic(runJson, JSON.stringify(s, null, 2) + '\n');
   }
-  const config = parseConfig(configJson);
+  const config = electra ? parseElectra(electra).generator : parseConfig(configJson);
+  const electraC = electra ? parseElectra(electra) : null;
+  const sampler = electraC ? new ElectraSampler(electraC) : null;
   const store = new ParamStore(s.seed);
   let startStep = 0;
   let meta: Record<string, string> = {};
@@ -185,7 +192,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   }
   const trainer = await Trainer.create({
     store,
-    loss: (scope) => gatheredMlm(scope, config).loss,
+    loss: (scope) => (electraC ? electraLoss(scope, electraC).loss : gatheredMlm(scope, config).loss),
     optimizer: adamW(warmupLinear({ peak: s.learningRate, warmup: s.warmup, total: s.steps }), { weightDecay: s.weightDecay }),
     clipNorm: 1,
     seed: s.seed,
@@ -195,7 +202,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   log(`model: ${s.size.layers} layers, hidden ${s.size.hidden}, ${s.size.heads} heads, ${V} tokens, ${(params / 1e6).toFixed(2)}M parameters; ${s.batchSize} x ${s.maxlen} per step${startStep ? `; resumed at step ${startStep}` : ''}`);
 
   const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: s.maxlen, batchSize: s.batchSize, seed: s.seed });
-  const evalBatches = heldOutBatches(data, s);
+  // ELECTRA: the held-out figure is the generator's MLM accuracy (its trunk's feeds are renamed).
+  const evalBatches = heldOutBatches(data, s).map((b) => (electra ? { ...b, ...Object.fromEntries(['input_ids', 'attention_mask', 'token_type_ids'].map((k) => [`generator/${k}`, b[k]!])) } : b));
   let best = Number(meta.bestAccuracy ?? -1);
   let trainSeconds = Number(meta.trainSeconds ?? 0);
   let tokensSeen = Number(meta.tokensSeen ?? 0);
@@ -209,7 +217,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const checkpoint = (step: number) => writeSafetensors(ckpt, [...weights(), ...trainer.optimizerState()], metadata(step));
   const evaluate = async (step: number) => {
     if (!evalBatches.length) return;
-    const f = await evaluateMlm(config, store, evalBatches);
+    const f = await evaluateMlm(config, store, evalBatches, electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined);
     lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens };
     logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens });
     if (f.accuracy > best) {
@@ -235,7 +243,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
       if (ctl.deadline !== undefined && Date.now() >= ctl.deadline) { stopped = 'deadline'; break; }
       if (stopped) break;
       const began = Date.now();
-      const batch = stream.batchAt(step);
+      let batch = stream.batchAt(step);
+      if (sampler) batch = await sampler.corrupt(batch, store, new Random(rowSeed(s.seed, step, 0xe1ec7a)));
       let tokens = 0;
       for (const v of batch.attention_mask!.data as BigInt64Array) tokens += Number(v);
       const r = await trainer.trainStep(batch);
@@ -260,6 +269,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   } finally {
     if (!failed) checkpoint(step);
     for (const [sig, h] of handlers) process.off(sig, h);
+    await sampler?.release();
   }
   stopped ||= step >= s.steps ? 'done' : 'stop-at';
   logLine({ event: 'stop', step, reason: stopped, trainSeconds, tokensSeen });

@@ -1,0 +1,141 @@
+/**
+ * ELECTRA pretraining (Clark et al. 2020): a small generator does MLM on the masked rows; its samples
+ * replace the masked tokens; the discriminator tells replaced from original at every token.
+ *
+ *   loss = MLM(generator) + λ · BCE(discriminator, replaced)      λ = 50
+ *
+ * Both live in one training graph (one ORT run per step). The embeddings (word, position, type, their
+ * LayerNorm) are one set of weights under `embeddings/`, shared by the generator (its own weights
+ * under `generator/`, with a projection when its width differs) and the discriminator (root names,
+ * as an 'electra' model's 'discriminator' application). Sampling is not differentiable, so it runs
+ * on the host between two runs: the generator's logits at the masked positions (a forward pass with
+ * the current weights), a seeded categorical sample per position, then the training step on the
+ * corrupted rows. A seeded sample makes resumed runs repeat exactly.
+ */
+import { abs, add, cast, div, exp, log, maximum, mul, reduceSum, scalar, sub, input } from '../../graph/ops.ts';
+import type { Tensor } from '../../graph/tensor.ts';
+import type { HostTensor } from '../../graph/dtype.ts';
+import { crossEntropy } from '../../graph/composite.ts';
+import { buildBert, parseBertConfig, type BertConfig } from '../../models/bert.ts';
+import { Random, Scope, type ParamStore } from '../../nn/params.ts';
+import { compile, type Executable } from '../../runtime/session.ts';
+import { gatheredHead, type ModelSize } from './model.ts';
+
+export const ELECTRA_LAMBDA = 50;
+/** Feeds of the generator's trunk are renamed with this prefix (both trunks would create `input_ids`). */
+const GEN = 'generator/';
+
+/** A scope whose `embeddings` child is the root's: the generator's own weights go under `generator/`, the embeddings are shared. */
+class TiedScope extends Scope {
+  constructor(private readonly root: Scope, prefix: string) {
+    super(root.store, prefix, root.options, root.declared);
+  }
+  override child(name: string): Scope {
+    return name === 'embeddings' ? this.root.child('embeddings') : super.child(name);
+  }
+}
+
+/** Discriminator and generator configs (Hugging Face ELECTRA style); the generator is `generatorRatio` of the width. */
+export function electraConfigs(size: ModelSize, vocabSize: number, o: { embedding?: number; generatorRatio?: number; dropout?: number } = {}): { discriminator: Record<string, unknown>; generator: Record<string, unknown> } {
+  const E = o.embedding ?? size.hidden, d = o.dropout ?? 0.1;
+  const gHidden = Math.max(16, Math.round(size.hidden * (o.generatorRatio ?? 0.25)));
+  const common = { model_type: 'electra', vocab_size: vocabSize, embedding_size: E, num_hidden_layers: size.layers, hidden_act: 'gelu', hidden_dropout_prob: d, attention_probs_dropout_prob: d, max_position_embeddings: size.maxPosition, type_vocab_size: 2, initializer_range: 0.02, layer_norm_eps: 1e-12, pad_token_id: 0 };
+  return {
+    discriminator: { ...common, architectures: ['ElectraForPreTraining'], hidden_size: size.hidden, num_attention_heads: size.heads, intermediate_size: size.intermediate ?? 4 * size.hidden },
+    generator: { ...common, architectures: ['ElectraForMaskedLM'], hidden_size: gHidden, num_attention_heads: Math.max(1, Math.round(gHidden / 64)), intermediate_size: 4 * gHidden },
+  };
+}
+
+export interface ElectraConfigs { discriminator: BertConfig; generator: BertConfig }
+
+export function parseElectra(raw: { discriminator: Record<string, unknown>; generator: Record<string, unknown> }): ElectraConfigs {
+  return { discriminator: parseBertConfig(raw.discriminator, 'electra'), generator: parseBertConfig(raw.generator, 'electra') };
+}
+
+/** The generator's MLM logits at mlm_positions (N, V); its feeds are `generator/input_ids` etc. */
+export function generatorLogits(root: Scope, c: BertConfig): Tensor {
+  const gen = new TiedScope(root, 'generator');
+  const built = buildBert(gen, c, 'encoder', {});
+  // buildBert names its inputs input_ids, attention_mask, token_type_ids; the discriminator's trunk
+  // creates the same names, so the generator's leaves are renamed (leaf names are read at lowering).
+  for (const t of Object.values(built.inputs)) (t.node.attrs as { name: string }).name = GEN + (t.node.attrs.name as string);
+  return gatheredHead(gen, c, built.outputs.last_hidden_state!, input('mlm_positions', 'int64', ['npred']));
+}
+
+/** Binary cross-entropy with logits, mean over positions where `weights` is 1 (as bert.ts's discriminator loss). */
+function maskedBce(logits: Tensor, labels: Tensor, weights: Tensor): Tensor {
+  const y = cast(labels, logits.dtype), w = cast(weights, logits.dtype);
+  // max(x, 0) - x y + log(1 + exp(-|x|)): stable for large |x|.
+  const perToken = add(sub(maximum(logits, scalar(0, logits.dtype)), mul(logits, y)), log(add(exp(mul(abs(logits), -1)), 1)));
+  return div(reduceSum(mul(perToken, w)), reduceSum(w));
+}
+
+/**
+ * The joint loss. Feeds: generator/input_ids (masked rows), generator/attention_mask,
+ * generator/token_type_ids, mlm_positions, mlm_labels; input_ids (corrupted rows), attention_mask,
+ * token_type_ids, replaced (1 where the sample differs from the original).
+ */
+export function electraLoss(scope: Scope, c: ElectraConfigs, lambda = ELECTRA_LAMBDA): { loss: Tensor; generatorLoss: Tensor; discriminatorLoss: Tensor; discriminatorLogits: Tensor } {
+  const genLoss = crossEntropy(generatorLogits(scope, c.generator), input('mlm_labels', 'int64', ['npred']));
+  const disc = buildBert(scope, c.discriminator, 'discriminator', {});
+  const logits = disc.outputs.logits!; // (B, T)
+  const discLoss = maskedBce(logits, input('replaced', 'int64', ['batch', 'seq']), disc.inputs.attention_mask!);
+  return { loss: add(genLoss, mul(discLoss, lambda)), generatorLoss: genLoss, discriminatorLoss: discLoss, discriminatorLogits: logits };
+}
+
+/**
+ * Host-side sampling between the generator's forward pass and the training step: turns an MLM batch
+ * (maskedBatch's feeds) into the joint step's feeds.
+ */
+export class ElectraSampler {
+  private exe: Promise<Executable> | undefined;
+  private paramNames: string[] = [];
+  constructor(private readonly c: ElectraConfigs) {}
+
+  private compiled(store: ParamStore): Promise<Executable> {
+    this.exe ??= (async () => {
+      // Weights are fed each step (they change every step), not baked in.
+      const logits = generatorLogits(new Scope(store), this.c.generator);
+      const exe = await compile({ logits }, { params: 'inputs', name: 'electra_generator' });
+      const batchFeeds = new Set(['mlm_positions', ...['input_ids', 'attention_mask', 'token_type_ids'].map((k) => GEN + k)]);
+      this.paramNames = exe.inputs.map((i) => i.name).filter((n) => !batchFeeds.has(n));
+      return exe;
+    })();
+    return this.exe;
+  }
+
+  /** The step's feeds: the generator sees the masked rows, the discriminator the rows with samples at the masked positions. */
+  async corrupt(batch: Record<string, HostTensor>, store: ParamStore, rng: Random): Promise<Record<string, HostTensor>> {
+    const exe = await this.compiled(store);
+    const feeds: Record<string, HostTensor> = { mlm_positions: batch.mlm_positions! };
+    for (const k of ['input_ids', 'attention_mask', 'token_type_ids']) if (batch[k]) feeds[GEN + k] = batch[k]!;
+    for (const n of this.paramNames) feeds[n] = store.get(n)!;
+    const logits = (await exe.run(feeds)).logits!.data as Float32Array;
+    const V = this.c.generator.vocabSize;
+    const positions = batch.mlm_positions!.data as BigInt64Array, labels = batch.mlm_labels!.data as BigInt64Array;
+    const ids = batch.input_ids!.data as BigInt64Array;
+    const corrupted = ids.slice(), replaced = new BigInt64Array(ids.length);
+    const probs = new Float64Array(V);
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] === -100n) continue;
+      let max = -Infinity;
+      for (let v = 0; v < V; v++) max = Math.max(max, logits[i * V + v]!);
+      let z = 0;
+      for (let v = 0; v < V; v++) z += probs[v] = Math.exp(logits[i * V + v]! - max);
+      let u = rng.next() * z, pick = V - 1;
+      for (let v = 0; v < V; v++) if ((u -= probs[v]!) <= 0) { pick = v; break; }
+      const at = Number(positions[i]);
+      corrupted[at] = BigInt(pick);
+      replaced[at] = BigInt(pick) === labels[i] ? 0n : 1n;
+    }
+    // Positions not predicted keep their original token (the masked batch changed only predicted ones).
+    const out: Record<string, HostTensor> = { ...feeds, mlm_labels: batch.mlm_labels!, input_ids: { ...batch.input_ids!, data: corrupted }, replaced: { dtype: 'int64', shape: batch.input_ids!.shape, data: replaced } };
+    for (const n of this.paramNames) delete out[n];
+    for (const k of ['attention_mask', 'token_type_ids']) if (batch[k]) out[k] = batch[k]!;
+    return out;
+  }
+
+  async release(): Promise<void> {
+    if (this.exe) await (await this.exe).release();
+  }
+}

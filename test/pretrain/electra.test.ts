@@ -1,0 +1,68 @@
+// ELECTRA wiring: λ = 50, one set of embeddings shared by generator and discriminator, and a short
+// run that learns and resumes bit for bit.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ParamStore, Random, Scope } from '../../src/nn/params.ts';
+import { compile } from '../../src/runtime/session.ts';
+import { SafetensorsReader } from '../../src/checkpoint/safetensors.ts';
+import { ELECTRA_LAMBDA, ElectraSampler, electraConfigs, electraLoss, parseElectra } from '../../src/training/pretrain/electra.ts';
+import { maskedBatch, packRows, type TokenizedDocs } from '../../src/training/pretrain/data.ts';
+import { DEFAULT_SETTINGS, pretrain } from '../../src/training/pretrain/run.ts';
+
+const c = parseElectra(electraConfigs({ layers: 2, hidden: 32, heads: 2, maxPosition: 16 }, 40, { dropout: 0, generatorRatio: 0.5 }));
+
+test('ELECTRA loss = generator MLM + 50 x discriminator BCE, with one set of embeddings', async () => {
+  assert.equal(ELECTRA_LAMBDA, 50);
+  const store = new ParamStore(2);
+  const scope = new Scope(store);
+  const { loss, generatorLoss, discriminatorLoss } = electraLoss(scope, c);
+  const names = [...scope.declared.keys()];
+  assert.deepEqual(names.filter((n) => n.includes('word_embeddings')), ['embeddings/word_embeddings']);
+  assert.ok(names.includes('embeddings/position_embeddings') && !names.some((n) => n.startsWith('generator/embeddings/')), 'positions and types shared too');
+  assert.ok(names.includes('generator/embeddings_project/kernel'), 'the narrower generator projects the shared embeddings');
+  assert.ok(names.includes('generator/encoder/layer_0/attention/self/query/kernel') && names.includes('encoder/layer_0/attention/self/query/kernel'));
+  assert.ok(names.includes('discriminator/dense_prediction/kernel') && names.includes('generator/mlm/output_bias'));
+  assert.equal(store.get('generator/encoder/layer_0/attention/self/query/kernel')!.shape[1], 16);
+
+  const docs: TokenizedDocs = { ids: Int32Array.from({ length: 60 }, (_, i) => 5 + (i % 30)), wordStart: new Uint8Array(60).fill(1), offsets: Int32Array.from([0, 25, 60]) };
+  const packed = packRows(docs, [0, 1], 16, { cls: 2, sep: 3, pad: 0, mask: 4 });
+  const batch = maskedBatch(packed, [0, 1, 2], [1, 2, 3], { rate: 0.3, maxPredictions: 5, maskId: 4, randomIds: Int32Array.from({ length: 35 }, (_, i) => 5 + i) });
+  const feeds = await new ElectraSampler(c).corrupt(batch, store, new Random(9));
+  const replaced = [...(feeds.replaced!.data as BigInt64Array)];
+  const positions = new Set([...(batch.mlm_positions!.data as BigInt64Array)].filter((_, i) => (batch.mlm_labels!.data as BigInt64Array)[i] !== -100n).map(Number));
+  replaced.forEach((r, i) => { if (r) assert.ok(positions.has(i), 'only sampled positions can be replaced'); });
+  assert.ok(replaced.some((r) => r === 1n), 'an untrained generator replaces most tokens');
+  const exe = await compile({ loss, generatorLoss, discriminatorLoss }, { params: 'initializers', paramValue: (n) => store.get(n) });
+  const wanted = new Set(exe.inputs.map((i) => i.name));
+  const out = await exe.run(Object.fromEntries(Object.entries(feeds).filter(([n]) => wanted.has(n))));
+  await exe.release();
+  const [l, g, d] = [out.loss!, out.generatorLoss!, out.discriminatorLoss!].map((t) => t.data[0] as number);
+  assert.ok(Math.abs(l! - (g! + 50 * d!)) < 1e-4 * Math.abs(l!), `${l} vs ${g} + 50 x ${d}`);
+});
+
+test('a short ELECTRA run lowers its loss and resumes bit for bit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pretrain-electra-'));
+  try {
+    mkdirSync(join(dir, 'corpus'));
+    const lines = ['床前明月光', '疑是地上霜', '举头望明月', '低头思故乡', '春眠不觉晓', '处处闻啼鸟'];
+    const r = new Random(1);
+    writeFileSync(join(dir, 'corpus', 'a.txt'), Array.from({ length: 200 }, (_, d) => Array.from({ length: 3 }, () => lines[r.int(lines.length)]).join('，') + d).join('\n'));
+    writeFileSync(join(dir, 'vocab.txt'), ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...new Set(lines.join('') + '，0123456789')].join('\n'));
+    const s = { ...DEFAULT_SETTINGS, sources: [{ format: 'txt' as const, path: join(dir, 'corpus'), split: 'line' as const }], vocab: join(dir, 'vocab.txt'), minCount: 1, objective: 'electra' as const,
+      size: { layers: 1, hidden: 32, heads: 2, maxPosition: 32 }, maxlen: 32, batchSize: 4, steps: 40, learningRate: 2e-3, warmup: 2, dropout: 0, heldOutPermille: 100, evalRows: 8 };
+    const ctl = (out: string, o = {}) => ({ out, resume: false, checkpointMinutes: 1e9, evalEvery: 1000, logEvery: 10, quiet: true, handleSignals: false, ...o });
+    await pretrain(s, ctl(join(dir, 'a')));
+    const losses = readFileSync(join(dir, 'a', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'loss' in l).map((l) => l.loss as number);
+    assert.ok(losses[losses.length - 1]! < losses[0]!, `losses ${losses.map((x) => x.toFixed(3)).join(' ')}`);
+    await pretrain(s, ctl(join(dir, 'b'), { stopAt: 15 }));
+    await pretrain(null, ctl(join(dir, 'b'), { resume: true }));
+    const read = (f: string) => { const rd = new SafetensorsReader(f); try { return new Map(rd.list().map((i) => [i.name, Buffer.from((rd.read(i.name).data as Float32Array).buffer)])); } finally { rd.close(); } };
+    const a = read(join(dir, 'a', 'checkpoint.safetensors')), b = read(join(dir, 'b', 'checkpoint.safetensors'));
+    for (const [n, bytes] of a) assert.ok(bytes.equals(b.get(n)!), `${n} differs after resume`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
