@@ -3,3 +3,4 @@ export { dense, embedding, layerNorm, rmsNorm, dropout, feedForward, activate, s
 export { attention, paddingMask, causalAttentionMask, unilmMask, andMasks, type AttentionOptions } from './attention.ts';
 export { conditionalRandomField, crfTransitions, crfPathScore, crfLogPartition, crfLoss, ViterbiDecoder, bioConstraints, type ViterbiConstraints } from './crf.ts';
 export { globalPointer, efficientGlobalPointer, applyRope, decodeSpans, type GlobalPointerOptions, type GlobalPointerSpan } from './globalPointer.ts';
+export { rnn, simpleRNN, lstm, gru, bidirectional, rnnStep, rnnWeights, orthogonal, orthogonalBlocks, rnnWeightsFromPyTorch, rnnWeightsFromKeras, setRnnWeights, loadPyTorchRnn, GATES, type RnnCell, type RnnActivation, type RnnOptions, type RnnOutput, type RnnWeightValues, type TensorReader } from './rnn.ts';
