@@ -112,6 +112,17 @@ export function orthogonal(n: number, r: Random): Float64Array {
   return a;
 }
 
+/**
+ * x [B, n, C] -> n × [B, C] for steps lo..hi by halving: a slice's VJP zero-pads its gradient to the
+ * sliced tensor's size, so n slices of one [B, T, C] tensor would cost O(T²) in the backward pass
+ * (T full-size pads summed); halving makes it O(T log T).
+ */
+function unstack(x: Tensor, lo: number, hi: number): Tensor[] {
+  if (hi - lo === 1) return [squeeze(x, 1)];
+  const mid = (lo + hi) >> 1;
+  return [...unstack(slice(x, 1, 0, mid - lo), lo, mid), ...unstack(slice(x, 1, mid - lo, hi - lo), mid, hi)];
+}
+
 function act(x: Tensor, a: RnnActivation): Tensor {
   switch (a) {
     case 'tanh': return tanh(x);
@@ -165,10 +176,11 @@ export function rnn(scope: Scope, x: Tensor, options: RnnOptions): RnnOutput {
   const zeros = expand(scalar(0, x.dtype), [b!, units]);
   let state = init ? [...init] : Array<Tensor>(nState).fill(zeros);
   const valid = mask ? (mask.dtype === 'bool' ? mask : greater(cast(mask, x.dtype), scalar(0, x.dtype))) : null;
+  const steps = unstack(xw, 0, t); // t × (B, G·H)
   const outputs: Tensor[] = Array(t);
   for (let k = 0; k < t; k++) {
     const s = reverse ? t - 1 - k : k;
-    const next = rnnStep(cell, w, squeeze(slice(xw, 1, s, s + 1), 1), state, activation);
+    const next = rnnStep(cell, w, steps[s]!, state, activation);
     if (valid) {
       const m = reshape(slice(valid, 1, s, s + 1), [-1, 1]); // (B, 1)
       state = next.map((n, j) => where(m, n, state[j]!));
