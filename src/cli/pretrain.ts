@@ -31,12 +31,25 @@ run options:
   --stop-at N             stop with a checkpoint at step N (resume continues)
   --quiet`;
 
+/** `--input` specs, a bad one as a usage error. */
+async function sourcesOption(specs: string[] | undefined) {
+  const { parseSource } = await import('../training/pretrain/corpus.ts');
+  return specs?.map((spec) => {
+    try {
+      return parseSource(spec);
+    } catch (e) {
+      throw new UsageError(`--input ${(e as Error).message}`);
+    }
+  });
+}
+
 function deadlineOption(value: string | undefined, minutes: number | undefined): number | undefined {
   const fromMinutes = minutes !== undefined ? Date.now() + minutes * 60_000 : undefined;
   if (value === undefined) return fromMinutes;
   let t: number;
   const hm = /^(\d{1,2}):(\d{2})$/.exec(value);
   if (hm) {
+    if (Number(hm[1]) > 23 || Number(hm[2]) > 59) throw new UsageError(`--deadline ${value} is not a time of day`);
     const d = new Date();
     d.setHours(Number(hm[1]), Number(hm[2]), 0, 0);
     t = d.getTime();
@@ -77,15 +90,13 @@ const command: Command = {
     }
     if (mode === 'eval') {
       if (rest.length !== 1) throw new UsageError(`pretrain eval takes MODEL_DIR\n${USAGE}`);
-      const { parseSource } = await import('../training/pretrain/corpus.ts');
       const { evaluateModelDir } = await import('../training/pretrain/export.ts');
-      process.stdout.write(JSON.stringify(await evaluateModelDir(rest[0]!, o.input?.map(parseSource))) + '\n');
+      process.stdout.write(JSON.stringify(await evaluateModelDir(rest[0]!, await sourcesOption(o.input))) + '\n');
       return 0;
     }
     if (mode !== undefined) throw new UsageError(`unknown pretrain mode '${mode}' (export, eval, or none to train)\n${USAGE}`);
     if (!o.out) throw new UsageError(`--out RUN is required\n${USAGE}`);
     const { pretrain, DEFAULT_SETTINGS } = await import('../training/pretrain/run.ts');
-    const { parseSource } = await import('../training/pretrain/corpus.ts');
     const deadline = deadlineOption(o.deadline, num('minutes'));
     const ctl = {
       out: o.out, resume: Boolean(o.resume), stopAt: int('stop-at', 0), deadline, steps: o.resume ? int('steps') : undefined,
@@ -103,7 +114,7 @@ const command: Command = {
     const hidden = int('hidden') ?? d.size.hidden;
     const maxlen = int('maxlen', 8) ?? d.maxlen;
     const settings = {
-      ...d, sources: o.input.map(parseSource), vocab: o.vocab, minCount: int('min-count') ?? d.minCount,
+      ...d, sources: (await sourcesOption(o.input))!, vocab: o.vocab, minCount: int('min-count') ?? d.minCount,
       size: { layers: int('layers') ?? d.size.layers, hidden, heads: int('heads') ?? d.size.heads, intermediate: int('intermediate') ?? 4 * hidden, maxPosition: int('max-position') ?? Math.max(d.size.maxPosition, maxlen) },
       maxlen, batchSize: int('batch') ?? d.batchSize, steps: int('steps') ?? d.steps, learningRate: num('lr') ?? d.learningRate, warmup: int('warmup', 0) ?? d.warmup,
       weightDecay: num('weight-decay') ?? d.weightDecay, dropout: num('dropout') ?? d.dropout, seed: int('seed', 0) ?? d.seed,
