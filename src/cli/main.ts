@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   generate: { summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed', load: async () => (await import('./generate.ts')).default },
   predict: { summary: "run a saved model on texts: a classifier's label, a tagger's spans, MLM predictions or a pooled vector", load: async () => (await import('./predict.ts')).default },
   pretrain: { summary: 'pretrain a small BERT/RoBERTa with (whole-word) MLM on text folders; resume, export, evaluate', load: async () => (await import('./pretrain.ts')).default },
+  'rnn-gradients': { summary: 'RNN gradient analysis (post 7888): exact ‖∂h_T/∂h_{T−d}‖ of a seeded SimpleRNN/LSTM/GRU cell; ‖∂L/∂x_t‖ on the adding problem', load: async () => (await import('./rnnGradients.ts')).default },
   serve: { summary: 'serve models over HTTP (embeddings, fill-mask, classify, completions), or the xiangqi web page', load: async () => (await import('./serve.ts')).default },
   tokenize: { summary: 'tokenize text (or --decode ids) with a WordPiece, SentencePiece, GPT-2 BPE or CPM tokenizer', load: async () => (await import('./tokenize.ts')).default },
   xiangqi: { summary: 'xiangqi tools: perft, corpus, train, play, uci', load: async () => (await import('./xiangqi.ts')).default },
