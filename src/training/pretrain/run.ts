@@ -218,7 +218,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const evaluate = async (step: number) => {
     if (!evalBatches.length) return;
     const f = await evaluateMlm(config, store, evalBatches, electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined);
-    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens };
+    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, step };
     logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens });
     if (f.accuracy > best) {
       best = f.accuracy;
@@ -238,6 +238,12 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   let window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
   let step = startStep;
   let failed = false;
+  let last: Awaited<ReturnType<Trainer['trainStep']>> | undefined;
+  const logWindow = () => {
+    const sec = (Date.now() - window.started) / 1000;
+    logLine({ step, loss: window.loss / window.steps, lr: last!.learningRate, grad_norm: last!.gradNorm, tokens_per_s: window.tokens / sec, steps_per_s: window.steps / sec, epoch: step * s.batchSize / stream.rowsPerEpoch, rss_mb: Math.round(process.memoryUsage().rss / 1e6) });
+    window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
+  };
   try {
     while (step < stopAt) {
       if (ctl.deadline !== undefined && Date.now() >= ctl.deadline) { stopped = 'deadline'; break; }
@@ -247,21 +253,20 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
       if (sampler) batch = await sampler.corrupt(batch, store, new Random(rowSeed(s.seed, step, 0xe1ec7a)));
       let tokens = 0;
       for (const v of batch.attention_mask!.data as BigInt64Array) tokens += Number(v);
-      const r = await trainer.trainStep(batch);
+      const r = (last = await trainer.trainStep(batch));
       step = trainer.step;
       trainSeconds += (Date.now() - began) / 1000;
       tokensSeen += tokens;
       window.loss += r.loss; window.steps++; window.tokens += tokens;
       progress.tick(1, { loss: r.loss, lr: r.learningRate });
-      if (step % ctl.logEvery === 0 || step === stopAt) {
-        const sec = (Date.now() - window.started) / 1000;
-        logLine({ step, loss: window.loss / window.steps, lr: r.learningRate, grad_norm: r.gradNorm, tokens_per_s: window.tokens / sec, steps_per_s: window.steps / sec, epoch: step * s.batchSize / stream.rowsPerEpoch, rss_mb: Math.round(process.memoryUsage().rss / 1e6) });
-        window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
-      }
+      if (step % ctl.logEvery === 0) logWindow();
       if (step % ctl.evalEvery === 0) await evaluate(step);
       if (Date.now() - lastCkpt >= ctl.checkpointMinutes * 60_000) { checkpoint(step); lastCkpt = Date.now(); }
     }
-    if (step === s.steps && step % ctl.evalEvery !== 0) await evaluate(step);
+    if (window.steps) logWindow();
+    // The final weights are always measured (not after a signal: a SIGTERM may come with little grace),
+    // so best.safetensors and the log's last row cover them.
+    if (step > startStep && lastEval.step !== step && stopped !== 'SIGTERM' && stopped !== 'SIGINT') await evaluate(step);
   } catch (e) {
     // A non-finite loss leaves the optimizer state updated in place: keep the last good checkpoint.
     failed = true;
