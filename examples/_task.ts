@@ -1,0 +1,49 @@
+// Shared plumbing of the task examples (task-*.ts): options, the small random-init BERT, the test
+// metric of the saved model re-measured in a fresh process. Not an example itself.
+//   --limit N   rows per split (a quick run; test/examples.test.ts uses it)   --epochs E
+//   --out DIR   where the model is saved (default: a temporary directory, removed at the end)
+//   --maxlen T  tokens per row   --layers L --hidden H  the random-init model's size
+//   --base DIR  a pretrained model directory to start from instead of random weights
+//   --eval DIR  (internal) reload DIR in this process and print its test metric
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const shared = new URL('../../shared/data/', import.meta.url).pathname;
+export const vocab = join(shared, 'tokenizers/bert-chinese/vocab.txt');
+
+export function options(defaults: { epochs: number; maxlen: number; limit?: number }) {
+  const { values } = parseArgs({ options: { limit: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, base: { type: 'string' }, eval: { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, maxlen: { type: 'string' }, crf: { type: 'boolean' } } });
+  const limit = values.limit ? Number(values.limit) : defaults.limit ?? Infinity;
+  return {
+    limit, quick: Number.isFinite(limit), epochs: Number(values.epochs ?? defaults.epochs), base: values.base, evalDir: values.eval, crf: Boolean(values.crf),
+    out: values.out, maxlen: Number(values.maxlen ?? defaults.maxlen), layers: Number(values.layers ?? 4), hidden: Number(values.hidden ?? 256),
+  };
+}
+
+/** A small BERT for random initialisation (the vocabulary is trimmed to the data's tokens). */
+export function tinyConfig(dir: string, layers: number, hidden: number, maxPosition = 512): string {
+  const file = join(dir, 'random-init-config.json');
+  writeFileSync(file, JSON.stringify({
+    model_type: 'bert', vocab_size: 21128, hidden_size: hidden, num_hidden_layers: layers, num_attention_heads: hidden / 64,
+    intermediate_size: hidden * 4, max_position_embeddings: maxPosition, type_vocab_size: 2, hidden_dropout_prob: 0.1, attention_probs_dropout_prob: 0.1,
+  }));
+  return file;
+}
+
+/** The output directory and a cleanup for it. */
+export function outDir(out: string | undefined): { dir: string; done: () => void } {
+  if (out) return { dir: out, done: () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-task-'));
+  return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Re-run this example with --eval DIR (plus its other arguments) in a new process; returns its stdout. */
+export function reloadInFreshProcess(file: string, dir: string): string {
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--out' && all[i - 1] !== '--out');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args, '--eval', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`reloading ${dir} failed (exit ${r.status})`);
+  return r.stdout;
+}

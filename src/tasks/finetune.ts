@@ -1,0 +1,419 @@
+/**
+ * Fine-tuning as bert4keras's task examples do it, shared by `bert4ts finetune` and examples/:
+ * sentence classification, UniLM seq2seq (title generation), sequence labelling (softmax or CRF)
+ * and GlobalPointer spans. Each task is a strategy: how rows become training batches, and how a
+ * model's predictions on rows are scored. `finetune` runs the Trainer over it with a dev metric each
+ * epoch, keeps the best weights, and scores the test rows.
+ *
+ * Labelling and span tasks read text one character (code point) per token, as bert4keras's Chinese
+ * NER/CWS examples do: tags and spans index characters, with no subword alignment to get wrong.
+ */
+import { readJsonl, readTsv } from '../data/read.ts';
+import { batchIndices } from '../data/batching.ts';
+import { sequencePadding } from '../data/padding.ts';
+import type { HostTensor } from '../graph/dtype.ts';
+import { mul, input, reshape } from '../graph/ops.ts';
+import { globalPointerCrossEntropy } from '../graph/composite.ts';
+import { crfTransitions, crfLoss, ViterbiDecoder } from '../nn/crf.ts';
+import { globalPointer, decodeSpans } from '../nn/globalPointer.ts';
+import { buildModel, registerHead, type BuildModelOptions, type Model } from '../models/index.ts';
+import { accuracy, generationScores, spanPRF, tokenPRF } from '../metrics/index.ts';
+import { decoderFor } from '../generation/forModel.ts';
+import { beamSearch, greedy } from '../generation/decode.ts';
+import { chooseKeepTokens, loadTokenizer, trimTokenizer, type Tokenizer } from '../tokenizers/index.ts';
+import { Trainer, adamW, piecewiseLinear, type TrainingBatch } from '../training/index.ts';
+import type { Scope } from '../nn/params.ts';
+import { Progress } from '../util/progress.ts';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class TaskError extends Error {
+  override name = 'TaskError';
+}
+
+export type TaskKind = 'classify' | 'seq2seq' | 'tag';
+export interface ClassifyRow { text: string; label: string }
+export interface Seq2SeqRow { source: string; target: string }
+/** One tag per character of `text`. */
+export interface TagRow { text: string; tags: string[] }
+/** Spans over characters of `text`, `end` exclusive. */
+export interface SpanRow { text: string; spans: { start: number; end: number; label: string }[] }
+
+// ---- reading rows --------------------------------------------------------------------------------
+
+/** Column of each field: a 0-based index (TSV without header) or a name (TSV header, JSONL key). */
+export type Columns = Partial<Record<'text' | 'label' | 'source' | 'target' | 'tags', string>>;
+const FIELDS: Record<TaskKind, (keyof Columns)[]> = { classify: ['text', 'label'], seq2seq: ['source', 'target'], tag: ['text', 'tags'] };
+
+/** Rows of a task from a TSV (`.tsv`, `.txt`, `.data`, ...) or JSONL (`.jsonl`, `.json`) file; `.gz` too. */
+export function readTaskRows(kind: 'classify', file: string, columns?: Columns, limit?: number): ClassifyRow[];
+export function readTaskRows(kind: 'seq2seq', file: string, columns?: Columns, limit?: number): Seq2SeqRow[];
+export function readTaskRows(kind: 'tag', file: string, columns?: Columns, limit?: number): TagRow[];
+export function readTaskRows(kind: TaskKind, file: string, columns?: Columns, limit?: number): (ClassifyRow | Seq2SeqRow | TagRow)[];
+export function readTaskRows(kind: TaskKind, file: string, columns: Columns = {}, limit = Infinity): (ClassifyRow | Seq2SeqRow | TagRow)[] {
+  const fields = FIELDS[kind];
+  const jsonl = /\.jsonl?(\.gz)?$/.test(file);
+  const cols = fields.map((f, i) => columns[f] ?? (jsonl ? f : String(i)));
+  const numeric = cols.every((c) => /^\d+$/.test(c));
+  let records: Record<string, unknown>[];
+  if (jsonl) {
+    if (numeric) throw new TaskError(`${file}: JSONL columns are keys, not indices (got ${cols.join(', ')})`);
+    records = readJsonl(file);
+  } else if (numeric) {
+    records = readTsv(file, { columns: cols.map(Number) }).map((r) => Object.fromEntries(cols.map((c, i) => [c, r[i]])));
+  } else {
+    if (cols.some((c) => /^\d+$/.test(c))) throw new TaskError(`${file}: name every column or number every column (got ${cols.join(', ')})`);
+    records = readTsv(file, { header: true, columns: cols });
+  }
+  return records.slice(0, limit).map((r, i) => {
+    const where = `${file}: row ${i + 1}`;
+    const get = (k: number): unknown => {
+      const v = r[cols[k]!];
+      if (v === undefined) throw new TaskError(`${where}: no '${cols[k]}' (the ${fields[k]} column)`);
+      return v;
+    };
+    const str = (k: number) => {
+      const v = get(k);
+      if (typeof v !== 'string') throw new TaskError(`${where}: '${cols[k]}' (${fields[k]}) must be a string, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    if (kind === 'classify') return { text: str(0), label: typeof get(1) === 'number' ? String(get(1)) : str(1) };
+    if (kind === 'seq2seq') return { source: str(0), target: str(1) };
+    const text = str(0), raw = get(1);
+    const tags = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(/\s+/).filter(Boolean) : null;
+    if (!tags) throw new TaskError(`${where}: tags must be a string of space-separated tags or an array`);
+    const n = [...text].length;
+    if (tags.length !== n) throw new TaskError(`${where}: ${tags.length} tags for ${n} characters (one tag per character)`);
+    return { text, tags };
+  });
+}
+
+/** The label set: given (checked against every row) or the train rows' labels in first-seen order. */
+export function labelSet(sets: { file: string; labels: (string | string[])[] }[], given?: string[]): string[] {
+  const labels = given ? [...given] : [...new Set(sets[0]!.labels.flat())];
+  const known = new Set(labels);
+  for (const { file, labels: ls } of given ? sets : sets.slice(1)) {
+    ls.forEach((l, i) => {
+      const bad = (Array.isArray(l) ? l : [l]).find((x) => !known.has(x));
+      if (bad !== undefined) throw new TaskError(`${file}: row ${i + 1}: label '${bad}' is not in the label set (${labels.join(', ')})`);
+    });
+  }
+  return labels;
+}
+
+// ---- tokens --------------------------------------------------------------------------------------
+
+/** One token id per character: the character, lower-cased, or [UNK]. */
+export function charIds(tokenizer: Tokenizer, text: string): number[] {
+  const unk = tokenizer.specialTokens.unk!.id;
+  return [...text].map((c) => tokenizer.tokenToId(c) ?? tokenizer.tokenToId(c.toLowerCase()) ?? unk);
+}
+
+function specials(tokenizer: Tokenizer): { cls: number; sep: number } {
+  const { cls, sep } = tokenizer.specialTokens;
+  if (!cls || !sep) throw new TaskError(`these tasks frame text as [CLS] ... [SEP]; the ${tokenizer.kind} tokenizer has no ${cls ? '[SEP]' : '[CLS]'}`);
+  return { cls: cls.id, sep: sep.id };
+}
+
+/**
+ * The model and tokenizer to fine-tune: a base model directory (`Model.save`'s, or config.json +
+ * weights + tokenizer), or a config for random weights with a vocabulary trimmed to the tokens of
+ * `corpus` (bert4keras keep_tokens), which makes a small model's embedding and MLM head small.
+ */
+export async function prepareModel<T extends Task<any>>(o: {
+  base?: string; config?: string; vocab?: string; corpus?: Iterable<string>; charLevel?: boolean; seed?: number;
+  /** The task, made once the tokenizer is known; its build options shape the model. */
+  task: (tokenizer: Tokenizer) => T;
+}): Promise<{ model: Model; tokenizer: Tokenizer; task: T }> {
+  if (o.base) {
+    if (!existsSync(o.base) || !statSync(o.base).isDirectory()) throw new TaskError(`base model directory not found: ${o.base}`);
+    const config = join(o.base, 'config.json');
+    if (!existsSync(config) && !existsSync(join(o.base, 'bert_config.json'))) throw new TaskError(`${o.base}: no config.json (a base model directory holds config.json, the weights and the tokenizer)`);
+    const tokenizer = await loadTokenizer(o.base);
+    const task = o.task(tokenizer);
+    const model = buildModel(o.base, { ...task.build, checkpoint: o.base, keepTokens: tokenizer.keepTokens, seed: o.seed, tokenizer });
+    return { model, tokenizer, task };
+  }
+  if (!o.config || !o.vocab) throw new TaskError('give a base model directory, or a config and a vocabulary for random weights');
+  let tokenizer = await loadTokenizer(o.vocab);
+  if (o.corpus) {
+    const texts = [...o.corpus];
+    const keep = o.charLevel
+      ? chooseKeepTokens(tokenizer, { tokens: [...new Set(texts.flatMap((t) => charIds(tokenizer, t)))].map((id) => tokenizer.idToToken(id)) })
+      : chooseKeepTokens(tokenizer, { corpus: texts });
+    tokenizer = trimTokenizer(tokenizer, keep);
+  }
+  const task = o.task(tokenizer);
+  const model = buildModel(o.config, { ...task.build, keepTokens: tokenizer.keepTokens, seed: o.seed ?? 0, tokenizer });
+  return { model, tokenizer, task };
+}
+
+// ---- tasks ---------------------------------------------------------------------------------------
+
+export interface Task<R> {
+  /** Build options of the model this task trains (application, classes, head). */
+  readonly build: BuildModelOptions;
+  /** The dev metric that picks the best weights (larger is better). */
+  readonly monitor: string;
+  collate(rows: R[]): TrainingBatch;
+  /** Metrics of the model on rows (the monitor among them). */
+  evaluate(model: Model, rows: R[]): Promise<Record<string, number>>;
+}
+
+const chunks = <T>(xs: T[], n: number) => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+const argmaxRows = (data: ArrayLike<number>, offset: number, n: number) => {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (data[offset + j]! > data[offset + best]!) best = j;
+  return best;
+};
+
+/** Sentence classification: [CLS] text [SEP] -> the pooler's classifier (bert4keras task_sentiment_albert). */
+export function classifyTask(tokenizer: Tokenizer, labels: string[], maxlen: number): Task<ClassifyRow> {
+  const index = new Map(labels.map((l, i) => [l, i]));
+  const feeds = (rows: ClassifyRow[]) => {
+    const e = tokenizer.encodeBatch(rows.map((r) => r.text), { maxlen });
+    return { input_ids: e.ids, token_type_ids: e.segments, attention_mask: e.attentionMask };
+  };
+  return {
+    build: { application: 'encoder', numClasses: labels.length, labels },
+    monitor: 'accuracy',
+    collate: (rows) => ({ ...feeds(rows), labels: rows.map((r) => index.get(r.label)!) }),
+    async evaluate(model, rows) {
+      const predicted: number[] = [];
+      for (const part of chunks(rows, 64)) {
+        const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
+        part.forEach((_, i) => predicted.push(argmaxRows(logits.data as Float32Array, i * labels.length, labels.length)));
+      }
+      return { accuracy: accuracy(rows.map((r) => index.get(r.label)!), predicted) };
+    },
+  };
+}
+
+/**
+ * UniLM seq2seq (bert4keras task_seq2seq_autotitle): [CLS] source [SEP] target [SEP] with segment
+ * 1 on the target, whose tokens (and the final [SEP]) are the labels; the source is cut to fit
+ * `maxlen`, the target to `maxTarget` tokens. Scored by decoding from [CLS] source [SEP] to [SEP]
+ * (greedy, or beam search with `beam` > 1) with bert4keras's character-level ROUGE and BLEU.
+ */
+export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget?: number; beam?: number }): Task<Seq2SeqRow> & {
+  generate(model: Model, sources: string[], beam?: number): Promise<string[]>;
+} {
+  const { cls, sep } = specials(tokenizer);
+  const maxTarget = o.maxTarget ?? 32;
+  const ids = (text: string) => tokenizer.encode(text, undefined, { addSpecialTokens: false }).ids;
+  const prompt = (source: string, targetLen = maxTarget) => [cls, ...ids(source).slice(0, Math.max(1, o.maxlen - targetLen - 3)), sep];
+  const task = {
+    build: { application: 'unilm' },
+    monitor: 'rouge-l',
+    collate(rows: Seq2SeqRow[]) {
+      const seqs = rows.map((r) => {
+        const target = [...ids(r.target).slice(0, maxTarget), sep];
+        const source = prompt(r.source, target.length - 1);
+        return { ids: [...source, ...target], segments: [...source.map(() => 0), ...target.map(() => 1)], labels: [...source.map(() => -100), ...target] };
+      });
+      const pad = (k: 'ids' | 'segments' | 'labels', value: number) => sequencePadding(seqs.map((s) => s[k]), { value });
+      return { input_ids: pad('ids', 0), token_type_ids: pad('segments', 0), attention_mask: sequencePadding(seqs.map((s) => s.ids.map(() => 1))), labels: pad('labels', -100) };
+    },
+    /** Decoded targets, [SEP] (and anything after it) dropped. */
+    async generate(model: Model, sources: string[], beam = o.beam ?? 1): Promise<string[]> {
+      const lm = decoderFor(model); // compiled over the weights in the store now
+      const out: string[] = [];
+      const length = { maxNewTokens: maxTarget + 1, endIds: [sep] };
+      for (const part of chunks(sources, beam > 1 ? 8 : 32)) {
+        const prompts = part.map((s) => prompt(s));
+        const gen = beam > 1 ? (await beamSearch(lm, prompts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, prompts, length);
+        for (const g of gen) out.push(tokenizer.decode(g.includes(sep) ? g.slice(0, g.indexOf(sep)) : g).replace(/ /g, ''));
+      }
+      return out;
+    },
+    async evaluate(model: Model, rows: Seq2SeqRow[]) {
+      const predictions = await task.generate(model, rows.map((r) => r.source));
+      return { ...generationScores(predictions, rows.map((r) => r.target)) } as Record<string, number>;
+    },
+  };
+  return task;
+}
+
+/** A CRF over the tagger's emissions; the forward algorithm is unrolled, so every batch is padded to `maxlen`. */
+export function crfHead(maxlen: number, numLabels: number): string {
+  return registerHead(`crf-${maxlen}x${numLabels}`, {
+    build: (scope) => ({ crf_trans: mul(crfTransitions(scope, numLabels), 1) }), // an output, so the loss sees it
+    loss: (outputs, model) => {
+      const labels = input('labels', 'int64', ['batch', 'seq']);
+      const emissions = reshape(outputs.logits!, ['batch', maxlen, numLabels]);
+      return { labels, loss: crfLoss(emissions, outputs.crf_trans!, reshape(labels, ['batch', maxlen]), reshape(model.inputs.attention_mask!, ['batch', maxlen])) };
+    },
+  });
+}
+
+/**
+ * Sequence labelling, one tag per character: a softmax per token (application 'tagger'), or with
+ * `crf` a CRF over the same emissions decoded by Viterbi (bert4keras task_sequence_labeling_ner_crf).
+ * Scored by micro precision/recall/F1 over the tags other than `outside` (token level) and, for
+ * BIO tags, span level.
+ */
+export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: number; crf?: boolean; outside?: string }): Task<TagRow> {
+  const { cls, sep } = specials(tokenizer);
+  const index = new Map(labels.map((l, i) => [l, i]));
+  const outside = o.outside ?? 'O';
+  const bio = labels.some((l) => /^[BI]-/.test(l));
+  const head = o.crf ? crfHead(o.maxlen, labels.length) : undefined;
+  const cut = (r: TagRow) => [...r.text].slice(0, o.maxlen - 2);
+  const feeds = (rows: TagRow[]) => {
+    const seqs = rows.map((r) => [cls, ...charIds(tokenizer, cut(r).join('')), sep]);
+    // The CRF's recursion is unrolled over a static length: pad every batch to maxlen.
+    const length = o.crf ? o.maxlen : undefined;
+    return { input_ids: sequencePadding(seqs, { length }), attention_mask: sequencePadding(seqs.map((s) => s.map(() => 1)), { length }) };
+  };
+  return {
+    build: { application: 'tagger', numClasses: labels.length, labels, head },
+    monitor: 'f1',
+    collate(rows) {
+      const f = feeds(rows);
+      const edge = o.crf ? index.get(outside) ?? 0 : -100; // the CRF scores [CLS]/[SEP] as outside; softmax ignores them
+      const tagIds = rows.map((r) => [edge, ...r.tags.slice(0, o.maxlen - 2).map((t) => index.get(t)!), edge]);
+      return { ...f, labels: sequencePadding(tagIds, { length: f.input_ids[0]!.length, value: o.crf ? 0 : -100 }) };
+    },
+    async evaluate(model, rows) {
+      const truth: string[][] = [], predicted: string[][] = [];
+      const viterbi = head ? new ViterbiDecoder(model.store.get(`heads/${head}/trans`)!) : undefined;
+      for (const part of chunks(rows, 64)) {
+        const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
+        const [, T, L] = logits.shape as [number, number, number];
+        part.forEach((r, i) => {
+          const n = cut(r).length;
+          const path = viterbi ? viterbi.decode(logits.data as Float32Array, n + 2, i * T * L).slice(1, n + 1)
+            : Array.from({ length: n }, (_, t) => argmaxRows(logits.data as Float32Array, (i * T + t + 1) * L, L));
+          truth.push(r.tags.slice(0, n));
+          predicted.push(path.map((k) => labels[k]!));
+        });
+      }
+      const tokens = tokenPRF(truth, predicted, { ignore: [outside] }).micro;
+      const metrics: Record<string, number> = { f1: tokens.f1, precision: tokens.precision, recall: tokens.recall };
+      if (bio) metrics.span_f1 = spanPRF(truth, predicted).micro.f1;
+      return metrics;
+    },
+  };
+}
+
+/** GlobalPointer over the last hidden state: span scores [B, types, T, T]. */
+export function globalPointerHead(types: number, headSize = 64): string {
+  return registerHead(`global-pointer-${types}x${headSize}`, {
+    build: (scope, model) => ({ logits: globalPointer(scope, model.outputs.last_hidden_state!, model.inputs.attention_mask!, { heads: types, headSize }) }),
+    loss: (outputs) => {
+      const labels = input('labels', 'int64', ['batch', types, 'seq', 'seq']);
+      return { labels, loss: globalPointerCrossEntropy(reshape(labels, outputs.logits!.shape), outputs.logits!) };
+    },
+  });
+}
+
+/**
+ * Span extraction with GlobalPointer (bert4keras task_sequence_labeling_ner_global_pointer): every
+ * (start, end) pair of characters is scored per type and spans scoring > 0 are predicted. Scored by
+ * micro span precision/recall/F1 (type, start and end must match).
+ */
+export function spanTask(tokenizer: Tokenizer, types: string[], o: { maxlen: number; headSize?: number }): Task<SpanRow> {
+  const { cls, sep } = specials(tokenizer);
+  const index = new Map(types.map((l, i) => [l, i]));
+  const n = (r: SpanRow) => Math.min([...r.text].length, o.maxlen - 2);
+  const inside = (r: SpanRow) => r.spans.filter((s) => s.end <= n(r)); // spans cut by maxlen are dropped
+  const feeds = (rows: SpanRow[]) => {
+    const seqs = rows.map((r) => [cls, ...charIds(tokenizer, [...r.text].slice(0, n(r)).join('')), sep]);
+    return { input_ids: sequencePadding(seqs), attention_mask: sequencePadding(seqs.map((s) => s.map(() => 1))) };
+  };
+  const key = (s: { start: number; end: number; label: string }) => `${s.label}:${s.start}:${s.end}`;
+  return {
+    build: { application: 'encoder', head: globalPointerHead(types.length, o.headSize), labels: types },
+    monitor: 'f1',
+    collate(rows) {
+      const f = feeds(rows);
+      const T = f.input_ids[0]!.length, H = types.length;
+      const labels = new BigInt64Array(rows.length * H * T * T);
+      rows.forEach((r, b) => { for (const s of inside(r)) labels[((b * H + index.get(s.label)!) * T + s.start + 1) * T + s.end] = 1n; }); // +1: [CLS]; end inclusive
+      const tensor: HostTensor = { dtype: 'int64', shape: [rows.length, H, T, T], data: labels };
+      return { ...f, labels: tensor };
+    },
+    async evaluate(model, rows) {
+      let tp = 0, predicted = 0, actual = 0;
+      for (const part of chunks(rows, 32)) {
+        const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
+        const found = decodeSpans(logits).map((s) => ({ b: s.batch, s: { start: s.start - 1, end: s.end, label: types[s.head]! } }));
+        part.forEach((r, b) => {
+          const gold = new Set(inside(r).map(key));
+          const mine = found.filter((f) => f.b === b && f.s.start >= 0 && f.s.end <= n(r)).map((f) => key(f.s));
+          actual += gold.size;
+          predicted += mine.length;
+          tp += mine.filter((k) => gold.has(k)).length;
+        });
+      }
+      const precision = predicted ? tp / predicted : 0, recall = actual ? tp / actual : 0;
+      return { f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0, precision, recall };
+    },
+  };
+}
+
+// ---- the loop ------------------------------------------------------------------------------------
+
+export interface FinetuneOptions<R> {
+  model: Model;
+  task: Task<R>;
+  train: R[];
+  dev: R[];
+  test?: R[];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed?: number;
+  /** Warm-up steps of the piecewise-linear schedule (default: 10% of the first epoch). */
+  warmup?: number;
+  /** Score at most this many dev rows each epoch (generation is slow); the test set is scored whole. */
+  devLimit?: number;
+  progress?: boolean;
+  /** Called after the best weights are back in the store, before the test set is scored. */
+  log?: (line: string) => void;
+}
+
+export interface FinetuneResult {
+  /** Dev metrics of each epoch. */
+  evals: Record<string, number>[];
+  best: { epoch: number; value: number } | undefined;
+  dev: Record<string, number>;
+  test?: Record<string, number>;
+  seconds: number;
+}
+
+/**
+ * Train `task` for `epochs` over `train` (shuffled by `seed`), score `dev` after each epoch, put the
+ * weights of the best dev epoch back (by the task's monitor), and score dev and test with them.
+ */
+export async function finetune<R>(o: FinetuneOptions<R>): Promise<FinetuneResult> {
+  const started = Date.now();
+  const { model, task } = o;
+  if (!o.train.length) throw new TaskError('no training rows');
+  if (!o.dev.length) throw new TaskError('no dev rows: the best weights are chosen by the dev metric');
+  const perEpoch = Math.ceil(o.train.length / o.batchSize);
+  const steps = perEpoch * o.epochs;
+  const warmup = o.warmup ?? Math.max(1, Math.round(perEpoch / 10));
+  const trainer = await Trainer.create({
+    store: model.store, loss: (s: Scope) => model.loss(s), clipNorm: 1, seed: o.seed ?? 0,
+    optimizer: adamW(piecewiseLinear(o.lr, { [warmup]: 1, [steps]: 0.1 })), // warm up, then decay linearly to lr/10
+  });
+  const batches = function* () {
+    for (let e = 0; e < o.epochs; e++) for (const idx of batchIndices(o.train.length, { batchSize: o.batchSize, seed: o.seed ?? 0, epoch: e })) yield task.collate(idx.map((i) => o.train[i]!));
+  };
+  const devRows = o.dev.slice(0, o.devLimit ?? o.dev.length);
+  const fit = await trainer.fit({
+    batches: batches(), steps, evalEvery: perEpoch,
+    evaluate: async () => task.evaluate(model, devRows),
+    monitor: task.monitor, mode: 'max', restoreBest: true,
+    progress: o.progress === false ? false : new Progress({ label: 'finetune', total: steps, unit: 'step' }),
+  });
+  const best = fit.best ? { epoch: fit.best.step / perEpoch, value: fit.best.value } : undefined;
+  if (best) o.log?.(`best dev ${task.monitor} ${best.value.toFixed(4)} after epoch ${best.epoch}`);
+  const dev = await task.evaluate(model, o.dev);
+  const test = o.test?.length ? await task.evaluate(model, o.test) : undefined;
+  return { evals: fit.evals, best, dev, test, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Metrics as `name value` pairs with 4 decimals, for logs and example output. */
+export const formatMetrics = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ');
