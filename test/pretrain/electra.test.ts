@@ -11,6 +11,9 @@ import { SafetensorsReader } from '../../src/checkpoint/safetensors.ts';
 import { ELECTRA_LAMBDA, ElectraSampler, electraConfigs, electraLoss, parseElectra } from '../../src/training/pretrain/electra.ts';
 import { maskedBatch, packRows, type TokenizedDocs } from '../../src/training/pretrain/data.ts';
 import { DEFAULT_SETTINGS, pretrain } from '../../src/training/pretrain/run.ts';
+import { exportRun } from '../../src/training/pretrain/export.ts';
+import { buildModel } from '../../src/models/build.ts';
+import { loadTokenizer } from '../../src/tokenizers/load.ts';
 
 const c = parseElectra(electraConfigs({ layers: 2, hidden: 32, heads: 2, maxPosition: 16 }, 40, { dropout: 0, generatorRatio: 0.5 }));
 
@@ -43,7 +46,7 @@ test('ELECTRA loss = generator MLM + 50 x discriminator BCE, with one set of emb
   assert.ok(Math.abs(l! - (g! + 50 * d!)) < 1e-4 * Math.abs(l!), `${l} vs ${g} + 50 x ${d}`);
 });
 
-test('a short ELECTRA run lowers its loss and resumes bit for bit', async () => {
+test('a short ELECTRA run lowers its loss, resumes bit for bit, and exports its discriminator', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pretrain-electra-'));
   try {
     mkdirSync(join(dir, 'corpus'));
@@ -62,6 +65,14 @@ test('a short ELECTRA run lowers its loss and resumes bit for bit', async () => 
     const read = (f: string) => { const rd = new SafetensorsReader(f); try { return new Map(rd.list().map((i) => [i.name, Buffer.from((rd.read(i.name).data as Float32Array).buffer)])); } finally { rd.close(); } };
     const a = read(join(dir, 'a', 'checkpoint.safetensors')), b = read(join(dir, 'b', 'checkpoint.safetensors'));
     for (const [n, bytes] of a) assert.ok(bytes.equals(b.get(n)!), `${n} differs after resume`);
+    // The export is the discriminator, as an 'electra' model directory.
+    await exportRun(join(dir, 'a'), join(dir, 'model'), { which: 'last', dtype: 'float32' });
+    const disc = buildModel(join(dir, 'model'));
+    assert.equal(disc.application, 'discriminator');
+    assert.ok(disc.weightNames().every((n) => !n.startsWith('generator/')));
+    const tok = await loadTokenizer(join(dir, 'model'));
+    const { logits } = await disc.predict({ input_ids: [tok.encode('床前明月光').ids] });
+    assert.deepEqual(logits!.shape, [1, 7]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -50,15 +50,17 @@ export async function exportRun(run: string, out: string, o: { which: 'best' | '
   const config = readJson<Record<string, unknown>>(join(run, 'config.json'));
   // Fine-tuning wants the usual dropout back even when pretraining ran without it.
   const dropout = o.dropout ?? 0.1;
-  const model = buildModel({ ...config, vocab_size: original, hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout }, { application: 'mlm', keepTokens: keep, tokenizer });
+  // ELECTRA runs export the discriminator (what is fine-tuned); the generator stays in the run's checkpoint.
+  const electra = settings.objective === 'electra';
+  const model = buildModel({ ...config, vocab_size: original, hidden_dropout_prob: dropout, attention_probs_dropout_prob: dropout }, { application: electra ? 'discriminator' : 'mlm', keepTokens: keep, tokenizer });
   const reader = new SafetensorsReader(file);
   let meta: Record<string, string>;
   try {
     meta = { ...reader.metadata };
-    const names = new Set(reader.list().map((i) => i.name).filter((n) => !n.startsWith('opt/')));
+    const names = new Set(reader.list().map((i) => i.name).filter((n) => !n.startsWith('opt/') && !(electra && n.startsWith('generator/'))));
     const want = model.weightNames();
     const missing = want.filter((n) => !names.has(n)), extra = [...names].filter((n) => !want.includes(n));
-    if (missing.length || extra.length) throw new PretrainError(file, `weights do not fit the MLM model: missing ${missing.join(', ') || 'none'}; unexpected ${extra.join(', ') || 'none'}`);
+    if (missing.length || extra.length) throw new PretrainError(file, `weights do not fit the ${electra ? 'discriminator' : 'MLM model'}: missing ${missing.join(', ') || 'none'}; unexpected ${extra.join(', ') || 'none'}`);
     for (const n of want) {
       const t = reader.read(n);
       const have = model.store.get(n)!;
@@ -101,6 +103,7 @@ export async function exportRun(run: string, out: string, o: { which: 'best' | '
  */
 export async function evaluateModelDir(dir: string, sources?: CorpusSource[]): Promise<{ accuracy: number; loss: number; tokens: number; rows: number }> {
   const info = readJson<{ settings: PretrainSettings }>(join(dir, PRETRAINING_FILE));
+  if (info.settings.objective === 'electra') throw new PretrainError(dir, 'an ELECTRA discriminator has no MLM head to measure; the run log holds its generator\'s held-out accuracy');
   const settings = { ...info.settings, ...(sources ? { sources } : {}) };
   const tokenizer = await loadTokenizer(dir);
   const data = await prepareData(settings, tokenizer);
