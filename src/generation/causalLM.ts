@@ -3,18 +3,25 @@
  * every later step. It takes the new tokens, their positions, the attention mask over past+new
  * positions, the previous per-layer keys/values and `cache_index` (which previous row each row
  * continues: beam search reorders rows with it, inside the graph), and returns the logits of the
- * last position and the new cache.
+ * last position and the new cache. The cache depends on the attention kind (`STATES`): softmax keeps
+ * every key/value (grows with the sequence); kernelized kinds keep running sums S = Σ φ(k) vᵀ and
+ * z = Σ φ(k) per layer (constant size), and then take the attention mask of the new positions only.
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import { gather, input, reshape } from '../graph/ops.ts';
 import type { Tensor } from '../graph/tensor.ts';
+import type { AttentionKind, AttentionSpec, RunningSums } from '../nn/attention.ts';
+import { DEFAULT_FEATURES, EMPTY_STABILISER } from '../nn/performer.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
-import { gpt2, type GPT2Config, type LayerCache } from '../models/gpt2.ts';
+import { gpt2, type GPT2Config, type GPT2Inputs, type GPT2Outputs, type LayerCache } from '../models/gpt2.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
 
 export interface DecoderState {
-  /** Per layer: keys and values [rows, heads, past, headSize]. */
-  cache: { k: HostTensor; v: HostTensor }[];
+  /**
+   * Per layer: keys and values `k`, `v` [rows, heads, past, headSize] (softmax), or the running sums
+   * `s` [rows, heads, m, headSize], `z` [rows, heads, m] and (performer) `c` [rows, heads] (kernelized kinds).
+   */
+  cache: Record<string, HostTensor>[];
   /** Past length. */
   past: number;
 }
@@ -43,6 +50,52 @@ export interface DecoderRuntimeOptions extends RuntimeOptions {
   decodeThreads?: number;
 }
 
+/**
+ * How one kind of decoding state enters and leaves the step graph: per layer i, each part p is the
+ * input `past_${p}_${i}` (rows reordered by cache_index) and the output `present_${p}_${i}`.
+ */
+interface StateKind {
+  /** Part name -> its shape after the rows axis ('past' grows with the sequence) and its initial fill. */
+  parts: Record<string, { shape: (d: StateDims) => (number | 'past')[]; fill?: number }>;
+  /** gpt2() inputs from layer i's parts. */
+  inputs(parts: Record<string, Tensor>): Pick<GPT2Inputs, 'cache' | 'states'>;
+  /** Layer i's parts after the step. */
+  outputs(out: GPT2Outputs, i: number): Record<string, Tensor>;
+  /** Kernelized kinds take the mask of the new positions only (no past axis in the graph). */
+  newMaskOnly: boolean;
+}
+interface StateDims { heads: number; headSize: number; features: number }
+
+const STATES = {
+  // Softmax: the KV cache, k and v [rows, H, past, D]; the mask covers past + new positions.
+  cache: {
+    parts: { k: { shape: (d) => [d.heads, 'past', d.headSize] }, v: { shape: (d) => [d.heads, 'past', d.headSize] } },
+    inputs: (p) => ({ cache: [{ k: p.k!, v: p.v! }] }),
+    outputs: (out, i) => ({ k: out.cache[i]!.k, v: out.cache[i]!.v }),
+    newMaskOnly: false,
+  },
+  // Linear: S [rows, H, D, D] and z [rows, H, D], whatever the length.
+  sums: {
+    parts: { s: { shape: (d) => [d.heads, d.features, d.headSize] }, z: { shape: (d) => [d.heads, d.features] } },
+    inputs: (p) => ({ states: [{ s: p.s!, z: p.z! }] }),
+    outputs: (out, i) => ({ s: out.states[i]!.s, z: out.states[i]!.z }),
+    newMaskOnly: true,
+  },
+  // Performer: S [rows, H, m, D], z [rows, H, m] and the key stabiliser c [rows, H] they are scaled by.
+  stabilisedSums: {
+    parts: {
+      s: { shape: (d) => [d.heads, d.features, d.headSize] }, z: { shape: (d) => [d.heads, d.features] },
+      c: { shape: (d) => [d.heads], fill: EMPTY_STABILISER },
+    },
+    inputs: (p) => ({ states: [{ s: p.s!, z: p.z!, c: p.c! }] }),
+    outputs: (out, i) => ({ s: out.states[i]!.s, z: out.states[i]!.z, c: out.states[i]!.c! }),
+    newMaskOnly: true,
+  },
+} satisfies Record<string, StateKind>;
+
+/** The state each attention kind decodes with. */
+const STATE_OF_KIND = { softmax: STATES.cache, performer: STATES.stabilisedSums, linear: STATES.sums } satisfies Record<AttentionKind, StateKind>;
+
 /** Steps with at most this many new tokens in all rows run on the single-token session. */
 const SMALL_STEP_TOKENS = 1;
 
@@ -69,10 +122,18 @@ export class GPT2Decoder implements IncrementalLM {
   /** Past the external-data threshold: one session only (a second would map a second copy). */
   private readonly big: boolean;
 
-  constructor(readonly store: ParamStore, readonly config: GPT2Config, private readonly runtime: DecoderRuntimeOptions = {}) {
+  private readonly state: StateKind;
+  private readonly dims: StateDims;
+
+  constructor(readonly store: ParamStore, readonly config: GPT2Config, private readonly runtime: DecoderRuntimeOptions = {}, readonly attention?: AttentionSpec) {
     this.vocabSize = config.vocabSize;
+    const kind = attention?.kind ?? 'softmax';
+    this.state = STATE_OF_KIND[kind];
+    // Linear attention's features are the head's own D (elu + 1), performer's m.
+    const features = kind === 'linear' ? config.hiddenSize / config.numHeads : attention?.features ?? DEFAULT_FEATURES;
     this.maxPosition = config.maxPosition;
     this.headSize = config.hiddenSize / config.numHeads;
+    this.dims = { heads: config.numHeads, headSize: this.headSize, features };
     let bytes = 0;
     for (const v of store.values.values()) bytes += v.data.byteLength;
     this.big = bytes >= (runtime.externalDataThreshold ?? 1.5e9);
@@ -83,17 +144,23 @@ export class GPT2Decoder implements IncrementalLM {
     const c = this.config;
     const ids = input('input_ids', 'int64', ['batch', 'seq']);
     const positions = input('position_ids', 'int64', ['batch', 'seq']);
-    const mask = input('attention_mask', 'int64', ['batch', 'past+seq']);
+    const mask = input('attention_mask', 'int64', ['batch', this.state.newMaskOnly ? 'seq' : 'past+seq']);
     const cacheIndex = input('cache_index', 'int64', ['batch']);
     const cache: LayerCache[] = [];
+    const states: RunningSums[] = [];
     for (let i = 0; i < c.numLayers; i++) {
-      const shape = ['rows', c.numHeads, 'past', this.headSize];
-      cache.push({ k: gather(input(`past_k_${i}`, 'float32', shape), cacheIndex), v: gather(input(`past_v_${i}`, 'float32', shape), cacheIndex) });
+      const parts = Object.fromEntries(Object.entries(this.state.parts).map(([p, { shape }]) => [p, gather(input(`past_${p}_${i}`, 'float32', ['rows', ...shape(this.dims)]), cacheIndex)]));
+      const layer = this.state.inputs(parts);
+      cache.push(...(layer.cache ?? []));
+      states.push(...(layer.states ?? []));
     }
     // Only the last position's logits leave the graph: the head is the largest matmul per token.
-    const out = gpt2(new Scope(this.store), c, { ids, positionIds: positions, attentionMask: mask, cache, past: 'past', lastPositionOnly: true });
+    const out = gpt2(new Scope(this.store), c, {
+      ids, positionIds: positions, attentionMask: mask, lastPositionOnly: true, attention: this.attention,
+      ...(this.state.newMaskOnly ? { states, past: 0 } : { cache, past: 'past' }),
+    });
     const outputs: Record<string, Tensor> = { logits: reshape(out.logits, ['batch', c.vocabSize]) };
-    out.cache.forEach((l, i) => { outputs[`present_k_${i}`] = l.k; outputs[`present_v_${i}`] = l.v; });
+    for (let i = 0; i < c.numLayers; i++) for (const [p, t] of Object.entries(this.state.outputs(out, i))) outputs[`present_${p}_${i}`] = t;
     return { outputs };
   }
 
@@ -111,8 +178,12 @@ export class GPT2Decoder implements IncrementalLM {
   }
 
   initialState(rows: number): DecoderState {
-    const empty = (): HostTensor => ({ dtype: 'float32', shape: [rows, this.config.numHeads, 0, this.headSize], data: new Float32Array(0) });
-    return { cache: Array.from({ length: this.config.numLayers }, () => ({ k: empty(), v: empty() })), past: 0 };
+    const part = ({ shape, fill = 0 }: StateKind['parts'][string]): HostTensor => {
+      const dims = [rows, ...shape(this.dims).map((d) => (d === 'past' ? 0 : d))];
+      return { dtype: 'float32', shape: dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(fill) };
+    };
+    const layer = () => Object.fromEntries(Object.entries(this.state.parts).map(([p, spec]) => [p, part(spec)]));
+    return { cache: Array.from({ length: this.config.numLayers }, layer), past: 0 };
   }
 
   async step(inp: StepInput, state: DecoderState): Promise<{ logits: Float32Array; state: DecoderState }> {
@@ -120,12 +191,12 @@ export class GPT2Decoder implements IncrementalLM {
     const feeds: Record<string, HostTensor> = {
       input_ids: int64(inp.ids),
       position_ids: int64(inp.positions),
-      attention_mask: int64(inp.attentionMask),
+      attention_mask: int64(this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - inp.ids[0]!.length)) : inp.attentionMask),
       cache_index: int64Vector(inp.cacheIndex),
     };
-    state.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });
+    state.cache.forEach((l, i) => { for (const [p, t] of Object.entries(l)) feeds[`past_${p}_${i}`] = t; });
     const out = await exe.run(feeds);
-    const cache = state.cache.map((_, i) => ({ k: out[`present_k_${i}`]!, v: out[`present_v_${i}`]! }));
+    const cache = state.cache.map((l, i) => Object.fromEntries(Object.keys(l).map((p) => [p, out[`present_${p}_${i}`]!])));
     return { logits: out.logits!.data as Float32Array, state: { cache, past: state.past + inp.ids[0]!.length } };
   }
 }

@@ -15,7 +15,7 @@ const BERT_FAMILIES = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'
 export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): IncrementalLM {
   if (model.family === 'gpt2' || model.family === 'cpm') {
     const c = model.config as GPT2Config;
-    return new GPT2Decoder(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, runtime);
+    return new GPT2Decoder(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, runtime, model.options.attention);
   }
   if (BERT_FAMILIES.includes(model.family)) {
     if (model.application !== 'lm' && model.application !== 'unilm') throw new Error(`a ${model.family} model generates as application 'lm' or 'unilm', not '${model.application}'`);

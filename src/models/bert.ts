@@ -190,11 +190,11 @@ function embeddings(scope: Scope, c: BertConfig, x: Inputs, o: BuildOptions): { 
  * One post-LN block: Att -> Dropout -> Add -> LN -> FFN -> Dropout -> Add -> LN. With `cache`, the
  * attention also sees earlier positions' keys/values; the returned k/v include them.
  */
-function block(scope: Scope, c: BertConfig, h: Tensor, mask: Tensor | null, o: BuildOptions, cache: LayerCache | null = null): { h: Tensor } & LayerCache {
+function block(scope: Scope, c: BertConfig, h: Tensor, mask: Tensor | null, o: BuildOptions, cache: LayerCache | null = null, structure?: Structure): { h: Tensor } & LayerCache {
   const rate = o.dropoutRate ?? c.hiddenDropout;
   const att = scope.child('attention');
   const a = attention(att, h, {
-    heads: c.numHeads, headSize: o.attentionKeySize, mask, dropout: o.attentionDropoutRate ?? c.attentionDropout, cache,
+    heads: c.numHeads, headSize: o.attentionKeySize, mask, dropout: o.attentionDropoutRate ?? c.attentionDropout, cache, kind: o.attention, structure,
     names: { query: 'self/query', key: 'self/key', value: 'self/value', output: 'output/dense' },
   }); // (B, T, H)
   h = layerNorm(att.child('output/LayerNorm'), add(h, dropout(att, a.output, rate)), c.layerNormEps);
@@ -202,6 +202,9 @@ function block(scope: Scope, c: BertConfig, h: Tensor, mask: Tensor | null, o: B
   const y = dense(scope.child('output/dense'), f, c.hiddenSize); // (B, T, H)
   return { h: layerNorm(scope.child('output/LayerNorm'), add(h, dropout(scope, y, rate)), c.layerNormEps), k: a.k, v: a.v };
 }
+
+/** The mask's structure for kernelized attention kinds (undefined: UniLM, which has none). */
+type Structure = { padding: Tensor | null; causal: boolean } | undefined;
 
 export interface LayerCache {
   k: Tensor; // (B, H, P, D)
@@ -231,6 +234,7 @@ export interface BertStepInputs {
 export function bertDecoderStep(scope: Scope, c: BertConfig, application: string, o: BuildOptions, x: BertStepInputs): { logits: Tensor; cache: LayerCache[] } {
   if (application !== 'lm' && application !== 'unilm') throw new GraphError(c.family, `incremental decoding needs application 'lm' or 'unilm', not '${application}'`);
   checkApplication(c, application, o);
+  if (o.attention && o.attention.kind !== 'softmax') throw new GraphError(c.family, `incremental decoding of a BERT-shaped '${application}' keeps a KV cache (UniLM's prefix mask has no running-sum form); attention kind '${o.attention.kind}' is not supported there: decode with kind 'softmax', or use a GPT-2-shaped model`);
   const [b, seq] = x.ids.shape as [Dim, Dim];
   const total = dimAdd(x.past, seq);
   let { h, wordTable } = embeddings(scope, c, { ids: x.ids, attentionMask: x.attentionMask, tokenTypeIds: x.tokenTypeIds, positionIds: x.positionIds }, o);
@@ -289,7 +293,8 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
 
   let { h, wordTable } = embeddings(scope, c, x, o); // (B, T, H)
   const mask = attentionMaskFor(application, x);
-  for (let i = 0; i < c.numLayers; i++) h = block(scope.child(layerScopeName(c, i)), c, h, mask, o).h;
+  const structure: Structure = application === 'unilm' ? undefined : { padding: attentionMask, causal: application === 'lm' };
+  for (let i = 0; i < c.numLayers; i++) h = block(scope.child(layerScopeName(c, i)), c, h, mask, o, null, structure).h;
   const outputs: Record<string, Tensor> = { last_hidden_state: h };
 
   if (hasPooler(application, o)) outputs.pooler_output = pooler(scope, h);

@@ -18,6 +18,7 @@ import { openCheckpoint, writeSafetensors, writeTfCheckpoint, type CheckpointRea
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import type { Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
+import { checkAttentionSpec } from '../nn/performer.ts';
 import { exportOnnx } from '../runtime/export.ts';
 import { completeFeeds, type FeedValue } from '../runtime/feeds.ts';
 import { compile, FeedError, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
@@ -85,7 +86,7 @@ export interface BuildModelOptions extends BuildOptions {
 const OPTION_KEYS = {
   family: 1, application: 1, checkpoint: 1, naming: 1, seed: 1, runtime: 1, head: 1, labels: 1, tokenizer: 1, keepTokens: 1,
   hierarchicalPosition: 1, maxPosition: 1, dropoutRate: 1, attentionDropoutRate: 1, attentionKeySize: 1, withPool: 1, numClasses: 1,
-  withNsp: 1, dtype: 1,
+  withNsp: 1, dtype: 1, attention: 1,
 } satisfies Record<keyof BuildModelOptions, 1>;
 const RUNTIME_KEYS = { threads: 1, externalDataThreshold: 1, prepack: 1, optimization: 1, memoryArena: 1 } satisfies Record<keyof RuntimeOptions, 1>;
 
@@ -101,6 +102,9 @@ export function checkBuildOptions(options: unknown): asserts options is BuildMod
   const o = options as BuildModelOptions;
   if (o.runtime !== undefined) checkKeys(o.runtime, RUNTIME_KEYS, 'buildModel options.runtime');
   if (o.naming !== undefined && o.naming !== 'hf' && o.naming !== 'google') throw new ConfigError(`buildModel options: naming must be 'hf' or 'google', got ${JSON.stringify(o.naming)}`);
+  if (o.attention !== undefined) {
+    try { checkAttentionSpec(o.attention); } catch (e) { throw new ConfigError(`buildModel options.attention: ${(e as Error).message.replace(/^attention option: /, '')}`); }
+  }
 }
 
 // ---- the model --------------------------------------------------------------------------------

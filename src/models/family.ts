@@ -5,6 +5,7 @@
  */
 import type { DType } from '../graph/dtype.ts';
 import type { Tensor } from '../graph/tensor.ts';
+import type { AttentionSpec } from '../nn/attention.ts';
 import type { Scope } from '../nn/params.ts';
 
 /** Options shared by all families (what buildModel passes through). */
@@ -22,6 +23,8 @@ export interface BuildOptions {
   numClasses?: number;
   withNsp?: boolean;
   dtype?: DType;
+  /** The attention kind: softmax (default), performer (FAVOR+ random features) or linear (elu + 1). Weights are the same for every kind. */
+  attention?: AttentionSpec;
 }
 
 /** Graph inputs a family reads, named as Hugging Face names them. */

@@ -5,7 +5,7 @@
  */
 import { add, gather, matmul, reshape, slice, transpose } from '../graph/ops.ts';
 import { dimAdd, dimSub, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
-import { attention, causalAttentionMask, andMasks, paddingMask } from '../nn/attention.ts';
+import { attention, causalAttentionMask, andMasks, paddingMask, type AttentionSpec, type RunningSums } from '../nn/attention.ts';
 import { dropout, embedding, feedForward, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 
@@ -38,12 +38,21 @@ export interface GPT2Inputs {
   positionIds?: Tensor | null;
   /** Compute logits for the last position only (decoding): (B, 1, V). */
   lastPositionOnly?: boolean;
+  /** The attention kind (default softmax). */
+  attention?: AttentionSpec;
+  /**
+   * Kernelized kinds, decoding: per-layer running sums of the earlier positions (instead of `cache`);
+   * `attentionMask` then covers the new positions only, (B, T).
+   */
+  states?: RunningSums[] | null;
 }
 
 export interface GPT2Outputs {
   hidden: Tensor; // (B, T, C)
   logits: Tensor; // (B, T, V)
   cache: LayerCache[];
+  /** Kernelized kinds: per-layer running sums including the new positions. */
+  states: RunningSums[];
 }
 
 export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outputs {
@@ -58,14 +67,19 @@ export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outpu
   let h = dropout(scope, add(tokens, positions), c.dropout ?? 0); // (B, T, C)
   const mask = andMasks(causalAttentionMask(seq!, past), inputs.attentionMask ? paddingMask(inputs.attentionMask) : null);
   const eps = c.layerNormEpsilon ?? 1e-5;
+  const kernelized = !!inputs.attention && inputs.attention.kind !== 'softmax';
+  const structure = kernelized ? { padding: inputs.attentionMask ?? null, causal: true } : undefined;
   const newCache: LayerCache[] = [];
+  const states: RunningSums[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const block = scope.child(`h${i}`);
     const a = attention(block.child('attn'), layerNorm(block.child('ln_1'), h, eps), {
       heads: c.numHeads, mask, dropout: c.dropout, cache: inputs.cache?.[i] ?? null,
       names: { query: 'q', key: 'k', value: 'v', output: 'c_proj' },
+      kind: inputs.attention, structure, state: inputs.states?.[i] ?? null,
     });
     newCache.push({ k: a.k, v: a.v });
+    if (a.state) states.push(a.state);
     h = add(h, dropout(block, a.output, c.dropout ?? 0));
     const f = feedForward(block.child('mlp'), layerNorm(block.child('ln_2'), h, eps), {
       innerSize: c.intermediateSize ?? 4 * c.hiddenSize, activation: c.activation ?? 'gelu_tanh', dropout: 0,
@@ -75,5 +89,5 @@ export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outpu
   h = layerNorm(scope.child('ln_f'), h, eps);
   const headInput = inputs.lastPositionOnly ? slice(h, 1, dimSub(seq!, 1), seq!) : h;
   const logits = matmul(headInput, transpose(wte, [1, 0])); // tied output layer: (B, T, V)
-  return { hidden: h, logits, cache: newCache };
+  return { hidden: h, logits, cache: newCache, states };
 }

@@ -57,7 +57,7 @@ export function buildGpt2(scope: Scope, c: GPT2Config, application: string, o: B
   if (application !== 'lm') throw new GraphError('gpt2', `unknown application '${application}' (GPT-2 supports: lm)`);
   const ids = input('input_ids', 'int64', ['batch', 'seq']);
   const attentionMask = input('attention_mask', 'int64', ['batch', 'seq']);
-  const out = gpt2(scope, effectiveConfig(c, o), { ids, attentionMask });
+  const out = gpt2(scope, effectiveConfig(c, o), { ids, attentionMask, attention: o.attention });
   return { inputs: { input_ids: ids, attention_mask: attentionMask }, outputs: { last_hidden_state: out.hidden, logits: out.logits } };
 }
 

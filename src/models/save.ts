@@ -23,6 +23,7 @@ import { saveTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import { FileError, tempPathFor, writeFileAtomic } from '../util/files.ts';
 import type { BuildModelOptions, Model } from './build.ts';
 import { ConfigError } from './config.ts';
+import { checkAttentionSpec } from '../nn/performer.ts';
 
 export const SECTION = 'bert4ts';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -31,6 +32,7 @@ export const WEIGHTS_FILE = 'model.safetensors';
 const SAVED_OPTIONS = {
   head: 'string', numClasses: 'integer', keepTokens: 'ids', hierarchicalPosition: 'boolean|number', maxPosition: 'integer',
   withPool: 'boolean', withNsp: 'boolean', dropoutRate: 'number', attentionDropoutRate: 'number', attentionKeySize: 'integer', dtype: 'string',
+  attention: 'attention',
 } as const satisfies Partial<Record<keyof BuildModelOptions, string>>;
 export type SavedOptions = Pick<BuildModelOptions, keyof typeof SAVED_OPTIONS>;
 const SECTION_KEYS = ['format', 'family', 'application', 'weights', 'ownNames', ...Object.keys(SAVED_OPTIONS)];
@@ -53,6 +55,7 @@ function kindOk(kind: string, v: unknown): boolean {
     case 'boolean': return typeof v === 'boolean';
     case 'boolean|number': return typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
     case 'ids': return Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0);
+    case 'attention': try { checkAttentionSpec(v); return true; } catch { return false; }
     default: return false;
   }
 }
@@ -74,7 +77,7 @@ export function splitSavedSection(raw: Record<string, unknown>, file: string): {
   const options: Record<string, unknown> = {};
   for (const [key, kind] of Object.entries(SAVED_OPTIONS)) {
     if (s[key] === undefined) continue;
-    if (!kindOk(kind, s[key])) throw new ConfigError(`${where}.${key} must be ${kind === 'ids' ? 'an array of non-negative integer ids' : `a ${kind}`}, got ${JSON.stringify(s[key]).slice(0, 80)}`);
+    if (!kindOk(kind, s[key])) throw new ConfigError(`${where}.${key} must be ${kind === 'ids' ? 'an array of non-negative integer ids' : kind === 'attention' ? "an attention option such as { kind: 'performer', features: 256 }" : `a ${kind}`}, got ${JSON.stringify(s[key]).slice(0, 80)}`);
     options[key] = s[key];
   }
   return { config, saved: { family: s.family as string, application: s.application as string, weights: s.weights as string, ownNames, options } };

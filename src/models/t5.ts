@@ -410,6 +410,8 @@ const APPLICATIONS = ['encoder', 'decoder', 'seq2seq'] as const;
 function checkOptions(c: T5Config, options: BuildOptions): void {
   const unsupported = (['hierarchicalPosition', 'maxPosition', 'withPool', 'numClasses', 'withNsp'] as const).filter((k) => options[k] !== undefined && options[k] !== false);
   if (unsupported.length) throw new GraphError('t5', `option${unsupported.length > 1 ? 's' : ''} ${unsupported.join(', ')} ${unsupported.length > 1 ? 'do' : 'does'} not apply to T5 (relative positions, no pooler)`);
+  // Every T5 self-attention adds the relative position bias to its scores; kernelized kinds never form scores.
+  if (options.attention && options.attention.kind !== 'softmax') throw new GraphError('t5', `attention kind '${options.attention.kind}' cannot apply T5's relative position bias (added to the [Tq, Tk] scores a kernelized attention never forms); T5 supports attention kind 'softmax' only`);
   if (options.attentionKeySize !== undefined && options.attentionKeySize !== c.dKv) {
     throw new GraphError('t5', `attentionKeySize ${options.attentionKeySize} differs from the config's d_kv ${c.dKv}; T5 has one key size, set d_kv instead`);
   }

@@ -1,12 +1,20 @@
 /**
  * Multi-head attention with boolean masks (padding, causal, UniLM prefix), an optional additive
  * bias (T5 relative positions) and an optional key/value cache for incremental decoding.
+ * The attention kind (softmax, performer, linear) replaces only the score computation: `KERNELS`.
+ * Kernelized kinds take the mask as its structure (key padding + causal) and decode with running
+ * sums instead of a KV cache (performer.ts).
  */
 import { causalMask, split } from '../graph/composite.ts';
-import { cast, softmax, concat, cumsum, div, greater, lessOrEqual, logicalAnd, matmul, reshape, scalar, transpose, where, add } from '../graph/ops.ts';
-import type { Dim, Tensor } from '../graph/tensor.ts';
+import { cast, softmax, concat, cumsum, div, greater, lessOrEqual, logicalAnd, matmul, mul, reshape, scalar, transpose, where, add } from '../graph/ops.ts';
+import { GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { dense, dropout, mergeHeads, splitHeads } from './layers.ts';
 import { initializers, type Scope } from './params.ts';
+import {
+  causalKernelAttention, eluFeatures, featureMatrix, kernelAttention, performerAttention, type AttentionKind, type AttentionSpec, type RunningSums,
+} from './performer.ts';
+
+export type { AttentionKind, AttentionSpec, RunningSums } from './performer.ts';
 
 export interface AttentionOptions {
   heads: number;
@@ -30,6 +38,15 @@ export interface AttentionOptions {
    */
   projectedKv?: { k: Tensor; v: Tensor } | null;
   names?: { query: string; key: string; value: string; output: string };
+  /** The score computation (default softmax). */
+  kind?: AttentionSpec;
+  /**
+   * The mask as kernelized kinds need it (they cannot take an arbitrary [Tq, Tk] mask): key padding
+   * attention_mask [B, Tk] (1 = token) and whether attention is causal (self-attention only).
+   */
+  structure?: { padding: Tensor | null; causal: boolean };
+  /** Causal kernelized decoding: the running sums of earlier positions (replaces `cache`). */
+  state?: RunningSums | null;
 }
 
 export interface AttentionResult {
@@ -37,7 +54,50 @@ export interface AttentionResult {
   /** Keys/values including the cache: the new cache. */
   k: Tensor;
   v: Tensor;
+  /** Causal kernelized kinds: the running sums including the new positions. */
+  state?: RunningSums;
 }
+
+/** One kind's scores-to-context step: q (B, H, Tq, D), k/v (B, H, Tk, D) -> context (B, H, Tq, D). */
+type Kernel = (scope: Scope, q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions) => { context: Tensor; state?: RunningSums };
+
+/** The mask's structure a kernelized kind needs, refusing what it cannot apply. */
+function structureOf(o: AttentionOptions): { padding: Tensor | null; causal: boolean } {
+  const kind = o.kind!.kind;
+  if (o.bias) throw new GraphError('attention', `kind '${kind}' cannot add a position bias to scores it never forms (T5's relative bias): use kind 'softmax'`);
+  if (!o.structure) throw new GraphError('attention', `kind '${kind}' needs the mask as key padding + causal; this model's mask (e.g. UniLM's prefix mask) has no such form: use kind 'softmax'`);
+  if (o.state && !o.structure.causal) throw new GraphError('attention', `kind '${kind}': running sums are a causal decoding state, but this attention is bidirectional`);
+  return o.structure;
+}
+
+const KERNELS = {
+  softmax: (scope, q, k, v, o) => {
+    let scores = matmul(q, transpose(k, [0, 1, 3, 2])); // (B, H, Tq, Tk)
+    if (o.scale ?? true) scores = div(scores, Math.sqrt(q.shape[3] as number));
+    if (o.bias) scores = add(scores, o.bias);
+    if (o.mask) scores = where(o.mask, scores, scalar(-1e9, scores.dtype));
+    const probs = dropout(scope, softmax(scores, -1), o.dropout ?? 0);
+    return { context: matmul(probs, v) };
+  },
+  // E[φ(q)·φ(k)] = exp(q·k / √D): the 1/√D is folded into q and k as D^-1/4 each (T5: no scaling).
+  performer: (scope, q, k, v, o) => {
+    const d = q.shape[3] as number;
+    const c = (o.scale ?? true) ? d ** -0.25 : 1;
+    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state });
+  },
+  // Padded keys: their features are zeroed (elu + 1 > 0 everywhere else).
+  linear: (_scope, q, k, v, o) => {
+    const { padding, causal } = structureOf(o);
+    let kf = eluFeatures(k); // (B, H, Tk, D)
+    if (padding) {
+      const [b, t] = padding.shape;
+      kf = mul(kf, reshape(cast(greater(cast(padding, 'float32'), scalar(0, 'float32')), kf.dtype), [b!, 1, t!, 1]));
+    }
+    if (!causal) return { context: kernelAttention(eluFeatures(q), kf, v) };
+    const r = causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null);
+    return { context: r.context, state: { ...r.state, ...(o.state?.c ? { c: o.state.c } : {}) } };
+  },
+} satisfies Record<AttentionKind, Kernel>;
 
 const DEFAULT_NAMES = { query: 'query', key: 'key', value: 'value', output: 'output' };
 
@@ -62,17 +122,15 @@ export function attention(scope: Scope, x: Tensor, o: AttentionOptions): Attenti
     k = o.projectedKv?.k ?? splitHeads(dense(scope.child(names.key), kvIn, inner, { bias }), o.heads); // (B, H, Tk, D)
     v = o.projectedKv?.v ?? splitHeads(dense(scope.child(names.value), kvIn, inner, { bias }), o.heads);
   }
+  const kind = o.kind?.kind ?? 'softmax';
   if (o.cache) {
+    if (kind !== 'softmax') throw new GraphError('attention', `kind '${kind}' decodes with running sums (state), not a KV cache`);
     k = concat([o.cache.k, k], 2);
     v = concat([o.cache.v, v], 2);
   }
-  let scores = matmul(q, transpose(k, [0, 1, 3, 2])); // (B, H, Tq, Tk)
-  if (o.scale ?? true) scores = div(scores, Math.sqrt(headSize));
-  if (o.bias) scores = add(scores, o.bias);
-  if (o.mask) scores = where(o.mask, scores, scalar(-1e9, scores.dtype));
-  const probs = dropout(scope, softmax(scores, -1), o.dropout ?? 0);
-  const context = mergeHeads(matmul(probs, v)); // (B, Tq, H*D)
-  return { output: dense(scope.child(names.output), context, hidden, { bias }), k, v };
+  const kernel: Kernel = KERNELS[kind];
+  const { context, state } = kernel(scope, q, k, v, o); // (B, H, Tq, D)
+  return { output: dense(scope.child(names.output), mergeHeads(context), hidden, { bias }), k, v, ...(state ? { state } : {}) }; // (B, Tq, C)
 }
 
 /** attention_mask [B, Tk] (1 = token, 0 = padding) -> bool [B, 1, 1, Tk]. */

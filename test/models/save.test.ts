@@ -166,7 +166,7 @@ test('Hugging Face classifier configs load as classifiers with their labels; a s
 
 test('unknown options, config keys and bad labels are refused by name', () => {
   const config = join(ref('bert-mlm'), 'config.json');
-  assert.throws(() => buildModel(config, { attention: { kind: 'linear' } } as any), /buildModel options: unknown option 'attention' \(valid: family, application, checkpoint, .*numClasses/);
+  assert.throws(() => buildModel(config, { attentionKind: 'linear' } as any), /buildModel options: unknown option 'attentionKind' \(valid: family, application, checkpoint, .*numClasses/);
   assert.throws(() => buildModel(config, { runtime: { thread: 2 } } as any), /buildModel options\.runtime: unknown option 'thread' \(valid: threads, externalDataThreshold/);
   assert.throws(() => buildModel(config, { naming: 'tf' as any }), /naming must be 'hf' or 'google'/);
   const base = cfg('bert-mlm');

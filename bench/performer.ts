@@ -1,0 +1,201 @@
+/**
+ * Performer (FAVOR+) and linear attention vs softmax (post 7921):
+ *   error   relative error of one head's attention matrix and output vs exact softmax attention,
+ *           m = 16 … 1024, head sizes 64 and 128, orthogonal vs i.i.d. features, q, k ~ N(0, σ²) for
+ *           σ = 1, 0.5, 0.25 (T = 256; mean of 3 draws);
+ *   speed   ms and peak RSS of one attention layer (12 heads x 64, hidden 768, projections included) and of
+ *           a full BERT-base encoder layer, batch 1, bidirectional, vs length: softmax vs performer
+ *           m = 64/128/256 vs linear. Each point runs in its own child process (its own peak RSS);
+ *           a child killed or failing (out of memory) is reported as such;
+ *   decode  causal decoding ms/token and state memory of a GPT-2-small-shaped model (random weights)
+ *           over a long generation: KV cache vs performer running sums (m = 128) vs linear.
+ *
+ *   npm run bench -- performer [--only error|speed|decode] [--max-length N] [--full] [--tokens N]
+ *
+ * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
+ * scores are 0.8 GB per tensor there), 512 decoded tokens. `--full` sweeps 512 … 65,536 (softmax up to
+ * 16,384 or until it runs out of memory) and decodes 4,096 tokens: for a quiet machine with 24 GB free.
+ */
+import { spawnSync } from 'node:child_process';
+import { add, div, exp, input, matmul, mul, reduceMax, reduceSum, softmax, sub, transpose } from '../src/graph/ops.ts';
+import type { HostTensor } from '../src/graph/dtype.ts';
+import { ParamStore, Random, Scope } from '../src/nn/params.ts';
+import { attention, type AttentionSpec } from '../src/nn/attention.ts';
+import { drawFeatures, keyExponents, queryFeatures } from '../src/nn/performer.ts';
+import { dense, layerNorm } from '../src/nn/layers.ts';
+import { compile } from '../src/runtime/session.ts';
+import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
+import { GPT2Decoder } from '../src/generation/causalLM.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const value = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const full = flag('--full');
+const only = value('--only');
+const figures: Record<string, number | string> = {};
+
+function randn(r: Random, shape: number[], scale = 1): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = r.normal() * scale;
+  return { dtype: 'float32', shape, data };
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  return Math.sqrt(num / den);
+}
+
+// ---- approximation error ------------------------------------------------------------------
+
+async function errorTable(): Promise<void> {
+  // The estimator's variance grows like exp(‖q' + k'‖²) with q' = q D^-1/4: it depends on the norms of
+  // q and k, not only on their logits. Three scales: σ = 1 (‖q'‖² ≈ √D), 0.5 and 0.25 (softer attention).
+  console.log('approximation error vs softmax, T = 256, q, k ~ N(0, σ²), v ~ N(0, 1), mean of 3 draws:');
+  console.log('  matrix = ‖Â − A‖/‖A‖ of the attention matrix; output = ‖Âv − Av‖/‖Av‖');
+  const t = 256;
+  for (const sigma of [1, 0.5, 0.25]) for (const d of [64, 128]) {
+    const r = new Random(d);
+    const feeds = { q: randn(r, [1, 1, t, d], sigma), k: randn(r, [1, 1, t, d], sigma), v: randn(r, [1, 1, t, d]) };
+    const row: string[] = [];
+    for (const m of [16, 64, 256, 1024]) {
+      const q = input('q', 'float32', [1, 1, t, d]), k = input('k', 'float32', [1, 1, t, d]), v = input('v', 'float32', [1, 1, t, d]);
+      const omega = input('omega', 'float32', [m, d]);
+      const c = d ** -0.25;
+      const a = softmax(div(matmul(q, transpose(k, [0, 1, 3, 2])), Math.sqrt(d)), -1); // (1, 1, T, T)
+      // Â built explicitly from the same features performerAttention uses (keys: one global stabiliser).
+      const e = keyExponents(mul(k, c), omega, null);
+      const kf = exp(sub(e, reduceMax(e, [2, 3], true)));
+      const scores = matmul(queryFeatures(mul(q, c), omega), transpose(kf, [0, 1, 3, 2])); // (1, 1, T, T)
+      const aHat = div(scores, reduceSum(scores, -1, true));
+      const exe = await compile({ a, aHat, exact: matmul(a, v), approx: matmul(aHat, v) }, { params: 'inputs' }, { threads: 2 });
+      for (const orthogonal of [true, false]) {
+        let em = 0, eo = 0;
+        for (let s = 0; s < 3; s++) {
+          const out = await exe.run({ ...feeds, omega: { dtype: 'float32', shape: [m, d], data: drawFeatures(m, d, 17 + s, orthogonal) } });
+          em += relErr(out.aHat!.data as Float32Array, out.a!.data as Float32Array) / 3;
+          eo += relErr(out.approx!.data as Float32Array, out.exact!.data as Float32Array) / 3;
+        }
+        const key = `error_s${sigma}_d${d}_m${m}_${orthogonal ? 'orth' : 'iid'}`;
+        figures[`${key}_matrix`] = +em.toFixed(4);
+        figures[`${key}_output`] = +eo.toFixed(4);
+        row.push(`${m}${orthogonal ? 'o' : 'i'} ${em.toFixed(2)}/${eo.toFixed(2)}`);
+      }
+    }
+    console.log(`  σ=${sigma} D=${d} (m, o = orthogonal / i = i.i.d., matrix/output): ${row.join('  ')}`);
+  }
+}
+
+// ---- speed and memory ---------------------------------------------------------------------
+
+const KINDS: Record<string, AttentionSpec> = {
+  softmax: { kind: 'softmax' },
+  'performer64': { kind: 'performer', features: 64 },
+  'performer128': { kind: 'performer', features: 128 },
+  'performer256': { kind: 'performer', features: 256 },
+  linear: { kind: 'linear' },
+};
+
+/** Child: one kind at one length; prints {attention_ms, attention_rss_mb, layer_ms, layer_rss_mb}. */
+async function speedChild(kindName: string, length: number): Promise<void> {
+  const spec = KINDS[kindName]!;
+  const hidden = 768, heads = 12;
+  const store = new ParamStore(1);
+  const x = input('x', 'float32', [1, 'seq', hidden]);
+  const mask = input('attention_mask', 'int64', [1, 'seq']);
+  const att = (s: Scope) => attention(s.child('attention'), x, { heads, kind: spec, structure: { padding: mask, causal: false }, mask: null }).output;
+  // BERT's post-LN block: Att -> Add -> LN -> FFN -> Add -> LN.
+  const layer = (s: Scope) => {
+    const h = layerNorm(s.child('ln1'), add(x, att(s)));
+    const f = dense(s.child('out'), dense(s.child('inter'), h, 4 * hidden, { activation: 'gelu' }), hidden);
+    return layerNorm(s.child('ln2'), add(h, f));
+  };
+  const r = new Random(length);
+  const feeds = { x: randn(r, [1, length, hidden]), attention_mask: { dtype: 'int64', shape: [1, length], data: new BigInt64Array(length).fill(1n) } as HostTensor };
+  const out: Record<string, number> = {};
+  for (const [name, build] of [['attention', att], ['layer', layer]] as const) {
+    const exe = await compile({ y: build(new Scope(store)) }, { params: 'initializers', paramValue: (n) => store.get(n) }, { threads: 2 });
+    await exe.run(feeds); // warm-up
+    const runs = length <= 2048 ? 3 : 1;
+    const t = performance.now();
+    for (let i = 0; i < runs; i++) await exe.run(feeds);
+    out[`${name}_ms`] = Math.round((performance.now() - t) / runs);
+    out[`${name}_rss_mb`] = Math.round(process.resourceUsage().maxRSS / 1024);
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+async function speedTable(): Promise<void> {
+  const maxLength = Number(value('--max-length') ?? (full ? 65536 : 4096));
+  const softmaxMax = full ? 16384 : 4096;
+  const lengths = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].filter((l) => l <= maxLength);
+  console.log(`speed and peak RSS, batch 1, 12 heads x 64 (hidden 768), bidirectional; ms / MB per point (own process); lengths ${lengths.join(', ')}`);
+  const crossover: Record<string, number | null> = {};
+  const softmaxMs: Record<number, number> = {};
+  for (const length of lengths) {
+    const cells: string[] = [];
+    for (const kind of Object.keys(KINDS)) {
+      if (kind === 'softmax' && length > softmaxMax) { cells.push(`${kind} skipped (> ${softmaxMax})`); continue; }
+      const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--speed-child', kind, String(length)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20 * 60e3 });
+      const line = child.stdout?.trim().split('\n').pop();
+      if (child.status !== 0 || !line?.startsWith('{')) {
+        const why = child.signal ?? (child.stderr?.match(/bad_alloc|out of memory|Failed to allocate[^\n]*/i)?.[0] ?? `exit ${child.status}`);
+        cells.push(`${kind} FAILED (${why})`);
+        figures[`speed_${kind}_${length}`] = `failed: ${why}`;
+        continue;
+      }
+      const f = JSON.parse(line) as Record<string, number>;
+      for (const [k, v] of Object.entries(f)) figures[`${kind}_${length}_${k}`] = v;
+      cells.push(`${kind} att ${f.attention_ms} ms/${f.attention_rss_mb} MB, layer ${f.layer_ms} ms/${f.layer_rss_mb} MB`);
+      if (kind === 'softmax') softmaxMs[length] = f.attention_ms!;
+      else if (crossover[kind] === undefined && softmaxMs[length] !== undefined && f.attention_ms! < softmaxMs[length]!) crossover[kind] = length;
+    }
+    console.log(`  T=${length}: ${cells.join(' | ')}`);
+  }
+  for (const kind of Object.keys(KINDS).filter((k) => k !== 'softmax')) {
+    console.log(`  ${kind}: faster than softmax (attention layer) from T = ${crossover[kind] ?? `none up to ${Math.min(maxLength, softmaxMax)}`}`);
+    figures[`crossover_${kind}`] = crossover[kind] ?? 'none';
+  }
+}
+
+// ---- causal decoding ----------------------------------------------------------------------
+
+async function decodeTable(): Promise<void> {
+  const tokens = Number(value('--tokens') ?? (full ? 4096 : 512));
+  const config: GPT2Config = { vocabSize: 50257, hiddenSize: 768, numLayers: 12, numHeads: 12, maxPosition: tokens + 32 };
+  const store = new ParamStore(1);
+  gpt2(new Scope(store), config, { ids: input('input_ids', 'int64', ['batch', 'seq']) }); // seeded weights
+  console.log(`causal decoding, GPT-2-small shape (random weights), batch 1, 16-token prompt + ${tokens} tokens; ms/token per segment and state size`);
+  for (const [name, spec] of [['kv-cache', undefined], ['performer128', { kind: 'performer', features: 128 } as const], ['linear', { kind: 'linear' } as const]] as const) {
+    const lm = new GPT2Decoder(store, config, {}, spec);
+    const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % config.vocabSize);
+    let { state } = await lm.step({ ids: [prompt], positions: [prompt.map((_, i) => i)], attentionMask: [prompt.map(() => 1)], cacheIndex: [0] }, lm.initialState(1));
+    const mask = prompt.map(() => 1);
+    const segment = Math.max(1, Math.floor(tokens / 4));
+    const cells: string[] = [];
+    let t = performance.now();
+    for (let i = 0; i < tokens; i++) {
+      mask.push(1);
+      ({ state } = await lm.step({ ids: [[(i * 31) % config.vocabSize]], positions: [[16 + i]], attentionMask: [mask], cacheIndex: [0] }, state));
+      if ((i + 1) % segment === 0) {
+        const ms = (performance.now() - t) / segment;
+        cells.push(`${i + 1 - segment}-${i + 1}: ${ms.toFixed(1)}`);
+        figures[`decode_${name}_ms_per_token_at_${i + 1}`] = +ms.toFixed(2);
+        t = performance.now();
+      }
+    }
+    const bytes = state.cache.reduce((s, l) => s + l.k.data.byteLength + l.v.data.byteLength, 0);
+    figures[`decode_${name}_state_mb`] = +(bytes / 2 ** 20).toFixed(2);
+    console.log(`  ${name.padEnd(12)} ms/token ${cells.join(', ')}; state after ${16 + tokens} positions ${(bytes / 2 ** 20).toFixed(1)} MB`);
+  }
+}
+
+if (flag('--speed-child')) {
+  await speedChild(value('--speed-child')!, Number(args[args.indexOf('--speed-child') + 2]));
+} else {
+  if (!only || only === 'error') await errorTable();
+  if (!only || only === 'speed') await speedTable();
+  if (!only || only === 'decode') await decodeTable();
+  console.log(JSON.stringify(figures));
+}

@@ -1,0 +1,243 @@
+/**
+ * Kernelized attention (Performer's FAVOR+, Choromanski et al. 2020; linear attention, Katharopoulos
+ * et al. 2020): softmax(q kᵀ) v is replaced by φ(q) (φ(k)ᵀ v) / φ(q) Σ φ(k), which costs O(n m d)
+ * instead of O(n² d). Only the score computation changes; the projections (and so every checkpoint)
+ * are the same as softmax attention's.
+ *
+ *   performer:  φ(x) = exp(ω x − ‖x‖²/2) / √m, ω [m, D] Gaussian (orthogonal blocks by default),
+ *               q and k scaled by D^-1/4 so that E[φ(q)·φ(k)] = exp(q·k / √D);
+ *   linear:     φ(x) = elu(x) + 1 (the post's "why not train plain linear attention").
+ *
+ * ω is drawn on the host from a seed and baked in as a constant (inference), or fed as an input named
+ * `performer_omega/<scope>` in a training graph built with `redraw` (`featureRedraw` draws new ones
+ * every N steps). Causal attention uses prefix sums; its decoding state is the running sums
+ * S = Σ φ(k) vᵀ and z = Σ φ(k): constant memory in the sequence length, replacing the KV cache.
+ */
+import type { HostTensor } from '../graph/dtype.ts';
+import { add, cast, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceSum, relu, reshape, scalar, sub, transpose, where } from '../graph/ops.ts';
+import { GraphError, type Tensor } from '../graph/tensor.ts';
+import { ParamStore, Random, Scope } from './params.ts';
+
+export type AttentionKind = 'softmax' | 'performer' | 'linear';
+
+/** The `attention` build option. */
+export interface AttentionSpec {
+  kind: AttentionKind;
+  /** performer: number of random features m (default 256). */
+  features?: number;
+  /** performer, training graphs only: draw new features every this many steps (fed, see featureRedraw). */
+  redraw?: number;
+  /** performer: orthogonal ω blocks (default true) or i.i.d. Gaussian rows. */
+  orthogonal?: boolean;
+  /** performer: seed of the features (inference uses the draw of this seed). */
+  seed?: number;
+}
+
+const SPEC_KEYS = { kind: 1, features: 1, redraw: 1, orthogonal: 1, seed: 1 } satisfies Record<keyof AttentionSpec, 1>;
+const KINDS = { softmax: 1, performer: 1, linear: 1 } satisfies Record<AttentionKind, 1>;
+export const DEFAULT_FEATURES = 256;
+
+/** Check the `attention` option; errors name it. */
+export function checkAttentionSpec(spec: unknown): AttentionSpec {
+  const fail = (msg: string): never => { throw new GraphError('attention option', msg); };
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) fail(`must be an object such as { kind: 'performer', features: 256 }, got ${JSON.stringify(spec)}`);
+  const s = spec as AttentionSpec;
+  const unknown = Object.keys(s).filter((k) => !Object.hasOwn(SPEC_KEYS, k));
+  if (unknown.length) fail(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${Object.keys(SPEC_KEYS).join(', ')})`);
+  if (!Object.hasOwn(KINDS, s.kind)) fail(`kind must be one of ${Object.keys(KINDS).join(', ')}, got ${JSON.stringify(s.kind)}`);
+  if (s.kind !== 'performer') {
+    const extra = (['features', 'redraw', 'orthogonal', 'seed'] as const).filter((k) => s[k] !== undefined);
+    if (extra.length) fail(`${extra.join(', ')} only apply to kind 'performer', not '${s.kind}'`);
+  }
+  if (s.features !== undefined && !(Number.isInteger(s.features) && s.features >= 1)) fail(`features must be a positive integer, got ${s.features}`);
+  if (s.redraw !== undefined && !(Number.isInteger(s.redraw) && s.redraw >= 1)) fail(`redraw must be a positive integer (steps), got ${s.redraw}`);
+  if (s.seed !== undefined && !Number.isInteger(s.seed)) fail(`seed must be an integer, got ${s.seed}`);
+  if (s.orthogonal !== undefined && typeof s.orthogonal !== 'boolean') fail(`orthogonal must be a boolean, got ${JSON.stringify(s.orthogonal)}`);
+  return s;
+}
+
+// ---- random features on the host ------------------------------------------------------------
+
+/**
+ * ω [m, d] row-major. Orthogonal: each block of d rows is an orthonormal basis (Gram–Schmidt of a
+ * Gaussian block), each row rescaled by the norm of an independent Gaussian d-vector (chi(d)), so
+ * every row keeps the Gaussian's length distribution (the paper's `scaling=0`). i.i.d.: plain N(0, I).
+ */
+export function drawFeatures(m: number, d: number, seed: number, orthogonal = true): Float32Array {
+  const r = new Random(seed);
+  const w = new Float32Array(m * d);
+  if (!orthogonal) {
+    for (let i = 0; i < w.length; i++) w[i] = r.normal();
+    return w;
+  }
+  const row = new Float64Array(d);
+  for (let start = 0; start < m; start += d) {
+    const block: Float64Array[] = [];
+    for (let i = 0; i < Math.min(d, m - start); i++) {
+      // Modified Gram–Schmidt against the block's earlier rows (a fresh draw if it degenerates).
+      let norm = 0;
+      do {
+        for (let j = 0; j < d; j++) row[j] = r.normal();
+        for (const b of block) {
+          let dot = 0;
+          for (let j = 0; j < d; j++) dot += row[j]! * b[j]!;
+          for (let j = 0; j < d; j++) row[j]! -= dot * b[j]!;
+        }
+        norm = Math.hypot(...row);
+      } while (norm < 1e-6);
+      block.push(row.map((x) => x / norm));
+      let chi = 0;
+      for (let j = 0; j < d; j++) chi += r.normal() ** 2;
+      for (let j = 0; j < d; j++) w[(start + i) * d + j] = block[i]![j]! * Math.sqrt(chi);
+    }
+  }
+  return w;
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Seed of one layer's features for draw number `draw` (0 = inference). */
+export function layerSeed(spec: AttentionSpec, scopePath: string, draw = 0): number {
+  return (hashString(scopePath) ^ Math.imul((spec.seed ?? 0) + 1, 0x9e3779b1) ^ Math.imul(draw, 0x85ebca6b)) >>> 0;
+}
+
+const OMEGA_INPUT = 'performer_omega/';
+
+/** ω [m, D] for attention in `scope`: a seeded constant, or fed when training with redraw. */
+export function featureMatrix(scope: Scope, spec: AttentionSpec, headSize: number): Tensor {
+  const m = spec.features ?? DEFAULT_FEATURES;
+  if (scope.training && spec.redraw !== undefined) return input(`${OMEGA_INPUT}${scope.prefix}`, 'float32', [m, headSize]);
+  return constant({ dtype: 'float32', shape: [m, headSize], data: drawFeatures(m, headSize, layerSeed(spec, scope.prefix), spec.orthogonal ?? true) });
+}
+
+/**
+ * Feature redraw for training: finds the fed ω inputs of the training graph `build` makes and returns
+ * `step -> feeds` drawing fresh features every `spec.redraw` steps (merge them into each batch:
+ * `{ ...batch, ...redraw(step) }`). Draw 0 is the inference draw.
+ */
+export function featureRedraw(build: (scope: Scope) => Tensor | Record<string, Tensor>, spec: AttentionSpec): (step: number) => Record<string, HostTensor> {
+  const out = build(new Scope(new ParamStore(), '', { training: true, declareOnly: true }));
+  const leaves = new Map<string, number[]>();
+  const seen = new Set<Tensor>();
+  const stack = out instanceof Object && 'node' in out ? [out as Tensor] : Object.values(out as Record<string, Tensor>);
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.node.op === 'input' && String(t.node.attrs.name).startsWith(OMEGA_INPUT)) leaves.set(t.node.attrs.name as string, t.shape as number[]);
+    stack.push(...t.node.inputs);
+  }
+  let cached: { draw: number; feeds: Record<string, HostTensor> } | null = null;
+  return (step) => {
+    const draw = Math.floor(step / (spec.redraw ?? Infinity)) || 0;
+    if (cached?.draw === draw) return cached.feeds;
+    const feeds: Record<string, HostTensor> = {};
+    for (const [name, [m, d]] of leaves) {
+      feeds[name] = { dtype: 'float32', shape: [m!, d!], data: drawFeatures(m!, d!, layerSeed(spec, name.slice(OMEGA_INPUT.length), draw), spec.orthogonal ?? true) };
+    }
+    cached = { draw, feeds };
+    return feeds;
+  };
+}
+
+// ---- feature maps (graph) -------------------------------------------------------------------
+
+/** Exponent below which a feature is exactly 0 (padded keys). */
+const OFF = -1e30;
+
+/**
+ * Query features exp(ωq − ‖q‖²/2 − max_i(ωq)) / √m of q (B, H, T, D), already scaled by D^-1/4, for
+ * ω [m, D] -> (B, H, T, m). The row max (and the row's ‖q‖²/2) is a per-query constant that the
+ * normalisation cancels: it only keeps exp from overflowing.
+ */
+export function queryFeatures(q: Tensor, omega: Tensor): Tensor {
+  const h = matmul(q, transpose(omega, [1, 0])); // (B, H, T, m)
+  return div(exp(sub(h, reduceMax(h, -1, true))), Math.sqrt(omega.shape[0] as number));
+}
+
+/** Key exponents ωk − ‖k‖²/2 (B, H, T, m); padded keys (attention_mask 0) at OFF, so their features are 0. */
+export function keyExponents(k: Tensor, omega: Tensor, padding: Tensor | null): Tensor {
+  const e = sub(matmul(k, transpose(omega, [1, 0])), mul(reduceSum(mul(k, k), -1, true), 0.5));
+  if (!padding) return e;
+  const [b, t] = padding.shape;
+  return where(reshape(greater(cast(padding, e.dtype), scalar(0, e.dtype)), [b!, 1, t!, 1]), e, scalar(OFF, e.dtype));
+}
+
+/** exp(e − c) / √m with c (B, H, 1, 1): one constant per sequence and head, which the ratio cancels. */
+function keyFeatures(e: Tensor, c: Tensor): Tensor {
+  return div(exp(sub(e, c)), Math.sqrt(e.shape[3] as number));
+}
+
+/** elu(x) + 1 = relu(x) + exp(min(x, 0)): positive, and without an exp of large x on either branch. */
+export function eluFeatures(x: Tensor): Tensor {
+  return add(relu(x), exp(neg(relu(neg(x)))));
+}
+
+// ---- attention from features ----------------------------------------------------------------
+
+/**
+ * Causal decoding state of one layer: S = Σ φ(k) vᵀ (B, H, m, D), z = Σ φ(k) (B, H, m), and (performer)
+ * c (B, H), the key stabiliser S and z are scaled by: φ(k) = exp(ωk − ‖k‖²/2 − c) / √m.
+ */
+export interface RunningSums { s: Tensor; z: Tensor; c?: Tensor }
+
+/** 0/0 (a query with no visible key: left padding) gives 0, not NaN. */
+function normalise(num: Tensor, den: Tensor): Tensor {
+  return div(num, where(greater(den, 0), den, scalar(1, den.dtype)));
+}
+
+/** Bidirectional: φ(q) (φ(k)ᵀ v) / φ(q) Σ_j φ(k_j). qf (B, H, T, m), kf (B, H, S, m), v (B, H, S, D) -> (B, H, T, D). */
+export function kernelAttention(qf: Tensor, kf: Tensor, v: Tensor): Tensor {
+  const kv = matmul(transpose(kf, [0, 1, 3, 2]), v); // (B, H, m, D)
+  const z = reduceSum(kf, 2, true); // (B, H, 1, m)
+  return normalise(matmul(qf, kv), reduceSum(mul(qf, z), -1, true));
+}
+
+/**
+ * Causal by prefix sums: S_t = S_0 + Σ_{j≤t} φ(k_j) v_jᵀ, z_t = z_0 + Σ_{j≤t} φ(k_j), out_t = φ(q_t) S_t /
+ * φ(q_t)·z_t. One graph for training (S_0 = 0) and decoding (S_0 = the state); memory (B, H, T, m, D).
+ */
+export function causalKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, state: RunningSums | null): { context: Tensor; state: RunningSums } {
+  const [b, h, t, m] = qf.shape;
+  const d = v.shape[3]!;
+  const outer = mul(reshape(kf, [b!, h!, t!, m!, 1]), reshape(v, [b!, h!, t!, 1, d])); // (B, H, T, m, D)
+  let s = cumsum(outer, 2);
+  let z = cumsum(kf, 2); // (B, H, T, m)
+  if (state) {
+    s = add(s, reshape(state.s, [b!, h!, 1, m!, d]));
+    z = add(z, reshape(state.z, [b!, h!, 1, m!]));
+  }
+  const num = reshape(matmul(reshape(qf, [b!, h!, t!, 1, m!]), s), [b!, h!, t!, d]); // (B, H, T, D)
+  const context = normalise(num, reduceSum(mul(qf, z), -1, true));
+  // The new state: the old one plus this chunk's sums (the last prefix row, without slicing a dynamic dim).
+  const next = { s: reduceSum(outer, 2), z: reduceSum(kf, 2) };
+  return { context, state: state ? { s: add(state.s, next.s), z: add(state.z, next.z) } : next };
+}
+
+/**
+ * FAVOR+ attention of q, k (B, H, T, D), already scaled by D^-1/4, and v, for ω [m, D]. Keys are
+ * stabilised by one constant per sequence and head, their largest exponent (the paper's implementation):
+ * bidirectional, over all keys; causal, the running max over the keys so far, the state's sums rescaled
+ * by exp(c_old − c_new) when it grows, so decoding stays exact. (Within a chunk the max includes later
+ * keys: harmless, every position's ratio cancels the same constant.)
+ */
+export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null }): { context: Tensor; state?: RunningSums } {
+  const [b, h] = q.shape;
+  const qf = queryFeatures(q, omega);
+  const e = keyExponents(k, omega, o.padding); // (B, H, T, m)
+  const chunkMax = reduceMax(e, [2, 3]); // (B, H)
+  if (!o.causal) return { context: kernelAttention(qf, keyFeatures(e, reshape(chunkMax, [b!, h!, 1, 1])), v) };
+  const prev = o.state ?? null;
+  const c = prev?.c ? maximum(prev.c, chunkMax) : chunkMax; // (B, H)
+  const rescale = prev?.c ? exp(sub(prev.c, c)) : null;
+  const carried = prev && rescale ? { s: mul(prev.s, reshape(rescale, [b!, h!, 1, 1])), z: mul(prev.z, reshape(rescale, [b!, h!, 1])) } : prev;
+  const r = causalKernelAttention(qf, keyFeatures(e, reshape(c, [b!, h!, 1, 1])), v, carried);
+  return { context: r.context, state: { ...r.state, c } };
+}
+
+/** The initial key stabiliser of a decoding state: far below any exponent (its sums are 0). */
+export const EMPTY_STABILISER = OFF;

@@ -1,0 +1,271 @@
+// Performer (FAVOR+) and linear attention: the random features are unbiased, the error falls with m,
+// causal prefix sums equal the masked quadratic form, running sums decode like a full recompute,
+// gradients match finite differences, and real checkpoints run with any attention kind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { HostTensor } from '../../src/graph/dtype.ts';
+import { add, constant, div, input, matmul, mul, reduceSum, softmax, transpose, trilu } from '../../src/graph/ops.ts';
+import type { Tensor } from '../../src/graph/tensor.ts';
+import { compile, hostTensor } from '../../src/runtime/session.ts';
+import { Random } from '../../src/nn/params.ts';
+import {
+  causalKernelAttention, checkAttentionSpec, drawFeatures, eluFeatures, featureRedraw, kernelAttention, performerAttention,
+} from '../../src/nn/performer.ts';
+import { buildModel } from '../../src/models/index.ts';
+import { decoderFor } from '../../src/generation/forModel.ts';
+import { GPT2Decoder } from '../../src/generation/causalLM.ts';
+import { gradientError, randomHost } from './helpers.ts';
+import { REFERENCE_DIR, readCase } from '../models/helpers.ts';
+
+const ref = (name: string) => ({ config: join(REFERENCE_DIR, name, 'config.json'), checkpoint: join(REFERENCE_DIR, name, 'model.safetensors') });
+
+/** Host φ(x) = exp(ωx − ‖x‖²/2)/√m, unstabilised: the estimator as the paper defines it. */
+function phiHost(x: number[], w: Float32Array, m: number): number[] {
+  const d = x.length;
+  const n2 = x.reduce((s, v) => s + v * v, 0) / 2;
+  return Array.from({ length: m }, (_, i) => Math.exp(x.reduce((s, v, j) => s + v * w[i * d + j]!, 0) - n2) / Math.sqrt(m));
+}
+
+for (const orthogonal of [true, false]) {
+  test(`random features (${orthogonal ? 'orthogonal' : 'i.i.d.'}) estimate exp(q·k) without bias`, () => {
+    const r = new Random(3);
+    const d = 8, m = 16;
+    const q = Array.from({ length: d }, () => r.normal() * 0.4), k = Array.from({ length: d }, () => r.normal() * 0.4);
+    const exact = Math.exp(q.reduce((s, v, j) => s + v * k[j]!, 0));
+    let sum = 0;
+    const seeds = 4000;
+    for (let s = 0; s < seeds; s++) {
+      const w = drawFeatures(m, d, 1000 + s, orthogonal);
+      const a = phiHost(q, w, m), b = phiHost(k, w, m);
+      sum += a.reduce((t, v, i) => t + v * b[i]!, 0);
+    }
+    assert.ok(Math.abs(sum / seeds / exact - 1) < 0.02, `mean ${sum / seeds} vs exp(q·k) ${exact}`);
+  });
+}
+
+test('orthogonal blocks: rows within a block are orthogonal, lengths chi-distributed', () => {
+  const d = 16, w = drawFeatures(40, d, 7, true);
+  const row = (i: number) => Array.from(w.subarray(i * d, (i + 1) * d));
+  const dot = (a: number[], b: number[]) => a.reduce((s, v, j) => s + v * b[j]!, 0);
+  assert.ok(Math.abs(dot(row(0), row(5))) < 1e-4 && Math.abs(dot(row(17), row(31))) < 1e-4);
+  const meanSq = Array.from({ length: 40 }, (_, i) => dot(row(i), row(i))).reduce((a, b) => a + b) / 40;
+  assert.ok(meanSq > d * 0.6 && meanSq < d * 1.4, `E‖ω‖² ${meanSq} ≈ ${d}`);
+});
+
+/** One session: q, k, v (B=1, H=1, T, D) and ω fed; outputs softmax attention and performer attention. */
+async function attentionPair(t: number, d: number, m: number) {
+  const q = input('q', 'float32', [1, 1, t, d]), k = input('k', 'float32', [1, 1, t, d]), v = input('v', 'float32', [1, 1, t, d]);
+  const omega = input('omega', 'float32', [m, d]);
+  const c = d ** -0.25;
+  const exact = matmul(softmax(div(matmul(q, transpose(k, [0, 1, 3, 2])), Math.sqrt(d)), -1), v);
+  const approx = performerAttention(mul(q, c), mul(k, c), v, omega, { padding: null, causal: false }).context;
+  return compile({ exact, approx }, { params: 'inputs' }, { threads: 1 });
+}
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) { num += (a[i]! - b[i]!) ** 2; den += b[i]! ** 2; }
+  return Math.sqrt(num / den);
+}
+
+test('performer attention: the mean over seeds converges to softmax attention; error falls as m grows', async () => {
+  const t = 12, d = 16, r = new Random(5);
+  const feeds = { q: randomHost(r, 'float32', [1, 1, t, d], 1.2), k: randomHost(r, 'float32', [1, 1, t, d], 1.2), v: randomHost(r, 'float32', [1, 1, t, d]) };
+  const errors: number[] = [];
+  for (const m of [16, 64, 256, 1024]) {
+    const exe = await attentionPair(t, d, m);
+    const seeds = m === 64 ? 300 : 8;
+    const mean = new Float64Array(t * d);
+    let single = 0, exact!: Float32Array;
+    for (let s = 0; s < seeds; s++) {
+      const out = await exe.run({ ...feeds, omega: { dtype: 'float32', shape: [m, d], data: drawFeatures(m, d, 100 + s) } });
+      exact = out.exact!.data as Float32Array;
+      const a = out.approx!.data as Float32Array;
+      a.forEach((x, i) => (mean[i]! += x / seeds));
+      single += relErr(a, exact) / seeds;
+    }
+    errors.push(single);
+    if (m === 64) assert.ok(relErr(mean, exact) < single / 5, `mean of ${seeds} draws: error ${relErr(mean, exact)} vs one draw ${single}`);
+  }
+  for (let i = 1; i < errors.length; i++) assert.ok(errors[i]! < errors[i - 1]!, `error falls with m: ${errors.map((e) => e.toFixed(3)).join(' > ')}`);
+  assert.ok(errors[3]! < errors[0]! / 2.5, `m = 1024 error ${errors[3]} vs m = 16 ${errors[0]}`);
+});
+
+test('causal prefix sums equal the masked quadratic form of the same features; running sums continue them', async () => {
+  const t = 9, d = 4, m = 6, r = new Random(11);
+  const shape = [2, 3, t, m];
+  const qf = input('qf', 'float32', shape), kf = input('kf', 'float32', shape), v = input('v', 'float32', [2, 3, t, d]);
+  const { context } = causalKernelAttention(qf, kf, v, null);
+  const a = trilu(matmul(qf, transpose(kf, [0, 1, 3, 2])), false); // (B, H, T, T), j <= i
+  const quadratic = div(matmul(a, v), reduceSum(a, -1, true));
+  // The same sequence as a prompt of 5 then steps of 2 and 2, each continuing the previous sums.
+  // (Names unlike the lowering's own value names v0, v1, ...: an input named 'v5' would collide.)
+  const part = (n: number, tag: string) => ({ qf: input(`qf_${tag}`, 'float32', [2, 3, n, m]), kf: input(`kf_${tag}`, 'float32', [2, 3, n, m]), v: input(`val_${tag}`, 'float32', [2, 3, n, d]) });
+  const p5 = part(5, 'a'), p2 = part(2, 'b'), p2b = part(2, 'c');
+  const s1 = causalKernelAttention(p5.qf, p5.kf, p5.v, null);
+  const s2 = causalKernelAttention(p2.qf, p2.kf, p2.v, s1.state);
+  const s3 = causalKernelAttention(p2b.qf, p2b.kf, p2b.v, s2.state);
+  const exe = await compile({ context, quadratic, c1: s1.context, c2: s2.context, c3: s3.context }, { params: 'inputs' }, { threads: 1 });
+  const pos = (h: HostTensor) => ({ ...h, data: (h.data as Float32Array).map((x) => Math.abs(x) + 0.05) });
+  const full = { qf: pos(randomHost(r, 'float32', shape)), kf: pos(randomHost(r, 'float32', shape)), v: randomHost(r, 'float32', [2, 3, t, d]) };
+  // Slices along T of a (2, 3, T, w) host tensor.
+  const cut = (h: HostTensor, from: number, to: number) => {
+    const [b, hh, tt, w] = h.shape as number[];
+    const out: number[] = [];
+    for (let i = 0; i < b! * hh!; i++) out.push(...(h.data as Float32Array).subarray((i * tt! + from) * w!, (i * tt! + to) * w!));
+    return hostTensor('float32', [b!, hh!, to - from, w!], out);
+  };
+  const feeds: Record<string, HostTensor> = { ...full };
+  for (const [tag, from, to] of [['a', 0, 5], ['b', 5, 7], ['c', 7, 9]] as const) {
+    feeds[`qf_${tag}`] = cut(full.qf, from, to); feeds[`kf_${tag}`] = cut(full.kf, from, to); feeds[`val_${tag}`] = cut(full.v, from, to);
+  }
+  const out = await exe.run(feeds);
+  assert.ok(relErr(out.context!.data as Float32Array, out.quadratic!.data as Float32Array) < 1e-5);
+  const pieces = [[out.c1!, 0, 5], [out.c2!, 5, 7], [out.c3!, 7, 9]] as const;
+  for (const [c, from, to] of pieces) assert.ok(relErr(c.data as Float32Array, cut(out.context!, from, to).data as Float32Array) < 1e-5, `steps ${from}..${to}`);
+});
+
+for (const kind of ['performer', 'linear'] as const) {
+  for (const causal of [false, true]) {
+    test(`gradient check: ${kind} ${causal ? 'causal' : 'bidirectional'} attention (float64)`, async () => {
+      const t = 4, d = 3, m = 5, r = new Random(kind.length + (causal ? 1 : 0));
+      const q = input('q', 'float64', [1, 2, t, d]), k = input('k', 'float64', [1, 2, t, d]), v = input('v', 'float64', [1, 2, t, d]);
+      const w = hostTensor('float64', [m, d], Array.from(drawFeatures(m, d, 9)));
+      const omega = constant(w);
+      const out = kind === 'performer' ? performerAttention(q, k, v, omega, { padding: null, causal }).context
+        : causal ? causalKernelAttention(eluFeatures(q), eluFeatures(k), v, null).context : kernelAttention(eluFeatures(q), eluFeatures(k), v);
+      const weights = constant(randomHost(r, 'float64', [1, 2, t, d]));
+      const loss = reduceSum(mul(out, weights));
+      const feeds = { q: randomHost(r, 'float64', [1, 2, t, d]), k: randomHost(r, 'float64', [1, 2, t, d]), v: randomHost(r, 'float64', [1, 2, t, d]) };
+      const { maxErr, worst } = await gradientError(loss, { q, k, v }, feeds);
+      assert.ok(maxErr < 1e-6, worst);
+    });
+  }
+}
+
+test('BERT reference checkpoint: performer at m = 4096 agrees with softmax; linear runs on the same weights', async () => {
+  const c = readCase('bert-encoder');
+  const { config, checkpoint } = ref('bert-encoder');
+  const soft = await buildModel(config, { checkpoint, withPool: true }).predict(c.inputs);
+  const perf = buildModel(config, { checkpoint, withPool: true, attention: { kind: 'performer', features: 4096, seed: 1 } });
+  assert.deepEqual(perf.loadReport?.unexpected, []);
+  const out = await perf.predict(c.inputs);
+  const err = relErr(out.last_hidden_state!.data as Float32Array, soft.last_hidden_state!.data as Float32Array);
+  console.log(`bert-encoder hidden states, performer m = 4096 vs softmax: relative error ${err}`);
+  // The fixture's weights (std 1/√fan_in) give sharp attention, logits of several units: the estimator's
+  // variance grows like exp(‖q + k‖²), so even m = 4096 leaves ~8% (16384: 6–8%; measured, seeds 1, 2).
+  assert.ok(err < 0.15, `hidden states: relative error ${err}`);
+  const small = await buildModel(config, { checkpoint, attention: { kind: 'performer', features: 16, seed: 1 } }).predict(c.inputs);
+  assert.ok(relErr(small.last_hidden_state!.data as Float32Array, soft.last_hidden_state!.data as Float32Array) > err, 'm = 16 is further off');
+  const lin = await buildModel(config, { checkpoint, attention: { kind: 'linear' } }).predict(c.inputs);
+  assert.ok((lin.last_hidden_state!.data as Float32Array).every(Number.isFinite));
+});
+
+test('padded keys contribute nothing to performer attention', async () => {
+  const { config, checkpoint } = ref('bert-encoder');
+  const model = buildModel(config, { checkpoint, attention: { kind: 'performer', features: 64, seed: 2 } });
+  const a = await model.predict({ input_ids: [[2, 17, 9, 33, 5]], attention_mask: [[1, 1, 1, 1, 1]] });
+  const b = await model.predict({ input_ids: [[2, 17, 9, 33, 5, 40, 41]], attention_mask: [[1, 1, 1, 1, 1, 0, 0]] });
+  const h = b.last_hidden_state!.data as Float32Array;
+  assert.ok(relErr(h.subarray(0, 5 * 32), a.last_hidden_state!.data as Float32Array) < 1e-5);
+});
+
+for (const kind of ['performer', 'linear'] as const) {
+  test(`GPT-2 ${kind}: decoding with running sums equals a full recompute (left-padded batch)`, async () => {
+    const { config, checkpoint } = ref('gpt2-lm');
+    const attention = kind === 'performer' ? { kind, features: 32, seed: 3 } as const : { kind } as const;
+    const model = buildModel(config, { checkpoint, attention });
+    const lm = decoderFor(model);
+    assert.ok(lm instanceof GPT2Decoder);
+    const rows = [[0, 0, 5, 6, 7], [1, 2, 3, 4, 8]];
+    const mask = [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]];
+    const positions = [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]];
+    let state = lm.initialState(2);
+    let seqs = rows.map((r) => [...r]), masks = mask.map((r) => [...r]), pos = positions.map((r) => [...r]);
+    let step = await lm.step({ ids: seqs, positions: pos, attentionMask: masks, cacheIndex: [0, 1] }, state);
+    assert.deepEqual(step.state.cache[0]!.s!.shape, [2, 4, kind === 'performer' ? 32 : 8, 8], 'state: [rows, H, m, D], whatever the length');
+    for (let s = 0; s < 3; s++) {
+      // Full recompute of the same sequences (left padding: positions as the decoder numbers them).
+      const full = await model.predict({ input_ids: seqs, attention_mask: masks }, { outputs: ['logits'] });
+      const t = seqs[0]!.length, V = 80;
+      const last = new Float32Array(2 * V);
+      for (let b = 0; b < 2; b++) last.set((full.logits!.data as Float32Array).subarray((b * t + t - 1) * V, (b * t + t) * V), b * V);
+      // Row 0's positions differ from predict's 0..T-1 under left padding: compare row 1 exactly, row 0 only when unpadded.
+      assert.ok(relErr(step.logits.subarray(V, 2 * V), last.subarray(V)) < 1e-4, `step ${s} row 1`);
+      state = step.state;
+      const next = [11 + s, 20 + s];
+      seqs = seqs.map((r, b) => [...r, next[b]!]); masks = masks.map((r) => [...r, 1]); pos = pos.map((r) => [...r, r[r.length - 1]! + 1]);
+      step = await lm.step({ ids: next.map((x) => [x]), positions: pos.map((r) => [r[r.length - 1]!]), attentionMask: masks, cacheIndex: [0, 1] }, state);
+    }
+  });
+}
+
+test('GPT-2 performer: the padded row decodes as its unpadded prompt would', async () => {
+  const { config, checkpoint } = ref('gpt2-lm');
+  const model = buildModel(config, { checkpoint, attention: { kind: 'performer', features: 32, seed: 3 } });
+  const lm = decoderFor(model);
+  const padded = await lm.step({ ids: [[0, 0, 5, 6, 7]], positions: [[0, 0, 0, 1, 2]], attentionMask: [[0, 0, 1, 1, 1]], cacheIndex: [0] }, lm.initialState(1));
+  const plain = await lm.step({ ids: [[5, 6, 7]], positions: [[0, 1, 2]], attentionMask: [[1, 1, 1]], cacheIndex: [0] }, lm.initialState(1));
+  assert.ok(relErr(padded.logits, plain.logits) < 1e-5);
+  const full = await model.predict({ input_ids: [[5, 6, 7]] }, { outputs: ['logits'] });
+  assert.ok(relErr(plain.logits, (full.logits!.data as Float32Array).subarray(2 * 80)) < 1e-4);
+});
+
+test('the attention option is checked, and refused where it cannot apply', async () => {
+  const { config, checkpoint } = ref('bert-encoder');
+  assert.throws(() => buildModel(config, { attention: { kind: 'favor' } as never }), /options\.attention: kind must be one of softmax, performer, linear/);
+  assert.throws(() => buildModel(config, { attention: { kind: 'performer', m: 4 } as never }), /unknown key 'm'/);
+  assert.throws(() => buildModel(config, { attention: { kind: 'linear', features: 4 } }), /features only apply to kind 'performer'/);
+  assert.throws(() => checkAttentionSpec({ kind: 'performer', features: 0 }), /features must be a positive integer/);
+  assert.throws(() => buildModel(ref('bert-unilm').config, { checkpoint: ref('bert-unilm').checkpoint, application: 'unilm', attention: { kind: 'performer' } }), /UniLM's prefix mask/);
+  assert.throws(() => buildModel(join(REFERENCE_DIR, 't5-1.0', 'config.json'), { attention: { kind: 'performer' } }), /relative position bias/);
+  const lm = buildModel(ref('bert-lm').config, { checkpoint: ref('bert-lm').checkpoint, application: 'lm', attention: { kind: 'performer', features: 8 } });
+  await assert.rejects(() => decoderFor(lm).step({ ids: [[1]], positions: [[0]], attentionMask: [[1]], cacheIndex: [0] }, decoderFor(lm).initialState(1)), /not supported there/);
+});
+
+test('feature redraw: a training graph feeds ω per layer, redrawn every N steps; draw 0 is the inference draw', () => {
+  const { config, checkpoint } = ref('bert-mlm');
+  const spec = { kind: 'performer', features: 8, redraw: 10, seed: 4 } as const;
+  const model = buildModel(config, { checkpoint, application: 'mlm', attention: spec });
+  const redraw = featureRedraw((s) => model.loss(s), spec);
+  const a = redraw(0), b = redraw(9), c = redraw(10);
+  assert.deepEqual(Object.keys(a).sort(), ['performer_omega/encoder/layer_0/attention', 'performer_omega/encoder/layer_1/attention']);
+  assert.equal(a, b);
+  assert.notDeepEqual(a['performer_omega/encoder/layer_0/attention']!.data, c['performer_omega/encoder/layer_0/attention']!.data);
+  // The inference graph bakes draw 0 as a constant.
+  const baked = new Set<Tensor>();
+  const stack = Object.values(model.outputs);
+  let found = false;
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (baked.has(t)) continue;
+    baked.add(t);
+    if (t.node.op === 'const' && t.shape.length === 2 && t.shape[0] === 8 && t.shape[1] === 8) {
+      const data = (t.node.attrs.value as HostTensor).data;
+      if ([...data].every((x, i) => x === a['performer_omega/encoder/layer_0/attention']!.data[i])) found = true;
+    }
+    stack.push(...t.node.inputs);
+  }
+  assert.ok(found, "layer 0's constant ω is draw 0");
+  void add;
+});
+
+test('a saved model directory keeps its attention kind; an explicit option overrides it', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'performer-'));
+  try {
+    const { config, checkpoint } = ref('bert-mlm');
+    const spec = { kind: 'performer', features: 16, seed: 5 } as const;
+    const model = buildModel(config, { checkpoint, application: 'mlm', attention: spec });
+    model.save(join(dir, 'm'));
+    const back = buildModel(join(dir, 'm'));
+    assert.deepEqual(back.options.attention, spec);
+    const ids = { input_ids: [[2, 7, 9, 4]] };
+    assert.deepEqual((await back.predict(ids)).logits!.data, (await model.predict(ids)).logits!.data);
+    assert.equal(buildModel(join(dir, 'm'), { attention: { kind: 'softmax' } }).options.attention?.kind, 'softmax');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
