@@ -83,18 +83,15 @@ export function tokenizeDocuments(tokenizer: Tokenizer, segment: Segmenter, text
     const wordStarts = new Set<number>();
     let at = 0;
     for (const w of segment(text)) { wordStarts.add(at); at += w.length; }
-    let lastWordEnd = -1;
+    let prevStart = -1;
     enc.ids.forEach((id, i) => {
       const [s] = enc.offsets[i]!;
       ids.push(id);
       // A token begins a word if a word starts at or before it but after the previous token began.
-      let start = 0;
-      if (!enc.tokens[i]!.startsWith(prefix) || i === 0) {
-        for (let p = s; p > lastWordEnd; p--) if (wordStarts.has(p)) { start = 1; break; }
-        if (i === 0) start = 1;
-      }
+      let start = i === 0 ? 1 : 0;
+      if (!start && !enc.tokens[i]!.startsWith(prefix)) for (let p = s; p > prevStart; p--) if (wordStarts.has(p)) { start = 1; break; }
       starts.push(start);
-      lastWordEnd = s;
+      prevStart = s;
     });
     offsets[d + 1] = ids.length;
   });
