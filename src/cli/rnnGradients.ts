@@ -275,9 +275,10 @@ export function svgLinePlot(series: Series[], o: { title?: string; xLabel?: stri
   const colors = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${Hh}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${Hh}" fill="white"/>`];
-  const yStep = Math.max(1, Math.ceil((y1 - y0) / 10));
-  for (let e = y0; e <= y1; e += yStep) out.push(`<line x1="${L}" x2="${W - R}" y1="${py(e).toFixed(1)}" y2="${py(e).toFixed(1)}" stroke="#ddd"/><text x="${L - 5}" y="${(py(e) + 4).toFixed(1)}" text-anchor="end">1e${e}</text>`);
-  for (let k = 0; k <= 5; k++) { const x = x0 + ((x1 - x0) * k) / 5; out.push(`<text x="${px(x).toFixed(1)}" y="${Hh - Bm + 15}" text-anchor="middle">${+x.toPrecision(3)}</text>`); }
+  const nice = (span: number) => { const p = 10 ** Math.floor(Math.log10(span / 5)), m = span / 5 / p; return (m >= 5 ? 5 : m >= 2 ? 2 : 1) * p; }; // 1-2-5 steps
+  const yStep = Math.max(1, nice(y1 - y0)), xStep = nice(x1 - x0 || 1);
+  for (let e = Math.ceil(y0 / yStep) * yStep; e <= y1; e += yStep) out.push(`<line x1="${L}" x2="${W - R}" y1="${py(e).toFixed(1)}" y2="${py(e).toFixed(1)}" stroke="#ddd"/><text x="${L - 5}" y="${(py(e) + 4).toFixed(1)}" text-anchor="end">1e${e}</text>`);
+  for (let x = Math.ceil(x0 / xStep) * xStep; x <= x1; x += xStep) { out.push(`<text x="${px(x).toFixed(1)}" y="${Hh - Bm + 15}" text-anchor="middle">${+x.toPrecision(3)}</text>`); }
   out.push(`<rect x="${L}" y="${Tp}" width="${W - L - R}" height="${Hh - Tp - Bm}" fill="none" stroke="black"/>`);
   if (o.title) out.push(`<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(o.title)}</text>`);
   if (o.xLabel) out.push(`<text x="${(L + W - R) / 2}" y="${Hh - 8}" text-anchor="middle">${esc(o.xLabel)}</text>`);
