@@ -269,3 +269,22 @@ test('a saved model directory keeps its attention kind; an explicit option overr
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('training: GPT-2 performer (causal prefix sums, one graph) and BERT MLM with redrawn features take Trainer steps', async () => {
+  const { Trainer } = await import('../../src/training/trainer.ts');
+  const { adamW } = await import('../../src/training/optimizers.ts');
+  for (const [name, application, batch] of [
+    ['gpt2-lm', 'lm', { input_ids: [[1, 5, 9, 4, 7, 3]], labels: [[1, 5, 9, 4, 7, 3]] }],
+    ['bert-mlm', 'mlm', { input_ids: [[2, 7, 9, 4, 11, 3]], labels: [[-100, 7, -100, -100, 11, -100]] }],
+  ] as const) {
+    const { config, checkpoint } = ref(name);
+    const spec = { kind: 'performer', features: 16, seed: 1, redraw: 2 } as const;
+    const model = buildModel(config, { checkpoint, application, attention: spec, dropoutRate: 0 });
+    const trainer = await Trainer.create({ store: model.store, loss: (s) => model.loss(s), optimizer: adamW(1e-3) });
+    const redraw = featureRedraw((s) => model.loss(s), spec);
+    const losses: number[] = [];
+    for (let step = 0; step < 4; step++) losses.push((await trainer.trainStep({ ...batch, ...redraw(step) } as never)).loss);
+    assert.ok(losses.every(Number.isFinite), `${name}: ${losses}`);
+    assert.ok(losses[3]! < losses[0]!, `${name} learns: ${losses.map((l) => l.toFixed(3))}`);
+  }
+});
