@@ -9,12 +9,17 @@ import { idsOption, numberOption, parseCommandArgs, UsageError, type Command } f
 const HELP = `Usage: bert4ts generate --model <dir> [--application lm|unilm] [--tokenizer <file or dir>] (--prompt TEXT | --prompt-ids 1,2,3)
          [--max-new-tokens N] [--min-new-tokens N]
          [--greedy | --beam K [--length-penalty A] [--n-best N] | --sample [--top-k K] [--top-p P] [--temperature T] [--repetition-penalty R] [--seed S] [--n N]]
-         [--end-ids 1,2] [--stop TEXT] [--json]
+         [--end-ids 1,2] [--stop TEXT] [--max-source-len N] [--json]
 
 Generates a continuation of the prompt with the model in <dir> (config + checkpoint, as buildModel
 reads them); for T5 / mT5 the prompt is the encoder input and the output the decoded answer; a
-BERT-shaped model generates with --application lm (causal) or unilm (the prompt is the source). The tokenizer is read from --tokenizer or from the model directory. With a CPM tokenizer
-a newline ends the answer, as in the CPM few-shot prompts ("问题：...\\n答案：").`;
+BERT-shaped model generates with --application lm (causal) or unilm (a saved UniLM model needs no
+--application): the prompt is the source, framed as [CLS] source [SEP] (a --prompt-ids prompt is
+used as given), and [SEP] ends the answer. The tokenizer is read from --tokenizer or from the model
+directory. --max-source-len N keeps the first N tokens of the prompt (before framing). Generation
+stops at the model's end token (T5's EOS, UniLM's [SEP], the tokenizer's EOS), at --end-ids and at
+--stop texts. With a CPM tokenizer a newline ends the answer, as in the CPM few-shot prompts
+("问题：...\\n答案：").`;
 
 const command: Command = {
   summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed',
@@ -25,7 +30,7 @@ const command: Command = {
           greedy: { type: 'boolean' }, beam: { type: 'string' }, 'length-penalty': { type: 'string' }, 'n-best': { type: 'string' },
           sample: { type: 'boolean' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, temperature: { type: 'string' },
           'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, n: { type: 'string' },
-          'end-ids': { type: 'string' }, stop: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+          'end-ids': { type: 'string' }, stop: { type: 'string', multiple: true }, 'max-source-len': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
         });
     if (parsed.positionals.length) throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
     const a = parsed.values;
@@ -48,6 +53,7 @@ const command: Command = {
       n: numberOption('n', a.n, { integer: true, min: 1, max: 256 }) ?? 1,
       endIds: idsOption('end-ids', a['end-ids']),
       promptIds: idsOption('prompt-ids', a['prompt-ids']),
+      maxSourceLen: numberOption('max-source-len', a['max-source-len'], { integer: true, min: 1 }),
     };
     if (opt.minNewTokens !== undefined && opt.minNewTokens > opt.maxNewTokens) throw new UsageError(`--min-new-tokens ${opt.minNewTokens} exceeds --max-new-tokens ${opt.maxNewTokens}`);
     if (opt.nBest !== undefined && opt.nBest > (opt.beam ?? 1)) throw new UsageError(`--n-best ${opt.nBest} exceeds --beam ${opt.beam ?? 1}`);
@@ -66,11 +72,23 @@ const command: Command = {
     if (a.tokenizer || a.prompt !== undefined) {
       const { loadTokenizer } = await import('../tokenizers/load.ts');
       tokenizer = await loadTokenizer(tokPath);
+    } else if (model.application === 'unilm') {
+      // --prompt-ids: the model directory's tokenizer, when it has one, still names [SEP], the end token.
+      const { loadTokenizer } = await import('../tokenizers/load.ts');
+      tokenizer = await loadTokenizer(tokPath).catch(() => undefined);
     }
-    const input = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : opt.promptIds!;
+    let input = a.prompt !== undefined ? tokenizer!.encode(a.prompt, undefined, { addSpecialTokens: false }).ids : opt.promptIds!;
+    if (opt.maxSourceLen !== undefined) input = input.slice(0, opt.maxSourceLen);
+    // UniLM was trained on [CLS] source [SEP] target [SEP]: the source is framed so, and [SEP] ends the target.
+    const unilmSep = model.application === 'unilm' ? tokenizer?.specialTokens.sep?.id : undefined;
+    const cls = tokenizer?.specialTokens.cls?.id;
+    if (model.application === 'unilm' && a.prompt !== undefined) {
+      if (cls === undefined || unilmSep === undefined) throw new Error(`a UniLM prompt is framed as [CLS] source [SEP], but the tokenizer ${tokPath} has no [CLS] or [SEP]`);
+      input = [cls, ...input, unilmSep];
+    }
     // T5: the input is encoded once and the answer decoded from the start token.
     const { lm, prompt, endIds: modelEnds } = await generatorFor(model, input);
-    const endIds = [...(opt.endIds ?? []), ...modelEnds];
+    const endIds = [...(opt.endIds ?? []), ...modelEnds, ...(unilmSep !== undefined ? [unilmSep] : [])];
     const stopSequences: number[][] = [];
     if (tokenizer) {
       for (const s of a.stop ?? []) stopSequences.push(tokenizer.encode(s, undefined, { addSpecialTokens: false }).ids);
