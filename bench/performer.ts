@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { add, div, exp, input, matmul, mul, reduceMax, reduceSum, softmax, sub, transpose } from '../src/graph/ops.ts';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { ParamStore, Random, Scope } from '../src/nn/params.ts';
-import { attention, type AttentionSpec } from '../src/nn/attention.ts';
+import { attention, paddingMask, type AttentionSpec } from '../src/nn/attention.ts';
 import { drawFeatures, keyExponents, queryFeatures } from '../src/nn/performer.ts';
 import { dense, layerNorm } from '../src/nn/layers.ts';
 import { compile } from '../src/runtime/session.ts';
@@ -104,7 +104,8 @@ async function speedChild(kindName: string, length: number): Promise<void> {
   const store = new ParamStore(1);
   const x = input('x', 'float32', [1, 'seq', hidden]);
   const mask = input('attention_mask', 'int64', [1, 'seq']);
-  const att = (s: Scope) => attention(s.child('attention'), x, { heads, kind: spec, structure: { padding: mask, causal: false }, mask: null }).output;
+  // Softmax takes the padding as a [B, 1, 1, T] mask, kernelized kinds as zeroed key features.
+  const att = (s: Scope) => attention(s.child('attention'), x, { heads, kind: spec, structure: { padding: mask, causal: false }, mask: spec.kind === 'softmax' ? paddingMask(mask) : null }).output;
   // BERT's post-LN block: Att -> Add -> LN -> FFN -> Add -> LN.
   const layer = (s: Scope) => {
     const h = layerNorm(s.child('ln1'), add(x, att(s)));
