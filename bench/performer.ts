@@ -186,7 +186,7 @@ async function decodeTable(): Promise<void> {
         t = performance.now();
       }
     }
-    const bytes = state.cache.reduce((s, l) => s + l.k.data.byteLength + l.v.data.byteLength, 0);
+    const bytes = state.cache.reduce((s, l) => s + Object.values(l).reduce((n, t) => n + t.data.byteLength, 0), 0);
     figures[`decode_${name}_state_mb`] = +(bytes / 2 ** 20).toFixed(2);
     console.log(`  ${name.padEnd(12)} ms/token ${cells.join(', ')}; state after ${16 + tokens} positions ${(bytes / 2 ** 20).toFixed(1)} MB`);
   }

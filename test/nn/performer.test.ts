@@ -288,3 +288,21 @@ test('training: GPT-2 performer (causal prefix sums, one graph) and BERT MLM wit
     assert.ok(losses[3]! < losses[0]!, `${name} learns: ${losses.map((l) => l.toFixed(3))}`);
   }
 });
+
+test('GPT-2 performer: beam search reorders the running sums by cache_index like a KV cache', async () => {
+  const { beamSearch, greedy } = await import('../../src/generation/decode.ts');
+  const { config, checkpoint } = ref('gpt2-lm');
+  const lm = decoderFor(buildModel(config, { checkpoint, attention: { kind: 'performer', features: 32, seed: 3 } }));
+  const beams = (await beamSearch(lm, [[5, 6, 7]], { maxNewTokens: 5, beamSize: 3 }))[0]!;
+  assert.equal(beams[0]!.ids.length, 5);
+  // Each hypothesis' log-probability equals a fresh greedy-forced rescoring through the running sums.
+  let { state: s, logits } = await lm.step({ ids: [[5, 6, 7]], positions: [[0, 1, 2]], attentionMask: [[1, 1, 1]], cacheIndex: [0] }, lm.initialState(1));
+  let lp = 0;
+  for (const [t, id] of beams[0]!.ids.entries()) {
+    const max = Math.max(...logits);
+    lp += logits[id]! - max - Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
+    ({ logits, state: s } = await lm.step({ ids: [[id]], positions: [[3 + t]], attentionMask: [Array(4 + t).fill(1)], cacheIndex: [0] }, s));
+  }
+  assert.ok(Math.abs(lp - beams[0]!.logProb) < 1e-3, `${lp} vs ${beams[0]!.logProb}`);
+  assert.deepEqual((await beamSearch(lm, [[5, 6, 7]], { maxNewTokens: 5, beamSize: 1 }))[0]![0]!.ids, (await greedy(lm, [[5, 6, 7]], { maxNewTokens: 5 }))[0]);
+});
