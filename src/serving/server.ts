@@ -271,8 +271,7 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     const topK = optNumber(body, 'top_k', { integer: true, min: 0 });
     const repetitionPenalty = optNumber(body, 'repetition_penalty', { above: 0, max: 10 });
     const seed = optNumber(body, 'seed', { integer: true }) ?? 0;
-    const n = optNumber(body, 'n', { integer: true, min: 1, max: 1 });
-    void n; // one choice per request; several prompts scale out as several requests
+    optNumber(body, 'n', { integer: true, min: 1, max: 1 }); // one choice per request; more choices are more requests
     const stops = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
     if (!Array.isArray(stops) || stops.length > 4 || stops.some((s) => typeof s !== 'string' || s === '')) throw new HttpError(400, '"stop" must be a non-empty string or a list of up to 4');
     if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new HttpError(400, '"stream" must be true or false');
