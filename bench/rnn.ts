@@ -3,7 +3,7 @@
  * graph nodes, build (layer + autodiff) and compile (lowering + ORT session) time, forward and
  * forward+backward run time; and, where /usr/bin/python3 has torch, PyTorch's fused nn.RNN/LSTM/GRU
  * on the same sizes (what a fused primitive could reach).
- *   npm run bench -- rnn [--quick] [--cells lstm,gru] [--lengths 64,256] [--budget 120]
+ *   npm run bench -- rnn [--quick] [--cells lstm,gru] [--lengths 64,256] [--budget 120] [--forward-only]
  * A cell stops growing T once build + compile exceeds --budget seconds.
  */
 import { spawnSync } from 'node:child_process';
@@ -21,6 +21,7 @@ const quick = process.argv.includes('--quick');
 const cells = (arg('cells') ?? 'simple,lstm,gru').split(',') as RnnCell[];
 const lengths = (arg('lengths') ?? (quick ? '64,256' : '64,256,1024,4096')).split(',').map(Number);
 const budget = Number(arg('budget') ?? 120) * 1000;
+const forwardOnly = process.argv.includes('--forward-only');
 const B = 8, I = 32, H = 64, REPS = quick ? 2 : 3;
 
 const rand = (r: Random, shape: number[]): HostTensor => ({ dtype: 'float32', shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.next() * 2 - 1) });
@@ -56,15 +57,15 @@ for (const cell of cells) {
     t0 = performance.now();
     const outputs: Record<string, Tensor> = { loss };
     grads.forEach((g, k) => (outputs[`g${k}`] = g));
-    const train = await compile(outputs, { params: 'inputs' }, { memoryArena: false });
-    const compileTrainMs = ms(t0);
+    const train = forwardOnly ? null : await compile(outputs, { params: 'inputs' }, { memoryArena: false });
+    const compileTrainMs = forwardOnly ? NaN : ms(t0);
     const forwardMs = await median(() => fwd.run({ x: feeds.x! }));
-    const trainMs = await median(() => train.run(feeds));
+    const trainMs = train ? await median(() => train.run(feeds)) : NaN;
     const row = { cell, T, nodesFwd, nodesTrain, buildMs, compileFwdMs, compileTrainMs, forwardMs, trainMs, rssMB: process.memoryUsage().rss / 2 ** 20 };
     rows.push(row);
     console.log(`${cell.padEnd(7)}${String(T).padStart(5)}  ${`${nodesFwd}/${nodesTrain}`.padStart(15)}  ${buildMs.toFixed(0).padStart(9)}  ${`${compileFwdMs.toFixed(0)}/${compileTrainMs.toFixed(0)}`.padStart(19)}  ${forwardMs.toFixed(1).padStart(11)}  ${trainMs.toFixed(1).padStart(10)}  ${row.rssMB.toFixed(0).padStart(6)}`);
     await clearSessionCache();
-    if (buildMs + compileFwdMs + compileTrainMs > budget) { console.log(`${cell}: build + compile over ${budget / 1000} s at T=${T}; longer T skipped`); break; }
+    if (buildMs + compileFwdMs + (compileTrainMs || 0) > budget) { console.log(`${cell}: build + compile over ${budget / 1000} s at T=${T}; longer T skipped`); break; }
   }
 }
 
