@@ -106,9 +106,10 @@ function logSoftmaxRow(logits: Float32Array, offset: number, V: number, out: Flo
 
 /**
  * Token-by-token generation with a per-step chooser; yields each step's tokens (one per row).
- * Shared by greedy, sampling and streaming.
+ * Shared by greedy, sampling and streaming, and by the model server's batched completions (where
+ * each row chooses by its own request's options, and a row is ended by choosing an end id).
  */
-async function* runSteps(
+export async function* runSteps(
   lm: IncrementalLM,
   prompts: number[][],
   o: LengthOptions,

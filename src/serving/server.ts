@@ -10,13 +10,16 @@
  *   GET  /v1/models, /healthz, /metrics (Prometheus text)
  *
  * Embeddings, fill-mask and classify requests are batched dynamically per model (up to maxBatch
- * rows, waiting at most maxWaitMs); completions run one at a time per model. Every queue is bounded
+ * rows, waiting at most maxWaitMs); completions waiting together decode together as one batch of
+ * rows (static batching: a batch runs until its last row ends). Every queue is bounded
  * (429 when full), every request has a timeout (504), and a streaming client that disconnects stops
  * its generation.
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { stream } from '../generation/decode.ts';
+import { runSteps, sampleToken } from '../generation/decode.ts';
+import type { IncrementalLM } from '../generation/causalLM.ts';
+import { Random } from '../nn/params.ts';
 import { Batcher } from './batcher.ts';
 import { checkBearer, HttpError, readJsonBody, requestPath, sendError, sendJson } from './http.ts';
 import { Counter, Gauge, Histogram, Registry } from './metrics.ts';
@@ -43,6 +46,29 @@ export interface ModelServerOptions {
 }
 
 type Row = EncodedRow;
+
+/** One completion request as a row of a decoding batch. */
+interface GenerationJob {
+  lm: IncrementalLM;
+  prompt: number[];
+  endIds: number[];
+  maxTokens: number;
+  /** Rows of other requests to the same model can share this job's decoder (causal LMs). */
+  shared: boolean;
+  finished: boolean;
+  /** The row's next token, by its request's options. */
+  choose(logits: Float32Array, offset: number, history: number[]): number;
+  /** Takes the row's new token (streams it, checks stop strings and limits). */
+  accept(token: number): void;
+  finish(reason: string): void;
+  fail(e: unknown): void;
+}
+
+function argmax(logits: Float32Array, offset: number, V: number): number {
+  let best = 0;
+  for (let v = 1; v < V; v++) if (logits[offset + v]! > logits[offset + best]!) best = v;
+  return best;
+}
 type Job = { kind: 'embeddings' | 'fill-mask' | 'classify'; row: Row };
 
 const str = (v: unknown, name: string): string => {
@@ -123,15 +149,15 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
 
   // One batcher per model for the encoder kinds; they share the model's one session.
   const batchers = new Map<string, Batcher<Job, unknown>>();
-  // Completions: one generation at a time per model, with a bounded wait list.
-  const generationSlots = new Map<string, { busy: boolean; waiting: (() => void)[] }>();
+  // Completions: requests waiting together decode together, one row each (static batches).
+  const generators = new Map<string, Batcher<GenerationJob, void>>();
   for (const m of o.models) {
-    const batcher = new Batcher<Job, unknown>((jobs) => runJobs(m, jobs), { maxBatch: limits.maxBatch, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue, onBatch: (n) => batchSizes.observe(n, { model: m.id }) });
+    const batcher = new Batcher<Job, unknown>((jobs) => runJobs(m, jobs), { maxBatch: limits.maxBatch, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue, onBatch: (n) => batchSizes.observe(n, { model: m.id, kind: 'encode' }) });
     batchers.set(m.id, batcher);
     queueDepth.track(() => batcher.depth, { model: m.id, kind: 'encode' });
-    const slot = { busy: false, waiting: [] as (() => void)[] };
-    generationSlots.set(m.id, slot);
-    queueDepth.track(() => slot.waiting.length, { model: m.id, kind: 'completions' });
+    const generator = new Batcher<GenerationJob, void>((jobs) => runGeneration(jobs), { maxBatch: limits.maxBatch, maxWaitMs: limits.maxWaitMs, maxQueue: limits.maxQueue, onBatch: (n) => batchSizes.observe(n, { model: m.id, kind: 'completions' }) });
+    generators.set(m.id, generator);
+    queueDepth.track(() => generator.depth, { model: m.id, kind: 'completions' });
   }
 
   /** One padded ORT call for a mixed batch of jobs; each job gets its own result. */
@@ -145,29 +171,34 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     });
   }
 
-  async function acquireGeneration(m: ServedModel, signal: AbortSignal): Promise<() => void> {
-    const slot = generationSlots.get(m.id)!;
-    const release = () => {
-      const next = slot.waiting.shift();
-      if (next) next();
-      else slot.busy = false;
-    };
-    if (!slot.busy) {
-      slot.busy = true;
-      return release;
+  /**
+   * Decodes a batch of completion jobs. Causal LMs share one decoder, so their rows run together
+   * (grouped so that every prompt fits the batch's longest answer); a T5 job has its own encoded
+   * input and runs alone. A finished row (its own max_tokens, a stop string, a client gone) is ended
+   * by choosing an end id; with no end id it runs on with its tokens ignored.
+   */
+  async function runGeneration(jobs: GenerationJob[]): Promise<void[]> {
+    const groups: GenerationJob[][] = [];
+    for (const j of jobs) {
+      const g = groups.find((grp) => grp[0]!.shared && j.shared && Math.max(j.prompt.length, ...grp.map((x) => x.prompt.length)) + Math.max(j.maxTokens, ...grp.map((x) => x.maxTokens)) <= j.lm.maxPosition);
+      if (g) g.push(j);
+      else groups.push([j]);
     }
-    if (slot.waiting.length >= limits.maxQueue) throw new HttpError(429, `server busy: ${slot.waiting.length} completions queued for '${m.id}'; retry later`, { 'retry-after': '1' });
-    await new Promise<void>((resolve, reject) => {
-      const go = () => { signal.removeEventListener('abort', onAbort); resolve(); };
-      const onAbort = () => {
-        const i = slot.waiting.indexOf(go);
-        if (i >= 0) slot.waiting.splice(i, 1);
-        reject(signal.reason);
-      };
-      slot.waiting.push(go);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    return release;
+    for (const group of groups) {
+      const lm = group[0]!.lm, V = lm.vocabSize, end = group[0]!.endIds[0];
+      const maxNewTokens = Math.max(...group.map((j) => j.maxTokens)) + (end === undefined ? 0 : 1);
+      try {
+        const steps = runSteps(lm, group.map((j) => j.prompt), { maxNewTokens, endIds: group[0]!.endIds }, (logits, r, history) => {
+          const j = group[r]!;
+          return j.finished && end !== undefined ? end : j.choose(logits, r * V, history);
+        });
+        for await (const tokens of steps) for (const { row, token } of tokens) if (!group[row]!.finished) group[row]!.accept(token);
+        for (const j of group) j.finish('length');
+      } catch (e) {
+        for (const j of group) j.fail(e);
+      }
+    }
+    return jobs.map(() => undefined);
   }
 
   function modelFor(body: Record<string, unknown>): ServedModel {
@@ -276,45 +307,59 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     if (!Array.isArray(stops) || stops.length > 4 || stops.some((s) => typeof s !== 'string' || s === '')) throw new HttpError(400, '"stop" must be a non-empty string or a list of up to 4');
     if (body.stream !== undefined && typeof body.stream !== 'boolean') throw new HttpError(400, '"stream" must be true or false');
     const row = m.encode(typeof prompt === 'string' ? m.tokenizer.encode(prompt, undefined, { addSpecialTokens: false }).ids : prompt, limits.maxInputTokens, '"prompt"');
-    const release = await acquireGeneration(m, signal);
-    try {
-      const g = await m.generator(row.ids);
-      if (g.prompt.length + maxTokens > g.lm.maxPosition) throw new HttpError(400, `prompt (${g.prompt.length} tokens) + max_tokens ${maxTokens} exceeds the model's ${g.lm.maxPosition} positions`);
-      const id = `cmpl-${randomUUID()}`;
-      const created = Math.floor(Date.now() / 1000);
-      const chunk = (text: string, finish: string | null) => ({ id, object: 'text_completion', created, model: m.id, choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] });
-      if (body.stream) {
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      }
-      const ids: number[] = [];
-      let text = '', sent = 0, finish = 'length';
-      const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
-      const decoding = stream(g.lm, g.prompt, { maxNewTokens: maxTokens, endIds: g.endIds, strategy: temperature === 0 ? 'greedy' : 'sample', temperature: temperature || undefined, topP, topK, repetitionPenalty, seed });
-      for await (const token of decoding) {
-        if (signal.aborted) break; // client gone or timed out: stop generating
-        if (g.endIds.includes(token)) { finish = 'stop'; break; }
+    const g = await m.generator(row.ids);
+    if (g.prompt.length + maxTokens > g.lm.maxPosition) throw new HttpError(400, `prompt (${g.prompt.length} tokens) + max_tokens ${maxTokens} exceeds the model's ${g.lm.maxPosition} positions`);
+    const id = `cmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (text: string, finish: string | null) => ({ id, object: 'text_completion', created, model: m.id, choices: [{ text, index: 0, logprobs: null, finish_reason: finish }] });
+    const sampling = { temperature, topP, topK, repetitionPenalty, maxNewTokens: maxTokens };
+    const rng = new Random(seed);
+    const ids: number[] = [];
+    let text = '', sent = 0, finish = 'length', failure: unknown;
+    const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
+    const job: GenerationJob = {
+      lm: g.lm, prompt: g.prompt, endIds: g.endIds, maxTokens, shared: m.model.family === 'gpt2' || m.model.family === 'cpm', finished: false,
+      choose: (logits, offset, history) => (temperature === 0 ? argmax(logits, offset, g.lm.vocabSize) : sampleToken(logits, offset, g.lm.vocabSize, sampling, rng, [...g.prompt, ...history])),
+      accept(token) {
+        if (signal.aborted) return this.finish('cancelled'); // client gone or timed out: the row ends
+        if (g.endIds.includes(token)) return this.finish('stop');
         ids.push(token);
         text = m.tokenizer.decode(ids);
         const at = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0);
-        if (at.length) { text = text.slice(0, Math.min(...at)); finish = 'stop'; break; }
+        if (at.length) {
+          text = text.slice(0, Math.min(...at));
+          return this.finish('stop');
+        }
         // Stream what can no longer become part of a stop string (nor of a multi-byte character).
         if (body.stream && !text.endsWith('\uFFFD') && text.length - holdBack > sent) {
+          if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
           res.write(`data: ${JSON.stringify(chunk(text.slice(sent, text.length - holdBack), null))}\n\n`);
           sent = text.length - holdBack;
         }
-      }
-      generated.inc({ model: m.id }, ids.length);
-      if (signal.aborted) throw signal.reason;
-      if (body.stream) {
-        res.write(`data: ${JSON.stringify(chunk(text.slice(sent), finish))}\n\n`);
-        res.end('data: [DONE]\n\n');
-        return undefined;
-      }
-      const usage = { prompt_tokens: row.ids.length, completion_tokens: ids.length, total_tokens: row.ids.length + ids.length };
-      return { ...chunk(text, finish), usage };
-    } finally {
-      release();
+        if (ids.length >= maxTokens) this.finish('length');
+      },
+      finish(reason) {
+        if (this.finished) return;
+        this.finished = true;
+        finish = reason;
+      },
+      fail(e) {
+        this.finished = true;
+        failure ??= e;
+      },
+    };
+    await generators.get(m.id)!.submit(job, signal);
+    generated.inc({ model: m.id }, ids.length);
+    if (failure !== undefined) throw failure;
+    if (signal.aborted) throw signal.reason;
+    if (body.stream) {
+      if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.write(`data: ${JSON.stringify(chunk(text.slice(sent), finish))}\n\n`);
+      res.end('data: [DONE]\n\n');
+      return undefined;
     }
+    const usage = { prompt_tokens: row.ids.length, completion_tokens: ids.length, total_tokens: row.ids.length + ids.length };
+    return { ...chunk(text, finish), usage };
   }
 
   const server = createServer(async (req, res) => {

@@ -112,11 +112,28 @@ test('concurrent requests are batched into one model call, and the metrics say s
   const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => post(`${base}/v1/embeddings`, { model: 'bert', input: 'abcdefg'.slice(0, i + 1) })));
   assert.deepEqual(rs.map((r) => r.status), Array(8).fill(200));
   const metrics = await (await fetch(`${base}/metrics`)).text();
-  const count = Number(/bert4ts_batch_size_count\{model="bert"\} (\d+)/.exec(metrics)![1]);
+  const count = Number(/bert4ts_batch_size_count\{kind="encode",model="bert"\} (\d+)/.exec(metrics)![1]);
   assert.ok(count < 8, `8 requests ran in ${count} model calls`);
   assert.match(metrics, /bert4ts_requests_total\{route="\/v1\/embeddings",status="200"\} 8/);
   assert.match(metrics, /# TYPE bert4ts_request_duration_seconds histogram/);
   assert.match(metrics, /bert4ts_queue_depth\{kind="encode",model="bert"\} 0/);
+});
+
+test('concurrent completions decode as one batch; each answer equals the request made alone', async () => {
+  const base = await start({ maxWaitMs: 100, maxBatch: 8 });
+  const requests = [
+    { model: 'gpt', prompt: '我是', max_tokens: 6, temperature: 0 },
+    { model: 'gpt', prompt: '天', max_tokens: 3, temperature: 0 },
+    { model: 'gpt', prompt: '你们在做什么', max_tokens: 8, temperature: 0.8, top_p: 0.9, seed: 7 },
+    { model: 'gpt', prompt: '山水', max_tokens: 5, temperature: 1, seed: 2, stop: 'u' },
+  ];
+  const alone = [];
+  for (const r of requests) alone.push((await (await post(`${base}/v1/completions`, r)).json()).choices[0]);
+  const before = Number(/bert4ts_batch_size_count\{kind="completions",model="gpt"\} (\d+)/.exec(await (await fetch(`${base}/metrics`)).text())![1]);
+  const together = await Promise.all(requests.map(async (r) => (await (await post(`${base}/v1/completions`, r)).json()).choices[0]));
+  assert.deepEqual(together.map((c) => [c.text, c.finish_reason]), alone.map((c) => [c.text, c.finish_reason]));
+  const after = Number(/bert4ts_batch_size_count\{kind="completions",model="gpt"\} (\d+)/.exec(await (await fetch(`${base}/metrics`)).text())![1]);
+  assert.ok(after - before < requests.length, `${requests.length} concurrent completions ran in ${after - before} batches`);
 });
 
 test('a full queue answers 429; limits and bad input answer 4xx with a message, never 500', async () => {
