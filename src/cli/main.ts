@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   convert: { summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names', load: async () => (await import('./convert.ts')).default },
   encode: { summary: 'run a model on texts: hidden-state summary, or top predictions for [MASK] (mlm) / the next token (lm)', load: async () => (await import('./encode.ts')).default },
   export: { summary: 'export a model as ONNX, or as a Triton Inference Server model repository', load: async () => (await import('./export.ts')).default },
+  finetune: { summary: 'fine-tune on TSV/JSONL: classify, seq2seq (UniLM) or tag; best dev epoch kept, saved for predict/generate', load: async () => (await import('./finetune.ts')).default },
   generate: { summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed', load: async () => (await import('./generate.ts')).default },
   predict: { summary: "run a saved model on texts: a classifier's label, a tagger's spans, MLM predictions or a pooled vector", load: async () => (await import('./predict.ts')).default },
   pretrain: { summary: 'pretrain a small BERT/RoBERTa with (whole-word) MLM on text folders; resume, export, evaluate', load: async () => (await import('./pretrain.ts')).default },
