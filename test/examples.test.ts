@@ -51,3 +51,23 @@ test('examples/bert-mlm.ts loads a real TF checkpoint and predicts a masked word
   assert.match(r.stdout, /loaded 42 weights \(google naming\)/);
   assert.match(r.stdout, /\[MASK\] = '\w+'/);
 });
+
+// The task examples on a slice of the shared data (a tiny model, one epoch): the test metric they
+// print is reproduced exactly by the saved model reloaded in a fresh process. Full runs: docs/EXAMPLES.md.
+const corpora = '../shared/data/corpora';
+const quick = ['--limit', '32', '--epochs', '1', '--layers', '1', '--hidden', '64'];
+const noData = existsSync(corpora) ? false : `${corpora} is absent (../shared not present)`;
+for (const [file, extra, metric] of [
+  ['task-sentiment.ts', ['--maxlen', '32'], /^test (accuracy \S+)$/m],
+  ['task-csl-title.ts', ['--maxlen', '48'], /^test greedy: (rouge-1 .*)$/m],
+  ['task-punctuation.ts', ['--maxlen', '32', '--crf'], /^test (f1 .*)$/m],
+  ['task-spans.ts', ['--maxlen', '32'], /^test (f1 .*)$/m],
+] as const) {
+  test(`examples/${file} trains on a slice, saves, and the reloaded model scores the same on test`, { skip: noData }, () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', `examples/${file}`, ...quick, ...extra], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [, figures] = metric.exec(r.stdout) ?? assert.fail(r.stdout);
+    const reloaded = /^reloaded .*$/m.exec(r.stdout)?.index ?? assert.fail(`no reload line:\n${r.stdout}`);
+    assert.ok(r.stdout.slice(reloaded).includes(figures!), `reloaded scores differ:\n${r.stdout}`);
+  });
+}
