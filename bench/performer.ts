@@ -10,7 +10,8 @@
  *   decode  causal decoding ms/token and state memory of a GPT-2-small-shaped model (random weights)
  *           over a long generation: KV cache vs performer running sums (m = 128) vs linear.
  *
- *   npm run bench -- performer [--only error|speed|decode] [--max-length N] [--full] [--tokens N]
+ *   npm run bench -- performer [--only error|speed|decode] [--min-length N] [--max-length N] [--kinds softmax,performer64,...]
+ *                              [--full] [--tokens N]
  *
  * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
  * scores are 0.8 GB per tensor there), 512 decoded tokens. `--full` sweeps 512 … 65,536 (softmax up to
@@ -130,13 +131,16 @@ async function speedChild(kindName: string, length: number): Promise<void> {
 async function speedTable(): Promise<void> {
   const maxLength = Number(value('--max-length') ?? (full ? 65536 : 4096));
   const softmaxMax = full ? 16384 : 4096;
-  const lengths = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].filter((l) => l <= maxLength);
+  const minLength = Number(value('--min-length') ?? 512);
+  const kinds = value('--kinds')?.split(',') ?? Object.keys(KINDS);
+  const lengths = [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536].filter((l) => l >= minLength && l <= maxLength);
   console.log(`speed and peak RSS, batch 1, 12 heads x 64 (hidden 768), bidirectional; ms / MB per point (own process); lengths ${lengths.join(', ')}`);
   const crossover: Record<string, number | null> = {};
   const softmaxMs: Record<number, number> = {};
   for (const length of lengths) {
     const cells: string[] = [];
-    for (const kind of Object.keys(KINDS)) {
+    for (const kind of kinds) {
+      if (!KINDS[kind]) throw new Error(`--kinds: unknown kind '${kind}' (known: ${Object.keys(KINDS).join(', ')})`);
       if (kind === 'softmax' && length > softmaxMax) { cells.push(`${kind} skipped (> ${softmaxMax})`); continue; }
       const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--speed-child', kind, String(length)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20 * 60e3 });
       const line = child.stdout?.trim().split('\n').pop();
@@ -154,7 +158,7 @@ async function speedTable(): Promise<void> {
     }
     console.log(`  T=${length}: ${cells.join(' | ')}`);
   }
-  for (const kind of Object.keys(KINDS).filter((k) => k !== 'softmax')) {
+  for (const kind of kinds.filter((k) => k !== 'softmax')) {
     console.log(`  ${kind}: faster than softmax (attention layer) from T = ${crossover[kind] ?? `none up to ${Math.min(maxLength, softmaxMax)}`}`);
     figures[`crossover_${kind}`] = crossover[kind] ?? 'none';
   }

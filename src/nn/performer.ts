@@ -229,7 +229,8 @@ export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tenso
   const [b, h] = q.shape;
   const qf = queryFeatures(q, omega);
   const e = keyExponents(k, omega, o.padding); // (B, H, T, m)
-  const chunkMax = reduceMax(e, [2, 3]); // (B, H)
+  // (B, H); floored so that a chunk of padding alone (all at OFF) still gives its keys exp(OFF − c) = 0.
+  const chunkMax = maximum(reduceMax(e, [2, 3]), scalar(-1e4, e.dtype));
   if (!o.causal) return { context: kernelAttention(qf, keyFeatures(e, reshape(chunkMax, [b!, h!, 1, 1])), v) };
   const prev = o.state ?? null;
   const c = prev?.c ? maximum(prev.c, chunkMax) : chunkMax; // (B, H)

@@ -169,6 +169,11 @@ test('padded keys contribute nothing to performer attention', async () => {
   const b = await model.predict({ input_ids: [[2, 17, 9, 33, 5, 40, 41]], attention_mask: [[1, 1, 1, 1, 1, 0, 0]] });
   const h = b.last_hidden_state!.data as Float32Array;
   assert.ok(relErr(h.subarray(0, 5 * 32), a.last_hidden_state!.data as Float32Array) < 1e-5);
+  // A row of padding alone stays finite and leaves the other row as it was.
+  const c = await model.predict({ input_ids: [[2, 17, 9, 33, 5], [0, 0, 0, 0, 0]], attention_mask: [[1, 1, 1, 1, 1], [0, 0, 0, 0, 0]] });
+  const hc = c.last_hidden_state!.data as Float32Array;
+  assert.ok(hc.every(Number.isFinite));
+  assert.ok(relErr(hc.subarray(0, 5 * 32), a.last_hidden_state!.data as Float32Array) < 1e-5);
 });
 
 for (const kind of ['performer', 'linear'] as const) {
