@@ -11,7 +11,8 @@
  * ω is drawn on the host from a seed and baked in as a constant (inference), or fed as an input named
  * `performer_omega/<scope>` in a training graph built with `redraw` (`featureRedraw` draws new ones
  * every N steps). Causal attention uses prefix sums; its decoding state is the running sums
- * S = Σ φ(k) vᵀ and z = Σ φ(k): constant memory in the sequence length, replacing the KV cache.
+ * S = Σ φ(k) vᵀ and z = Σ φ(k) (and the key stabiliser they are scaled by): constant memory in the
+ * sequence length, replacing the KV cache.
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import { add, cast, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceSum, relu, reshape, scalar, sub, transpose, where } from '../graph/ops.ts';
@@ -107,10 +108,19 @@ export function layerSeed(spec: AttentionSpec, scopePath: string, draw = 0): num
 
 const OMEGA_INPUT = 'performer_omega/';
 
+/** The fed ω leaves of one build (keyed by its scopes' shared map): ALBERT's shared layers share one. */
+const fedLeaves = new WeakMap<Map<string, Tensor>, Map<string, Tensor>>();
+
 /** ω [m, D] for attention in `scope`: a seeded constant, or fed when training with redraw. */
 export function featureMatrix(scope: Scope, spec: AttentionSpec, headSize: number): Tensor {
   const m = spec.features ?? DEFAULT_FEATURES;
-  if (scope.training && spec.redraw !== undefined) return input(`${OMEGA_INPUT}${scope.prefix}`, 'float32', [m, headSize]);
+  if (scope.training && spec.redraw !== undefined) {
+    const name = `${OMEGA_INPUT}${scope.prefix}`;
+    const leaves = fedLeaves.get(scope.declared) ?? new Map<string, Tensor>();
+    fedLeaves.set(scope.declared, leaves);
+    if (!leaves.has(name)) leaves.set(name, input(name, 'float32', [m, headSize]));
+    return leaves.get(name)!;
+  }
   return constant({ dtype: 'float32', shape: [m, headSize], data: drawFeatures(m, headSize, layerSeed(spec, scope.prefix), spec.orthogonal ?? true) });
 }
 

@@ -275,12 +275,14 @@ test('a saved model directory keeps its attention kind; an explicit option overr
   }
 });
 
-test('training: GPT-2 performer (causal prefix sums, one graph) and BERT MLM with redrawn features take Trainer steps', async () => {
+test('training: GPT-2 performer (causal prefix sums, one graph), BERT and ALBERT MLM with redrawn features take Trainer steps', async () => {
   const { Trainer } = await import('../../src/training/trainer.ts');
   const { adamW } = await import('../../src/training/optimizers.ts');
   for (const [name, application, batch] of [
     ['gpt2-lm', 'lm', { input_ids: [[1, 5, 9, 4, 7, 3]], labels: [[1, 5, 9, 4, 7, 3]] }],
     ['bert-mlm', 'mlm', { input_ids: [[2, 7, 9, 4, 11, 3]], labels: [[-100, 7, -100, -100, 11, -100]] }],
+    // ALBERT's layers share one block: they share one fed ω.
+    ['albert-mlm', 'mlm', { input_ids: [[2, 7, 9, 4, 11, 3]], labels: [[-100, 7, -100, -100, 11, -100]] }],
   ] as const) {
     const { config, checkpoint } = ref(name);
     const spec = { kind: 'performer', features: 16, seed: 1, redraw: 2 } as const;
