@@ -63,7 +63,7 @@ function nameSeed(s: string): number {
 
 const sizes = (cell: RnnCell, units: number) => Array<number>(GATES[cell]).fill(units);
 
-/** The cell's weights under `scope`, created the Keras way when absent: glorot-uniform kernel, orthogonal recurrent kernel, zero biases (LSTM forget bias 1). */
+/** The cell's weights under `scope`, created when absent as Keras does (glorot-uniform kernel, zero biases, LSTM forget bias 1), except that the recurrent kernel is orthogonal per gate block (Keras: one orthogonal [H, G·H]), so each block's spectrum is 1 as in the analysis tool. */
 export function rnnWeights(scope: Scope, cell: RnnCell, inputSize: number, units: number, forgetBias = 1): Record<string, Tensor> {
   const g = GATES[cell] * units;
   const fresh = (name: string) => !scope.options.declareOnly && !scope.store.has(scope.fullName(name));
