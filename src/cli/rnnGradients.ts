@@ -41,8 +41,9 @@ For LSTM the state is (h, c): the Jacobian is the product of the full 2H×2H ste
 quantity) or full (the whole 2H×2H matrix). Simple and GRU have only h.
 
 The cell (reproducible by another implementation): one mulberry32 stream seeded with --seed N
-(default 0; as Random in src/nn/params.ts): s ← (s + 0x6D2B79F5) mod 2³²; t ← imul(s ⊕ s>>>15, s | 1);
-t ← t ⊕ (t + imul(t ⊕ t>>>7, t | 61)); u = ((t ⊕ t>>>14) >>> 0) / 2³². A normal is Box–Muller on two
+(default 0; as Random in src/nn/params.ts), all arithmetic on unsigned 32-bit words mod 2³², imul =
+product mod 2³²: s ← s + 0x6D2B79F5; t ← imul(s ⊕ (s>>15), s | 1); t ← t ⊕ (t + imul(t ⊕ (t>>7), t | 61));
+u = (t ⊕ (t>>14)) / 2³². A normal is Box–Muller on two
 draws: u1 = max(u, 1e−12), u2 = u, z = √(−2 ln u1)·cos(2π u2). Draw order:
   1. W [I, G·H] row-major (G = 1, 4, 3 for simple, lstm, gru), each z/√I;
   2. U [H, G·H]: --init normal: row-major, each z·S/√H (spectral radius ≈ S, circular law);
@@ -51,9 +52,10 @@ draws: u1 = max(u, 1e−12), u2 = u, z = √(−2 ln u1)·cos(2π u2). Draw orde
      U[:, kH:(k+1)H] = S·Q (every singular value and eigenvalue modulus exactly S);
   3. x [T, I] row-major, each z.
 Biases are 0 except the LSTM forget block (columns H…2H) = --forget-bias B (default 0).
-h_0 = c_0 = 0. Defaults: H = 32, I = 8. --dump-cell writes the drawn W, U, b, x as JSON (flat
-row-major arrays); --cell-file reads such a file instead of drawing (--scale, --init, --seed and
---forget-bias are then ignored). Values are written with JavaScript's shortest round-trip
+h_0 = c_0 = 0. Defaults: H = 32, I = 8. test/fixtures/rnn/jacobian_reference.py reimplements all
+of this from this text (PyTorch autograd for the Jacobians) and matches the CSV to 1e−9. --dump-cell writes the drawn W, U, b, x as JSON (flat row-major
+arrays); --cell-file reads such a file instead of drawing (--scale, --init, --seed and --forget-bias
+are then ignored). Values are written with JavaScript's shortest round-trip
 formatting; a norm beyond float64 range is written as Infinity (relu with S > 1 may overflow, and
 then NaN).
 

@@ -120,3 +120,20 @@ test('svgLinePlot drops non-positive and non-finite points and escapes names', (
   assert.match(svg, /a&lt;b/);
   assert.equal((svg.match(/<polyline[^>]*points="([^"]*)"/)![1]!.split(' ')).length, 2);
 });
+
+test('an independent implementation written from --help (PyTorch autograd, test/fixtures/rnn/jacobian_reference.py) gives the same CSV values', async () => {
+  const ref = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/rnn/jacobian_reference.json'), 'utf8')) as { cases: { cell: string; act: string; H: number; I: number; T: number; S: number; B: number; init: string; seed: number; state: string; norms: number[] }[] };
+  const dir = mkdtempSync(join(tmpdir(), 'rnn-grad-ref-'));
+  try {
+    for (const c of ref.cases) {
+      const csv = join(dir, 'r.csv');
+      const code = await main(['rnn-gradients', '--cell', c.cell, '--activation', c.act, '--hidden', String(c.H), '--input', String(c.I), '--length', String(c.T), '--scale', String(c.S), '--forget-bias', String(c.B), '--init', c.init, '--seed', String(c.seed), '--state', c.state, '--csv', csv]);
+      assert.equal(code, 0);
+      const got = readFileSync(csv, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
+      assert.equal(got.length, c.norms.length);
+      got.forEach((v, d) => assert.ok(Math.abs(v - c.norms[d]!) <= 1e-9 * Math.max(1e-300, Math.abs(c.norms[d]!)) + 1e-300, `${c.cell} ${c.act} ${c.state} d=${d}: ${v} vs reference ${c.norms[d]}`));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
