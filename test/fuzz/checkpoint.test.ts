@@ -20,6 +20,7 @@ import { CheckpointError, openCheckpoint, writePytorchBin, writeSafetensors, wri
 import { snappyUncompress } from '../../src/checkpoint/snappy.ts';
 import { FileError } from '../../src/util/files.ts';
 import { sampleTensors } from '../checkpoint/helpers.ts';
+import { timeBound } from '../timeBound.ts';
 
 const FIXTURES = new URL('../fixtures/checkpoint/', import.meta.url).pathname;
 const RUNS = Number(process.env.BERT4TS_FUZZ_RUNS) || 0;
@@ -27,7 +28,7 @@ const RUNS = Number(process.env.BERT4TS_FUZZ_RUNS) || 0;
 const runs = (fallback: number) => (RUNS > 0 ? RUNS : fallback);
 /** Fixed, so failures reproduce; BERT4TS_FUZZ_SEED explores other cases in long runs. */
 const SEED = Number(process.env.BERT4TS_FUZZ_SEED) || 20261204;
-const TIME_LIMIT_MS = 2000;
+const TIME_LIMIT_MS = timeBound(2000);
 
 // tmpfs when there is one: thousands of small writes, each several ms on a disk-backed /tmp.
 const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'bert4ts-fuzz-'));

@@ -16,10 +16,11 @@ import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
 import { Player } from '../../src/xiangqi/player/player.ts';
 import { tinyModel } from '../xiangqi-player/fixtures.ts';
 import { root, testModelDirs } from '../serving/helpers.ts';
+import { timeBound } from '../timeBound.ts';
 
 const LONG = Number(process.env.BERT4TS_FUZZ_RUNS) || 0;
 const params = (n: number, seed: number) => ({ numRuns: LONG > 0 ? LONG : n, seed, endOnFailure: true });
-const TIME_LIMIT_MS = 5000;
+const TIME_LIMIT_MS = timeBound(5000);
 
 let modelServer: Server, pageServer: Server, player: Player;
 let modelBase: string, pageBase: string;

@@ -28,10 +28,11 @@ import { fromTokenizerJson } from '../../src/tokenizers/tokenizerJson.ts';
 import { WordPieceTokenizer } from '../../src/tokenizers/wordpiece.ts';
 import { TokenizerError, type Tokenizer } from '../../src/tokenizers/types.ts';
 import { FIXTURES, SHARED, haveShared, sharedSkip } from '../tokenizers/helpers.ts';
+import { timeBound } from '../timeBound.ts';
 
 const SCALE = Number(process.env.BERT4TS_FUZZ_RUNS ?? 1) || 1;
 const opts = (numRuns: number, seed: number) => ({ seed, numRuns: Math.max(1, Math.round(numRuns * SCALE)), endOnFailure: true });
-const TIME_MS = 3000;
+const TIME_MS = timeBound(3000);
 const ODD = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
 
 /** Runs a parser: it must return or throw a typed error, in time, within a memory bound. */

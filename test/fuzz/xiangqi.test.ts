@@ -23,11 +23,12 @@ import { UciEngine } from '../../src/xiangqi/player/uci.ts';
 import type { Player } from '../../src/xiangqi/player/player.ts';
 import { FileError } from '../../src/util/files.ts';
 import { tarArchive, paxRecord } from '../xiangqi/tar-fixtures.ts';
+import { timeBound } from '../timeBound.ts';
 
 const LONG = Number(process.env.BERT4TS_FUZZ_RUNS) || 0;
 const runs = (n: number) => (LONG > 0 ? LONG : n);
 const params = (n: number, seed: number) => ({ numRuns: runs(n), seed, endOnFailure: true });
-const TIME_LIMIT_MS = 2000;
+const TIME_LIMIT_MS = timeBound(2000);
 const TYPED = [PgnError, FenError, NotationError, IllegalMoveError, TarError, FileError];
 
 /** Runs one case: a result, or a typed error (anything else fails), within the time bound and with memory bounded by the input. */
