@@ -3,10 +3,13 @@
  * unrolled over a static sequence length like `crf.ts`: the input projection x·W + b is one GEMM over
  * all steps, then each step adds h·U and applies the cell. Autodiff differentiates the unrolled graph.
  *
- * Why unrolled (bench/rnn.ts has the numbers): it needs no new primitive, every op already has a
- * checked VJP, and ORT runs it at the speed of its per-step kernels. Its cost is graph size: about 8
- * (SimpleRNN) to 25 (LSTM) nodes per step forward and 3x that with the backward pass, so build +
- * compile time grows linearly in T and dominates from a few thousand steps on.
+ * Why unrolled (bench/rnn.ts; docs/REPRODUCTIONS.md has the table): it needs no new primitive, every
+ * op already has a checked VJP, and once compiled it runs at ~2–3× PyTorch's fused kernels. Its cost
+ * is graph size: 7 (SimpleRNN) to 22 (GRU) nodes per step forward, ~3.5× that with the backward
+ * pass, and ORT's session creation grows superlinearly in nodes: a training graph compiles in ~15 s
+ * at T = 256, 5–8 min at T = 1024 (LSTM/GRU, H = 64) and is impractical beyond; forward-only graphs
+ * compile in 15–90 s at T = 4096. Longer training sequences need an ONNX Scan/Loop primitive with a
+ * backward scan as its VJP (graph-valued attributes, which runtime/lower.ts does not emit yet).
  *
  * Weights (names as Keras's; one layout inside, loaders map the others to it):
  *   kernel [I, G·H], recurrent_kernel [H, G·H], bias [G·H]; GRU also recurrent_bias [G·H].
