@@ -20,9 +20,10 @@
  *   lstm    i, f, g, o = σ, σ, a, σ of (x W + h U + b);  c' = f⊙c + i⊙g;  h' = o⊙a(c')
  *   gru     z, r = σ(x W_zr + b_zr + h U_zr + rb_zr);  n = a(x W_h + b_h + r⊙(h U_h + rb_h));
  *           h' = z⊙h + (1 − z)⊙n
- * Masking as Keras: a masked step keeps the previous state and repeats the previous output, so a
- * right-padded row ends with the state of its last token, and a reversed pass over it starts from
- * the initial state at its last token (PyTorch's packed sequences give the same values at tokens).
+ * Masking as Keras: a masked step keeps the previous state and repeats the previous output (zeros
+ * with `zeroMaskedOutputs`, as Keras's zero_output_for_mask), so a right-padded row ends with the
+ * state of its last token, and a reversed pass over it starts from the initial state at its last
+ * token (PyTorch's packed sequences give the same values at tokens).
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import { split, squeeze, unsqueeze } from '../graph/composite.ts';
@@ -48,6 +49,8 @@ export interface RnnOptions {
   reverse?: boolean;
   /** LSTM: initialise the forget-gate bias to this (Keras unit_forget_bias: 1). Default 1. */
   forgetBias?: number;
+  /** Output zeros at masked steps instead of repeating the state (Keras zero_output_for_mask; `bidirectional` sets it, as Keras's Bidirectional does). */
+  zeroMaskedOutputs?: boolean;
 }
 
 export interface RnnOutput {
@@ -188,7 +191,8 @@ export function rnn(scope: Scope, x: Tensor, options: RnnOptions): RnnOutput {
       const m = reshape(slice(valid, 1, s, s + 1), [-1, 1]); // (B, 1)
       state = next.map((n, j) => where(m, n, state[j]!));
     } else state = next;
-    outputs[s] = unsqueeze(state[0]!, 1); // (B, 1, H)
+    const m = valid && options.zeroMaskedOutputs ? reshape(slice(valid, 1, s, s + 1), [-1, 1]) : null;
+    outputs[s] = unsqueeze(m ? where(m, state[0]!, scalar(0, x.dtype)) : state[0]!, 1); // (B, 1, H)
   }
   return { sequence: concat(outputs, 1), state };
 }
@@ -199,15 +203,17 @@ export const gru = (scope: Scope, x: Tensor, options: Omit<RnnOptions, 'cell'>):
 
 /**
  * Keras's Bidirectional(merge_mode='concat'): a forward layer under `scope/forward` and a reversed
- * one under `scope/backward`; sequence [B, T, 2H]; state = forward's then backward's. The initial
- * state, if given, is forward's then backward's.
+ * one under `scope/backward`; sequence [B, T, 2H], zero at masked steps (Keras forces
+ * zero_output_for_mask here, so the reversed half has no state to repeat; PyTorch's packed output is
+ * zero there too); state = forward's then backward's. The initial state, if given, is forward's then
+ * backward's.
  */
 export function bidirectional(scope: Scope, x: Tensor, options: RnnOptions): RnnOutput {
   const n = options.cell === 'lstm' ? 2 : 1;
   const init = options.initialState;
   if (init && init.length !== 2 * n) throw new GraphError(`bidirectional(${options.cell})`, `initialState needs ${2 * n} tensors (forward's, then backward's), got ${init.length}`);
-  const fwd = rnn(scope.child('forward'), x, { ...options, reverse: false, initialState: init?.slice(0, n) });
-  const bwd = rnn(scope.child('backward'), x, { ...options, reverse: true, initialState: init?.slice(n) });
+  const fwd = rnn(scope.child('forward'), x, { zeroMaskedOutputs: true, ...options, reverse: false, initialState: init?.slice(0, n) });
+  const bwd = rnn(scope.child('backward'), x, { zeroMaskedOutputs: true, ...options, reverse: true, initialState: init?.slice(n) });
   return { sequence: concat([fwd.sequence, bwd.sequence], -1), state: [...fwd.state, ...bwd.state] };
 }
 
