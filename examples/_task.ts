@@ -2,6 +2,7 @@
 // metric of the saved model re-measured in a fresh process. Not an example itself.
 //   --limit N   rows per split (a quick run; test/examples.test.ts uses it)   --epochs E
 //   --out DIR   where the model is saved (default: a temporary directory, removed at the end)
+//   --lr X      peak learning rate (default: each example's)
 //   --maxlen T  tokens per row   --layers L --hidden H  the random-init model's size
 //   --base DIR  a pretrained model directory to start from instead of random weights
 //   --eval DIR  (internal) reload DIR in this process and print its test metric
@@ -15,10 +16,10 @@ export const shared = new URL('../../shared/data/', import.meta.url).pathname;
 export const vocab = join(shared, 'tokenizers/bert-chinese/vocab.txt');
 
 export function options(defaults: { epochs: number; maxlen: number; limit?: number }) {
-  const { values } = parseArgs({ options: { limit: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, base: { type: 'string' }, eval: { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, maxlen: { type: 'string' }, crf: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { limit: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, base: { type: 'string' }, eval: { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, maxlen: { type: 'string' }, crf: { type: 'boolean' }, lr: { type: 'string' } } });
   const limit = values.limit ? Number(values.limit) : defaults.limit ?? Infinity;
   return {
-    limit, quick: Number.isFinite(limit), epochs: Number(values.epochs ?? defaults.epochs), base: values.base, evalDir: values.eval, crf: Boolean(values.crf),
+    limit, quick: Number.isFinite(limit), epochs: Number(values.epochs ?? defaults.epochs), base: values.base, evalDir: values.eval, crf: Boolean(values.crf), lr: values.lr ? Number(values.lr) : undefined,
     out: values.out, maxlen: Number(values.maxlen ?? defaults.maxlen), layers: Number(values.layers ?? 4), hidden: Number(values.hidden ?? 256),
   };
 }

@@ -43,7 +43,7 @@ const { model, tokenizer, task } = await prepareModel({
   corpus: train.flatMap((r) => [r.source, r.target]), task: (t) => seq2seqTask(t, { maxlen: o.maxlen, maxTarget }),
 });
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test rows; ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}, maxlen ${o.maxlen}`);
-const r = await finetune({ model, task, train, dev, epochs: o.epochs, batchSize: 32, lr: o.base ? 1e-4 : 1e-3, seed: 1, devLimit: 100, log: console.log });
+const r = await finetune({ model, task, train, dev, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 1e-4 : 1e-3), seed: 1, devLimit: 100, log: console.log });
 console.log(`dev greedy: ${formatMetrics(r.dev)}`);
 console.log(`trained in ${r.seconds.toFixed(0)} s`);
 console.log((await score(model, tokenizer, test)).join('\n'));

@@ -39,7 +39,7 @@ const { model, tokenizer, task } = await prepareModel({
   task: (t) => classifyTask(t, labels, maxlen),
 });
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test rows; ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.base ? 5e-5 : 5e-4, seed: 1, log: console.log });
+const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 5e-4), seed: 1, log: console.log });
 console.log(`dev ${formatMetrics(r.dev)}`);
 console.log(`test ${formatMetrics(r.test!)}`);
 console.log(`trained in ${r.seconds.toFixed(0)} s`);

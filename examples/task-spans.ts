@@ -44,7 +44,7 @@ const { model, tokenizer, task } = await prepareModel({
 });
 const count = (rs: SpanRow[]) => rs.reduce((n, r) => n + r.spans.filter((s) => s.end <= o.maxlen - 2).length, 0);
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test abstracts (${count(train)} / ${count(dev)} / ${count(test)} spans within ${o.maxlen - 2} characters); ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.base ? 5e-5 : 1e-3, seed: 1, log: console.log });
+const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log });
 console.log(`dev ${formatMetrics(r.dev)}`);
 console.log(`test ${formatMetrics(r.test!)}`);
 console.log(`trained in ${r.seconds.toFixed(0)} s`);
