@@ -91,11 +91,9 @@ const KERNELS = {
     let kf = eluFeatures(k); // (B, H, Tk, D)
     if (padding) {
       const [b, t] = padding.shape;
-      kf = mul(kf, reshape(cast(greater(cast(padding, 'float32'), scalar(0, 'float32')), kf.dtype), [b!, 1, t!, 1]));
+      kf = mul(kf, cast(reshape(paddingMask(padding), [b!, 1, t!, 1]), kf.dtype));
     }
-    if (!causal) return { context: kernelAttention(eluFeatures(q), kf, v) };
-    const r = causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null);
-    return { context: r.context, state: { ...r.state, ...(o.state?.c ? { c: o.state.c } : {}) } };
+    return causal ? causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null) : { context: kernelAttention(eluFeatures(q), kf, v) };
   },
 } satisfies Record<AttentionKind, Kernel>;
 
