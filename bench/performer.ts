@@ -14,10 +14,12 @@
  *                              [--full] [--tokens N]
  *
  * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
- * scores are 0.8 GB per tensor there), 512 decoded tokens. `--full` sweeps 512 … 65,536 (softmax up to
+ * scores are 0.8 GB per tensor there), 512 decoded tokens; at any length a point whose peak memory,
+ * predicted from the previous length's, exceeds 80% of the free memory is skipped and reported. `--full` sweeps 512 … 65,536 (softmax up to
  * 16,384 or until it runs out of memory) and decodes 4,096 tokens: for a quiet machine with 24 GB free.
  */
 import { spawnSync } from 'node:child_process';
+import { freemem } from 'node:os';
 import { add, div, exp, input, matmul, mul, reduceMax, reduceSum, softmax, sub, transpose } from '../src/graph/ops.ts';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { ParamStore, Random, Scope } from '../src/nn/params.ts';
@@ -137,11 +139,21 @@ async function speedTable(): Promise<void> {
   console.log(`speed and peak RSS, batch 1, 12 heads x 64 (hidden 768), bidirectional; ms / MB per point (own process); lengths ${lengths.join(', ')}`);
   const crossover: Record<string, number | null> = {};
   const softmaxMs: Record<number, number> = {};
+  const peaks: Record<string, number> = {}; // MB, the last measured layer peak per kind
   for (const length of lengths) {
     const cells: string[] = [];
     for (const kind of kinds) {
       if (!KINDS[kind]) throw new Error(`--kinds: unknown kind '${kind}' (known: ${Object.keys(KINDS).join(', ')})`);
       if (kind === 'softmax' && length > softmaxMax) { cells.push(`${kind} skipped (> ${softmaxMax})`); continue; }
+      // Never let a point exhaust the shared machine: predict its peak from the previous length's
+      // (softmax's [H, T, T] tensors grow 4x per doubling, the rest 2x) and skip it past 80% of free memory.
+      const previous = peaks[kind];
+      const predicted = previous === undefined ? 0 : previous * (kind === 'softmax' ? 4 : 2) * 2 ** 20;
+      if (predicted > 0.8 * freemem()) {
+        cells.push(`${kind} skipped (would need ~${(predicted / 1e9).toFixed(1)} GB, ${(freemem() / 1e9).toFixed(1)} GB free)`);
+        figures[`speed_${kind}_${length}`] = `skipped: predicted ${(predicted / 1e9).toFixed(1)} GB`;
+        continue;
+      }
       const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--speed-child', kind, String(length)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20 * 60e3 });
       const line = child.stdout?.trim().split('\n').pop();
       if (child.status !== 0 || !line?.startsWith('{')) {
@@ -152,6 +164,7 @@ async function speedTable(): Promise<void> {
       }
       const f = JSON.parse(line) as Record<string, number>;
       for (const [k, v] of Object.entries(f)) figures[`${kind}_${length}_${k}`] = v;
+      peaks[kind] = f.layer_rss_mb!;
       cells.push(`${kind} att ${f.attention_ms} ms/${f.attention_rss_mb} MB, layer ${f.layer_ms} ms/${f.layer_rss_mb} MB`);
       if (kind === 'softmax') softmaxMs[length] = f.attention_ms!;
       else if (crossover[kind] === undefined && softmaxMs[length] !== undefined && f.attention_ms! < softmaxMs[length]!) crossover[kind] = length;
