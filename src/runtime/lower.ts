@@ -255,7 +255,13 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
   const valueName = new Map<Tensor, string>();
   const seenNames = new Map<string, Tensor>();
   let counter = 0;
-  const fresh = (prefix: string) => `${prefix}${counter++}`;
+  // Our value names never take a graph input's or weight's name (an input called 'v5' is legal).
+  const leafNames = new Set(order.filter((n) => n.op === 'input' || n.op === 'param').map((n) => n.attrs.name as string));
+  const fresh = (prefix: string): string => {
+    let name: string;
+    do name = `${prefix}${counter++}`; while (leafNames.has(name));
+    return name;
+  };
   const intConsts = new Map<string, string>();
   const dimCache = new Map<string, string>();
   const dimSource = new Map<string, { input: string; axis: number }>();

@@ -37,6 +37,14 @@ test('feeds are checked: missing input, wrong dtype, wrong shape, inconsistent n
   await assert.rejects(exe.run({ a: hostTensor('float32', [2, 2]), m: hostTensor('float32', [2, 1]), zz: hostTensor('float32', [1]) }), FeedError);
 });
 
+test('inputs and weights may have names like the lowering\'s own values (v0, i1, s2, c3)', async () => {
+  const x = g.input('v0', 'float32', [2]);
+  const w = g.param('v1', 'float32', [2]);
+  const exe = await compile({ y: g.add(g.mul(x, w), g.input('i0', 'float32', [2])) }, { params: 'initializers', paramValue: () => hostTensor('float32', [2], [3, 4]) });
+  const out = await exe.run({ v0: hostTensor('float32', [2], [1, 2]), i0: hostTensor('float32', [2], [10, 20]) });
+  assert.deepEqual([...out.y!.data as Float32Array], [13, 28]);
+});
+
 test('dynamic dims: slicing by seq, ranges and reshapes resolve at run time', async () => {
   const x = g.input('x', 'float32', ['batch', 'seq', 3]);
   const table = g.constant(hostTensor('float32', [8, 3], Array.from({ length: 24 }, (_, i) => i)));
