@@ -80,6 +80,9 @@ export class Executable {
     private readonly tempDir?: string,
   ) {}
 
+  /** Dropped from the session cache (no longer shared with new compiles of the same graph). */
+  evicted = false;
+
   static async fromLowered(model: LoweredModel, options: RuntimeOptions = {}): Promise<Executable> {
     const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}|${options.memoryArena}|${options.externalDataThreshold}`;
     const cached = sessionCache.get(signature);
@@ -91,10 +94,12 @@ export class Executable {
     const promise = Executable.create(model, signature, options);
     sessionCache.set(signature, promise);
     promise.catch(() => sessionCache.delete(signature));
+    // Evicted sessions are not released here: a Trainer, a decoder or a Model may still hold one.
+    // Each is released when its Executable is garbage-collected (or by an explicit release()).
     while (sessionCache.size > MAX_CACHED_SESSIONS) {
       const [key, old] = sessionCache.entries().next().value!;
       sessionCache.delete(key);
-      old.then((e) => e.release()).catch(() => {});
+      old.then((e) => { e.evicted = true; }).catch(() => {});
     }
     return promise;
   }
@@ -129,7 +134,9 @@ export class Executable {
       if (tempDir) rmSync(tempDir, { recursive: true, force: true });
       throw new Error(`ONNX Runtime could not load the lowered graph: ${(e as Error).message}`);
     }
-    return new Executable(session, model.inputs, model.outputs, signature, tempDir);
+    const exe = new Executable(session, model.inputs, model.outputs, signature, tempDir);
+    finalizer.register(exe, { session, tempDir }, exe);
+    return exe;
   }
 
   /** Check feeds against the input specs; returns the value of every named dim. */
@@ -199,9 +206,11 @@ export class Executable {
     return out;
   }
 
-  /** Free the ORT session (and drop it from the cache). */
+  /** Free the ORT session now (and drop it from the cache). */
   async release(): Promise<void> {
-    sessionCache.delete(this.signature);
+    if (!this.evicted) sessionCache.delete(this.signature);
+    this.evicted = true;
+    finalizer.unregister(this);
     await this.session.release();
     if (this.tempDir) {
       rmSync(this.tempDir, { recursive: true, force: true });
@@ -209,6 +218,15 @@ export class Executable {
     }
   }
 }
+
+/** Native ORT memory of an Executable nobody holds any more (after eviction from the cache). */
+const finalizer = new FinalizationRegistry<{ session: ort.InferenceSession; tempDir?: string }>(({ session, tempDir }) => {
+  session.release().catch(() => {});
+  if (tempDir) {
+    rmSync(tempDir, { recursive: true, force: true });
+    tempDirs.delete(tempDir);
+  }
+});
 
 // External-data files are as big as the model (10 GB for CPM-LM): remove them when the process
 // ends, not only on release(), or every run would leave one behind.

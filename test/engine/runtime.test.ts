@@ -45,6 +45,19 @@ test('inputs and weights may have names like the lowering\'s own values (v0, i1,
   assert.deepEqual([...out.y!.data as Float32Array], [13, 28]);
 });
 
+test('a session evicted from the cache keeps working for whoever holds it (a Trainer past 16 other compiles)', async () => {
+  const x = g.input('x', 'float32', [2]);
+  const held = await compile({ y: g.mul(x, g.scalar(3)) }, { params: 'initializers' });
+  for (let i = 0; i < 20; i++) await compile({ y: g.add(x, g.scalar(i + 100)) }, { params: 'initializers' }); // evicts `held`
+  assert.equal(held.evicted, true);
+  assert.deepEqual([...(await held.run({ x: hostTensor('float32', [2], [1, 2]) })).y!.data as Float32Array], [3, 6]);
+  const again = await compile({ y: g.mul(x, g.scalar(3)) }, { params: 'initializers' });
+  assert.notEqual(again, held, 'a new compile of the same graph gets a fresh session');
+  await held.release(); // an explicit release of the evicted one leaves the fresh one cached and working
+  assert.equal(await compile({ y: g.mul(x, g.scalar(3)) }, { params: 'initializers' }), again);
+  assert.deepEqual([...(await again.run({ x: hostTensor('float32', [2], [1, 2]) })).y!.data as Float32Array], [3, 6]);
+});
+
 test('dynamic dims: slicing by seq, ranges and reshapes resolve at run time', async () => {
   const x = g.input('x', 'float32', ['batch', 'seq', 3]);
   const table = g.constant(hostTensor('float32', [8, 3], Array.from({ length: 24 }, (_, i) => i)));
