@@ -10,7 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Tokenizer } from '../src/tokenizers/index.ts';
+import { finetune, formatMetrics, type FinetuneOptions } from '../src/tasks/finetune.ts';
 
 export const shared = new URL('../../shared/data/', import.meta.url).pathname;
 export const vocab = join(shared, 'tokenizers/bert-chinese/vocab.txt');
@@ -47,4 +50,18 @@ export function reloadInFreshProcess(file: string, dir: string): string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', file, ...args, '--eval', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`reloading ${dir} failed (exit ${r.status})`);
   return r.stdout;
+}
+
+/**
+ * The examples' common ending: fine-tune, print the dev and test metrics, save the model with its
+ * tokenizer, then print the test metric of the saved directory reloaded in a fresh process.
+ */
+export async function trainSaveReload<R>(file: string, run: FinetuneOptions<R>, tokenizer: Tokenizer, dir: string): Promise<void> {
+  const r = await finetune(run);
+  console.log(`dev ${formatMetrics(r.dev)}`);
+  console.log(`test ${formatMetrics(r.test!)}`);
+  console.log(`trained in ${r.seconds.toFixed(0)} s`);
+  run.model.save(dir, { tokenizer });
+  console.log(`saved ${dir}`);
+  process.stdout.write(reloadInFreshProcess(fileURLToPath(file), dir));
 }

@@ -6,11 +6,10 @@
 //   npx tsx examples/task-punctuation.ts [--crf] [--limit 64] [--epochs 2] [--out DIR]
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
-import { finetune, formatMetrics, prepareModel, readTaskRows, tagTask, type TagRow } from '../src/tasks/finetune.ts';
-import { options, outDir, reloadInFreshProcess, shared, tinyConfig, vocab } from './_task.ts';
+import { formatMetrics, prepareModel, readTaskRows, tagTask, type TagRow } from '../src/tasks/finetune.ts';
+import { options, outDir, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 2, maxlen: 128 });
 const crf = o.crf;
@@ -46,11 +45,5 @@ const { model, tokenizer, task } = await prepareModel({
 });
 const marks = (rs: TagRow[]) => rs.reduce((n, r) => n + r.tags.filter((t) => t !== 'O').length, 0);
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test rows (${marks(test)} test marks); ${crf ? 'CRF' : 'softmax'}; ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log });
-console.log(`dev ${formatMetrics(r.dev)}`);
-console.log(`test ${formatMetrics(r.test!)}`);
-console.log(`trained in ${r.seconds.toFixed(0)} s`);
-model.save(dir, { tokenizer });
-console.log(`saved ${dir}`);
-process.stdout.write(reloadInFreshProcess(fileURLToPath(import.meta.url), dir));
+await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log }, tokenizer, dir);
 done();

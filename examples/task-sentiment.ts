@@ -6,11 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
-import { classifyTask, finetune, formatMetrics, labelSet, prepareModel, readTaskRows } from '../src/tasks/finetune.ts';
-import { options, outDir, reloadInFreshProcess, shared, tinyConfig, vocab } from './_task.ts';
+import { classifyTask, formatMetrics, labelSet, prepareModel, readTaskRows } from '../src/tasks/finetune.ts';
+import { options, outDir, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 3, maxlen: 128 });
 const maxlen = o.maxlen;
@@ -39,11 +38,5 @@ const { model, tokenizer, task } = await prepareModel({
   task: (t) => classifyTask(t, labels, maxlen),
 });
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test rows; ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 5e-4), seed: 1, log: console.log });
-console.log(`dev ${formatMetrics(r.dev)}`);
-console.log(`test ${formatMetrics(r.test!)}`);
-console.log(`trained in ${r.seconds.toFixed(0)} s`);
-model.save(dir, { tokenizer });
-console.log(`saved ${dir}`);
-process.stdout.write(reloadInFreshProcess(fileURLToPath(import.meta.url), dir));
+await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 5e-4), seed: 1, log: console.log }, tokenizer, dir);
 done();

@@ -6,11 +6,10 @@
 //   npx tsx examples/task-spans.ts [--limit 64] [--epochs 4] [--out DIR]
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
-import { finetune, formatMetrics, prepareModel, readTaskRows, spanTask, type SpanRow } from '../src/tasks/finetune.ts';
-import { options, outDir, reloadInFreshProcess, shared, tinyConfig, vocab } from './_task.ts';
+import { formatMetrics, prepareModel, readTaskRows, spanTask, type SpanRow } from '../src/tasks/finetune.ts';
+import { options, outDir, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 4, maxlen: 128 });
 const types = ['PAREN'];
@@ -44,11 +43,5 @@ const { model, tokenizer, task } = await prepareModel({
 });
 const count = (rs: SpanRow[]) => rs.reduce((n, r) => n + r.spans.filter((s) => s.end <= o.maxlen - 2).length, 0);
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test abstracts (${count(train)} / ${count(dev)} / ${count(test)} spans within ${o.maxlen - 2} characters); ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-const r = await finetune({ model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log });
-console.log(`dev ${formatMetrics(r.dev)}`);
-console.log(`test ${formatMetrics(r.test!)}`);
-console.log(`trained in ${r.seconds.toFixed(0)} s`);
-model.save(dir, { tokenizer });
-console.log(`saved ${dir}`);
-process.stdout.write(reloadInFreshProcess(fileURLToPath(import.meta.url), dir));
+await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log }, tokenizer, dir);
 done();
