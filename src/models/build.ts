@@ -21,7 +21,7 @@ import { ParamStore, Scope } from '../nn/params.ts';
 import { checkAttentionSpec } from '../nn/performer.ts';
 import { exportOnnx } from '../runtime/export.ts';
 import { completeFeeds, type FeedValue } from '../runtime/feeds.ts';
-import { compile, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
+import { compile, FeedError, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import { FileError } from '../util/files.ts';
 import { bertFamily } from './bert.ts';
@@ -226,8 +226,14 @@ export class Model {
       return exe;
     };
     const cached = this.sessions.get(key);
-    // The session cache never releases a session someone holds, so a kept one stays valid.
-    return (!cached || cached.version !== this.store.version ? await fresh() : cached.exe).run(feeds);
+    if (!cached || cached.version !== this.store.version) return (await fresh()).run(feeds);
+    try {
+      return await cached.exe.run(feeds);
+    } catch (e) {
+      // The runtime's LRU may have released this session; bad feeds fail the same way on any session.
+      if (e instanceof FeedError) throw e;
+      return (await fresh()).run(feeds);
+    }
   }
 
   /** Standalone ONNX model (inference outputs, weights baked in; large weights as external data). */
