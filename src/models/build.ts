@@ -230,7 +230,7 @@ export class Model {
     try {
       return await cached.exe.run(feeds);
     } catch (e) {
-      // The runtime's LRU may have released this session; bad feeds fail the same way on any session.
+      // clearSessionCache() may have released this session; bad feeds fail the same way on any session.
       if (e instanceof FeedError) throw e;
       return (await fresh()).run(feeds);
     }
