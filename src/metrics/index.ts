@@ -2,3 +2,4 @@
 export { MetricError, accuracy, tokenPRF, prf, type PRF, type PRFReport, type Counts } from './classification.ts';
 export { extractSpans, spanPRF, type Span, type Scheme, type SpanOptions } from './spans.ts';
 export { rouge, sentenceBleu, charScores, generationScores, fsum, type RougeScore, type RougeScores, type RougeOptions, type BleuOptions, type GenerationScores } from './generation.ts';
+export { cosineSimilarity, top1Agreement, argmaxRows } from './agreement.ts';

@@ -22,6 +22,7 @@ import { checkAttentionSpec } from '../nn/performer.ts';
 import { exportOnnx } from '../runtime/export.ts';
 import { completeFeeds, type FeedValue } from '../runtime/feeds.ts';
 import { compile, FeedError, type Executable, type Feeds, type RuntimeOptions } from '../runtime/session.ts';
+import { checkQuantizeOptions, type QuantizeOptions } from '../runtime/quantize.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
 import { FileError } from '../util/files.ts';
 import { bertFamily } from './bert.ts';
@@ -80,15 +81,17 @@ export interface BuildModelOptions extends BuildOptions {
   labels?: string[];
   /** Attached to the model (`model.tokenizer`): `save` writes it beside the weights. */
   tokenizer?: Tokenizer;
+  /** Run (and export) with int8 weights: see `quantize(model, options)`. Saved with the model. */
+  quantize?: QuantizeOptions;
 }
 
 // Closed sets, checked by the compiler against the interfaces: an option nobody reads is an error, not a no-op.
 const OPTION_KEYS = {
   family: 1, application: 1, checkpoint: 1, naming: 1, seed: 1, runtime: 1, head: 1, labels: 1, tokenizer: 1, keepTokens: 1,
   hierarchicalPosition: 1, maxPosition: 1, dropoutRate: 1, attentionDropoutRate: 1, attentionKeySize: 1, withPool: 1, numClasses: 1,
-  withNsp: 1, dtype: 1, attention: 1,
+  withNsp: 1, dtype: 1, attention: 1, quantize: 1,
 } satisfies Record<keyof BuildModelOptions, 1>;
-const RUNTIME_KEYS = { threads: 1, externalDataThreshold: 1, prepack: 1, optimization: 1, memoryArena: 1 } satisfies Record<keyof RuntimeOptions, 1>;
+const RUNTIME_KEYS = { threads: 1, externalDataThreshold: 1, prepack: 1, optimization: 1, memoryArena: 1, quantize: 1 } satisfies Record<keyof RuntimeOptions, 1>;
 
 function checkKeys(value: unknown, valid: Record<string, 1>, what: string): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`${what} must be an object, got ${JSON.stringify(value)}`);
@@ -101,6 +104,8 @@ export function checkBuildOptions(options: unknown): asserts options is BuildMod
   checkKeys(options, OPTION_KEYS, 'buildModel options');
   const o = options as BuildModelOptions;
   if (o.runtime !== undefined) checkKeys(o.runtime, RUNTIME_KEYS, 'buildModel options.runtime');
+  if (o.runtime?.quantize !== undefined) throw new ConfigError(`buildModel options.runtime.quantize: give 'quantize' as a build option (it is saved with the model), not under runtime`);
+  if (o.quantize !== undefined) checkQuantizeOptions(o.quantize, 'buildModel options.quantize');
   if (o.naming !== undefined && o.naming !== 'hf' && o.naming !== 'google') throw new ConfigError(`buildModel options: naming must be 'hf' or 'google', got ${JSON.stringify(o.naming)}`);
   if (o.attention !== undefined) {
     try { checkAttentionSpec(o.attention); } catch (e) { throw new ConfigError(`buildModel options.attention: ${(e as Error).message.replace(/^attention option: /, '')}`); }
@@ -169,6 +174,25 @@ export class Model {
       tokenizer: this.tokenizer, definition: this.definition, head: this.head } = parts);
   }
 
+  /** The runtime options every session of this model is made with (the build's, plus its quantization). */
+  get runtime(): RuntimeOptions {
+    return this.options.quantize ? { ...this.options.runtime, quantize: this.options.quantize } : { ...this.options.runtime };
+  }
+
+  /**
+   * This model with int8 weights (`undefined`: fp32 again), sharing its weight store; this model is
+   * unchanged. Prefer `quantize(model, options)`, which checks the options.
+   */
+  withQuantization(quantize: QuantizeOptions | undefined): Model {
+    const options = { ...this.options, quantize };
+    if (!quantize) delete options.quantize;
+    return new Model({
+      family: this.family, application: this.application, config: this.config, rawConfig: this.rawConfig, options, store: this.store,
+      inputs: this.inputs, outputs: this.outputs, loadReport: this.loadReport, labels: this.labels, keptTokens: this.keptTokens,
+      tokenizer: this.tokenizer, definition: this.definition, head: this.head,
+    });
+  }
+
   /** The longest input this model takes, in tokens (undefined when positions are unbounded, e.g. T5). */
   get maxTokens(): number | undefined {
     return this.definition.maxLength?.(this.config, this.options).tokens;
@@ -221,7 +245,7 @@ export class Model {
     const key = wanted.join(',');
     const fresh = async () => {
       const outputs = Object.fromEntries(wanted.map((n) => [n, this.outputs[n]!]));
-      const exe = await compile(outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: this.family }, this.options.runtime);
+      const exe = await compile(outputs, { params: 'initializers', paramValue: (n) => this.store.get(n), name: this.family }, this.runtime);
       this.sessions.set(key, { exe, version: this.store.version });
       return exe;
     };
@@ -239,7 +263,7 @@ export class Model {
   /** Standalone ONNX model (inference outputs, weights baked in; large weights as external data). */
   exportOnnx(path: string, options: { externalThreshold?: number } = {}): { modelPath: string; dataPath?: string; inputs: string[]; outputs: string[] } {
     const outputs = Object.fromEntries(Object.entries(this.outputs).filter(([n]) => n !== 'loss'));
-    return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, ...options });
+    return exportOnnx(outputs, (n) => this.store.get(n), path, { name: `${this.family}-${this.application}`, quantize: this.options.quantize, ...options });
   }
 
   /**

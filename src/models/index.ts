@@ -8,3 +8,4 @@ export { gpt2, type GPT2Config } from './gpt2.ts';
 export { t5Family } from './t5.ts';
 export { ConfigError } from './config.ts';
 export type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
+export { quantize } from './quantize.ts';

@@ -6,11 +6,14 @@
 import type { HostTensor } from '../graph/dtype.ts';
 import type { Tensor } from '../graph/tensor.ts';
 import { lower } from './lower.ts';
+import { quantizeLowered, type QuantizeOptions } from './quantize.ts';
 
 export interface ExportOptions {
   /** Bytes at or above which a weight is stored externally (default 1 KiB; Infinity = all inline). */
   externalThreshold?: number;
   name?: string;
+  /** Write int8 weights (the same rewrite as a quantized session; DynamicQuantizeMatMul is an ORT contrib op). */
+  quantize?: QuantizeOptions;
 }
 
 export function exportOnnx(
@@ -19,7 +22,8 @@ export function exportOnnx(
   path: string,
   options: ExportOptions = {},
 ): { modelPath: string; dataPath?: string; inputs: string[]; outputs: string[] } {
-  const model = lower(outputs, { params: 'initializers', paramValue, name: options.name ?? 'bert4ts' });
+  const fp32 = lower(outputs, { params: 'initializers', paramValue, name: options.name ?? 'bert4ts' });
+  const model = options.quantize ? quantizeLowered(fp32, options.quantize) : fp32;
   const threshold = options.externalThreshold ?? 1024;
   if (threshold === Infinity && model.weightBytes > 1.9e9) throw new Error(`cannot inline ${(model.weightBytes / 1e9).toFixed(2)} GB of weights in one protobuf; use external data`);
   const files = model.writeFiles(path, threshold);

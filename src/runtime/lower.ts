@@ -77,10 +77,21 @@ export interface LowerOptions {
   name?: string;
 }
 
-interface Initializer {
+export interface Initializer {
   name: string;
   tensor: HostTensor;
   isParam: boolean;
+}
+
+/** One ONNX node, kept as data until the model is assembled (so passes such as quantize.ts can rewrite it). */
+export interface OnnxNode {
+  name: string;
+  opType: string;
+  ins: string[];
+  outs: string[];
+  attrs: Record<string, OnnxAttr>;
+  /** '' for the default ONNX domain; 'com.microsoft' for ORT's contrib ops. */
+  domain: string;
 }
 
 /** The result of lowering: the model's parts, assembled on demand in memory or as files. */
@@ -89,9 +100,9 @@ export class LoweredModel {
     readonly inputs: ValueSpec[],
     readonly outputs: ValueSpec[],
     readonly params: ValueSpec[],
-    private readonly nodes: ProtoWriter[],
-    private readonly initializers: Initializer[],
-    private readonly name: string,
+    readonly nodes: readonly OnnxNode[],
+    readonly initializers: readonly Initializer[],
+    readonly name: string,
   ) {}
 
   get weightBytes(): number {
@@ -144,7 +155,7 @@ export class LoweredModel {
 
   private assemble(external: { location: string; offsets: Map<string, number> } | null): ProtoWriter {
     const graph = new ProtoWriter();
-    for (const n of this.nodes) graph.message(1, n);
+    for (const n of this.nodes) graph.message(1, nodeProto(n));
     graph.string(2, this.name);
     for (const init of this.initializers) {
       const off = external?.offsets.get(init.name);
@@ -158,6 +169,7 @@ export class LoweredModel {
     model.string(3, '0.1.0');
     model.message(7, graph);
     model.message(8, new ProtoWriter().string(1, '').int(2, OPSET));
+    if (this.nodes.some((n) => n.domain === 'com.microsoft')) model.message(8, new ProtoWriter().string(1, 'com.microsoft').int(2, 1));
     return model;
   }
 }
@@ -170,6 +182,12 @@ function weightIdentity(part: Uint8Array): string {
   let id = ids.get(part.buffer);
   if (id === undefined) ids.set(part.buffer, (id = nextWeightId++));
   return `${id}.${versions.get(part.buffer) ?? 0}.${part.byteOffset}.${part.byteLength}`;
+}
+/** How often `markWeightsChanged` was called on this array's buffer (for caches of derived weights). */
+export function weightVersion(data: ArrayBufferView): string {
+  let id = ids.get(data.buffer);
+  if (id === undefined) ids.set(data.buffer, (id = nextWeightId++));
+  return `${id}.${versions.get(data.buffer) ?? 0}.${data.byteOffset}`;
 }
 /** Call after changing a weight array in place, so cached inference sessions are not reused. */
 export function markWeightsChanged(data: ArrayBufferView): void {
@@ -193,6 +211,17 @@ function tensorProto(name: string, t: HostTensor, external?: { location: string;
   } else {
     w.bytes(9, rawBytes(t));
   }
+  return w;
+}
+
+function nodeProto(n: OnnxNode): ProtoWriter {
+  const w = new ProtoWriter();
+  for (const i of n.ins) w.string(1, i);
+  for (const o of n.outs) w.string(2, o);
+  w.string(3, n.name);
+  w.string(4, n.opType);
+  for (const [k, v] of Object.entries(n.attrs)) if (v !== undefined) w.message(5, attribute(k, v));
+  if (n.domain) w.string(7, n.domain);
   return w;
 }
 
@@ -248,7 +277,7 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
   const graphName = options.name ?? 'bert4ts';
   const outTensors = Object.values(outputs);
   const order = topoSort(outTensors);
-  const nodes: ProtoWriter[] = [];
+  const nodes: OnnxNode[] = [];
   const initializers: Initializer[] = [];
   const inputs: ValueSpec[] = [];
   const params: ValueSpec[] = [];
@@ -383,14 +412,7 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
     outs.push({ name, dtype: t.dtype, shape: t.shape });
   }
   for (const n of pending) {
-    const w = new ProtoWriter();
-    for (const i of n.ins) w.string(1, renamed.get(i) ?? i);
-    for (const o of n.outs) w.string(2, renamed.get(o) ?? o);
-    w.string(3, fresh(`${n.opType}_`));
-    w.string(4, n.opType);
-    for (const [k, v] of Object.entries(n.attrs)) if (v !== undefined) w.message(5, attribute(k, v));
-    if (n.domain) w.string(7, n.domain);
-    nodes.push(w);
+    nodes.push({ name: fresh(`${n.opType}_`), opType: n.opType, ins: n.ins.map((i) => renamed.get(i) ?? i), outs: n.outs.map((o) => renamed.get(o) ?? o), attrs: n.attrs, domain: n.domain });
   }
   const ranges = indexRanges(order);
   for (const spec of inputs) if (ranges.has(spec.name)) spec.index = ranges.get(spec.name);

@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { allocate, sizeOf, type DType, type HostTensor, type TypedArray } from '../graph/dtype.ts';
 import { Tensor, dimAtoms, evalDim, formatShape } from '../graph/tensor.ts';
 import { lower, type IndexRange, type LoweredModel, type LowerOptions, type ValueSpec } from './lower.ts';
+import { quantizeKey, quantizeLowered, type QuantizeOptions } from './quantize.ts';
 
 export interface RuntimeOptions {
   /** ORT intra-op threads (default: BERT4TS_THREADS or 2). */
@@ -21,6 +22,8 @@ export interface RuntimeOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** ORT's CPU memory arena: fast reuse, but it keeps its high-water mark (off for training graphs). */
   memoryArena?: boolean;
+  /** Rewrite weight MatMuls (and optionally embeddings) to int8 before the session is made (see quantize.ts). */
+  quantize?: QuantizeOptions;
 }
 
 export class FeedError extends Error {
@@ -84,7 +87,7 @@ export class Executable {
   evicted = false;
 
   static async fromLowered(model: LoweredModel, options: RuntimeOptions = {}): Promise<Executable> {
-    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}|${options.memoryArena}|${options.externalDataThreshold}`;
+    const signature = model.signature() + `|${options.threads ?? defaultThreads()}|${options.prepack}|${options.optimization}|${options.memoryArena}|${options.externalDataThreshold}|${quantizeKey(options.quantize)}`;
     const cached = sessionCache.get(signature);
     if (cached) {
       sessionCache.delete(signature);
@@ -105,6 +108,7 @@ export class Executable {
   }
 
   private static async create(model: LoweredModel, signature: string, options: RuntimeOptions): Promise<Executable> {
+    if (options.quantize) model = quantizeLowered(model, options.quantize);
     const big = model.weightBytes >= (options.externalDataThreshold ?? 1.5e9);
     const prepack = options.prepack ?? !big;
     const sessionOptions: ort.InferenceSession.SessionOptions = {

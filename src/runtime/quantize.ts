@@ -1,0 +1,278 @@
+/**
+ * int8 quantization: a graph-to-graph pass over a lowered ONNX model (inference, weights baked in).
+ *
+ *   dynamic-int8      y = x @ W  becomes  DynamicQuantizeMatMul(x, W_q, s)  (ORT contrib op): W is int8
+ *                     with one symmetric scale per output column, x is quantized to uint8 at run time
+ *                     (per tensor, asymmetric), the product is an int8 GEMM (AVX-512 VNNI / AMX in MLAS)
+ *                     and the following bias Add is folded in. `bench/int8.ts` measured this form against
+ *                     the plain-ONNX one (DynamicQuantizeLinear + MatMulInteger + Cast + Mul): see
+ *                     PATTERNS below.
+ *   weight-only-int8  W is stored int8 + per-column scales and dequantized in the graph
+ *                     (DequantizeLinear, axis 1) before an fp32 MatMul: a 4x smaller export, fp32 speed.
+ *   embeddings: true  Gather tables become int8 rows with one scale per row, dequantized after the
+ *                     lookup (Gather + Cast + Mul by the gathered scales): a 4x smaller vocabulary table.
+ *
+ * A weight is a parameter initializer (float32, or float16/bfloat16 behind a Cast) of rank 2, reached
+ * from MatMul's second input directly or through Transpose([1, 0]) (tied output embeddings), Cast or
+ * Identity. Activation x activation MatMuls (attention scores) stay fp32; our lowering emits no Gemm.
+ * Quantized weights are cached per source array and version, so recompiling (another output set,
+ * another shape bucket) reuses them and the session cache key stays stable.
+ */
+import { toFloat32, type HostTensor } from '../graph/dtype.ts';
+import { LoweredModel, weightVersion, type Initializer, type OnnxNode } from './lower.ts';
+
+export type QuantizeMode = 'dynamic-int8' | 'weight-only-int8';
+export const QUANTIZE_MODES: readonly QuantizeMode[] = ['dynamic-int8', 'weight-only-int8'];
+
+export interface QuantizeOptions {
+  mode: QuantizeMode;
+  /** Also store Gather (embedding) tables as int8 rows with per-row scales (default false). */
+  embeddings?: boolean;
+}
+
+const OPTION_KEYS = { mode: 1, embeddings: 1 } satisfies Record<keyof QuantizeOptions, 1>;
+
+export class QuantizeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QuantizeError';
+  }
+}
+
+/** Refuse anything but a known mode and known keys, naming the problem. */
+export function checkQuantizeOptions(options: unknown, what = 'quantize options'): asserts options is QuantizeOptions {
+  if (typeof options === 'string') throw new QuantizeError(`${what} must be an object such as { mode: '${options}' }, got the string '${options}'`);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new QuantizeError(`${what} must be an object such as { mode: 'dynamic-int8' }, got ${JSON.stringify(options)}`);
+  const o = options as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !Object.hasOwn(OPTION_KEYS, k));
+  if (unknown.length) throw new QuantizeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${Object.keys(OPTION_KEYS).join(', ')})`);
+  if (o.mode === 'int4') throw new QuantizeError(`${what}: mode 'int4' is not supported (yet); use ${QUANTIZE_MODES.map((m) => `'${m}'`).join(' or ')}`);
+  if (!QUANTIZE_MODES.includes(o.mode as QuantizeMode)) throw new QuantizeError(`${what}: mode must be ${QUANTIZE_MODES.map((m) => `'${m}'`).join(' or ')}, got ${JSON.stringify(o.mode)}`);
+  if (o.embeddings !== undefined && typeof o.embeddings !== 'boolean') throw new QuantizeError(`${what}: embeddings must be true or false, got ${JSON.stringify(o.embeddings)}`);
+}
+
+/** A stable string for cache keys (undefined: not quantized). */
+export function quantizeKey(options: QuantizeOptions | undefined): string {
+  return options ? `${options.mode}${options.mode === 'dynamic-int8' ? `/${pattern()}` : ''}${options.embeddings ? '+emb' : ''}` : 'fp32';
+}
+
+/**
+ * The emitted form of a dynamic-int8 MatMul. 'contrib' (DynamicQuantizeMatMul with the bias folded in)
+ * is the default; 'onnx' uses only standard ops (ORT fuses it to much the same kernel). The bench
+ * compares them through BERT4TS_INT8_PATTERN.
+ */
+const PATTERNS = ['contrib', 'onnx'] as const;
+type Pattern = (typeof PATTERNS)[number];
+function pattern(): Pattern {
+  const p = process.env.BERT4TS_INT8_PATTERN;
+  return PATTERNS.includes(p as Pattern) ? (p as Pattern) : 'contrib';
+}
+
+/** Symmetric int8 per slice: `axis` 1 = one scale per column of [K, N], 0 = one per row. */
+export function quantizeInt8(w: Float32Array, rows: number, cols: number, axis: 0 | 1): { q: Int8Array; scale: Float32Array } {
+  const n = axis === 1 ? cols : rows;
+  const max = new Float32Array(n);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const a = Math.abs(w[r * cols + c]!);
+      const i = axis === 1 ? c : r;
+      if (a > max[i]!) max[i] = a;
+    }
+  }
+  const scale = new Float32Array(n);
+  const inv = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    scale[i] = max[i]! > 0 ? max[i]! / 127 : 1;
+    inv[i] = 1 / scale[i]!;
+  }
+  const q = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const v = Math.round(w[r * cols + c]! * inv[axis === 1 ? c : r]!);
+      q[r * cols + c] = v > 127 ? 127 : v < -127 ? -127 : v;
+    }
+  }
+  return { q, scale };
+}
+
+function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c]!;
+  return out;
+}
+
+// Source array -> (version, layout) -> its quantized form.
+const cache = new WeakMap<object, Map<string, { q: Int8Array; scale: Float32Array }>>();
+function quantizedOf(t: HostTensor, transposed: boolean, axis: 0 | 1): { q: Int8Array; scale: Float32Array; shape: [number, number] } {
+  const [r, c] = t.shape as [number, number];
+  const shape: [number, number] = transposed ? [c, r] : [r, c];
+  const key = `${weightVersion(t.data)}|${transposed}|${axis}`;
+  let byKey = cache.get(t.data);
+  if (!byKey) cache.set(t.data, (byKey = new Map()));
+  let hit = byKey.get(key);
+  if (!hit) {
+    let w = toFloat32(t).data as Float32Array;
+    if (transposed) w = transpose2d(w, r, c);
+    hit = quantizeInt8(w, shape[0], shape[1], axis);
+    byKey.set(key, hit);
+  }
+  return { ...hit, shape };
+}
+
+/** What `quantizeLowered` changed, for reports and tests. */
+export interface QuantizeReport {
+  matmuls: number;
+  gathers: number;
+  /** Bytes of weight initializers before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Rewrite `model`'s weight MatMuls (and Gathers with `embeddings`) to int8; the input model is unchanged. */
+export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, report?: (r: QuantizeReport) => void): LoweredModel {
+  checkQuantizeOptions(options);
+  const form = pattern();
+  const inits = new Map(model.initializers.map((i) => [i.name, i]));
+  const producer = new Map<string, OnnxNode>();
+  for (const n of model.nodes) for (const o of n.outs) producer.set(o, n);
+  const consumers = new Map<string, OnnxNode[]>();
+  for (const n of model.nodes) for (const i of n.ins) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const outputNames = new Set(model.outputs.map((o) => o.name));
+
+  const taken = new Set<string>([...inits.keys(), ...producer.keys(), ...model.inputs.map((i) => i.name), ...model.nodes.map((n) => n.name)]);
+  let counter = 0;
+  const fresh = (prefix: string): string => {
+    let name: string;
+    do name = `${prefix}${counter++}`; while (taken.has(name));
+    taken.add(name);
+    return name;
+  };
+  const added: Initializer[] = [];
+  const addInit = (prefix: string, tensor: HostTensor): string => {
+    const name = fresh(prefix);
+    added.push({ name, tensor, isParam: false });
+    return name;
+  };
+  const int64s = new Map<string, string>();
+  const ints = (values: number[]): string => {
+    const key = values.join(',');
+    let name = int64s.get(key);
+    if (!name) int64s.set(key, (name = addInit('q_i', { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) })));
+    return name;
+  };
+
+  /** The 2-D weight initializer behind `value` (through Transpose [1,0], Cast to float, Identity), if any. */
+  const weightBehind = (value: string): { init: Initializer; transposed: boolean } | undefined => {
+    let transposed = false;
+    for (let depth = 0; depth < 4; depth++) {
+      const init = inits.get(value);
+      if (init) {
+        const t = init.tensor;
+        const floaty = t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'bfloat16';
+        return init.isParam && floaty && t.shape.length === 2 ? { init, transposed } : undefined;
+      }
+      const p = producer.get(value);
+      if (!p) return undefined;
+      if (p.opType === 'Transpose' && String(p.attrs.perm) === '1,0') transposed = !transposed;
+      else if (!(p.opType === 'Identity' || (p.opType === 'Cast' && p.attrs.to === 1))) return undefined;
+      value = p.ins[0]!;
+    }
+    return undefined;
+  };
+
+  const weightNames = new Map<string, { q: string; scale: string }>();
+  const int8Weight = (w: { init: Initializer; transposed: boolean }, axis: 0 | 1) => {
+    const key = `${w.init.name}|${w.transposed}|${axis}`;
+    let names = weightNames.get(key);
+    if (!names) {
+      const { q, scale, shape } = quantizedOf(w.init.tensor, w.transposed, axis);
+      const base = w.init.name.replace(/[^\w.]/g, '_');
+      names = {
+        q: addInit(`${base}_int8_`, { dtype: 'int8', shape, data: q }),
+        scale: addInit(`${base}_scale_`, { dtype: 'float32', shape: [scale.length], data: scale }),
+      };
+      weightNames.set(key, names);
+    }
+    return names;
+  };
+
+  const out: OnnxNode[] = [];
+  const removed = new Set<OnnxNode>();
+  const node = (opType: string, ins: string[], outs: string[], attrs: OnnxNode['attrs'] = {}, domain = ''): void => {
+    out.push({ name: fresh(`q_${opType}_`), opType, ins, outs, attrs, domain });
+  };
+  let matmuls = 0;
+  let gathers = 0;
+
+  for (const n of model.nodes) {
+    if (removed.has(n)) continue;
+    if (n.opType === 'MatMul' && n.domain === '') {
+      const w = weightBehind(n.ins[1]!);
+      if (w) {
+        matmuls++;
+        const { q, scale } = int8Weight(w, 1);
+        const [x] = n.ins as [string];
+        const y = n.outs[0]!;
+        if (options.mode === 'weight-only-int8') {
+          const wf = fresh('q_w');
+          node('DequantizeLinear', [q, scale], [wf], { axis: 1 });
+          node('MatMul', [x, wf], [y]);
+          continue;
+        }
+        if (form === 'contrib') {
+          // Fold a following bias Add (y + b, b a 1-D float32 initializer of N values) into the op.
+          const users = consumers.get(y) ?? [];
+          const add = users.length === 1 && !outputNames.has(y) ? users[0]! : undefined;
+          const biasName = add?.opType === 'Add' ? add.ins.find((i) => i !== y) : undefined;
+          const bias = biasName !== undefined ? inits.get(biasName) : undefined;
+          const n_ = scale.length;
+          if (add && bias && bias.tensor.dtype === 'float32' && bias.tensor.shape.length === 1 && bias.tensor.shape[0] === n_ && add.ins.includes(y)) {
+            node('DynamicQuantizeMatMul', [x, q, scale, '', biasName!], [add.outs[0]!], {}, 'com.microsoft');
+            removed.add(add);
+          } else {
+            node('DynamicQuantizeMatMul', [x, q, scale], [y], {}, 'com.microsoft');
+          }
+          continue;
+        }
+        const [xq, xs, xz, acc, accf, s] = [fresh('q_x'), fresh('q_xs'), fresh('q_xz'), fresh('q_acc'), fresh('q_accf'), fresh('q_s')];
+        node('DynamicQuantizeLinear', [x], [xq, xs, xz]);
+        node('MatMulInteger', [xq, q, xz], [acc]);
+        node('Cast', [acc], [accf], { to: 1 });
+        node('Mul', [xs, scale], [s]);
+        node('Mul', [accf, s], [y]);
+        continue;
+      }
+    }
+    if (options.embeddings && n.opType === 'Gather' && n.domain === '' && (n.attrs.axis ?? 0) === 0) {
+      const w = weightBehind(n.ins[0]!);
+      if (w && !w.transposed) {
+        gathers++;
+        const { q, scale } = int8Weight(w, 0);
+        const ids = n.ins[1]!;
+        const [g, gf, gs, gs1] = [fresh('q_g'), fresh('q_gf'), fresh('q_gs'), fresh('q_gs1')];
+        node('Gather', [q, ids], [g], { axis: 0 });
+        node('Cast', [g], [gf], { to: 1 });
+        node('Gather', [scale, ids], [gs], { axis: 0 });
+        node('Unsqueeze', [gs, ints([-1])], [gs1]);
+        node('Mul', [gf, gs1], [n.outs[0]!]);
+        continue;
+      }
+    }
+    out.push(n);
+  }
+
+  // Drop what nothing reads any more (the fp32 weights, Transposes of tied tables).
+  const needed = new Set<string>(outputNames);
+  const live: OnnxNode[] = [];
+  for (let i = out.length - 1; i >= 0; i--) {
+    const n = out[i]!;
+    if (!n.outs.some((o) => needed.has(o))) continue;
+    live.push(n);
+    for (const v of n.ins) if (v) needed.add(v);
+  }
+  live.reverse();
+  const initializers = [...model.initializers, ...added].filter((i) => needed.has(i.name));
+  const bytes = (list: readonly Initializer[]) => list.reduce((s, i) => s + i.tensor.data.byteLength, 0);
+  report?.({ matmuls, gathers, bytesBefore: bytes(model.initializers), bytesAfter: bytes(initializers) });
+  return new LoweredModel(model.inputs, model.outputs, model.params, live, initializers, model.name);
+}
