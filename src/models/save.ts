@@ -4,8 +4,9 @@
  *   config.json        the Hugging Face config (model_type, architectures, num_labels / id2label /
  *                      label2id, vocab_size of a trimmed vocabulary) plus one key of our own,
  *                      "bert4ts": { format, family, application, weights, ownNames, head, numClasses,
- *                      keepTokens, hierarchicalPosition, maxPosition, ... } — the build options that
- *                      shape the graph; Hugging Face tools ignore it.
+ *                      keepTokens, hierarchicalPosition, maxPosition, quantize, ... } — the build options
+ *                      that shape the graph (quantize: int8 sessions, from the fp32 weights stored
+ *                      here); Hugging Face tools ignore it.
  *   model.safetensors  every weight in the store: Hugging Face names where the family's map has one,
  *                      our own name (listed in ownNames) otherwise, e.g. a custom head's weights.
  *   tokenizer files    saveTokenizer's (vocab.txt / spiece.model / vocab.json + merges.txt /
@@ -24,6 +25,7 @@ import { FileError, tempPathFor, writeFileAtomic } from '../util/files.ts';
 import type { BuildModelOptions, Model } from './build.ts';
 import { ConfigError } from './config.ts';
 import { checkAttentionSpec } from '../nn/performer.ts';
+import { checkQuantizeOptions } from '../runtime/quantize.ts';
 
 export const SECTION = 'bert4ts';
 export const WEIGHTS_FILE = 'model.safetensors';
@@ -32,7 +34,7 @@ export const WEIGHTS_FILE = 'model.safetensors';
 const SAVED_OPTIONS = {
   head: 'string', numClasses: 'integer', keepTokens: 'ids', hierarchicalPosition: 'boolean|number', maxPosition: 'integer',
   withPool: 'boolean', withNsp: 'boolean', dropoutRate: 'number', attentionDropoutRate: 'number', attentionKeySize: 'integer', dtype: 'string',
-  attention: 'attention',
+  attention: 'attention', quantize: 'quantize',
 } as const satisfies Partial<Record<keyof BuildModelOptions, string>>;
 export type SavedOptions = Pick<BuildModelOptions, keyof typeof SAVED_OPTIONS>;
 const SECTION_KEYS = ['format', 'family', 'application', 'weights', 'ownNames', ...Object.keys(SAVED_OPTIONS)];
@@ -56,6 +58,7 @@ function kindOk(kind: string, v: unknown): boolean {
     case 'boolean|number': return typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
     case 'ids': return Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0);
     case 'attention': try { checkAttentionSpec(v); return true; } catch { return false; }
+    case 'quantize': try { checkQuantizeOptions(v); return true; } catch { return false; }
     default: return false;
   }
 }
@@ -77,7 +80,7 @@ export function splitSavedSection(raw: Record<string, unknown>, file: string): {
   const options: Record<string, unknown> = {};
   for (const [key, kind] of Object.entries(SAVED_OPTIONS)) {
     if (s[key] === undefined) continue;
-    if (!kindOk(kind, s[key])) throw new ConfigError(`${where}.${key} must be ${kind === 'ids' ? 'an array of non-negative integer ids' : kind === 'attention' ? "an attention option such as { kind: 'performer', features: 256 }" : `a ${kind}`}, got ${JSON.stringify(s[key]).slice(0, 80)}`);
+    if (!kindOk(kind, s[key])) throw new ConfigError(`${where}.${key} must be ${kind === 'ids' ? 'an array of non-negative integer ids' : kind === 'attention' ? "an attention option such as { kind: 'performer', features: 256 }" : kind === 'quantize' ? "a quantization such as { mode: 'dynamic-int8' } (modes: dynamic-int8, weight-only-int8; embeddings: true|false)" : `a ${kind}`}, got ${JSON.stringify(s[key]).slice(0, 80)}`);
     options[key] = s[key];
   }
   return { config, saved: { family: s.family as string, application: s.application as string, weights: s.weights as string, ownNames, options } };
