@@ -2,7 +2,7 @@
  * Convert a checkpoint between formats, keeping tensor names, optionally casting float tensors.
  * Tensors stream one at a time from reader to writer, so a checkpoint larger than memory converts.
  */
-import { statSync } from 'node:fs';
+import { statSync } from '../util/node/fs.ts';
 import { floatToBf16, floatToHalf, isFloat, toFloat32, type DType, type HostTensor } from '../graph/dtype.ts';
 import { assertNotInput, FileError } from '../util/files.ts';
 import { CheckpointError, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';

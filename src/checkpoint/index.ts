@@ -4,8 +4,8 @@
  * detects the format; every reader reads one tensor at a time from disk. Names are kept as stored:
  * mapping them to a model is the job of the per-family name maps in src/models.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readdirSync, statSync } from '../util/node/fs.ts';
+import { basename, dirname, join } from '../util/node/path.ts';
 import type { HostTensor } from '../graph/dtype.ts';
 import { FileError } from '../util/files.ts';
 import { CheckpointError, describe, RandomAccessFile, readSmallFile, type CheckpointFormat, type CheckpointReader, type TensorInfo } from './io.ts';

@@ -3,7 +3,7 @@
  * file and tensor, positioned reads from a file descriptor (so a tensor is read without loading the
  * file), and a sequential writer that streams to disk.
  */
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from '../util/node/fs.ts';
 import { allocate, BYTES_PER_ELEMENT, sizeOf, type DType, type HostTensor, type TypedArray } from '../graph/dtype.ts';
 import { openRegularFile, type AtomicFile } from '../util/files.ts';
 

@@ -4,7 +4,7 @@
  * payloads (raw_data, float_data, ...) are only located, then read when asked for. External data
  * (`data_location: EXTERNAL`, `location`/`offset`/`length`) is read from the file next to the model.
  */
-import { dirname, join } from 'node:path';
+import { dirname, join } from '../util/node/path.ts';
 import { FileError } from '../util/files.ts';
 import { BYTES_PER_ELEMENT, sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
 import { allocateTensor, checkIndex, CheckpointError, RandomAccessFile, shapeBytes, type CheckpointReader, type TensorInfo } from './io.ts';

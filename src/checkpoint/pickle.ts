@@ -3,7 +3,7 @@
  * framing/memoize/STACK_GLOBAL for good measure). Nothing is executed: globals become markers and
  * calls go to a table the caller provides (`resolve`); anything else stays an inert PyCall object.
  */
-import { getHeapStatistics } from 'node:v8';
+import { getHeapStatistics } from '../util/node/v8.ts';
 
 export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}

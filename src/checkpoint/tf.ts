@@ -4,7 +4,7 @@
  * BundleEntryProto (dtype, shape, shard_id, offset, size, masked crc32c); the bytes live in
  * `<prefix>.data-0000N-of-0000M`. Every tensor read is checked against its crc32c.
  */
-import { existsSync } from 'node:fs';
+import { existsSync } from '../util/node/fs.ts';
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import { FileError, writeAtomically } from '../util/files.ts';
 import { crc32c, crc32cExtend, maskCrc, unmaskCrc } from './crc32c.ts';

@@ -3,7 +3,7 @@
  * entry's data in the file, so a storage is read straight from disk; write stored (uncompressed)
  * entries with 64-byte aligned data, as torch.save does, streaming each entry as it comes.
  */
-import { crc32 as zlibCrc32, inflateRawSync } from 'node:zlib';
+import { crc32 as zlibCrc32, inflateRawSync } from '../util/node/zlib.ts';
 import { AtomicFile } from '../util/files.ts';
 import { CheckpointError, FileSink, RandomAccessFile } from './io.ts';
 

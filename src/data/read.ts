@@ -5,8 +5,8 @@
  * TSV fields are split at every tab, unquoted, as bert4keras's loaders do with `l.split('\t')`.
  * Every error is a DataError naming the file and the 1-based line.
  */
-import { createReadStream, readFileSync, closeSync } from 'node:fs';
-import { gunzipSync, createGunzip } from 'node:zlib';
+import { createReadStream, readFileSync, closeSync } from '../util/node/fs.ts';
+import { gunzipSync, createGunzip } from '../util/node/zlib.ts';
 import { openRegularFile } from '../util/files.ts';
 
 export class DataError extends Error {

@@ -12,8 +12,8 @@
  *   model.save('my-mlm', { tokenizer });            // later, in any process: buildModel('my-mlm')
  *   const trainer = await Trainer.create({ store: model.store, loss: (s) => model.loss(s), optimizer });
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from '../util/node/fs.ts';
+import { dirname, join, resolve } from '../util/node/path.ts';
 import { openCheckpoint, writeSafetensors, writeTfCheckpoint, type CheckpointReader } from '../checkpoint/index.ts';
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import type { Tensor } from '../graph/tensor.ts';

@@ -7,8 +7,8 @@
  * and `Model.save` write it) wins; otherwise the family's mapping in the naming the checkpoint matches
  * best (Hugging Face or Google), with or without the head class's prefix.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from '../util/node/fs.ts';
+import { join } from '../util/node/path.ts';
 import { CheckpointError, type CheckpointReader } from '../checkpoint/index.ts';
 import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts';
 import { formatShape, type Tensor } from '../graph/tensor.ts';

@@ -3,8 +3,7 @@
  * weights baked in, so ORT can prepack them) or graph inputs (training: fed zero-copy each step).
  * Named dims are resolved at run time from the shapes of the graph inputs that carry them.
  */
-import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
+import { createHasher } from '../util/hash.ts';
 import { writeAtomically } from '../util/files.ts';
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import { PRIMS, type OnnxAttr, type OnnxBuilder } from '../graph/prim.ts';
@@ -111,12 +110,12 @@ export class LoweredModel {
 
   /** Structural hash plus the identity (and version) of each baked weight array: the session cache key. */
   signature(): string {
-    const h = createHash('sha1');
+    const h = createHasher();
     for (const part of this.assemble(null).finish()) {
       if (part.byteLength <= 1024) h.update(part);
       else h.update(`#${weightIdentity(part)}`);
     }
-    return h.digest('hex');
+    return h.digest();
   }
 
   /** The whole ModelProto in memory (weights inline; must stay under protobuf's 2 GB limit). */
@@ -130,7 +129,7 @@ export class LoweredModel {
    * external data, needed over 2 GB). Streams: weights are never copied in memory.
    */
   writeFiles(path: string, externalThreshold = 1024): { modelPath: string; dataPath?: string } {
-    const dataName = basename(path) + '.data';
+    const dataName = path.split(/[\\/]/).pop()! + '.data';
     const dataPath = path + '.data';
     const big = this.initializers.filter((i) => i.tensor.data.byteLength >= externalThreshold);
     const offsets = new Map<string, number>();

@@ -1,11 +1,13 @@
 /**
- * Running lowered graphs with onnxruntime-node: a session cache keyed by graph signature, feed
- * validation with errors that name the input, zero-copy feeds, optional preallocated outputs.
+ * Running lowered graphs with ONNX Runtime (onnxruntime-node, or onnxruntime-web in a browser: see
+ * backend.ts): a session cache keyed by graph signature, feed validation with errors that name the
+ * input, zero-copy feeds, optional preallocated outputs.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-common';
+import { mkdirSync, mkdtempSync, rmSync } from '../util/node/fs.ts';
+import { tmpdir } from '../util/node/os.ts';
+import { join } from '../util/node/path.ts';
+import { getBackend, loadedBackend } from './backend.ts';
 import { allocate, sizeOf, type DType, type HostTensor, type TypedArray } from '../graph/dtype.ts';
 import { Tensor, dimAtoms, evalDim, formatShape } from '../graph/tensor.ts';
 import { lower, type IndexRange, type LoweredModel, type LowerOptions, type ValueSpec } from './lower.ts';
@@ -44,7 +46,7 @@ export type Feed = HostTensor;
 export type Feeds = Record<string, Feed>;
 
 export function defaultThreads(): number {
-  const env = Number(process.env.BERT4TS_THREADS);
+  const env = Number(globalThis.process?.env.BERT4TS_THREADS);
   return Number.isInteger(env) && env > 0 ? env : 2;
 }
 
@@ -53,7 +55,7 @@ const ORT_TYPE: Record<DType, ort.Tensor.Type> = {
 };
 
 function toOrt(t: HostTensor): ort.Tensor {
-  return new ort.Tensor(ORT_TYPE[t.dtype], t.data as any, t.shape);
+  return new (loadedBackend().ort.Tensor)(ORT_TYPE[t.dtype], t.data as any, t.shape);
 }
 
 function fromOrt(t: ort.Tensor, dtype: DType): HostTensor {
@@ -109,13 +111,16 @@ export class Executable {
 
   private static async create(model: LoweredModel, signature: string, options: RuntimeOptions): Promise<Executable> {
     if (options.quantize) model = quantizeLowered(model, options.quantize);
-    const big = model.weightBytes >= (options.externalDataThreshold ?? 1.5e9);
+    const backend = await getBackend();
+    // In a browser there are no files to map: up to protobuf's limit (toBytes says so past it) in memory.
+    const big = backend.files && model.weightBytes >= (options.externalDataThreshold ?? 1.5e9);
     const prepack = options.prepack ?? !big;
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? defaultThreads(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: options.optimization ?? 'all',
+      executionProviders: backend.executionProviders,
       logSeverityLevel: 3,
       enableCpuMemArena: options.memoryArena ?? true,
       enableMemPattern: options.memoryArena ?? true,
@@ -130,9 +135,9 @@ export class Executable {
         tempDir = mkdtempSync(join(tmpdir(), 'bert4ts', 'session-'));
         trackTempDir(tempDir);
         const { modelPath } = model.writeFiles(join(tempDir, 'model.onnx'));
-        session = await ort.InferenceSession.create(modelPath, sessionOptions);
+        session = await backend.ort.InferenceSession.create(modelPath, sessionOptions);
       } else {
-        session = await ort.InferenceSession.create(model.toBytes(), sessionOptions);
+        session = await backend.ort.InferenceSession.create(model.toBytes(), sessionOptions);
       }
     } catch (e) {
       if (tempDir) rmSync(tempDir, { recursive: true, force: true });
@@ -243,7 +248,7 @@ function trackTempDir(dir: string): void {
   tempDirs.add(dir);
 }
 
-const MAX_CACHED_SESSIONS = Number(process.env.BERT4TS_SESSION_CACHE) || 16;
+const MAX_CACHED_SESSIONS = Number(globalThis.process?.env.BERT4TS_SESSION_CACHE) || 16;
 const sessionCache = new Map<string, Promise<Executable>>();
 
 /** Drop every cached session (frees ORT memory). */

@@ -10,8 +10,8 @@
  * The original files take precedence over tokenizer.json, whose support is partial (see
  * tokenizerJson.ts).
  */
-import { closeSync, existsSync, fstatSync, readdirSync, readSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, fstatSync, readdirSync, readSync, statSync } from '../util/node/fs.ts';
+import { basename, dirname, join } from '../util/node/path.ts';
 import { FileError, openRegularFile } from '../util/files.ts';
 import { ByteLevelBpeTokenizer } from './bytebpe.ts';
 import { CpmTokenizer, jiebaSegmenter, looksLikeCpm } from './cpm.ts';

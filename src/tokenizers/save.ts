@@ -10,8 +10,8 @@
  * tokenizer file this would not overwrite (another kind's vocabulary, special_tokens_map.json, a
  * stale keep_tokens.json) is refused: it would change what loads back.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, statSync } from '../util/node/fs.ts';
+import { join } from '../util/node/path.ts';
 import { FileError, writeFileAtomic } from '../util/files.ts';
 import { ByteLevelBpeTokenizer } from './bytebpe.ts';
 import { CpmTokenizer } from './cpm.ts';

@@ -5,8 +5,8 @@
  * a fresh tag and then replaces `trainer.json` atomically: a crash at any point leaves the last
  * complete state readable (at worst with unreferenced files beside it, removed by the next save).
  */
-import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync } from '../util/node/fs.ts';
+import { join } from '../util/node/path.ts';
 import { openCheckpoint, writeSafetensors, type CheckpointReader } from '../checkpoint/index.ts';
 import type { HostTensor } from '../graph/dtype.ts';
 import { writeFileAtomic } from '../util/files.ts';

@@ -7,8 +7,8 @@
  * - an output that is one of the inputs (after resolving symlinks and hard links) is refused before
  *   anything is written.
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, constants, type Stats, existsSync, fstatSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from './node/fs.ts';
+import { basename, dirname, join, resolve } from './node/path.ts';
 
 /** A file path that cannot be used as asked: names the path and says why. */
 export class FileError extends Error {
@@ -18,7 +18,7 @@ export class FileError extends Error {
   }
 }
 
-function kind(st: import('node:fs').Stats): string {
+function kind(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
@@ -46,7 +46,7 @@ export function openRegularFile(path: string): number {
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO with no writer would otherwise block forever.
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    fd = openSync(path, constants().O_RDONLY | (constants().O_NONBLOCK ?? 0));
   } catch (e) {
     throw new FileError(path, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
