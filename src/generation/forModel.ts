@@ -13,6 +13,7 @@ const BERT_FAMILIES = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'
 
 /** A decoder-only model's KV-cached decoder: GPT-2 / CPM-LM, or a BERT-shaped `lm` / `unilm`. */
 export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): IncrementalLM {
+  if (model.options.quantize) runtime = { quantize: model.options.quantize, ...runtime }; // a quantized model decodes with int8 weights
   if (model.family === 'gpt2' || model.family === 'cpm') {
     const c = model.config as GPT2Config;
     return new GPT2Decoder(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, runtime, model.options.attention);
@@ -32,7 +33,7 @@ export async function generatorFor(model: Model, input: number[]): Promise<{ lm:
   if (T5_FAMILIES.includes(model.family)) {
     const c = model.config as T5Config;
     const vocabSize = model.options.keepTokens?.length ?? c.vocabSize;
-    const lm = await new T5Seq2Seq(model.store, { ...c, vocabSize }).encode([input]);
+    const lm = await new T5Seq2Seq(model.store, { ...c, vocabSize }, model.options.quantize ? { quantize: model.options.quantize } : {}).encode([input]);
     return { lm, prompt: [c.decoderStartTokenId], endIds: [c.eosTokenId] };
   }
   return { lm: decoderFor(model), prompt: input, endIds: [] };

@@ -5,8 +5,8 @@
 import { MetricError } from './classification.ts';
 
 function sameLength(what: string, a: ArrayLike<number>, b: ArrayLike<number>): void {
-  if (a.length !== b.length) throw new MetricError(`${what}: the outputs have ${a.length} and ${b.length} values`);
-  if (a.length === 0) throw new MetricError(`${what}: empty outputs`);
+  if (a.length !== b.length) throw new MetricError(what, `the outputs have ${a.length} and ${b.length} values`);
+  if (a.length === 0) throw new MetricError(what, 'empty outputs');
 }
 
 /** Cosine similarity of two vectors (1 = same direction). Two zero vectors count as identical. */
@@ -20,7 +20,7 @@ export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): nu
 
 /** argmax over each row of `classes` values (first index on ties). */
 export function argmaxRows(x: ArrayLike<number>, classes: number): number[] {
-  if (!Number.isInteger(classes) || classes < 1 || x.length % classes !== 0) throw new MetricError(`argmaxRows: ${x.length} values are not rows of ${classes}`);
+  if (!Number.isInteger(classes) || classes < 1 || x.length % classes !== 0) throw new MetricError('argmaxRows', `${x.length} values are not rows of ${classes}`);
   const out: number[] = [];
   for (let r = 0; r < x.length; r += classes) {
     let best = r;
@@ -39,10 +39,10 @@ export function top1Agreement(a: ArrayLike<number>, b: ArrayLike<number>, classe
   const ta = argmaxRows(a, classes);
   const tb = argmaxRows(b, classes);
   const picked = rows ?? ta.map((_, i) => i);
-  if (!picked.length) throw new MetricError('top1Agreement: no rows to compare');
+  if (!picked.length) throw new MetricError('top1Agreement', 'no rows to compare');
   let same = 0;
   for (const r of picked) {
-    if (!Number.isInteger(r) || r < 0 || r >= ta.length) throw new MetricError(`top1Agreement: row ${r} is outside 0..${ta.length - 1}`);
+    if (!Number.isInteger(r) || r < 0 || r >= ta.length) throw new MetricError('top1Agreement', `row ${r} is outside 0..${ta.length - 1}`);
     if (ta[r] === tb[r]) same++;
   }
   return same / picked.length;
