@@ -138,6 +138,34 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       return 0;
     },
   },
+  value: {
+    summary: 'train the value head (P(side to move wins)) on a player model, from the corpus results',
+    usage: 'bert4ts xiangqi value --corpus games.jsonl --out <dir> [--model model.safetensors] [--train-games 2000] [--validation-games 150] [--test-games 300] [--hidden 0,64] [--epochs 8] [--quiet]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' },
+        'train-games': { type: 'string' }, 'validation-games': { type: 'string' }, 'test-games': { type: 'string' },
+        hidden: { type: 'string', default: '0' }, epochs: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+      }, this.usage);
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      if (!values.corpus) throw new UsageError(`--corpus <games.jsonl> is required\nusage: ${this.usage}`);
+      if (!values.out) throw new UsageError(`--out <dir> is required\nusage: ${this.usage}`);
+      const hidden = values.hidden.split(',').map((w) => {
+        const n = Number(w);
+        if (!Number.isInteger(n) || n < 0 || n > 4096) throw new UsageError(`--hidden must be comma-separated widths from 0 (linear) to 4096, got "${values.hidden}"`);
+        return n;
+      });
+      const count = (flag: string, v: string | undefined) => (v === undefined ? undefined : positiveInt(flag, v));
+      const { trainValueHead } = await import('../xiangqi/player/value.ts');
+      const r = await trainValueHead({
+        corpus: values.corpus, out: values.out, model: values.model, hidden, quiet: values.quiet,
+        trainGames: count('--train-games', values['train-games']), validationGames: count('--validation-games', values['validation-games']),
+        testGames: count('--test-games', values['test-games']), epochs: count('--epochs', values.epochs),
+      });
+      process.stdout.write(`wrote ${values.out}/value.safetensors (${r.chosenHidden ? `tanh ${r.chosenHidden}` : 'linear'} head) and ${values.out}/calibration.json\n`);
+      return 0;
+    },
+  },
   play: {
     summary: 'play against the language-model player in the terminal',
     usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--temperature T] [--plain] [--no-colour]',
@@ -246,7 +274,7 @@ function usage(): string {
 }
 
 const command: Command = {
-  summary: 'xiangqi tools: perft, corpus, synth, train, play, uci',
+  summary: 'xiangqi tools: perft, corpus, synth, train, value, play, uci',
   async run(argv) {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

@@ -4,7 +4,7 @@
  * 1), its keys/values are broadcast to every legal move, and each move's first 3 characters run as
  * one batch on top of that cache. That is N x 3 new tokens instead of N x (game length).
  */
-import { expand, input } from '../../graph/ops.ts';
+import { expand, input, slice } from '../../graph/ops.ts';
 import { Scope } from '../../nn/params.ts';
 import { gpt2, type LayerCache } from '../../models/gpt2.ts';
 import type { Tensor } from '../../graph/tensor.ts';
@@ -21,17 +21,21 @@ export interface ScoredMove {
   logProb: number;
   /** Probability among the legal moves (softmax of logProb over them). */
   probability: number;
+  /** The network's final hidden state after the whole move (MoveScorer.create with `hidden`): what a value head reads. */
+  hidden?: Float32Array;
 }
 
 /**
  * The scoring network: inputs `context` [1, past] and `candidates` [cand, 3] (each move's first 3
- * tokens); outputs `contextLogits` [1, past, vocab] and `candidateLogits` [cand, 3, vocab].
+ * tokens); outputs `contextLogits` [1, past, vocab] and `candidateLogits` [cand, 3, vocab]. With
+ * `hidden`, candidates are whole moves [cand, 4] and `candidateHidden` [cand, 1, hidden] is the final
+ * hidden state after each move's last character (the position after it, for a value head).
  */
-export function scorerGraph(model: PlayerModel): { contextLogits: Tensor; candidateLogits: Tensor } {
+export function scorerGraph(model: PlayerModel, o: { hidden?: boolean } = {}): { contextLogits: Tensor; candidateLogits: Tensor; candidateHidden?: Tensor } {
   const { config, store } = model;
   const scope = new Scope(store);
   const context = input('context', 'int64', [1, 'past']);
-  const candidates = input('candidates', 'int64', ['cand', MOVE_TOKENS - 1]);
+  const candidates = input('candidates', 'int64', ['cand', o.hidden ? MOVE_TOKENS : MOVE_TOKENS - 1]);
   const head = gpt2(scope, config, { ids: context });
   const headSize = config.hiddenSize / config.numHeads;
   const broadcast = (t: LayerCache): LayerCache => ({
@@ -39,7 +43,8 @@ export function scorerGraph(model: PlayerModel): { contextLogits: Tensor; candid
     v: expand(t.v, ['cand', config.numHeads, 'past', headSize]),
   });
   const tail = gpt2(scope, config, { ids: candidates, cache: head.cache.map(broadcast), past: 'past' });
-  return { contextLogits: head.logits, candidateLogits: tail.logits };
+  if (!o.hidden) return { contextLogits: head.logits, candidateLogits: tail.logits };
+  return { contextLogits: head.logits, candidateLogits: tail.logits, candidateHidden: slice(tail.hidden, 1, MOVE_TOKENS - 1, MOVE_TOKENS) };
 }
 
 /** The scoring network as an ONNX model (weights inside), for onnxruntime-web in the page. */
@@ -48,11 +53,12 @@ export function scorerOnnx(model: PlayerModel): Uint8Array {
 }
 
 export class MoveScorer {
-  private constructor(readonly model: PlayerModel, private readonly exe: Executable) {}
+  private constructor(readonly model: PlayerModel, private readonly exe: Executable, readonly withHidden: boolean) {}
 
-  static async create(model: PlayerModel, runtime: RuntimeOptions = {}): Promise<MoveScorer> {
-    const exe = await compile(scorerGraph(model), { params: 'initializers', paramValue: (n) => model.store.get(n) }, runtime);
-    return new MoveScorer(model, exe);
+  /** `hidden`: also return each move's final hidden state (ScoredMove.hidden), in the same run. */
+  static async create(model: PlayerModel, runtime: RuntimeOptions = {}, o: { hidden?: boolean } = {}): Promise<MoveScorer> {
+    const exe = await compile(scorerGraph(model, o), { params: 'initializers', paramValue: (n) => model.store.get(n) }, runtime);
+    return new MoveScorer(model, exe, Boolean(o.hidden));
   }
 
   /** Longest context (result token + moves) the model can take with a move after it. */
@@ -66,23 +72,28 @@ export class MoveScorer {
     if (context.length === 0) throw new Error('the context needs at least the result token');
     if (context.length > this.maxContext) throw new Error(`a context of ${context.length} tokens does not fit the model's window (${this.maxContext} before a move); see fitContext`);
     const V = this.model.config.vocabSize;
-    const cand = new BigInt64Array(moves.length * (MOVE_TOKENS - 1));
+    const given = this.withHidden ? MOVE_TOKENS : MOVE_TOKENS - 1; // candidate tokens fed per move
+    const cand = new BigInt64Array(moves.length * given);
     const tokens = moves.map((m) => iccsTokens(moveToIccs(m)));
-    tokens.forEach((t, i) => { for (let j = 0; j < MOVE_TOKENS - 1; j++) cand[i * (MOVE_TOKENS - 1) + j] = BigInt(t[j]!); });
+    tokens.forEach((t, i) => { for (let j = 0; j < given; j++) cand[i * given + j] = BigInt(t[j]!); });
     const out = await this.exe.run({
       context: { dtype: 'int64', shape: [1, context.length], data: BigInt64Array.from(context, BigInt) },
-      candidates: { dtype: 'int64', shape: [moves.length, MOVE_TOKENS - 1], data: cand },
+      candidates: { dtype: 'int64', shape: [moves.length, given], data: cand },
     });
     const head = out.contextLogits!.data as Float32Array;
     const tail = out.candidateLogits!.data as Float32Array;
+    const hidden = out.candidateHidden?.data as Float32Array | undefined;
+    const C = this.model.config.hiddenSize;
     const first = logSoftmaxRow(head, (context.length - 1) * V, V);
     const scored = moves.map((move, i) => {
       let lp = first[tokens[i]![0]!]!;
       for (let j = 1; j < MOVE_TOKENS; j++) {
-        const row = logSoftmaxRow(tail, (i * (MOVE_TOKENS - 1) + j - 1) * V, V);
+        const row = logSoftmaxRow(tail, (i * given + j - 1) * V, V);
         lp += row[tokens[i]![j]!]!;
       }
-      return { move, iccs: moveToIccs(move), logProb: lp, probability: 0 };
+      const s: ScoredMove = { move, iccs: moveToIccs(move), logProb: lp, probability: 0 };
+      if (hidden) s.hidden = hidden.slice(i * C, (i + 1) * C);
+      return s;
     });
     return withProbabilities(scored);
   }
