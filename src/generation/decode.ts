@@ -5,6 +5,9 @@
  */
 import { Random } from '../nn/params.ts';
 import type { DecoderState, IncrementalLM } from './causalLM.ts';
+import { sampleToken, type SamplingOptions } from './sampling.ts';
+
+export { sampleToken };
 
 export interface LengthOptions {
   /** Tokens to generate at most. */
@@ -17,12 +20,7 @@ export interface LengthOptions {
   stopSequences?: number[][];
 }
 
-export interface SampleOptions extends LengthOptions {
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  /** CTRL-style penalty (> 1 discourages tokens already present). */
-  repetitionPenalty?: number;
+export interface SampleOptions extends LengthOptions, SamplingOptions {
   seed?: number;
   /** Samples per prompt. */
   n?: number;
@@ -181,35 +179,7 @@ export async function sample(lm: IncrementalLM, prompts: number[][], o: SampleOp
   const expanded = prompts.flatMap((p) => Array.from({ length: n }, () => p));
   const rng = new Random(o.seed ?? 0);
   const V = lm.vocabSize;
-  return collect(runSteps(lm, expanded, o, (logits, r, generated) => sampleToken(logits, r * V, V, o, rng, [...expanded[r]!, ...generated])), expanded.length);
-}
-
-export function sampleToken(logits: Float32Array, offset: number, V: number, o: SampleOptions, rng: Random, history: number[]): number {
-  const scores = new Float64Array(V);
-  for (let v = 0; v < V; v++) scores[v] = logits[offset + v]!;
-  const penalty = o.repetitionPenalty ?? 1;
-  if (penalty !== 1) for (const id of new Set(history)) scores[id] = scores[id]! > 0 ? scores[id]! / penalty : scores[id]! * penalty;
-  const temperature = o.temperature ?? 1;
-  if (temperature <= 0) throw new Error(`temperature must be > 0, got ${temperature}`);
-  let order = Array.from({ length: V }, (_, i) => i).filter((i) => scores[i] !== -Infinity);
-  order.sort((a, b) => scores[b]! - scores[a]!);
-  if (o.topK && o.topK > 0) order = order.slice(0, o.topK);
-  const max = scores[order[0]!]!;
-  let probs = order.map((i) => Math.exp((scores[i]! - max) / temperature));
-  let total = probs.reduce((a, b) => a + b, 0);
-  if (o.topP !== undefined && o.topP < 1) {
-    let cum = 0, keep = 0;
-    while (keep < probs.length && cum < o.topP * total) cum += probs[keep++]!;
-    order = order.slice(0, Math.max(1, keep));
-    probs = probs.slice(0, order.length);
-    total = probs.reduce((a, b) => a + b, 0);
-  }
-  let u = rng.next() * total;
-  for (let i = 0; i < order.length; i++) {
-    u -= probs[i]!;
-    if (u <= 0) return order[i]!;
-  }
-  return order[order.length - 1]!;
+  return collect(runSteps(lm, expanded, o, (logits, r, generated) => sampleToken(logits, r * V, V, o, rng, expanded[r]!, generated)), expanded.length);
 }
 
 /** Stream the tokens of one prompt as they are produced. */
@@ -218,7 +188,7 @@ export async function* stream(lm: IncrementalLM, prompt: number[], o: SampleOpti
   if (o.strategy === 'sample') checkSampling(o);
   const rng = new Random(o.seed ?? 0);
   const choose = o.strategy === 'sample'
-    ? (logits: Float32Array, r: number, g: number[]) => sampleToken(logits, r * V, V, o, rng, [...prompt, ...g])
+    ? (logits: Float32Array, r: number, g: number[]) => sampleToken(logits, r * V, V, o, rng, prompt, g)
     : (logits: Float32Array, r: number) => argmax(logits, r * V, V);
   for await (const tokens of runSteps(lm, [prompt], o, choose)) for (const t of tokens) yield t.token;
 }
