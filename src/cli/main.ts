@@ -29,7 +29,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 export class UsageError extends Error {}
 
 /** node:util parseArgs whose errors (unknown option, missing value) become usage errors (exit 2). */
-export function parseCommandArgs<T extends ParseArgsConfig['options']>(argv: string[], options: T, usage?: string) {
+export function parseCommandArgs<T extends ParseArgsConfig['options']>(argv: string[], options: T, usage?: string): ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: T; strict: true }>> {
   try {
     return parseArgs({ args: argv, allowPositionals: true, options, strict: true });
   } catch (e) {
