@@ -438,6 +438,59 @@ export const scatterAddRows: (...args: [shape: Shape, indices: Tensor, updates: 
   vjp: (g, [i], _y, _a, needs) => [null, needs[1] ? gather(g, i!) : null],
 }, (apply) => (shape, i, u) => apply([i, u], { shape: [...shape] }));
 
+/**
+ * Indices [..., k] (int64) of the k largest entries along the last axis, largest first (ONNX TopK's
+ * second output). Indices carry no gradient: take the values with `takeAlongAxis`, whose VJP
+ * scatters the gradient back to the selected entries.
+ */
+export const topKIndices: (...args: [x: Tensor, k: number]) => Tensor = defPrim<[x: Tensor, k: number]>('topKIndices', {
+  shape: ([x], a) => {
+    const k = a.k as number, last = x!.shape[x!.rank - 1];
+    if (x!.rank < 1) throw new GraphError('topKIndices', 'needs rank >= 1, got a scalar');
+    if (!Number.isInteger(k) || k < 1) throw new GraphError('topKIndices', `k must be a positive integer, got ${k}`);
+    if (typeof last === 'number' && k > last) throw new GraphError('topKIndices', `k ${k} exceeds the last dim of ${formatShape(x!.shape)}`);
+    return { dtype: 'int64', shape: [...x!.shape.slice(0, -1), k] };
+  },
+  onnx: (b, [x], a) => b.node('TopK', [x!, b.ints([a.k as number])], { axis: -1, largest: 1, sorted: 1 }, 2)[1]!,
+}, (apply) => (x, k) => apply([x], { k }));
+
+/**
+ * x[..., indices[..., j], ...] along `axis` (numpy take_along_axis, ONNX GatherElements): indices have
+ * x's rank and x's dims off `axis`. VJP: `scatterAddAlongAxis` of the gradient into zeros of x's shape.
+ */
+export const takeAlongAxis: (...args: [x: Tensor, indices: Tensor, axis: number]) => Tensor = defPrim<[x: Tensor, indices: Tensor, axis: number]>('takeAlongAxis', {
+  shape: ([x, i], a) => {
+    checkIndices('takeAlongAxis', i!);
+    const axis = a.axis as number;
+    if (i!.rank !== x!.rank || i!.shape.some((d, k) => k !== axis && d !== x!.shape[k])) {
+      throw new GraphError('takeAlongAxis', `indices ${formatShape(i!.shape)} must match ${formatShape(x!.shape)} off axis ${axis}`);
+    }
+    return { dtype: x!.dtype, shape: i!.shape };
+  },
+  onnx: (b, [x, i], a) => b.node('GatherElements', [x!, i!], { axis: a.axis as number })[0]!,
+  vjp: (g, [x, i], _y, a) => [scatterAddAlongAxis(x!.shape, i!, g, a.axis as number), null],
+}, (apply) => (x, i, axis) => apply([x, i], { axis: normalizeAxis('takeAlongAxis', axis, x.rank) }));
+
+/** zeros(shape) with `updates` added at `indices` along `axis` (ONNX ScatterElements, reduction add): takeAlongAxis's VJP. */
+export const scatterAddAlongAxis: (...args: [shape: Shape, indices: Tensor, updates: Tensor, axis: number]) => Tensor = defPrim<[shape: Shape, indices: Tensor, updates: Tensor, axis: number]>('scatterAddAlongAxis', {
+  shape: ([i, u], a) => {
+    checkIndices('scatterAddAlongAxis', i!);
+    const shape = a.shape as Dim[], axis = a.axis as number;
+    if (u!.rank !== i!.rank || u!.shape.some((d, k) => d !== i!.shape[k]) || i!.rank !== shape.length || i!.shape.some((d, k) => k !== axis && d !== shape[k])) {
+      throw new GraphError('scatterAddAlongAxis', `indices ${formatShape(i!.shape)} and updates ${formatShape(u!.shape)} must match each other, and ${formatShape(shape)} off axis ${axis}`);
+    }
+    return { dtype: u!.dtype, shape };
+  },
+  onnx: (b, [i, u], a, node) => {
+    const dtype = node.output.dtype;
+    const zero = { dtype, shape: [1], data: dtype === 'float64' ? new Float64Array(1) : new Float32Array(1) };
+    const zeros = b.node('ConstantOfShape', [b.shape(a.shape as Dim[])], { value: zero })[0]!;
+    const idx = node.inputs[0]!.dtype === 'int64' ? i! : b.node('Cast', [i!], { to: b.dtypeCode('int64') })[0]!;
+    return b.node('ScatterElements', [zeros, idx, u!], { axis: a.axis as number, reduction: 'add' })[0]!;
+  },
+  vjp: (g, [i], _y, a, needs) => [null, needs[1] ? takeAlongAxis(g, i!, a.axis as number) : null],
+}, (apply) => (shape, i, u, axis) => apply([i, u], { shape: [...shape], axis: normalizeAxis('scatterAddAlongAxis', axis, shape.length) }));
+
 // ---- generators ----------------------------------------------------------------------------
 
 /** The runtime value of a dim expression as an int64 scalar. */
