@@ -23,9 +23,9 @@ import {
 } from '../graph/ops.ts';
 import { GraphError, dimAdd, dimSub, type Dim, type Tensor } from '../graph/tensor.ts';
 import { andMasks, attention, causalAttentionMask, paddingMask, unilmMask } from '../nn/attention.ts';
-import { activate, dense, dropout, embedding, layerNorm, type Activation } from '../nn/layers.ts';
+import { activate, dense, dropout, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
-import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
+import type { BuildOptions, BuiltGraph, FamilyDefinition, ModelInputs, Naming, WeightMapping } from './family.ts';
 import { ConfigError, readConfig } from './config.ts';
 
 export type BertFamilyName = 'bert' | 'roberta' | 'albert' | 'albert_unshared' | 'electra';
@@ -149,15 +149,21 @@ export function positionEmbedding(table: Tensor, positionIds: Tensor, alpha: num
   return where(isPlain, plain, hierarchical);
 }
 
-/** RoBERTa's position ids: pads get pad_id, real tokens pad_id + 1, 2, ... counted over non-pads (left padding too). */
-function robertaPositionIds(ids: Tensor, padTokenId: number): Tensor {
-  const isToken = cast(logicalNot(equal(ids, scalar(padTokenId, 'int64'))), 'float32'); // (B, T)
+/**
+ * RoBERTa's position ids: pads get pad_id, real tokens pad_id + 1, 2, ... counted over non-pads (left
+ * padding too). Pads are the pad ids, or (inputs_embeds without ids) the attention mask's zeros.
+ */
+function robertaPositionIds(ids: Tensor | null, attentionMask: Tensor, padTokenId: number): Tensor {
+  const isToken = cast(ids ? logicalNot(equal(ids, scalar(padTokenId, 'int64'))) : equal(attentionMask, scalar(1, 'int64')), 'float32'); // (B, T)
   const counted = mul(cumsum(isToken, 1), isToken);
   return cast(add(counted, padTokenId), 'int64');
 }
 
 interface Inputs {
-  ids: Tensor;
+  /** (B, T) int64; null when `inputsEmbeds` stands alone. */
+  ids: Tensor | null;
+  /** (B, T, E): vectors in place of the word-embedding lookup; positions and segments are still added. */
+  inputsEmbeds?: Tensor | null;
   attentionMask: Tensor;
   tokenTypeIds: Tensor | null;
   /** Explicit position ids (B, T) (incremental decoding); default 0..T-1 (RoBERTa: from the padding). */
@@ -168,13 +174,16 @@ interface Inputs {
 function embeddings(scope: Scope, c: BertConfig, x: Inputs, o: BuildOptions): { h: Tensor; wordTable: Tensor } {
   const e = scope.child('embeddings');
   const vocab = o.keepTokens?.length ?? c.vocabSize;
-  const [, seq] = x.ids.shape as [Dim, Dim];
+  const [, seq] = (x.inputsEmbeds ?? x.ids!).shape as [Dim, Dim];
   const alpha = hierarchicalAlpha(o);
   const limit = bertMaxLength(c, o);
   if (typeof seq === 'number' && seq > limit.tokens) throw new GraphError(c.family, `${seq} tokens exceed the ${limit.tokens} positions${limit.hint ? ` (${limit.hint})` : ''}`);
-  const { output: words, table: wordTable } = embedding(e, x.ids, vocab, c.embeddingSize, 'word_embeddings'); // (B, T, E)
+  const wordTable = e.param('word_embeddings', [vocab, c.embeddingSize], initializers.truncatedNormal(0.02));
+  const embeds = x.inputsEmbeds;
+  if (embeds && (embeds.rank !== 3 || embeds.shape[2] !== c.embeddingSize)) throw new GraphError(c.family, `inputs_embeds must be (batch, seq, ${c.embeddingSize}), got [${embeds.shape.join(', ')}]`);
+  const words = embeds ?? gather(wordTable, x.ids!); // (B, T, E)
   const positionTable = e.param('position_embeddings', [c.maxPosition, c.embeddingSize], initializers.truncatedNormal(0.02));
-  const positionIds = x.positionIds ?? (c.family === 'roberta' ? robertaPositionIds(x.ids, c.padTokenId) : reshape(range(seq), [1, seq]));
+  const positionIds = x.positionIds ?? (c.family === 'roberta' ? robertaPositionIds(x.ids, x.attentionMask, c.padTokenId) : reshape(range(seq), [1, seq]));
   let h = add(words, positionEmbedding(positionTable, positionIds, alpha));
   if (c.typeVocabSize > 0) {
     const typeTable = e.param('token_type_embeddings', [c.typeVocabSize, c.embeddingSize], initializers.truncatedNormal(0.02));
@@ -259,7 +268,7 @@ export function layerScopeName(c: BertConfig, i: number): string {
 
 function attentionMaskFor(application: string, x: Inputs): Tensor | null {
   const padding = paddingMask(x.attentionMask); // (B, 1, 1, T)
-  const [, seq] = x.ids.shape as [Dim, Dim];
+  const [, seq] = x.attentionMask.shape as [Dim, Dim];
   if (application === 'lm') return andMasks(causalAttentionMask(seq), padding);
   if (application === 'unilm') return andMasks(unilmMask(x.tokenTypeIds!), padding);
   return padding;
@@ -282,13 +291,21 @@ function pooler(scope: Scope, h: Tensor): Tensor {
   return dense(scope.child('pooler/dense'), first, hidden, { activation: 'tanh' });
 }
 
-export function buildBert(scope: Scope, c: BertConfig, application: string, o: BuildOptions): BuiltGraph {
+/**
+ * The application's graph. `given` tensors stand in for graph inputs of the same name; a given
+ * `inputs_embeds` (B, T, E) replaces the word-embedding lookup (positions, segments and the
+ * embedding LayerNorm still apply), and without a given `input_ids` the graph then takes no ids.
+ */
+export function buildBert(scope: Scope, c: BertConfig, application: string, o: BuildOptions, given: ModelInputs = {}): BuiltGraph {
   checkApplication(c, application, o);
-  const ids = input('input_ids', 'int64', ['batch', 'seq']);
-  const attentionMask = input('attention_mask', 'int64', ['batch', 'seq']);
-  const tokenTypeIds = c.typeVocabSize > 1 ? input('token_type_ids', 'int64', ['batch', 'seq']) : null;
-  const x: Inputs = { ids, attentionMask, tokenTypeIds };
-  const inputs: Record<string, Tensor> = { input_ids: ids, attention_mask: attentionMask };
+  const embeds = given.inputs_embeds ?? null;
+  const ids = given.input_ids ?? (embeds ? null : input('input_ids', 'int64', ['batch', 'seq']));
+  const attentionMask = given.attention_mask ?? input('attention_mask', 'int64', ['batch', 'seq']);
+  const tokenTypeIds = c.typeVocabSize > 1 ? given.token_type_ids ?? input('token_type_ids', 'int64', ['batch', 'seq']) : null;
+  const x: Inputs = { ids, inputsEmbeds: embeds, attentionMask, tokenTypeIds };
+  const inputs: Record<string, Tensor> = { attention_mask: attentionMask };
+  if (ids) inputs.input_ids = ids;
+  if (embeds) inputs.inputs_embeds = embeds;
   if (tokenTypeIds) inputs.token_type_ids = tokenTypeIds;
 
   let { h, wordTable } = embeddings(scope, c, x, o); // (B, T, H)
@@ -306,7 +323,7 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
   if (application === 'discriminator') {
     const d = scope.child('discriminator');
     const t = dense(d.child('dense'), h, c.hiddenSize, { activation: c.hiddenAct });
-    const [b, seq] = ids.shape;
+    const [b, seq] = attentionMask.shape;
     outputs.logits = reshape(dense(d.child('dense_prediction'), t, 1), [b!, seq!]); // (B, T)
   }
   if (application === 'tagger') {
@@ -332,10 +349,10 @@ function maskedBinaryCrossEntropy(logits: Tensor, labels: Tensor, weights: Tenso
  * (`lm` / `unilm` shifted: logits at t score labels[t + 1]); NSP and classifier over [B] labels;
  * ELECTRA's discriminator BCE over attention_mask == 1.
  */
-export function bertLoss(built: BuiltGraph, application: string, options: BuildOptions): { labels: Tensor; loss: Tensor } {
+export function bertLoss(built: BuiltGraph, application: string, options: BuildOptions, given: ModelInputs = {}): { labels: Tensor; loss: Tensor } {
   const { outputs, inputs } = built;
   const perSequence = application === 'nsp' || (application === 'encoder' && options.numClasses !== undefined);
-  const labels = input('labels', 'int64', perSequence ? ['batch'] : ['batch', 'seq']);
+  const labels = given.labels ?? input('labels', 'int64', perSequence ? ['batch'] : ['batch', 'seq']);
   const logits = outputs.logits;
   if (!logits) throw new GraphError('loss', `application '${application}' has no logits to train (add numClasses for a classifier)`);
   if (application === 'discriminator') return { labels, loss: maskedBinaryCrossEntropy(logits, labels, inputs.attention_mask!) };

@@ -27,7 +27,7 @@ import type { Tokenizer } from '../tokenizers/index.ts';
 import { FileError } from '../util/files.ts';
 import { bertFamily } from './bert.ts';
 import { ConfigError } from './config.ts';
-import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
+import type { BuildOptions, BuiltGraph, FamilyDefinition, ModelInputs, Naming, WeightMapping } from './family.ts';
 import { gpt2Family } from './gpt2Family.ts';
 import { checkLabels, classifierFromConfig, findHead, headScopeName, labelsFromConfig, type HeadContext, type HeadDefinition } from './heads.ts';
 import { concatAxis, inferFamily, loadWeights, readConfigFile, transpose2d, type LoadReport } from './load.ts';
@@ -39,7 +39,8 @@ export type { FeedValue } from '../runtime/feeds.ts';
 
 /** A family that can also say how its applications are trained. */
 export type TrainableFamily<C = any> = FamilyDefinition<C> & {
-  loss?(built: BuiltGraph, application: string, options: BuildOptions): { labels: Tensor; loss: Tensor };
+  /** `given.labels` stands in for the labels input (a graph built twice over one batch). */
+  loss?(built: BuiltGraph, application: string, options: BuildOptions, given?: ModelInputs): { labels: Tensor; loss: Tensor };
   /** Longest input the position embeddings cover (checked before running, for a clear error). */
   maxLength?(config: C, options: BuildOptions): { tokens: number; hint?: string };
 };
@@ -198,9 +199,13 @@ export class Model {
     return this.definition.maxLength?.(this.config, this.options).tokens;
   }
 
-  /** Build this model's graph again in `scope` (e.g. a Trainer's training scope), with its loss when the family or head defines one. */
-  build(scope: Scope): BuiltGraph {
-    return buildGraph(this.definition, scope, this.config, this.family, this.application, this.options, this.head);
+  /**
+   * Build this model's graph again in `scope` (e.g. a Trainer's training scope), with its loss when the
+   * family or head defines one. `given` tensors stand in for the graph inputs of the same name, and
+   * `inputs_embeds` (T5: `decoder_inputs_embeds`) for the token-embedding lookup (see FamilyDefinition.build).
+   */
+  build(scope: Scope, given?: ModelInputs): BuiltGraph {
+    return buildGraph(this.definition, scope, this.config, this.family, this.application, this.options, this.head, given);
   }
 
   /** The training loss built in `scope`: pass `(scope) => model.loss(scope)` to Trainer.create. */
@@ -349,8 +354,9 @@ function sameBytes(a: HostTensor, b: HostTensor): boolean {
 }
 
 /** The family's graph, the head over it, and the training loss (the head's when it defines logits, else the family's). */
-function buildGraph(def: TrainableFamily, scope: Scope, config: unknown, family: string, application: string, options: BuildOptions, head?: NamedHead): BuiltGraph {
-  let built = def.build(scope, config, application, options);
+function buildGraph(def: TrainableFamily, scope: Scope, config: unknown, family: string, application: string, options: BuildOptions, head?: NamedHead, given?: ModelInputs): BuiltGraph {
+  if (head && given) throw new Error(`head '${head.name}': a graph with a head cannot be built over given inputs`);
+  let built = def.build(scope, config, application, options, given);
   if (head) {
     const context: HeadContext = { family, application, config, options, inputs: built.inputs, outputs: built.outputs };
     const outputs = head.def.build(scope.child(headScopeName(head.name)), context);
@@ -363,7 +369,7 @@ function buildGraph(def: TrainableFamily, scope: Scope, config: unknown, family:
     if (outputs.logits) return built; // the family's loss does not know the head's logits
   }
   if (!def.loss || (built.outputs.logits === undefined)) return built;
-  const { labels, loss } = def.loss(built, application, options);
+  const { labels, loss } = def.loss(built, application, options, given);
   return { inputs: { ...built.inputs, labels }, outputs: { ...built.outputs, loss } };
 }
 

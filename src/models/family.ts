@@ -62,7 +62,12 @@ export interface FamilyDefinition<C = any> {
   names: string[];
   applications: string[];
   parseConfig(raw: Record<string, unknown>, family: string): C;
-  build(scope: Scope, config: C, application: string, options: BuildOptions): BuiltGraph;
+  /**
+   * `given` tensors stand in for the graph inputs of the same name (so a graph can be built twice
+   * over the same inputs, as TeaForN's passes are); an `inputs_embeds` (T5: `decoder_inputs_embeds`)
+   * among them replaces the token-embedding lookup.
+   */
+  build(scope: Scope, config: C, application: string, options: BuildOptions, given?: ModelInputs): BuiltGraph;
   /** Every parameter the built graph declares must appear here. */
   weightMap(config: C, application: string, naming: Naming, options: BuildOptions): WeightMapping[];
 }

@@ -6,7 +6,7 @@
 import { add, gather, matmul, reshape, slice, transpose } from '../graph/ops.ts';
 import { dimAdd, dimSub, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { attention, causalAttentionMask, andMasks, paddingMask, type AttentionSpec, type RunningSums } from '../nn/attention.ts';
-import { dropout, embedding, feedForward, layerNorm, type Activation } from '../nn/layers.ts';
+import { dropout, feedForward, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 
 export interface GPT2Config {
@@ -27,7 +27,10 @@ export interface LayerCache {
 }
 
 export interface GPT2Inputs {
-  ids: Tensor; // (B, T) int64
+  /** (B, T) int64; optional when `inputsEmbeds` is given. */
+  ids?: Tensor | null;
+  /** (B, T, C): input vectors in place of the token-embedding lookup (positions are still added). */
+  inputsEmbeds?: Tensor | null;
   /** (B, P+T) 1 = token, 0 = padding (left padding for batched prompts). */
   attentionMask?: Tensor | null;
   /** Per-layer past keys/values, each (B, H, P, D). */
@@ -56,12 +59,16 @@ export interface GPT2Outputs {
 }
 
 export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outputs {
-  const [, seq] = inputs.ids.shape;
+  const embeds = inputs.inputsEmbeds ?? null;
+  if (!inputs.ids && !embeds) throw new GraphError('gpt2', 'needs ids or inputsEmbeds');
+  if (embeds && (embeds.rank !== 3 || embeds.shape[2] !== c.hiddenSize)) throw new GraphError('gpt2', `inputsEmbeds must be (batch, seq, ${c.hiddenSize}), got [${embeds.shape.join(', ')}]`);
+  const [, seq] = (embeds ?? inputs.ids!).shape;
   const past = inputs.past ?? 0;
   if (typeof seq === 'number' && typeof past === 'number' && seq + past > c.maxPosition) {
     throw new GraphError('gpt2', `sequence of ${seq + past} positions exceeds maxPosition ${c.maxPosition}`);
   }
-  const { output: tokens, table: wte } = embedding(scope, inputs.ids, c.vocabSize, c.hiddenSize, 'wte');
+  const wte = scope.param('wte', [c.vocabSize, c.hiddenSize], initializers.truncatedNormal(0.02));
+  const tokens = embeds ?? gather(wte, inputs.ids!); // (B, T, C)
   const wpe = scope.param('wpe', [c.maxPosition, c.hiddenSize], initializers.truncatedNormal(0.01));
   const positions = inputs.positionIds ? gather(wpe, inputs.positionIds) : reshape(slice(wpe, 0, past, dimAdd(past, seq!)), [1, seq!, c.hiddenSize]);
   let h = dropout(scope, add(tokens, positions), c.dropout ?? 0); // (B, T, C)

@@ -10,7 +10,7 @@ import { GraphError, dimSub, type Tensor } from '../graph/tensor.ts';
 import type { Scope } from '../nn/params.ts';
 import { parseActivation } from './bert.ts';
 import { ConfigError, readConfig } from './config.ts';
-import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
+import type { BuildOptions, BuiltGraph, FamilyDefinition, ModelInputs, Naming, WeightMapping } from './family.ts';
 import { gpt2, type GPT2Config } from './gpt2.ts';
 
 const HF_KEYS = [
@@ -53,17 +53,26 @@ function effectiveConfig(c: GPT2Config, o: BuildOptions): GPT2Config {
   };
 }
 
-export function buildGpt2(scope: Scope, c: GPT2Config, application: string, o: BuildOptions): BuiltGraph {
+/**
+ * The `lm` graph. `given` tensors stand in for graph inputs of the same name; `inputs_embeds`
+ * (B, T, C) replaces the token-embedding lookup, and without a given `input_ids` the graph then
+ * takes no ids at all (Hugging Face's inputs_embeds).
+ */
+export function buildGpt2(scope: Scope, c: GPT2Config, application: string, o: BuildOptions, given: ModelInputs = {}): BuiltGraph {
   if (application !== 'lm') throw new GraphError('gpt2', `unknown application '${application}' (GPT-2 supports: lm)`);
-  const ids = input('input_ids', 'int64', ['batch', 'seq']);
-  const attentionMask = input('attention_mask', 'int64', ['batch', 'seq']);
-  const out = gpt2(scope, effectiveConfig(c, o), { ids, attentionMask, attention: o.attention });
-  return { inputs: { input_ids: ids, attention_mask: attentionMask }, outputs: { last_hidden_state: out.hidden, logits: out.logits } };
+  const embeds = given.inputs_embeds;
+  const ids = given.input_ids ?? (embeds ? undefined : input('input_ids', 'int64', ['batch', 'seq']));
+  const attentionMask = given.attention_mask ?? input('attention_mask', 'int64', ['batch', 'seq']);
+  const out = gpt2(scope, effectiveConfig(c, o), { ids, inputsEmbeds: embeds, attentionMask, attention: o.attention });
+  const inputs: ModelInputs = { attention_mask: attentionMask };
+  if (ids) inputs.input_ids = ids;
+  if (embeds) inputs.inputs_embeds = embeds;
+  return { inputs, outputs: { last_hidden_state: out.hidden, logits: out.logits } };
 }
 
 /** Causal LM loss, shifted as Hugging Face does: logits at t score labels[t + 1]; -100 ignored. */
-export function gpt2Loss(built: BuiltGraph, _application: string): { labels: Tensor; loss: Tensor } {
-  const labels = input('labels', 'int64', ['batch', 'seq']);
+export function gpt2Loss(built: BuiltGraph, _application: string, _options?: BuildOptions, given: ModelInputs = {}): { labels: Tensor; loss: Tensor } {
+  const labels = given.labels ?? input('labels', 'int64', ['batch', 'seq']);
   const logits = built.outputs.logits!;
   const seq = logits.shape[1]!;
   return { labels, loss: crossEntropy(slice(logits, 1, 0, dimSub(seq, 1)), slice(labels, 1, 1, seq)) };

@@ -21,7 +21,7 @@ import { andMasks, attention, paddingMask } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, rmsNorm } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 import { ConfigError, GENERIC_HF_KEYS } from './config.ts';
-import type { BuildOptions, BuiltGraph, FamilyDefinition, Naming, WeightMapping } from './family.ts';
+import type { BuildOptions, BuiltGraph, FamilyDefinition, ModelInputs, Naming, WeightMapping } from './family.ts';
 
 export type T5Version = 't5' | 't5.1.1' | 'mt5';
 /** FFN activations HF's T5 accepts in feed_forward_proj ('gelu_new' is the tanh approximation). */
@@ -186,7 +186,10 @@ export function t5Encoder(scope: Scope, c: T5Config, inputs: T5EncoderInputs, op
 // ---- decoder --------------------------------------------------------------------------------
 
 export interface T5DecoderInputs {
-  decoderInputIds: Tensor; // (B, T) int64
+  /** (B, T) int64; optional when `decoderInputsEmbeds` is given. */
+  decoderInputIds?: Tensor | null;
+  /** (B, T, C): input vectors in place of the shared-embedding lookup (dropout still applies). */
+  decoderInputsEmbeds?: Tensor | null;
   /** Encoder output (B, S, C); needed unless every layer's `crossKv` is given. */
   encoderHidden?: Tensor | null;
   /** (B, S) 1 = token, 0 = padding, for cross-attention. */
@@ -213,7 +216,10 @@ export interface T5DecoderOutputs {
 
 export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, options: BuildOptions = {}): T5DecoderOutputs {
   const r = rates(c, options);
-  const [, seq] = inputs.decoderInputIds.shape;
+  const embeds = inputs.decoderInputsEmbeds ?? null;
+  if (!inputs.decoderInputIds && !embeds) throw new GraphError('t5Decoder', 'needs decoderInputIds or decoderInputsEmbeds');
+  if (embeds && (embeds.rank !== 3 || embeds.shape[2] !== c.dModel)) throw new GraphError('t5Decoder', `decoderInputsEmbeds must be (batch, dec_seq, ${c.dModel}), got [${embeds.shape.join(', ')}]`);
+  const [, seq] = (embeds ?? inputs.decoderInputIds!).shape;
   const past = inputs.past ?? 0;
   if (inputs.selfCache && inputs.selfCache.length !== c.numDecoderLayers) {
     throw new GraphError('t5Decoder', `selfCache has ${inputs.selfCache.length} layers, the decoder ${c.numDecoderLayers}`);
@@ -222,7 +228,8 @@ export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, op
     throw new GraphError('t5Decoder', `crossKv has ${inputs.crossKv.length} layers, the decoder ${c.numDecoderLayers}`);
   }
   if (!inputs.crossKv && !inputs.encoderHidden) throw new GraphError('t5Decoder', 'needs encoderHidden or crossKv for the cross-attention');
-  const { output: embedded, table: shared } = embedding(scope, inputs.decoderInputIds, c.vocabSize, c.dModel, 'shared');
+  const shared = scope.param('shared', [c.vocabSize, c.dModel], initializers.truncatedNormal(0.02));
+  const embedded = embeds ?? gather(shared, inputs.decoderInputIds!); // (B, T, C)
   const dec = scope.child('decoder');
   const table = dec.child('block_0').child('layer_0').child('SelfAttention')
     .param('relative_attention_bias', [c.relativeAttentionNumBuckets, c.numHeads], initializers.normal(c.dModel ** -0.5));
@@ -426,12 +433,20 @@ function effectiveConfig(c: T5Config, options: BuildOptions): T5Config {
   return options.keepTokens ? { ...c, vocabSize: options.keepTokens.length } : c;
 }
 
-function build(scope: Scope, config: T5Config, application: string, options: BuildOptions): BuiltGraph {
+/**
+ * `given` tensors stand in for graph inputs of the same name; a given `decoder_inputs_embeds`
+ * (B, T, C) replaces the decoder's embedding lookup, and without a given `decoder_input_ids` the
+ * graph then takes no decoder ids.
+ */
+function build(scope: Scope, config: T5Config, application: string, options: BuildOptions, given: ModelInputs = {}): BuiltGraph {
   checkOptions(config, options);
   const c = effectiveConfig(config, options);
-  const inputIds = () => input('input_ids', 'int64', ['batch', 'seq']);
-  const attentionMask = () => input('attention_mask', 'int64', ['batch', 'seq']);
-  const decoderInputIds = () => input('decoder_input_ids', 'int64', ['batch', 'dec_seq']);
+  const inputIds = () => given.input_ids ?? input('input_ids', 'int64', ['batch', 'seq']);
+  const attentionMask = () => given.attention_mask ?? input('attention_mask', 'int64', ['batch', 'seq']);
+  const decEmbeds = given.decoder_inputs_embeds ?? null;
+  const decoderInputIds = () => given.decoder_input_ids ?? (decEmbeds ? null : input('decoder_input_ids', 'int64', ['batch', 'dec_seq']));
+  const decoderInputs = (ids: Tensor | null): ModelInputs => ({ ...(ids ? { decoder_input_ids: ids } : {}), ...(decEmbeds ? { decoder_inputs_embeds: decEmbeds } : {}) });
+  const labelsInput = () => given.labels ?? input('labels', 'int64', ['batch', 'dec_seq']);
   switch (application) {
     case 'encoder': {
       const ids = inputIds(), mask = attentionMask();
@@ -440,22 +455,22 @@ function build(scope: Scope, config: T5Config, application: string, options: Bui
     }
     case 'decoder': {
       // bert4keras's T5_Decoder: the encoder output comes in as an input.
-      const encoderHidden = input('encoder_hidden_states', scope.dtype, ['batch', 'seq', c.dModel]);
-      const mask = input('encoder_attention_mask', 'int64', ['batch', 'seq']);
-      const ids = decoderInputIds(), labels = input('labels', 'int64', ['batch', 'dec_seq']);
-      const d = t5Decoder(scope, c, { decoderInputIds: ids, encoderHidden, encoderAttentionMask: mask }, options);
+      const encoderHidden = given.encoder_hidden_states ?? input('encoder_hidden_states', scope.dtype, ['batch', 'seq', c.dModel]);
+      const mask = given.encoder_attention_mask ?? input('encoder_attention_mask', 'int64', ['batch', 'seq']);
+      const ids = decoderInputIds(), labels = labelsInput();
+      const d = t5Decoder(scope, c, { decoderInputIds: ids, decoderInputsEmbeds: decEmbeds, encoderHidden, encoderAttentionMask: mask }, options);
       return {
-        inputs: { encoder_hidden_states: encoderHidden, encoder_attention_mask: mask, decoder_input_ids: ids, labels },
+        inputs: { encoder_hidden_states: encoderHidden, encoder_attention_mask: mask, ...decoderInputs(ids), labels },
         outputs: { last_hidden_state: d.hidden, logits: d.logits, loss: crossEntropy(d.logits, labels) },
       };
     }
     case 'seq2seq': {
       const ids = inputIds(), mask = attentionMask(), decIds = decoderInputIds();
-      const labels = input('labels', 'int64', ['batch', 'dec_seq']);
+      const labels = labelsInput();
       const encoderHidden = t5Encoder(scope, c, { inputIds: ids, attentionMask: mask }, options);
-      const d = t5Decoder(scope, c, { decoderInputIds: decIds, encoderHidden, encoderAttentionMask: mask }, options);
+      const d = t5Decoder(scope, c, { decoderInputIds: decIds, decoderInputsEmbeds: decEmbeds, encoderHidden, encoderAttentionMask: mask }, options);
       return {
-        inputs: { input_ids: ids, attention_mask: mask, decoder_input_ids: decIds, labels },
+        inputs: { input_ids: ids, attention_mask: mask, ...decoderInputs(decIds), labels },
         outputs: { encoder_last_hidden_state: encoderHidden, last_hidden_state: d.hidden, logits: d.logits, loss: crossEntropy(d.logits, labels) },
       };
     }
