@@ -1,0 +1,198 @@
+/**
+ * TeaForN: teacher forcing with N-grams (Goodman, Ding and Soricut, EMNLP 2020, arXiv 2010.03494;
+ * Su Jianlin's post https://kexue.fm/archives/7818), as a loss for the Trainer.
+ *
+ * Teacher forcing feeds the gold token x_{t} at every decoder position and scores the next one:
+ *
+ *   pass 1 (teacher forcing):  e^{(1)}_t = E[x_t]                      (the gold embeddings)
+ *
+ * TeaForN unrolls N passes of the same decoder (shared weights) along a second time axis. Pass i+1
+ * sees, at every position t whose input token is a prediction target, not E[x_t] but what pass i
+ * produced one position earlier, where it was predicting x_t:
+ *
+ *   pass i+1:  e^{(i+1)}_t = f(pass i at t-1)   where x_t is a target (it is scored from t-1)
+ *              e^{(i+1)}_t = E[x_t]             elsewhere (the source, [CLS], the start token)
+ *
+ *   feed 'hidden': f = h^{(i)}_{t-1}, the final hidden state (the model's `last_hidden_state`: GPT-2
+ *                  after ln_f, BERT after the last block, T5's decoder after its final norm);
+ *   feed 'topk':   f = Σ_{j ∈ topk(p^{(i)}_{t-1})} p^{(i)}_{t-1}[j] E[j] / Σ_{j ∈ topk} p^{(i)}_{t-1}[j],
+ *                  the top-k-probability-weighted average of the embedding rows (E is the input
+ *                  embedding table, which is the output layer too where the head is tied).
+ *
+ * The loss sums the N passes' token cross-entropies, each scored against the same gold tokens:
+ *
+ *   L = − Σ_{i=1..N} λ_i · mean_t log p^{(i)}_t[w_t]     (each mean over the labelled positions)
+ *
+ * so with N = 1 (λ = [1]) it is exactly the model's teacher-forcing loss. Every pass is one more
+ * forward (and backward) over the decoder inside the same step graph, so training costs about N
+ * times a teacher-forcing step, still one ORT run; decoding is unchanged. Gradients flow through
+ * the fed vectors into pass i (through h, or through the top-k probabilities and the embedding
+ * rows; the top-k indices are not differentiable). Dropout draws fresh masks in every pass.
+ *
+ * Which positions count as targets comes from the labels (-100 = not scored), as the model's own
+ * loss reads them: causal LMs and UniLM (labels[t] is the token at t, scored from t-1) and T5's
+ * decoder (labels[t] is decoder_input_ids[t+1]). Weights are shared between passes (the post's
+ * main variant); unshared decoders are not implemented.
+ */
+import { add, equal, gather, greaterOrEqual, logicalAnd, logicalNot, mul, padAxis, range, reduceSum, reshape, scalar, slice, softmax, takeAlongAxis, topKIndices, where, div } from '../graph/ops.ts';
+import { unsqueeze } from '../graph/composite.ts';
+import { GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
+import type { Scope } from '../nn/params.ts';
+import { TrainingError } from './errors.ts';
+
+export type TeaForNFeed = 'hidden' | 'topk';
+
+export interface TeaForNOptions {
+  /** Passes (1 = plain teacher forcing). */
+  n: number;
+  /** Weight of each pass's loss, length n (default all 1). */
+  lambdas?: number[];
+  /** What pass i+1 reads from pass i (default 'hidden'). */
+  feed?: TeaForNFeed;
+  /** Top-k size for feed 'topk' (1 ≤ k ≤ vocabulary). */
+  k?: number;
+}
+
+/**
+ * What TeaForN needs of a model (a built `Model` has it): its application, and its graph built in
+ * a scope over given inputs, with `inputs_embeds` (T5: `decoder_inputs_embeds`) in place of the
+ * token lookup.
+ */
+export interface TeaForNModel {
+  family: string;
+  application: string;
+  build(scope: Scope, given?: Record<string, Tensor>): { inputs: Record<string, Tensor>; outputs: Record<string, Tensor> };
+}
+
+export interface TeaForNGraph {
+  /** Σ λ_i loss_i. */
+  loss: Tensor;
+  /** Each pass's loss (mean token cross-entropy). */
+  losses: Tensor[];
+  /** Each pass's graph (pass 1 is the teacher-forcing graph). */
+  passes: { inputs: Record<string, Tensor>; outputs: Record<string, Tensor> }[];
+}
+
+/** How a model's decoder reads its inputs: which ids feed the decoder, and how labels line up with them. */
+interface Layout {
+  ids: string;
+  embeds: string;
+  /** labels[t] is the token at t (scored from t-1), or (false) the token at t+1. */
+  labelsAtInput: boolean;
+}
+
+const LAYOUTS: Record<string, Layout> = {
+  lm: { ids: 'input_ids', embeds: 'inputs_embeds', labelsAtInput: true },
+  unilm: { ids: 'input_ids', embeds: 'inputs_embeds', labelsAtInput: true },
+  seq2seq: { ids: 'decoder_input_ids', embeds: 'decoder_inputs_embeds', labelsAtInput: false },
+  decoder: { ids: 'decoder_input_ids', embeds: 'decoder_inputs_embeds', labelsAtInput: false },
+};
+
+/** Check the options; returns them completed. */
+export function teaForNOptions(o: TeaForNOptions): Required<Omit<TeaForNOptions, 'k'>> & { k: number } {
+  const { n } = o;
+  if (!Number.isInteger(n) || n < 1) throw new TrainingError('teaForN', `n must be a positive integer (1 = teacher forcing), got ${n}`);
+  const feed = o.feed ?? 'hidden';
+  if (feed !== 'hidden' && feed !== 'topk') throw new TrainingError('teaForN', `unknown feed '${String(feed)}' (use 'hidden' or 'topk')`);
+  const lambdas = o.lambdas ?? Array<number>(n).fill(1);
+  if (!Array.isArray(lambdas) || lambdas.length !== n) throw new TrainingError('teaForN', `lambdas must have n = ${n} entries, got ${Array.isArray(lambdas) ? lambdas.length : String(lambdas)}`);
+  const bad = lambdas.find((l) => typeof l !== 'number' || !Number.isFinite(l) || l < 0);
+  if (bad !== undefined) throw new TrainingError('teaForN', `lambdas must be finite and >= 0, got ${bad}`);
+  if (feed === 'topk' && (o.k === undefined || !Number.isInteger(o.k) || o.k < 1)) throw new TrainingError('teaForN', `feed 'topk' needs k, a positive integer, got ${o.k}`);
+  if (feed === 'hidden' && o.k !== undefined) throw new TrainingError('teaForN', `k applies to feed 'topk' only (feed is 'hidden')`);
+  return { n, lambdas, feed, k: o.k ?? 0 };
+}
+
+/** The parameter gathered by `ids` (the token-embedding table), found in the teacher pass's graph. */
+function embeddingTable(outputs: Tensor[], ids: Tensor): Tensor | undefined {
+  const seen = new Set<Tensor>();
+  const stack = [...outputs];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    const [table, idx] = t.node.inputs;
+    if (t.node.op === 'gather' && idx === ids && table?.node.op === 'param') return table;
+    stack.push(...t.node.inputs);
+  }
+  return undefined;
+}
+
+/** x[:, t-1] at t (zeros at t = 0), along axis 1 of length `seq`. */
+function shiftRight(x: Tensor, seq: Dim): Tensor {
+  return slice(padAxis(x, 1, 1, 0), 1, 0, seq);
+}
+
+/** Positions t ≥ 1 whose input token is a prediction target: (B, T) bool. */
+function targetPositions(labels: Tensor, layout: Layout): Tensor {
+  const seq = labels.shape[1]!;
+  // labels[t] scores the token at t+1 (T5): the input at t is a target when labels[t-1] is scored.
+  const atInput = layout.labelsAtInput ? labels : shiftRight(labels, seq);
+  const scored = logicalNot(equal(atInput, scalar(-100, 'int64')));
+  return logicalAnd(scored, reshape(greaterOrEqual(range(seq), scalar(1, 'int64')), [1, seq]));
+}
+
+/** Vectors (B, T, E) from pass outputs at every position: h, or the top-k-weighted embedding average. */
+function fedVectors(outputs: Record<string, Tensor>, table: Tensor, feed: TeaForNFeed, k: number): Tensor {
+  const width = table.shape[1]!;
+  if (feed === 'hidden') {
+    const h = outputs.last_hidden_state;
+    if (!h) throw new GraphError('teaForN', "feed 'hidden' needs the model's last_hidden_state output");
+    if (h.shape[2] !== width) throw new GraphError('teaForN', `feed 'hidden': the hidden state is ${h.shape[2]} wide but the input embeddings ${width} (ALBERT-style factorised embeddings); use feed 'topk'`);
+    return h;
+  }
+  const logits = outputs.logits!;
+  const vocab = logits.shape[2]!;
+  if (typeof vocab === 'number' && k > vocab) throw new TrainingError('teaForN', `k ${k} exceeds the vocabulary of ${vocab}`);
+  const probs = softmax(logits, -1); // (B, T, V)
+  const top = topKIndices(logits, k); // (B, T, k), no gradient
+  const p = takeAlongAxis(probs, top, -1); // (B, T, k), differentiable
+  const w = div(p, reduceSum(p, -1, true)); // renormalised over the top k
+  return reduceSum(mul(unsqueeze(w, -1), gather(table, top)), 2); // (B, T, E)
+}
+
+/**
+ * The TeaForN graph of `model` in `scope`: N passes with shared weights, their losses and the
+ * weighted total. See the module comment for the equations.
+ */
+export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForNOptions): TeaForNGraph {
+  const o = teaForNOptions(options);
+  const layout = LAYOUTS[model.application];
+  if (!layout) throw new TrainingError('teaForN', `${model.family} '${model.application}' is not a decoder TeaForN can unroll; it trains causal LMs and seq2seq models (applications ${Object.keys(LAYOUTS).join(', ')})`);
+  const first = model.build(scope);
+  const passes = [first];
+  const loss1 = first.outputs.loss;
+  if (!loss1) throw new TrainingError('teaForN', `${model.family} '${model.application}' has no training loss`);
+  const losses = [loss1];
+  if (o.n > 1) {
+    const ids = first.inputs[layout.ids], labels = first.inputs.labels;
+    if (!ids || !labels) throw new TrainingError('teaForN', `${model.family} '${model.application}' takes no ${ids ? 'labels' : layout.ids}`);
+    const table = embeddingTable(Object.values(first.outputs), ids);
+    if (!table) throw new GraphError('teaForN', `no embedding table gathered by ${layout.ids} in ${model.family} '${model.application}'`);
+    if (o.feed === 'topk' && typeof table.shape[0] === 'number' && o.k > table.shape[0]) throw new TrainingError('teaForN', `k ${o.k} exceeds the vocabulary of ${table.shape[0]}`);
+    const teacher = gather(table, ids); // (B, T, E): the gold embeddings
+    const replace = unsqueeze(targetPositions(labels, layout), -1); // (B, T, 1)
+    const seq = ids.shape[1]!;
+    let prev = first;
+    for (let i = 2; i <= o.n; i++) {
+      const fed = fedVectors(prev.outputs, table, o.feed, o.k); // (B, T, E) at every position
+      const shifted = shiftRight(fed, seq); // position t gets t-1's
+      const embeds = where(replace, shifted, teacher);
+      const pass = model.build(scope, { ...first.inputs, [layout.embeds]: embeds });
+      passes.push(pass);
+      losses.push(pass.outputs.loss!);
+      prev = pass;
+    }
+  }
+  const loss = losses.map((l, i) => (o.lambdas[i] === 1 ? l : mul(l, o.lambdas[i]!))).reduce((a, b) => add(a, b));
+  return { loss, losses, passes };
+}
+
+/**
+ * TeaForN as a Trainer loss: `Trainer.create({ store: model.store, loss: teaForN(model, { n: 2 }), ... })`.
+ * With `n: 1` it is the model's own teacher-forcing loss.
+ */
+export function teaForN(model: TeaForNModel, options: TeaForNOptions): (scope: Scope) => Tensor {
+  teaForNOptions(options); // refuse bad options when the loss is made, not at the first step
+  return (scope) => teaForNGraph(model, scope, options).loss;
+}
