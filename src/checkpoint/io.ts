@@ -45,14 +45,25 @@ export class CheckpointError extends Error {
   }
 }
 
-/** Positioned reads from an open regular file (a FIFO, device or directory is a FileError); the file is never loaded whole. */
-export class RandomAccessFile {
-  readonly fd: number;
-  readonly size: number;
-  constructor(readonly path: string) {
-    this.fd = openRegularFile(path);
-    this.size = fstatSync(this.fd).size;
-  }
+/** A file already in memory (fetched, or from a Blob/File in a browser): what the readers take instead of a path. */
+export interface NamedBytes {
+  /** Shown in errors (a file name or URL). */
+  name: string;
+  bytes: Uint8Array;
+}
+
+export const isNamedBytes = (s: unknown): s is NamedBytes =>
+  typeof s === 'object' && s !== null && typeof (s as NamedBytes).name === 'string' && (s as NamedBytes).bytes instanceof Uint8Array;
+
+/** A path (read from disk, Node) or bytes in memory (anywhere), with the same positioned-read interface. */
+export function openRandomAccess(source: string | NamedBytes): RandomAccess {
+  return typeof source === 'string' ? new RandomAccessFile(source) : new RandomAccessBytes(source);
+}
+
+/** Positioned reads with range checks that name the file. */
+export abstract class RandomAccess {
+  abstract readonly path: string;
+  abstract readonly size: number;
 
   /** Throws unless bytes [position, position + length) lie in the file: call before allocating `length` bytes. */
   checkRange(position: number, length: number, what = 'data'): void {
@@ -62,6 +73,26 @@ export class RandomAccessFile {
   }
 
   /** Fill `into` from `position`; throws (naming the file and `what`) if the file ends first. */
+  abstract readInto(into: Uint8Array, position: number, what?: string): Uint8Array;
+
+  read(position: number, length: number, what?: string): Uint8Array {
+    this.checkRange(position, length, what);
+    return this.readInto(new Uint8Array(length), position, what);
+  }
+
+  abstract close(): void;
+}
+
+/** Positioned reads from an open regular file (a FIFO, device or directory is a FileError); the file is never loaded whole. */
+export class RandomAccessFile extends RandomAccess {
+  readonly fd: number;
+  readonly size: number;
+  constructor(readonly path: string) {
+    super();
+    this.fd = openRegularFile(path);
+    this.size = fstatSync(this.fd).size;
+  }
+
   readInto(into: Uint8Array, position: number, what = 'data'): Uint8Array {
     this.checkRange(position, into.length, what);
     let done = 0;
@@ -74,14 +105,30 @@ export class RandomAccessFile {
     return into;
   }
 
-  read(position: number, length: number, what?: string): Uint8Array {
-    this.checkRange(position, length, what);
-    return this.readInto(new Uint8Array(length), position, what);
-  }
-
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** The same reads over bytes in memory (subarrays share them: a tensor read is a copy, as from disk). */
+export class RandomAccessBytes extends RandomAccess {
+  readonly path: string;
+  readonly size: number;
+  private readonly bytes: Uint8Array;
+  constructor(source: NamedBytes) {
+    super();
+    this.path = source.name;
+    this.bytes = source.bytes;
+    this.size = source.bytes.length;
+  }
+
+  readInto(into: Uint8Array, position: number, what = 'data'): Uint8Array {
+    this.checkRange(position, into.length, what);
+    into.set(this.bytes.subarray(position, position + into.length));
+    return into;
+  }
+
+  close(): void {}
 }
 
 /** A whole small file (an index, JSON, a state file), refused over `limit` bytes. */

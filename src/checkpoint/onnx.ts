@@ -7,7 +7,7 @@
 import { dirname, join } from '../util/node/path.ts';
 import { FileError } from '../util/files.ts';
 import { BYTES_PER_ELEMENT, sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
-import { allocateTensor, checkIndex, CheckpointError, RandomAccessFile, shapeBytes, type CheckpointReader, type TensorInfo } from './io.ts';
+import { allocateTensor, checkIndex, CheckpointError, openRandomAccess, RandomAccess, RandomAccessFile, shapeBytes, type CheckpointReader, type NamedBytes, type TensorInfo } from './io.ts';
 import { ProtoReader, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from './protobuf.ts';
 
 /** onnx.proto TensorProto.DataType codes we map to host dtypes. */
@@ -30,7 +30,7 @@ interface Initializer {
 class DiskProto {
   private window: Uint8Array = new Uint8Array(0);
   private windowStart = 0;
-  constructor(private readonly file: RandomAccessFile, public pos: number, readonly end: number) {}
+  constructor(private readonly file: RandomAccess, public pos: number, readonly end: number) {}
 
   private byte(): number {
     if (this.pos >= this.end) throw new CheckpointError(this.file.path, `truncated protobuf at byte ${this.pos}`);
@@ -77,13 +77,19 @@ class DiskProto {
 
 export class OnnxReader implements CheckpointReader {
   readonly format = 'onnx' as const;
-  private readonly file: RandomAccessFile;
+  private readonly file: RandomAccess;
   private readonly initializers = new Map<string, Initializer>();
   private readonly unsupported: { name: string; reason: string }[] = [];
   private readonly externalFiles = new Map<string, RandomAccessFile>();
 
-  constructor(readonly path: string) {
-    this.file = new RandomAccessFile(path);
+  readonly path: string;
+  private readonly inMemory: boolean;
+
+  /** A file path (Node; external data is read beside it), or the model's bytes with a name for errors (external data refused). */
+  constructor(source: string | NamedBytes) {
+    const path = (this.path = typeof source === 'string' ? source : source.name);
+    this.inMemory = typeof source !== 'string';
+    this.file = openRandomAccess(source);
     try {
       const model = new DiskProto(this.file, 0, this.file.size);
       let graphs = 0;
@@ -227,6 +233,7 @@ export class OnnxReader implements CheckpointReader {
   private external(location: string, tensor: string): RandomAccessFile {
     let f = this.externalFiles.get(location);
     if (!f) {
+      if (this.inMemory) throw new CheckpointError(this.path, `the tensor's data is in an external file ('${location}'), which a model given as bytes cannot reach: export it with all weights inline (externalThreshold: Infinity)`, tensor);
       if (location.split(/[\\/]/).includes('..')) throw new CheckpointError(this.path, `external data location '${location}' leaves the model directory`, tensor);
       const path = join(dirname(this.path), location);
       try {

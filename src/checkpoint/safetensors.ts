@@ -7,8 +7,8 @@
 import type { DType, HostTensor } from '../graph/dtype.ts';
 import { writeAtomically } from '../util/files.ts';
 import {
-  allocateTensor, byteSize, checkIndex, checkName, checkTensor, CheckpointError, describe, FileSink, isReaderSource, RandomAccessFile, shapeBytes, table, tensorBytes,
-  type CheckpointReader, type TensorInfo, type TensorSource,
+  allocateTensor, byteSize, checkIndex, checkName, checkTensor, CheckpointError, describe, FileSink, isReaderSource, openRandomAccess, RandomAccess, RandomAccessFile, shapeBytes, table, tensorBytes,
+  type CheckpointReader, type NamedBytes, type TensorInfo, type TensorSource,
 } from './io.ts';
 
 const FROM_ST = table<DType>({ F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', I8: 'int8', U8: 'uint8', BOOL: 'bool' });
@@ -21,13 +21,17 @@ interface Entry extends TensorInfo { begin: number; end: number }
 export class SafetensorsReader implements CheckpointReader {
   readonly format = 'safetensors' as const;
   readonly metadata: Record<string, string>;
-  private readonly file: RandomAccessFile;
+  private readonly file: RandomAccess;
   private readonly entries = new Map<string, Entry>();
   private readonly unsupported: { name: string; reason: string }[] = [];
   private readonly dataStart: number;
 
-  constructor(readonly path: string) {
-    this.file = new RandomAccessFile(path);
+  readonly path: string;
+
+  /** A file path (Node), or the file's bytes with a name for errors (e.g. fetched in a browser). */
+  constructor(source: string | NamedBytes) {
+    const path = (this.path = typeof source === 'string' ? source : source.name);
+    this.file = openRandomAccess(source);
     try {
       const f = this.file;
       if (f.size < 8) throw new CheckpointError(path, `not a safetensors file: only ${f.size} bytes`);

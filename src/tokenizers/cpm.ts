@@ -10,6 +10,7 @@
 import type { Pieces } from './base.ts';
 import { SentencePieceTokenizer, type SpModel } from './sentencepiece.ts';
 import { TokenizerError, type DecodeOptions } from './types.ts';
+import { isNode } from '../util/node/builtin.ts';
 
 /** Splits text into words whose concatenation is the text (jieba's default, HMM on). */
 export type Segmenter = (text: string) => string[];
@@ -17,10 +18,22 @@ export type Segmenter = (text: string) => string[];
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 let jieba: Segmenter | undefined;
-/** jieba from @node-rs/jieba with its bundled dictionary (loaded once, ~0.3 s). */
+/**
+ * jieba from @node-rs/jieba with its bundled dictionary (loaded once, ~0.3 s). A native Node module
+ * (an optional dependency): in a browser, give CpmTokenizer a segmenter of your own.
+ */
 export async function jiebaSegmenter(): Promise<Segmenter> {
   if (!jieba) {
-    const [{ Jieba }, { dict }] = await Promise.all([import('@node-rs/jieba'), import('@node-rs/jieba/dict.js')]);
+    if (!isNode()) throw new TokenizerError('CPM tokenization segments words with jieba (@node-rs/jieba), a native Node module that cannot run in a browser: construct new CpmTokenizer(model, segmenter) with a segmenter of your own');
+    // The specifier is not a literal, so bundlers for the browser leave the native module out.
+    const pkg: string = '@node-rs/jieba';
+    let mods: [typeof import('@node-rs/jieba'), typeof import('@node-rs/jieba/dict.js')];
+    try {
+      mods = await Promise.all([import(pkg), import(`${pkg}/dict.js`)]);
+    } catch (e) {
+      throw new TokenizerError(`CPM tokenization needs @node-rs/jieba (an optional dependency of bert4ts; npm install @node-rs/jieba): ${(e as Error).message}`);
+    }
+    const [{ Jieba }, { dict }] = mods;
     const j = Jieba.withDict(dict);
     jieba = (text) => j.cut(text, true);
   }

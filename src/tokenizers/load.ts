@@ -33,19 +33,45 @@ const SP_PREFERRED = ['spiece.model', 'sentencepiece.bpe.model', 'sentencepiece.
 const BPE_PAIRS: [string, string][] = [['encoder.json', 'vocab.bpe'], ['vocab.json', 'merges.txt']];
 const CONFIG_FILES = ['tokenizer_config.json', 'special_tokens_map.json'];
 
+/**
+ * The files a tokenizer is read from, by name: a directory on disk (`loadTokenizer(path)`), or files
+ * already in memory (`fromFiles`: fetched or picked in a browser, see io/source.ts).
+ */
+export interface TokenizerFiles {
+  /** Names present (for a source that cannot list, the ones fetched). */
+  names(): Set<string>;
+  text(name: string): string;
+  bytes(name: string): Uint8Array;
+  /** How errors show a file. */
+  where(name: string): string;
+}
+
+/** Every name `loadTokenizerFrom` may read, in the order it tries them (for sources that cannot list a directory). */
+export const TOKENIZER_FILE_NAMES = { configs: [...CONFIG_FILES, 'keep_tokens.json'], main: ['vocab.txt', ...SP_PREFERRED, ...BPE_PAIRS.flat(), 'tokenizer.json'] };
+
 export async function loadTokenizer(path: string, options: LoadOptions = {}): Promise<Tokenizer> {
   if (typeof path !== 'string' || !existsSync(path)) throw new TokenizerError(`tokenizer not found: ${path} does not exist`);
   let isDir: boolean;
   try { isDir = statSync(path).isDirectory(); } catch (e) { throw new FileError(path, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
   const dir = isDir ? path : dirname(path);
-  const files = listDir(dir);
-  const config = parseHfConfig(CONFIG_FILES.filter((f) => files.has(f)).map((f) => [join(dir, f), readText(join(dir, f))]));
+  const names = listDir(dir);
+  const files: TokenizerFiles = { names: () => names, text: (f) => readText(join(dir, f)), bytes: (f) => readBytes(join(dir, f)), where: (f) => join(dir, f) };
+  return loadTokenizerFiles(files, options, isDir ? undefined : basename(path), dir);
+}
+
+/**
+ * The tokenizer in `files` (or the one `file` names), with its config files and keep_tokens.json
+ * applied: what `loadTokenizer` does for a directory, over any TokenizerFiles.
+ */
+export async function loadTokenizerFiles(files: TokenizerFiles, options: LoadOptions = {}, file?: string, where = 'the given files'): Promise<Tokenizer> {
+  const names = files.names();
+  const config = parseHfConfig(CONFIG_FILES.filter((f) => names.has(f)).map((f) => [files.where(f), files.text(f)]));
   const opts: LoadOptions = { ...config.wordpiece, kind: config.kind, ...definedOnly(options) };
-  const tok = isDir ? await loadFromDir(path, files, opts) : await loadFile(path, opts);
+  const tok = file === undefined ? await loadFromDir(files, where, opts) : await loadFile(files, file, opts);
   applyConfig(tok, config);
-  const keepPath = join(dir, 'keep_tokens.json');
-  if ((options.keepTokens ?? true) && files.has('keep_tokens.json')) {
-    const keep = readKeepTokens(keepPath);
+  if ((options.keepTokens ?? true) && names.has('keep_tokens.json')) {
+    const keepPath = files.where('keep_tokens.json');
+    const keep = parseKeepTokens(files.text('keep_tokens.json'), keepPath);
     // A model may have more embedding rows than the vocabulary has tokens (mT5-chinese: 2 more).
     if (keep.length < tok.vocabSize) throw new TokenizerError(`${keepPath} lists ${keep.length} ids but the vocabulary has ${tok.vocabSize} tokens`);
     tok.keepTokens = keep;
@@ -104,42 +130,42 @@ function applyConfig(tok: Tokenizer, config: HfConfig): void {
   if (config.preprocess && tok instanceof SentencePieceTokenizer && !(tok instanceof CpmTokenizer)) tok.preprocess = config.preprocess;
 }
 
-async function loadFromDir(dir: string, files: Set<string>, options: LoadOptions): Promise<Tokenizer> {
-  const has = (f: string) => files.has(f);
-  const models = [...files].filter((f) => f.endsWith('.model')).sort((a, b) => rank(a) - rank(b));
+async function loadFromDir(files: TokenizerFiles, dir: string, options: LoadOptions): Promise<Tokenizer> {
+  const names = files.names();
+  const has = (f: string) => names.has(f);
+  const models = [...names].filter((f) => f.endsWith('.model')).sort((a, b) => rank(a) - rank(b));
   const want = options.kind;
-  if ((!want || want === 'wordpiece') && has('vocab.txt')) return loadFile(join(dir, 'vocab.txt'), options);
-  if ((!want || want === 'sentencepiece' || want === 'cpm') && models.length) return loadFile(join(dir, models[0]!), options);
-  for (const [v, m] of BPE_PAIRS) if ((!want || want === 'byte-bpe') && has(v) && has(m)) return loadFile(join(dir, v), options);
-  if ((!want || want === 'tokenizer.json') && has('tokenizer.json')) return loadFile(join(dir, 'tokenizer.json'), options);
+  if ((!want || want === 'wordpiece') && has('vocab.txt')) return loadFile(files, 'vocab.txt', options);
+  if ((!want || want === 'sentencepiece' || want === 'cpm') && models.length) return loadFile(files, models[0]!, options);
+  for (const [v, m] of BPE_PAIRS) if ((!want || want === 'byte-bpe') && has(v) && has(m)) return loadFile(files, v, options);
+  if ((!want || want === 'tokenizer.json') && has('tokenizer.json')) return loadFile(files, 'tokenizer.json', options);
   throw new TokenizerError(`no tokenizer found in ${dir}${want ? ` for kind '${want}'` : ''}: looked for vocab.txt, *.model, encoder.json + vocab.bpe, vocab.json + merges.txt, tokenizer.json`);
 }
 
 const rank = (f: string) => (SP_PREFERRED.includes(f) ? SP_PREFERRED.indexOf(f) : SP_PREFERRED.length);
 
-async function loadFile(file: string, options: LoadOptions): Promise<Tokenizer> {
-  const name = basename(file);
-  const read = () => readBytes(file);
+async function loadFile(files: TokenizerFiles, name: string, options: LoadOptions): Promise<Tokenizer> {
+  const file = files.where(name);
   const kind = options.kind ?? detectKind(name);
   switch (kind) {
     case 'wordpiece':
-      return WordPieceTokenizer.fromVocabText(readText(file), options, file);
+      return WordPieceTokenizer.fromVocabText(files.text(name), options, file);
     case 'sentencepiece':
     case 'cpm': {
-      const model = parseSentencePieceModel(read(), file);
+      const model = parseSentencePieceModel(files.bytes(name), file);
       if (kind === 'cpm' || (options.kind === undefined && looksLikeCpm(model))) return new CpmTokenizer(model, await jiebaSegmenter(), file);
       return new SentencePieceTokenizer(model, file);
     }
     case 'byte-bpe': {
-      const dir = dirname(file);
-      const pair = BPE_PAIRS.find(([v, m]) => name === v || name === m) ?? BPE_PAIRS.find(([v, m]) => existsSync(join(dir, v)) && existsSync(join(dir, m)));
+      const names = files.names();
+      const pair = BPE_PAIRS.find(([v, m]) => name === v || name === m) ?? BPE_PAIRS.find(([v, m]) => names.has(v) && names.has(m));
       if (!pair) throw new TokenizerError(`byte-level BPE needs encoder.json + vocab.bpe or vocab.json + merges.txt beside ${file}`);
-      const [v, m] = pair.map((f) => join(dir, f)) as [string, string];
-      for (const f of [v, m]) if (!existsSync(f)) throw new TokenizerError(`byte-level BPE: ${f} is missing (needed with ${name})`);
-      return ByteLevelBpeTokenizer.fromFiles(readText(v), readText(m), `${v} + ${m}`);
+      const [v, m] = pair;
+      for (const f of pair) if (!names.has(f)) throw new TokenizerError(`byte-level BPE: ${files.where(f)} is missing (needed with ${name})`);
+      return ByteLevelBpeTokenizer.fromFiles(files.text(v), files.text(m), `${files.where(v)} + ${files.where(m)}`);
     }
     case 'tokenizer.json':
-      return fromTokenizerJson(readText(file), file);
+      return fromTokenizerJson(files.text(name), file);
     default:
       throw new TokenizerError(`cannot tell what tokenizer ${file} is: expected vocab.txt, a .model, encoder.json / vocab.bpe, vocab.json / merges.txt or tokenizer.json (or pass kind)`);
   }
