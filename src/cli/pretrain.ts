@@ -26,7 +26,7 @@ run options:
   --no-wwm                mask single tokens instead of whole jieba words
   --objective mlm         mlm (BERT/RoBERTa) or electra (a generator 1/4 the width + discriminator, tied embeddings, λ = 50)
   --eval-every 250 --log-every 25 --checkpoint-minutes 10
-  --deadline T            stop with a checkpoint at T (HH:MM today, or an ISO time)
+  --deadline T            stop with a checkpoint at T (HH:MM, the next such time of day; or an ISO time)
   --minutes M             stop with a checkpoint after M minutes
   --stop-at N             stop with a checkpoint at step N (resume continues)
   --quiet`;
@@ -43,7 +43,7 @@ async function sourcesOption(specs: string[] | undefined) {
   });
 }
 
-function deadlineOption(value: string | undefined, minutes: number | undefined): number | undefined {
+export function deadlineOption(value: string | undefined, minutes: number | undefined): number | undefined {
   const fromMinutes = minutes !== undefined ? Date.now() + minutes * 60_000 : undefined;
   if (value === undefined) return fromMinutes;
   let t: number;
@@ -52,6 +52,8 @@ function deadlineOption(value: string | undefined, minutes: number | undefined):
     if (Number(hm[1]) > 23 || Number(hm[2]) > 59) throw new UsageError(`--deadline ${value} is not a time of day`);
     const d = new Date();
     d.setHours(Number(hm[1]), Number(hm[2]), 0, 0);
+    // A time of day already past means the next one (as `at` and `shutdown` read it): 01:10 at 23:30 is tomorrow.
+    if (d.getTime() <= Date.now()) d.setDate(d.getDate() + 1);
     t = d.getTime();
   } else t = Date.parse(value);
   if (!Number.isFinite(t)) throw new UsageError(`--deadline must be HH:MM or an ISO time, got '${value}'`);

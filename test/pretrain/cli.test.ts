@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { main } from '../../src/cli/main.ts';
+import { deadlineOption } from '../../src/cli/pretrain.ts';
 
 async function run(argv: string[]): Promise<{ code: number; out: string }> {
   const writes: string[] = [];
@@ -40,4 +41,17 @@ test('bert4ts pretrain: help, and usage errors that name the option', async () =
   const missing = await run(['pretrain', '--out', '/nonexistent/run', '--resume']);
   assert.equal(missing.code, 1);
   assert.match(missing.out, /checkpoint\.safetensors: no checkpoint to resume/);
+});
+
+test('--deadline: a time of day already past means the next one; an ISO time past is refused', () => {
+  const ago = new Date(Date.now() - 2 * 60_000);
+  const hhmm = `${ago.getHours()}:${String(ago.getMinutes()).padStart(2, '0')}`;
+  const t = deadlineOption(hhmm, undefined)!;
+  const hours = (t - Date.now()) / 3_600_000;
+  assert.ok(hours > 23.9 && hours < 24, `${hhmm} should be about 24 h ahead, got ${hours.toFixed(3)} h`);
+  const soon = new Date(Date.now() + 10 * 60_000);
+  const ahead = (deadlineOption(`${soon.getHours()}:${String(soon.getMinutes()).padStart(2, '0')}`, undefined)! - Date.now()) / 60_000;
+  assert.ok(ahead > 8 && ahead <= 10, `a time 10 min ahead stays today, got ${ahead.toFixed(1)} min`);
+  assert.throws(() => deadlineOption(new Date(Date.now() - 60_000).toISOString(), undefined), /has already passed/);
+  assert.equal(deadlineOption(undefined, 5)! > Date.now() + 4.9 * 60_000, true);
 });
