@@ -101,21 +101,49 @@ function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array 
   return out;
 }
 
-// Source array -> (version, layout) -> its quantized form.
+/**
+ * A constant weight as the graph computes it from parameter initializers: through Transpose([1, 0]),
+ * Cast to float, Identity and Concat (attention's fused q/k/v kernel is a Concat of three). `key`
+ * names the sources and their versions; `value()` builds the fp32 array.
+ */
+interface ConstWeight {
+  shape: number[];
+  key: string;
+  /** The first source's array: quantized forms are cached under it (and die with it). */
+  anchor: object;
+  value(): Float32Array;
+}
+
+function concat(parts: ConstWeight[], axis: number): ConstWeight {
+  const shape = [...parts[0]!.shape];
+  shape[axis] = parts.reduce((s, p) => s + p.shape[axis]!, 0);
+  return {
+    shape, key: `concat${axis}(${parts.map((p) => p.key).join(',')})`, anchor: parts[0]!.anchor,
+    value() {
+      const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      const rows = axis === 0 ? 1 : shape[0]!; // rank 1 (axis 0) or rank 2 (axis 0 or 1)
+      const width = shape.length === 1 || axis === 0 ? out.length : shape[1]!;
+      let offset = 0;
+      for (const p of parts) {
+        const v = p.value();
+        const w = shape.length === 1 || axis === 0 ? v.length : p.shape[1]!;
+        for (let r = 0; r < rows; r++) out.set(v.subarray(r * w, (r + 1) * w), r * width + offset);
+        offset += w;
+      }
+      return out;
+    },
+  };
+}
+
+// Source array -> (sources, versions, layout) -> its quantized form.
 const cache = new WeakMap<object, Map<string, { q: Int8Array; scale: Float32Array }>>();
-function quantizedOf(t: HostTensor, transposed: boolean, axis: 0 | 1): { q: Int8Array; scale: Float32Array; shape: [number, number] } {
-  const [r, c] = t.shape as [number, number];
-  const shape: [number, number] = transposed ? [c, r] : [r, c];
-  const key = `${weightVersion(t.data)}|${transposed}|${axis}`;
-  let byKey = cache.get(t.data);
-  if (!byKey) cache.set(t.data, (byKey = new Map()));
+function quantizedOf(w: ConstWeight, axis: 0 | 1): { q: Int8Array; scale: Float32Array; shape: [number, number] } {
+  const shape = w.shape as [number, number];
+  let byKey = cache.get(w.anchor);
+  if (!byKey) cache.set(w.anchor, (byKey = new Map()));
+  const key = `${w.key}|${axis}`;
   let hit = byKey.get(key);
-  if (!hit) {
-    let w = toFloat32(t).data as Float32Array;
-    if (transposed) w = transpose2d(w, r, c);
-    hit = quantizeInt8(w, shape[0], shape[1], axis);
-    byKey.set(key, hit);
-  }
+  if (!hit) byKey.set(key, (hit = quantizeInt8(w.value(), shape[0], shape[1], axis)));
   return { ...hit, shape };
 }
 
@@ -161,32 +189,47 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
     return name;
   };
 
-  /** The 2-D weight initializer behind `value` (through Transpose [1,0], Cast to float, Identity), if any. */
-  const weightBehind = (value: string): { init: Initializer; transposed: boolean } | undefined => {
-    let transposed = false;
-    for (let depth = 0; depth < 4; depth++) {
-      const init = inits.get(value);
-      if (init) {
-        const t = init.tensor;
-        const floaty = t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'bfloat16';
-        return init.isParam && floaty && t.shape.length === 2 ? { init, transposed } : undefined;
-      }
-      const p = producer.get(value);
-      if (!p) return undefined;
-      if (p.opType === 'Transpose' && String(p.attrs.perm) === '1,0') transposed = !transposed;
-      else if (!(p.opType === 'Identity' || (p.opType === 'Cast' && p.attrs.to === 1))) return undefined;
-      value = p.ins[0]!;
+  /** The constant weight (rank 1 or 2) that `value` is, if the graph computes it from parameters only. */
+  const constBehind = (value: string, depth = 0): ConstWeight | undefined => {
+    if (depth > 6) return undefined;
+    const init = inits.get(value);
+    if (init) {
+      const t = init.tensor;
+      const floaty = t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'bfloat16';
+      if (!init.isParam || !floaty || (t.shape.length !== 1 && t.shape.length !== 2)) return undefined;
+      return { shape: [...t.shape], key: `${init.name}@${weightVersion(t.data)}`, anchor: t.data, value: () => toFloat32(t).data as Float32Array };
+    }
+    const p = producer.get(value);
+    if (!p || p.domain !== '') return undefined;
+    if (p.opType === 'Identity' || (p.opType === 'Cast' && p.attrs.to === 1)) return constBehind(p.ins[0]!, depth + 1);
+    if (p.opType === 'Transpose' && String(p.attrs.perm) === '1,0') {
+      const w = constBehind(p.ins[0]!, depth + 1);
+      if (!w) return undefined;
+      const [r, c] = w.shape as [number, number];
+      return { shape: [c, r], key: `T(${w.key})`, anchor: w.anchor, value: () => transpose2d(w.value(), r, c) };
+    }
+    if (p.opType === 'Concat') {
+      const parts = p.ins.map((i) => constBehind(i, depth + 1));
+      if (parts.some((x) => !x)) return undefined;
+      const rank = parts[0]!.shape.length;
+      const axis = ((p.attrs.axis as number) + rank) % rank;
+      if (parts.some((x) => x!.shape.length !== rank || x!.shape.some((d, i) => i !== axis && d !== parts[0]!.shape[i]))) return undefined;
+      return concat(parts as ConstWeight[], axis);
     }
     return undefined;
   };
+  const weightBehind = (value: string, transposedOk = true): ConstWeight | undefined => {
+    const w = constBehind(value);
+    return w && w.shape.length === 2 && (transposedOk || !w.key.startsWith('T(')) ? w : undefined;
+  };
 
   const weightNames = new Map<string, { q: string; scale: string }>();
-  const int8Weight = (w: { init: Initializer; transposed: boolean }, axis: 0 | 1) => {
-    const key = `${w.init.name}|${w.transposed}|${axis}`;
+  const int8Weight = (w: ConstWeight, axis: 0 | 1) => {
+    const key = `${w.key}|${axis}`;
     let names = weightNames.get(key);
     if (!names) {
-      const { q, scale, shape } = quantizedOf(w.init.tensor, w.transposed, axis);
-      const base = w.init.name.replace(/[^\w.]/g, '_');
+      const { q, scale, shape } = quantizedOf(w, axis);
+      const base = (w.key.match(/[\w/.]+(?=@)/)?.[0] ?? 'w').replace(/[^\w.]/g, '_');
       names = {
         q: addInit(`${base}_int8_`, { dtype: 'int8', shape, data: q }),
         scale: addInit(`${base}_scale_`, { dtype: 'float32', shape: [scale.length], data: scale }),
@@ -194,6 +237,13 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
       weightNames.set(key, names);
     }
     return names;
+  };
+
+  const biasNames = new Map<string, string>();
+  const biasConstant = (b: ConstWeight): string => {
+    let name = biasNames.get(b.key);
+    if (!name) biasNames.set(b.key, (name = addInit('q_bias_', { dtype: 'float32', shape: b.shape, data: b.value() })));
+    return name;
   };
 
   const out: OnnxNode[] = [];
@@ -223,11 +273,12 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
           // Fold a following bias Add (y + b, b a 1-D float32 initializer of N values) into the op.
           const users = consumers.get(y) ?? [];
           const add = users.length === 1 && !outputNames.has(y) ? users[0]! : undefined;
-          const biasName = add?.opType === 'Add' ? add.ins.find((i) => i !== y) : undefined;
-          const bias = biasName !== undefined ? inits.get(biasName) : undefined;
-          const n_ = scale.length;
-          if (add && bias && bias.tensor.dtype === 'float32' && bias.tensor.shape.length === 1 && bias.tensor.shape[0] === n_ && add.ins.includes(y)) {
-            node('DynamicQuantizeMatMul', [x, q, scale, '', biasName!], [add.outs[0]!], {}, 'com.microsoft');
+          const other = add?.opType === 'Add' && add.ins.length === 2 && add.ins.includes(y) ? add.ins.find((i) => i !== y) : undefined;
+          const bias = other !== undefined ? constBehind(other) : undefined;
+          if (add && other !== undefined && bias && bias.shape.length === 1 && bias.shape[0] === scale.length) {
+            // A bias that is one initializer is used as it is; a computed one (Concat of q/k/v biases) is folded to a constant.
+            const biasName = inits.get(other)?.tensor.dtype === 'float32' ? other : biasConstant(bias);
+            node('DynamicQuantizeMatMul', [x, q, scale, '', biasName], [add.outs[0]!], {}, 'com.microsoft');
             removed.add(add);
           } else {
             node('DynamicQuantizeMatMul', [x, q, scale], [y], {}, 'com.microsoft');
@@ -244,8 +295,8 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
       }
     }
     if (options.embeddings && n.opType === 'Gather' && n.domain === '' && (n.attrs.axis ?? 0) === 0) {
-      const w = weightBehind(n.ins[0]!);
-      if (w && !w.transposed) {
+      const w = weightBehind(n.ins[0]!, false);
+      if (w) {
         gathers++;
         const { q, scale } = int8Weight(w, 0);
         const ids = n.ins[1]!;
