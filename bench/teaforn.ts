@@ -1,0 +1,131 @@
+/**
+ * TeaForN vs teacher forcing on CSL title generation (UniLM on BERT, as examples/task-csl-title.ts):
+ * fine-tune the same base model with teacher forcing (N = 1) and with TeaForN (N = 2, 3; shared
+ * weights; src/training/teaforn.ts) at the same number of steps and at the same wall-clock budget
+ * (N = 1's steps times its median time per step, divided by each N's median time per step), then
+ * score test titles decoded greedily and with beam search (2, 4, 8) by bert4keras's
+ * character-level ROUGE-1/2/L and BLEU (src/metrics, as the fine-tuning task scores them). Seeds
+ * change the batch order and the dropout masks; every figure is the mean ± sample standard
+ * deviation over the seeds, beside the training time per step and its overhead over N = 1.
+ *
+ *   npm run bench -- teaforn [--base models/chinese-small] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
+ *     [--feed hidden|topk] [--k 8] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
+ *     [--train-limit N] [--test-limit N] [--out runs.jsonl]
+ *
+ * Every finished run is appended to --out as one JSON line; a rerun with the same settings skips the
+ * runs already there, so a long run can be resumed, and the tables are made from the file.
+ */
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { batchIndices } from '../src/data/batching.ts';
+import { generationScores } from '../src/metrics/index.ts';
+import { prepareModel, readTaskRows, seq2seqTask, type Seq2SeqRow } from '../src/tasks/finetune.ts';
+import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed } from '../src/training/index.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    base: { type: 'string', default: 'models/chinese-small' }, steps: { type: 'string', default: '440' }, seeds: { type: 'string', default: '1,2,3' },
+    ns: { type: 'string', default: '1,2,3' }, feed: { type: 'string', default: 'hidden' }, k: { type: 'string' }, beams: { type: 'string', default: '1,2,4,8' },
+    batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '1e-4' }, maxlen: { type: 'string', default: '128' },
+    'max-target': { type: 'string', default: '32' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
+  },
+});
+const list = (s: string) => s.split(',').map(Number);
+const o = {
+  base: a.base!, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
+  beams: list(a.beams!), batch: Number(a.batch), lr: Number(a.lr), maxlen: Number(a.maxlen), maxTarget: Number(a['max-target']),
+  trainLimit: a['train-limit'] ? Number(a['train-limit']) : Infinity, testLimit: a['test-limit'] ? Number(a['test-limit']) : Infinity, out: a.out,
+};
+for (const [name, xs] of [['steps', [o.steps]], ['seeds', o.seeds], ['ns', o.ns], ['beams', o.beams], ['batch', [o.batch]], ['maxlen', [o.maxlen]]] as const) {
+  if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < (name === 'seeds' ? 0 : 1))) throw new Error(`--${name} must be ${name === 'seeds' ? 'non-negative' : 'positive'} integers, got ${xs.join(',')}`);
+}
+if (!(o.lr > 0)) throw new Error(`--lr must be a positive number, got ${a.lr}`);
+if (!o.ns.includes(1)) throw new Error('--ns must include 1: teacher forcing is the baseline (and sets the wall-clock budget)');
+const csl = new URL('../../shared/data/corpora/csl/', import.meta.url).pathname;
+const split = (name: string, limit: number) => readTaskRows('seq2seq', join(csl, `${name}.tsv`), { source: '1', target: '0' }, limit);
+const train = split('train', o.trainLimit), test = split('test', o.testLimit);
+
+type Metrics = Record<'rouge-1' | 'rouge-2' | 'rouge-l' | 'bleu', number>;
+interface Run {
+  key: string; seed: number; n: number; budget: 'steps' | 'time'; steps: number;
+  trainSeconds: number; msPerStep: number; firstLoss: number; lastLoss: number; evalSeconds: number;
+  scores: Record<string, Metrics>;
+}
+/** Settings that make runs comparable (a resumed file must match them). */
+const settings = { base: o.base, feed: o.feed, k: o.k, batch: o.batch, lr: o.lr, maxlen: o.maxlen, maxTarget: o.maxTarget, train: train.length, test: test.length, steps: o.steps };
+const keyOf = (seed: number, n: number, budget: string) => JSON.stringify({ ...settings, seed, n, budget });
+const done = new Map<string, Run>();
+if (o.out && existsSync(o.out)) for (const line of readFileSync(o.out, 'utf8').split('\n').filter(Boolean)) { const r = JSON.parse(line) as Run; done.set(r.key, r); }
+
+/** Fine-tune a fresh copy of the base for `steps` steps with N passes; score the test titles at every beam. */
+async function run(seed: number, n: number, budget: 'steps' | 'time', steps: number): Promise<Run> {
+  const key = keyOf(seed, n, budget);
+  const saved = done.get(key);
+  if (saved) return saved;
+  const { model, task } = await prepareModel({ base: o.base, seed, task: (t) => seq2seqTask(t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
+  const warmup = Math.max(1, Math.round(steps / 10));
+  const trainer = await Trainer.create({
+    store: model.store, loss: teaForN(model, { n, feed: o.feed, ...(o.feed === 'topk' ? { k: o.k } : {}) }), clipNorm: 1, seed,
+    optimizer: adamW(piecewiseLinear(o.lr, { [warmup]: 1, [steps]: 0.1 })), // as finetune(): warm up, then down to lr/10
+  });
+  const perEpoch = Math.ceil(train.length / o.batch);
+  const times: number[] = [], losses: number[] = [];
+  for (let step = 0; step < steps; step++) {
+    const idx = batchIndices(train.length, { batchSize: o.batch, seed, epoch: Math.floor(step / perEpoch) })[step % perEpoch]!;
+    const batch = task.collate(idx.map((i) => train[i]!));
+    const t = performance.now();
+    losses.push((await trainer.trainStep(batch)).loss);
+    times.push(performance.now() - t);
+  }
+  const started = performance.now();
+  const scores: Record<string, Metrics> = {};
+  for (const beam of o.beams) {
+    const titles = await task.generate(model, test.map((r: Seq2SeqRow) => r.source), beam);
+    scores[`beam${beam}`] = generationScores(titles, test.map((r) => r.target));
+  }
+  const sorted = times.slice(1).sort((x, y) => x - y);
+  const result: Run = {
+    key, seed, n, budget, steps, trainSeconds: times.reduce((s, x) => s + x, 0) / 1000, msPerStep: sorted.length ? sorted[Math.floor(sorted.length / 2)]! : times[0]!,
+    firstLoss: losses[0]!, lastLoss: losses.at(-1)!, evalSeconds: (performance.now() - started) / 1000, scores,
+  };
+  if (o.out) appendFileSync(o.out, `${JSON.stringify(result)}\n`);
+  console.error(`seed ${seed} N=${n} ${budget}: ${steps} steps, ${result.trainSeconds.toFixed(0)} s (${result.msPerStep.toFixed(0)} ms/step), loss ${result.firstLoss.toFixed(3)} -> ${result.lastLoss.toFixed(3)}, beam 1 ROUGE-L ${scores.beam1?.['rouge-l'].toFixed(4) ?? '-'}`);
+  return result;
+}
+
+const runs: Run[] = [];
+for (const seed of o.seeds) {
+  const base = await run(seed, 1, 'steps', o.steps);
+  runs.push(base);
+  for (const n of o.ns.filter((x) => x !== 1)) {
+    const same = await run(seed, n, 'steps', o.steps);
+    runs.push(same);
+    // The same wall clock: N = 1's steps at its median time per step, spent at this N's median time per step.
+    runs.push(await run(seed, n, 'time', Math.max(1, Math.round((o.steps * base.msPerStep) / same.msPerStep))));
+  }
+}
+
+const stats = (xs: number[]) => {
+  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd };
+};
+const pm = (xs: number[], scale = 100, digits = 2) => { const s = stats(xs); return `${(s.mean * scale).toFixed(digits)} ± ${(s.sd * scale).toFixed(digits)}`; };
+const group = (n: number, budget: 'steps' | 'time') => runs.filter((r) => r.n === n && (n === 1 || r.budget === budget));
+const baseMs = stats(group(1, 'steps').map((r) => r.msPerStep)).mean;
+
+console.log(`CSL title generation, UniLM from ${o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : ''}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
+console.log('\n| N | budget | steps | ms/step | overhead | first → last training loss (N > 1: Σ over the passes) |\n|---|---|---:|---:|---:|---|');
+for (const n of o.ns) for (const budget of n === 1 ? ['steps' as const] : ['steps' as const, 'time' as const]) {
+  const g = group(n, budget);
+  console.log(`| ${n} | ${n === 1 ? 'both' : budget === 'steps' ? 'same steps' : 'same time'} | ${pm(g.map((r) => r.steps), 1, 0)} | ${pm(g.map((r) => r.msPerStep), 1, 0)} | ${(stats(g.map((r) => r.msPerStep)).mean / baseMs).toFixed(2)}x | ${pm(g.map((r) => r.firstLoss), 1, 3)} → ${pm(g.map((r) => r.lastLoss), 1, 3)} |`);
+}
+for (const budget of ['steps', 'time'] as const) {
+  console.log(`\n${budget === 'steps' ? `Same steps (${o.steps})` : 'Same wall clock (N = 1\'s training time)'}: test scores x100\n\n| N | beam | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU |\n|---|---:|---|---|---|---|`);
+  for (const n of o.ns) for (const beam of o.beams) {
+    const g = group(n, budget).map((r) => r.scores[`beam${beam}`]!);
+    console.log(`| ${n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} |`);
+  }
+}
+console.log(JSON.stringify({ bench: 'teaforn', settings: { ...settings, seeds: o.seeds, ns: o.ns, beams: o.beams }, runs: runs.map(({ key: _key, ...r }) => r) }));
