@@ -213,16 +213,21 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   uci: {
     summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
-    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--temperature T] [--plain]',
+    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search] [--temperature T] [--plain]',
     async run(argv) {
-      const { values, positionals } = parse(argv, { model: { type: 'string', short: 'm' }, temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' } }, this.usage);
+      const { values, positionals } = parse(argv, {
+        model: { type: 'string', short: 'm' }, value: { type: 'string' }, mode: { type: 'string', default: 'policy' },
+        temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' },
+      }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
-      const { Player } = await import('../xiangqi/player/player.ts');
+      const { Player, isPlayMode, PLAY_MODES } = await import('../xiangqi/player/player.ts');
+      if (!isPlayMode(values.mode)) throw new UsageError(`--mode must be one of ${PLAY_MODES.join(', ')}, got "${values.mode}"`);
       const { runUci } = await import('../xiangqi/player/uci.ts');
-      const player = await Player.load(values.model);
+      const player = await Player.load(values.model, undefined, { value: values.value });
       player.ruleChecks = !values.plain;
       try {
+        player.mode = values.mode;
         await runUci(player, process.stdin, (line) => process.stdout.write(line + '\n'), temperature);
       } finally {
         await player.release();

@@ -13,6 +13,27 @@ import { loadPlayerModel, type PlayerModel } from './model.ts';
 import { fitContext, MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';
 import { positionWindowMoves } from './dataset.ts';
 import { FORMATS, moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
+import { expectedScore, loadValueHead, valueHeadPathFor, valueProbs, type ValueHead } from './value.ts';
+import { puct, type Budget } from './search.ts';
+import { SHIPPED_MODEL } from './model.ts';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * How the player chooses (its strength levels):
+ * - `policy`: the post's choice, the most likely move (or sampled with a temperature);
+ * - `value`: one ply, the move whose resulting position the value head likes best for the mover;
+ * - `search`: a shallow PUCT search with the policy as priors and the value head at the leaves,
+ *   within a node or time budget (search.ts).
+ */
+export type PlayMode = 'policy' | 'value' | 'search';
+export const PLAY_MODES: readonly PlayMode[] = ['policy', 'value', 'search'];
+
+export function isPlayMode(name: string): name is PlayMode {
+  return (PLAY_MODES as readonly string[]).includes(name);
+}
+
+export type { Budget } from './search.ts';
 
 export interface ChooseOptions {
   /** 0 (default) plays the most likely move; above 0 samples from softmax(logProb / temperature). */
@@ -23,6 +44,8 @@ export interface ChooseOptions {
   condition?: 'win' | 'unknown';
   /** Result guidance (default: the player's `guidance`); see Player.analyse. */
   guidance?: number;
+  /** `search` mode: when to stop (default: the player's searchBudget). */
+  budget?: Budget;
 }
 
 export type Condition = 'win' | 'lose' | 'unknown';
@@ -32,21 +55,56 @@ export interface Choice {
   /** Every legal move, best first. */
   candidates: ScoredMove[];
   thinkMs: number;
+  /** `value` and `search` modes: the chosen move's expected score for the mover (win 1, draw ½). */
+  value?: number;
+  /** `search` mode: network runs made and the deepest ply reached. */
+  nodes?: number;
+  depth?: number;
 }
 
 export class Player {
-  private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer) {
+  private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer, private readonly runtime: RuntimeOptions | undefined) {
     this.history = Player.maxHistory(model);
   }
 
-  static async create(model: PlayerModel, runtime?: RuntimeOptions): Promise<Player> {
-    return new Player(model, await MoveScorer.create(model, runtime));
+  static async create(model: PlayerModel, runtime?: RuntimeOptions, o: { value?: ValueHead } = {}): Promise<Player> {
+    const player = new Player(model, await MoveScorer.create(model, runtime), runtime);
+    player.valueHead = o.value;
+    return player;
   }
 
-  /** Load weights (default: the shipped models/xiangqi/model.safetensors). */
-  static async load(path?: string, runtime?: RuntimeOptions): Promise<Player> {
-    return Player.create(loadPlayerModel(path), runtime);
+  /**
+   * Load weights (default: the shipped models/xiangqi/model.safetensors), and the value head beside
+   * them (value.safetensors) when there is one, or from `o.value`.
+   */
+  static async load(path?: string, runtime?: RuntimeOptions, o: { value?: string } = {}): Promise<Player> {
+    const file = path === undefined ? SHIPPED_MODEL : existsSync(path) && statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
+    const model = loadPlayerModel(file);
+    const valuePath = o.value ?? valueHeadPathFor(file);
+    const value = o.value !== undefined || existsSync(valuePath) ? loadValueHead(valuePath, file) : undefined;
+    return Player.create(model, runtime, { value });
   }
+
+  /** The value head (value.ts) the `value` and `search` modes need. */
+  valueHead: ValueHead | undefined;
+
+  private playMode: PlayMode = 'policy';
+
+  /** How it chooses (PlayMode); `value` and `search` need a value head. */
+  get mode(): PlayMode {
+    return this.playMode;
+  }
+
+  set mode(mode: PlayMode) {
+    if (!isPlayMode(mode)) throw new Error(`mode must be one of ${PLAY_MODES.join(', ')}, got "${mode}"`);
+    if (mode !== 'policy' && !this.valueHead) throw new Error(`the ${mode} mode needs a value head: train one with \`bert4ts xiangqi value\` and put value.safetensors beside the model`);
+    this.playMode = mode;
+  }
+
+  /** The search's budget when a choice gives none: about 1 s a move on 2 busy cores. */
+  searchBudget: Budget = { nodes: 24, timeMs: 900 };
+
+  private evaluator: MoveScorer | undefined;
 
   /**
    * Plies of history a `position`- or `board`-format model is shown before the move: by default the
@@ -140,7 +198,29 @@ export class Player {
     return withProbabilities(scored);
   }
 
+  /**
+   * One network run for the `value` and `search` modes: each move's probability (the result not
+   * given, [*]) as its prior, and the value head's expected score, for the side to move in `pos`,
+   * of the position after it. Moves in the order given.
+   */
+  async evaluate(pos: Position, moves: Move[]): Promise<{ scored: ScoredMove[]; prior: number[]; value: number[] }> {
+    const head = this.valueHead;
+    if (!head) throw new Error('no value head: train one with `bert4ts xiangqi value`');
+    this.evaluator ??= await MoveScorer.create(this.model, this.runtime, { hidden: true });
+    const scored = await this.evaluator.score(this.context(pos, 'unknown'), moves);
+    const byMove = new Map(scored.map((s) => [s.move, s]));
+    const prior = moves.map((m) => byMove.get(m)!.probability);
+    const value = moves.map((m) => {
+      const s = byMove.get(m)!;
+      s.value = expectedScore(valueProbs(head, s.hidden!), pos.side);
+      s.hidden = undefined;
+      return s.value;
+    });
+    return { scored, prior, value };
+  }
+
   async choose(pos: Position, o: ChooseOptions = {}): Promise<Choice> {
+    if (this.playMode !== 'policy') return this.chooseByValue(pos, o.budget);
     const started = performance.now();
     const candidates = await this.analyse(pos, o.condition, o.guidance);
     if (candidates.length === 0) throw new Error(pos.inCheck() ? 'no legal move: checkmated' : 'no legal move: stalemated');
@@ -158,8 +238,31 @@ export class Player {
     return { move, candidates, thinkMs: performance.now() - started };
   }
 
+  /** The `value` mode (one ply) and the `search` mode (PUCT within the budget). */
+  private async chooseByValue(pos: Position, budget: Budget = this.searchBudget): Promise<Choice> {
+    const started = performance.now();
+    const moves = this.candidateMoves(pos);
+    if (moves.length === 0) throw new Error(pos.inCheck() ? 'no legal move: checkmated' : 'no legal move: stalemated');
+    const { scored } = await this.evaluate(pos, moves);
+    const byValue = (a: ScoredMove, b: ScoredMove) => b.value! - a.value! || b.logProb - a.logProb;
+    if (this.playMode === 'value' || moves.length === 1) {
+      const candidates = [...scored].sort(byValue);
+      return { move: candidates[0]!.move, candidates, thinkMs: performance.now() - started, value: candidates[0]!.value, nodes: 1, depth: 1 };
+    }
+    // The root's run above is the search's first node: hand it over rather than run it again.
+    let first: { prior: number[]; value: number[] } | undefined = { prior: moves.map((m) => scored.find((s) => s.move === m)!.probability), value: moves.map((m) => scored.find((s) => s.move === m)!.value!) };
+    const r = await puct(pos, moves, budget, async (p, ms) => {
+      if (first) { const e = first; first = undefined; return e; }
+      return this.evaluate(p, ms);
+    }, playableMoves);
+    for (const s of scored) { const a = moves.indexOf(s.move); s.visits = r.visits[a]; s.value = r.q[a]; }
+    const candidates = [...scored].sort((a, b) => b.visits! - a.visits! || byValue(a, b));
+    return { move: r.move, candidates, thinkMs: performance.now() - started, value: r.q[moves.indexOf(r.move)], nodes: r.nodes, depth: r.depth };
+  }
+
   async release(): Promise<void> {
     await this.scorer.release();
+    await this.evaluator?.release();
   }
 }
 

@@ -22,7 +22,11 @@ export interface ScoredMove {
   /** Probability among the legal moves (softmax of logProb over them). */
   probability: number;
   /** The network's final hidden state after the whole move (MoveScorer.create with `hidden`): what a value head reads. */
-  hidden?: Float32Array;
+  hidden?: Float32Array | undefined;
+  /** `value` and `search` modes: expected score (win 1, draw ½) for the mover after this move. */
+  value?: number;
+  /** `search` mode: root visits. */
+  visits?: number;
 }
 
 /**

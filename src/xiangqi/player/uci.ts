@@ -1,12 +1,15 @@
 /**
  * `bert4ts xiangqi uci`: the player as an engine. Speaks UCI as Fairy-Stockfish does for xiangqi
  * (`uci` ... `uciok`; `UCI_Variant` option; squares a1..i10, red at the bottom) and UCCI (`ucci` ...
- * `ucciok`; ICCS squares a0..i9). It searches nothing: `go` scores every legal move with one forward
- * pass and answers at once, whatever movetime/depth/nodes ask for.
+ * `ucciok`; ICCS squares a0..i9). Options `Mode` (policy, value, search: Player.mode) and
+ * `RuleChecks`. `go` answers as soon as the choice is made: at once in the policy and value modes
+ * (one network run), in the search mode when its budget runs out — `movetime`, `nodes`, `depth`, the
+ * clock (`wtime`/`btime`, `winc`/`binc`, `movestogo`), or `stop` after `go infinite` — or when the
+ * search has nothing left to expand. While it thinks, `isready` is answered and `stop` ends the search.
  */
 import { Position, START_FEN, moveToIccs, type Move } from '../board.ts';
 import { moveToUci, parseIccs, parseUci } from '../notation.ts';
-import type { Player } from './player.ts';
+import { isPlayMode, PLAY_MODES, type Budget, type Player } from './player.ts';
 
 export const ENGINE_NAME = 'bert4ts xiangqi LM';
 
@@ -19,6 +22,9 @@ export class UciEngine {
   private pos: Position | undefined = Position.start();
   private rejected = '';
   private protocol: 'uci' | 'ucci' = 'uci';
+  /** The `go` being answered, and how to stop it. */
+  private thinking: Promise<void> | undefined;
+  private stopFlag = { stopped: false };
 
   constructor(private readonly player: Player, private readonly send: (line: string) => void, private readonly temperature = 0) {}
 
@@ -31,7 +37,11 @@ export class UciEngine {
     this.send(this.protocol === 'uci' ? 'bestmove (none)' : 'nobestmove');
   }
 
-  /** Handle one input line. Returns false on `quit`. Never throws: a failure is an info string. */
+  /**
+   * Handle one input line. Returns false on `quit`. Never throws: a failure is an info string. `go`
+   * returns while the engine thinks; `isready` is answered at once, `stop` and `quit` end the
+   * thinking, and any other command waits for it to finish.
+   */
   async handle(line: string): Promise<boolean> {
     try {
       return await this.command(line);
@@ -41,9 +51,16 @@ export class UciEngine {
     }
   }
 
+  /** Wait until the current `go` (if any) has answered. */
+  async idle(): Promise<void> {
+    while (this.thinking) await this.thinking;
+  }
+
   private async command(line: string): Promise<boolean> {
     const words = line.trim().split(/\s+/).filter(Boolean);
     const [cmd, ...args] = words;
+    if (cmd === 'stop' || cmd === 'quit') this.stopFlag.stopped = true;
+    if (cmd !== 'isready' && cmd !== undefined) await this.idle();
     switch (cmd) {
       case undefined:
         return true;
@@ -52,7 +69,11 @@ export class UciEngine {
         this.protocol = cmd;
         this.send(`id name ${ENGINE_NAME}`);
         this.send('id author bert4ts');
-        if (cmd === 'uci') this.send('option name UCI_Variant type combo default xiangqi var xiangqi');
+        if (cmd === 'uci') {
+          this.send('option name UCI_Variant type combo default xiangqi var xiangqi');
+          this.send(`option name Mode type combo default ${this.player.mode} ${PLAY_MODES.map((m) => `var ${m}`).join(' ')}`);
+          this.send(`option name RuleChecks type check default ${this.player.ruleChecks}`);
+        }
         this.send(`${cmd}ok`);
         return true;
       case 'isready':
@@ -62,28 +83,92 @@ export class UciEngine {
         this.pos = Position.start();
         this.rejected = '';
         return true;
-      case 'setoption': {
-        const m = /^name\s+(.+?)(?:\s+value\s+(.*))?$/i.exec(args.join(' '));
-        if (!m) this.send('info string setoption: expected "setoption name <id> [value <x>]"');
-        else if (m[1]!.toLowerCase() === 'uci_variant' && (m[2] ?? '').toLowerCase() !== 'xiangqi') this.send(`info string this engine only plays xiangqi, not "${m[2]}"`);
-        else if (m[1]!.toLowerCase() !== 'uci_variant') this.send(`info string no option named "${m[1]}"`);
+      case 'setoption':
+        this.setOption(args.join(' '));
         return true;
-      }
       case 'position':
         this.position(args);
         return true;
-      case 'go':
-        await this.go();
+      case 'go': {
+        let budget: Budget | undefined;
+        try {
+          budget = this.budget(args);
+        } catch (e) {
+          this.noMove(`go: ${(e as Error).message}`);
+          return true;
+        }
+        this.stopFlag = { stopped: false };
+        budget = { ...budget, stop: this.stopFlag };
+        this.thinking = this.go(budget).finally(() => { this.thinking = undefined; });
         return true;
+      }
       case 'stop':
       case 'ponderhit':
-        return true; // `go` has already answered
+        return true; // a search was stopped above; `go` has answered
       case 'quit':
         return false;
       default:
         this.send(`info string unknown command "${cmd}"`);
         return true;
     }
+  }
+
+  private setOption(text: string): void {
+    const m = /^name\s+(.+?)(?:\s+value\s+(.*))?$/i.exec(text);
+    if (!m) return this.send('info string setoption: expected "setoption name <id> [value <x>]"');
+    const name = m[1]!.toLowerCase(), value = (m[2] ?? '').trim();
+    if (name === 'uci_variant') {
+      if (value.toLowerCase() !== 'xiangqi') this.send(`info string this engine only plays xiangqi, not "${value}"`);
+    } else if (name === 'mode') {
+      const mode = value.toLowerCase();
+      if (!isPlayMode(mode)) return this.send(`info string setoption Mode: expected one of ${PLAY_MODES.join(', ')}, got "${value}"`);
+      try {
+        this.player.mode = mode;
+      } catch (e) {
+        this.send(`info string setoption Mode: ${(e as Error).message}`);
+      }
+    } else if (name === 'rulechecks') {
+      if (value !== 'true' && value !== 'false') return this.send(`info string setoption RuleChecks: expected true or false, got "${value}"`);
+      this.player.ruleChecks = value === 'true';
+    } else {
+      this.send(`info string no option named "${m[1]}"`);
+    }
+  }
+
+  /**
+   * The search budget of a `go` command. The clock gives a move its share of the time left (over
+   * `movestogo` moves, 30 when not given) plus most of the increment, never more than half the time
+   * left. No limit at all: the player's default budget (Player.searchBudget); `infinite`: until `stop`.
+   */
+  private budget(args: string[]): Budget {
+    const budget: Budget = {};
+    const clock: Record<string, number> = {};
+    let infinite = false;
+    for (let i = 0; i < args.length; i++) {
+      const word = args[i]!;
+      if (word === 'infinite') { infinite = true; continue; }
+      if (word === 'ponder') continue;
+      if (word === 'searchmoves') throw new Error('searchmoves is not supported');
+      if (!['movetime', 'nodes', 'depth', 'wtime', 'btime', 'winc', 'binc', 'movestogo', 'mate'].includes(word)) throw new Error(`unknown parameter "${word}"`);
+      const text = args[++i];
+      const n = Number(text);
+      // Clocks may run below zero in some GUIs: take them as 0.
+      if (text === undefined || !Number.isFinite(n) || (n < 0 && word !== 'wtime' && word !== 'btime')) throw new Error(`${word} needs a number >= 0, got ${text === undefined ? 'nothing' : `"${text}"`}`);
+      if (word === 'movetime') budget.timeMs = Math.max(1, n - Math.min(50, n / 10)); // a margin for the reply to travel
+      else if (word === 'nodes') budget.nodes = Math.max(1, Math.floor(n));
+      else if (word === 'depth' || word === 'mate') budget.depth = Math.max(1, Math.floor(n));
+      else clock[word] = Math.max(0, n);
+    }
+    const side = this.pos?.side ?? 0;
+    const left = side === 0 ? clock.wtime : clock.btime;
+    if (left !== undefined) {
+      const inc = (side === 0 ? clock.winc : clock.binc) ?? 0;
+      const share = left / (clock.movestogo || 30) + 0.75 * inc;
+      const fromClock = Math.max(1, Math.min(share, left / 2) - 20);
+      budget.timeMs = Math.min(budget.timeMs ?? Infinity, fromClock);
+    }
+    if (infinite) return {};
+    return budget.timeMs === undefined && budget.nodes === undefined && budget.depth === undefined ? { ...this.player.searchBudget } : budget;
   }
 
   private position(args: string[]): void {
@@ -106,20 +191,28 @@ export class UciEngine {
     this.rejected = '';
   }
 
-  private async go(): Promise<void> {
-    const pos = this.pos;
+  private async go(budget: Budget): Promise<void> {
+    const pos = this.pos?.clone();
     if (!pos) return this.noMove(`no position to play from: the last "position" was rejected (${this.rejected}); send a valid one`);
     if (!pos.hasLegalMove()) return this.noMove('no legal move: the game is over');
     let choice;
     try {
-      choice = await this.player.choose(pos, { temperature: this.temperature });
+      choice = await this.player.choose(pos, { temperature: this.temperature, budget });
     } catch (e) {
       return this.noMove(`cannot choose a move: ${(e as Error).message}`);
     }
     const best = choice.candidates.find((c) => c.move === choice.move)!;
-    // No search, so no centipawn score: the move's probability goes in an info string instead.
-    this.send(`info depth 1 time ${Math.round(choice.thinkMs)} pv ${this.format(choice.move)}`);
-    this.send(`info string probability ${best.probability.toFixed(3)} among ${choice.candidates.length} legal moves`);
+    const time = Math.round(choice.thinkMs);
+    if (choice.value === undefined) {
+      // The policy mode has no evaluation: the move's probability goes in an info string instead.
+      this.send(`info depth 1 time ${time} pv ${this.format(choice.move)}`);
+      this.send(`info string probability ${best.probability.toFixed(3)} among ${choice.candidates.length} legal moves`);
+    } else {
+      // Expected score s (win 1, draw ½) as centipawns by the usual logistic, 400·log10(s / (1 − s)).
+      const s = Math.min(0.999, Math.max(0.001, choice.value));
+      this.send(`info depth ${choice.depth ?? 1} nodes ${choice.nodes ?? 1} time ${time} score cp ${Math.round(400 * Math.log10(s / (1 - s)))} pv ${this.format(choice.move)}`);
+      this.send(`info string expected score ${choice.value.toFixed(3)} (${this.player.mode} mode) among ${choice.candidates.length} moves`);
+    }
     this.send(`bestmove ${this.format(choice.move)}`);
   }
 }
@@ -154,4 +247,5 @@ export async function runUci(player: Player, input: NodeJS.ReadableStream, send:
     if (line === undefined) send(`info string line ignored: longer than ${MAX_LINE} characters`);
     else if (!(await engine.handle(line))) break;
   }
+  await engine.idle(); // input ended while thinking: still answer
 }

@@ -1,0 +1,134 @@
+/**
+ * A shallow PUCT search (AlphaZero's selection rule) over the player's two outputs: the policy's
+ * move probabilities as priors and the value head's expected score for every child. One network run
+ * expands a node: it scores the node's moves and values the position after each of them (MoveScorer
+ * with `hidden`), so a child never visited is worth its value estimate, and a visited one the mean
+ * of what came back through it. A child that finishes the game is scored by the rules when its
+ * parent is expanded (mate or stalemate loses, repetition and the 60-move rule draw, perpetual
+ * check loses), so a mate in one is never missed once its position is in the tree.
+ */
+import type { Move, Position } from '../board.ts';
+
+/** When to stop: the first of these reached (at least the root is always expanded). */
+export interface Budget {
+  /** Network runs (expanded nodes, the root included). */
+  nodes?: number;
+  /** Wall-clock milliseconds. */
+  timeMs?: number;
+  /** Deepest ply the search expands; at depth 1 it is the value mode (the root's children by their value). */
+  depth?: number;
+  /** Set `stopped` from outside (UCI `stop`) to end the search with its best move so far. */
+  stop?: { stopped: boolean };
+}
+
+/** What expanding a position gives: per move its prior and its value for the side to move here. */
+export interface Expansion { prior: number[]; value: number[] }
+
+export interface SearchResult {
+  move: Move;
+  /** Per root move: visits and mean value (expected score for the side to move), in root order. */
+  visits: number[];
+  q: number[];
+  nodes: number;
+  /** Deepest ply reached. */
+  depth: number;
+  ms: number;
+}
+
+interface Node {
+  moves: Move[];
+  prior: number[];
+  /** Value estimates of the children, for this node's side to move. */
+  q0: number[];
+  n: number[];
+  w: number[];
+  children: (Node | undefined)[];
+  /** Score of a child that ends the game, for this node's side to move. */
+  terminal: (number | undefined)[];
+  visits: number;
+}
+
+/** Exploration constant on the [0, 1] value scale. */
+export const C_PUCT = 1.25;
+
+/**
+ * Search from `pos` (left as it was) over `rootMoves`; `expand` scores a position's moves, `movesOf`
+ * lists the moves searched below the root.
+ */
+export async function puct(pos: Position, rootMoves: Move[], budget: Budget, expand: (pos: Position, moves: Move[]) => Promise<Expansion>, movesOf: (pos: Position) => Move[]): Promise<SearchResult> {
+  const started = performance.now();
+  if (rootMoves.length === 0) throw new Error('no move to search');
+  const maxDepth = budget.depth ?? Infinity;
+  if (!(maxDepth >= 1)) throw new Error(`search depth must be at least 1, got ${budget.depth}`);
+  if (budget.nodes !== undefined && !(budget.nodes >= 1)) throw new Error(`search nodes must be at least 1, got ${budget.nodes}`);
+  // A child that ends the game is known at once (a make and a look at the rules, cheap beside a network run).
+  const ending = (m: Move): number | undefined => {
+    pos.make(m);
+    try {
+      const o = pos.outcome();
+      // The mover is the side not to move now.
+      return o ? (o.result === '1/2-1/2' ? 0.5 : (o.result === '1-0') === (pos.side === 1) ? 1 : 0) : undefined;
+    } finally {
+      pos.unmake();
+    }
+  };
+  const node = async (moves: Move[]): Promise<Node> => {
+    const e = await expand(pos, moves);
+    return { moves, prior: e.prior, q0: e.value, n: moves.map(() => 0), w: moves.map(() => 0), children: moves.map(() => undefined), terminal: moves.map(ending), visits: 0 };
+  };
+  const root = await node(rootMoves);
+  let nodes = 1, deepest = 1, idle = 0;
+  const out = () => (budget.stop?.stopped ?? false) || (budget.nodes !== undefined && nodes >= budget.nodes) || (budget.timeMs !== undefined && performance.now() - started >= budget.timeMs);
+  // Only the depth bounds the search when nothing else does: stop once a round of iterations expands nothing.
+  while (rootMoves.length > 1 && !out() && idle < 4 * rootMoves.length) {
+    const path: [Node, number][] = [];
+    let at = root, v = 0, expanded = false;
+    try {
+      for (;;) {
+        const a = select(at);
+        path.push([at, a]);
+        pos.make(at.moves[a]!);
+        deepest = Math.max(deepest, path.length);
+        if (at.terminal[a] !== undefined) { v = at.terminal[a]!; break; }
+        const child = at.children[a];
+        if (!child) {
+          v = at.q0[a]!;
+          if (path.length < maxDepth && !out()) {
+            at.children[a] = await node(movesOf(pos));
+            nodes++;
+            expanded = true;
+          }
+          break;
+        }
+        at = child;
+      }
+    } finally {
+      for (let i = 0; i < path.length; i++) pos.unmake();
+    }
+    idle = expanded ? 0 : idle + 1;
+    for (let i = path.length - 1; i >= 0; i--) {
+      const [n, a] = path[i]!;
+      n.n[a]!++;
+      n.w[a]! += v;
+      n.visits++;
+      v = 1 - v;
+    }
+  }
+  const q = root.moves.map((_, a) => (root.n[a]! > 0 ? root.w[a]! / root.n[a]! : root.terminal[a] ?? root.q0[a]!));
+  let best = 0;
+  for (let a = 1; a < root.moves.length; a++) {
+    if (root.n[a]! > root.n[best]! || (root.n[a] === root.n[best] && q[a]! > q[best]!)) best = a;
+  }
+  return { move: root.moves[best]!, visits: root.n, q, nodes, depth: deepest, ms: performance.now() - started };
+}
+
+function select(node: Node): number {
+  const sqrtN = Math.sqrt(Math.max(1, node.visits));
+  let best = 0, bestScore = -Infinity;
+  for (let a = 0; a < node.moves.length; a++) {
+    const q = node.terminal[a] ?? (node.n[a]! > 0 ? node.w[a]! / node.n[a]! : node.q0[a]!);
+    const score = q + C_PUCT * node.prior[a]! * sqrtN / (1 + node.n[a]!);
+    if (score > bestScore) { bestScore = score; best = a; }
+  }
+  return best;
+}

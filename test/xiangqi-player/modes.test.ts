@@ -1,0 +1,134 @@
+// The value head, the search, and the player's modes (policy, value, search).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Position, type Move } from '../../src/xiangqi/board.ts';
+import { parseIccs } from '../../src/xiangqi/notation.ts';
+import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
+import { puct } from '../../src/xiangqi/player/search.ts';
+import { calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features, type ValueHead } from '../../src/xiangqi/player/value.ts';
+import { Random } from '../../src/nn/params.ts';
+import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
+import type { CorpusGame } from '../../src/xiangqi/player/dataset.ts';
+import { tinyModel, TINY } from './fixtures.ts';
+
+/** A head with random weights over the tiny model's hidden size (aimless, but a real head). */
+export function randomHead(size = TINY.hiddenSize, seed = 3): ValueHead {
+  const r = new Random(seed);
+  return { inputSize: size, hiddenSize: 0, mean: new Float32Array(size), scale: new Float32Array(size).fill(1), w1: Float32Array.from({ length: size * 3 }, () => r.normal()), b1: new Float32Array(3), metadata: {} };
+}
+
+test('value head: fitted on features whose result follows one coordinate, it beats the base rate; saved and reloaded it predicts the same', () => {
+  const r = new Random(5), size = 6, N = 3000;
+  const f: Features = { size, x: new Float32Array(N * size), y: new Uint8Array(N), ply: new Uint16Array(N), game: new Uint32Array(N) };
+  for (let i = 0; i < N; i++) {
+    for (let j = 0; j < size; j++) f.x[i * size + j] = r.normal();
+    const t = f.x[i * size + 2]! + 0.3 * r.normal();
+    f.y[i] = t > 0.5 ? 0 : t < -0.5 ? 2 : 1;
+    f.ply[i] = i % 80;
+    f.game[i] = Math.floor(i / 40);
+  }
+  const head = fitValueHead(f, { epochs: 30, lr: 1e-2 });
+  const c = calibration(head, f, sideToMoveWinRate(f));
+  assert.ok(c.brier < 0.7 * c.brierBaseRate, `Brier ${c.brier} vs base rate ${c.brierBaseRate}`);
+  assert.ok(c.accuracy > 0.75, `accuracy ${c.accuracy}`);
+  assert.equal(c.accuracyByPly.reduce((n, b) => n + b.positions, 0), N);
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-value-'));
+  saveValueHead(join(dir, 'value.safetensors'), head);
+  const again = loadValueHead(join(dir, 'value.safetensors'));
+  const x = f.x.subarray(0, size);
+  assert.deepEqual(valueProbs(again, x).map((p) => p.toFixed(6)), valueProbs(head, x).map((p) => p.toFixed(6)));
+  saveFeatures(join(dir, 'f.bin'), f, { split: 'train' });
+  assert.deepEqual(loadFeatures(join(dir, 'f.bin'), { split: 'train' })!.y, f.y);
+  assert.equal(loadFeatures(join(dir, 'f.bin'), { split: 'test' }), undefined, 'a cache made for other data is not used');
+  assert.throws(() => loadValueHead(join(dir, 'missing.safetensors')), /no value head at .*train one with `bert4ts xiangqi value/);
+});
+
+test('value features for training are the hidden states the player values moves with', async () => {
+  const model = tinyModel(7);
+  const game: CorpusGame = { id: 'g', moves: ['h2e2', 'h9g7', 'h0g2', 'i9h9', 'i0h0'], result: '1-0' };
+  const extractor = await FeatureExtractor.create(model);
+  const f = await extractor.extract([game, { ...game, id: 'unknown', result: '*' }]);
+  await extractor.release();
+  assert.equal(f.y.length, 5, 'one position per move; a game without a result is left out');
+  assert.deepEqual([...f.ply], [1, 2, 3, 4, 5]);
+  const player = await Player.create(model, undefined, { value: randomHead() });
+  // The position before move 3, shown with the board at the start and two moves: as in the training window.
+  const pos = Position.start();
+  for (const m of game.moves.slice(0, 3)) pos.make(parseIccs(pos, m));
+  player.historyPlies = 3;
+  const before = pos.clone();
+  const move = parseIccs(pos, game.moves[3]!);
+  const { value } = await player.evaluate(before, [move]);
+  const expected = expectedScore(valueProbs(player.valueHead!, f.x.subarray(3 * f.size, 4 * f.size)), before.side);
+  assert.ok(Math.abs(value[0]! - expected) < 1e-4, `${value[0]} vs ${expected}`);
+  await player.release();
+});
+
+test('search: finds a mate the priors rank low, keeps to its node budget, stops when told, depth 1 is the one-ply value', async () => {
+  // Red to move mates with a1d1 (the rook checks on the d-file; e8 faces the red general).
+  const pos = Position.fromFen('9/3k5/9/9/9/9/9/9/R8/4K4 w');
+  const moves = playableMoves(pos);
+  const mate = parseIccs(pos, 'a1d1');
+  const flat = async (_p: Position, ms: Move[]) => ({ prior: ms.map((m) => (m === mate ? 0.2 / ms.length : 1 / ms.length)), value: ms.map(() => 0.5) });
+  const r = await puct(pos, moves, { nodes: 400 }, flat, playableMoves);
+  assert.ok(r.nodes <= 400);
+  assert.equal(pos.fen(), Position.fromFen('9/3k5/9/9/9/9/9/9/R8/4K4 w').fen(), 'the position is left as it was');
+  assert.equal(r.move, mate, 'the search finds the mate');
+  const small = await puct(pos, moves, { nodes: 3 }, flat, playableMoves);
+  assert.equal(small.nodes, 3);
+  const stop = { stopped: false };
+  let calls = 0;
+  const stopping = async (p: Position, ms: Move[]) => { if (++calls === 5) stop.stopped = true; return flat(p, ms); };
+  const stopped = await puct(pos, moves, { stop }, stopping, playableMoves);
+  assert.equal(stopped.nodes, 5, 'stops after the run during which it was told');
+  const ranked = async (_p: Position, ms: Move[]) => ({ prior: ms.map(() => 1 / ms.length), value: ms.map((_, i) => (i === 7 ? 0.9 : 0.2)) });
+  const start = Position.start(), opening = start.legalMoves();
+  const oneply = await puct(start, opening, { depth: 1 }, ranked, playableMoves);
+  assert.equal(oneply.move, opening[7], 'depth 1: the best-valued move');
+  assert.equal((await puct(pos, moves, { depth: 1 }, ranked, playableMoves)).move, mate, 'a mate outranks any value');
+  assert.equal(oneply.nodes, 1);
+  await assert.rejects(puct(pos, moves, { nodes: 0 }, flat, playableMoves), /search nodes must be at least 1, got 0/);
+});
+
+test('player modes: value plays its best-valued move, search keeps to its budget; a mode without a value head is refused', async () => {
+  const model = tinyModel(8);
+  const plain = await Player.create(model);
+  assert.throws(() => { plain.mode = 'search'; }, /the search mode needs a value head: train one with `bert4ts xiangqi value`/);
+  assert.throws(() => { plain.mode = 'fast' as never; }, /mode must be one of policy, value, search, got "fast"/);
+  await plain.release();
+  const player = await Player.create(model, undefined, { value: randomHead() });
+  player.ruleChecks = false;
+  const pos = Position.start();
+  player.mode = 'value';
+  const v = await player.choose(pos);
+  const { value } = await player.evaluate(pos, pos.legalMoves());
+  const bestValue = Math.max(...value);
+  assert.ok(Math.abs(v.value! - bestValue) < 1e-9, 'value mode: the move with the highest expected score');
+  assert.equal(v.candidates.length, 44);
+  player.mode = 'search';
+  const s = await player.choose(pos, { budget: { nodes: 6 } });
+  assert.equal(s.nodes, 6);
+  assert.ok(pos.isLegal(s.move));
+  assert.equal(s.candidates.reduce((n, c) => n + c.visits!, 0) > 0, true);
+  const timed = await player.choose(pos, { budget: { timeMs: 150 } });
+  assert.ok(timed.thinkMs < 150 + 500, `time budget kept: ${timed.thinkMs} ms`);
+  // Rule checks stay on by default in every mode: the mate in one is played.
+  player.ruleChecks = true;
+  const mateIn1 = Position.fromFen('9/3k5/9/9/9/9/9/9/R8/4K4 w');
+  for (const mode of ['value', 'search'] as const) {
+    player.mode = mode;
+    assert.equal((await player.choose(mateIn1)).move, parseIccs(mateIn1, 'a1d1'), mode);
+  }
+  // A head saved beside the model file is loaded with it.
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-modes-'));
+  savePlayerModel(join(dir, 'model.safetensors'), model);
+  saveValueHead(join(dir, 'value.safetensors'), randomHead());
+  const loaded = await Player.load(join(dir, 'model.safetensors'));
+  loaded.mode = 'value';
+  assert.ok(loaded.valueHead);
+  await loaded.release();
+  await player.release();
+});
