@@ -24,7 +24,7 @@ const USAGE = `usage: bert4ts convert <input> <output> [--format safetensors|tf|
 Prints one JSON line with what was written.`;
 
 const command: Command = {
-  summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names',
+  summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names; --quantize: an int8 model directory',
   async run(argv) {
     const parsed = parseCommandArgs(argv, {
       format: { type: 'string' }, dtype: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
