@@ -36,6 +36,7 @@ export const samplingPaths = { sorted: 0, bucketed: 0, fallback: 0 };
 const NB = 1024; // buckets
 const SPAN = 64; // buckets cover scores within 64 (in units of temperature) of the max; exp(-64) ~ 1.6e-28
 const SMALL = 256; // up to this many candidates, just sort them
+const HEAP = 1024; // top-k up to this k by a heap, larger by quickselect
 
 let scores = new Float64Array(0); // by id: penalised logits
 let mass = new Float64Array(0); // by id: exp((s - max) / T)
@@ -43,7 +44,7 @@ let idx = new Int32Array(0); // candidate ids
 let bucketOf = new Uint16Array(0); // by position in idx
 let tmpA = new Int32Array(0), tmpB = new Int32Array(0);
 let seen = new Uint32Array(0), stamp = 0;
-const bucketMass = new Float64Array(NB);
+const bucketMass = new Float64Array(NB), bucketExp = new Float64Array(NB);
 
 function reserve(V: number): void {
   if (scores.length >= V) return;
@@ -83,6 +84,33 @@ function selectFirst(n: number, k: number): void {
     else hi = store;
   }
 }
+/** The same as selectFirst by one pass with a heap of the k best so far (the worst at its root). */
+function heapFirst(n: number, k: number): void {
+  const h = tmpB, sc = scores;
+  for (let i = 0; i < k; i++) h[i] = idx[i]!;
+  for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(h, i, k);
+  let root = h[0]!, rootScore = sc[root]!;
+  for (let i = k; i < n; i++) {
+    const v = idx[i]!, s = sc[v]!;
+    if (s > rootScore || (s === rootScore && v < root)) {
+      h[0] = v;
+      siftDown(h, 0, k);
+      root = h[0]!; rootScore = sc[root]!;
+    }
+  }
+  for (let i = 0; i < k; i++) idx[i] = h[i]!;
+}
+function siftDown(h: Int32Array, i: number, k: number): void {
+  for (;;) {
+    const l = 2 * i + 1, r = l + 1;
+    let worst = i;
+    if (l < k && first(h[worst]!, h[l]!)) worst = l;
+    if (r < k && first(h[worst]!, h[r]!)) worst = r;
+    if (worst === i) return;
+    const t = h[i]!; h[i] = h[worst]!; h[worst] = t;
+    i = worst;
+  }
+}
 function swap(i: number, j: number): void {
   const t = idx[i]!; idx[i] = idx[j]!; idx[j] = t;
 }
@@ -110,32 +138,47 @@ function sortedDraw(n: number, max: number, T: number, topP: number, r: number):
   return idx[keep - 1]!;
 }
 
-/** The members of bucket b, sorted, into out; returns their count. */
-function gather(b: number, n: number, out: Int32Array): number {
+/** The members of bucket b, sorted, into out, with their exact masses; returns their count. */
+function gather(b: number, n: number, out: Int32Array, max: number, T: number): number {
   let len = 0;
-  for (let i = 0; i < n; i++) if (bucketOf[i] === b) out[len++] = idx[i]!;
+  const of = bucketOf;
+  for (let i = 0; i < n; i++) {
+    if (of[i] !== b) continue;
+    const v = idx[i]!;
+    mass[v] = Math.exp((scores[v]! - max) / T);
+    out[len++] = v;
+  }
   sortIds(out, 0, len);
   return len;
 }
 
-/** The same choice as sortedDraw without sorting, or -1 when a decision is too close to call. */
+/**
+ * The same choice as sortedDraw without sorting, or -1 when a decision is too close to call.
+ * Bucket b holds scores with (max - s) / T in [b, b + 1) * width (width = span / NB <= 1/16; the last
+ * bucket also takes everything below the span). Bucket masses are only estimates: each member's
+ * exp(-(b * width + t)) is E[b] times a degree-6 Taylor polynomial in t < 1/8 (relative error < 5e-10),
+ * and members beyond SPAN count as 0 (each < e^-63); the tokens at the two decisions get exact masses.
+ */
 function bucketedDraw(n: number, max: number, min: number, T: number, topP: number, r: number): number {
   const span = Math.min((max - min) / T, SPAN);
-  const scale = span > 0 ? NB / span : 0;
-  bucketMass.fill(0);
+  const scale = span > 0 ? NB / span : 1, width = 1 / scale, c = scale / T;
+  const step = Math.exp(-width);
+  for (let b = 0, e = 1; b < NB; b++, e *= step) { bucketExp[b] = e; bucketMass[b] = 0; }
   let total = 0;
+  const sc = scores, ix = idx, of = bucketOf, bm = bucketMass, be = bucketExp;
   for (let i = 0; i < n; i++) {
-    const v = idx[i]!;
-    const y = (scores[v]! - max) / T;
-    const w = Math.exp(y);
-    mass[v] = w;
+    const x = (max - sc[ix[i]!]!) * c; // monotone in the score: bucket order is score order
+    let b = NB - 1, w = 0;
+    if (x < NB + 1) { // the min itself may round to just above NB; beyond NB + 1 only when the span was clamped
+      b = Math.min(Math.floor(x), NB - 1);
+      const t = (x - b) * width; // < 2 width <= 1/8
+      w = be[b]! * (1 - t * (1 - t * (1 / 2 - t * (1 / 6 - t * (1 / 24 - t * (1 / 120 - t * (1 / 720)))))));
+    }
+    of[i] = b;
+    bm[b] += w;
     total += w;
-    const x = -y * scale;
-    const b = x < NB - 1 ? Math.floor(x) : NB - 1; // monotone in the score: bucket order is score order
-    bucketOf[i] = b;
-    bucketMass[b] += w;
   }
-  const margin = (n + 2) * 2 ** -44 * total;
+  const margin = (1e-9 + (n + 2) * 2 ** -44) * total;
   // The top-p cut: everything in buckets < cutB, and the first cutLen (sorted) members of bucket cutB, in tmpA.
   let cutB = NB, cutLen = 0, kept = total;
   if (topP < 1) {
@@ -143,7 +186,7 @@ function bucketedDraw(n: number, max: number, min: number, T: number, topP: numb
     let before = 0, b = 0;
     while (b < NB && before + bucketMass[b]! < target) before += bucketMass[b++]!;
     if (b === NB) return -1;
-    const len = gather(b, n, tmpA);
+    const len = gather(b, n, tmpA, max, T);
     let j = 0, cum = before;
     while (j < len && cum + mass[tmpA[j]!]! < target) cum += mass[tmpA[j++]!]!;
     if (j === len) return -1;
@@ -157,7 +200,7 @@ function bucketedDraw(n: number, max: number, min: number, T: number, topP: numb
   while (b < cutB && before + bucketMass[b]! < u) before += bucketMass[b++]!;
   if (b === NB) return -1;
   const list = b < cutB ? tmpB : tmpA;
-  const len = b < cutB ? gather(b, n, tmpB) : cutLen;
+  const len = b < cutB ? gather(b, n, tmpB, max, T) : cutLen;
   let cum = before;
   for (let j = 0; j < len; j++) {
     const next = cum + mass[list[j]!]!;
@@ -186,28 +229,35 @@ export function sampleToken(logits: Float32Array, offset: number, V: number, o: 
   if (!(T > 0)) throw new Error(`temperature must be > 0, got ${T}`);
   if (offset < 0 || offset + V > logits.length) throw new RangeError(`logits row [${offset}, ${offset + V}) is outside the ${logits.length} logits`);
   reserve(V);
-  for (let v = 0; v < V; v++) scores[v] = logits[offset + v]!;
-  const penalty = o.repetitionPenalty ?? 1;
-  if (penalty !== 1) {
+  const sc = scores, ix = idx;
+  const penalty = o.repetitionPenalty ?? 1, penalised = penalty !== 1;
+  if (penalised) {
+    for (let v = 0; v < V; v++) sc[v] = logits[offset + v]!;
     if (++stamp === 0xffffffff) { seen.fill(0); stamp = 1; }
     penalise(history, V, penalty);
     penalise(generated, V, penalty);
   }
-  let n = 0, max = -Infinity, min = Infinity;
+  // The candidates: every id whose score is not -Infinity. (No throw inside: V8 optimises this loop better.)
+  let n = 0, max = -Infinity, min = Infinity, nan = -1;
   for (let v = 0; v < V; v++) {
-    const s = scores[v]!;
-    if (s === -Infinity) continue;
-    if (!(s < Infinity)) {
-      const raw = logits[offset + v]!;
-      throw new RangeError(`the logit of token ${v} is ${raw}${Object.is(raw, s) ? '' : ` (${s} after the repetition penalty)`}; cannot sample`);
-    }
-    idx[n++] = v;
-    if (s > max) max = s;
-    if (s < min) min = s;
+    const s = penalised ? sc[v]! : (sc[v] = logits[offset + v]!);
+    if (s > -Infinity) {
+      ix[n++] = v;
+      if (s > max) max = s;
+      if (s < min) min = s;
+    } else if (s !== s && nan < 0) nan = v;
+  }
+  if (nan >= 0 || max === Infinity) {
+    const v = nan >= 0 ? nan : sc.indexOf(Infinity), raw = logits[offset + v]!;
+    throw new RangeError(`the logit of token ${v} is ${raw}${Object.is(raw, sc[v]) ? '' : ` (${sc[v]} after the repetition penalty)`}; cannot sample`);
   }
   if (n === 0) throw new RangeError(`every one of the ${V} logits is -Infinity; nothing to sample`);
   const k = o.topK ?? 0;
-  if (k > 0 && k < n) { selectFirst(n, k); n = k; }
+  if (k > 0 && k < n) {
+    if (k <= HEAP) heapFirst(n, k);
+    else selectFirst(n, k);
+    n = k;
+  }
   const topP = o.topP ?? 1;
   const r = rng.next();
   if (n > SMALL) {

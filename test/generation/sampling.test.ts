@@ -53,7 +53,7 @@ test('the sampler picks the same tokens as the full-sort definition, and draws t
   const before = { ...samplingPaths };
   let cases = 0;
   for (const V of [1, 2, 7, 300, 3000, 21128]) {
-    const reps = V > 5000 ? 60 : 250;
+    const reps = V > 5000 ? 60 : 400;
     for (let c = 0; c < reps; c++) {
       const kind = r.int(6);
       const rows = 2, offset = V * r.int(rows);
