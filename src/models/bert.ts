@@ -7,10 +7,11 @@
  *   each block (post-LN):  Att -> Dropout -> Add -> LN -> FFN -> Dropout -> Add -> LN
  *                ALBERT shares one block (per group) across all layers; albert_unshared copies it.
  *   heads:       pooler (tanh(dense(h[:, 0]))) + classifier | NSP; MLM (dense -> act -> LN -> tied
- *                embeddings + bias); ELECTRA discriminator (dense -> act -> dense to 1).
+ *                embeddings + bias); ELECTRA discriminator (dense -> act -> dense to 1); RoBERTa and
+ *                ELECTRA classify h[:, 0] with Hugging Face's head (dense -> tanh/gelu -> out_proj).
  *
  * Applications pick the mask and the head: `encoder` (padding mask; with numClasses a sequence
- * classifier over the pooler), `tagger` (token classification: dense over every position, numClasses
+ * classifier over the pooler, or RoBERTa's / ELECTRA's head), `tagger` (token classification: dense over every position, numClasses
  * tags), `mlm`, `lm` (causal), `unilm` (bert4keras prefix mask from token_type_ids), `nsp`, and
  * ELECTRA's `discriminator` / `generator`.
  * Our weight names follow Google's checkpoints; `bertFamily.weightMap` maps them to Google and
@@ -118,9 +119,19 @@ function checkApplication(c: BertConfig, application: string, o: BuildOptions): 
   if (application === 'tagger' && o.numClasses === undefined) throw new GraphError(c.family, "application 'tagger' needs numClasses (the number of tags)");
 }
 
-/** The pooler is built for NSP and sequence classifiers (a tagger classifies positions, not the [CLS] vector). */
-function hasPooler(application: string, o: BuildOptions): boolean {
-  return !!(o.withPool || o.withNsp || application === 'nsp' || (o.numClasses !== undefined && application !== 'tagger'));
+/**
+ * Hugging Face's sequence-classification head over h[:, 0] for RoBERTa and ELECTRA (no pooler):
+ * dropout -> dense(H) -> tanh (RoBERTa) / gelu (ELECTRA) -> dropout -> out_proj. BERT and ALBERT
+ * classify the pooler's output instead.
+ */
+function classificationHeadKind(c: BertConfig): 'pooler' | 'roberta' | 'electra' {
+  return c.family === 'roberta' ? 'roberta' : c.family === 'electra' ? 'electra' : 'pooler';
+}
+
+/** The pooler is built for NSP and BERT/ALBERT sequence classifiers (a tagger classifies positions, not the [CLS] vector). */
+function hasPooler(c: BertConfig, application: string, o: BuildOptions): boolean {
+  const classifier = o.numClasses !== undefined && application !== 'tagger' && classificationHeadKind(c) === 'pooler';
+  return !!(o.withPool || o.withNsp || application === 'nsp' || classifier);
 }
 
 /** Hierarchical alpha from the option (true = 0.4, as bert4keras), or null when off. */
@@ -303,9 +314,7 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
   const attentionMask = given.attention_mask ?? input('attention_mask', 'int64', ['batch', 'seq']);
   const tokenTypeIds = c.typeVocabSize > 1 ? given.token_type_ids ?? input('token_type_ids', 'int64', ['batch', 'seq']) : null;
   const x: Inputs = { ids, inputsEmbeds: embeds, attentionMask, tokenTypeIds };
-  const inputs: Record<string, Tensor> = { attention_mask: attentionMask };
-  if (ids) inputs.input_ids = ids;
-  if (embeds) inputs.inputs_embeds = embeds;
+  const inputs: Record<string, Tensor> = { ...(ids ? { input_ids: ids } : {}), ...(embeds ? { inputs_embeds: embeds } : {}), attention_mask: attentionMask };
   if (tokenTypeIds) inputs.token_type_ids = tokenTypeIds;
 
   let { h, wordTable } = embeddings(scope, c, x, o); // (B, T, H)
@@ -314,7 +323,7 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
   for (let i = 0; i < c.numLayers; i++) h = block(scope.child(layerScopeName(c, i)), c, h, mask, o, null, structure).h;
   const outputs: Record<string, Tensor> = { last_hidden_state: h };
 
-  if (hasPooler(application, o)) outputs.pooler_output = pooler(scope, h);
+  if (hasPooler(c, application, o)) outputs.pooler_output = pooler(scope, h);
   if (['mlm', 'lm', 'unilm', 'generator'].includes(application)) outputs.logits = mlmHead(scope, c, h, wordTable);
   if (application === 'nsp' || o.withNsp) {
     const nsp = dense(scope.child('nsp'), outputs.pooler_output!, 2); // (B, 2)
@@ -329,8 +338,17 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
   if (application === 'tagger') {
     outputs.logits = dense(scope.child('classifier'), dropout(scope, h, o.dropoutRate ?? c.hiddenDropout), o.numClasses!); // (B, T, C)
   } else if (o.numClasses !== undefined) {
-    const pooled = dropout(scope, outputs.pooler_output!, o.dropoutRate ?? c.hiddenDropout);
-    outputs[application === 'encoder' ? 'logits' : 'class_logits'] = dense(scope.child('classifier'), pooled, o.numClasses);
+    const rate = o.dropoutRate ?? c.hiddenDropout;
+    const kind = classificationHeadKind(c);
+    let logits: Tensor;
+    if (kind === 'pooler') logits = dense(scope.child('classifier'), dropout(scope, outputs.pooler_output!, rate), o.numClasses);
+    else {
+      const [b, , hidden] = h.shape as [Dim, Dim, number];
+      const first = reshape(slice(h, 1, 0, 1), [b, hidden]); // (B, H): the [CLS] / <s> position
+      const x = dense(scope.child('classifier/dense'), dropout(scope, first, rate), hidden, { activation: kind === 'roberta' ? 'tanh' : 'gelu' });
+      logits = dense(scope.child('classifier/out_proj'), dropout(scope, x, rate), o.numClasses); // (B, C)
+    }
+    outputs[application === 'encoder' ? 'logits' : 'class_logits'] = logits;
   }
   return { inputs, outputs };
 }
@@ -455,7 +473,7 @@ function entries(c: BertConfig, application: string, o: BuildOptions): Entry[] {
     list.push(...blockEntries(c, application, ours, Math.floor((i * c.numHiddenGroups) / c.numLayers), i));
   }
 
-  if (hasPooler(application, o)) {
+  if (hasPooler(c, application, o)) {
     // HF's *ForMaskedLM checkpoints have no pooler: a classifier over one starts from a fresh pooler. NSP needs the trained one.
     const optional = application !== 'nsp' && !o.withNsp;
     list.push(...denseEntries('pooler/dense', isAlbert ? `${hp}pooler` : `${hp}pooler.dense`, `${gp}pooler/dense`, optional));
@@ -489,7 +507,10 @@ function entries(c: BertConfig, application: string, o: BuildOptions): Entry[] {
     );
   }
   // A fine-tuning head is never in a pretrained checkpoint: initialised fresh when absent.
-  if (o.numClasses !== undefined) list.push(...denseEntries('classifier', 'classifier', 'classifier', true));
+  if (o.numClasses !== undefined) {
+    if (application === 'tagger' || classificationHeadKind(c) === 'pooler') list.push(...denseEntries('classifier', 'classifier', 'classifier', true));
+    else list.push(...denseEntries('classifier/dense', 'classifier.dense', 'classifier/dense', true), ...denseEntries('classifier/out_proj', 'classifier.out_proj', 'classifier/out_proj', true));
+  }
   return list;
 }
 

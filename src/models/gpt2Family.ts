@@ -64,9 +64,7 @@ export function buildGpt2(scope: Scope, c: GPT2Config, application: string, o: B
   const ids = given.input_ids ?? (embeds ? undefined : input('input_ids', 'int64', ['batch', 'seq']));
   const attentionMask = given.attention_mask ?? input('attention_mask', 'int64', ['batch', 'seq']);
   const out = gpt2(scope, effectiveConfig(c, o), { ids, inputsEmbeds: embeds, attentionMask, attention: o.attention });
-  const inputs: ModelInputs = { attention_mask: attentionMask };
-  if (ids) inputs.input_ids = ids;
-  if (embeds) inputs.inputs_embeds = embeds;
+  const inputs: ModelInputs = { ...(ids ? { input_ids: ids } : {}), ...(embeds ? { inputs_embeds: embeds } : {}), attention_mask: attentionMask };
   return { inputs, outputs: { last_hidden_state: out.hidden, logits: out.logits } };
 }
 
