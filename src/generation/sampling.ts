@@ -6,16 +6,18 @@
  * exp((s - max) / T); keep the shortest prefix whose mass reaches topP of the total; draw
  * u = r * (kept mass) and walk the prefix, subtracting, until u <= 0.
  *
- * Sorting the vocabulary for that costs O(V log V) per token (4.7x slower than greedy decoding at a
- * 21k vocabulary). The order matters at two places only: the top-p cut and the draw. So the masses
- * go into buckets by score (bucket order is score order) in one pass; each place is found by
- * summing bucket masses, and only the one bucket it falls in is sorted. Top-k is a quickselect.
+ * Sorting the vocabulary for that costs O(V log V) per token (top-p decoding was 4.7x slower than
+ * greedy at a 21k vocabulary). The order matters at two places only: the top-p cut and the draw. So
+ * one pass puts the candidates into buckets by score (bucket order is score order) and estimates each
+ * bucket's mass; each place is found by summing bucket masses, and only the one bucket it falls in is
+ * sorted, with exact masses. Top-k is a heap (k <= 1024) or a quickselect.
  *
- * Same choices, bit for bit: our sums are taken in another order than the plain walk's, so each may
- * differ from it by about n·2^-53 of the total. A decision is taken only when it clears a margin of
- * (n + 2)·2^-44 of the total (128 times that bound); otherwise the candidates are sorted and the plain
- * walk decides. That happens about once in 10^8 draws at n = 50k, or when a cut lands exactly on a
- * tie. All buffers are module-level scratch, reused from call to call (JS runs one call at a time).
+ * Same choices, bit for bit: our sums are estimates (relative error < 1e-10) taken in another order
+ * than the plain walk's (which adds about n·2^-53 of the total). A decision is taken only when it
+ * clears a margin of (1e-9 + (n + 2)·2^-44) of the total, well above both; otherwise the candidates
+ * are sorted and the plain walk decides. That happens about once in 10^8 draws, or when a cut lands
+ * exactly on a tie (a row of equal logits). All buffers are module-level scratch, reused from call to
+ * call (a call runs to its end before another starts).
  */
 import type { Random } from '../nn/params.ts';
 
@@ -156,7 +158,7 @@ function gather(b: number, n: number, out: Int32Array, max: number, T: number): 
  * The same choice as sortedDraw without sorting, or -1 when a decision is too close to call.
  * Bucket b holds scores with (max - s) / T in [b, b + 1) * width (width = span / NB <= 1/16; the last
  * bucket also takes everything below the span). Bucket masses are only estimates: each member's
- * exp(-(b * width + t)) is E[b] times a degree-6 Taylor polynomial in t < 1/8 (relative error < 5e-10),
+ * exp(-(b * width + t)) is E[b] times a degree-6 Taylor polynomial in t < 1/8 (relative error < (1/8)^7 / 7! ~ 1e-10),
  * and members beyond SPAN count as 0 (each < e^-63); the tokens at the two decisions get exact masses.
  */
 function bucketedDraw(n: number, max: number, min: number, T: number, topP: number, r: number): number {
