@@ -2,6 +2,7 @@
  * bert4ts: transformers in TypeScript on ONNX Runtime. The layers, from the bottom up:
  * graph (IR) -> autodiff -> runtime -> nn -> checkpoint -> models -> tokenizers -> generation ->
  * training; xiangqi (rules and the language-model player) on top. See docs/ARCHITECTURE.md.
+ * This is the Node entry; bundlers for the browser get src/browser.ts (package.json "exports").
  */
 export * as graph from './graph/index.ts';
 export { grad } from './autodiff/grad.ts';
@@ -15,4 +16,7 @@ export * from './training/index.ts';
 export * from './data/index.ts';
 export * from './metrics/index.ts';
 export { Progress } from './util/progress.ts';
+export { setBackend, getBackend, webBackend, type Backend, type OrtModule, type WebBackendOptions } from './runtime/backend.ts';
+export * from './io/source.ts';
+export { NodeOnlyError } from './util/node/builtin.ts';
 export * as xiangqi from './xiangqi/index.ts';

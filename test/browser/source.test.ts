@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildModel } from '../../src/models/build.ts';
+import { buildModel, type Model } from '../../src/models/build.ts';
 import { WordPieceTokenizer } from '../../src/tokenizers/wordpiece.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { fileSource, loadModel, loadTokenizerFrom, readSafetensors, SourceError } from '../../src/io/source.ts';
@@ -26,15 +26,15 @@ function savedDir(): { dir: string; files: Record<string, Uint8Array> } {
   return { dir: out, files };
 }
 
-async function logits(model: { predict: (v: Record<string, number[][]>) => Promise<Record<string, { data: ArrayLike<number> }>> }) {
-  return Array.from((await model.predict({ input_ids: [[2, 5, 4, 6, 3]] })).logits!.data);
+async function logits(model: Model) {
+  return Array.from((await model.predict({ input_ids: [[2, 5, 4, 6, 3]] })).logits!.data as Float32Array);
 }
 
 test('loadModel from in-memory files (bytes and Blobs) equals buildModel(dir): weights, logits, tokenizer', async () => {
   const { dir, files } = savedDir();
   try {
     const fromDisk = buildModel(dir);
-    const asBlobs = Object.fromEntries(Object.entries(files).map(([n, b]) => [n, n.endsWith('.json') ? new Blob([b]) : b]));
+    const asBlobs = Object.fromEntries(Object.entries(files).map(([n, b]) => [n, n.endsWith('.json') ? new Blob([b as Uint8Array<ArrayBuffer>]) : b]));
     const model = await loadModel(fileSource(asBlobs));
     assert.equal(model.family, 'bert');
     assert.equal(model.application, 'mlm');
@@ -42,7 +42,7 @@ test('loadModel from in-memory files (bytes and Blobs) equals buildModel(dir): w
     assert.deepEqual(await logits(model), await logits(fromDisk));
     assert.ok(model.tokenizer, 'the directory tokenizer is attached');
     assert.deepEqual(model.tokenizer!.encode('hello worlds').ids, (await loadTokenizer(dir)).encode('hello worlds').ids);
-    const reader = await readSafetensors(new Blob([files['model.safetensors']!]));
+    const reader = await readSafetensors(new Blob([files['model.safetensors']! as Uint8Array<ArrayBuffer>]));
     assert.ok(reader.list().length > 0 && reader.path === 'bytes');
   } finally {
     rmSync(dir, { recursive: true, force: true });
