@@ -7,6 +7,8 @@ import { ParamStore, Scope } from '../../src/nn/params.ts';
 import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
 import { savePlayerModel, type PlayerModel } from '../../src/xiangqi/player/model.ts';
 import { FORMATS, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
+import type { ValueHead } from '../../src/xiangqi/player/value.ts';
+import { Random } from '../../src/nn/params.ts';
 
 export const TINY: GPT2Config = { vocabSize: FORMATS.position.vocabSize, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 128 };
 
@@ -23,4 +25,10 @@ export function tinyModelFile(seed = 1): string {
   const path = join(mkdtempSync(join(tmpdir(), 'bert4ts-xq-')), 'model.safetensors');
   savePlayerModel(path, tinyModel(seed));
   return path;
+}
+
+/** A head with random weights over the tiny model's hidden size (aimless, but a real head). */
+export function randomHead(size = TINY.hiddenSize, seed = 3): ValueHead {
+  const r = new Random(seed);
+  return { inputSize: size, hiddenSize: 0, mean: new Float32Array(size), scale: new Float32Array(size).fill(1), w1: Float32Array.from({ length: size * 3 }, () => r.normal()), b1: new Float32Array(3), metadata: {} };
 }

@@ -8,17 +8,11 @@ import { Position, type Move } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
 import { puct } from '../../src/xiangqi/player/search.ts';
-import { calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features, type ValueHead } from '../../src/xiangqi/player/value.ts';
+import { calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
 import { Random } from '../../src/nn/params.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
 import type { CorpusGame } from '../../src/xiangqi/player/dataset.ts';
-import { tinyModel, TINY } from './fixtures.ts';
-
-/** A head with random weights over the tiny model's hidden size (aimless, but a real head). */
-export function randomHead(size = TINY.hiddenSize, seed = 3): ValueHead {
-  const r = new Random(seed);
-  return { inputSize: size, hiddenSize: 0, mean: new Float32Array(size), scale: new Float32Array(size).fill(1), w1: Float32Array.from({ length: size * 3 }, () => r.normal()), b1: new Float32Array(3), metadata: {} };
-}
+import { randomHead, tinyModel } from './fixtures.ts';
 
 test('value head: fitted on features whose result follows one coordinate, it beats the base rate; saved and reloaded it predicts the same', () => {
   const r = new Random(5), size = 6, N = 3000;
