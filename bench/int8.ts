@@ -14,13 +14,15 @@
  * - transformers.js q8 = the same weights and the same graph (our lowering, exported with the input and
  *   output names transformers.js feeds: input_ids / attention_mask / token_type_ids; GPT-2 with
  *   position_ids, past_key_values.i.key|value in and present.i.key|value out) quantized as
- *   transformers.js's own scripts/quantize.py does for q8: ONNX Runtime's IntegerOps dynamic
+ *   transformers.js's own scripts/quantize.py does for q8 (with our fused q/k/v kernel split back into
+ *   the three Linear layers Optimum exports): ONNX Runtime's IntegerOps dynamic
  *   quantization, per-tensor symmetric int8 weights (MatMulInteger after DynamicQuantizeLinear, then the
  *   two scales multiplied in), Gather tables int8 + DequantizeLinear, activations uint8. That file is
  *   written as onnx/model_quantized.onnx beside a Hugging Face config.json and loaded by transformers.js
  *   (`AutoModel` / `AutoModelForCausalLM`, `dtype: 'q8'`, local files only), so its runtime path (its
  *   ORT session options, tensors, generate loop) is the one measured. The published Xenova q8 files are
  *   made by the same quantizer from Optimum's export of the same architecture.
+ * - The xiangqi player (models/xiangqi, read only): how often int8 picks fp32's top move.
  * - MLM top-1 agreement int8 vs fp32 on models/chinese-small (trained here; read only), at 15% masked
  *   positions (seeded) of CSL dev abstracts (/work/shared/data/corpora/csl, not used in pretraining).
  *
@@ -45,6 +47,9 @@ import { decoderFor } from '../src/generation/forModel.ts';
 import { greedy } from '../src/generation/decode.ts';
 import { cosineSimilarity, top1Agreement } from '../src/metrics/agreement.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
+import { Position } from '../src/xiangqi/board.ts';
+import { Player } from '../src/xiangqi/player/player.ts';
+import { loadPlayerModel } from '../src/xiangqi/player/model.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS_1 = quick ? 5 : 15;
@@ -120,25 +125,45 @@ function ortIntegerOpsQ8(model: LoweredModel): LoweredModel {
   const zp = constant({ dtype: 'int8', shape: [], data: new Int8Array([0]) });
   const out: OnnxNode[] = [];
   const node = (opType: string, ins: string[], outs: string[], attrs: OnnxNode['attrs'] = {}) => out.push({ name: name(opType), opType, ins, outs, attrs, domain: '' });
-  for (const n of model.nodes) {
-    const w = n.opType === 'MatMul' ? constWeight(n.ins[1]!) : n.opType === 'Gather' ? constWeight(n.ins[0]!) : undefined;
-    if (!w) { out.push(n); continue; }
+  const matmulInteger = (x: string, w: { data: Float32Array; shape: number[] }, y: string) => {
     const { q, s } = perTensor(w.data);
     const wq = constant({ dtype: 'int8', shape: w.shape, data: q });
     const ws = constant({ dtype: 'float32', shape: [], data: new Float32Array([s]) });
-    if (n.opType === 'Gather') {
-      const g = name('gq');
-      node('Gather', [wq, n.ins[1]!], [g], { axis: 0 });
-      node('DequantizeLinear', [g, ws, zp], [n.outs[0]!]);
-      continue;
-    }
     const [xq, xs, xz, acc, accf, sc] = ['xq', 'xs', 'xz', 'acc', 'accf', 'sc'].map(name) as [string, string, string, string, string, string];
-    node('DynamicQuantizeLinear', [n.ins[0]!], [xq, xs, xz]);
+    node('DynamicQuantizeLinear', [x], [xq, xs, xz]);
     node('MatMulInteger', [xq, wq, xz, zp], [acc]);
     node('Cast', [acc], [accf], { to: 1 });
     node('Mul', [xs, ws], [sc]);
-    node('Mul', [accf, sc], [n.outs[0]!]);
+    node('Mul', [accf, sc], [y]);
+  };
+  for (const n of model.nodes) {
+    // Our attention concatenates the q/k/v kernels into one MatMul; Optimum's export (what transformers.js
+    // quantizes) has three Linear layers: three quantized MatMuls, their outputs concatenated.
+    const concat = n.opType === 'MatMul' ? producer.get(n.ins[1]!) : undefined;
+    if (concat?.opType === 'Concat' && (concat.attrs.axis === 1 || concat.attrs.axis === -1)) {
+      const parts = concat.ins.map(constWeight);
+      if (parts.every(Boolean)) {
+        const ys = parts.map(() => name('qkv'));
+        parts.forEach((w, i) => matmulInteger(n.ins[0]!, w!, ys[i]!));
+        node('Concat', ys, [n.outs[0]!], { axis: -1 });
+        continue;
+      }
+    }
+    const w = n.opType === 'MatMul' ? constWeight(n.ins[1]!) : n.opType === 'Gather' ? constWeight(n.ins[0]!) : undefined;
+    if (!w) { out.push(n); continue; }
+    if (n.opType === 'MatMul') { matmulInteger(n.ins[0]!, w, n.outs[0]!); continue; }
+    const { q, s } = perTensor(w.data);
+    const wq = constant({ dtype: 'int8', shape: w.shape, data: q });
+    const ws = constant({ dtype: 'float32', shape: [], data: new Float32Array([s]) });
+    const g = name('gq');
+    node('Gather', [wq, n.ins[1]!], [g], { axis: 0 });
+    node('DequantizeLinear', [g, ws, zp], [n.outs[0]!]);
   }
+  // What nothing reads any more (the Concat of fp32 kernels) goes.
+  const needed = new Set(model.outputs.map((o) => o.name));
+  const live = out.reverse().filter((n) => n.outs.some((o) => needed.has(o)) && (n.ins.forEach((i) => needed.add(i)), true)).reverse();
+  out.length = 0;
+  out.push(...live);
   const used = new Set(out.flatMap((n) => n.ins));
   const initializers = [...model.initializers, ...added].filter((i) => used.has(i.name));
   return new LoweredModel(model.inputs, model.outputs, model.params, out, initializers, model.name);
@@ -364,6 +389,33 @@ const result: Record<string, number | string | null> = {};
     result.mlm_top1_agreement_int8_embeddings = +(counts.sameEmb / counts.masked).toFixed(4);
     result.mlm_logit_cosine_min = +Math.min(...counts.cos).toFixed(5);
   }
+}
+
+// ---- the xiangqi player: the same move? -----------------------------------------------------------
+{
+  const model = loadPlayerModel();
+  const fp32 = await Player.create(model);
+  const int8 = await Player.create(model, { quantize: { mode: 'dynamic-int8' } });
+  const r = new Random(5);
+  let same = 0, n = 0, games = 0;
+  const cos: number[] = [];
+  while (n < (quick ? 20 : 100)) {
+    const pos = Position.start();
+    games++;
+    for (let ply = 0; ply < 40 && n < (quick ? 20 : 100); ply++) {
+      const [a, b] = [await fp32.analyse(pos), await int8.analyse(pos)];
+      if (!a.length) break;
+      if (a[0]!.iccs === b[0]!.iccs) same++;
+      const byMove = new Map(b.map((m) => [m.iccs, m.logProb]));
+      cos.push(cosineSimilarity(a.map((m) => m.logProb), a.map((m) => byMove.get(m.iccs)!)));
+      n++;
+      // Vary the games: mostly the model's move, sometimes another of its top three.
+      pos.play(a[Math.min(a.length - 1, r.next() < 0.3 ? 1 + r.int(2) : 0)]!.move);
+    }
+  }
+  console.log(`xiangqi player (models/xiangqi), ${n} positions from ${games} games: int8 picks the fp32 top move in ${(100 * same / n).toFixed(1)}%; move log-prob cosine (min) ${Math.min(...cos).toFixed(5)}`);
+  result.xiangqi_move_agreement = +(same / n).toFixed(4);
+  await clearSessionCache();
 }
 
 result.load_average_end = load();

@@ -109,6 +109,8 @@ function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array 
 interface ConstWeight {
   shape: number[];
   key: string;
+  /** The graph sees it as float32 (a float16 weight only behind a Cast to float; an fp16 graph is left alone). */
+  float32: boolean;
   /** The first source's array: quantized forms are cached under it (and die with it). */
   anchor: object;
   value(): Float32Array;
@@ -118,7 +120,7 @@ function concat(parts: ConstWeight[], axis: number): ConstWeight {
   const shape = [...parts[0]!.shape];
   shape[axis] = parts.reduce((s, p) => s + p.shape[axis]!, 0);
   return {
-    shape, key: `concat${axis}(${parts.map((p) => p.key).join(',')})`, anchor: parts[0]!.anchor,
+    shape, key: `concat${axis}(${parts.map((p) => p.key).join(',')})`, anchor: parts[0]!.anchor, float32: parts.every((p) => p.float32),
     value() {
       const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
       const rows = axis === 0 ? 1 : shape[0]!; // rank 1 (axis 0) or rank 2 (axis 0 or 1)
@@ -197,16 +199,20 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
       const t = init.tensor;
       const floaty = t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'bfloat16';
       if (!init.isParam || !floaty || (t.shape.length !== 1 && t.shape.length !== 2)) return undefined;
-      return { shape: [...t.shape], key: `${init.name}@${weightVersion(t.data)}`, anchor: t.data, value: () => toFloat32(t).data as Float32Array };
+      return { shape: [...t.shape], key: `${init.name}@${weightVersion(t.data)}`, anchor: t.data, float32: t.dtype === 'float32', value: () => toFloat32(t).data as Float32Array };
     }
     const p = producer.get(value);
     if (!p || p.domain !== '') return undefined;
-    if (p.opType === 'Identity' || (p.opType === 'Cast' && p.attrs.to === 1)) return constBehind(p.ins[0]!, depth + 1);
+    if (p.opType === 'Identity') return constBehind(p.ins[0]!, depth + 1);
+    if (p.opType === 'Cast' && p.attrs.to === 1) {
+      const w = constBehind(p.ins[0]!, depth + 1);
+      return w && { ...w, float32: true };
+    }
     if (p.opType === 'Transpose' && String(p.attrs.perm) === '1,0') {
       const w = constBehind(p.ins[0]!, depth + 1);
       if (!w) return undefined;
       const [r, c] = w.shape as [number, number];
-      return { shape: [c, r], key: `T(${w.key})`, anchor: w.anchor, value: () => transpose2d(w.value(), r, c) };
+      return { shape: [c, r], key: `T(${w.key})`, anchor: w.anchor, float32: w.float32, value: () => transpose2d(w.value(), r, c) };
     }
     if (p.opType === 'Concat') {
       const parts = p.ins.map((i) => constBehind(i, depth + 1));
@@ -220,7 +226,7 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
   };
   const weightBehind = (value: string, transposedOk = true): ConstWeight | undefined => {
     const w = constBehind(value);
-    return w && w.shape.length === 2 && (transposedOk || !w.key.startsWith('T(')) ? w : undefined;
+    return w && w.float32 && w.shape.length === 2 && (transposedOk || !w.key.startsWith('T(')) ? w : undefined;
   };
 
   const weightNames = new Map<string, { q: string; scale: string }>();
@@ -275,7 +281,7 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
           const add = users.length === 1 && !outputNames.has(y) ? users[0]! : undefined;
           const other = add?.opType === 'Add' && add.ins.length === 2 && add.ins.includes(y) ? add.ins.find((i) => i !== y) : undefined;
           const bias = other !== undefined ? constBehind(other) : undefined;
-          if (add && other !== undefined && bias && bias.shape.length === 1 && bias.shape[0] === scale.length) {
+          if (add && other !== undefined && bias && bias.float32 && bias.shape.length === 1 && bias.shape[0] === scale.length) {
             // A bias that is one initializer is used as it is; a computed one (Concat of q/k/v biases) is folded to a constant.
             const biasName = inits.get(other)?.tensor.dtype === 'float32' ? other : biasConstant(bias);
             node('DynamicQuantizeMatMul', [x, q, scale, '', biasName], [add.outs[0]!], {}, 'com.microsoft');
