@@ -1,5 +1,6 @@
 # The finetune benchmark's PyTorch side: the same BERT (4 layers, hidden 256, post-LN) fine-tuning
-# steps, 2 threads (run with OMP_WAIT_POLICY=PASSIVE). argv: reps. Prints one JSON object.
+# steps, 2 threads (run with OMP_WAIT_POLICY=PASSIVE). argv: reps, task (classify | unilm), vocabulary size.
+# Prints one JSON object.
 import json, sys, time, statistics
 import torch
 import torch.nn as nn
@@ -52,15 +53,12 @@ class Bert(nn.Module):
             return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
         return F.cross_entropy(s.cls(torch.tanh(s.pool(x[:, 0]))), labels)
 
-out = {}
-for task in ('classify', 'unilm'):
-    for vocab in (21128, int(sys.argv[2]) if len(sys.argv) > 2 else 6000):
-        m = Bert(vocab, task == 'unilm').train()
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
-        ids = torch.randint(0, vocab, (B, T))
-        seg = torch.cat([torch.zeros(B, T // 2, dtype=torch.long), torch.ones(B, T // 2, dtype=torch.long)], 1) if task == 'unilm' else torch.zeros(B, T, dtype=torch.long)
-        labels = torch.where(seg == 1, ids, -100) if task == 'unilm' else torch.randint(0, 2, (B,))
-        def step():
-            opt.zero_grad(); m(ids, seg, labels).backward(); opt.step()
-        out[f'{task}_{vocab}_ms'] = median_ms(step, REPS)
-print(json.dumps(out))
+task, vocab = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else ('classify', 21128)
+m = Bert(vocab, task == 'unilm').train()
+opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+ids = torch.randint(0, vocab, (B, T))
+seg = torch.cat([torch.zeros(B, T // 2, dtype=torch.long), torch.ones(B, T // 2, dtype=torch.long)], 1) if task == 'unilm' else torch.zeros(B, T, dtype=torch.long)
+labels = torch.where(seg == 1, ids, -100) if task == 'unilm' else torch.randint(0, 2, (B,))
+def step():
+    opt.zero_grad(); m(ids, seg, labels).backward(); opt.step()
+print(json.dumps({f'{task}_{vocab}_ms': median_ms(step, REPS)}))
