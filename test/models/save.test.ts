@@ -164,6 +164,48 @@ test('Hugging Face classifier configs load as classifiers with their labels; a s
   assert.throws(() => buildModel(join(tmp, 'encoder'), { checkpoint: ref('bert-encoder') }), /missing 2 tensors.*'classifier\.weight' \(for classifier\/kernel\)/);
 }));
 
+test('RoBERTa and ELECTRA sequence classifiers use Hugging Face\'s head (h[:, 0] -> dense -> tanh / gelu -> out_proj, no pooler) and load from HF configs', withTemp(async (tmp) => {
+  for (const [name, arch, act] of [['roberta-encoder', 'RobertaForSequenceClassification', 'tanh'], ['electra-discriminator', 'ElectraForSequenceClassification', 'gelu']] as const) {
+    const { labels: _, ...inputs } = readCase(name).inputs as Record<string, unknown>;
+    const trained = buildModel(join(ref(name), 'config.json'), { checkpoint: ref(name), application: 'encoder', numClasses: 3, seed: 7 });
+    assert.ok(!trained.store.names().some((n) => n.startsWith('pooler/')), `${name}: no pooler`);
+    const dir = join(tmp, name);
+    mkdirSync(dir);
+    trained.saveCheckpoint(join(dir, 'model.safetensors'));
+    const header = readFileSync(join(dir, 'model.safetensors'));
+    const names = Object.keys(JSON.parse(header.subarray(8, 8 + Number(header.readBigUInt64LE(0))).toString('utf8')));
+    for (const n of ['classifier.dense.weight', 'classifier.dense.bias', 'classifier.out_proj.weight', 'classifier.out_proj.bias']) assert.ok(names.includes(n), `${name}: saved ${n}`);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg(name), architectures: [arch], id2label: { 0: 'a', 1: 'b', 2: 'c' } }));
+    const model = buildModel(dir, { checkpoint: dir });
+    assert.deepEqual(model.loadReport!.unexpected, []);
+    const out = await model.predict(inputs, { outputs: ['logits', 'last_hidden_state'] });
+    assert.equal(sha(out.logits!), sha((await trained.predict(inputs)).logits!));
+    // The head by hand from h[:, 0]: out_proj(act(dense(h0))).
+    const h = out.last_hidden_state!, [B, T, H] = h.shape as [number, number, number];
+    const w = (n: string) => model.store.get(n)!.data as Float32Array;
+    const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+    for (let b = 0; b < B; b++) {
+      const h0 = (h.data as Float32Array).subarray(b * T * H, b * T * H + H);
+      const x = Array.from({ length: H }, (_, j) => { let v = w('classifier/dense/bias')[j]!; for (let i = 0; i < H; i++) v += h0[i]! * w('classifier/dense/kernel')[i * H + j]!; return act === 'tanh' ? Math.tanh(v) : gelu(v); });
+      for (let k = 0; k < 3; k++) {
+        let v = w('classifier/out_proj/bias')[k]!;
+        for (let i = 0; i < H; i++) v += x[i]! * w('classifier/out_proj/kernel')[i * 3 + k]!;
+        assert.ok(Math.abs(v - (out.logits!.data as Float32Array)[b * 3 + k]!) < 1e-4, `${name}: logit ${b},${k}`);
+      }
+    }
+    // A classifier config without the head's weights is refused, not run on a fresh head.
+    assert.throws(() => buildModel(dir, { checkpoint: ref(name) }), /missing 4 tensors.*'classifier\.dense\.weight'/);
+  }
+}));
+
+/** Abramowitz-Stegun 7.1.26 is too coarse for 1e-4; this series/continued-fraction erf is exact to ~1e-12. */
+function erf(x: number): number {
+  const t = Math.abs(x);
+  if (t < 2.5) { let sum = 0, term = t, n = 0; while (Math.abs(term) > 1e-16) { sum += term / (2 * n + 1); n++; term *= -t * t / n; } return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum; }
+  let f = 0; for (let k = 60; k >= 1; k--) f = (k / 2) / (t + f);
+  return Math.sign(x) * (1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f));
+}
+
 test('unknown options, config keys and bad labels are refused by name', () => {
   const config = join(ref('bert-mlm'), 'config.json');
   assert.throws(() => buildModel(config, { attentionKind: 'linear' } as any), /buildModel options: unknown option 'attentionKind' \(valid: family, application, checkpoint, .*numClasses/);
