@@ -1,11 +1,13 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--games N] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--plain] [--random-seed N]`:
+ * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search] [--checks on,off] [--opponents random,fairy1,fairy2] [--openings N] [--search-nodes N] [--search-ms T] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--plain] [--random-seed N]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
- * (searchAgreement); W/D/L against a uniformly random legal mover and a 1-ply material-greedy
- * player (the model red in half the games, black in the other half; temperature 0; with the
- * player's rule checks unless --plain); think time per move; how the games ended and the material
- * each side captured. `--compare other.safetensors` also counts how often another model (e.g. the
+ * (searchAgreement); then one row per opponent, mode and rule-check setting: W/D/L, score, Elo with
+ * a 95% interval, ms per move, how the games ended and the material each side captured. Opponents:
+ * a uniformly random legal mover, Fairy-Stockfish at a fixed depth (bench/fairy, driven over UCI;
+ * rows skipped with a message when it is not installed), the greedy and search baselines. Colours
+ * alternate, and game pairs start from the OPENINGS (match.ts) so a deterministic engine plays
+ * different games; temperature 0. `--compare other.safetensors` also counts how often another model (e.g. the
  * fp32 weights of the shipped fp16 file) picks the same move in the accuracy positions. Prints rows,
  * then one JSON line.
  */
@@ -16,8 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
 import { searchAgreement } from '../src/xiangqi/player/synthetic.ts';
-import { capturedMaterial, freeCaptures, greedyMover, modelMover, playMatch, randomMover, resultFor, type MatchFigures } from '../src/xiangqi/player/match.ts';
-import { Player } from '../src/xiangqi/player/player.ts';
+import { capturedMaterial, eloEstimate, freeCaptures, greedyMover, modelMover, OPENINGS, playMatch, randomMover, resultFor, searchMover, uciMover, type MatchFigures, type Mover } from '../src/xiangqi/player/match.ts';
+import { isPlayMode, Player, PLAY_MODES, type PlayMode } from '../src/xiangqi/player/player.ts';
+import { parseIccs } from '../src/xiangqi/notation.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
 import { Progress } from '../src/util/progress.ts';
 
@@ -28,15 +31,28 @@ const { values } = parseArgs({
     /** Another model file (e.g. the fp32 weights of an fp16 model): how often both pick the same move. */
     compare: { type: 'string' },
     games: { type: 'string', default: '100' },
-    'accuracy-games': { type: 'string', default: '60' },
+    'accuracy-games': { type: 'string', default: '0' },
     /** Fresh synthetic games on which the model's move is compared with the records' search. */
-    'agreement-games': { type: 'string', default: '20' },
+    'agreement-games': { type: 'string', default: '0' },
     /** Plies of history shown to a position- or board-format model (default: the most it was trained with). */
     history: { type: 'string' },
     /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
     guidance: { type: 'string' },
-    /** Play by the post's plain choice, without the player's rule checks (Player.ruleChecks = false). */
+    /** Only without the player's rule checks (= --checks off). */
     plain: { type: 'boolean' },
+    /** Play modes to measure (policy, value, search). */
+    modes: { type: 'string', default: 'policy,value,search' },
+    /** Rule checks in play: on, off, or both. */
+    checks: { type: 'string', default: 'on,off' },
+    /** random, greedy, search (the 2-ply material search), fairyN (Fairy-Stockfish at depth N). */
+    opponents: { type: 'string', default: 'random,fairy1,fairy2' },
+    /** How many of the 16 OPENINGS games start from (each from both sides); 0: all from the start. */
+    openings: { type: 'string', default: '16' },
+    /** The search mode's budget (default: Player.searchBudget). */
+    'search-nodes': { type: 'string' },
+    'search-ms': { type: 'string' },
+    /** Value head (default: value.safetensors beside the model). */
+    value: { type: 'string' },
     /** Seed of the random mover (default 11): other seeds give other games against it. */
     'random-seed': { type: 'string', default: '11' },
     corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
@@ -46,7 +62,7 @@ const games = Number(values.games);
 const randomSeed = Number(values['random-seed']);
 if (!Number.isInteger(randomSeed)) throw new Error(`--random-seed must be an integer, got ${values['random-seed']}`);
 const accuracyGames = Number(values['accuracy-games']);
-const player = await Player.load(values.model);
+const player = await Player.load(values.model, undefined, { value: values.value });
 const other = values.compare ? await Player.load(values.compare) : undefined;
 if (values.history !== undefined) player.historyPlies = Number(values.history);
 if (values.guidance !== undefined) player.guidance = Number(values.guidance);
@@ -54,7 +70,7 @@ if (values.guidance !== undefined) player.guidance = Number(values.guidance);
 player.ruleChecks = false;
 if (other) other.ruleChecks = false;
 const figures: Record<string, number | string> = {};
-console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}, rule checks in play ${values.plain ? 'off (--plain)' : 'on'}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
+console.log(`xiangqi player: ${player.model.config.numLayers} layers, hidden ${player.model.config.hiddenSize}, trained ${player.model.metadata.step ?? '?'} steps, ${player.model.format} format${player.model.format !== 'moves' ? ` (${player.historyPlies} plies of history)` : ''}, guidance ${player.guidance}, value head ${player.valueHead ? `${player.valueHead.hiddenSize ? `tanh ${player.valueHead.hiddenSize}` : 'linear'} (test Brier ${player.valueHead.metadata.testBrier ?? '?'})` : 'none'}; Node ${process.version}, load average ${loadavg()[0]!.toFixed(2)}`);
 
 if (accuracyGames > 0 && existsSync(values.corpus)) {
   const test = readCorpus(values.corpus).games.test.sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, accuracyGames);
@@ -113,62 +129,73 @@ if (agreementGames > 0) {
   figures.converting_gave_material = Number((a.convertingGaveMaterial / Math.max(1, a.converting.positions)).toFixed(3));
 }
 
-const thinkAll: number[] = [];
-player.ruleChecks = !values.plain;
-for (const [name, opponent] of games > 0 ? [['random', randomMover(randomSeed)], ['greedy', greedyMover(12)]] as const : []) {
-  const model = modelMover(player);
-  // Free material: how often the model had a capture that cannot be taken back, and took one (beside
-  // the rate of a uniformly random choice in the same positions); how often its move left the
-  // opponent one.
-  const free = { offered: 0, taken: 0, byChance: 0, moves: 0, leftOne: 0 };
-  const watched = {
-    name: 'model',
-    async move(pos: Position) {
-      const offered = freeCaptures(pos);
-      const m = await model.move(pos);
-      if (offered.length) {
-        free.offered++;
-        free.byChance += offered.length / pos.legalMoves().length;
-        if (offered.includes(m)) free.taken++;
-      }
-      pos.make(m);
-      free.moves++;
-      if (freeCaptures(pos).length) free.leftOne++;
-      pos.unmake();
-      return m;
-    },
-  };
-  const progress = new Progress({ label: `vs ${name}`, total: games, unit: 'game' });
-  // How games end and who wins material say why a result is what it is (e.g. draws at the ply cap, pieces left hanging).
-  const endings = new Map<string, number>();
-  const material = { model: 0, opponent: 0 };
-  const f: MatchFigures = await playMatch(watched, opponent, games, (_i, g, modelIsRed) => {
-    const ending = `${resultFor(g, modelIsRed)} by ${g.reason}`;
-    endings.set(ending, (endings.get(ending) ?? 0) + 1);
-    const [red, black] = capturedMaterial(g.moves);
-    material.model += modelIsRed ? red : black;
-    material.opponent += modelIsRed ? black : red;
-    progress.tick(1, { plies: g.plies });
-  });
-  progress.finish();
-  thinkAll.push(...model.thinkMs);
-  console.log(`vs ${name}: ${f.wins} wins, ${f.draws} draws, ${f.losses} losses of ${f.games} (model red in the first half)`);
-  console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ${n}`).join(', ')}`);
-  console.log(`  material captured per game (pawn 1, rook 9): model ${(material.model / games).toFixed(1)}, ${name} ${(material.opponent / games).toFixed(1)}`);
-  console.log(`  free captures: taken in ${free.taken} of ${free.offered} positions that offered one (a random choice: ${(100 * free.byChance / Math.max(1, free.offered)).toFixed(1)}%); ${(100 * free.leftOne / free.moves).toFixed(1)}% of the model's moves left the opponent one`);
-  figures[`vs_${name}_free_capture_taken`] = Number((free.taken / Math.max(1, free.offered)).toFixed(3));
-  figures[`vs_${name}_left_free_capture`] = Number((free.leftOne / free.moves).toFixed(3));
-  figures[`vs_${name}_model_captured`] = Number((material.model / games).toFixed(2));
-  figures[`vs_${name}_opponent_captured`] = Number((material.opponent / games).toFixed(2));
-  figures[`vs_${name}_wins`] = f.wins;
-  figures[`vs_${name}_draws`] = f.draws;
-  figures[`vs_${name}_losses`] = f.losses;
+// Strength: every mode, with and without the rule checks, against every opponent.
+const modes = values.modes.split(',').map((m) => m.trim()).filter(Boolean);
+for (const m of modes) if (!isPlayMode(m)) throw new Error(`--modes: "${m}" is not one of ${PLAY_MODES.join(', ')}`);
+const checks = values.checks.split(',').map((c) => c.trim());
+for (const c of checks) if (c !== 'on' && c !== 'off') throw new Error(`--checks takes on, off or both (on,off), got "${c}"`);
+if (values.plain) checks.splice(0, checks.length, 'off');
+const openings = OPENINGS.slice(0, Number(values.openings)).map((line) => {
+  const pos = Position.start();
+  return line.split(' ').map((iccs) => { const m = parseIccs(pos, iccs); pos.play(m); return m; });
+});
+const budget = values['search-nodes'] || values['search-ms']
+  ? { nodes: values['search-nodes'] ? Number(values['search-nodes']) : undefined, timeMs: values['search-ms'] ? Number(values['search-ms']) : undefined }
+  : player.searchBudget;
+const FAIRY = fileURLToPath(new URL('./fairy/node_modules/fairy-stockfish-nnue.wasm/uci.js', import.meta.url));
+const opponents: { name: string; make: () => Promise<Mover & { close?: () => Promise<void> }> }[] = [];
+for (const name of values.opponents.split(',').map((o) => o.trim())) {
+  const depth = /^fairy(\d+)$/.exec(name)?.[1];
+  if (name === 'random') opponents.push({ name, make: async () => randomMover(randomSeed) });
+  else if (name === 'greedy') opponents.push({ name, make: async () => greedyMover(12) });
+  else if (name === 'search') opponents.push({ name, make: async () => searchMover(13) });
+  else if (depth !== undefined) {
+    if (!existsSync(FAIRY)) { console.log(`vs ${name}: skipped, Fairy-Stockfish is not installed (npm --prefix bench/fairy ci)`); continue; }
+    // Node's fetch makes the wasm loader fetch a file path; without it, it reads the file.
+    opponents.push({ name, make: () => uciMover(`fairy-stockfish depth ${depth}`, process.execPath, ['--no-experimental-fetch', FAIRY], { go: `depth ${depth}`, options: { UCI_Variant: 'xiangqi' } }) });
+  } else throw new Error(`--opponents: unknown opponent "${name}" (random, greedy, search, fairyN)`);
 }
-thinkAll.sort((a, b) => a - b);
-if (thinkAll.length) {
-  figures.think_ms_mean = Number((thinkAll.reduce((a, b) => a + b, 0) / thinkAll.length).toFixed(1));
-  figures.think_ms_p95 = Number(thinkAll[Math.floor(0.95 * thinkAll.length)]!.toFixed(1));
-  console.log(`think time per move: mean ${figures.think_ms_mean} ms, p95 ${figures.think_ms_p95} ms (${thinkAll.length} moves)`);
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const eloText = (x: number) => (x === Infinity ? '+inf' : x === -Infinity ? '-inf' : `${x >= 0 ? '+' : ''}${Math.round(x)}`);
+console.log(`${games} games a row, colours alternating, ${openings.length} openings (each from both sides); search budget ${JSON.stringify(budget)}`);
+for (const { name, make } of games > 0 ? opponents : []) {
+  const opponent = await make();
+  try {
+    for (const mode of modes as PlayMode[]) {
+      if (mode !== 'policy' && !player.valueHead) { console.log(`vs ${name}, ${mode}: skipped, no value head (bert4ts xiangqi value; pass --value)`); continue; }
+      for (const c of checks) {
+        player.mode = mode;
+        player.ruleChecks = c === 'on';
+        const model = modelMover(player, { budget });
+        const progress = new Progress({ label: `vs ${name} ${mode} checks ${c}`, total: games, unit: 'game' });
+        // How games end and who wins material say why a result is what it is (e.g. draws at the ply cap).
+        const endings = new Map<string, number>();
+        const material = { model: 0, opponent: 0 };
+        const f: MatchFigures = await playMatch(model, opponent, games, (_i, g, modelIsRed) => {
+          const ending = `${resultFor(g, modelIsRed)} by ${g.reason}`;
+          endings.set(ending, (endings.get(ending) ?? 0) + 1);
+          const [red, black] = capturedMaterial(g.moves);
+          material.model += modelIsRed ? red : black;
+          material.opponent += modelIsRed ? black : red;
+          progress.tick(1, { plies: g.plies });
+        }, { openings });
+        progress.finish();
+        const e = eloEstimate(f);
+        const ms = [...model.thinkMs].sort((a, b) => a - b);
+        const mean = ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length);
+        const p95 = ms[Math.floor(0.95 * ms.length)] ?? 0;
+        console.log(`vs ${name.padEnd(7)} ${mode.padEnd(6)} checks ${c.padEnd(3)}  W/D/L ${f.wins}/${f.draws}/${f.losses}  score ${pct(e.score)}  Elo ${eloText(e.elo)} [${eloText(e.low)}, ${eloText(e.high)}]  ${mean.toFixed(0)} ms/move (p95 ${p95.toFixed(0)})`);
+        console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}; material captured per game (pawn 1, rook 9): model ${(material.model / games).toFixed(1)}, ${name} ${(material.opponent / games).toFixed(1)}`);
+        const key = `${name}_${mode}_checks_${c}`;
+        Object.assign(figures, {
+          [`${key}_wins`]: f.wins, [`${key}_draws`]: f.draws, [`${key}_losses`]: f.losses, [`${key}_score`]: Number(e.score.toFixed(3)),
+          [`${key}_elo`]: Number.isFinite(e.elo) ? Math.round(e.elo) : String(e.elo), [`${key}_ms_per_move`]: Number(mean.toFixed(1)),
+        });
+      }
+    }
+  } finally {
+    await opponent.close?.();
+  }
 }
 await player.release();
 console.log(JSON.stringify(figures));

@@ -12,7 +12,7 @@ import { calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeature
 import { Random } from '../../src/nn/params.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
 import type { CorpusGame } from '../../src/xiangqi/player/dataset.ts';
-import { randomHead, tinyModel } from './fixtures.ts';
+import { randomHead, tinyModel, TINY } from './fixtures.ts';
 
 test('value head: fitted on features whose result follows one coordinate, it beats the base rate; saved and reloaded it predicts the same', () => {
   const r = new Random(5), size = 6, N = 3000;
@@ -116,6 +116,14 @@ test('player modes: value plays its best-valued move, search keeps to its budget
     player.mode = mode;
     assert.equal((await player.choose(mateIn1)).move, parseIccs(mateIn1, 'a1d1'), mode);
   }
+  // A window as the shipped model's (result token, prefix and 64 moves, less one): after a long game
+  // the context and a whole move still fit (the value needs the move's last character too).
+  const windowed = await Player.create(tinyModel(9, { ...TINY, maxPosition: 1 + 65 + 15 * 4 - 1 }), undefined, { value: randomHead() });
+  const long = Position.start();
+  for (let i = 0; i < 30; i++) long.make(long.legalMoves()[i % 7]!);
+  windowed.mode = 'value';
+  assert.ok(long.isLegal((await windowed.choose(long)).move));
+  await windowed.release();
   // A head saved beside the model file is loaded with it.
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-modes-'));
   savePlayerModel(join(dir, 'model.safetensors'), model);

@@ -2,14 +2,75 @@
  * Games between movers: the model player and two baselines (a uniformly random legal mover and a
  * 1-ply material-greedy player), used by the strength benchmark and the tests.
  */
+import { spawn } from 'node:child_process';
 import { Position, moveTo, squareAt, BLACK, KING, type GameResult, type Move, type Outcome } from '../board.ts';
+import { moveToUci, parseUci } from '../notation.ts';
 import { Random } from '../../nn/params.ts';
-import { playableMoves, type Player } from './player.ts';
+import { playableMoves, type Budget, type Player } from './player.ts';
 
 /** Something that picks a legal move in a position that is not over. */
 export interface Mover {
   name: string;
   move(pos: Position): Promise<Move> | Move;
+  /** Called before each game (a UCI engine is sent `ucinewgame`). */
+  newGame?(): Promise<void> | void;
+}
+
+/**
+ * A UCI engine in a child process (Fairy-Stockfish's xiangqi squares, ranks 1-10): each move sends
+ * the game from the start and `go <go>` (e.g. `depth 1`), and plays its bestmove. `options` are
+ * sent as setoption commands after `uci`. close() ends the process.
+ */
+export async function uciMover(name: string, command: string, args: string[], o: { go: string; options?: Record<string, string>; timeoutMs?: number }): Promise<Mover & { close(): Promise<void> }> {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let buffer = '', stderr = '';
+  const lines: string[] = [];
+  let wake: (() => void) | undefined;
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      lines.push(buffer.slice(0, nl).trim());
+      buffer = buffer.slice(nl + 1);
+    }
+    wake?.();
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr = (stderr + c).slice(-2000); });
+  const send = (line: string) => child.stdin.write(line + '\n');
+  const until = async (pattern: RegExp): Promise<string> => {
+    const deadline = Date.now() + (o.timeoutMs ?? 60_000);
+    for (;;) {
+      const i = lines.findIndex((l) => pattern.test(l));
+      if (i >= 0) return lines.splice(0, i + 1)[i]!;
+      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before answering ${pattern}: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`${name} did not answer ${pattern} within ${o.timeoutMs ?? 60_000} ms`);
+      await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 100); });
+    }
+  };
+  send('uci');
+  await until(/^uciok$/);
+  for (const [k, v] of Object.entries(o.options ?? {})) send(`setoption name ${k} value ${v}`);
+  send('isready');
+  await until(/^readyok$/);
+  return {
+    name,
+    async newGame() {
+      send('ucinewgame');
+      send('isready');
+      await until(/^readyok$/);
+    },
+    async move(pos) {
+      send(`position startpos moves ${pos.history().map(moveToUci).join(' ')}`.trimEnd());
+      send(`go ${o.go}`);
+      const best = (await until(/^bestmove /)).split(/\s+/)[1]!;
+      return parseUci(pos, best);
+    },
+    async close() {
+      send('quit');
+      child.stdin.end();
+      if (child.exitCode === null) await new Promise((resolve) => { child.once('exit', resolve); setTimeout(resolve, 3000); });
+      if (child.exitCode === null) child.kill();
+    },
+  };
 }
 
 export function randomMover(seed: number): Mover {
@@ -132,14 +193,14 @@ export function searchMover(seed: number): Mover & {
   return { name: 'search', best, choose, move: (pos) => choose(pos).move };
 }
 
-export function modelMover(player: Player, o: { temperature?: number; seed?: number } = {}): Mover & { thinkMs: number[] } {
+export function modelMover(player: Player, o: { temperature?: number; seed?: number; budget?: Budget } = {}): Mover & { thinkMs: number[] } {
   const r = new Random(o.seed ?? 1);
   const thinkMs: number[] = [];
   return {
     name: 'model',
     thinkMs,
     async move(pos) {
-      const c = await player.choose(pos, { temperature: o.temperature ?? 0, random: () => r.next() });
+      const c = await player.choose(pos, { temperature: o.temperature ?? 0, random: () => r.next(), budget: o.budget });
       thinkMs.push(c.thinkMs);
       return c.move;
     },
@@ -153,9 +214,15 @@ export interface GameRecord {
   moves: Move[];
 }
 
-/** Play one game from the start. Over `maxPlies` plies it is scored a draw. */
-export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number; quietLimit?: number } = {}): Promise<GameRecord> {
+/**
+ * Play one game from the start, after the `opening` moves if given (they count as the game's first
+ * plies). Over `maxPlies` plies it is scored a draw.
+ */
+export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number; quietLimit?: number; opening?: readonly Move[] } = {}): Promise<GameRecord> {
   const pos = Position.start();
+  for (const m of o.opening ?? []) pos.play(m);
+  await red.newGame?.();
+  await black.newGame?.();
   const maxPlies = o.maxPlies ?? 400;
   for (;;) {
     const outcome = pos.outcome(o.quietLimit ?? 120);
@@ -181,6 +248,15 @@ export function freeCaptures(pos: Position): Move[] {
   return free;
 }
 
+/**
+ * Common first moves for each side (ICCS), so games against a deterministic engine differ: central
+ * cannon, same- and opposite-direction cannons, the elephant, horse and pawn openings and replies.
+ */
+export const OPENINGS: readonly string[] = [
+  'h2e2 h9g7', 'h2e2 b9c7', 'b2e2 h7e7', 'c3c4 g6g5', 'g3g4 c6c5', 'b0c2 h9g7', 'c0e2 h7e7', 'h0g2 b9c7',
+  'b2d2 h9g7', 'h2f2 b7e7', 'g3g4 h9g7', 'c3c4 b9c7', 'h2e2 h7e7', 'b2e2 b9c7', 'c0e2 c6c5', 'h0g2 g6g5',
+];
+
 /** Material each side captured in a game ([red, black]), in VALUE units: who won the fight for pieces. */
 export function capturedMaterial(moves: readonly Move[]): [number, number] {
   const pos = Position.start();
@@ -194,17 +270,38 @@ export function capturedMaterial(moves: readonly Move[]): [number, number] {
 
 export interface MatchFigures { games: number; wins: number; draws: number; losses: number }
 
+/**
+ * Score (win 1, draw ½) and the Elo difference it implies, 400·log10(s / (1 − s)), with a 95%
+ * interval from the normal approximation of the mean game score (±1.96 standard errors, the
+ * variance measured from the games). A score of 0 or 1 has no finite Elo: ±Infinity.
+ */
+export function eloEstimate(f: { wins: number; draws: number; losses: number }): { score: number; elo: number; low: number; high: number } {
+  const n = f.wins + f.draws + f.losses;
+  if (n === 0) return { score: NaN, elo: NaN, low: NaN, high: NaN };
+  const score = (f.wins + 0.5 * f.draws) / n;
+  const variance = (f.wins * (1 - score) ** 2 + f.draws * (0.5 - score) ** 2 + f.losses * score ** 2) / n;
+  const se = Math.sqrt(variance / n);
+  const elo = (s: number) => (s <= 0 ? -Infinity : s >= 1 ? Infinity : 400 * Math.log10(s / (1 - s)));
+  return { score, elo: elo(score), low: elo(score - 1.96 * se), high: elo(score + 1.96 * se) };
+}
+
 /** The game's result from one side's view. */
 export function resultFor(g: GameRecord, red: boolean): 'win' | 'draw' | 'loss' {
   return g.result === '1/2-1/2' ? 'draw' : (g.result === '1-0') === red ? 'win' : 'loss';
 }
 
-/** `games` games, the model red in the first half and black in the second; W/D/L from the model's side. */
-export async function playMatch(model: Mover, opponent: Mover, games: number, onGame?: (i: number, g: GameRecord, modelIsRed: boolean) => void): Promise<MatchFigures> {
+/**
+ * `games` games, W/D/L from the model's side. Without openings the model is red in the first half and
+ * black in the second; with `openings` game i starts from opening ⌊i/2⌋ (cycled) and colours
+ * alternate, so each opening is played from both sides.
+ */
+export async function playMatch(model: Mover, opponent: Mover, games: number, onGame?: (i: number, g: GameRecord, modelIsRed: boolean) => void, o: { openings?: readonly (readonly Move[])[] } = {}): Promise<MatchFigures> {
   const f: MatchFigures = { games, wins: 0, draws: 0, losses: 0 };
+  const openings = o.openings?.length ? o.openings : undefined;
   for (let i = 0; i < games; i++) {
-    const modelIsRed = i < Math.ceil(games / 2);
-    const g = modelIsRed ? await playGame(model, opponent) : await playGame(opponent, model);
+    const modelIsRed = openings ? i % 2 === 0 : i < Math.ceil(games / 2);
+    const opening = openings?.[Math.floor(i / 2) % openings.length];
+    const g = modelIsRed ? await playGame(model, opponent, { opening }) : await playGame(opponent, model, { opening });
     const r = resultFor(g, modelIsRed);
     if (r === 'draw') f.draws++;
     else if (r === 'win') f.wins++;

@@ -132,14 +132,14 @@ export class Player {
    * start (the most recent whole move pairs when the game outgrows the window). `position` and
    * `board` formats: the result token, the board historyPlies ago, then the moves since.
    */
-  context(pos: Position, condition: Condition = 'win'): number[] {
+  context(pos: Position, condition: Condition = 'win', historyPlies = this.historyPlies): number[] {
     const ctx = [condition === 'win' ? winFor(pos.side) : condition === 'lose' ? winFor((1 - pos.side) as Side) : UNKNOWN_RESULT];
     const history = pos.history();
     if (this.model.format === 'moves') {
       for (const m of history) ctx.push(...moveTokens(m));
       return fitContext(ctx, this.scorer.maxContext);
     }
-    const shown = Math.min(history.length, this.historyPlies);
+    const shown = Math.min(history.length, historyPlies);
     const before = pos.clone();
     for (let i = 0; i < shown; i++) before.unmake();
     ctx.push(...FORMATS[this.model.format].prefix(before));
@@ -207,7 +207,9 @@ export class Player {
     const head = this.valueHead;
     if (!head) throw new Error('no value head: train one with `bert4ts xiangqi value`');
     this.evaluator ??= await MoveScorer.create(this.model, this.runtime, { hidden: true });
-    const scored = await this.evaluator.score(this.context(pos, 'unknown'), moves);
+    // A whole move follows the context here (its last character is where the value is read), so the
+    // context holds one move of history less than the policy's at most.
+    const scored = await this.evaluator.score(this.context(pos, 'unknown', Math.min(this.historyPlies, Player.maxHistory(this.model) - 1)), moves);
     const byMove = new Map(scored.map((s) => [s.move, s]));
     const prior = moves.map((m) => byMove.get(m)!.probability);
     const value = moves.map((m) => {

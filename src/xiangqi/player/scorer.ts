@@ -65,9 +65,9 @@ export class MoveScorer {
     return new MoveScorer(model, exe, Boolean(o.hidden));
   }
 
-  /** Longest context (result token + moves) the model can take with a move after it. */
+  /** Longest context (result token + moves) the model can take with a move after it (a whole move when it returns hidden states). */
   get maxContext(): number {
-    return this.model.config.maxPosition - (MOVE_TOKENS - 1);
+    return this.model.config.maxPosition - (this.withHidden ? MOVE_TOKENS : MOVE_TOKENS - 1);
   }
 
   /** Score `moves` after `context` (token ids, at most maxContext of them; see Player.context). Returns them best first. */
