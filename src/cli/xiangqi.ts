@@ -68,7 +68,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--init model.safetensors] [--mix records.jsonl [--mix-share X]] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--init model.safetensors] [--mix records.jsonl [--mix-share X]] [--winner-only] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
@@ -76,7 +76,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
         'time-limit': { type: 'string' }, 'stop-at': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' }, format: { type: 'string' },
         seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
-        init: { type: 'string' }, mix: { type: 'string' }, 'mix-share': { type: 'string' },
+        init: { type: 'string' }, mix: { type: 'string' }, 'mix-share': { type: 'string' }, 'winner-only': { type: 'boolean' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (values.init && values.resume) throw new UsageError('--init starts a new schedule from a model, --resume continues a checkpoint: pass one of them');
@@ -117,7 +117,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         stopAt: values['stop-at'] === undefined ? undefined : positiveInt('--stop-at', values['stop-at']),
         seed: values.seed === undefined ? d.seed : positiveInt('--seed', values.seed),
         resume: Boolean(values.resume), quiet: Boolean(values.quiet),
-        init: values.init, mix: values.mix ? { corpus: values.mix, share: mixShare } : undefined,
+        init: values.init, mix: values.mix ? { corpus: values.mix, share: mixShare } : undefined, winnerOnly: Boolean(values['winner-only']),
       });
       return 0;
     },

@@ -11,7 +11,7 @@ import { puct } from '../../src/xiangqi/player/search.ts';
 import { calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
 import { Random } from '../../src/nn/params.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
-import type { CorpusGame } from '../../src/xiangqi/player/dataset.ts';
+import { positionSequence, winnerOnly, type CorpusGame } from '../../src/xiangqi/player/dataset.ts';
 import { randomHead, tinyModel, TINY } from './fixtures.ts';
 
 test('value head: fitted on features whose result follows one coordinate, it beats the base rate; saved and reloaded it predicts the same', () => {
@@ -133,4 +133,14 @@ test('player modes: value plays its best-valued move, search keeps to its budget
   assert.ok(loaded.valueHead);
   await loaded.release();
   await player.release();
+});
+
+test('winner-only training targets: the winner\'s moves of a decisive game, nothing of a draw, combined with a record\'s own targets', () => {
+  const moves = ['h2e2', 'h9g7', 'h0g2', 'i9h9', 'i0h0'];
+  assert.equal(winnerOnly({ id: 'a', moves, result: '1-0' }).learn, '10101');
+  assert.equal(winnerOnly({ id: 'b', moves, result: '0-1' }).learn, '01010');
+  assert.equal(winnerOnly({ id: 'c', moves, result: '1/2-1/2' }).learn, '00000');
+  assert.equal(winnerOnly({ id: 'd', moves, result: '1-0', learn: '11001' }).learn, '10001');
+  const s = positionSequence('position', winnerOnly({ id: 'a', moves, result: '0-1' }), 0, 5);
+  assert.deepEqual([...s.skip!.slice(66)].filter((_, i) => i % 4 === 0), [1, 0, 1, 0, 1], 'red\'s moves are context only');
 });

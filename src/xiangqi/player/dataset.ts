@@ -114,6 +114,17 @@ export function packBatch(sequences: Sequence[]): Batch {
   return { ids: { dtype: 'int64', shape: [B, longest], data: ids }, labels: { dtype: 'int64', shape: [B, longest], data: labels }, tokens };
 }
 
+/**
+ * The post's idea 1, learn only the winner's moves: in a decisive game the loser's moves become
+ * context only (CorpusGame.learn, combined with any the game has); a drawn or unfinished game has no
+ * winner and teaches nothing (it is never drawn as a target).
+ */
+export function winnerOnly(g: CorpusGame): CorpusGame {
+  const winner = g.result === '1-0' ? 0 : g.result === '0-1' ? 1 : -1;
+  const learn = g.moves.map((_, i) => (i % 2 === winner && (g.learn === undefined || g.learn[i] === '1') ? '1' : '0')).join('');
+  return { ...g, learn };
+}
+
 /** One batch from several samplers (the corpus and mixed-in records), each drawing its own token budget. */
 export const mixedBatchAt = (samplers: BatchSampler[], step: number): Batch => packBatch(samplers.flatMap((s) => s.sequencesAt(step)));
 

@@ -19,7 +19,7 @@ import { warmupCosine } from '../../training/schedules.ts';
 import { compile } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
 import { Progress } from '../../util/progress.ts';
-import { BatchSampler, gameSequence, mixedBatchAt, packBatch, positionSequence, positionWindowMoves, readCorpus, type CorpusGame, type Sequence } from './dataset.ts';
+import { BatchSampler, gameSequence, mixedBatchAt, packBatch, positionSequence, positionWindowMoves, readCorpus, winnerOnly, type CorpusGame, type Sequence } from './dataset.ts';
 import { defaultConfig, loadPlayerModel, parseConfig, savePlayerModel } from './model.ts';
 import { FORMATS, isContextFormat, MOVE_TOKENS, VOCAB, type ContextFormat } from './vocab.ts';
 
@@ -52,6 +52,8 @@ export interface TrainOptions {
    * each batch's tokens drawn from them; the rest comes from the corpus.
    */
   mix?: { corpus: string; share: number };
+  /** Targets are only the winners' moves of decisive corpus games (winnerOnly); validation still scores every move. */
+  winnerOnly?: boolean;
   quiet?: boolean;
 }
 
@@ -175,8 +177,9 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
       format = savedFormat;
       startStep = Number(reader.metadata.step);
       // A fine-tune keeps its origin; a run that mixed records in must say what it mixes now.
-      const saved = JSON.parse(reader.metadata.train ?? '{}') as { init?: string; mix?: { corpus: string; share: number } };
+      const saved = JSON.parse(reader.metadata.train ?? '{}') as { init?: string; mix?: { corpus: string; share: number }; winnerOnly?: boolean };
       init ??= saved.init;
+      if (Boolean(saved.winnerOnly) !== Boolean(o.winnerOnly)) throw new Error(`${checkpointPath} was trained ${saved.winnerOnly ? 'with' : 'without'} --winner-only: resume it the same way`);
       if (saved.mix && !o.mix) throw new Error(`${checkpointPath} was trained with --mix ${saved.mix.corpus} --mix-share ${saved.mix.share}: pass --mix again to resume it (or other records to change them)`);
       if (saved.mix && o.mix && (saved.mix.corpus !== o.mix.corpus || saved.mix.share !== o.mix.share)) {
         log(`the mix changes from ${saved.mix.corpus} at ${saved.mix.share} to ${o.mix.corpus} at ${o.mix.share}: batches differ from here on`);
@@ -216,14 +219,16 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
   log(`model: ${config.numLayers} layers, hidden ${config.hiddenSize}, ${config.numHeads} heads, ${(params / 1e6).toFixed(2)}M parameters, ${format} format; ${o.steps} steps of ~${o.tokensPerBatch} tokens`);
 
-  const sampler = new BatchSampler(games.train, { format, tokensPerBatch: o.tokensPerBatch * (1 - share), windowAt, hideResultRate: 0.1, seed: o.seed });
+  const trainGames = o.winnerOnly ? games.train.map(winnerOnly) : games.train;
+  if (o.winnerOnly) log(`winner-only targets: ${trainGames.filter((g) => g.learn!.includes('1')).length} decisive games of ${games.train.length}`);
+  const sampler = new BatchSampler(trainGames, { format, tokensPerBatch: o.tokensPerBatch * (1 - share), windowAt, hideResultRate: 0.1, seed: o.seed });
   // The share is of tokens: records teach only some of their moves, so they carry less of the loss.
   const mixSampler = o.mix ? new BatchSampler(mixed, { format, tokensPerBatch: o.tokensPerBatch * share, windowAt, hideResultRate: 0.1, seed: o.seed + 1 }) : undefined;
   if (o.mix) log(`mixing in ${mixed.length} games from ${o.mix.corpus}: ${Math.round(share * 100)}% of each batch's tokens`);
   const evalSet = [...games.validation].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, o.evalGames);
   const started = Date.now();
   const deadline = o.timeLimitMinutes ? started + o.timeLimitMinutes * 60_000 : Infinity;
-  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(init ? { init } : {}), ...(o.mix ? { mix: o.mix } : {}) };
+  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(init ? { init } : {}), ...(o.mix ? { mix: o.mix } : {}), ...(o.winnerOnly ? { winnerOnly: true } : {}) };
 
   const saveCheckpoint = (step: number, extra: Record<string, string> = {}) => {
     const metadata = { config: JSON.stringify(config), contextFormat: format, vocab: VOCAB.slice(0, config.vocabSize).join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
