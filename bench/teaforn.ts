@@ -10,7 +10,11 @@
  *
  *   npm run bench -- teaforn [--base models/chinese-small] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
  *     [--feed hidden|topk] [--k 8] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
- *     [--train-limit N] [--test-limit N] [--out runs.jsonl]
+ *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--overhead-reps 8]
+ *
+ * The time per step of the runs drifts with whatever else the machine does, so the overhead is also
+ * measured apart: one trainer per N on the same batch, their steps interleaved round-robin
+ * (--overhead-reps rounds after a warm-up round), median ms per step and its ratio to N = 1.
  *
  * Every finished run is appended to --out as one JSON line; a rerun with the same settings skips the
  * runs already there, so a long run can be resumed, and the tables are made from the file.
@@ -21,14 +25,14 @@ import { parseArgs } from 'node:util';
 import { batchIndices } from '../src/data/batching.ts';
 import { generationScores } from '../src/metrics/index.ts';
 import { prepareModel, readTaskRows, seq2seqTask, type Seq2SeqRow } from '../src/tasks/finetune.ts';
-import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed } from '../src/training/index.ts';
+import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TrainingBatch } from '../src/training/index.ts';
 
 const { values: a } = parseArgs({
   options: {
     base: { type: 'string', default: 'models/chinese-small' }, steps: { type: 'string', default: '440' }, seeds: { type: 'string', default: '1,2,3' },
     ns: { type: 'string', default: '1,2,3' }, feed: { type: 'string', default: 'hidden' }, k: { type: 'string' }, beams: { type: 'string', default: '1,2,4,8' },
     batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '1e-4' }, maxlen: { type: 'string', default: '128' },
-    'max-target': { type: 'string', default: '32' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
+    'max-target': { type: 'string', default: '32' }, 'overhead-reps': { type: 'string', default: '8' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -36,6 +40,7 @@ const o = {
   base: a.base!, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
   beams: list(a.beams!), batch: Number(a.batch), lr: Number(a.lr), maxlen: Number(a.maxlen), maxTarget: Number(a['max-target']),
   trainLimit: a['train-limit'] ? Number(a['train-limit']) : Infinity, testLimit: a['test-limit'] ? Number(a['test-limit']) : Infinity, out: a.out,
+  overheadReps: Number(a['overhead-reps']),
 };
 for (const [name, xs] of [['steps', [o.steps]], ['seeds', o.seeds], ['ns', o.ns], ['beams', o.beams], ['batch', [o.batch]], ['maxlen', [o.maxlen]]] as const) {
   if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < (name === 'seeds' ? 0 : 1))) throw new Error(`--${name} must be ${name === 'seeds' ? 'non-negative' : 'positive'} integers, got ${xs.join(',')}`);
@@ -106,6 +111,26 @@ for (const seed of o.seeds) {
   }
 }
 
+/** Median ms per step of each N, its steps interleaved with the other Ns' on one batch of the training rows. */
+async function interleavedOverhead(): Promise<Map<number, number>> {
+  const trainers: [number, Trainer, TrainingBatch][] = [];
+  for (const n of o.ns) {
+    const { model, task } = await prepareModel({ base: o.base, seed: 0, task: (t) => seq2seqTask(t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
+    const trainer = await Trainer.create({ store: model.store, loss: teaForN(model, { n, feed: o.feed, ...(o.feed === 'topk' ? { k: o.k } : {}) }), clipNorm: 1, optimizer: adamW(o.lr) });
+    trainers.push([n, trainer, task.collate(train.slice(0, o.batch))]);
+  }
+  const times = new Map<number, number[]>(o.ns.map((n) => [n, []]));
+  for (let round = 0; round <= o.overheadReps; round++) {
+    for (const [n, trainer, batch] of trainers) {
+      const t = performance.now();
+      await trainer.trainStep(batch);
+      if (round > 0) times.get(n)!.push(performance.now() - t); // round 0 warms up
+    }
+  }
+  return new Map([...times].map(([n, ts]) => [n, ts.sort((x, y) => x - y)[Math.floor(ts.length / 2)]!]));
+}
+const overhead = o.overheadReps > 0 ? await interleavedOverhead() : undefined;
+
 const stats = (xs: number[]) => {
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
@@ -121,6 +146,9 @@ for (const n of o.ns) for (const budget of n === 1 ? ['steps' as const] : ['step
   const g = group(n, budget);
   console.log(`| ${n} | ${n === 1 ? 'both' : budget === 'steps' ? 'same steps' : 'same time'} | ${pm(g.map((r) => r.steps), 1, 0)} | ${pm(g.map((r) => r.msPerStep), 1, 0)} | ${(stats(g.map((r) => r.msPerStep)).mean / baseMs).toFixed(2)}x | ${pm(g.map((r) => r.firstLoss), 1, 3)} → ${pm(g.map((r) => r.lastLoss), 1, 3)} |`);
 }
+if (overhead) {
+  console.log(`\nTime per step measured apart (batch ${o.batch}, ${o.overheadReps} interleaved rounds, median): ${[...overhead].map(([n, ms]) => `N = ${n} ${ms.toFixed(0)} ms (${(ms / overhead.get(1)!).toFixed(2)}x)`).join(', ')}`);
+}
 for (const budget of ['steps', 'time'] as const) {
   console.log(`\n${budget === 'steps' ? `Same steps (${o.steps})` : 'Same wall clock (N = 1\'s training time)'}: test scores x100\n\n| N | beam | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU |\n|---|---:|---|---|---|---|`);
   for (const n of o.ns) for (const beam of o.beams) {
@@ -128,4 +156,4 @@ for (const budget of ['steps', 'time'] as const) {
     console.log(`| ${n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} |`);
   }
 }
-console.log(JSON.stringify({ bench: 'teaforn', settings: { ...settings, seeds: o.seeds, ns: o.ns, beams: o.beams }, runs: runs.map(({ key: _key, ...r }) => r) }));
+console.log(JSON.stringify({ bench: 'teaforn', settings: { ...settings, seeds: o.seeds, ns: o.ns, beams: o.beams }, overheadMs: overhead ? Object.fromEntries(overhead) : null, runs: runs.map(({ key: _key, ...r }) => r) }));
