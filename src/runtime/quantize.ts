@@ -166,7 +166,7 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
   const producer = new Map<string, OnnxNode>();
   for (const n of model.nodes) for (const o of n.outs) producer.set(o, n);
   const consumers = new Map<string, OnnxNode[]>();
-  for (const n of model.nodes) for (const i of n.ins) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  for (const n of model.nodes) for (const i of n.ins) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
   const outputNames = new Set(model.outputs.map((o) => o.name));
 
   const taken = new Set<string>([...inits.keys(), ...producer.keys(), ...model.inputs.map((i) => i.name), ...model.nodes.map((n) => n.name)]);
