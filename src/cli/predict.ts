@@ -3,7 +3,9 @@
  * Face directory: config.json + weights + tokenizer) on texts, one JSON line per text, shaped by what
  * the model is:
  *   classifier  {text, label, probabilities: {label: p}}
- *   tagger      {text, spans: [{start, end, label, text}]}  (BIO / BIOES tags, character offsets)
+ *   tagger      {text, spans: [{start, end, label, text}]}  (BIO / BIOES tags, character offsets; a CRF
+ *               tagger decodes by Viterbi)
+ *   GlobalPointer {text, spans: [{start, end, label, text, score}]}  (spans scoring > 0)
  *   mlm         {text, predictions: [{position, top: [{id, token, p}]}]} at each mask token
  *   lm          {text, next: [{id, token, p}]}
  *   encoder     {text, dim, norm, vector}  (the pooler output, else the mean of the last hidden state)
@@ -12,7 +14,7 @@
 import type { HostTensor } from '../graph/dtype.ts';
 import type { Model } from '../models/index.ts';
 import type { Tokenizer } from '../tokenizers/index.ts';
-import { classify, encodeWithMask, round, softmax, topK } from './encode.ts';
+import { classify, encodeWithMask, round, topK } from './encode.ts';
 import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts predict --model <dir> [options] TEXT...
@@ -62,6 +64,9 @@ async function predictOne(model: Model, tokenizer: Tokenizer, text: string, k: {
   if (model.inputs.token_type_ids) feeds.token_type_ids = [e.segments];
   const out = await model.predict(feeds, { outputs: Object.keys(model.outputs).filter((n) => n !== 'loss') });
   const logits = out.logits;
+  const { isCrfHead, isGlobalPointerHead, crfTransitionsWeight } = await import('../models/taskHeads.ts');
+  const { ViterbiDecoder } = await import('../nn/crf.ts');
+  const { decodeSpans } = await import('../nn/globalPointer.ts');
   const tokenOf = (id: number) => tokenizer.idToToken(id);
   const line: Record<string, unknown> = { text };
   if (logits && logits.shape.length === 2 && (model.labels || model.options.head !== undefined)) {
@@ -71,11 +76,19 @@ async function predictOne(model: Model, tokenizer: Tokenizer, text: string, k: {
   if (model.application === 'tagger' && logits) {
     const C = logits.shape[2]!;
     const labels = model.labels ?? Array.from({ length: C }, (_, i) => `LABEL_${i}`);
-    const tags = e.ids.map((_, t) => {
-      const p = softmax((logits.data as Float32Array).subarray(t * C, (t + 1) * C));
-      return labels[p.indexOf(Math.max(...p))]!;
-    });
-    return Object.assign(line, { spans: spansFromTags(text, tags, e.offsets) });
+    const head = model.options.head;
+    // A CRF tagger decodes the best path under its transitions; a softmax tagger takes each position's best tag.
+    const path = isCrfHead(head) ? new ViterbiDecoder(model.store.get(crfTransitionsWeight(head))!).decode(logits.data as Float32Array, e.ids.length, 0)
+      : e.ids.map((_, t) => argmax((logits.data as Float32Array).subarray(t * C, (t + 1) * C)));
+    return Object.assign(line, { spans: spansFromTags(text, path.map((k) => labels[k]!), e.offsets) });
+  }
+  if (isGlobalPointerHead(model.options.head) && logits && logits.shape.length === 4) {
+    const labels = model.labels ?? Array.from({ length: logits.shape[1]! }, (_, i) => `LABEL_${i}`);
+    const spans = decodeSpans(logits)
+      .filter((s) => s.start <= s.end && e.offsets[s.start]![0] !== e.offsets[s.start]![1] && e.offsets[s.end]![0] !== e.offsets[s.end]![1]) // not [CLS]/[SEP]
+      .sort((a, b) => a.start - b.start || a.end - b.end)
+      .map((s) => { const start = e.offsets[s.start]![0], end = e.offsets[s.end]![1]; return { start, end, label: labels[s.head]!, text: text.slice(start, end), score: round(s.score) }; });
+    return Object.assign(line, { spans });
   }
   if (masked && logits) {
     const maskId = tokenizer.specialTokens.mask?.id;
@@ -90,6 +103,12 @@ async function predictOne(model: Model, tokenizer: Tokenizer, text: string, k: {
   }
   const vector = out.pooler_output ? Array.from(out.pooler_output.data as Float32Array) : meanRows(out.last_hidden_state!);
   return Object.assign(line, { dim: vector.length, norm: round(Math.hypot(...vector)), vector: vector.slice(0, k.shown).map(round) });
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
+  return best;
 }
 
 /** Mean over positions of a [1, T, H] tensor. */

@@ -30,6 +30,7 @@ import { ConfigError } from './config.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, ModelInputs, Naming, WeightMapping } from './family.ts';
 import { gpt2Family } from './gpt2Family.ts';
 import { checkLabels, classifierFromConfig, findHead, headScopeName, labelsFromConfig, type HeadContext, type HeadDefinition } from './heads.ts';
+import './taskHeads.ts'; // the sized task heads (CRF, GlobalPointer) rebuild from a saved model's config
 import { concatAxis, inferFamily, loadWeights, readConfigFile, transpose2d, type LoadReport } from './load.ts';
 import { saveModel, splitSavedSection, type SaveOptions } from './save.ts';
 import { t5Family } from './t5.ts';

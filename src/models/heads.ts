@@ -44,8 +44,24 @@ export function registerHead(name: string, head: HeadDefinition | HeadDefinition
   return name;
 }
 
+/**
+ * Heads with a size in their name (`crf-128x7`, `global-pointer-3x64`): a saved model names one and
+ * `buildModel(dir)` in any process rebuilds it from the name, with no registration by the user.
+ */
+const FAMILIES: { pattern: RegExp; make: (match: RegExpExecArray) => string }[] = [];
+
+export function registerHeadFamily(pattern: RegExp, make: (match: RegExpExecArray) => string): void {
+  FAMILIES.push({ pattern, make });
+}
+
 export function findHead(name: string, source: string): HeadDefinition {
-  const head = HEADS.get(name);
+  let head = HEADS.get(name);
+  if (!head) {
+    for (const f of FAMILIES) {
+      const m = f.pattern.exec(name);
+      if (m && f.make(m) === name) head = HEADS.get(name);
+    }
+  }
   if (!head) {
     const known = [...HEADS.keys()];
     throw new ConfigError(`${source}: head '${name}' is not registered in this process${known.length ? ` (registered: ${known.join(', ')})` : ''}; import the module that calls registerHead('${name}', ...) before buildModel`);

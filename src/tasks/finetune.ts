@@ -12,11 +12,10 @@ import { readJsonl, readTsv } from '../data/read.ts';
 import { batchIndices } from '../data/batching.ts';
 import { sequencePadding } from '../data/padding.ts';
 import type { HostTensor } from '../graph/dtype.ts';
-import { mul, input, reshape } from '../graph/ops.ts';
-import { globalPointerCrossEntropy } from '../graph/composite.ts';
-import { crfTransitions, crfLoss, ViterbiDecoder } from '../nn/crf.ts';
-import { globalPointer, decodeSpans } from '../nn/globalPointer.ts';
-import { buildModel, registerHead, type BuildModelOptions, type Model } from '../models/index.ts';
+import { ViterbiDecoder } from '../nn/crf.ts';
+import { decodeSpans } from '../nn/globalPointer.ts';
+import { buildModel, type BuildModelOptions, type Model } from '../models/index.ts';
+import { crfHead, crfTransitionsWeight, globalPointerHead } from '../models/taskHeads.ts';
 import { accuracy, generationScores, spanPRF, tokenPRF } from '../metrics/index.ts';
 import { decoderFor } from '../generation/forModel.ts';
 import { beamSearch, greedy } from '../generation/decode.ts';
@@ -234,18 +233,6 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
   return task;
 }
 
-/** A CRF over the tagger's emissions; the forward algorithm is unrolled, so every batch is padded to `maxlen`. */
-export function crfHead(maxlen: number, numLabels: number): string {
-  return registerHead(`crf-${maxlen}x${numLabels}`, {
-    build: (scope) => ({ crf_trans: mul(crfTransitions(scope, numLabels), 1) }), // an output, so the loss sees it
-    loss: (outputs, model) => {
-      const labels = input('labels', 'int64', ['batch', 'seq']);
-      const emissions = reshape(outputs.logits!, ['batch', maxlen, numLabels]);
-      return { labels, loss: crfLoss(emissions, outputs.crf_trans!, reshape(labels, ['batch', maxlen]), reshape(model.inputs.attention_mask!, ['batch', maxlen])) };
-    },
-  });
-}
-
 /**
  * Sequence labelling, one tag per character: a softmax per token (application 'tagger'), or with
  * `crf` a CRF over the same emissions decoded by Viterbi (bert4keras task_sequence_labeling_ner_crf).
@@ -276,7 +263,7 @@ export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: num
     },
     async evaluate(model, rows) {
       const truth: string[][] = [], predicted: string[][] = [];
-      const viterbi = head ? new ViterbiDecoder(model.store.get(`heads/${head}/trans`)!) : undefined;
+      const viterbi = head ? new ViterbiDecoder(model.store.get(crfTransitionsWeight(head))!) : undefined;
       for (const part of chunks(rows, 64)) {
         const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
         const [, T, L] = logits.shape as [number, number, number];
@@ -294,17 +281,6 @@ export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: num
       return metrics;
     },
   };
-}
-
-/** GlobalPointer over the last hidden state: span scores [B, types, T, T]. */
-export function globalPointerHead(types: number, headSize = 64): string {
-  return registerHead(`global-pointer-${types}x${headSize}`, {
-    build: (scope, model) => ({ logits: globalPointer(scope, model.outputs.last_hidden_state!, model.inputs.attention_mask!, { heads: types, headSize }) }),
-    loss: (outputs) => {
-      const labels = input('labels', 'int64', ['batch', types, 'seq', 'seq']);
-      return { labels, loss: globalPointerCrossEntropy(reshape(labels, outputs.logits!.shape), outputs.logits!) };
-    },
-  });
 }
 
 /**

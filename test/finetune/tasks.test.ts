@@ -1,12 +1,17 @@
 // The task strategies with custom heads learn separable toy tasks, and a saved model scores the
-// same after buildModel(dir) (the head is found again by its registered name).
+// same after buildModel(dir) (the head is found again by its name), and `bert4ts predict` in a fresh
+// process decodes their spans (Viterbi for the CRF, scores > 0 for GlobalPointer).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { buildModel } from '../../src/models/index.ts';
 import { finetune, prepareModel, spanTask, tagTask, type SpanRow, type TagRow } from '../../src/tasks/finetune.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 function files(): { dir: string; config: string; vocab: string } {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-tasks-'));
@@ -30,6 +35,11 @@ test('spanTask (GlobalPointer) and tagTask with a CRF learn toy spans, and reloa
       assert.equal(r.dev[run.metric], 1, JSON.stringify(r.evals));
       model.save(join(dir, `m${i}`), { tokenizer });
       assert.deepEqual(await task.evaluate(buildModel(join(dir, `m${i}`)), run.rows as never[]), r.dev);
+      // `bert4ts predict` in a fresh process (nothing registered there) rebuilds the head from its name and decodes its spans.
+      const cli = spawnSync(process.execPath, [join(here, '../../bin/bert4ts.js'), 'predict', '--model', join(dir, `m${i}`), '我们在北京公园', '人在上海公园'], { encoding: 'utf8' });
+      assert.equal(cli.status, 0, cli.stderr);
+      const lines = cli.stdout.trim().split('\n').map((l) => JSON.parse(l) as { spans: { start: number; end: number; label: string; text: string }[] });
+      assert.deepEqual(lines.map((l) => l.spans.map((s) => [s.label, s.text, s.start, s.end])), [[['LOC', '北京', 3, 5]], [['LOC', '上海', 2, 4]]], cli.stdout);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

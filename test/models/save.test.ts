@@ -166,7 +166,7 @@ test('Hugging Face classifier configs load as classifiers with their labels; a s
 
 test('RoBERTa and ELECTRA sequence classifiers use Hugging Face\'s head (h[:, 0] -> dense -> tanh / gelu -> out_proj, no pooler) and load from HF configs', withTemp(async (tmp) => {
   for (const [name, arch, act] of [['roberta-encoder', 'RobertaForSequenceClassification', 'tanh'], ['electra-discriminator', 'ElectraForSequenceClassification', 'gelu']] as const) {
-    const { labels: _, ...inputs } = readCase(name).inputs as Record<string, unknown>;
+    const { labels: _, ...inputs } = readCase(name).inputs as Record<string, any>;
     const trained = buildModel(join(ref(name), 'config.json'), { checkpoint: ref(name), application: 'encoder', numClasses: 3, seed: 7 });
     assert.ok(!trained.store.names().some((n) => n.startsWith('pooler/')), `${name}: no pooler`);
     const dir = join(tmp, name);
