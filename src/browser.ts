@@ -10,10 +10,15 @@
  * Node-only (pass CpmTokenizer a segmenter of your own). Left out: the CLI, the servers, TSV/JSONL and
  * corpus readers, pretraining, xiangqi.
  */
+import * as ort from 'onnxruntime-web';
+import { useWebOrt } from './runtime/backend.ts';
+
+useWebOrt(ort as unknown as Parameters<typeof useWebOrt>[0]);
+
 export * as graph from './graph/index.ts';
 export { grad } from './autodiff/grad.ts';
 export * from './runtime/index.ts';
-export { setBackend, getBackend, webBackend, type Backend, type OrtModule, type WebBackendOptions } from './runtime/backend.ts';
+export { setBackend, getBackend, webBackend, configureWebBackend, type Backend, type OrtModule, type WebBackendOptions } from './runtime/backend.ts';
 export * from './nn/index.ts';
 export { CheckpointError, type CheckpointFormat, type CheckpointReader, type NamedBytes, type TensorInfo } from './checkpoint/io.ts';
 export { SafetensorsReader } from './checkpoint/safetensors.ts';

@@ -16,7 +16,7 @@ export * from './training/index.ts';
 export * from './data/index.ts';
 export * from './metrics/index.ts';
 export { Progress } from './util/progress.ts';
-export { setBackend, getBackend, webBackend, type Backend, type OrtModule, type WebBackendOptions } from './runtime/backend.ts';
+export { setBackend, getBackend, webBackend, configureWebBackend, type Backend, type OrtModule, type WebBackendOptions } from './runtime/backend.ts';
 export * from './io/source.ts';
 export { NodeOnlyError } from './util/node/builtin.ts';
 export * as xiangqi from './xiangqi/index.ts';

@@ -31,6 +31,8 @@ export interface Backend {
   readonly executionProviders: InferenceSession.SessionOptions['executionProviders'];
   /** Sessions can be created from a model file on disk (Node): the path for models over 2 GB. */
   readonly files: boolean;
+  /** ORT writes outputs into the preallocated tensors given as fetches (Node); otherwise they are copied there. */
+  readonly fillsPreallocated: boolean;
 }
 
 export interface WebBackendOptions {
@@ -44,6 +46,19 @@ export interface WebBackendOptions {
 
 let current: Promise<Backend> | undefined;
 let resolved: Backend | undefined;
+let webDefaults: WebBackendOptions = {};
+
+/**
+ * Options for the default onnxruntime-web backend (providers, threads, where its .wasm files are),
+ * applied when it is first loaded: call before the first model runs.
+ */
+export function configureWebBackend(options: WebBackendOptions): void {
+  webDefaults = { ...options };
+  if (resolved?.name === 'onnxruntime-web') {
+    resolved = webBackend(resolved.ort, webDefaults); // ORT's env settings apply to sessions made from now on
+    current = Promise.resolve(resolved);
+  }
+}
 
 /** Use this ORT module (or backend) from now on; sessions already created keep theirs. */
 export function setBackend(backend: Backend | OrtModule, options: WebBackendOptions = {}): void {
@@ -64,7 +79,19 @@ export function loadedBackend(): Backend {
   return resolved;
 }
 
+let preloadedWeb: OrtModule | undefined;
+
+/**
+ * The browser entry's onnxruntime-web, imported statically there: its WebAssembly threads are workers
+ * that load the page's bundle again and must find ORT initialised at load (a lazily imported ORT
+ * never starts them, and the first session waits forever).
+ */
+export function useWebOrt(ort: OrtModule): void {
+  preloadedWeb = ort;
+}
+
 async function loadDefault(): Promise<Backend> {
+  if (preloadedWeb) return webBackend(preloadedWeb, webDefaults);
   let ort: OrtModule;
   try {
     ort = (await import('#ort')) as unknown as OrtModule;
@@ -72,11 +99,11 @@ async function loadDefault(): Promise<Backend> {
     const which = isNode() ? 'onnxruntime-node' : 'onnxruntime-web';
     throw new Error(`cannot load ${which} (${(e as Error).message}). It is an ${isNode() ? 'optional ' : ''}dependency of bert4ts: npm install ${which}${isNode() ? ' (with ONNXRUNTIME_NODE_INSTALL=skip if its install script cannot download CUDA files)' : ''}`);
   }
-  return isNode() ? nodeBackend(ort) : webBackend(ort, {});
+  return isNode() ? nodeBackend(ort) : webBackend(ort, webDefaults);
 }
 
 function nodeBackend(ort: OrtModule): Backend {
-  return { name: 'onnxruntime-node', ort, executionProviders: ['cpu'], files: true };
+  return { name: 'onnxruntime-node', ort, executionProviders: ['cpu'], files: true, fillsPreallocated: true };
 }
 
 /** onnxruntime-web configured for this page: WebGPU if present, threads if cross-origin isolated. */
@@ -86,5 +113,5 @@ export function webBackend(ort: OrtModule, options: WebBackendOptions = {}): Bac
   const threads = options.numThreads ?? (g.crossOriginIsolated ? Math.max(1, Math.min(4, g.navigator?.hardwareConcurrency ?? 1)) : 1);
   ort.env.wasm.numThreads = threads;
   if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
-  return { name: 'onnxruntime-web', ort, executionProviders: providers, files: false };
+  return { name: 'onnxruntime-web', ort, executionProviders: providers, files: false, fillsPreallocated: false };
 }

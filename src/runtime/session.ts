@@ -192,7 +192,9 @@ export class Executable {
     for (const spec of this.inputs) ortFeeds[spec.name] = toOrt(feeds[spec.name]!);
     const wanted = options.outputs ?? this.outputs.map((o) => o.name);
     const fetches: Record<string, ort.Tensor | null> = {};
-    for (const name of wanted) fetches[name] = options.into?.[name] ? toOrt(options.into[name]!) : null;
+    // onnxruntime-web ignores preallocated CPU outputs (it returns its own buffers): there, copy after the run.
+    const prealloc = loadedBackend().fillsPreallocated;
+    for (const name of wanted) fetches[name] = options.into?.[name] && prealloc ? toOrt(options.into[name]!) : null;
     let result: ort.InferenceSession.ReturnType;
     try {
       result = await this.session.run(ortFeeds, fetches);
@@ -203,7 +205,9 @@ export class Executable {
     for (const name of wanted) {
       const spec = this.outputs.find((o) => o.name === name);
       if (!spec) throw new FeedError(`unknown output '${name}'`);
-      out[name] = options.into?.[name] ?? fromOrt(result[name]!, spec.dtype);
+      const into = options.into?.[name];
+      if (into && !prealloc) (into.data as Float32Array).set(result[name]!.data as Float32Array);
+      out[name] = into ?? fromOrt(result[name]!, spec.dtype);
     }
     for (const name of options.checkFinite ?? []) {
       const d = out[name]!.data;
