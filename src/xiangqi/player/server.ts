@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpError, readJsonBody, requestPath, sendJson, serveStatic } from '../../serving/http.ts';
+import { servePlayground } from '../../serving/playground.ts';
 import { FEN_LETTERS, Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
 import type { Player } from './player.ts';
@@ -143,6 +144,7 @@ export function createPlayerServer(o: ServerOptions): Server {
   }
 
   async function serveFile(path: string, res: ServerResponse, head: boolean): Promise<void> {
+    if (await servePlayground(path, res, head)) return; // web/playground/'s library bundle and models
     if (!path.startsWith('/vendor/ort/')) return serveStatic(webRoot, path, res, head);
     const name = path.slice('/vendor/ort/'.length), dir = ortWebDir();
     if (!ORT_FILES.has(name) || !dir) throw new BadRequest(`not found: ${path}${dir ? '' : ' (onnxruntime-web is not installed)'}`, 404);
