@@ -164,6 +164,7 @@ function gather(b: number, n: number, out: Int32Array, max: number, T: number): 
 function bucketedDraw(n: number, max: number, min: number, T: number, topP: number, r: number): number {
   const span = Math.min((max - min) / T, SPAN);
   const scale = span > 0 ? NB / span : 1, width = 1 / scale, c = scale / T;
+  if (!(c < Infinity)) return -1; // a subnormal temperature or score spread: (max - max) * c would be NaN
   const step = Math.exp(-width);
   for (let b = 0, e = 1; b < NB; b++, e *= step) { bucketExp[b] = e; bucketMass[b] = 0; }
   let total = 0;
