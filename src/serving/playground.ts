@@ -2,6 +2,7 @@
  * The server side of the playground (web/playground/): the library's browser bundle, onnxruntime-web's
  * WebAssembly beside it, and the models the demos load. Routes, mounted by the `bert4ts serve` page server:
  *
+ *   GET /playground/                    -> /playground/index.html (web/playground/, served as static files)
  *   GET /lib/bert4ts.js                 src/browser.ts bundled (dist/browser.bundle.js in the package;
  *                                       in a clone, bundled on first request with esbuild)
  *   GET /lib/ort-wasm-simd-threaded*    onnxruntime-web's runtime files, which ORT fetches beside the bundle
@@ -55,6 +56,10 @@ function send(res: ServerResponse, data: Uint8Array, type: string, head: boolean
 
 /** Serves a playground route; false when `path` is not one (the caller goes on to its static files). */
 export async function servePlayground(path: string, res: ServerResponse, head = false): Promise<boolean> {
+  if (path === '/playground' || path === '/playground/') {
+    res.writeHead(302, { location: '/playground/index.html' }).end();
+    return true;
+  }
   if (path === '/lib/bert4ts.js') {
     send(res, await browserBundle(), TYPES['.js']!, head);
     return true;

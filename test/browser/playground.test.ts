@@ -1,0 +1,94 @@
+// The playground page (web/playground/, served by the `bert4ts serve` page server) in real Chromium:
+// the tokenizer explorer and fill-mask run the library in the page; their tokens, offsets and top
+// predictions must equal Node's for the shipped models/chinese-small. Skips without Debian's chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { buildModel } from '../../src/models/build.ts';
+import { loadTokenizer } from '../../src/tokenizers/load.ts';
+import { encodeWithMask } from '../../src/cli/encode.ts';
+import { Player } from '../../src/xiangqi/player/player.ts';
+import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
+import { tinyModel } from '../xiangqi-player/fixtures.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const MODEL_DIR = fileURLToPath(new URL('../../models/chinese-small', import.meta.url));
+const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is absent (run .ci/install-browser.sh to install Debian's chromium)`
+  : !existsSync(join(MODEL_DIR, 'model.safetensors')) ? `${MODEL_DIR} is absent` : false;
+
+let server: Server, player: Player, base = '';
+before(async () => {
+  if (skip) return;
+  player = await Player.create(tinyModel(3));
+  server = createPlayerServer({ player });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  if (skip) return;
+  await new Promise((r) => server.close(r));
+  await player.release();
+});
+
+function top5(row: Float32Array): { id: number; p: number }[] {
+  const max = Math.max(...row);
+  const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
+  return [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, 5).map((id) => ({ id, p: Math.exp(row[id]! - max) / sum }));
+}
+
+test('playground in Chromium: tokenizer explorer and fill-mask equal Node (tokens, offsets, top-5 and probabilities)', { skip, timeout: 300_000 }, async () => {
+  const TEXT = '今天天气很好，我们去公园散步。Hello!';
+  const MASKED = '中国的首都是北[MASK]。';
+  const tokenizer = await loadTokenizer(MODEL_DIR);
+  const want = tokenizer.encode(TEXT);
+  const model = buildModel(MODEL_DIR);
+  const masked = encodeWithMask(tokenizer, MASKED);
+  const pos = masked.ids.indexOf(tokenizer.specialTokens.mask!.id);
+  assert.ok(pos > 0);
+  const { logits } = await model.predict({ input_ids: [masked.ids] });
+  const V = logits!.shape[2]!;
+  const wantTop = top5((logits!.data as Float32Array).subarray(pos * V, (pos + 1) * V));
+
+  const { chromium } = await import('playwright-core');
+  const profile = mkdtempSync(join(tmpdir(), 'bert4ts-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base + '/playground/');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+
+    await page.fill('#tok-text', TEXT);
+    const tokens = await page.$$eval('#tok-tokens li', (lis) => lis.map((li) => ({
+      token: li.firstChild!.textContent, id: Number((li as HTMLElement).dataset.id), start: Number((li as HTMLElement).dataset.start), end: Number((li as HTMLElement).dataset.end),
+    })));
+    assert.deepEqual(tokens.map((t) => t.token), want.tokens);
+    assert.deepEqual(tokens.map((t) => t.id), want.ids);
+    assert.deepEqual(tokens.map((t) => [t.start, t.end]), want.offsets);
+    // The highlighted spans are the tokens' text.
+    const spans = await page.$$eval('#tok-view span[data-token]', (els) => els.map((e) => [Number((e as HTMLElement).dataset.token), e.textContent]));
+    for (const [i, text] of spans) assert.equal(text, TEXT.slice(...want.offsets[i as number]!));
+    assert.ok(spans.length >= want.ids.length - 2);
+
+    await page.fill('#fm-text', MASKED);
+    await page.click('#fm-run');
+    await page.waitForSelector(`#fm-results .mask[data-pos="${pos}"] li`);
+    const got = await page.$$eval('#fm-results .mask li', (lis) => lis.map((li) => ({ id: Number((li as HTMLElement).dataset.id), p: Number((li as HTMLElement).dataset.p) })));
+    assert.deepEqual(got.map((g) => g.id), wantTop.map((w) => w.id), `top-5 in the page ${got.map((g) => tokenizer.idToToken(g.id))} vs node ${wantTop.map((w) => tokenizer.idToToken(w.id))}`);
+    got.forEach((g, i) => assert.ok(Math.abs(g.p - wantTop[i]!.p) < 1e-4, `p ${g.p} vs ${wantTop[i]!.p}`));
+    console.log(`fill-mask '${MASKED}': ${wantTop.map((w) => `${tokenizer.idToToken(w.id)} ${(100 * w.p).toFixed(1)}%`).join(', ')}; page status: ${await page.textContent('#fm-status')}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
