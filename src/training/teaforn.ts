@@ -142,8 +142,6 @@ function fedVectors(outputs: Record<string, Tensor>, table: Tensor, feed: TeaFor
     return h;
   }
   const logits = outputs.logits!;
-  const vocab = logits.shape[2]!;
-  if (typeof vocab === 'number' && k > vocab) throw new TrainingError('teaForN', `k ${k} exceeds the vocabulary of ${vocab}`);
   const probs = softmax(logits, -1); // (B, T, V)
   const top = topKIndices(logits, k); // (B, T, k), no gradient
   const p = takeAlongAxis(probs, top, -1); // (B, T, k), differentiable
@@ -157,7 +155,7 @@ function fedVectors(outputs: Record<string, Tensor>, table: Tensor, feed: TeaFor
  */
 export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForNOptions): TeaForNGraph {
   const o = teaForNOptions(options);
-  const layout = LAYOUTS[model.application];
+  const layout = Object.hasOwn(LAYOUTS, model.application) ? LAYOUTS[model.application] : undefined;
   if (!layout) throw new TrainingError('teaForN', `${model.family} '${model.application}' is not a decoder TeaForN can unroll; it trains causal LMs and seq2seq models (applications ${Object.keys(LAYOUTS).join(', ')})`);
   const first = model.build(scope);
   const passes = [first];
