@@ -139,23 +139,34 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
   value: {
-    summary: 'train the value head (P(side to move wins)) on a player model, from the corpus results',
-    usage: 'bert4ts xiangqi value --corpus games.jsonl --out <dir> [--model model.safetensors] [--train-games 2000] [--validation-games 150] [--test-games 300] [--hidden 0,64] [--epochs 8] [--quiet]',
+    summary: 'train the value model (P(side to move wins)) from the corpus results: a board network, or a head on a player model',
+    usage: 'bert4ts xiangqi value --corpus games.jsonl --out <dir> [--input board|trunk] [--model model.safetensors] [--train-games N] [--validation-games 150] [--test-games 300] [--hidden 32] [--epochs N] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' },
         'train-games': { type: 'string' }, 'validation-games': { type: 'string' }, 'test-games': { type: 'string' },
-        hidden: { type: 'string', default: '0' }, epochs: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+        hidden: { type: 'string' }, epochs: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, input: { type: 'string', default: 'board' },
       }, this.usage);
+      if (values.input !== 'board' && values.input !== 'trunk') throw new UsageError(`--input must be board or trunk, got "${values.input}"`);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (!values.corpus) throw new UsageError(`--corpus <games.jsonl> is required\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <dir> is required\nusage: ${this.usage}`);
-      const hidden = values.hidden.split(',').map((w) => {
+      const hidden = (values.hidden ?? (values.input === 'board' ? '32' : '0')).split(',').map((w) => {
         const n = Number(w);
-        if (!Number.isInteger(n) || n < 0 || n > 4096) throw new UsageError(`--hidden must be comma-separated widths from 0 (linear) to 4096, got "${values.hidden}"`);
+        if (!Number.isInteger(n) || n < (values.input === 'board' ? 1 : 0) || n > 4096) throw new UsageError(`--hidden must be comma-separated widths from ${values.input === 'board' ? 1 : '0 (linear)'} to 4096, got "${values.hidden}"`);
         return n;
       });
       const count = (flag: string, v: string | undefined) => (v === undefined ? undefined : positiveInt(flag, v));
+      if (values.input === 'board') {
+        if (values.model) throw new UsageError('--model is for --input trunk: the board value reads only the board');
+        const { trainBoardValue } = await import('../xiangqi/player/boardValue.ts');
+        const r = await trainBoardValue({
+          corpus: values.corpus, out: values.out, hidden, epochs: count('--epochs', values.epochs), trainGames: count('--train-games', values['train-games']),
+          validationGames: count('--validation-games', values['validation-games']), testGames: count('--test-games', values['test-games']),
+        });
+        process.stdout.write(`wrote ${values.out}/value.safetensors (board, tanh ${r.chosenHidden}) and ${values.out}/calibration.json\n`);
+        return 0;
+      }
       const { trainValueHead } = await import('../xiangqi/player/value.ts');
       const r = await trainValueHead({
         corpus: values.corpus, out: values.out, model: values.model, hidden, quiet: values.quiet,

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Position, type Move } from '../../src/xiangqi/board.ts';
+import { Position, moveToIccs, type Move } from '../../src/xiangqi/board.ts';
+import { boardCalibration, boardInputs, boardSamples, boardValueProbs, fitBoardValue } from '../../src/xiangqi/player/boardValue.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
 import { puct } from '../../src/xiangqi/player/search.ts';
-import { calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
+import { calibrate, calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
 import { Random } from '../../src/nn/params.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
 import { positionSequence, winnerOnly, type CorpusGame } from '../../src/xiangqi/player/dataset.ts';
@@ -143,4 +144,50 @@ test('winner-only training targets: the winner\'s moves of a decisive game, noth
   assert.equal(winnerOnly({ id: 'd', moves, result: '1-0', learn: '11001' }).learn, '10001');
   const s = positionSequence('position', winnerOnly({ id: 'a', moves, result: '0-1' }), 0, 5);
   assert.deepEqual([...s.skip!.slice(66)].filter((_, i) => i % 4 === 0), [1, 0, 1, 0, 1], 'red\'s moves are context only');
+});
+
+test('board value: one input per piece and point; fitted where the side a rook up wins, it learns so; a rook-counting head makes the value mode take a free rook', async () => {
+  const start = Position.start();
+  const inputs = boardInputs(start);
+  assert.equal(inputs.length, 32);
+  assert.ok(inputs.every((i) => i >= 0 && i < 14 * 90));
+  start.make(parseIccs(start, 'h2e2'));
+  assert.ok(boardInputs(start).includes(14 * 90), 'black to move is an input');
+  // Start positions with pieces taken off at random, labelled by the rooks left: a rook up wins.
+  const r = new Random(9);
+  const rows: number[][] = [], y: number[] = [];
+  const board = Position.start().fen().split(' ')[0]!.split('/').map((row) => [...row.replace(/\d/g, (d) => '.'.repeat(Number(d)))]);
+  for (let i = 0; i < 4000; i++) {
+    const b = board.map((row, ri) => row.map((c, f) => (c !== '.' && c.toLowerCase() !== 'k' && !(f === 4 && (ri === 3 || ri === 6)) && r.next() < 0.1 ? '.' : c)));
+    const fen = b.map((row) => row.join('').replace(/\.+/g, (m) => String(m.length))).join('/') + (r.next() < 0.5 ? ' w' : ' b');
+    let pos: Position;
+    try { pos = Position.fromFen(fen); } catch { continue; }
+    const d = (fen.match(/R/g) ?? []).length - (fen.match(/r/g) ?? []).length;
+    rows.push(boardInputs(pos));
+    y.push(d > 0 ? 0 : d < 0 ? 2 : 1);
+  }
+  const samples = {
+    active: Uint16Array.from(rows.flatMap((a) => Array.from({ length: 33 }, (_, k) => a[k] ?? 0xffff))),
+    y: Uint8Array.from(y), ply: Uint16Array.from(y, (_, i) => i % 2), game: Uint32Array.from(y, (_, i) => i),
+  };
+  assert.equal(boardSamples([{ id: 'g', moves: ['h2e2', 'h9g7'], result: '1-0' }, { id: 'u', moves: ['h2e2'], result: '*' }]).y.length, 2, 'a position per move of games with a result');
+  const head = fitBoardValue(samples, { hiddenSize: 8, epochs: 40, lr: 2e-2 });
+  assert.equal(head.metadata.input, 'board');
+  const c = boardCalibration(head, samples, sideToMoveWinRate(samples), calibrate);
+  assert.ok(c.accuracy > 0.9, `it learns who has more rooks: accuracy ${c.accuracy}`);
+  // A hand-made board head that counts rooks (red +1, black -1 on every point): taking a rook is worth it.
+  const counter = { ...head, hiddenSize: 1, w1: new Float32Array(14 * 90 + 1), b1: new Float32Array(1), w2: Float32Array.from([4, 0, -4]), b2: new Float32Array(3) };
+  for (let sq = 0; sq < 90; sq++) { counter.w1[4 * 90 + sq] = 1; counter.w1[11 * 90 + sq] = -1; }
+  // The a-file pawns gone, red's rook takes black's rook for nothing.
+  const pos = Position.fromFen('rnbakabnr/9/1c5c1/2p1p1p1p/9/9/2P1P1P1P/1C5C1/9/RNBAKABNR w');
+  const before = boardValueProbs(counter, pos);
+  pos.make(parseIccs(pos, 'a0a9'));
+  const after = boardValueProbs(counter, pos);
+  pos.unmake();
+  assert.ok(after[0] > before[0] + 0.3, `P(red wins) ${before[0].toFixed(3)} -> ${after[0].toFixed(3)}`);
+  const player = await Player.create(tinyModel(3), undefined, { value: counter });
+  player.mode = 'value';
+  player.ruleChecks = false;
+  assert.equal(moveToIccs((await player.choose(pos)).move), 'a0a9');
+  await player.release();
 });

@@ -15,6 +15,7 @@ import { positionWindowMoves } from './dataset.ts';
 import { FORMATS, moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
 import { expectedScore, loadValueHead, valueHeadPathFor, valueProbs, type ValueHead } from './value.ts';
 import { puct, type Budget } from './search.ts';
+import { boardValueProbs } from './boardValue.ts';
 import { SHIPPED_MODEL } from './model.ts';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -206,6 +207,20 @@ export class Player {
   async evaluate(pos: Position, moves: Move[]): Promise<{ scored: ScoredMove[]; prior: number[]; value: number[] }> {
     const head = this.valueHead;
     if (!head) throw new Error('no value head: train one with `bert4ts xiangqi value`');
+    if (head.metadata.input === 'board') {
+      // The board network values positions without the language model: priors from one scoring run.
+      const scored = await this.scorer.score(this.context(pos, 'unknown'), moves);
+      const byMove = new Map(scored.map((s) => [s.move, s]));
+      const value = moves.map((m) => {
+        pos.make(m);
+        try {
+          return (byMove.get(m)!.value = expectedScore(boardValueProbs(head, pos), (1 - pos.side) as Side));
+        } finally {
+          pos.unmake();
+        }
+      });
+      return { scored, prior: moves.map((m) => byMove.get(m)!.probability), value };
+    }
     this.evaluator ??= await MoveScorer.create(this.model, this.runtime, { hidden: true });
     // A whole move follows the context here (its last character is where the value is read), so the
     // context holds one move of history less than the policy's at most.

@@ -252,34 +252,39 @@ const PLY_BUCKETS: [number, number][] = [[0, 20], [20, 40], [40, 60], [60, 80], 
 
 /** How well the head's forecasts match the results of held-out games. `baseRate`: P(side to move wins) of a constant forecast. */
 export function calibration(head: ValueHead, f: Features, baseRate: number): Calibration {
-  const n = f.size, N = f.y.length;
+  return calibrate((i) => valueProbs(head, f.x.subarray(i * f.size, (i + 1) * f.size)), f.y, f.ply, f.game, baseRate);
+}
+
+/** Calibration of any forecast: `probs(i)` is [P(red wins), P(draw), P(black wins)] for position i. */
+export function calibrate(probs: (i: number) => number[], y: Uint8Array, plies: Uint16Array, games: Uint32Array, baseRate: number): Calibration {
+  const N = y.length;
   let brier = 0, brierBase = 0, logLoss = 0, hits = 0;
   const buckets = PLY_BUCKETS.map(() => ({ n: 0, hits: 0, brier: 0 }));
   for (let i = 0; i < N; i++) {
-    const p = valueProbs(head, f.x.subarray(i * n, (i + 1) * n));
-    const side = (f.ply[i]! % 2) as Side;
-    const won = f.y[i] === (side === 0 ? RED_WIN : BLACK_WIN) ? 1 : 0;
-    const pWin = side === 0 ? p[RED_WIN] : p[BLACK_WIN];
+    const p = probs(i);
+    const side = (plies[i]! % 2) as Side;
+    const won = y[i] === (side === 0 ? RED_WIN : BLACK_WIN) ? 1 : 0;
+    const pWin = side === 0 ? p[RED_WIN]! : p[BLACK_WIN]!;
     const b = (pWin - won) ** 2;
     brier += b;
     brierBase += (baseRate - won) ** 2;
-    logLoss -= Math.log(Math.max(1e-12, p[f.y[i]!]!));
-    const hit = p.indexOf(Math.max(...p)) === f.y[i] ? 1 : 0;
+    logLoss -= Math.log(Math.max(1e-12, p[y[i]!]!));
+    const hit = p.indexOf(Math.max(...p)) === y[i] ? 1 : 0;
     hits += hit;
-    const k = PLY_BUCKETS.findIndex(([lo, hi]) => f.ply[i]! >= lo && f.ply[i]! < hi);
+    const k = PLY_BUCKETS.findIndex(([lo, hi]) => plies[i]! >= lo && plies[i]! < hi);
     buckets[k]!.n++;
     buckets[k]!.hits += hit;
     buckets[k]!.brier += b;
   }
   const round = (x: number) => Number(x.toFixed(4));
   return {
-    positions: N, games: new Set(f.game).size, brier: round(brier / N), brierBaseRate: round(brierBase / N), logLoss: round(logLoss / N), accuracy: round(hits / N),
+    positions: N, games: new Set(games).size, brier: round(brier / N), brierBaseRate: round(brierBase / N), logLoss: round(logLoss / N), accuracy: round(hits / N),
     accuracyByPly: PLY_BUCKETS.map(([lo, hi], k) => ({ plies: hi > 1000 ? `${lo}+` : `${lo}-${hi - 1}`, positions: buckets[k]!.n, accuracy: round(buckets[k]!.hits / Math.max(1, buckets[k]!.n)), brier: round(buckets[k]!.brier / Math.max(1, buckets[k]!.n)) })),
   };
 }
 
-/** Share of positions in `f` whose side to move went on to win. */
-export function sideToMoveWinRate(f: Features): number {
+/** Share of positions whose side to move went on to win. */
+export function sideToMoveWinRate(f: { y: Uint8Array; ply: Uint16Array }): number {
   let wins = 0;
   for (let i = 0; i < f.y.length; i++) if (f.y[i] === (f.ply[i]! % 2 === 0 ? RED_WIN : BLACK_WIN)) wins++;
   return wins / Math.max(1, f.y.length);
