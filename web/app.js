@@ -188,11 +188,13 @@ async function modelReply() {
   game.busy = true;
   try {
     let reply;
-    if (document.getElementById('engine').value === 'browser') {
+    const mode = document.getElementById('mode').value;
+    // The browser runs the policy network only; the value and search levels are the server's.
+    if (document.getElementById('engine').value === 'browser' && mode === 'policy') {
       reply = await browserReply(s);
       reply.state = await api('/api/state', { moves: [...game.moves, reply.move] }); // the server still checks the rules
     } else {
-      reply = await api('/api/reply', { moves: game.moves, temperature: temperature() });
+      reply = await api('/api/reply', { moves: game.moves, temperature: temperature(), mode });
     }
     game.moves = [...game.moves, reply.move];
     game.state = reply.state;
@@ -279,7 +281,10 @@ document.getElementById('side').addEventListener('change', newGame);
     game.ready = info.ready;
     const banner = document.getElementById('banner');
     if (!info.ready) { banner.hidden = false; banner.textContent = `No model loaded: ${info.error}`; }
-    else document.getElementById('model-info').textContent = `Model: GPT-2 style, ${info.layers} layers, hidden ${info.hidden}, trained ${info.step ?? '?'} steps on the Chinese Chess Practical Dataset (CCPD, CC BY 4.0).`;
+    else {
+      for (const o of document.getElementById('mode').options) o.disabled = !info.modes.includes(o.value);
+      document.getElementById('model-info').textContent = `Model: GPT-2 style, ${info.layers} layers, hidden ${info.hidden}, trained ${info.step ?? '?'} steps on the Chinese Chess Practical Dataset (CCPD, CC BY 4.0).`;
+    }
   } catch (e) {
     say(`Cannot reach the server: ${e.message}`, true);
     return;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Player } from '../../src/xiangqi/player/player.ts';
 import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
-import { tinyModel } from './fixtures.ts';
+import { randomHead, tinyModel } from './fixtures.ts';
 import { Position } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 
@@ -50,6 +50,25 @@ test('reply: a legal model move for the side to move, with candidate probabiliti
   assert.equal(r.candidates[0].iccs, r.move, 'temperature 0 plays the top candidate');
 });
 
+test('reply by strength level: the value and search modes on a server with a value model; info lists the modes', async () => {
+  const withValue = await Player.create(tinyModel(2), undefined, { value: randomHead() });
+  const s = createPlayerServer({ player: withValue });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  try {
+    assert.deepEqual((await (await fetch(url(s, '/api/info'))).json()).modes, ['policy', 'value', 'search']);
+    assert.deepEqual((await (await fetch(url(server, '/api/info'))).json()).modes, ['policy']);
+    for (const mode of ['value', 'search']) {
+      const res = await post(s, '/api/reply', JSON.stringify({ moves: ['h2e2'], mode }));
+      assert.equal(res.status, 200, mode);
+      assert.match((await res.json()).move, /^[a-i][0-9][a-i][0-9]$/);
+    }
+    assert.equal(withValue.mode, 'policy', 'the mode is for one request');
+  } finally {
+    await new Promise((r) => s.close(r));
+    await withValue.release();
+  }
+});
+
 test('bad requests get 4xx with a message naming the problem; the server keeps serving', async () => {
   const cases: [string, string, number, RegExp][] = [
     ['/api/state', '{"moves": ["h2e9"]}', 400, /move 1 \(h2e9\) is illegal/],
@@ -58,6 +77,8 @@ test('bad requests get 4xx with a message naming the problem; the server keeps s
     ['/api/state', '{not json', 400, /not valid JSON/],
     ['/api/state', '[1, 2]', 400, /must be a JSON object/],
     ['/api/reply', '{"moves": [], "temperature": -1}', 400, /temperature/],
+    ['/api/reply', '{"moves": [], "mode": "turbo"}', 400, /"mode" must be one of policy, value, search/],
+    ['/api/reply', '{"moves": [], "mode": "search"}', 409, /the search mode needs a value model/],
     ['/api/nothing', '{}', 404, /no API route/],
     ['/api/state', JSON.stringify({ moves: [], pad: 'x'.repeat(70_000) }), 413, /over the limit of 65536/],
     ['/api/state', `{"moves": ${'['.repeat(20_000)}${']'.repeat(20_000)}}`, 400, /nested deeper than 8 levels/],

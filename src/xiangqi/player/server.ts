@@ -5,7 +5,8 @@
  *
  *   GET  /api/info              model facts, or the reason there is no model
  *   POST /api/state {moves}     the position after `moves` (ICCS): pieces, legal moves, move list, outcome
- *   POST /api/reply {moves, temperature?}  the model's move for the side to move + its top candidates
+ *   POST /api/reply {moves, temperature?, mode?}  the model's move for the side to move + its top candidates
+ *                               (mode: policy, value or search, the player's strength levels)
  *   GET  /api/model.onnx        the scoring network as ONNX, for the page's in-browser mode
  *   GET  /vendor/ort/...        onnxruntime-web's files (module and WebAssembly)
  *
@@ -22,7 +23,7 @@ import { HttpError, readJsonBody, requestPath, sendJson, serveStatic } from '../
 import { servePlayground } from '../../serving/playground.ts';
 import { FEN_LETTERS, Position, RED, squareAt, squareName, moveFrom, moveTo, moveToIccs, type Move } from '../board.ts';
 import { formatMove } from '../notation.ts';
-import type { Player } from './player.ts';
+import { isPlayMode, PLAY_MODES, type Player } from './player.ts';
 import { scorerOnnx } from './scorer.ts';
 import { moveFromIccs } from './vocab.ts';
 
@@ -119,7 +120,7 @@ export function createPlayerServer(o: ServerOptions): Server {
     if (path === '/api/info') {
       if ('error' in o.player) return { ready: false, error: o.player.error };
       const { config, metadata } = o.player.model;
-      return { ready: true, layers: config.numLayers, hidden: config.hiddenSize, step: metadata.step ?? null, validation: metadata.validation ? JSON.parse(metadata.validation) : null };
+      return { ready: true, layers: config.numLayers, hidden: config.hiddenSize, step: metadata.step ?? null, validation: metadata.validation ? JSON.parse(metadata.validation) : null, modes: o.player.valueHead ? PLAY_MODES : ['policy'] };
     }
     if (path !== '/api/state' && path !== '/api/reply') throw new BadRequest(`no API route ${path}`, 404);
     if (req.method !== 'POST') throw new BadRequest(`${path} takes POST with a JSON body`, 405);
@@ -132,8 +133,19 @@ export function createPlayerServer(o: ServerOptions): Server {
       if (outcome) throw new BadRequest(`the game is over (${outcome.result} by ${outcome.reason}); start a new game`, 409);
       const temperature = body.temperature ?? 0;
       if (typeof temperature !== 'number' || !(temperature >= 0) || temperature > 10) throw new BadRequest('"temperature" must be a number from 0 to 10');
+      const mode = body.mode ?? 'policy';
+      if (typeof mode !== 'string' || !isPlayMode(mode)) throw new BadRequest(`"mode" must be one of ${PLAY_MODES.join(', ')}`);
+      if (mode !== 'policy' && !o.player.valueHead) throw new BadRequest(`the ${mode} mode needs a value model (value.safetensors beside the model); this server has none`, 409);
       const player = o.player;
-      const choice = await serial(() => player.choose(pos, { temperature }));
+      // One player serves every request, one at a time: the mode is set for this request only.
+      const choice = await serial(async () => {
+        player.mode = mode;
+        try {
+          return await player.choose(pos, { temperature });
+        } finally {
+          player.mode = 'policy';
+        }
+      });
       const candidates = choice.candidates.slice(0, 8).map((c) => ({ iccs: c.iccs, chinese: formatMove(pos, c.move, 'chinese'), probability: c.probability }));
       const move: Move = choice.move;
       const chinese = formatMove(pos, move, 'chinese');
