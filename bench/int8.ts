@@ -2,7 +2,7 @@
  * int8 inference: our `quantize(model, { mode: 'dynamic-int8' })` vs fp32 vs transformers.js q8, in one run.
  *
  *   npm --prefix bench/transformersjs ci        # once: transformers.js 4.3.2, apart from the root package.json
- *   npm run bench -- int8 [--quick]
+ *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi]
  *
  * What is compared (seeded random weights; the models are written to a temp dir each run):
  * - BERT-base shape (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30,522), forward 1x128 and 8x128:
@@ -52,6 +52,11 @@ import { Player } from '../src/xiangqi/player/player.ts';
 import { loadPlayerModel } from '../src/xiangqi/player/model.ts';
 
 const quick = process.argv.includes('--quick');
+// --only bert,gpt2,mlm,xiangqi: run those sections (default: all).
+const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined);
+const SECTIONS = ['bert', 'gpt2', 'mlm', 'xiangqi'];
+const only = new Set(onlyArg ? onlyArg.split(',') : SECTIONS);
+for (const s of only) if (!SECTIONS.includes(s)) { console.error(`--only: unknown section '${s}' (sections: ${SECTIONS.join(', ')})`); process.exit(2); }
 const ROUNDS_1 = quick ? 5 : 15;
 const ROUNDS_8 = quick ? 3 : 7;
 const NEW_TOKENS = quick ? 16 : 48;
@@ -199,7 +204,7 @@ async function timeRounds(rounds: number, variants: Record<string, () => Promise
 const result: Record<string, number | string | null> = {};
 
 // ---- BERT-base forward ---------------------------------------------------------------------------
-{
+if (only.has('bert')) {
   const hf = { model_type: 'bert', vocab_size: 30522, hidden_size: 768, num_hidden_layers: 12, num_attention_heads: 12, intermediate_size: 3072, max_position_embeddings: 512, type_vocab_size: 2, hidden_act: 'gelu', layer_norm_eps: 1e-12 };
   const t0 = performance.now();
   const fp32 = buildModel(hf, { seed: 1, application: 'encoder' });
@@ -271,7 +276,7 @@ const result: Record<string, number | string | null> = {};
 }
 
 // ---- GPT-2-small greedy decoding -----------------------------------------------------------------
-{
+if (only.has('gpt2')) {
   const hf = { model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_ctx: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5, bos_token_id: 50256, eos_token_id: null };
   const t0 = performance.now();
   const fp32: Model = buildModel(hf, { seed: 2, application: 'lm' });
@@ -279,8 +284,10 @@ const result: Record<string, number | string | null> = {};
   const int8 = quantize(fp32, { mode: 'dynamic-int8' });
   const r = new Random(3);
   const prompt = [Array.from({ length: 16 }, () => r.int(50000))];
-  const ours = async (m: Model) => {
-    const lm = decoderFor(m);
+  // Single-token steps run on a 1-thread session (decodeThreads; best for fp32's memory-bound GEMV):
+  // int8 is also timed with 2, as its weights are a quarter of the bytes.
+  const ours = async (m: Model, decodeThreads?: number) => {
+    const lm = decoderFor(m, decodeThreads ? { decodeThreads } : {});
     await greedy(lm, prompt, { maxNewTokens: 2 });
     const t = performance.now();
     const out = await greedy(lm, prompt, { maxNewTokens: NEW_TOKENS });
@@ -314,12 +321,13 @@ const result: Record<string, number | string | null> = {};
     return Array.from(out.data as BigInt64Array, Number).slice(prompt[0]!.length);
   };
   const rounds = quick ? 1 : 3;
-  const f32: number[] = [], q8: number[] = [], tq8: number[] = [];
+  const f32: number[] = [], q8: number[] = [], q8t2: number[] = [], tq8: number[] = [];
   let oursTokens: number[] = [], fp32Tokens: number[] = [], tjsTokens: number[] = [];
   if (tjsModel) await tjsGenerate(2);
   for (let i = 0; i < rounds; i++) {
     const a = await ours(fp32); f32.push(a.ms); fp32Tokens = a.tokens;
     const b = await ours(int8); q8.push(b.ms); oursTokens = b.tokens;
+    q8t2.push((await ours(int8, 2)).ms);
     if (tjsModel) {
       const t = performance.now();
       tjsTokens = await tjsGenerate(NEW_TOKENS);
@@ -330,10 +338,12 @@ const result: Record<string, number | string | null> = {};
   console.log(`GPT-2-small greedy, 16-token prompt, ${NEW_TOKENS} new tokens (ms/token, prompt pass included; median of ${rounds}):`);
   console.log(`  ours fp32            ${median(f32).toFixed(1)} ms/token`);
   console.log(`  ours int8            ${median(q8).toFixed(1)} ms/token   (same tokens as fp32: ${(100 * same(oursTokens, fp32Tokens)).toFixed(0)}%)`);
+  console.log(`  ours int8, 2 threads ${median(q8t2).toFixed(1)} ms/token   (decoderFor(model, { decodeThreads: 2 }))`);
   if (tjsModel) console.log(`  transformers.js q8   ${median(tq8).toFixed(1)} ms/token   (same tokens as our fp32: ${(100 * same(tjsTokens, fp32Tokens)).toFixed(0)}%)`);
   console.log(`  (load average ${load()})`);
   result.gpt2_fp32_ms_per_token = +median(f32).toFixed(2);
   result.gpt2_int8_ms_per_token = +median(q8).toFixed(2);
+  result.gpt2_int8_2threads_ms_per_token = +median(q8t2).toFixed(2);
   result.gpt2_tjs_q8_ms_per_token = tjsModel ? +median(tq8).toFixed(2) : null;
   result.gpt2_ms_per_token_vs_tjs_q8 = tjsModel ? +(median(q8) / median(tq8)).toFixed(3) : null;
   await tjsModel?.dispose();
@@ -341,7 +351,7 @@ const result: Record<string, number | string | null> = {};
 }
 
 // ---- MLM top-1 agreement on a trained model ------------------------------------------------------
-{
+if (only.has('mlm')) {
   const dir = new URL('../models/chinese-small', import.meta.url).pathname;
   const csl = '/work/shared/data/corpora/csl/dev.tsv';
   if (!existsSync(join(dir, 'config.json')) || !existsSync(csl)) {
@@ -392,7 +402,7 @@ const result: Record<string, number | string | null> = {};
 }
 
 // ---- the xiangqi player: the same move? -----------------------------------------------------------
-{
+if (only.has('xiangqi')) {
   const model = loadPlayerModel();
   const fp32 = await Player.create(model);
   const int8 = await Player.create(model, { quantize: { mode: 'dynamic-int8' } });
