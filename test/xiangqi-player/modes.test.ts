@@ -8,6 +8,7 @@ import { Position, moveToIccs, type Move } from '../../src/xiangqi/board.ts';
 import { boardCalibration, boardInputs, boardSamples, boardValueProbs, fitBoardValue } from '../../src/xiangqi/player/boardValue.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
+import { eloEstimate, OPENINGS } from '../../src/xiangqi/player/match.ts';
 import { puct } from '../../src/xiangqi/player/search.ts';
 import { calibrate, calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
 import { Random } from '../../src/nn/params.ts';
@@ -190,4 +191,18 @@ test('board value: one input per piece and point; fitted where the side a rook u
   player.ruleChecks = false;
   assert.equal(moveToIccs((await player.choose(pos)).move), 'a0a9');
   await player.release();
+});
+
+test('Elo from W/D/L: an even score is 0 with an interval around it, a perfect one has no finite bound, openings are legal', () => {
+  const even = eloEstimate({ wins: 40, draws: 20, losses: 40 });
+  assert.equal(even.score, 0.5);
+  assert.equal(even.elo, 0);
+  assert.ok(even.low < -50 && even.high > 50 && Math.abs(even.low + even.high) < 1e-9, `${even.low} ${even.high}`);
+  const three = eloEstimate({ wins: 75, draws: 0, losses: 25 });
+  assert.ok(Math.abs(three.elo - 400 * Math.log10(3)) < 1e-9, 'a 75% score is +191');
+  assert.equal(eloEstimate({ wins: 10, draws: 0, losses: 0 }).elo, Infinity);
+  for (const line of OPENINGS) {
+    const pos = Position.start();
+    for (const m of line.split(' ')) pos.play(parseIccs(pos, m));
+  }
 });
