@@ -78,7 +78,11 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
   };
   const root = await node(rootMoves);
   let nodes = 1, deepest = 1, idle = 0;
-  const out = () => (budget.stop?.stopped ?? false) || (budget.nodes !== undefined && nodes >= budget.nodes) || (budget.timeMs !== undefined && performance.now() - started >= budget.timeMs);
+  // A node is not started when it would likely end past the time budget (the mean node so far).
+  const out = () => {
+    const elapsed = performance.now() - started;
+    return (budget.stop?.stopped ?? false) || (budget.nodes !== undefined && nodes >= budget.nodes) || (budget.timeMs !== undefined && elapsed + elapsed / nodes > budget.timeMs);
+  };
   // Only the depth bounds the search when nothing else does: stop once a round of iterations expands nothing.
   while (rootMoves.length > 1 && !out() && idle < 4 * rootMoves.length) {
     const path: [Node, number][] = [];
