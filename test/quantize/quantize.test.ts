@@ -193,6 +193,16 @@ test('bert4ts convert --quantize writes a quantized model directory; bad modes a
   assert.deepEqual(JSON.parse(ok.stdout.trim()).quantize, { mode: 'dynamic-int8' });
   assert.deepEqual(buildModel(join(dir, 'int8')).options.quantize, { mode: 'dynamic-int8' });
   assert.equal(buildModel(join(dir, 'fp32')).options.quantize, undefined, 'the input directory is unchanged');
+  // bert4ts export --onnx of the quantized directory: int8 weights, and plain onnxruntime runs it.
+  const exported = spawnSync(process.execPath, ['bin/bert4ts.js', 'export', '--model', join(dir, 'int8'), '--onnx', join(dir, 'int8.onnx')], { encoding: 'utf8' });
+  assert.equal(exported.status, 0, exported.stderr);
+  const session = await ort.InferenceSession.create(join(dir, 'int8.onnx'));
+  const ids = new ort.Tensor('int64', BigInt64Array.from([2n, 15n, 27n, 3n]), [1, 4]);
+  const feeds = Object.fromEntries(session.inputNames.map((n) => [n, n === 'input_ids' ? ids : new ort.Tensor('int64', n === 'attention_mask' ? new BigInt64Array(4).fill(1n) : new BigInt64Array(4), [1, 4])]));
+  const logits = (await session.run(feeds)).logits!.data as Float32Array;
+  const expected = await buildModel(join(dir, 'int8')).predict({ input_ids: [[2, 15, 27, 3]] });
+  assert.ok(cosineSimilarity(logits, f32(expected.logits!)) > 0.9999);
+  await session.release();
   const bad = cli('--quantize', 'int4', join(dir, 'fp32'), join(dir, 'x'));
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--quantize must be dynamic-int8 or weight-only-int8, got "int4"/);
