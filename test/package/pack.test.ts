@@ -37,7 +37,7 @@ test('npm pack -> install the tarball in a fresh project -> plain node, tsc (nod
   // 1. Pack from a copy of what the package is made of (the clone's node_modules linked for tsc).
   const pkgDir = join(tmp, 'pkg');
   mkdirSync(pkgDir);
-  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', '.npmrc', 'README.md', 'LICENSE', 'src', 'bin', 'web', 'docs', 'models/xiangqi']) {
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', '.npmrc', 'README.md', 'LICENSE', 'src', 'bin', 'web', 'docs', 'models/xiangqi', 'models/chinese-small']) {
     if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(pkgDir, f), { recursive: true });
   }
   symlinkSync(join(ROOT, 'node_modules'), join(pkgDir, 'node_modules'), 'dir');
@@ -46,7 +46,7 @@ test('npm pack -> install the tarball in a fresh project -> plain node, tsc (nod
   const info = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
   const files = info[0]!.files.map((f) => f.path);
   console.log(`npm pack: ${info[0]!.filename}, ${(info[0]!.size / 1e6).toFixed(1)} MB (${(info[0]!.unpackedSize / 1e6).toFixed(1)} MB unpacked, ${files.length} files) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/browser.js', 'dist/browser.d.ts', 'dist/cli/main.js', 'bin/bert4ts.js', 'package.json', 'README.md']) assert.ok(files.includes(f), `tarball lacks ${f}`);
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/browser.js', 'dist/browser.d.ts', 'dist/cli/main.js', 'dist/browser.bundle.js', 'models/chinese-small/model.safetensors', 'web/playground/app.js', 'bin/bert4ts.js', 'package.json', 'README.md']) assert.ok(files.includes(f), `tarball lacks ${f}`);
   const sources = files.filter((f) => /^(src|test|bench|examples)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
   assert.deepEqual(sources, [], 'no sources or tests in the tarball');
   assert.ok(!readFileSync(join(pkgDir, 'dist/runtime/session.js'), 'utf8').includes(".ts'"), 'relative imports are rewritten to .js');
