@@ -179,20 +179,22 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   play: {
     summary: 'play against the language-model player in the terminal',
-    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--temperature T] [--plain] [--no-colour]',
+    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--mode policy|value|search] [--temperature T] [--plain] [--no-colour]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
-        side: { type: 'string', default: 'red' }, model: { type: 'string', short: 'm' },
+        side: { type: 'string', default: 'red' }, model: { type: 'string', short: 'm' }, mode: { type: 'string', default: 'policy' },
         temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' }, 'no-colour': { type: 'boolean' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (values.side !== 'red' && values.side !== 'black') throw new UsageError(`--side must be red or black, got "${values.side}"`);
       const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
-      const { Player } = await import('../xiangqi/player/player.ts');
+      const { Player, isPlayMode, PLAY_MODES } = await import('../xiangqi/player/player.ts');
+      if (!isPlayMode(values.mode)) throw new UsageError(`--mode must be one of ${PLAY_MODES.join(', ')}, got "${values.mode}"`);
       const { playInTerminal } = await import('../xiangqi/player/terminal.ts');
       const player = await Player.load(values.model);
       player.ruleChecks = !values.plain;
       try {
+        player.mode = values.mode;
         await playInTerminal(player, {
           side: values.side === 'red' ? 0 : 1, temperature, colour: !values['no-colour'] && Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
           input: process.stdin, output: process.stdout,

@@ -25,6 +25,10 @@ test('usage errors name the problem and exit 2', () => {
     [['xiangqi', 'synth', '--out', '/tmp/x.jsonl'], /--games N is required/],
     [['xiangqi', 'synth', '--games', 'many', '--out', '/tmp/x.jsonl'], /--games must be a positive integer, got "many"/],
     [['xiangqi', 'play', '--side', 'green'], /--side must be red or black, got "green"/],
+    [['xiangqi', 'play', '--mode', 'fast'], /--mode must be one of policy, value, search, got "fast"/],
+    [['xiangqi', 'uci', '--mode', 'deep'], /--mode must be one of policy, value, search, got "deep"/],
+    [['xiangqi', 'value', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--input', 'pixels'], /--input must be board or trunk, got "pixels"/],
+    [['xiangqi', 'value', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--hidden', '0'], /--hidden must be comma-separated widths from 1 to 4096, got "0"/],
     [['xiangqi', 'uci', '--temperature', 'hot'], /--temperature must be a number >= 0, got "hot"/],
     [['serve', '--port', 'http'], /--port must be an integer from 0 to 65535, got "http"/],
   ] as const) {
