@@ -206,3 +206,15 @@ test('Elo from W/D/L: an even score is 0 with an interval around it, a perfect o
     for (const m of line.split(' ')) pos.play(parseIccs(pos, m));
   }
 });
+
+test('board value at play (sparse rows) equals the dense head on the one-hot board', () => {
+  const r = new Random(4);
+  const H = 5, n = 14 * 90 + 1;
+  const head = { inputSize: n, hiddenSize: H, mean: new Float32Array(n), scale: new Float32Array(n).fill(1), w1: Float32Array.from({ length: n * H }, () => r.normal() * 0.2), b1: Float32Array.from({ length: H }, () => r.normal()), w2: Float32Array.from({ length: H * 3 }, () => r.normal()), b2: Float32Array.from({ length: 3 }, () => r.normal()), metadata: { input: 'board' } };
+  const pos = Position.start();
+  pos.make(pos.legalMoves()[5]!);
+  const x = new Float32Array(n);
+  for (const i of boardInputs(pos)) x[i] = 1;
+  const dense = valueProbs(head, x), sparse = boardValueProbs(head, pos);
+  for (let k = 0; k < 3; k++) assert.ok(Math.abs(dense[k]! - sparse[k]!) < 1e-6, `${dense} vs ${sparse}`);
+});

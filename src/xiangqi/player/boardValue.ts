@@ -32,11 +32,18 @@ export function boardInputs(pos: Position): number[] {
   return active;
 }
 
-/** [P(red wins), P(draw), P(black wins)] of `pos` by a board head. */
+/** [P(red wins), P(draw), P(black wins)] of `pos` by a board head: the rows of the inputs that are 1, summed. */
 export function boardValueProbs(head: ValueHead, pos: Position): [number, number, number] {
-  const x = new Float32Array(BOARD_INPUTS);
-  for (const i of boardInputs(pos)) x[i] = 1;
-  return valueProbs(head, x);
+  const H = head.hiddenSize;
+  if (H === 0 || head.inputSize !== BOARD_INPUTS) throw new Error(`not a board value head (inputs ${head.inputSize}, hidden ${H})`);
+  const z = Float64Array.from(head.b1);
+  // A board head is fitted without standardisation (mean 0, scale 1), so an input of 1 adds its row.
+  for (const i of boardInputs(pos)) for (let k = 0; k < H; k++) z[k]! += head.w1[i * H + k]!;
+  const logits = [0, 1, 2].map((c) => { let x = head.b2![c]!; for (let k = 0; k < H; k++) x += Math.tanh(z[k]!) * head.w2![k * 3 + c]!; return x; });
+  const max = Math.max(...logits);
+  const e = logits.map((l) => Math.exp(l - max));
+  const sum = e[0]! + e[1]! + e[2]!;
+  return [e[0]! / sum, e[1]! / sum, e[2]! / sum];
 }
 
 /** Positions of games with a result, as active-input lists (MAX_ACTIVE slots each, NONE-padded). */
