@@ -19,8 +19,8 @@
  * Every finished run is appended to --out as one JSON line; a rerun with the same settings skips the
  * runs already there, so a long run can be resumed, and the tables are made from the file.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { batchIndices } from '../src/data/batching.ts';
 import { generationScores } from '../src/metrics/index.ts';
@@ -61,6 +61,7 @@ interface Run {
 const settings = { base: o.base, feed: o.feed, k: o.k, batch: o.batch, lr: o.lr, maxlen: o.maxlen, maxTarget: o.maxTarget, train: train.length, test: test.length, steps: o.steps };
 const keyOf = (seed: number, n: number, budget: string) => JSON.stringify({ ...settings, seed, n, budget });
 const done = new Map<string, Run>();
+if (o.out) mkdirSync(dirname(o.out), { recursive: true });
 if (o.out && existsSync(o.out)) for (const line of readFileSync(o.out, 'utf8').split('\n').filter(Boolean)) { const r = JSON.parse(line) as Run; done.set(r.key, r); }
 
 /** Fine-tune a fresh copy of the base for `steps` steps with N passes; score the test titles at every beam. */
