@@ -17,8 +17,8 @@
  * The directory is written beside the target under a temp name and renamed into place only when
  * complete, so a failed save leaves no directory that loads.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from '../util/node/fs.ts';
+import { basename, join } from '../util/node/path.ts';
 import { writeSafetensors } from '../checkpoint/index.ts';
 import { saveTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import { FileError, tempPathFor, writeFileAtomic } from '../util/files.ts';
