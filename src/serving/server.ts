@@ -319,7 +319,7 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
     const job: GenerationJob = {
       lm: g.lm, prompt: g.prompt, endIds: g.endIds, maxTokens, shared: m.model.family === 'gpt2' || m.model.family === 'cpm', finished: false,
-      choose: (logits, offset, history) => (temperature === 0 ? argmax(logits, offset, g.lm.vocabSize) : sampleToken(logits, offset, g.lm.vocabSize, sampling, rng, [...g.prompt, ...history])),
+      choose: (logits, offset, history) => (temperature === 0 ? argmax(logits, offset, g.lm.vocabSize) : sampleToken(logits, offset, g.lm.vocabSize, sampling, rng, g.prompt, history)),
       accept(token) {
         if (signal.aborted) return this.finish('cancelled'); // client gone or timed out: the row ends
         if (g.endIds.includes(token)) return this.finish('stop');
