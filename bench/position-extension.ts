@@ -15,10 +15,12 @@
  *
  *   npm run bench -- position-extension [--model models/chinese-small] [--lengths 512,2048,8192]
  *     [--methods hier0.2,hier0.4,hier0.6,hier0.8,random,tiled,interp] [--steps 0 | 100,500,2000]
- *     [--lr 1e-4] [--batch-tokens 4096] [--out /work/runs/position-extension] [--quick]
+ *     [--lr 1e-4] [--batch-tokens 4096] [--seed 1] [--out /work/runs/position-extension] [--quick]
  *   npm run bench -- position-extension --report [--out DIR] [--docs docs/position-extension]
  *
- * Every (length, method, steps) figure is appended to OUT/results.jsonl; figures already there are
+ * --seed picks the training stream's order and masks (and the random method's new rows); run several
+ * seeds to see the spread, which --report gives as mean and min–max.
+ * Every (length, method, steps, seed) figure is appended to OUT/results.jsonl; figures already there are
  * skipped, so an interrupted sweep continues where it stopped. Training: AdamW, lr warmed up over
  * min(50, N/10) steps then constant (so one run gives every N on its way), batches of --batch-tokens
  * tokens from the pretraining run's training stream (its sources and vocabulary), dropout off.
@@ -45,7 +47,8 @@ const dir = value('--model', 'models/chinese-small');
 const out = value('--out', quick ? '/tmp/position-extension-quick' : '/work/runs/position-extension');
 const resultsPath = join(out, 'results.jsonl');
 
-interface Result { length: number; method: string; steps: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; model: string }
+interface Result { length: number; method: string; steps: number; seed?: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; model: string }
+const key = (L: number, method: string, steps: number, s: number) => `${L}/${method}/${steps}/${s}`;
 const readResults = (): Result[] => (existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result) : []);
 
 if (args.includes('--report')) {
@@ -58,6 +61,8 @@ const methods = value('--methods', quick ? 'hier0.4,interp' : 'hier0.2,hier0.4,h
 const checkpoints = value('--steps', quick ? '0,4' : '0').split(',').map(Number).sort((a, b) => a - b);
 const lr = Number(value('--lr', '1e-4'));
 const batchTokens = Number(value('--batch-tokens', quick ? '512' : '4096'));
+const seed = Number(value('--seed', '1'));
+if (!Number.isInteger(seed) || seed < 1) throw new Error(`--seed must be a positive integer, got ${seed}`);
 for (const m of methods) if (!/^(hier0?\.\d+|random|tiled|interp)$/.test(m)) throw new Error(`unknown method '${m}' (hier<alpha>, random, tiled, interp)`);
 
 if (!existsSync(join(dir, 'pretraining.json'))) {
@@ -85,7 +90,7 @@ function extendedTable(method: string, L: number): HostTensor | null {
   const q = new Float32Array(L * E);
   if (method === 'random') {
     q.set(src);
-    q.set(initialValue('random_positions', [L - n, E], initializers.truncatedNormal(0.02), 1).data as Float32Array, n * E);
+    q.set(initialValue('random_positions', [L - n, E], initializers.truncatedNormal(0.02), seed).data as Float32Array, n * E);
   } else if (method === 'tiled') {
     for (let i = 0; i < L; i++) q.set(src.subarray((i % n) * E, (i % n + 1) * E), i * E);
   } else {
@@ -154,14 +159,14 @@ function heldOutAt(L: number): { long: Record<string, HostTensor>[]; short: Reco
   return { long, short };
 }
 
-const done = new Set(readResults().filter((r) => r.model === modelStamp).map((r) => `${r.length}/${r.method}/${r.steps}`));
+const done = new Set(readResults().filter((r) => r.model === modelStamp).map((r) => key(r.length, r.method, r.steps, r.seed ?? 1)));
 const baseStore = new ParamStore(1);
 for (const name of original.weightNames()) baseStore.set(name, original.store.get(name)!);
 const baseConfig = parseConfig({ ...rawConfig, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
 
 for (const L of lengths) {
   if (!Number.isInteger(L) || L <= n) throw new Error(`--lengths: ${L} must be an integer above the ${n} learned positions`);
-  const todo = methods.filter((m) => checkpoints.some((s) => !done.has(`${L}/${m}/${s}`)));
+  const todo = methods.filter((m) => checkpoints.some((s) => !done.has(key(L, m, s, seed))));
   if (!todo.length) continue;
   const t0 = Date.now();
   const evalSet = heldOutAt(L);
@@ -172,21 +177,21 @@ for (const L of lengths) {
     const started = Date.now();
     const measure = async (steps: number) => {
       const f = await evaluateMlm(config, store, evalSet.long, (scope) => gatheredMlm(scope, config, options).logits);
-      const r: Result = { length: L, method, steps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, model: modelStamp };
+      const r: Result = { length: L, method, steps, seed, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, model: modelStamp };
       appendFileSync(resultsPath, JSON.stringify(r) + '\n');
       console.log(`L=${String(L).padStart(5)}  ${method.padEnd(8)} N=${String(steps).padStart(4)}  accuracy ${(100 * f.accuracy).toFixed(2)}%  (truncated ${(100 * baseline).toFixed(2)}%)  loss ${f.loss.toFixed(3)}  ${f.tokens} predictions  ${r.seconds.toFixed(0)} s`);
     };
-    if (checkpoints.includes(0) && !done.has(`${L}/${method}/0`)) await measure(0);
+    if (checkpoints.includes(0) && !done.has(key(L, method, 0, seed))) await measure(0);
     const total = Math.max(...checkpoints);
-    if (total === 0 || checkpoints.filter((s) => s > 0).every((s) => done.has(`${L}/${method}/${s}`))) continue;
+    if (total === 0 || checkpoints.filter((s) => s > 0).every((s) => done.has(key(L, method, s, seed)))) continue;
     const batchSize = Math.max(1, Math.floor(batchTokens / L));
-    const stream = new PretrainStream(data.train, sp, { ...data.maskOptions, maxPredictions: Math.ceil(L * settings.maskRate), maxlen: L, batchSize, seed: settings.seed + 11 });
+    const stream = new PretrainStream(data.train, sp, { ...data.maskOptions, maxPredictions: Math.ceil(L * settings.maskRate), maxlen: L, batchSize, seed: settings.seed + 10 + seed });
     const warmup = Math.max(1, Math.min(50, Math.ceil(total / 10)));
     const trainer = await Trainer.create({ store, loss: (scope) => gatheredMlm(scope, config, options).loss, optimizer: adamW(piecewiseLinear(lr, { [warmup]: 1, [total]: 1 }), { weightDecay: 0.01 }), clipNorm: 1, seed: 1 });
     for (let step = 0; step < total; step++) {
       const r = await trainer.trainStep(stream.batchAt(step));
       if ((step + 1) % 25 === 0) console.error(`  L=${L} ${method} step ${step + 1}/${total} loss ${r.loss.toFixed(3)} (${((Date.now() - started) / 1000 / (step + 1)).toFixed(2)} s/step)`);
-      if (checkpoints.includes(step + 1)) await measure(step + 1);
+      if (checkpoints.includes(step + 1) && !done.has(key(L, method, step + 1, seed))) await measure(step + 1);
     }
   }
 }
@@ -194,17 +199,23 @@ for (const L of lengths) {
 /** Markdown table (accuracy by length × method × steps) and an SVG of accuracy against steps. */
 function report(all: Result[], docs: string): void {
   if (!all.length) { console.error(`${resultsPath}: no results yet`); return; }
+  const n = Number((JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>).max_position_embeddings);
   const stamp = all[all.length - 1]!.model;
-  const rs = [...new Map(all.filter((r) => r.model === stamp).map((r) => [`${r.length}/${r.method}/${r.steps}`, r])).values()];
+  // Latest figure per (length, method, steps, seed), then mean over seeds (the plot and table use the mean).
+  const bySeed = [...new Map(all.filter((r) => r.model === stamp).map((r) => [key(r.length, r.method, r.steps, r.seed ?? 1), r])).values()];
+  const groups = new Map<string, Result[]>();
+  for (const r of bySeed) groups.set(`${r.length}/${r.method}/${r.steps}`, [...(groups.get(`${r.length}/${r.method}/${r.steps}`) ?? []), r]);
+  const rs = [...groups.values()].map((g) => ({ ...g[0]!, accuracy: g.reduce((a, r) => a + r.accuracy, 0) / g.length, min: Math.min(...g.map((r) => r.accuracy)), max: Math.max(...g.map((r) => r.accuracy)), seeds: g.length }));
   const Ls = [...new Set(rs.map((r) => r.length))].sort((a, b) => a - b);
   const ms = [...new Set(rs.map((r) => r.method))].sort();
   const Ns = [...new Set(rs.map((r) => r.steps))].sort((a, b) => a - b);
   const pct = (v: number | undefined) => (v === undefined ? '—' : `${(100 * v).toFixed(2)}%`);
+  const cell = (r: (typeof rs)[number] | undefined) => (!r ? '—' : r.seeds > 1 ? `${pct(r.accuracy)} (${(100 * r.min).toFixed(2)}–${(100 * r.max).toFixed(2)}, ${r.seeds} seeds)` : r.steps > 0 ? `${pct(r.accuracy)} (1 seed)` : pct(r.accuracy));
   const lines = [`| length | truncated to ${n} | method | ${Ns.map((s) => `N = ${s}`).join(' | ')} |`, `|---:|---:|---|${Ns.map(() => '---:').join('|')}|`];
   for (const L of Ls) for (const m of ms) {
     const row = rs.filter((r) => r.length === L && r.method === m);
     if (!row.length) continue;
-    lines.push(`| ${L} | ${pct(row[0]!.baseline128)} | ${m} | ${Ns.map((s) => pct(row.find((r) => r.steps === s)?.accuracy)).join(' | ')} |`);
+    lines.push(`| ${L} | ${pct(row[0]!.baseline128)} | ${m} | ${Ns.map((s) => cell(row.find((r) => r.steps === s))).join(' | ')} |`);
   }
   mkdirSync(docs, { recursive: true });
   writeFileAtomic(join(docs, 'table.md'), lines.join('\n') + '\n');
