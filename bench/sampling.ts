@@ -3,7 +3,7 @@
  * seeded random GPT-2-shaped model (default 4 layers, hidden 256, vocab 21,128, the model server's
  * benchmark model; --gpt2-small: 12 layers, hidden 768, vocab 50,257), 16-token prompt, 128 new
  * tokens, median of 5 runs with the strategies interleaved; beside the same decoding with the
- * full-sort sampler this replaced (kept below as `fullSortSample`), and the samplers alone on
+ * full-sort sampler this replaced (`sampleTokenBySorting`), and the samplers alone on
  * the model's own logits rows.
  *   npm run bench -- sampling [--gpt2-small] [--vocab N] [--quick]
  */
@@ -13,7 +13,10 @@ import { ParamStore, Random, Scope } from '../src/nn/params.ts';
 import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
 import { GPT2Decoder } from '../src/generation/causalLM.ts';
 import { greedy, runSteps, sample, type SampleOptions } from '../src/generation/decode.ts';
-import { sampleToken, samplingPaths, type SamplingOptions } from '../src/generation/sampling.ts';
+import { sampleToken, sampleTokenBySorting, samplingPaths, type SamplingOptions } from '../src/generation/sampling.ts';
+
+/** The sampler before issue 24 (a full sort of the vocabulary per token). */
+const fullSortSample = (logits: Float32Array, offset: number, o: SamplingOptions, rng: Random, history: number[]) => sampleTokenBySorting(logits, offset, V, o, rng, history);
 
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const quick = process.argv.includes('--quick');
@@ -23,34 +26,6 @@ const config: GPT2Config = small
   : { vocabSize: 21128, hiddenSize: 256, numLayers: 4, numHeads: 4, maxPosition: 512 };
 if (arg('--vocab')) config.vocabSize = Number(arg('--vocab'));
 const V = config.vocabSize, NEW = quick ? 32 : 128, REPS = quick ? 3 : 5;
-
-/** The sampler before issue 24: a full sort of the vocabulary per token (same choices as sampleToken). */
-function fullSortSample(logits: Float32Array, offset: number, o: SamplingOptions, rng: Random, history: number[]): number {
-  const scores = new Float64Array(V);
-  for (let v = 0; v < V; v++) scores[v] = logits[offset + v]!;
-  const penalty = o.repetitionPenalty ?? 1;
-  if (penalty !== 1) for (const id of new Set(history)) scores[id] = scores[id]! > 0 ? scores[id]! / penalty : scores[id]! * penalty;
-  const temperature = o.temperature ?? 1;
-  let order = Array.from({ length: V }, (_, i) => i).filter((i) => scores[i] !== -Infinity);
-  order.sort((a, b) => scores[b]! - scores[a]!);
-  if (o.topK && o.topK > 0) order = order.slice(0, o.topK);
-  const max = scores[order[0]!]!;
-  let probs = order.map((i) => Math.exp((scores[i]! - max) / temperature));
-  let total = probs.reduce((a, b) => a + b, 0);
-  if (o.topP !== undefined && o.topP < 1) {
-    let cum = 0, keep = 0;
-    while (keep < probs.length && cum < o.topP * total) cum += probs[keep++]!;
-    order = order.slice(0, Math.max(1, keep));
-    probs = probs.slice(0, order.length);
-    total = probs.reduce((a, b) => a + b, 0);
-  }
-  let u = rng.next() * total;
-  for (let i = 0; i < order.length; i++) {
-    u -= probs[i]!;
-    if (u <= 0) return order[i]!;
-  }
-  return order[order.length - 1]!;
-}
 
 const store = new ParamStore(1);
 gpt2(new Scope(store), config, { ids: input('input_ids', 'int64', ['batch', 'seq']) }); // seeded weights
