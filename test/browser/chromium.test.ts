@@ -17,9 +17,9 @@ import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { Trainer } from '../../src/training/trainer.ts';
 import { adam } from '../../src/training/optimizers.ts';
 import { int64 } from '../../src/data/padding.ts';
+import { chromiumAbsent, launchChromium } from './harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (run .ci/install-browser.sh to install Debian's chromium)`;
+const skip = chromiumAbsent;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ORT_DIST = join(ROOT, 'node_modules/onnxruntime-web/dist');
 
@@ -58,15 +58,7 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function launch() {
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'bert4ts-chromium-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  return { browser, cleanup: async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); } };
-}
+const launch = launchChromium;
 
 test('in Chromium: loadModel by URL, tokenize, predict and train equal Node; Cache API keeps the files; Node-only parts say so', { skip, timeout: 300_000 }, async () => {
   // Node's answers for the same directory.

@@ -3,37 +3,24 @@
 // predictions must equal Node's for the shipped models/chinese-small. Skips without Debian's chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { buildModel } from '../../src/models/build.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { encodeWithMask } from '../../src/cli/encode.ts';
-import { Player } from '../../src/xiangqi/player/player.ts';
-import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
-import { tinyModel } from '../xiangqi-player/fixtures.ts';
+import { chromiumAbsent, launchChromium, startPageServer } from './harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const MODEL_DIR = fileURLToPath(new URL('../../models/chinese-small', import.meta.url));
-const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is absent (run .ci/install-browser.sh to install Debian's chromium)`
-  : !existsSync(join(MODEL_DIR, 'model.safetensors')) ? `${MODEL_DIR} is absent` : false;
+const skip = chromiumAbsent || (!existsSync(join(MODEL_DIR, 'model.safetensors')) ? `${MODEL_DIR} is absent` : false);
 
-let server: Server, player: Player, base = '';
+let pages: Awaited<ReturnType<typeof startPageServer>>, base = '';
 before(async () => {
   if (skip) return;
-  player = await Player.create(tinyModel(3));
-  server = createPlayerServer({ player });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  pages = await startPageServer(3);
+  base = pages.base;
 });
-after(async () => {
-  if (skip) return;
-  await new Promise((r) => server.close(r));
-  await player.release();
-});
+after(async () => { if (!skip) await pages.close(); });
 
 function top5(row: Float32Array): { id: number; p: number }[] {
   const max = Math.max(...row);
@@ -54,12 +41,7 @@ test('playground in Chromium: tokenizer explorer and fill-mask equal Node (token
   const V = logits!.shape[2]!;
   const wantTop = top5((logits!.data as Float32Array).subarray(pos * V, (pos + 1) * V));
 
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'bert4ts-chromium-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { browser, cleanup } = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -88,7 +70,6 @@ test('playground in Chromium: tokenizer explorer and fill-mask equal Node (token
     console.log(`fill-mask '${MASKED}': ${wantTop.map((w) => `${tokenizer.idToToken(w.id)} ${(100 * w.p).toFixed(1)}%`).join(', ')}; page status: ${await page.textContent('#fm-status')}`);
     assert.deepEqual(errors, []);
   } finally {
-    await browser.close();
-    rmSync(profile, { recursive: true, force: true });
+    await cleanup();
   }
 });

@@ -3,45 +3,22 @@
 // /usr/bin/chromium is absent (install it with .ci/install-browser.sh).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
-import { Player } from '../../src/xiangqi/player/player.ts';
-import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
-import { tinyModel } from './fixtures.ts';
+import type { Player } from '../../src/xiangqi/player/player.ts';
+import { chromiumAbsent, launchChromium, startPageServer } from '../browser/harness.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (run .ci/install-browser.sh to install Debian's chromium)`;
+const skip = chromiumAbsent;
 
-let server: Server, player: Player, base = '';
+let page: Awaited<ReturnType<typeof startPageServer>>, player: Player, base = '';
 before(async () => {
   if (skip) return;
-  player = await Player.create(tinyModel(11));
-  server = createPlayerServer({ player });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  page = await startPageServer(11);
+  ({ player, base } = page);
 });
-after(async () => {
-  if (skip) return;
-  await new Promise((r) => server.close(r));
-  await player.release();
-});
+after(async () => { if (!skip) await page.close(); });
 
-async function launch() {
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'bert4ts-chromium-'));
-  // A fresh profile each run; playwright passes it to chromium as --user-data-dir.
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  return { browser, cleanup: async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); } };
-}
+const launch = launchChromium;
 
 /** The page, loaded and waiting for the user's first move; script errors are collected. */
 async function openPage(browser: Awaited<ReturnType<typeof launch>>['browser']) {
