@@ -1,19 +1,11 @@
 # The engine benchmark's PyTorch side: same networks, 2 threads, fair OpenMP settings
 # (run with OMP_WAIT_POLICY=PASSIVE). Prints one JSON object.
-import json, sys, time, statistics
+import json, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
-
-def median_ms(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append((time.perf_counter() - t) * 1000)
-    return statistics.median(ts)
+from _torch_common import median_ms  # 2 threads, seed 0
 
 class Block(nn.Module):
     def __init__(s, h, heads, f, causal, pre_ln):

@@ -1,22 +1,14 @@
 # The finetune benchmark's PyTorch side: the same BERT (4 layers, hidden 256, post-LN) fine-tuning
 # steps, 2 threads (run with OMP_WAIT_POLICY=PASSIVE). argv: reps, task (classify | unilm), vocabulary size.
 # Prints one JSON object.
-import json, sys, time, statistics
+import json, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(2)
-torch.manual_seed(0)
+from _torch_common import median_ms  # 2 threads, seed 0
 REPS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 H, L, HEADS, FFN, B, T = 256, 4, 4, 1024, 32, 64
-
-def median_ms(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); ts.append((time.perf_counter() - t) * 1000)
-    return statistics.median(ts)
 
 class Block(nn.Module):
     def __init__(s):
