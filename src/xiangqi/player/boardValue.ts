@@ -167,7 +167,8 @@ export function boardCalibration(head: ValueHead, s: BoardSamples, baseRate: num
 export async function trainBoardValue(o: { corpus: string; out: string; trainGames?: number; validationGames?: number; testGames?: number; hidden?: number[]; epochs?: number; log?: (line: string) => void }): Promise<{ chosenHidden: number; heads: { hidden: number; validation: Calibration; test: Calibration; fitSeconds: number }[]; baseRate: number; trainPositions: number }> {
   const { readCorpus } = await import('./dataset.ts');
   const { calibrate, saveValueHead, sideToMoveWinRate } = await import('./value.ts');
-  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { mkdirSync } = await import('node:fs');
+  const { writeFileAtomic } = await import('../../util/files.ts');
   const { join } = await import('node:path');
   const log = o.log ?? ((line: string) => process.stdout.write(line + '\n'));
   mkdirSync(o.out, { recursive: true });
@@ -193,6 +194,6 @@ export async function trainBoardValue(o: { corpus: string; out: string; trainGam
   best!.head.metadata = { input: 'board', trainGames: String(o.trainGames ?? games.train.length), trainPositions: String(train.y.length), testBrier: String(chosen.test.brier), testBrierBaseRate: String(chosen.test.brierBaseRate), testAccuracy: String(chosen.test.accuracy) };
   saveValueHead(join(o.out, 'value.safetensors'), best!.head);
   const report = { input: 'board', chosenHidden: best!.hidden, baseRate: Number(baseRate.toFixed(4)), trainPositions: train.y.length, heads };
-  writeFileSync(join(o.out, 'calibration.json'), JSON.stringify(report, null, 1) + '\n');
+  writeFileAtomic(join(o.out, 'calibration.json'), JSON.stringify(report, null, 1) + '\n');
   return report;
 }

@@ -18,7 +18,7 @@ import { Random, Scope } from '../../nn/params.ts';
 import { gpt2 } from '../../models/gpt2.ts';
 import { compile, type Executable, type RuntimeOptions } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
-import { tempPathFor } from '../../util/files.ts';
+import { tempPathFor, writeFileAtomic } from '../../util/files.ts';
 import { toFloat32, type HostTensor } from '../../graph/dtype.ts';
 import { positionSequence, positionWindowMoves, type CorpusGame } from './dataset.ts';
 import { FORMATS, MOVE_TOKENS, PAD } from './vocab.ts';
@@ -444,6 +444,6 @@ export async function trainValueHead(o: TrainValueOptions): Promise<ValueReport>
   };
   saveValueHead(join(o.out, 'value.safetensors'), best!.head);
   const report: ValueReport = { model: modelFile, trunkSha256, chosenHidden: best!.hidden, baseRate: Number(baseRate.toFixed(4)), heads, extractSeconds };
-  writeFileSync(join(o.out, 'calibration.json'), JSON.stringify(report, null, 1) + '\n');
+  writeFileAtomic(join(o.out, 'calibration.json'), JSON.stringify(report, null, 1) + '\n');
   return report;
 }
