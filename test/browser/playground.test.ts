@@ -1,17 +1,21 @@
 // The playground page (web/playground/, served by the `bert4ts serve` page server) in real Chromium:
-// the tokenizer explorer and fill-mask run the library in the page; their tokens, offsets and top
-// predictions must equal Node's for the shipped models/chinese-small. Skips without Debian's chromium.
+// the tokenizer explorer, fill-mask and fine-tuning run the library in the page; their tokens, offsets,
+// top predictions, training losses and trained predictions must equal Node's for the shipped
+// models/chinese-small. Skips without Debian's chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildModel } from '../../src/models/build.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { encodeWithMask } from '../../src/cli/encode.ts';
+import * as lib from '../../src/index.ts';
+import { createFineTune, type FineTuneData } from '../../web/playground/finetune.js';
 import { chromiumAbsent, launchChromium, startPageServer } from './harness.ts';
 
-const MODEL_DIR = fileURLToPath(new URL('../../models/chinese-small', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MODEL_DIR = join(ROOT, 'models/chinese-small');
 const skip = chromiumAbsent || (!existsSync(join(MODEL_DIR, 'model.safetensors')) ? `${MODEL_DIR} is absent` : false);
 
 let pages: Awaited<ReturnType<typeof startPageServer>>, base = '';
@@ -68,6 +72,43 @@ test('playground in Chromium: tokenizer explorer and fill-mask equal Node (token
     assert.deepEqual(got.map((g) => g.id), wantTop.map((w) => w.id), `top-5 in the page ${got.map((g) => tokenizer.idToToken(g.id))} vs node ${wantTop.map((w) => tokenizer.idToToken(w.id))}`);
     got.forEach((g, i) => assert.ok(Math.abs(g.p - wantTop[i]!.p) < 1e-4, `p ${g.p} vs ${wantTop[i]!.p}`));
     console.log(`fill-mask '${MASKED}': ${wantTop.map((w) => `${tokenizer.idToToken(w.id)} ${(100 * w.p).toFixed(1)}%`).join(', ')}; page status: ${await page.textContent('#fm-status')}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('playground in Chromium: fine-tuning in the page trains the classifier with Node\'s losses, then classifies typed text as Node does', { skip, timeout: 900_000 }, async () => {
+  const K = 3, TEXT = '房间很干净，服务也很热情，下次还会再来。';
+  const data = JSON.parse(readFileSync(join(ROOT, 'web/playground/data/sentiment.json'), 'utf8')) as FineTuneData;
+  assert.equal(data.licence, 'Apache-2.0');
+  const run = await createFineTune(lib, MODEL_DIR, data);
+  const want: number[] = [];
+  for (let i = 0; i < K; i++) want.push(await run.step());
+  const [wantP] = await run.predict([TEXT]);
+
+  const { browser, cleanup } = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base + '/playground/');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    await page.fill('#ft-steps', String(K));
+    await page.click('#ft-train');
+    await page.waitForSelector('body[data-ft="done"], body[data-ft="error"]', { timeout: 600_000 });
+    assert.equal(await page.getAttribute('body', 'data-ft'), 'done', await page.textContent('#ft-status') ?? '');
+    const losses = JSON.parse((await page.getAttribute('#ft-curve', 'data-losses'))!) as number[];
+    assert.equal(await page.getAttribute('#ft-progress', 'value'), String(K));
+    assert.equal(await page.locator('#ft-curve polyline').count(), 1);
+    assert.equal(losses.length, K);
+    losses.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-4, `training loss ${i}: page ${v} vs node ${want[i]}`));
+    await page.fill('#ft-text', TEXT);
+    await page.click('#ft-predict');
+    await page.waitForSelector('#ft-result li[data-label="1"]');
+    const got = await page.$$eval('#ft-result li', (lis) => lis.map((li) => Number((li as HTMLElement).dataset.p)));
+    got.forEach((p, i) => assert.ok(Math.abs(p - wantP![i]!) < 1e-4, `p(${data.labels[i]}) page ${p} vs node ${wantP![i]}`));
+    console.log(`fine-tune: ${K} steps, losses ${losses.map((v) => v.toFixed(5)).join(', ')} (node ${want.map((v) => v.toFixed(5)).join(', ')}); page: ${await page.textContent('#ft-status')}`);
     assert.deepEqual(errors, []);
   } finally {
     await cleanup();

@@ -1,6 +1,9 @@
 // The playground: every demo runs the library itself in this page (the browser build at /lib/bert4ts.js,
 // on onnxruntime-web). The server only serves files: the bundle and the model directory.
-import { loadModel, loadTokenizerFrom, fileSource, getBackend } from '/lib/bert4ts.js';
+import * as lib from '/lib/bert4ts.js';
+import { createFineTune } from './finetune.js';
+
+const { loadModel, loadTokenizerFrom, fileSource, getBackend } = lib;
 
 const MODEL_URL = '/models/chinese-small/';
 const $ = (id) => document.getElementById(id);
@@ -109,6 +112,85 @@ async function fillMask() {
 $('fm-run').addEventListener('click', fillMask);
 $('fm-text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && model) fillMask(); });
 
+// ---- fine-tuning ---------------------------------------------------------------------------------
+
+let ft = null, ftData = null, stopping = false;
+
+/** The loss by step as an SVG line; the exact values stay on the element (data-losses) for the tests. */
+function drawCurve(losses) {
+  const svg = $('ft-curve'), W = 600, H = 180, L = 40, B = 20;
+  const top = Math.max(...losses, 0.8) * 1.05;
+  const x = (i) => L + (losses.length > 1 ? (i / (losses.length - 1)) * (W - L - 10) : 0);
+  const y = (v) => 8 + (1 - v / top) * (H - B - 8);
+  const ticks = [0, top / 2, top].map((v) => `<text x="4" y="${y(v) + 4}">${v.toFixed(2)}</text>`).join('');
+  svg.innerHTML = `<line class="axis" x1="${L}" y1="${H - B}" x2="${W}" y2="${H - B}"/><line class="axis" x1="${L}" y1="0" x2="${L}" y2="${H - B}"/>${ticks}`
+    + `<text x="${W - 60}" y="${H - 4}">step ${losses.length}</text>`
+    + `<polyline points="${losses.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>`;
+  svg.dataset.losses = JSON.stringify(losses);
+}
+
+async function trainClassifier() {
+  const steps = Number($('ft-steps').value), learningRate = Number($('ft-lr').value);
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) { fail($('ft-status'), new Error(`steps must be a whole number from 1 to 1000, got ${$('ft-steps').value}`)); return; }
+  if (!(learningRate > 0 && learningRate < 1)) { fail($('ft-status'), new Error(`the learning rate must be between 0 and 1, got ${$('ft-lr').value}`)); return; }
+  $('ft-train').disabled = $('ft-predict').disabled = true;
+  $('ft-stop').disabled = false;
+  $('ft-status').classList.remove('error');
+  document.body.dataset.ft = 'training';
+  stopping = false;
+  try {
+    if (!ftData) {
+      const res = await fetch('data/sentiment.json');
+      if (!res.ok) throw new Error(`data/sentiment.json: the server answered ${res.status}`);
+      ftData = await res.json();
+    }
+    $('ft-status').textContent = 'building the classifier and its training step…';
+    ft = null;
+    const run = await createFineTune(lib, MODEL_URL, ftData, { learningRate });
+    const losses = [];
+    $('ft-progress').max = steps;
+    const t0 = performance.now();
+    for (let i = 0; i < steps && !stopping; i++) {
+      losses.push(await run.step());
+      const msPerStep = (performance.now() - t0) / losses.length;
+      $('ft-progress').value = losses.length;
+      drawCurve(losses);
+      $('ft-status').textContent = `step ${losses.length}/${steps} (epoch ${run.epoch}): loss ${losses.at(-1).toFixed(4)}, ${msPerStep.toFixed(0)} ms per step`;
+      $('ft-curve').dataset.msPerStep = msPerStep.toFixed(0);
+    }
+    const trainedMs = performance.now() - t0;
+    $('ft-status').textContent = `${losses.length} steps in ${(trainedMs / 1000).toFixed(1)} s; scoring the ${ftData.test.length} held-out reviews…`;
+    let hits = 0;
+    for (let i = 0; i < ftData.test.length; i += 25) {
+      const rows = ftData.test.slice(i, i + 25);
+      (await run.predict(rows.map((r) => r[0]))).forEach((p, j) => { if (p.indexOf(Math.max(...p)) === rows[j][1]) hits++; });
+    }
+    ft = run;
+    $('ft-status').textContent = `${losses.length} steps in ${(trainedMs / 1000).toFixed(1)} s (${(trainedMs / losses.length).toFixed(0)} ms per step), last loss ${losses.at(-1).toFixed(4)}; held-out accuracy ${(100 * hits / ftData.test.length).toFixed(0)}% (${hits}/${ftData.test.length})`;
+    $('ft-status').dataset.accuracy = String(hits / ftData.test.length);
+    $('ft-predict').disabled = false;
+    document.body.dataset.ft = 'done';
+  } catch (e) {
+    fail($('ft-status'), e);
+    document.body.dataset.ft = 'error';
+  }
+  $('ft-train').disabled = false;
+  $('ft-stop').disabled = true;
+}
+
+async function classify() {
+  const text = $('ft-text').value.trim();
+  if (!ft || !text) return;
+  try {
+    const [p] = await ft.predict([text]);
+    $('ft-result').innerHTML = `<ol>${p.map((v, i) => `<li data-label="${i}" data-p="${v}"><b>${escapeHtml(ftData.labels[i])}</b> ${(100 * v).toFixed(1)}%<span class="bar" style="width:${(200 * v).toFixed(0)}px"></span></li>`).join('')}</ol>`;
+  } catch (e) { fail($('ft-result'), e); }
+}
+$('ft-train').addEventListener('click', trainClassifier);
+$('ft-stop').addEventListener('click', () => { stopping = true; $('ft-stop').disabled = true; });
+$('ft-predict').addEventListener('click', classify);
+$('ft-text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && ft) classify(); });
+
 // ---- start -------------------------------------------------------------------------------------
 
 (async () => {
@@ -120,10 +202,12 @@ $('fm-text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && model
     const backend = await getBackend();
     $('backend').textContent = `${backend.executionProviders.join(' → ')}, ${backend.ort.env.wasm.numThreads} WebAssembly thread(s)`;
     $('fm-status').textContent = `model loaded in ${(performance.now() - t0).toFixed(0)} ms (files cached by the browser for next time)`;
-    $('fm-run').disabled = false;
+    $('fm-run').disabled = $('ft-train').disabled = false;
+    $('ft-status').textContent = 'ready: press Train';
     document.body.dataset.ready = '1';
   } catch (e) {
     fail($('fm-status'), e);
     fail($('tok-status'), e);
+    fail($('ft-status'), e);
   }
 })();
