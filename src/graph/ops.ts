@@ -2,7 +2,7 @@
  * Every primitive op: shape/dtype rule, ONNX lowering and VJP, side by side, one definition each.
  * Binary ops broadcast numpy-style and accept plain numbers for scalars.
  */
-import { DTYPES, isFloat, type DType, type HostTensor } from './dtype.ts';
+import { DTYPES, floatToHalf, isFloat, type DType, type HostTensor } from './dtype.ts';
 import { defPrim } from './prim.ts';
 import {
   GraphError, Tensor, broadcastShapes, dimAdd, dimProduct, dimSub, formatShape, normalizeAxis,
@@ -41,9 +41,11 @@ export const constant: (...args: [value: HostTensor]) => Tensor = defPrim<[value
 }, (apply) => (value) => apply([], { value }));
 
 export function scalar(value: number, dtype: DType = 'float32'): Tensor {
+  // float16 is stored as its bits; a value past ±65504 (attention's -1e9 mask fill) becomes ±Infinity.
   const data = dtype === 'float64' ? new Float64Array([value]) : dtype === 'int64' ? new BigInt64Array([BigInt(value)])
-    : dtype === 'int32' ? new Int32Array([value]) : dtype === 'bool' ? new Uint8Array([value ? 1 : 0]) : new Float32Array([value]);
-  if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'int64' && dtype !== 'int32' && dtype !== 'bool') {
+    : dtype === 'int32' ? new Int32Array([value]) : dtype === 'bool' ? new Uint8Array([value ? 1 : 0])
+    : dtype === 'float16' ? new Uint16Array([floatToHalf(value)]) : new Float32Array([value]);
+  if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16' && dtype !== 'int64' && dtype !== 'int32' && dtype !== 'bool') {
     throw new GraphError('scalar', `unsupported scalar dtype ${dtype}`);
   }
   return constant({ dtype, shape: [], data });

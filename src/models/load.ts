@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, statSync } from '../util/node/fs.ts';
 import { join } from '../util/node/path.ts';
 import { CheckpointError, type CheckpointReader } from '../checkpoint/index.ts';
-import { allocate, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts';
+import { allocate, floatToHalf, sizeOf, toFloat32, type HostTensor } from '../graph/dtype.ts';
 import { formatShape, type Tensor } from '../graph/tensor.ts';
 import type { ParamStore } from '../nn/params.ts';
 import { ConfigError } from './config.ts';
@@ -151,7 +151,8 @@ function asDtype(t: HostTensor, dtype: string, file: string, name: string): Host
   const f32 = toFloat32(t);
   if (dtype === 'float32') return f32;
   if (dtype === 'float64') return { dtype: 'float64', shape: f32.shape, data: Float64Array.from(f32.data as Float32Array) };
-  throw new CheckpointError(file, `cannot load into a ${dtype} model (float32 or float64)`, name);
+  if (dtype === 'float16') return { dtype: 'float16', shape: f32.shape, data: Uint16Array.from(f32.data as Float32Array, floatToHalf) };
+  throw new CheckpointError(file, `cannot load into a ${dtype} model (float32, float64 or float16)`, name);
 }
 
 const KNOWN_PREFIXES = ['bert.', 'roberta.', 'albert.', 'electra.', 'transformer.'];

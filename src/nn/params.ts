@@ -4,7 +4,7 @@
  * creates seeded initial values the first time a name is used, so a freshly built model is
  * deterministic and a loaded checkpoint simply fills the store first.
  */
-import { sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
+import { floatToBf16, floatToHalf, sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
 import { param } from '../graph/ops.ts';
 import { GraphError, formatShape, type Tensor } from '../graph/tensor.ts';
 
@@ -60,6 +60,8 @@ export function initialValue(name: string, shape: number[], init: Init, seed: nu
       break;
     case 'uniform': for (let i = 0; i < n; i++) data[i] = (r.next() * 2 - 1) * init.limit; break;
   }
+  // float16 / bfloat16 weights are held as their bits (a Float32Array labelled float16 would be read as garbage).
+  if (dtype === 'float16' || dtype === 'bfloat16') return { dtype, shape, data: Uint16Array.from(data, dtype === 'float16' ? floatToHalf : floatToBf16) };
   return { dtype, shape, data };
 }
 

@@ -5,7 +5,7 @@
  */
 import { createHasher } from '../util/hash.ts';
 import { writeAtomically } from '../util/files.ts';
-import type { DType, HostTensor } from '../graph/dtype.ts';
+import { floatToHalf, type DType, type HostTensor } from '../graph/dtype.ts';
 import { PRIMS, type OnnxAttr, type OnnxBuilder } from '../graph/prim.ts';
 import { GraphError, Tensor, formatShape, type Dim, type Node, type Shape } from '../graph/tensor.ts';
 import { topoSort } from '../autodiff/grad.ts';
@@ -319,7 +319,7 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
       let name = intConsts.get(key);
       if (!name) {
         name = fresh('s');
-        const data = dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : dtype === 'float64' ? new Float64Array([value]) : dtype === 'int32' ? new Int32Array([value]) : new Float32Array([value]);
+        const data = dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : dtype === 'float64' ? new Float64Array([value]) : dtype === 'int32' ? new Int32Array([value]) : dtype === 'float16' ? new Uint16Array([floatToHalf(value)]) : new Float32Array([value]);
         initializers.push({ name, tensor: { dtype, shape: [], data }, isParam: false });
         intConsts.set(key, name);
       }
