@@ -456,6 +456,21 @@ export const topKIndices: (...args: [x: Tensor, k: number]) => Tensor = defPrim<
   onnx: (b, [x], a) => b.node('TopK', [x!, b.ints([a.k as number])], { axis: -1, largest: 1, sorted: 1 }, 2)[1]!,
 }, (apply) => (x, k) => apply([x], { k }));
 
+let nonZeroCount = 0;
+
+/**
+ * Indices (int64 [n]) of the true entries of a 1-D bool mask, in order (ONNX NonZero). n is known
+ * only at run time: the output's dim is a fresh symbol, read back from the tensor itself when a later
+ * shape needs it. Used to run a head only where a loss has labels. Indices carry no gradient.
+ */
+export const nonZeroIndices: (...args: [mask: Tensor]) => Tensor = defPrim<[mask: Tensor]>('nonZeroIndices', {
+  shape: ([m], a) => {
+    if (m!.dtype !== 'bool' || m!.rank !== 1) throw new GraphError('nonZeroIndices', `needs a 1-D bool mask, got ${m!.dtype} ${formatShape(m!.shape)}`);
+    return { dtype: 'int64', shape: [a.dim as string] };
+  },
+  onnx: (b, [m]) => b.node('Reshape', [b.node('NonZero', [m!])[0]!, b.ints([-1])])[0]!, // [1, n] -> [n]
+}, (apply) => (mask) => apply([mask], { dim: `nonzero${nonZeroCount++}` }));
+
 /**
  * x[..., indices[..., j], ...] along `axis` (numpy take_along_axis, ONNX GatherElements): indices have
  * x's rank and x's dims off `axis`. VJP: `scatterAddAlongAxis` of the gradient into zeros of x's shape.

@@ -19,7 +19,7 @@
  */
 import { crossEntropy } from '../graph/composite.ts';
 import {
-  abs, add, cast, cumsum, div, equal, exp, gather, input, lessOrEqual, log, logicalNot, matmul, maximum, mul, range,
+  abs, add, cast, cumsum, div, equal, exp, gather, input, lessOrEqual, log, logicalNot, matmul, maximum, mul, nonZeroIndices, range,
   reduceSum, reshape, scalar, slice, sub, transpose, where,
 } from '../graph/ops.ts';
 import { GraphError, dimAdd, dimSub, type Dim, type Tensor } from '../graph/tensor.ts';
@@ -324,7 +324,8 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
   const outputs: Record<string, Tensor> = { last_hidden_state: h };
 
   if (hasPooler(c, application, o)) outputs.pooler_output = pooler(scope, h);
-  if (['mlm', 'lm', 'unilm', 'generator'].includes(application)) outputs.logits = mlmHead(scope, c, h, wordTable);
+  const logitsAt = ['mlm', 'lm', 'unilm', 'generator'].includes(application) ? (rows: Tensor) => mlmHead(scope, c, rows, wordTable) : undefined;
+  if (logitsAt) outputs.logits = logitsAt(h);
   if (application === 'nsp' || o.withNsp) {
     const nsp = dense(scope.child('nsp'), outputs.pooler_output!, 2); // (B, 2)
     outputs[application === 'nsp' ? 'logits' : 'nsp_logits'] = nsp;
@@ -350,7 +351,7 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
     }
     outputs[application === 'encoder' ? 'logits' : 'class_logits'] = logits;
   }
-  return { inputs, outputs };
+  return { inputs, outputs, logitsAt };
 }
 
 /** Binary cross-entropy with logits, mean over positions where `weights` is 1. */
@@ -376,7 +377,14 @@ export function bertLoss(built: BuiltGraph, application: string, options: BuildO
   if (application === 'discriminator') return { labels, loss: maskedBinaryCrossEntropy(logits, labels, inputs.attention_mask!) };
   if (application === 'lm' || application === 'unilm') {
     const seq = logits.shape[1]!;
-    return { labels, loss: crossEntropy(slice(logits, 1, 0, dimSub(seq, 1)), slice(labels, 1, 1, seq)) };
+    const h = outputs.last_hidden_state;
+    if (!built.logitsAt || !h) return { labels, loss: crossEntropy(slice(logits, 1, 0, dimSub(seq, 1)), slice(labels, 1, 1, seq)) };
+    // The head runs only at labelled positions (logits at t score labels[t + 1]): UniLM's source and
+    // the padding cost nothing, which at a 13k-21k vocabulary is most of a seq2seq step's head.
+    const scored = reshape(slice(labels, 1, 1, seq), [-1]);
+    const at = nonZeroIndices(logicalNot(equal(scored, scalar(-100, 'int64'))));
+    const rows = gather(reshape(slice(h, 1, 0, dimSub(seq, 1)), [-1, h.shape[2]!]), at);
+    return { labels, loss: crossEntropy(built.logitsAt(rows), gather(scored, at)) };
   }
   return { labels, loss: crossEntropy(logits, labels) };
 }

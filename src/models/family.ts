@@ -35,6 +35,11 @@ export type ModelOutputs = Record<string, Tensor>;
 export interface BuiltGraph {
   inputs: ModelInputs;
   outputs: ModelOutputs;
+  /**
+   * The output head (same weights as `outputs.logits`) applied to gathered rows (N, H) -> (N, V), so a
+   * loss can run it only where there are labels. Set by language-model applications.
+   */
+  logitsAt?: (rows: Tensor) => Tensor;
 }
 
 /** How one of our weights is found in a checkpoint. */

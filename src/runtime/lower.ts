@@ -338,7 +338,7 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
           const cached = dimCache.get(atom);
           if (cached) return cached;
           const src = dimSource.get(atom);
-          if (!src) throw new GraphError('lower', `dim '${atom}' is used but no graph input has it as a dimension`);
+          if (!src) throw new GraphError('lower', `dim '${atom}' is used but no graph input (or op before it) has it as a dimension`);
           const v = b.node('Shape', [src.input], { start: src.axis, end: src.axis + 1 })[0]!;
           dimCache.set(atom, v);
           return v;
@@ -391,7 +391,10 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
     const rule = PRIMS.get(node.op)!;
     const ins = node.inputs.map((x) => valueName.get(x)!);
     try {
-      valueName.set(node.output, rule.onnx(b, ins, node.attrs, node));
+      const value = rule.onnx(b, ins, node.attrs, node);
+      valueName.set(node.output, value);
+      // A dim first made by an op (nonZeroIndices' count) is read back from the op's own output.
+      node.output.shape.forEach((d, axis) => { if (typeof d === 'string' && /^[A-Za-z_]\w*$/.test(d) && !dimSource.has(d)) dimSource.set(d, { input: value, axis }); });
     } catch (e) {
       if (e instanceof GraphError) throw e;
       throw new GraphError(node.op, `lowering failed: ${(e as Error).message}`);
