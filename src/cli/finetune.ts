@@ -79,8 +79,8 @@ const command: Command = {
     const corpus = kind === 'seq2seq' ? rows.train.flatMap((r) => [r.source, r.target]) : rows.train.map((r) => r.text);
     const { model, tokenizer, task } = await t.prepareModel({
       base: a.base, config: a.config, vocab: a.vocab, corpus, charLevel: kind === 'tag', seed: n.seed,
-      task: (tok): import('../tasks/finetune.ts').Task<any> => kind === 'classify' ? t.classifyTask(tok, labels, n.maxlen)
-        : kind === 'tag' ? t.tagTask(tok, labels, { maxlen: n.maxlen }) : t.seq2seqTask(tok, { maxlen: n.maxlen, maxTarget: n.maxTarget }),
+      task: (tok, family): import('../tasks/finetune.ts').Task<any> => kind === 'classify' ? t.classifyTask(tok, labels, n.maxlen)
+        : kind === 'tag' ? t.tagTask(tok, labels, { maxlen: n.maxlen }) : t.seq2seqTaskFor(family, tok, { maxlen: n.maxlen, maxTarget: n.maxTarget }),
     });
     const log = (s: string) => process.stderr.write(s + '\n');
     log(`${kind}: ${rows.train.length} train, ${rows.dev.length} dev${rows.test ? `, ${rows.test.length} test` : ''} rows; ${a.base ? `base ${a.base}` : `random weights (${a.config})`}, vocabulary ${tokenizer.vocabSize}${labels.length ? `, labels ${labels.join(' ')}` : ''}`);

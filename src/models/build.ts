@@ -380,6 +380,13 @@ const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.l
  * bert4keras's build_transformer_model: config (path, directory or object) + options -> a Model.
  * A directory `Model.save` wrote needs no options; those given override the saved ones.
  */
+/** The family a config (file, directory or object) builds: what buildModel would pick without a `family` option. */
+export function modelFamilyOf(config: string | Record<string, unknown>): string {
+  const { raw: fileRaw, file } = typeof config === 'string' ? readConfigFile(config) : { raw: config, file: 'config object' };
+  const { config: raw, saved } = splitSavedSection(fileRaw, file);
+  return saved?.family ?? inferFamily(raw, file, familyNames());
+}
+
 export function buildModel(config: string | Record<string, unknown>, options: BuildModelOptions = {}): Model {
   checkBuildOptions(options);
   const explicit = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as BuildModelOptions;

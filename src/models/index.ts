@@ -1,5 +1,5 @@
 /** Model families and the one entry point, buildModel. */
-export { buildModel, familyNames, readConfigFile, registerFamily, Model, type BuildModelOptions, type FeedValue, type LoadReport, type TrainableFamily } from './build.ts';
+export { buildModel, familyNames, modelFamilyOf, readConfigFile, registerFamily, Model, type BuildModelOptions, type FeedValue, type LoadReport, type TrainableFamily } from './build.ts';
 export { registerHead, labelsFromConfig, type HeadContext, type HeadDefinition } from './heads.ts';
 export { crfHead, globalPointerHead } from './taskHeads.ts';
 export type { SaveOptions } from './save.ts';

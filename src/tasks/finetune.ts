@@ -14,10 +14,12 @@ import { sequencePadding } from '../data/padding.ts';
 import type { HostTensor } from '../graph/dtype.ts';
 import { ViterbiDecoder } from '../nn/crf.ts';
 import { decodeSpans } from '../nn/globalPointer.ts';
-import { buildModel, type BuildModelOptions, type Model } from '../models/index.ts';
+import { buildModel, modelFamilyOf, type BuildModelOptions, type Model } from '../models/index.ts';
 import { crfHead, crfTransitionsWeight, globalPointerHead } from '../models/taskHeads.ts';
 import { accuracy, generationScores, spanPRF, tokenPRF } from '../metrics/index.ts';
 import { decoderFor } from '../generation/forModel.ts';
+import { T5Seq2Seq } from '../generation/seq2seq.ts';
+import type { T5Config } from '../models/t5.ts';
 import { beamSearch, greedy } from '../generation/decode.ts';
 import { chooseKeepTokens, loadTokenizer, trimTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import { Trainer, adamW, piecewiseLinear, type TrainingBatch } from '../training/index.ts';
@@ -121,15 +123,15 @@ function specials(tokenizer: Tokenizer): { cls: number; sep: number } {
  */
 export async function prepareModel<T extends Task<any>>(o: {
   base?: string; config?: string; vocab?: string; corpus?: Iterable<string>; charLevel?: boolean; seed?: number;
-  /** The task, made once the tokenizer is known; its build options shape the model. */
-  task: (tokenizer: Tokenizer) => T;
+  /** The task, made once the tokenizer (and the model's family) is known; its build options shape the model. */
+  task: (tokenizer: Tokenizer, family: string) => T;
 }): Promise<{ model: Model; tokenizer: Tokenizer; task: T }> {
   if (o.base) {
     if (!existsSync(o.base) || !statSync(o.base).isDirectory()) throw new TaskError(`base model directory not found: ${o.base}`);
     const config = join(o.base, 'config.json');
     if (!existsSync(config) && !existsSync(join(o.base, 'bert_config.json'))) throw new TaskError(`${o.base}: no config.json (a base model directory holds config.json, the weights and the tokenizer)`);
     const tokenizer = await loadTokenizer(o.base);
-    const task = o.task(tokenizer);
+    const task = o.task(tokenizer, modelFamilyOf(o.base));
     const model = buildModel(o.base, { ...task.build, checkpoint: o.base, keepTokens: tokenizer.keepTokens, seed: o.seed, tokenizer });
     return { model, tokenizer, task };
   }
@@ -142,7 +144,7 @@ export async function prepareModel<T extends Task<any>>(o: {
       : chooseKeepTokens(tokenizer, { corpus: texts });
     tokenizer = trimTokenizer(tokenizer, keep);
   }
-  const task = o.task(tokenizer);
+  const task = o.task(tokenizer, modelFamilyOf(o.config));
   const model = buildModel(o.config, { ...task.build, keepTokens: tokenizer.keepTokens, seed: o.seed ?? 0, tokenizer });
   return { model, tokenizer, task };
 }
@@ -159,6 +161,7 @@ export interface Task<R> {
   evaluate(model: Model, rows: R[]): Promise<Record<string, number>>;
 }
 
+const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
 const chunks = <T>(xs: T[], n: number) => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 const argmaxRows = (data: ArrayLike<number>, offset: number, n: number) => {
   let best = 0;
@@ -231,6 +234,62 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
     },
   };
   return task;
+}
+
+/**
+ * Encoder-decoder seq2seq (T5, T5.1.1, mT5; bert4keras task_seq2seq_autotitle_csl_mt5): the source
+ * and `</s>` are encoded; the decoder reads the start token and the target and predicts the target
+ * and `</s>`. Scored as `seq2seqTask` is: decoded (greedy, or beam search with `beam` > 1) up to
+ * `</s>`, with bert4keras's character-level ROUGE and BLEU. The source is cut to `maxlen` − 1
+ * tokens, the target to `maxTarget`.
+ */
+export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget?: number; beam?: number }): Task<Seq2SeqRow> & {
+  generate(model: Model, sources: string[], beam?: number): Promise<string[]>;
+} {
+  const eos = tokenizer.specialTokens.eos?.id;
+  if (eos === undefined) throw new TaskError(`a T5 seq2seq task ends sequences with </s>; the ${tokenizer.kind} tokenizer has none`);
+  const pad = tokenizer.specialTokens.pad?.id ?? 0;
+  const maxTarget = o.maxTarget ?? 32;
+  const ids = (text: string) => tokenizer.encode(text, undefined, { addSpecialTokens: false }).ids;
+  const source = (text: string) => [...ids(text).slice(0, Math.max(1, o.maxlen - 1)), eos];
+  const task = {
+    build: { application: 'seq2seq' },
+    monitor: 'rouge-l',
+    collate(rows: Seq2SeqRow[]) {
+      const sources = rows.map((r) => source(r.source));
+      const targets = rows.map((r) => [...ids(r.target).slice(0, maxTarget), eos]);
+      return {
+        input_ids: sequencePadding(sources, { value: pad }), attention_mask: sequencePadding(sources.map((s) => s.map(() => 1))),
+        decoder_input_ids: sequencePadding(targets.map((t) => [pad, ...t.slice(0, -1)]), { value: pad }), // T5 starts decoding from the pad id
+        labels: sequencePadding(targets, { value: -100 }),
+      };
+    },
+    /** Decoded targets, `</s>` (and anything after it) dropped. */
+    async generate(model: Model, sources: string[], beam = o.beam ?? 1): Promise<string[]> {
+      if (!T5_FAMILIES.includes(model.family)) throw new TaskError(`a T5 seq2seq task decodes a T5 / mT5 model, not ${model.family}`);
+      const c = model.config as T5Config;
+      const t5 = new T5Seq2Seq(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, model.options.quantize ? { quantize: model.options.quantize } : {});
+      const length = { maxNewTokens: maxTarget + 1, endIds: [c.eosTokenId] };
+      const out: string[] = [];
+      for (const part of chunks(sources, beam > 1 ? 8 : 32)) {
+        const lm = await t5.encode(part.map(source)); // compiled over the weights in the store now
+        const starts = part.map(() => [c.decoderStartTokenId]);
+        const gen = beam > 1 ? (await beamSearch(lm, starts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, starts, length);
+        for (const g of gen) out.push(tokenizer.decode(g.includes(c.eosTokenId) ? g.slice(0, g.indexOf(c.eosTokenId)) : g).replace(/ /g, ''));
+      }
+      return out;
+    },
+    async evaluate(model: Model, rows: Seq2SeqRow[]) {
+      const predictions = await task.generate(model, rows.map((r) => r.source));
+      return { ...generationScores(predictions, rows.map((r) => r.target)) } as Record<string, number>;
+    },
+  };
+  return task;
+}
+
+/** The seq2seq task for a model family: encoder-decoder for T5 / mT5, UniLM for the BERT-shaped families. */
+export function seq2seqTaskFor(family: string, tokenizer: Tokenizer, o: { maxlen: number; maxTarget?: number; beam?: number }): ReturnType<typeof seq2seqTask> {
+  return T5_FAMILIES.includes(family) ? t5Seq2SeqTask(tokenizer, o) : seq2seqTask(tokenizer, o);
 }
 
 /**
