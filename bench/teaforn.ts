@@ -8,7 +8,11 @@
  * change the batch order and the dropout masks; every figure is the mean ± sample standard
  * deviation over the seeds, beside the training time per step and its overhead over N = 1.
  *
- *   npm run bench -- teaforn [--base models/chinese-small] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
+ * `--base` is a saved model directory (UniLM for BERT-shaped models, encoder-decoder for T5 / mT5);
+ * `--config FILE --vocab FILE` start from random weights instead (e.g. a T5 config with the mT5
+ * Chinese SentencePiece model, trimmed to the training pairs' tokens).
+ *
+ *   npm run bench -- teaforn [--base models/chinese-small | --config t5.json --vocab spm.model] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
  *     [--feed hidden|topk] [--k 8] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
  *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--overhead-reps 8]
  *
@@ -24,12 +28,12 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { batchIndices } from '../src/data/batching.ts';
 import { generationScores } from '../src/metrics/index.ts';
-import { prepareModel, readTaskRows, seq2seqTask, type Seq2SeqRow } from '../src/tasks/finetune.ts';
+import { prepareModel, readTaskRows, seq2seqTaskFor, type Seq2SeqRow } from '../src/tasks/finetune.ts';
 import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TrainingBatch } from '../src/training/index.ts';
 
 const { values: a } = parseArgs({
   options: {
-    base: { type: 'string', default: 'models/chinese-small' }, steps: { type: 'string', default: '440' }, seeds: { type: 'string', default: '1,2,3' },
+    base: { type: 'string', default: 'models/chinese-small' }, config: { type: 'string' }, vocab: { type: 'string' }, steps: { type: 'string', default: '440' }, seeds: { type: 'string', default: '1,2,3' },
     ns: { type: 'string', default: '1,2,3' }, feed: { type: 'string', default: 'hidden' }, k: { type: 'string' }, beams: { type: 'string', default: '1,2,4,8' },
     batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '1e-4' }, maxlen: { type: 'string', default: '128' },
     'max-target': { type: 'string', default: '32' }, 'overhead-reps': { type: 'string', default: '8' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
@@ -37,7 +41,7 @@ const { values: a } = parseArgs({
 });
 const list = (s: string) => s.split(',').map(Number);
 const o = {
-  base: a.base!, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
+  base: a.config ? undefined : a.base!, config: a.config, vocab: a.vocab, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
   beams: list(a.beams!), batch: Number(a.batch), lr: Number(a.lr), maxlen: Number(a.maxlen), maxTarget: Number(a['max-target']),
   trainLimit: a['train-limit'] ? Number(a['train-limit']) : Infinity, testLimit: a['test-limit'] ? Number(a['test-limit']) : Infinity, out: a.out,
   overheadReps: Number(a['overhead-reps']),
@@ -50,6 +54,9 @@ if (!o.ns.includes(1)) throw new Error('--ns must include 1: teacher forcing is 
 const csl = new URL('../../shared/data/corpora/csl/', import.meta.url).pathname;
 const split = (name: string, limit: number) => readTaskRows('seq2seq', join(csl, `${name}.tsv`), { source: '1', target: '0' }, limit);
 const train = split('train', o.trainLimit), test = split('test', o.testLimit);
+if (o.config && !o.vocab) throw new Error('--config (random weights) needs --vocab, the tokenizer file');
+/** The model every run starts from: the base directory, or --config's random weights with --vocab trimmed to the training pairs' tokens. */
+const source = o.config ? { config: o.config, vocab: o.vocab, corpus: train.flatMap((r) => [r.source, r.target]) } : { base: o.base };
 
 type Metrics = Record<'rouge-1' | 'rouge-2' | 'rouge-l' | 'bleu', number>;
 interface Run {
@@ -58,7 +65,7 @@ interface Run {
   scores: Record<string, Metrics>;
 }
 /** Settings that make runs comparable (a resumed file must match them). */
-const settings = { base: o.base, feed: o.feed, k: o.k, batch: o.batch, lr: o.lr, maxlen: o.maxlen, maxTarget: o.maxTarget, train: train.length, test: test.length, steps: o.steps };
+const settings = { base: o.base, ...(o.config ? { config: o.config, vocab: o.vocab } : {}), feed: o.feed, k: o.k, batch: o.batch, lr: o.lr, maxlen: o.maxlen, maxTarget: o.maxTarget, train: train.length, test: test.length, steps: o.steps };
 const keyOf = (seed: number, n: number, budget: string) => JSON.stringify({ ...settings, seed, n, budget });
 const done = new Map<string, Run>();
 if (o.out) mkdirSync(dirname(o.out), { recursive: true });
@@ -69,7 +76,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   const key = keyOf(seed, n, budget);
   const saved = done.get(key);
   if (saved) return saved;
-  const { model, task } = await prepareModel({ base: o.base, seed, task: (t) => seq2seqTask(t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
+  const { model, task } = await prepareModel({ ...source, seed, task: (t, family) => seq2seqTaskFor(family, t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
   const warmup = Math.max(1, Math.round(steps / 10));
   const trainer = await Trainer.create({
     store: model.store, loss: teaForN(model, { n, feed: o.feed, ...(o.feed === 'topk' ? { k: o.k } : {}) }), clipNorm: 1, seed,
@@ -116,7 +123,7 @@ for (const seed of o.seeds) {
 async function interleavedOverhead(): Promise<Map<number, number>> {
   const trainers: [number, Trainer, TrainingBatch][] = [];
   for (const n of o.ns) {
-    const { model, task } = await prepareModel({ base: o.base, seed: 0, task: (t) => seq2seqTask(t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
+    const { model, task } = await prepareModel({ ...source, seed: 0, task: (t, family) => seq2seqTaskFor(family, t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
     const trainer = await Trainer.create({ store: model.store, loss: teaForN(model, { n, feed: o.feed, ...(o.feed === 'topk' ? { k: o.k } : {}) }), clipNorm: 1, optimizer: adamW(o.lr) });
     trainers.push([n, trainer, task.collate(train.slice(0, o.batch))]);
   }
@@ -141,7 +148,7 @@ const pm = (xs: number[], scale = 100, digits = 2) => { const s = stats(xs); ret
 const group = (n: number, budget: 'steps' | 'time') => runs.filter((r) => r.n === n && (n === 1 || r.budget === budget));
 const baseMs = stats(group(1, 'steps').map((r) => r.msPerStep)).mean;
 
-console.log(`CSL title generation, UniLM from ${o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : ''}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
+console.log(`CSL title generation, ${o.config ? `random weights (${o.config}, ${o.vocab})` : o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : ''}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
 console.log('\n| N | budget | steps | ms/step | overhead | first → last training loss (N > 1: Σ over the passes) |\n|---|---|---:|---:|---:|---|');
 for (const n of o.ns) for (const budget of n === 1 ? ['steps' as const] : ['steps' as const, 'time' as const]) {
   const g = group(n, budget);
