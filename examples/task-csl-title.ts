@@ -11,7 +11,7 @@ import { buildModel, type Model } from '../src/models/index.ts';
 import { generationScores } from '../src/metrics/index.ts';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/index.ts';
 import { finetune, formatMetrics, prepareModel, readTaskRows, seq2seqTask, type Seq2SeqRow } from '../src/tasks/finetune.ts';
-import { options, outDir, reloadInFreshProcess, shared, tinyConfig, vocab } from './_task.ts';
+import { options, outDir, printReloaded, reloadInFreshProcess, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 6, maxlen: 192 });
 const maxTarget = 32;
@@ -31,8 +31,11 @@ async function score(model: Model, tokenizer: Tokenizer, rows: Seq2SeqRow[]): Pr
 }
 
 if (o.evalDir) {
-  const lines = await score(buildModel(o.evalDir), await loadTokenizer(o.evalDir), test);
-  console.log(`reloaded ${o.evalDir}:\n${lines.join('\n')}`);
+  const [model, tokenizer] = [buildModel(o.evalDir), await loadTokenizer(o.evalDir)];
+  if (o.modes) { // greedy titles only: each mode decodes the whole test set
+    const task = seq2seqTask(tokenizer, { maxlen: o.maxlen, maxTarget });
+    await printReloaded(o.evalDir, model, o.modes, (m) => task.evaluate(m, test));
+  } else console.log(`reloaded ${o.evalDir}:\n${(await score(model, tokenizer, test)).join('\n')}`);
   process.exit(0);
 }
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
-import { formatMetrics, prepareModel, readTaskRows, tagTask, type TagRow } from '../src/tasks/finetune.ts';
-import { options, outDir, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
+import { prepareModel, readTaskRows, tagTask, type TagRow } from '../src/tasks/finetune.ts';
+import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 2, maxlen: 128 });
 const crf = o.crf;
@@ -32,8 +32,7 @@ const test = split('test');
 
 if (o.evalDir) {
   const task = tagTask(await loadTokenizer(o.evalDir), labels, { maxlen: o.maxlen, crf }); // registers the CRF head before the build
-  const m = await task.evaluate(buildModel(o.evalDir), test);
-  console.log(`reloaded ${o.evalDir}: test ${formatMetrics(m)}`);
+  await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, (m) => task.evaluate(m, test));
   process.exit(0);
 }
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
-import { classifyTask, formatMetrics, labelSet, prepareModel, readTaskRows } from '../src/tasks/finetune.ts';
-import { options, outDir, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
+import { classifyTask, labelSet, prepareModel, readTaskRows } from '../src/tasks/finetune.ts';
+import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 3, maxlen: 128 });
 const maxlen = o.maxlen;
@@ -25,8 +25,8 @@ const test = split('test');
 if (o.evalDir) {
   const tokenizer = await loadTokenizer(o.evalDir);
   const model = buildModel(o.evalDir);
-  const m = await classifyTask(tokenizer, model.labels!, maxlen).evaluate(model, test);
-  console.log(`reloaded ${o.evalDir}: test ${formatMetrics(m)}`);
+  const task = classifyTask(tokenizer, model.labels!, maxlen);
+  await printReloaded(o.evalDir, model, o.modes, (m) => task.evaluate(m, test));
   process.exit(0);
 }
 

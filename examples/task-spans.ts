@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
-import { formatMetrics, prepareModel, readTaskRows, spanTask, type SpanRow } from '../src/tasks/finetune.ts';
-import { options, outDir, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
+import { prepareModel, readTaskRows, spanTask, type SpanRow } from '../src/tasks/finetune.ts';
+import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
 
 const o = options({ epochs: 4, maxlen: 128 });
 const types = ['PAREN'];
@@ -31,7 +31,7 @@ const test = split('test');
 
 if (o.evalDir) {
   const task = spanTask(await loadTokenizer(o.evalDir), types, { maxlen: o.maxlen }); // registers the head before the build
-  console.log(`reloaded ${o.evalDir}: test ${formatMetrics(await task.evaluate(buildModel(o.evalDir), test))}`);
+  await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, (m) => task.evaluate(m, test));
   process.exit(0);
 }
 

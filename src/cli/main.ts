@@ -15,6 +15,7 @@ export interface Command {
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = Object.assign(Object.create(null), {
   convert: { summary: 'convert a checkpoint between formats (safetensors, TF, PyTorch; ONNX in), keeping names; --quantize: an int8 model directory', load: async () => (await import('./convert.ts')).default },
   encode: { summary: 'run a model on texts: hidden-state summary, or top predictions for [MASK] (mlm) / the next token (lm)', load: async () => (await import('./encode.ts')).default },
+  evaluate: { summary: 'score a fine-tuned model directory on a test file, fp32 and int8 side by side (--quantize all)', load: async () => (await import('./evaluate.ts')).default },
   export: { summary: 'export a model as ONNX, or as a Triton Inference Server model repository', load: async () => (await import('./export.ts')).default },
   finetune: { summary: 'fine-tune on TSV/JSONL: classify, seq2seq (UniLM) or tag; best dev epoch kept, saved for predict/generate', load: async () => (await import('./finetune.ts')).default },
   generate: { summary: 'generate text with GPT-2 / CPM-LM or T5 / mT5: greedy, beam search or sampling, KV-cached, streamed', load: async () => (await import('./generate.ts')).default },
