@@ -8,7 +8,8 @@
  * --runs (default /work/runs/examples); a missing directory is skipped with a message. Each example
  * is re-run with the arguments it was trained with (maxlen, --crf), as its own reload step does.
  * --limit N scores only the first N test rows (a quick run). Ends with one JSON line: per task and
- * mode the metric, and per task the int8 - fp32 difference.
+ * mode the metric, the int8 - fp32 difference, and the share of test rows (for the taggers also of
+ * characters) where int8 predicts exactly what fp32 does.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -49,12 +50,14 @@ for (const t of TASKS.filter((t) => only.has(t.name))) {
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`${t.name}: examples/${t.script} --eval ${dir} failed (exit ${r.status})\n${r.stdout}`);
   const lines = r.stdout.trim().split('\n');
-  const { scores } = JSON.parse(lines[lines.length - 1]!) as { scores: { mode: string; metrics: Record<string, number>; seconds: number }[] };
+  const { scores } = JSON.parse(lines[lines.length - 1]!) as { scores: { mode: string; metrics: Record<string, number>; seconds: number; agreement?: { rows: number; items?: number } }[] };
   for (const l of lines.slice(0, -1)) console.log(`${t.name}: ${l}`);
   const fp32 = scores.find((s) => s.mode === 'fp32')!.metrics[t.metric]!;
   for (const s of scores) {
     result[`${t.name}_${t.metric}_${s.mode}`] = +s.metrics[t.metric]!.toFixed(4);
     if (s.mode !== 'fp32') result[`${t.name}_${t.metric}_${s.mode}_minus_fp32`] = +(s.metrics[t.metric]! - fp32).toFixed(4);
+    if (s.agreement) result[`${t.name}_same_rows_${s.mode}`] = +s.agreement.rows.toFixed(4);
+    if (s.agreement?.items !== undefined) result[`${t.name}_same_chars_${s.mode}`] = +s.agreement.items.toFixed(4);
   }
 }
 result.load_average = load();

@@ -5,6 +5,7 @@
 //   --lr X      peak learning rate (default: each example's)
 //   --maxlen T  tokens per row   --layers L --hidden H  the random-init model's size
 //   --base DIR  a pretrained model directory to start from instead of random weights
+//   --t5        (CSL titles) a random mT5-shaped model (configs/mt5-csl-small.json, mT5 Chinese SentencePiece) instead of UniLM
 //   --eval DIR  reload DIR in this process and print its test metric (the examples' last step)
 //   --quantize fp32,dynamic-int8,weight-only-int8 (or all)  with --eval: the test metric in each mode,
 //               side by side, then one JSON line (bench/int8-tasks.ts reads it)
@@ -16,20 +17,20 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Model } from '../src/models/index.ts';
 import type { Tokenizer } from '../src/tokenizers/index.ts';
-import { finetune, formatMetrics, type FinetuneOptions } from '../src/tasks/finetune.ts';
-import { evaluateModes, parseEvalModes, type EvalMode } from '../src/tasks/evaluate.ts';
+import { finetune, formatMetrics, type FinetuneOptions, type Task } from '../src/tasks/finetune.ts';
+import { evaluateModes, parseEvalModes, type EvalMode, type ModeScore } from '../src/tasks/evaluate.ts';
 
 export const shared = new URL('../../shared/data/', import.meta.url).pathname;
 export const vocab = join(shared, 'tokenizers/bert-chinese/vocab.txt');
 
 export function options(defaults: { epochs: number; maxlen: number; limit?: number }) {
-  const { values } = parseArgs({ options: { limit: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, base: { type: 'string' }, eval: { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, maxlen: { type: 'string' }, crf: { type: 'boolean' }, lr: { type: 'string' }, quantize: { type: 'string' } } });
+  const { values } = parseArgs({ options: { limit: { type: 'string' }, epochs: { type: 'string' }, out: { type: 'string' }, base: { type: 'string' }, eval: { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, maxlen: { type: 'string' }, crf: { type: 'boolean' }, lr: { type: 'string' }, quantize: { type: 'string' }, t5: { type: 'boolean' } } });
   if (values.quantize !== undefined && values.eval === undefined) throw new Error('--quantize applies to --eval DIR (a saved model)');
   const limit = values.limit ? Number(values.limit) : defaults.limit ?? Infinity;
   return {
     limit, quick: Number.isFinite(limit), epochs: Number(values.epochs ?? defaults.epochs), base: values.base, evalDir: values.eval, crf: Boolean(values.crf), lr: values.lr ? Number(values.lr) : undefined,
     modes: values.quantize === undefined ? undefined : parseEvalModes(values.quantize),
-    out: values.out, maxlen: Number(values.maxlen ?? defaults.maxlen), layers: Number(values.layers ?? 4), hidden: Number(values.hidden ?? 256),
+    t5: Boolean(values.t5), out: values.out, maxlen: Number(values.maxlen ?? defaults.maxlen), layers: Number(values.layers ?? 4), hidden: Number(values.hidden ?? 256),
   };
 }
 
@@ -54,9 +55,10 @@ export function outDir(out: string | undefined): { dir: string; done: () => void
  * The --eval step: the saved model's test metric, as one `reloaded DIR: test ...` line; with
  * --quantize, one line per mode (`reloaded DIR (dynamic-int8): ...`) and a JSON line with them all.
  */
-export async function printReloaded(dir: string, model: Model, modes: EvalMode[] | undefined, evaluate: (m: Model) => Promise<Record<string, number>>): Promise<void> {
-  const scores = await evaluateModes(model, modes ?? ['fp32'], evaluate);
-  for (const s of scores) console.log(`reloaded ${dir}${modes ? ` (${s.mode}, ${s.seconds.toFixed(1)} s)` : ''}: test ${formatMetrics(s.metrics)}`);
+export async function printReloaded<R>(dir: string, model: Model, modes: EvalMode[] | undefined, task: Task<R>, rows: R[]): Promise<void> {
+  const scores = await evaluateModes(model, modes ?? ['fp32'], task, rows);
+  const agree = (a: ModeScore['agreement']) => (a ? `  (same prediction as fp32: ${(100 * a.rows).toFixed(2)}% of rows${a.items !== undefined ? `, ${(100 * a.items).toFixed(2)}% of characters` : ''})` : '');
+  for (const s of scores) console.log(`reloaded ${dir}${modes ? ` (${s.mode}, ${s.seconds.toFixed(1)} s)` : ''}: test ${formatMetrics(s.metrics)}${agree(s.agreement)}`);
   if (modes) console.log(JSON.stringify({ dir, scores }));
 }
 

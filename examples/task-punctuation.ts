@@ -32,7 +32,7 @@ const test = split('test');
 
 if (o.evalDir) {
   const task = tagTask(await loadTokenizer(o.evalDir), labels, { maxlen: o.maxlen, crf }); // registers the CRF head before the build
-  await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, (m) => task.evaluate(m, test));
+  await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, task, test);
   process.exit(0);
 }
 

@@ -26,7 +26,7 @@ if (o.evalDir) {
   const tokenizer = await loadTokenizer(o.evalDir);
   const model = buildModel(o.evalDir);
   const task = classifyTask(tokenizer, model.labels!, maxlen);
-  await printReloaded(o.evalDir, model, o.modes, (m) => task.evaluate(m, test));
+  await printReloaded(o.evalDir, model, o.modes, task, test);
   process.exit(0);
 }
 

@@ -31,7 +31,7 @@ const test = split('test');
 
 if (o.evalDir) {
   const task = spanTask(await loadTokenizer(o.evalDir), types, { maxlen: o.maxlen }); // registers the head before the build
-  await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, (m) => task.evaluate(m, test));
+  await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, task, test);
   process.exit(0);
 }
 

@@ -159,9 +159,16 @@ export interface Task<R> {
   collate(rows: R[]): TrainingBatch;
   /** Metrics of the model on rows (the monitor among them). */
   evaluate(model: Model, rows: R[]): Promise<Record<string, number>>;
+  /** The model's prediction per row (a label, one tag per character, the spans, a text); evaluate scores these. */
+  predict?(model: Model, rows: R[]): Promise<Prediction[]>;
+  /** The metrics of predictions on rows, as evaluate reports them. */
+  score?(rows: R[], predictions: Prediction[]): Record<string, number>;
 }
 
-const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
+/** A row's prediction: one value (label, span list, text), or one per character (tags). */
+export type Prediction = string | string[];
+
+export const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
 const chunks = <T>(xs: T[], n: number) => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 const argmaxRows = (data: ArrayLike<number>, offset: number, n: number) => {
   let best = 0;
@@ -176,19 +183,24 @@ export function classifyTask(tokenizer: Tokenizer, labels: string[], maxlen: num
     const e = tokenizer.encodeBatch(rows.map((r) => r.text), { maxlen });
     return { input_ids: e.ids, token_type_ids: e.segments, attention_mask: e.attentionMask };
   };
-  return {
+  const task: Task<ClassifyRow> = {
     build: { application: 'encoder', numClasses: labels.length, labels },
     monitor: 'accuracy',
     collate: (rows) => ({ ...feeds(rows), labels: rows.map((r) => index.get(r.label)!) }),
-    async evaluate(model, rows) {
-      const predicted: number[] = [];
+    async predict(model, rows) {
+      const predicted: string[] = [];
       for (const part of chunks(rows, 64)) {
         const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
-        part.forEach((_, i) => predicted.push(argmaxRows(logits.data as Float32Array, i * labels.length, labels.length)));
+        part.forEach((_, i) => predicted.push(labels[argmaxRows(logits.data as Float32Array, i * labels.length, labels.length)]!));
       }
-      return { accuracy: accuracy(rows.map((r) => index.get(r.label)!), predicted) };
+      return predicted;
+    },
+    score: (rows, predicted) => ({ accuracy: accuracy(rows.map((r) => index.get(r.label)!), predicted.map((l) => index.get(l as string)!)) }),
+    async evaluate(model, rows) {
+      return task.score!(rows, await task.predict!(model, rows));
     },
   };
+  return task;
 }
 
 /**
@@ -228,9 +240,10 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
       }
       return out;
     },
+    predict: (model: Model, rows: Seq2SeqRow[]): Promise<Prediction[]> => task.generate(model, rows.map((r) => r.source)),
+    score: (rows: Seq2SeqRow[], predictions: Prediction[]) => ({ ...generationScores(predictions as string[], rows.map((r) => r.target)) }) as Record<string, number>,
     async evaluate(model: Model, rows: Seq2SeqRow[]) {
-      const predictions = await task.generate(model, rows.map((r) => r.source));
-      return { ...generationScores(predictions, rows.map((r) => r.target)) } as Record<string, number>;
+      return task.score(rows, await task.predict(model, rows));
     },
   };
   return task;
@@ -279,9 +292,10 @@ export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarg
       }
       return out;
     },
+    predict: (model: Model, rows: Seq2SeqRow[]): Promise<Prediction[]> => task.generate(model, rows.map((r) => r.source)),
+    score: (rows: Seq2SeqRow[], predictions: Prediction[]) => ({ ...generationScores(predictions as string[], rows.map((r) => r.target)) }) as Record<string, number>,
     async evaluate(model: Model, rows: Seq2SeqRow[]) {
-      const predictions = await task.generate(model, rows.map((r) => r.source));
-      return { ...generationScores(predictions, rows.map((r) => r.target)) } as Record<string, number>;
+      return task.score(rows, await task.predict(model, rows));
     },
   };
   return task;
@@ -311,7 +325,7 @@ export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: num
     const length = o.crf ? o.maxlen : undefined;
     return { input_ids: sequencePadding(seqs, { length }), attention_mask: sequencePadding(seqs.map((s) => s.map(() => 1)), { length }) };
   };
-  return {
+  const task: Task<TagRow> = {
     build: { application: 'tagger', numClasses: labels.length, labels, head },
     monitor: 'f1',
     collate(rows) {
@@ -320,8 +334,8 @@ export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: num
       const tagIds = rows.map((r) => [edge, ...r.tags.slice(0, o.maxlen - 2).map((t) => index.get(t)!), edge]);
       return { ...f, labels: sequencePadding(tagIds, { length: f.input_ids[0]!.length, value: o.crf ? 0 : -100 }) };
     },
-    async evaluate(model, rows) {
-      const truth: string[][] = [], predicted: string[][] = [];
+    async predict(model, rows) {
+      const predicted: string[][] = [];
       const viterbi = head ? new ViterbiDecoder(model.store.get(crfTransitionsWeight(head))!) : undefined;
       for (const part of chunks(rows, 64)) {
         const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
@@ -330,16 +344,23 @@ export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: num
           const n = cut(r).length;
           const path = viterbi ? viterbi.decode(logits.data as Float32Array, n + 2, i * T * L).slice(1, n + 1)
             : Array.from({ length: n }, (_, t) => argmaxRows(logits.data as Float32Array, (i * T + t + 1) * L, L));
-          truth.push(r.tags.slice(0, n));
           predicted.push(path.map((k) => labels[k]!));
         });
       }
+      return predicted;
+    },
+    async evaluate(model, rows) {
+      return task.score!(rows, await task.predict!(model, rows));
+    },
+    score(rows, predictions) {
+      const truth = rows.map((r) => r.tags.slice(0, cut(r).length)), predicted = predictions as string[][];
       const tokens = tokenPRF(truth, predicted, { ignore: [outside] }).micro;
       const metrics: Record<string, number> = { f1: tokens.f1, precision: tokens.precision, recall: tokens.recall };
       if (bio) metrics.span_f1 = spanPRF(truth, predicted).micro.f1;
       return metrics;
     },
   };
+  return task;
 }
 
 /**
@@ -357,7 +378,7 @@ export function spanTask(tokenizer: Tokenizer, types: string[], o: { maxlen: num
     return { input_ids: sequencePadding(seqs), attention_mask: sequencePadding(seqs.map((s) => s.map(() => 1))) };
   };
   const key = (s: { start: number; end: number; label: string }) => `${s.label}:${s.start}:${s.end}`;
-  return {
+  const task: Task<SpanRow> = {
     build: { application: 'encoder', head: globalPointerHead(types.length, o.headSize), labels: types },
     monitor: 'f1',
     collate(rows) {
@@ -368,23 +389,33 @@ export function spanTask(tokenizer: Tokenizer, types: string[], o: { maxlen: num
       const tensor: HostTensor = { dtype: 'int64', shape: [rows.length, H, T, T], data: labels };
       return { ...f, labels: tensor };
     },
-    async evaluate(model, rows) {
-      let tp = 0, predicted = 0, actual = 0;
+    /** Each row's spans as one string of sorted `label:start:end` keys (empty: none). */
+    async predict(model, rows) {
+      const out: string[] = [];
       for (const part of chunks(rows, 32)) {
         const logits = (await model.predict(feeds(part), { outputs: ['logits'] })).logits!;
         const found = decodeSpans(logits).map((s) => ({ b: s.batch, s: { start: s.start - 1, end: s.end, label: types[s.head]! } }));
-        part.forEach((r, b) => {
-          const gold = new Set(inside(r).map(key));
-          const mine = found.filter((f) => f.b === b && f.s.start >= 0 && f.s.end <= n(r)).map((f) => key(f.s));
-          actual += gold.size;
-          predicted += mine.length;
-          tp += mine.filter((k) => gold.has(k)).length;
-        });
+        part.forEach((r, b) => out.push(found.filter((f) => f.b === b && f.s.start >= 0 && f.s.end <= n(r)).map((f) => key(f.s)).sort().join(' ')));
       }
+      return out;
+    },
+    async evaluate(model, rows) {
+      return task.score!(rows, await task.predict!(model, rows));
+    },
+    score(rows, predictions) {
+      let tp = 0, predicted = 0, actual = 0;
+      rows.forEach((r, i) => {
+        const gold = new Set(inside(r).map(key));
+        const mine = (predictions[i] as string).split(' ').filter(Boolean);
+        actual += gold.size;
+        predicted += mine.length;
+        tp += mine.filter((k) => gold.has(k)).length;
+      });
       const precision = predicted ? tp / predicted : 0, recall = actual ? tp / actual : 0;
       return { f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0, precision, recall };
     },
   };
+  return task;
 }
 
 // ---- the loop ------------------------------------------------------------------------------------

@@ -45,7 +45,8 @@ test('evaluate: a CRF tagger and a classifier, fp32 as trained and int8 beside i
     assert.deepEqual(out.scores.map((s: { mode: string }) => s.mode), ['fp32', 'dynamic-int8', 'weight-only-int8']);
     assert.deepEqual(out.scores[0].metrics, r.dev);
     for (const s of out.scores) assert.ok(Math.abs(s.metrics.f1 - r.dev.f1!) <= 0.1, JSON.stringify(out));
-    assert.match(e.stderr, /^dynamic-int8 +f1 /m);
+    for (const s of out.scores.slice(1)) assert.ok(s.agreement.items >= 0.9 && s.agreement.rows <= s.agreement.items + 1e-9, JSON.stringify(out));
+    assert.match(e.stderr, /^dynamic-int8 +f1 .*same prediction as fp32 on [\d.]+% of rows, [\d.]+% of characters/m);
     const bad = cli('--model', join(dir, 'tagger'), '--test', join(dir, 'tags.jsonl'), '--maxlen', '32');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /CRF tagger \(crf-16x3\) is unrolled over 16 tokens/);
@@ -55,9 +56,11 @@ test('evaluate: a CRF tagger and a classifier, fp32 as trained and int8 beside i
     const c = await prepareModel({ config, vocab, seed: 1, task: (tok) => classifyTask(tok, ['neg', 'pos'], 16) });
     const trained = await finetune({ model: c.model, task: c.task, train: rows, dev: rows, epochs: 4, batchSize: 8, lr: 3e-3, progress: false });
     c.model.save(join(dir, 'classifier'), { tokenizer: c.tokenizer });
-    const scores = await evaluateModes(buildModel(join(dir, 'classifier')), ['fp32', 'dynamic-int8'], (m) => c.task.evaluate(m, rows));
+    const scores = await evaluateModes(buildModel(join(dir, 'classifier')), ['fp32', 'dynamic-int8'], c.task, rows);
     assert.deepEqual(scores[0]!.metrics, trained.dev);
     assert.equal(scores[1]!.mode, 'dynamic-int8');
+    assert.equal(scores[0]!.agreement, undefined);
+    assert.ok(scores[1]!.agreement!.rows >= 0.9 && scores[1]!.agreement!.items === undefined, JSON.stringify(scores));
     writeFileSync(join(dir, 'rows.tsv'), rows.map((x) => `${x.text}\t${x.label}`).join('\n') + '\n');
     const mode = cli('--model', join(dir, 'classifier'), '--test', join(dir, 'rows.tsv'), '--quantize', 'fp32,int4');
     assert.equal(mode.status, 2);
