@@ -375,18 +375,25 @@ export function bertLoss(built: BuiltGraph, application: string, options: BuildO
   const logits = outputs.logits;
   if (!logits) throw new GraphError('loss', `application '${application}' has no logits to train (add numClasses for a classifier)`);
   if (application === 'discriminator') return { labels, loss: maskedBinaryCrossEntropy(logits, labels, inputs.attention_mask!) };
+  const h = outputs.last_hidden_state;
   if (application === 'lm' || application === 'unilm') {
-    const seq = logits.shape[1]!;
-    const h = outputs.last_hidden_state;
+    const seq = logits.shape[1]!; // logits at t score labels[t + 1]
     if (!built.logitsAt || !h) return { labels, loss: crossEntropy(slice(logits, 1, 0, dimSub(seq, 1)), slice(labels, 1, 1, seq)) };
-    // The head runs only at labelled positions (logits at t score labels[t + 1]): UniLM's source and
-    // the padding cost nothing, which at a 13k-21k vocabulary is most of a seq2seq step's head.
-    const scored = reshape(slice(labels, 1, 1, seq), [-1]);
-    const at = nonZeroIndices(logicalNot(equal(scored, scalar(-100, 'int64'))));
-    const rows = gather(reshape(slice(h, 1, 0, dimSub(seq, 1)), [-1, h.shape[2]!]), at);
-    return { labels, loss: crossEntropy(built.logitsAt(rows), gather(scored, at)) };
+    return { labels, loss: labelledTokenLoss(built.logitsAt, slice(h, 1, 0, dimSub(seq, 1)), slice(labels, 1, 1, seq)) };
   }
+  if (built.logitsAt && h && !perSequence) return { labels, loss: labelledTokenLoss(built.logitsAt, h, labels) }; // mlm, generator
   return { labels, loss: crossEntropy(logits, labels) };
+}
+
+/**
+ * Token cross-entropy (labels -100 ignored) with the output head run only at the labelled rows of h
+ * (B, T, H): UniLM's source, MLM's unmasked 85% and the padding cost nothing, which at a 13k-21k
+ * vocabulary is most of a step's head. Equal to the head everywhere, then `crossEntropy`.
+ */
+function labelledTokenLoss(logitsAt: (rows: Tensor) => Tensor, h: Tensor, labels: Tensor): Tensor {
+  const flat = reshape(labels, [-1]);
+  const at = nonZeroIndices(logicalNot(equal(flat, scalar(-100, 'int64'))));
+  return crossEntropy(logitsAt(gather(reshape(h, [-1, h.shape[2]!]), at)), gather(flat, at));
 }
 
 // ---- weight names ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// The `lm` / `unilm` training loss runs the MLM head only at labelled positions (nonZeroIndices +
+// The `lm` / `unilm` / `mlm` training loss runs the MLM head only at labelled positions (nonZeroIndices +
 // gather). It must equal the plain form — the head at every position, cross-entropy ignoring -100 —
 // in value and in every gradient, with padding, a UniLM source segment and a row with no target.
 import { test } from 'node:test';
@@ -20,7 +20,7 @@ const BATCH = {
   labels: [[-100, -100, -100, -100, 9, 10, 3, -100], [-100, -100, -100, 11, 12, 13, 14, 3], [-100, -100, -100, -100, -100, -100, -100, -100]],
 };
 
-function model(application: 'unilm' | 'lm'): Model {
+function model(application: 'unilm' | 'lm' | 'mlm'): Model {
   return buildModel({
     model_type: 'bert', vocab_size: 23, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 16,
     max_position_embeddings: 16, type_vocab_size: 2,
@@ -41,7 +41,7 @@ async function lossAndGrads(m: Model, build: (scope: Scope) => Tensor): Promise<
   return exe.run(Object.fromEntries(Object.entries(feeds).filter(([k]) => wanted.has(k))));
 }
 
-for (const application of ['unilm', 'lm'] as const) {
+for (const application of ['unilm', 'lm', 'mlm'] as const) {
   test(`${application}: the loss with the head at labelled positions only equals the head everywhere (value and gradients)`, async () => {
     const m = model(application);
     const gathered = await lossAndGrads(m, (s) => m.loss(s));
@@ -49,6 +49,7 @@ for (const application of ['unilm', 'lm'] as const) {
       const logits = m.build(s).outputs.logits!; // the same weights, full (B, T, V) logits
       const labels = g.input('labels', 'int64', ['batch', 'seq']);
       const seq = logits.shape[1]!;
+      if (application === 'mlm') return crossEntropy(logits, labels);
       return crossEntropy(g.slice(logits, 1, 0, g.dimSub(seq, 1)), g.slice(labels, 1, 1, seq));
     });
     assert.deepEqual(Object.keys(gathered).sort(), Object.keys(plain).sort());
