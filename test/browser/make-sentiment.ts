@@ -1,15 +1,15 @@
-// Writes sentiment.json, the fine-tuning demo's data: a few hundred short rows of bojone/bert4keras's
+// Writes web/playground/data/sentiment.json, the playground's fine-tuning data: a few hundred short rows of bojone/bert4keras's
 // Chinese sentiment set (Apache-2.0; ../shared/data/corpora/sentiment/sentiment.zip), balanced by label.
 // Train rows come from sentiment.train.data, held-out rows from sentiment.valid.data (chinese-small was
 // pretrained on the train texts, never on their labels nor on valid).
-//   npx tsx web/playground/data/make-sentiment.ts [--train 160] [--test 50] [--max-chars 40]
+//   npx tsx test/browser/make-sentiment.ts [--train 160] [--test 50] [--max-chars 40]
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { train: { type: 'string', default: '160' }, test: { type: 'string', default: '50' }, 'max-chars': { type: 'string', default: '40' } } });
-const ZIP = fileURLToPath(new URL('../../../../shared/data/corpora/sentiment/sentiment.zip', import.meta.url));
+const ZIP = fileURLToPath(new URL('../../../shared/data/corpora/sentiment/sentiment.zip', import.meta.url));
 const maxChars = Number(values['max-chars']);
 
 /** The first `perLabel` rows of each label (file order) whose text has 6..maxChars characters; duplicates dropped. */
@@ -37,6 +37,6 @@ const out = {
   train: take('sentiment.train.data', Number(values.train)),
   test: take('sentiment.valid.data', Number(values.test)),
 };
-const file = fileURLToPath(new URL('./sentiment.json', import.meta.url));
+const file = fileURLToPath(new URL('../../web/playground/data/sentiment.json', import.meta.url));
 writeFileSync(file, JSON.stringify(out).replace(/\],\[/g, '],\n[') + '\n');
 console.log(`${file}: ${out.train.length} train, ${out.test.length} test rows`);
