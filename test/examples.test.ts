@@ -60,10 +60,11 @@ const noData = existsSync(corpora) ? false : `${corpora} is absent (../shared no
 for (const [file, extra, metric] of [
   ['task-sentiment.ts', ['--maxlen', '32'], /^test (accuracy \S+)$/m],
   ['task-csl-title.ts', ['--maxlen', '48'], /^test greedy: (rouge-1 .*)$/m],
+  ['task-csl-title.ts', ['--maxlen', '48', '--t5'], /^test greedy: (rouge-1 .*)$/m],
   ['task-punctuation.ts', ['--maxlen', '32', '--crf'], /^test (f1 .*)$/m],
   ['task-spans.ts', ['--maxlen', '32'], /^test (f1 .*)$/m],
 ] as const) {
-  test(`examples/${file} trains on a slice, saves, and the reloaded model scores the same on test`, { skip: noData }, () => {
+  test(`examples/${file} ${extra.join(' ')} trains on a slice, saves, and the reloaded model scores the same on test`, { skip: noData }, () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', `examples/${file}`, ...quick, ...extra], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const [, figures] = metric.exec(r.stdout) ?? assert.fail(r.stdout);
