@@ -8,7 +8,7 @@
  * and checks). Shared code that can also touch files (buildModel with a path, Model.save, the TF and
  * PyTorch readers) is included but throws a NodeOnlyError in a browser; CPM's jieba segmenter is
  * Node-only (pass CpmTokenizer a segmenter of your own). Left out: the CLI, the servers, TSV/JSONL and
- * corpus readers, pretraining, xiangqi.
+ * corpus readers, pretraining, and of xiangqi all but the rules and the player (xiangqi/browser.ts).
  */
 import * as ort from 'onnxruntime-web';
 import { useWebOrt } from './runtime/backend.ts';
@@ -43,3 +43,4 @@ export { textSegmentate } from './data/segment.ts';
 export * from './metrics/index.ts';
 export * from './io/source.ts';
 export { NodeOnlyError } from './util/node/builtin.ts';
+export * as xiangqi from './xiangqi/browser.ts';

@@ -1,6 +1,7 @@
 // The xiangqi page: draws the board as SVG, lets the user click a piece then a highlighted square,
 // and asks the server (stateless JSON API, see src/xiangqi/player/server.ts) for the model's reply —
-// or, in browser mode, runs the model itself with onnxruntime-web and only asks the server for the rules.
+// or, in browser mode, runs the library's player itself (its browser build) and only asks the server
+// for the rules.
 const CELL = 60, MARGIN = 40;
 const GLYPHS = { red: { K: '帥', A: '仕', B: '相', N: '傌', R: '俥', C: '炮', P: '兵' }, black: { K: '將', A: '士', B: '象', N: '馬', R: '車', C: '砲', P: '卒' } };
 const svg = document.getElementById('board');
@@ -119,67 +120,37 @@ async function setMoves(moves) {
   describeTurn();
 }
 
-const MOVE_CHARS = '0123456789abcdefghi';
-let browserModel = null;
+let browserPlayer = null;
 
-/** onnxruntime-web (WebAssembly, one thread: no cross-origin isolation needed) and the scoring network. */
-async function loadBrowserModel() {
-  if (!browserModel) {
-    browserModel = (async () => {
-      const ort = await import('/vendor/ort/ort.wasm.min.mjs');
-      ort.env.wasm.wasmPaths = '/vendor/ort/';
-      ort.env.wasm.numThreads = 1;
-      return { ort, session: await ort.InferenceSession.create('/api/model.onnx') };
+/**
+ * The library's own player, in this page: its browser build (/lib/bert4ts.js, onnxruntime-web) and the
+ * server's weights. It scores and chooses exactly as the server's player does (rule checks included).
+ */
+async function loadBrowserPlayer() {
+  if (!browserPlayer) {
+    browserPlayer = (async () => {
+      const lib = await import('/lib/bert4ts.js');
+      // Not cached: the weights are whatever model this server runs now.
+      const model = lib.xiangqi.loadPlayerModel(await lib.readFile('/api/model.safetensors', { cache: false }));
+      return { lib, player: await lib.xiangqi.Player.create(model) };
     })();
-    browserModel.catch(() => { browserModel = null; });
+    browserPlayer.catch(() => { browserPlayer = null; });
   }
-  return browserModel;
+  return browserPlayer;
 }
 
-function logSoftmaxAt(data, offset, n, index) {
-  let max = -Infinity;
-  for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]);
-  let z = 0;
-  for (let v = 0; v < n; v++) z += Math.exp(data[offset + v] - max);
-  return data[offset + index] - max - Math.log(z);
+/** The model's move chosen in the page by the library's Player (policy mode, the page's temperature). */
+async function browserReply() {
+  const { lib, player } = await loadBrowserPlayer();
+  const { Position, parseIccs, formatMove, moveToIccs } = lib.xiangqi;
+  const pos = Position.start();
+  for (const m of game.moves) pos.play(parseIccs(pos, m));
+  const choice = await player.choose(pos, { temperature: temperature() });
+  const candidates = choice.candidates.slice(0, 8).map((c) => ({ iccs: c.iccs, chinese: formatMove(pos, c.move, 'chinese'), probability: c.probability }));
+  return { move: moveToIccs(choice.move), candidates, thinkMs: Math.round(choice.thinkMs), where: 'browser' };
 }
 
 const temperature = () => Number(document.getElementById('temperature').value);
-
-/** As Player.choose: the best move at temperature 0, else a draw from softmax(logProb / temperature). */
-function sample(scored, t) {
-  if (t === 0) return scored[0];
-  const weights = scored.map((c) => Math.exp((c.logProb - scored[0].logProb) / t));
-  let x = Math.random() * weights.reduce((a, b) => a + b, 0);
-  for (let i = 0; i < weights.length; i++) {
-    x -= weights[i];
-    if (x <= 0) return scored[i];
-  }
-  return scored[0];
-}
-
-/** The model's move chosen in the page, exactly as the server's player does (src/xiangqi/player/scorer.ts). */
-async function browserReply(state) {
-  const { ort, session } = await loadBrowserModel();
-  const started = performance.now();
-  const { context, candidates } = state.model;
-  const tokens = candidates.map((c) => [...c.iccs].map((ch) => 1 + MOVE_CHARS.indexOf(ch)));
-  const cand = new BigInt64Array(candidates.length * 3);
-  tokens.forEach((t, i) => { for (let j = 0; j < 3; j++) cand[i * 3 + j] = BigInt(t[j]); });
-  const out = await session.run({
-    context: new ort.Tensor('int64', BigInt64Array.from(context, BigInt), [1, context.length]),
-    candidates: new ort.Tensor('int64', cand, [candidates.length, 3]),
-  });
-  const V = out.contextLogits.dims[2], head = out.contextLogits.data, tail = out.candidateLogits.data;
-  const scored = candidates.map((c, i) => {
-    let logProb = logSoftmaxAt(head, (context.length - 1) * V, V, tokens[i][0]);
-    for (let j = 1; j < 4; j++) logProb += logSoftmaxAt(tail, (i * 3 + j - 1) * V, V, tokens[i][j]);
-    return { ...c, logProb };
-  }).sort((a, b) => b.logProb - a.logProb);
-  const z = scored.reduce((sum, c) => sum + Math.exp(c.logProb - scored[0].logProb), 0);
-  for (const c of scored) c.probability = Math.exp(c.logProb - scored[0].logProb) / z;
-  return { move: sample(scored, temperature()).iccs, candidates: scored.slice(0, 8), thinkMs: Math.round(performance.now() - started), where: 'browser' };
-}
 
 async function modelReply() {
   const s = game.state;
@@ -191,7 +162,7 @@ async function modelReply() {
     const mode = document.getElementById('mode').value;
     // The browser runs the policy network only; the value and search levels are the server's.
     if (document.getElementById('engine').value === 'browser' && mode === 'policy') {
-      reply = await browserReply(s);
+      reply = await browserReply();
       reply.state = await api('/api/state', { moves: [...game.moves, reply.move] }); // the server still checks the rules
     } else {
       reply = await api('/api/reply', { moves: game.moves, temperature: temperature(), mode });

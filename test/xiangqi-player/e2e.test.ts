@@ -85,10 +85,12 @@ test('play by clicking: legal targets highlighted, the model replies legally, un
   }
 });
 
-test('in-browser mode: onnxruntime-web in the page picks the same move as the server\'s player', { skip, timeout: 120_000 }, async () => {
+test('in-browser mode: the library\'s Player in the page (its browser build) picks the same move as the server\'s player', { skip, timeout: 120_000 }, async () => {
   const { browser, cleanup } = await launch();
   try {
     const { page, errors } = await openPage(browser);
+    const requested: string[] = [];
+    page.on('request', (r) => requested.push(new URL(r.url()).pathname));
     await page.selectOption('#engine', 'browser');
     const pos = Position.start();
     for (const iccs of ['h2e2', 'h0g2']) {
@@ -106,6 +108,9 @@ test('in-browser mode: onnxruntime-web in the page picks the same move as the se
       assert.match(shown!, new RegExp(`${moveToIccs(expected.move)}${(100 * expected.candidates[0]!.probability).toFixed(1)}%`));
       pos.play(expected.move);
     }
+    // The page ran the library (bundle + the server's weights), not a copy of the scorer over raw ONNX.
+    assert.ok(requested.includes('/lib/bert4ts.js') && requested.includes('/api/model.safetensors'), `requests: ${requested}`);
+    assert.ok(!requested.includes('/api/model.onnx'));
     assert.deepEqual(errors, [], 'no script errors');
   } finally {
     await cleanup();

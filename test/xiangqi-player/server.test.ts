@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Player } from '../../src/xiangqi/player/player.ts';
 import { createPlayerServer } from '../../src/xiangqi/player/server.ts';
+import { loadPlayerModel } from '../../src/xiangqi/player/model.ts';
 import { randomHead, tinyModel } from './fixtures.ts';
 import { Position } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
@@ -135,6 +136,15 @@ test('in-browser mode: the state carries the model context and playable moves; t
   assert.equal(onnx.headers.get('content-type'), 'application/octet-stream');
   assert.ok((await onnx.arrayBuffer()).byteLength > 10_000);
   assert.equal((await fetch(url(noModel, '/api/model.onnx'))).status, 503);
+
+  // The weights the page's own Player loads (loadPlayerModel from bytes): the server's, exactly.
+  const st = await fetch(url(server, '/api/model.safetensors'));
+  assert.equal(st.status, 200);
+  const back = loadPlayerModel({ name: 'model.safetensors', bytes: new Uint8Array(await st.arrayBuffer()) });
+  assert.deepEqual(back.config, player.model.config);
+  assert.equal(back.format, player.model.format);
+  for (const name of player.model.store.names()) assert.deepEqual(back.store.get(name)!.data, player.model.store.get(name)!.data, name);
+  assert.equal((await fetch(url(noModel, '/api/model.safetensors'))).status, 503);
 
   const wasm = await fetch(url(server, '/vendor/ort/ort-wasm-simd-threaded.wasm'));
   assert.equal(wasm.status, 200);

@@ -167,9 +167,9 @@ export function boardCalibration(head: ValueHead, s: BoardSamples, baseRate: num
 export async function trainBoardValue(o: { corpus: string; out: string; trainGames?: number; validationGames?: number; testGames?: number; hidden?: number[]; epochs?: number; log?: (line: string) => void }): Promise<{ chosenHidden: number; heads: { hidden: number; validation: Calibration; test: Calibration; fitSeconds: number }[]; baseRate: number; trainPositions: number }> {
   const { readCorpus } = await import('./dataset.ts');
   const { calibrate, saveValueHead, sideToMoveWinRate } = await import('./value.ts');
-  const { mkdirSync } = await import('node:fs');
+  const { mkdirSync } = await import('../../util/node/fs.ts');
   const { writeFileAtomic } = await import('../../util/files.ts');
-  const { join } = await import('node:path');
+  const { join } = await import('../../util/node/path.ts');
   const log = o.log ?? ((line: string) => process.stdout.write(line + '\n'));
   mkdirSync(o.out, { recursive: true });
   const { games } = readCorpus(o.corpus);

@@ -3,7 +3,7 @@
  * start only (the model never sees a set-up position), split into train / validation / test by a
  * hash of the game id, so the split never depends on file order and never changes between runs.
  */
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from '../../util/node/fs.ts';
 import { FileError, openRegularFile } from '../../util/files.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { Random } from '../../nn/params.ts';

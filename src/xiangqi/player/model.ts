@@ -2,13 +2,15 @@
  * The player's network: a small GPT-2 over the player's vocabulary (vocab.ts), its weights in one
  * safetensors file whose metadata carries the config, so `model.safetensors` alone is a complete model.
  */
-import { existsSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import type * as Url from 'node:url';
+import { existsSync, renameSync, statSync, unlinkSync } from '../../util/node/fs.ts';
+import { join } from '../../util/node/path.ts';
+import { tryBuiltin } from '../../util/node/builtin.ts';
 import { assertRegularFile, tempPathFor } from '../../util/files.ts';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { toFloat32, type HostTensor } from '../../graph/dtype.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
+import type { NamedBytes } from '../../checkpoint/io.ts';
 import { castFloat } from '../../checkpoint/convert.ts';
 import type { GPT2Config } from '../../models/gpt2.ts';
 import { FORMATS, isContextFormat, VOCAB, type ContextFormat } from './vocab.ts';
@@ -33,21 +35,28 @@ export class ModelFileError extends Error {
   }
 }
 
-/** Shipped weights, relative to the repository root. */
-export const SHIPPED_MODEL = fileURLToPath(new URL('../../../models/xiangqi/model.safetensors', import.meta.url));
+const shipped = new URL('../../../models/xiangqi/model.safetensors', import.meta.url);
+/** Shipped weights, relative to the repository root (in a browser bundle, a URL beside the bundle: unused there). */
+export const SHIPPED_MODEL = shipped.protocol === 'file:' ? tryBuiltin<typeof Url>('node:url')?.fileURLToPath(shipped) ?? decodeURIComponent(shipped.pathname) : shipped.href;
 
-/** Load a model from a safetensors file or a directory holding model.safetensors. Weights become float32. */
-export function loadPlayerModel(path: string = SHIPPED_MODEL): PlayerModel {
-  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
-  if (!existsSync(file)) {
-    throw new ModelFileError(`no model file at ${file}: train one with \`bert4ts xiangqi train --corpus games.jsonl --out <dir>\` or pass --model <file>`);
-  }
-  try {
-    assertRegularFile(file);
-  } catch (e) {
-    throw new ModelFileError((e as Error).message);
-  }
-  const reader = new SafetensorsReader(file);
+/**
+ * Load a model from a safetensors file or a directory holding model.safetensors, or from the file's
+ * bytes (`{ name, bytes }`, as a browser has them). Weights become float32.
+ */
+export function loadPlayerModel(path: string | NamedBytes = SHIPPED_MODEL): PlayerModel {
+  let file: string;
+  if (typeof path === 'string') {
+    file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
+    if (!existsSync(file)) {
+      throw new ModelFileError(`no model file at ${file}: train one with \`bert4ts xiangqi train --corpus games.jsonl --out <dir>\` or pass --model <file>`);
+    }
+    try {
+      assertRegularFile(file);
+    } catch (e) {
+      throw new ModelFileError((e as Error).message);
+    }
+  } else file = path.name;
+  const reader = new SafetensorsReader(typeof path === 'string' ? file : path);
   try {
     const raw = reader.metadata.config;
     if (!raw) throw new ModelFileError(`${file} has no "config" in its metadata: not a bert4ts xiangqi player model`);

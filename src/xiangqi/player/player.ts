@@ -17,8 +17,8 @@ import { expectedScore, loadValueHead, valueHeadPathFor, valueProbs, type ValueH
 import { puct, type Budget } from './search.ts';
 import { boardValueProbs } from './boardValue.ts';
 import { SHIPPED_MODEL } from './model.ts';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, statSync } from '../../util/node/fs.ts';
+import { join } from '../../util/node/path.ts';
 
 /**
  * How the player chooses (its strength levels):

@@ -7,7 +7,9 @@
  *   POST /api/state {moves}     the position after `moves` (ICCS): pieces, legal moves, move list, outcome
  *   POST /api/reply {moves, temperature?, mode?}  the model's move for the side to move + its top candidates
  *                               (mode: policy, value or search, the player's strength levels)
- *   GET  /api/model.onnx        the scoring network as ONNX, for the page's in-browser mode
+ *   GET  /api/model.safetensors the player's weights (float32, config in the metadata), for the page's
+ *                               in-browser mode: the library's Player runs in the page (/lib/bert4ts.js)
+ *   GET  /api/model.onnx        the scoring network as ONNX, for plain onnxruntime-web users
  *   GET  /vendor/ort/...        onnxruntime-web's files (module and WebAssembly)
  *
  * In-browser mode the page runs the network itself with onnxruntime-web: /api/state then also gives
@@ -17,6 +19,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HttpError, readJsonBody, requestPath, sendJson, serveStatic } from '../../serving/http.ts';
@@ -25,6 +29,7 @@ import { FEN_LETTERS, Position, RED, squareAt, squareName, moveFrom, moveTo, mov
 import { formatMove } from '../notation.ts';
 import { isPlayMode, PLAY_MODES, type Player } from './player.ts';
 import { scorerOnnx } from './scorer.ts';
+import { savePlayerModel } from './model.ts';
 import { moveFromIccs } from './vocab.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
@@ -110,12 +115,27 @@ export function createPlayerServer(o: ServerOptions): Server {
 
   const player = 'error' in o.player ? undefined : o.player;
   let onnx: Uint8Array | undefined;
+  let weights: Uint8Array | undefined;
 
   async function api(req: IncomingMessage, path: string): Promise<unknown> {
     if (path === '/api/model.onnx') {
       if (!player) throw new BadRequest(`no model: ${(o.player as { error: string }).error}`, 503);
       onnx ??= scorerOnnx(player.model);
       return onnx;
+    }
+    if (path === '/api/model.safetensors') {
+      if (!player) throw new BadRequest(`no model: ${(o.player as { error: string }).error}`, 503);
+      // float32, as the server's player holds them, so the page's player scores exactly as this one.
+      weights ??= (() => {
+        const dir = mkdtempSync(join(tmpdir(), 'bert4ts-player-'));
+        try {
+          savePlayerModel(join(dir, 'model.safetensors'), player.model, { metadata: player.model.metadata });
+          return new Uint8Array(readFileSync(join(dir, 'model.safetensors')));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      })();
+      return weights;
     }
     if (path === '/api/info') {
       if ('error' in o.player) return { ready: false, error: o.player.error };

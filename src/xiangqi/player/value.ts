@@ -10,9 +10,10 @@
  * features are computed once (one network run per 63-move window of a game gives 63 positions),
  * and fitting the head takes seconds. A separate network would need its own training run.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import type * as Crypto from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from '../../util/node/fs.ts';
+import { dirname, join } from '../../util/node/path.ts';
+import { builtin } from '../../util/node/builtin.ts';
 import { input } from '../../graph/ops.ts';
 import { Random, Scope } from '../../nn/params.ts';
 import { gpt2 } from '../../models/gpt2.ts';
@@ -291,7 +292,7 @@ export function sideToMoveWinRate(f: { y: Uint8Array; ply: Uint16Array }): numbe
 }
 
 /** sha256 of a file's bytes: ties a head to the trunk it was trained on. */
-export const fileSha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+export const fileSha256 = (path: string): string => builtin<typeof Crypto>('node:crypto').createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /** The value head's file beside a player's model file. */
 export const valueHeadPathFor = (modelFile: string): string => join(dirname(modelFile), 'value.safetensors');
@@ -392,7 +393,6 @@ export async function trainValueHead(o: TrainValueOptions): Promise<ValueReport>
   const { readCorpus } = await import('./dataset.ts');
   const { loadPlayerModel, SHIPPED_MODEL } = await import('./model.ts');
   const { Progress } = await import('../../util/progress.ts');
-  const { mkdirSync, statSync } = await import('node:fs');
   const log = o.log ?? ((line: string) => process.stdout.write(line + '\n'));
   const modelFile = o.model ? (existsSync(o.model) && statSync(o.model).isDirectory() ? join(o.model, 'model.safetensors') : o.model) : SHIPPED_MODEL;
   const model = loadPlayerModel(modelFile);
