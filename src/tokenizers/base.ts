@@ -33,10 +33,44 @@ export abstract class BaseTokenizer implements Tokenizer {
     return this.pieces(checkText(text, 'text')).tokens;
   }
 
+  /**
+   * `pieces` of a text, where with `parse` special tokens written out ("[MASK]") are their own ids,
+   * each stretch between them tokenized alone (as Hugging Face's added-token split does).
+   */
+  private textPieces(text: string, parse: boolean): Pieces {
+    const specials = !parse ? [] : Object.values(this.specialTokens).filter((t): t is SpecialToken => !!t && t.token.length > 1 && text.includes(t.token));
+    if (specials.length === 0) return this.pieces(text);
+    specials.sort((x, y) => y.token.length - x.token.length); // longest first: "</s>" before "<s>" could match inside it
+    const out: Pieces = { ids: [], tokens: [], offsets: [] };
+    const add = (start: number, end: number) => {
+      if (end <= start) return;
+      const p = this.pieces(text.slice(start, end));
+      for (let k = 0; k < p.ids.length; k++) { // no spread: a stretch may hold 10^5+ tokens
+        out.ids.push(p.ids[k]!);
+        out.tokens.push(p.tokens[k]!);
+        out.offsets.push([p.offsets[k]![0] + start, p.offsets[k]![1] + start]);
+      }
+    };
+    let from = 0;
+    for (let i = 0; i < text.length;) {
+      const t = specials.find((x) => text.startsWith(x.token, i));
+      if (!t) { i++; continue; }
+      add(from, i);
+      out.ids.push(t.id);
+      out.tokens.push(t.token);
+      out.offsets.push([i, i + t.token.length]);
+      i += t.token.length;
+      from = i;
+    }
+    add(from, text.length);
+    return out;
+  }
+
   encode(text: string, pair?: string, options: EncodeOptions = {}): Encoding {
     if (typeof options !== 'object' || options === null) throw new TokenizerError('encode: options must be an object');
-    const a = this.pieces(checkText(text, 'text'));
-    const b = pair === undefined ? undefined : this.pieces(checkText(pair, 'pair'));
+    const parse = options.parseSpecialTokens ?? false;
+    const a = this.textPieces(checkText(text, 'text'), parse);
+    const b = pair === undefined ? undefined : this.textPieces(checkText(pair, 'pair'), parse);
     const addSpecial = options.addSpecialTokens ?? true;
     const framing = addSpecial ? this.framing : 'none';
     if (options.maxlen !== undefined) {

@@ -23,6 +23,12 @@ export interface EncodeOptions {
   truncation?: Truncation;
   /** Add the kind's framing ([CLS] a [SEP] b [SEP], a </s>, ...). Default true. */
   addSpecialTokens?: boolean;
+  /**
+   * Special tokens written in the text ("今天[MASK]气", "</s>") become their own ids, each stretch
+   * between them tokenized alone, as Hugging Face tokenizers read them. Default false: the text is
+   * tokenized as written, as bert4keras and the reference WordPiece / SentencePiece algorithms do.
+   */
+  parseSpecialTokens?: boolean;
 }
 
 export interface Encoding {

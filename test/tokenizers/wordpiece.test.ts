@@ -65,3 +65,21 @@ test('WordPiece without shared files: basic tokenization, greedy ##-pieces, [UNK
   assert.deepEqual(cased.tokenize('unaffable Unaffable'), ['un', '##aff', '##able', '[UNK]']);
   assert.throws(() => WordPieceTokenizer.fromVocabText(''), /vocabulary is empty/);
 });
+
+test('parseSpecialTokens: special tokens written in the text are their own ids (as Hugging Face reads them); by default they are text', async () => {
+  const vocab = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', '今', '天', '气', '好', '[', ']', 'mask', '##s'];
+  const tok = WordPieceTokenizer.fromVocabText(vocab.join('\n') + '\n');
+  const text = '今天[MASK]气[MASK][SEP]好';
+  const parse = { parseSpecialTokens: true };
+  const enc = tok.encode(text, undefined, parse);
+  assert.deepEqual(enc.tokens, ['[CLS]', '今', '天', '[MASK]', '气', '[MASK]', '[SEP]', '好', '[SEP]']);
+  assert.deepEqual(enc.ids, [2, 5, 6, 4, 7, 4, 3, 8, 3]);
+  assert.deepEqual(enc.offsets.slice(1, -1).map(([s, e]) => text.slice(s, e)), ['今', '天', '[MASK]', '气', '[MASK]', '[SEP]', '好']);
+  assert.deepEqual(tok.encode('[MASK]s', undefined, { ...parse, addSpecialTokens: false }).tokens, ['[MASK]', '[UNK]']); // "s" alone is not a word here
+  assert.deepEqual(tok.encode('今[MASK]', undefined, { addSpecialTokens: false }).tokens, ['今', '[', 'mask', ']']);
+  assert.deepEqual(tok.encode('今[mask]', undefined, { ...parse, addSpecialTokens: false }).tokens, ['今', '[', 'mask', ']'], 'matching is case-sensitive, on the raw text');
+  // A trimmed vocabulary keeps the behaviour (new ids).
+  const { trimTokenizer } = await import('../../src/tokenizers/keepTokens.ts');
+  const trimmed = trimTokenizer(tok, [0, 1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(trimmed.encode('今天[MASK]', undefined, { ...parse, addSpecialTokens: false }).ids, [5, 6, 4]);
+});
