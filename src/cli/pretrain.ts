@@ -1,5 +1,5 @@
 /**
- * `bert4ts pretrain`: MLM pretraining of a small BERT/RoBERTa from text folders (see
+ * `bert4ts pretrain`: MLM or ELECTRA pretraining of a small BERT/RoBERTa from text folders (see
  * src/training/pretrain), resuming, exporting the model directory and re-measuring held-out accuracy.
  */
 import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
@@ -24,7 +24,8 @@ run options:
   --lr 5e-4 --warmup 500 --weight-decay 0.01 --dropout 0.1 --seed 1
   --held-out 10           held-out documents per 1000 (by text hash)   --eval-rows 256
   --no-wwm                mask single tokens instead of whole jieba words
-  --objective mlm         mlm (BERT/RoBERTa) or electra (a generator 1/4 the width + discriminator, tied embeddings, λ = 50)
+  --objective mlm         mlm (BERT/RoBERTa) or electra (a generator + discriminator, tied embeddings, λ = 50)
+  --generator-ratio 0.25  electra: the generator's width over the discriminator's, > 0 and <= 1 (same depth)
   --eval-every 250 --log-every 25 --checkpoint-minutes 10
   --deadline T            stop with a checkpoint at T (HH:MM, the next such time of day; or an ISO time)
   --minutes M             stop with a checkpoint after M minutes
@@ -62,7 +63,7 @@ export function deadlineOption(value: string | undefined, minutes: number | unde
 }
 
 const command: Command = {
-  summary: 'pretrain a small BERT/RoBERTa with (whole-word) MLM on text folders; resume, export, evaluate',
+  summary: 'pretrain a small BERT/RoBERTa (whole-word MLM) or ELECTRA on text folders; resume, export, evaluate',
   async run(argv) {
     const { values: o, positionals } = parseCommandArgs(argv, {
       out: { type: 'string' }, input: { type: 'string', multiple: true }, vocab: { type: 'string' }, 'min-count': { type: 'string' },
@@ -71,7 +72,7 @@ const command: Command = {
       'weight-decay': { type: 'string' }, dropout: { type: 'string' }, seed: { type: 'string' }, 'held-out': { type: 'string' }, 'eval-rows': { type: 'string' },
       'no-wwm': { type: 'boolean' }, 'eval-every': { type: 'string' }, 'log-every': { type: 'string' }, 'checkpoint-minutes': { type: 'string' },
       deadline: { type: 'string' }, minutes: { type: 'string' }, 'stop-at': { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean' },
-      objective: { type: 'string' }, which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      objective: { type: 'string' }, 'generator-ratio': { type: 'string' }, which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, USAGE);
     if (o.help) {
       process.stdout.write(USAGE + '\n');
@@ -99,13 +100,14 @@ const command: Command = {
     if (mode !== undefined) throw new UsageError(`unknown pretrain mode '${mode}' (export, eval, or none to train)\n${USAGE}`);
     if (!o.out) throw new UsageError(`--out RUN is required\n${USAGE}`);
     const { pretrain, DEFAULT_SETTINGS } = await import('../training/pretrain/run.ts');
+    const { DEFAULT_GENERATOR_RATIO } = await import('../training/pretrain/electra.ts');
     const deadline = deadlineOption(o.deadline, num('minutes'));
     const ctl = {
       out: o.out, resume: Boolean(o.resume), stopAt: int('stop-at', 0), deadline, steps: o.resume ? int('steps') : undefined,
       checkpointMinutes: num('checkpoint-minutes') ?? 10, evalEvery: int('eval-every') ?? 250, logEvery: int('log-every') ?? 25, quiet: o.quiet,
     };
     if (o.resume) {
-      const given = ['input', 'vocab', 'objective', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+      const given = ['input', 'vocab', 'objective', 'generator-ratio', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
       if (given.length) throw new UsageError(`--resume keeps the run's settings (run.json); drop --${given.join(', --')}`);
       await pretrain(null, ctl);
       return 0;
@@ -123,7 +125,10 @@ const command: Command = {
       heldOutPermille: int('held-out', 0) ?? d.heldOutPermille, evalRows: int('eval-rows') ?? d.evalRows, wholeWord: !o['no-wwm'],
     };
     if (o.objective !== undefined && o.objective !== 'mlm' && o.objective !== 'electra') throw new UsageError(`--objective must be mlm or electra, got '${o.objective}'`);
-    if (o.objective === 'electra') Object.assign(settings, { objective: 'electra' });
+    const ratio = numberOption('generator-ratio', o['generator-ratio'], { above: 0, max: 1 });
+    if (ratio !== undefined && o.objective !== 'electra') throw new UsageError(`--generator-ratio applies to --objective electra (the generator's width); this run is --objective ${o.objective ?? 'mlm'}`);
+    // Recorded even when defaulted, so run.json says what the generator was.
+    if (o.objective === 'electra') Object.assign(settings, { objective: 'electra', generatorRatio: ratio ?? DEFAULT_GENERATOR_RATIO });
     if (settings.maxlen > settings.size.maxPosition) throw new UsageError(`--maxlen ${maxlen} exceeds --max-position ${settings.size.maxPosition}`);
     await pretrain(settings, ctl);
     return 0;

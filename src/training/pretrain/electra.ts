@@ -35,14 +35,21 @@ class TiedScope extends Scope {
   }
 }
 
+/** The generator's width over the discriminator's when none is given (the ELECTRA paper's best for small models: 1/4 to 1/2). */
+export const DEFAULT_GENERATOR_RATIO = 0.25;
+
 /** Discriminator and generator configs (Hugging Face ELECTRA style); the generator is `generatorRatio` of the width. */
 export function electraConfigs(size: ModelSize, vocabSize: number, o: { embedding?: number; generatorRatio?: number; dropout?: number } = {}): { discriminator: Record<string, unknown>; generator: Record<string, unknown> } {
-  const E = o.embedding ?? size.hidden, d = o.dropout ?? 0.1;
-  const gHidden = Math.max(16, Math.round(size.hidden * (o.generatorRatio ?? 0.25)));
+  const E = o.embedding ?? size.hidden, d = o.dropout ?? 0.1, ratio = o.generatorRatio ?? DEFAULT_GENERATOR_RATIO;
+  if (!(ratio > 0 && ratio <= 1)) throw new RangeError(`generatorRatio must be > 0 and <= 1 (the generator's width over the discriminator's), got ${ratio}`);
+  const wanted = Math.max(16, Math.round(size.hidden * ratio));
+  const gHeads = Math.max(1, Math.round(wanted / 64));
+  // A width the heads divide (e.g. 160 → 2 heads of 80); widths that already divide are kept, so older runs resume unchanged.
+  const gHidden = gHeads * Math.round(wanted / gHeads);
   const common = { model_type: 'electra', vocab_size: vocabSize, embedding_size: E, num_hidden_layers: size.layers, hidden_act: 'gelu', hidden_dropout_prob: d, attention_probs_dropout_prob: d, max_position_embeddings: size.maxPosition, type_vocab_size: 2, initializer_range: 0.02, layer_norm_eps: 1e-12, pad_token_id: 0 };
   return {
     discriminator: { ...common, architectures: ['ElectraForPreTraining'], hidden_size: size.hidden, num_attention_heads: size.heads, intermediate_size: size.intermediate ?? 4 * size.hidden },
-    generator: { ...common, architectures: ['ElectraForMaskedLM'], hidden_size: gHidden, num_attention_heads: Math.max(1, Math.round(gHidden / 64)), intermediate_size: 4 * gHidden },
+    generator: { ...common, architectures: ['ElectraForMaskedLM'], hidden_size: gHidden, num_attention_heads: gHeads, intermediate_size: 4 * gHidden },
   };
 }
 

@@ -54,6 +54,8 @@ export interface PretrainSettings {
   wholeWord: boolean;
   /** 'mlm' (BERT/RoBERTa) or 'electra' (generator + discriminator, electra.ts; held-out accuracy is the generator's). */
   objective?: 'mlm' | 'electra';
+  /** ELECTRA only: the generator's width over the discriminator's, in (0, 1] (electra.ts; default 0.25). */
+  generatorRatio?: number;
 }
 
 export const DEFAULT_SETTINGS: Omit<PretrainSettings, 'sources' | 'vocab'> = {
@@ -68,6 +70,15 @@ export interface RunControl {
   stopAt?: number;
   /** Stop (with a checkpoint) at this time (ms since the epoch). */
   deadline?: number;
+  /**
+   * A compute budget: stop (with a checkpoint) once the training steps have taken this many seconds
+   * (the run's trainSeconds, summed over resumes; data preparation and evaluation do not count). The
+   * schedule is refit to end there: its length becomes the step the measured seconds per step
+   * reach the budget at, and warmup keeps its share of it (settings warmup / steps). So runs of
+   * unequal speed (MLM vs ELECTRA) each decay to 0 within the same compute. The LR then depends on
+   * timing, so such runs do not repeat bit for bit. run.json ends with the schedule as it ran.
+   */
+  trainSeconds?: number;
   /** Checkpoint at least this often (minutes of wall clock). */
   checkpointMinutes: number;
   evalEvery: number;
@@ -138,6 +149,14 @@ function readRunJson(path: string): PretrainSettings {
   }
 }
 
+/** Refuses settings the run cannot use, naming the setting. */
+export function checkSettings(s: PretrainSettings, where: string): void {
+  if (s.generatorRatio !== undefined) {
+    if (s.objective !== 'electra') throw new PretrainError(where, `generatorRatio ${s.generatorRatio} applies to objective 'electra' only (this run is '${s.objective ?? 'mlm'}')`);
+    if (!(s.generatorRatio > 0 && s.generatorRatio <= 1)) throw new PretrainError(where, `generatorRatio must be > 0 and <= 1 (the generator's width over the discriminator's), got ${s.generatorRatio}`);
+  }
+}
+
 /** Trains (or resumes) a run; returns the final step and the last held-out figures. */
 export async function pretrain(settings: PretrainSettings | null, ctl: RunControl): Promise<{ step: number; heldOut: Record<string, number>; stopped: string }> {
   const { out } = ctl;
@@ -154,13 +173,14 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     if (!settings) throw new PretrainError(out, 'a new run needs settings');
     if (existsSync(ckpt)) throw new PretrainError(ckpt, 'a run already exists here: pass --resume to continue it, or choose another --out');
     s = settings;
+    checkSettings(s, runJson);
     mkdirSync(out, { recursive: true });
   }
   const t0 = Date.now();
   const data = await prepareData(s, tokenizer);
   const V = data.tokenizer.vocabSize;
   log(`data: ${data.stats.documents} documents, ${data.stats.chars} characters, ${data.stats.tokens} tokens (${data.stats.unk} [UNK]); held out ${data.stats.heldOutDocuments} documents, ${data.stats.heldOutTokens} tokens; vocabulary ${V} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  const electra = s.objective === 'electra' ? electraConfigs(s.size, V, { dropout: s.dropout }) : null;
+  const electra = s.objective === 'electra' ? electraConfigs(s.size, V, { dropout: s.dropout, generatorRatio: s.generatorRatio }) : null;
   const configJson = electra ? electra.discriminator : bertConfigJson(s.size, V, s.dropout);
   if (!ctl.resume) {
     saveTokenizer(data.tokenizer, out);
@@ -190,16 +210,20 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
       reader.close();
     }
   }
+  // The schedule's length and warmup; a compute budget (ctl.trainSeconds) refits them as it runs.
+  const schedule = { total: s.steps, warmup: s.warmup };
+  const warmupShare = s.warmup / s.steps;
   const trainer = await Trainer.create({
     store,
     loss: (scope) => (electraC ? electraLoss(scope, electraC).loss : gatheredMlm(scope, config).loss),
-    optimizer: adamW(warmupLinear({ peak: s.learningRate, warmup: s.warmup, total: s.steps }), { weightDecay: s.weightDecay }),
+    optimizer: adamW((step) => warmupLinear({ peak: s.learningRate, ...schedule })(step), { weightDecay: s.weightDecay }),
     clipNorm: 1,
     seed: s.seed,
   });
   if (optState) trainer.loadOptimizerState(optState, startStep);
   const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
-  log(`model: ${s.size.layers} layers, hidden ${s.size.hidden}, ${s.size.heads} heads, ${V} tokens, ${(params / 1e6).toFixed(2)}M parameters; ${s.batchSize} x ${s.maxlen} per step${startStep ? `; resumed at step ${startStep}` : ''}`);
+  const generator = electraC ? `; generator hidden ${electraC.generator.hiddenSize}, ${electraC.generator.numHeads} heads` : '';
+  log(`model: ${s.size.layers} layers, hidden ${s.size.hidden}, ${s.size.heads} heads, ${V} tokens, ${(params / 1e6).toFixed(2)}M parameters${generator}; ${s.batchSize} x ${s.maxlen} per step${startStep ? `; resumed at step ${startStep}` : ''}`);
 
   const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: s.maxlen, batchSize: s.batchSize, seed: s.seed });
   // ELECTRA: the held-out figure is the generator's MLM accuracy (its trunk's feeds are renamed).
@@ -230,9 +254,20 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   let stopped = '';
   const onSignal = (sig: string) => { stopped = sig; log(`${sig}: stopping after this step, with a checkpoint`); };
   const handlers = ctl.handleSignals === false ? [] : (['SIGTERM', 'SIGINT'] as const).map((sig) => { const h = () => onSignal(sig); process.on(sig, h); return [sig, h] as const; });
-  const stopAt = Math.min(ctl.stopAt ?? Infinity, s.steps);
-  const progress = new Progress({ label: startStep ? `pretrain (from step ${startStep})` : 'pretrain', total: stopAt - startStep, unit: 'step', silent: ctl.quiet });
-  logLine({ event: startStep ? 'resume' : 'start', step: startStep, params, vocab: V, pid: process.pid });
+  const budget = ctl.trainSeconds;
+  // Under a budget the schedule's length is an estimate: the budget, not s.steps, ends the run.
+  const stopAt = budget !== undefined ? ctl.stopAt ?? Infinity : Math.min(ctl.stopAt ?? Infinity, s.steps);
+  const progress = new Progress({ label: startStep ? `pretrain (from step ${startStep})` : 'pretrain', total: Math.min(stopAt, s.steps) - startStep, unit: 'step', silent: ctl.quiet });
+  logLine({ event: startStep ? 'resume' : 'start', step: startStep, params, vocab: V, pid: process.pid, ...(budget !== undefined ? { train_seconds_budget: budget } : {}) });
+  let firstStepDone = -1; // trainSeconds after this process's first step (which compiles), for the rate
+  const refit = () => {
+    const steps = step - startStep - 1;
+    if (budget === undefined || steps < 2) return;
+    const perStep = (trainSeconds - firstStepDone) / steps;
+    schedule.total = Math.max(step + 1, Math.round(step + (budget - trainSeconds) / perStep));
+    schedule.warmup = Math.max(1, Math.round(warmupShare * schedule.total));
+    progress.total = Math.min(stopAt, schedule.total) - startStep;
+  };
   if (startStep === 0) await evaluate(0);
   let lastCkpt = Date.now();
   let window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
@@ -247,6 +282,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   try {
     while (step < stopAt) {
       if (ctl.deadline !== undefined && Date.now() >= ctl.deadline) { stopped = 'deadline'; break; }
+      if (budget !== undefined && trainSeconds >= budget) { stopped = 'budget'; break; }
       if (stopped) break;
       const began = Date.now();
       let batch = stream.batchAt(step);
@@ -257,6 +293,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
       step = trainer.step;
       trainSeconds += (Date.now() - began) / 1000;
       tokensSeen += tokens;
+      if (firstStepDone < 0) firstStepDone = trainSeconds;
+      refit();
       window.loss += r.loss; window.steps++; window.tokens += tokens;
       progress.tick(1, { loss: r.loss, lr: r.learningRate });
       if (step % ctl.logEvery === 0) logWindow();
@@ -275,6 +313,11 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     if (!failed) checkpoint(step);
     for (const [sig, h] of handlers) process.off(sig, h);
     await sampler?.release();
+  }
+  if (budget !== undefined && stopped === 'budget') {
+    // The schedule as it ran (it ended at this step), so run.json and the export record it.
+    s = { ...s, steps: step, warmup: Math.min(schedule.warmup, step) };
+    writeFileAtomic(runJson, JSON.stringify(s, null, 2) + '\n');
   }
   stopped ||= step >= s.steps ? 'done' : 'stop-at';
   logLine({ event: 'stop', step, reason: stopped, trainSeconds, tokensSeen });
