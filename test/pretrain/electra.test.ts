@@ -14,6 +14,7 @@ import { DEFAULT_SETTINGS, pretrain } from '../../src/training/pretrain/run.ts';
 import { exportRun } from '../../src/training/pretrain/export.ts';
 import { buildModel } from '../../src/models/build.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
+import { classifyTask, finetune, prepareModel } from '../../src/tasks/finetune.ts';
 
 const c = parseElectra(electraConfigs({ layers: 2, hidden: 32, heads: 2, maxPosition: 16 }, 40, { dropout: 0, generatorRatio: 0.5 }));
 
@@ -46,7 +47,7 @@ test('ELECTRA loss = generator MLM + 50 x discriminator BCE, with one set of emb
   assert.ok(Math.abs(l! - (g! + 50 * d!)) < 1e-4 * Math.abs(l!), `${l} vs ${g} + 50 x ${d}`);
 });
 
-test('a short ELECTRA run lowers its loss, resumes bit for bit, and exports its discriminator', async () => {
+test('a short ELECTRA run lowers its loss, resumes bit for bit, exports its discriminator, which fine-tunes as task-sentiment --base does', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pretrain-electra-'));
   try {
     mkdirSync(join(dir, 'corpus'));
@@ -73,6 +74,27 @@ test('a short ELECTRA run lowers its loss, resumes bit for bit, and exports its 
     const tok = await loadTokenizer(join(dir, 'model'));
     const { logits } = await disc.predict({ input_ids: [tok.encode('床前明月光').ids] });
     assert.deepEqual(logits!.shape, [1, 7]);
+    // What examples/task-sentiment.ts --base does: the discriminator's trunk loaded, a fresh classifier on top.
+    const rows = Array.from({ length: 16 }, (_, i) => ({ text: lines[i % lines.length]!, label: i % 2 ? 'pos' : 'neg' }));
+    const { model, task } = await prepareModel({ base: join(dir, 'model'), seed: 1, task: (t) => classifyTask(t, ['neg', 'pos'], 16) });
+    assert.equal(model.family, 'electra');
+    for (const w of ['embeddings/word_embeddings', 'encoder/layer_0/attention/self/query/kernel', 'encoder/layer_0/output/LayerNorm/gamma']) {
+      assert.deepEqual(model.store.get(w)!.data, disc.store.get(w)!.data, `${w} is the pretrained discriminator's`);
+    }
+    assert.ok(!model.weightNames().some((n) => n.startsWith('discriminator/')), 'the replaced-token head is not part of the classifier');
+    const ft = await finetune({ model, task, train: rows, dev: rows, test: rows, epochs: 1, batchSize: 8, lr: 5e-5, seed: 1, progress: false });
+    assert.ok(ft.test!.accuracy! >= 0 && ft.test!.accuracy! <= 1, JSON.stringify(ft.test));
+    assert.notDeepEqual(model.store.get('encoder/layer_0/attention/self/query/kernel')!.data, disc.store.get('encoder/layer_0/attention/self/query/kernel')!.data, 'fine-tuning moved the trunk');
+
+    // A compute budget (bench electra): stops at the budget whatever steps says, and run.json records the schedule as it ran.
+    const budget = await pretrain({ ...s, steps: 100000, warmup: 5000, generatorRatio: 0.25 }, ctl(join(dir, 'c'), { trainSeconds: 2 }));
+    assert.equal(budget.stopped, 'budget');
+    const ran = JSON.parse(readFileSync(join(dir, 'c', 'run.json'), 'utf8'));
+    assert.equal(ran.steps, budget.step);
+    assert.ok(ran.warmup >= 1 && ran.warmup < ran.steps && Math.abs(ran.warmup / ran.steps - 0.05) < 0.02, `warmup ${ran.warmup} of ${ran.steps} steps keeps its 5% share`);
+    assert.equal(ran.generatorRatio, 0.25);
+    const again = await pretrain(null, ctl(join(dir, 'c'), { resume: true, trainSeconds: 2 }));
+    assert.deepEqual([again.step, again.stopped], [budget.step, 'budget'], 'a spent budget resumes to an immediate stop');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
