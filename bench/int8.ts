@@ -22,9 +22,10 @@
  *   (`AutoModel` / `AutoModelForCausalLM`, `dtype: 'q8'`, local files only), so its runtime path (its
  *   ORT session options, tensors, generate loop) is the one measured. The published Xenova q8 files are
  *   made by the same quantizer from Optimum's export of the same architecture.
- * - The xiangqi player (models/xiangqi, read only): how often int8 picks fp32's top move.
+ * - The xiangqi player (models/xiangqi, read only): how often int8 (and int4) picks fp32's top move.
  * - MLM top-1 agreement int8 vs fp32 on models/chinese-small (trained here; read only), at 15% masked
- *   positions (seeded) of CSL dev abstracts (/work/shared/data/corpora/csl, not used in pretraining).
+ *   positions (seeded) of CSL dev abstracts (/work/shared/data/corpora/csl, not used in pretraining);
+ *   also with int8 embeddings, and for int4 (MatMulNBits, 4-bit blocks of 32, int8 compute).
  *
  * Timings are medians, with the variants interleaved round by round so that background load hits each
  * alike; the load average is printed. Ends with one JSON line.
@@ -365,7 +366,8 @@ if (only.has('mlm')) {
     const r = new Random(11);
     const int8 = quantize(fp32, { mode: 'dynamic-int8' });
     const int8Emb = quantize(fp32, { mode: 'dynamic-int8', embeddings: true });
-    const counts = { same: 0, sameEmb: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[] };
+    const int4 = quantize(fp32, { mode: 'int4' });
+    const counts = { same: 0, sameEmb: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[] };
     for (let i = 0; i < texts.length; i += 16) {
       const ids = texts.slice(i, i + 16).map((t) => tokenizer.encode(t, undefined, { maxlen: 128 }).ids);
       const len = Math.max(...ids.map((x) => x.length));
@@ -382,9 +384,12 @@ if (only.has('mlm')) {
       const a = (await fp32.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
       const b = (await int8.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
       const e = (await int8Emb.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
+      const f = (await int4.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
       const V = a.length / (ids.length * len);
       counts.same += top1Agreement(a, b, V, rows) * rows.length;
       counts.sameEmb += top1Agreement(a, e, V, rows) * rows.length;
+      counts.same4 += top1Agreement(a, f, V, rows) * rows.length;
+      counts.cos4.push(cosineSimilarity(a, f));
       counts.masked += rows.length;
       const real = attention_mask.flatMap((m, bi) => m.map((x, j) => (x ? bi * len + j : -1))).filter((x) => x >= 0);
       counts.allSame += top1Agreement(a, b, V, real) * real.length;
@@ -394,10 +399,12 @@ if (only.has('mlm')) {
     const agreement = counts.same / counts.masked;
     console.log(`MLM top-1 agreement int8 vs fp32, models/chinese-small, ${texts.length} CSL dev abstracts: ${(100 * agreement).toFixed(2)}% of ${counts.masked} masked positions ` +
       `(${(100 * counts.sameEmb / counts.masked).toFixed(2)}% with int8 embeddings too); all ${counts.all} positions ${(100 * counts.allSame / counts.all).toFixed(2)}%; ` +
-      `logit cosine (min over batches) ${Math.min(...counts.cos).toFixed(5)}`);
+      `logit cosine (min over batches) ${Math.min(...counts.cos).toFixed(5)}; int4 (MatMulNBits): ${(100 * counts.same4 / counts.masked).toFixed(2)}% of masked positions, cosine (min) ${Math.min(...counts.cos4).toFixed(5)}`);
     result.mlm_top1_agreement = +agreement.toFixed(4);
     result.mlm_top1_agreement_int8_embeddings = +(counts.sameEmb / counts.masked).toFixed(4);
     result.mlm_logit_cosine_min = +Math.min(...counts.cos).toFixed(5);
+    result.mlm_top1_agreement_int4 = +(counts.same4 / counts.masked).toFixed(4);
+    result.mlm_logit_cosine_min_int4 = +Math.min(...counts.cos4).toFixed(5);
   }
 }
 
@@ -406,8 +413,9 @@ if (only.has('xiangqi')) {
   const model = loadPlayerModel();
   const fp32 = await Player.create(model);
   const int8 = await Player.create(model, { quantize: { mode: 'dynamic-int8' } });
+  const int4 = await Player.create(model, { quantize: { mode: 'int4' } });
   const r = new Random(5);
-  let same = 0, n = 0, games = 0;
+  let same = 0, same4 = 0, n = 0, games = 0;
   const cos: number[] = [];
   while (n < (quick ? 20 : 100)) {
     const pos = Position.start();
@@ -416,6 +424,7 @@ if (only.has('xiangqi')) {
       const [a, b] = [await fp32.analyse(pos), await int8.analyse(pos)];
       if (!a.length) break;
       if (a[0]!.iccs === b[0]!.iccs) same++;
+      if (a[0]!.iccs === (await int4.analyse(pos))[0]!.iccs) same4++;
       const byMove = new Map(b.map((m) => [m.iccs, m.logProb]));
       cos.push(cosineSimilarity(a.map((m) => m.logProb), a.map((m) => byMove.get(m.iccs)!)));
       n++;
@@ -423,8 +432,9 @@ if (only.has('xiangqi')) {
       pos.play(a[Math.min(a.length - 1, r.next() < 0.3 ? 1 + r.int(2) : 0)]!.move);
     }
   }
-  console.log(`xiangqi player (models/xiangqi), ${n} positions from ${games} games: int8 picks the fp32 top move in ${(100 * same / n).toFixed(1)}%; move log-prob cosine (min) ${Math.min(...cos).toFixed(5)}`);
+  console.log(`xiangqi player (models/xiangqi), ${n} positions from ${games} games: int8 picks the fp32 top move in ${(100 * same / n).toFixed(1)}%; move log-prob cosine (min) ${Math.min(...cos).toFixed(5)}; int4: ${(100 * same4 / n).toFixed(1)}%`);
   result.xiangqi_move_agreement = +(same / n).toFixed(4);
+  result.xiangqi_move_agreement_int4 = +(same4 / n).toFixed(4);
   await clearSessionCache();
 }
 

@@ -8,7 +8,7 @@
 import { parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const USAGE = `usage: bert4ts convert <input> <output> [--format safetensors|tf|pytorch] [--dtype float32|float16|bfloat16] [--quiet]
-       bert4ts convert --quantize dynamic-int8|weight-only-int8 [--embeddings] [--application A] <model dir> <output dir>
+       bert4ts convert --quantize dynamic-int8|weight-only-int8|int4 [--embeddings] [--application A] <model dir> <output dir>
 
   <input>   safetensors file or *.index.json, TF checkpoint prefix (x.ckpt), pytorch_model.bin,
             .onnx, or a model directory
@@ -16,8 +16,8 @@ const USAGE = `usage: bert4ts convert <input> <output> [--format safetensors|tf|
   --dtype   cast float tensors (integer tensors are kept as they are)
   --quiet   no progress bar
   --quantize     save <model dir> as a quantized model directory (int8 sessions and ONNX export; the
-                 weights file keeps its dtype): dynamic-int8 (int8 weights and activations) or
-                 weight-only-int8 (int8 weights, fp32 compute)
+                 weights file keeps its dtype): dynamic-int8 (int8 weights and activations),
+                 weight-only-int8 (int8 weights, fp32 compute) or int4 (4-bit weight blocks, MatMulNBits)
   --embeddings   with --quantize: embedding tables int8 too
   --application  with --quantize: the application to build (default: the saved one)
 
@@ -84,6 +84,7 @@ const command: Command = {
 /** `--quantize`: build the model directory, save it quantized (with its tokenizer) to `output`. */
 async function quantizeDir(input: string, output: string, mode: string, o: { embeddings?: boolean; application?: string; other?: string }): Promise<number> {
   const { QUANTIZE_MODES } = await import('../runtime/quantize.ts');
+  type QuantizeMode = import('../runtime/quantize.ts').QuantizeMode;
   if (!(QUANTIZE_MODES as readonly string[]).includes(mode)) throw new UsageError(`--quantize must be ${QUANTIZE_MODES.join(' or ')}, got "${mode}"`);
   if (o.other !== undefined) throw new UsageError('--quantize writes a model directory: --format and --dtype do not apply');
   const { existsSync, statSync } = await import('node:fs');
@@ -95,7 +96,7 @@ async function quantizeDir(input: string, output: string, mode: string, o: { emb
   const { loadTokenizer } = await import('../tokenizers/index.ts');
   const model = buildModel(input, { checkpoint: input, application: o.application });
   const tokenizer = model.tokenizer ?? (await loadTokenizer(input).catch(() => undefined));
-  const q = quantize(model, { mode: mode as 'dynamic-int8' | 'weight-only-int8', ...(o.embeddings ? { embeddings: true } : {}) });
+  const q = quantize(model, { mode: mode as QuantizeMode, ...(o.embeddings ? { embeddings: true } : {}) });
   const files = q.save(output, { tokenizer });
   process.stdout.write(JSON.stringify({ input, output, family: q.family, application: q.application, quantize: q.options.quantize, files }) + '\n');
   return 0;

@@ -8,6 +8,9 @@
  *                     + MatMulInteger + Cast + Mul) runs as fast: see PATTERNS below.
  *   weight-only-int8  W is stored int8 + per-column scales and dequantized in the graph
  *                     (DequantizeLinear, axis 1) before an fp32 MatMul: a 4x smaller export, fp32 speed.
+ *   int4              W in 4-bit blocks of INT4_BLOCK values along K, one symmetric scale per block
+ *                     (ORT contrib MatMulNBits, accuracy_level 4: activations quantized to int8 per block
+ *                     and an int8 dot product): an 8x smaller weight file than fp32.
  *   embeddings: true  Gather tables become int8 rows with one scale per row, dequantized after the
  *                     lookup (Gather + Cast + Mul by the gathered scales): a 4x smaller vocabulary table.
  *
@@ -20,8 +23,8 @@
 import { toFloat32, type HostTensor } from '../graph/dtype.ts';
 import { LoweredModel, weightVersion, type Initializer, type OnnxNode } from './lower.ts';
 
-export type QuantizeMode = 'dynamic-int8' | 'weight-only-int8';
-export const QUANTIZE_MODES: readonly QuantizeMode[] = ['dynamic-int8', 'weight-only-int8'];
+export type QuantizeMode = 'dynamic-int8' | 'weight-only-int8' | 'int4';
+export const QUANTIZE_MODES: readonly QuantizeMode[] = ['dynamic-int8', 'weight-only-int8', 'int4'];
 
 export interface QuantizeOptions {
   mode: QuantizeMode;
@@ -45,7 +48,6 @@ export function checkQuantizeOptions(options: unknown, what = 'quantize options'
   const o = options as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !Object.hasOwn(OPTION_KEYS, k));
   if (unknown.length) throw new QuantizeError(`${what}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${Object.keys(OPTION_KEYS).join(', ')})`);
-  if (o.mode === 'int4') throw new QuantizeError(`${what}: mode 'int4' is not supported (yet); use ${QUANTIZE_MODES.map((m) => `'${m}'`).join(' or ')}`);
   if (!QUANTIZE_MODES.includes(o.mode as QuantizeMode)) throw new QuantizeError(`${what}: mode must be ${QUANTIZE_MODES.map((m) => `'${m}'`).join(' or ')}, got ${JSON.stringify(o.mode)}`);
   if (o.embeddings !== undefined && typeof o.embeddings !== 'boolean') throw new QuantizeError(`${what}: embeddings must be true or false, got ${JSON.stringify(o.embeddings)}`);
 }
@@ -94,6 +96,36 @@ export function quantizeInt8(w: Float32Array, rows: number, cols: number, axis: 
   return { q, scale };
 }
 
+/** Values per int4 block along K (MatMulNBits' block_size: a power of 2, at least 16). */
+export const INT4_BLOCK = 32;
+
+/**
+ * W [K, N] as MatMulNBits stores it: per output column n and block b of INT4_BLOCK rows, the values
+ * q = round(w / s) + 8 in [1, 15] (s = the block's max |w| / 7; zero point 8, the op's default), two
+ * per byte, the first in the low nibble; K is padded with zeros to whole blocks. Scales [N * blocks].
+ */
+export function quantizeInt4(w: Float32Array, K: number, N: number): { q: Uint8Array; scale: Float32Array; blocks: number } {
+  const blocks = Math.ceil(K / INT4_BLOCK), half = INT4_BLOCK / 2;
+  const q = new Uint8Array(N * blocks * half).fill(0x88); // padding quantizes to zero (8 | 8 << 4)
+  const scale = new Float32Array(N * blocks);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < blocks; b++) {
+      const k0 = b * INT4_BLOCK, k1 = Math.min(K, k0 + INT4_BLOCK);
+      let max = 0;
+      for (let k = k0; k < k1; k++) max = Math.max(max, Math.abs(w[k * N + n]!));
+      const s = max > 0 ? max / 7 : 1;
+      scale[n * blocks + b] = s;
+      const base = (n * blocks + b) * half;
+      for (let k = k0; k < k1; k++) {
+        const v = Math.max(-7, Math.min(7, Math.round(w[k * N + n]! / s))) + 8;
+        const i = base + ((k - k0) >> 1);
+        q[i] = (k - k0) & 1 ? (q[i]! & 0x0f) | (v << 4) : (q[i]! & 0xf0) | v;
+      }
+    }
+  }
+  return { q, scale, blocks };
+}
+
 function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c]!;
@@ -138,6 +170,15 @@ function concat(parts: ConstWeight[], axis: number): ConstWeight {
 
 // Source array -> (sources, versions, layout) -> its quantized form.
 const cache = new WeakMap<object, Map<string, { q: Int8Array; scale: Float32Array }>>();
+const cache4 = new WeakMap<object, Map<string, { q: Uint8Array; scale: Float32Array; blocks: number }>>();
+function quantizedInt4Of(w: ConstWeight): { q: Uint8Array; scale: Float32Array; blocks: number } {
+  let byKey = cache4.get(w.anchor);
+  if (!byKey) cache4.set(w.anchor, (byKey = new Map()));
+  let hit = byKey.get(w.key);
+  if (!hit) byKey.set(w.key, (hit = quantizeInt4(w.value(), w.shape[0]!, w.shape[1]!)));
+  return hit;
+}
+
 function quantizedOf(w: ConstWeight, axis: 0 | 1): { q: Int8Array; scale: Float32Array; shape: [number, number] } {
   const shape = w.shape as [number, number];
   let byKey = cache.get(w.anchor);
@@ -244,6 +285,22 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
     return names;
   };
 
+  const int4Names = new Map<string, { q: string; scale: string }>();
+  const int4Weight = (w: ConstWeight) => {
+    let names = int4Names.get(w.key);
+    if (!names) {
+      const N = w.shape[1]!;
+      const { q, scale, blocks } = quantizedInt4Of(w);
+      const base = (w.key.match(/[\w/.]+(?=@)/)?.[0] ?? 'w').replace(/[^\w.]/g, '_');
+      names = {
+        q: addInit(`${base}_int4_`, { dtype: 'uint8', shape: [N, blocks, INT4_BLOCK / 2], data: q }),
+        scale: addInit(`${base}_scale4_`, { dtype: 'float32', shape: [N * blocks], data: scale }),
+      };
+      int4Names.set(w.key, names);
+    }
+    return names;
+  };
+
   const biasNames = new Map<string, string>();
   const biasConstant = (b: ConstWeight): string => {
     let name = biasNames.get(b.key);
@@ -263,6 +320,13 @@ export function quantizeLowered(model: LoweredModel, options: QuantizeOptions, r
     if (removed.has(n)) continue;
     if (n.opType === 'MatMul' && n.domain === '') {
       const w = weightBehind(n.ins[1]!);
+      if (w && options.mode === 'int4') {
+        matmuls++;
+        const [K, N] = w.shape as [number, number];
+        const { q, scale } = int4Weight(w);
+        node('MatMulNBits', [n.ins[0]!, q, scale], [n.outs[0]!], { K, N, bits: 4, block_size: INT4_BLOCK, accuracy_level: 4 }, 'com.microsoft');
+        continue;
+      }
       if (w) {
         matmuls++;
         const { q, scale } = int8Weight(w, 1);

@@ -24,8 +24,8 @@ function files(): { dir: string; config: string; vocab: string } {
 
 test('parseEvalModes: lists, all, and unknown modes named', () => {
   assert.deepEqual(parseEvalModes('fp32, dynamic-int8,fp32'), ['fp32', 'dynamic-int8']);
-  assert.deepEqual(parseEvalModes('all'), ['fp32', 'dynamic-int8', 'weight-only-int8']);
-  assert.throws(() => parseEvalModes('fp32,int4'), /unknown mode 'int4' \(valid: fp32, dynamic-int8, weight-only-int8, or all\)/);
+  assert.deepEqual(parseEvalModes('all'), ['fp32', 'dynamic-int8', 'weight-only-int8', 'int4']);
+  assert.throws(() => parseEvalModes('fp32,int2'), /unknown mode 'int2' \(valid: fp32, dynamic-int8, weight-only-int8, int4, or all\)/);
   assert.throws(() => parseEvalModes(' , '), /give one or more of/);
 });
 
@@ -42,7 +42,7 @@ test('evaluate: a CRF tagger and a classifier, fp32 as trained and int8 beside i
     const out = JSON.parse(e.stdout.trim().split('\n').at(-1)!);
     assert.equal(out.task, 'tag-crf');
     assert.equal(out.rows, 32);
-    assert.deepEqual(out.scores.map((s: { mode: string }) => s.mode), ['fp32', 'dynamic-int8', 'weight-only-int8']);
+    assert.deepEqual(out.scores.map((s: { mode: string }) => s.mode), ['fp32', 'dynamic-int8', 'weight-only-int8', 'int4']);
     assert.deepEqual(out.scores[0].metrics, r.dev);
     for (const s of out.scores) assert.ok(Math.abs(s.metrics.f1 - r.dev.f1!) <= 0.1, JSON.stringify(out));
     for (const s of out.scores.slice(1)) assert.ok(s.agreement.items >= 0.9 && s.agreement.rows <= s.agreement.items + 1e-9, JSON.stringify(out));
@@ -62,9 +62,9 @@ test('evaluate: a CRF tagger and a classifier, fp32 as trained and int8 beside i
     assert.equal(scores[0]!.agreement, undefined);
     assert.ok(scores[1]!.agreement!.rows >= 0.9 && scores[1]!.agreement!.items === undefined, JSON.stringify(scores));
     writeFileSync(join(dir, 'rows.tsv'), rows.map((x) => `${x.text}\t${x.label}`).join('\n') + '\n');
-    const mode = cli('--model', join(dir, 'classifier'), '--test', join(dir, 'rows.tsv'), '--quantize', 'fp32,int4');
+    const mode = cli('--model', join(dir, 'classifier'), '--test', join(dir, 'rows.tsv'), '--quantize', 'fp32,int2');
     assert.equal(mode.status, 2);
-    assert.match(mode.stderr, /unknown mode 'int4'/);
+    assert.match(mode.stderr, /unknown mode 'int2'/);
     writeFileSync(join(dir, 'other.tsv'), '电影好\tmaybe\n');
     const label = cli('--model', join(dir, 'classifier'), '--test', join(dir, 'other.tsv'));
     assert.equal(label.status, 1);

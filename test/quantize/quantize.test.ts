@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { buildModel, quantize, type Model } from '../../src/models/index.ts';
 import { lower, type LoweredModel } from '../../src/runtime/lower.ts';
-import { quantizeLowered, QuantizeError, type QuantizeReport } from '../../src/runtime/quantize.ts';
+import { INT4_BLOCK, quantizeInt4, quantizeLowered, QuantizeError, type QuantizeReport } from '../../src/runtime/quantize.ts';
 import { decoderFor, generatorFor } from '../../src/generation/forModel.ts';
 import { greedy } from '../../src/generation/decode.ts';
 import { cosineSimilarity, top1Agreement } from '../../src/metrics/agreement.ts';
@@ -64,12 +64,40 @@ test('dynamic-int8 rewrites every weight MatMul to int8 weights with per-column 
   // weight-only: DequantizeLinear (per axis 1) before fp32 MatMuls.
   const qw = quantizeLowered(fp32, { mode: 'weight-only-int8' });
   assert.equal(qw.nodes.filter((n) => n.opType === 'DequantizeLinear' && n.attrs.axis === 1).length, weightMatmuls);
+  // int4: MatMulNBits over 4-bit blocks along K, 8x smaller than the fp32 kernels.
+  const q4 = quantizeLowered(fp32, { mode: 'int4' }, (r) => { report = r; });
+  const nbits = q4.nodes.filter((n) => n.opType === 'MatMulNBits' && n.domain === 'com.microsoft');
+  assert.equal(nbits.length, weightMatmuls);
+  for (const n of nbits) {
+    const b = q4.initializers.find((i) => i.name === n.ins[1])!.tensor;
+    assert.deepEqual(b.shape, [n.attrs.N, Math.ceil((n.attrs.K as number) / INT4_BLOCK), INT4_BLOCK / 2]);
+    assert.equal(b.dtype, 'uint8');
+  }
+});
+
+test('quantizeInt4: blocks along K, zero point 8, low nibble first, K padded with zeros; round trip within half a step', () => {
+  const K = 40, N = 3; // 2 blocks, the second holding 8 values and 24 of padding
+  const w = Float32Array.from({ length: K * N }, (_, i) => Math.sin(i * 1.7) * (1 + (i % N)));
+  const { q, scale, blocks } = quantizeInt4(w, K, N);
+  assert.equal(blocks, 2);
+  assert.equal(q.length, N * blocks * INT4_BLOCK / 2);
+  const at = (k: number, n: number) => {
+    const byte = q[(n * blocks + Math.floor(k / INT4_BLOCK)) * (INT4_BLOCK / 2) + ((k % INT4_BLOCK) >> 1)]!;
+    return (k % 2 ? byte >> 4 : byte & 15) - 8;
+  };
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const s = scale[n * blocks + Math.floor(k / INT4_BLOCK)]!;
+      assert.ok(Math.abs(at(k, n) * s - w[k * N + n]!) <= s / 2 + 1e-6, `w[${k}, ${n}]`);
+    }
+    for (let k = K; k < blocks * INT4_BLOCK; k++) assert.equal(at(k, n), 0, 'padding is zero');
+  }
 });
 
 test('encoder and MLM outputs stay close to fp32 (cosine >= 0.99, top-1 agreement) in every mode', async () => {
   const model = buildModel(BERT, { seed: 3, application: 'mlm' });
   const ref = await model.predict({ input_ids: IDS, attention_mask: MASK });
-  for (const options of [{ mode: 'dynamic-int8' }, { mode: 'dynamic-int8', embeddings: true }, { mode: 'weight-only-int8' }] as const) {
+  for (const options of [{ mode: 'dynamic-int8' }, { mode: 'dynamic-int8', embeddings: true }, { mode: 'weight-only-int8' }, { mode: 'int4' }] as const) {
     const q = quantize(model, options);
     assert.deepEqual(q.options.quantize, options);
     const out = await q.predict({ input_ids: IDS, attention_mask: MASK });
@@ -172,8 +200,7 @@ test('the xiangqi player takes the quantization as a runtime option and mostly p
 
 test('bad quantization options are refused with errors that name the problem', async () => {
   const model = buildModel(BERT, { seed: 1 });
-  assert.throws(() => quantize(model, { mode: 'int4' } as never), (e: Error) => e instanceof QuantizeError && /'int4' is not supported/.test(e.message));
-  assert.throws(() => quantize(model, { mode: 'int8' } as never), /mode must be 'dynamic-int8' or 'weight-only-int8', got "int8"/);
+  assert.throws(() => quantize(model, { mode: 'int8' } as never), (e: Error) => e instanceof QuantizeError && /mode must be 'dynamic-int8' or 'weight-only-int8' or 'int4', got "int8"/.test(e.message));
   assert.throws(() => quantize(model, 'dynamic-int8' as never), /must be an object such as \{ mode: 'dynamic-int8' \}/);
   assert.throws(() => quantize(model, { mode: 'dynamic-int8', perChannel: false } as never), /unknown option 'perChannel'/);
   assert.throws(() => quantize(model, { mode: 'dynamic-int8', embeddings: 'yes' } as never), /embeddings must be true or false/);
@@ -203,9 +230,9 @@ test('bert4ts convert --quantize writes a quantized model directory; bad modes a
   const expected = await buildModel(join(dir, 'int8')).predict({ input_ids: [[2, 15, 27, 3]] });
   assert.ok(cosineSimilarity(logits, f32(expected.logits!)) > 0.9999);
   await session.release();
-  const bad = cli('--quantize', 'int4', join(dir, 'fp32'), join(dir, 'x'));
+  const bad = cli('--quantize', 'int2', join(dir, 'fp32'), join(dir, 'x'));
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--quantize must be dynamic-int8 or weight-only-int8, got "int4"/);
+  assert.match(bad.stderr, /--quantize must be dynamic-int8 or weight-only-int8 or int4, got "int2"/);
   const notDir = cli('--quantize', 'dynamic-int8', join(dir, 'fp32', 'model.safetensors'), join(dir, 'y'));
   assert.equal(notDir.status, 2);
   assert.match(notDir.stderr, /needs a model directory/);
