@@ -10,7 +10,7 @@
  *   steps makes it a fair comparison and costs as much as that run).
  *
  *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--steps 100,500,2000]
- *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--scratch N] [--quick]
+ *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear] [--scratch N] [--quick]
  *
  * Fine-tuning continues the MLM objective on the run's training stream (dense labels, AdamW, linear
  * warm-up over 10% of the steps). --quick: 20 steps, 64 eval rows (a smoke test of the script).
@@ -25,6 +25,7 @@ import { loadTokenizer } from '../src/tokenizers/index.ts';
 import { Trainer } from '../src/training/trainer.ts';
 import { adamW } from '../src/training/optimizers.ts';
 import { warmupLinear } from '../src/training/schedules.ts';
+import { Progress } from '../src/util/progress.ts';
 import { heldOutBatches, prepareData, type PretrainSettings } from '../src/training/pretrain/run.ts';
 import { PretrainStream, specialIds } from '../src/training/pretrain/data.ts';
 
@@ -39,6 +40,8 @@ const batchSize = Number(value('--batch', '16'));
 const redrawEvery = Number(value('--redraw', '100'));
 const evalRows = Number(value('--eval-rows', quick ? '64' : '512'));
 const scratch = args.includes('--scratch') ? Number(value('--scratch', '0')) : 0;
+const kinds = value('--kinds', 'performer,linear').split(',');
+if (kinds.some((k) => k !== 'performer' && k !== 'linear')) throw new Error(`--kinds: performer and/or linear, got ${kinds.join(',')}`);
 
 if (!existsSync(join(dir, 'pretraining.json'))) {
   console.error(`${dir}: no pretraining.json (a model directory exported by bert4ts pretrain is needed; the pretrained Chinese model may not have landed yet)`);
@@ -80,17 +83,20 @@ async function fineTune(model: Model, spec: AttentionSpec, label: string, steps:
   const total = Math.max(...steps);
   const trainer = await Trainer.create({ store: model.store, loss: (s) => model.loss(s), optimizer: adamW(warmupLinear({ peak: rate, warmup: Math.ceil(total / 10), total }), { weightDecay: 0.01 }) });
   const redraw = spec.kind === 'performer' ? featureRedraw((s) => model.loss(s), spec) : () => ({});
+  const progress = new Progress({ label, total, unit: 'step' });
   for (let step = 0; step < total; step++) {
     const { input_ids, attention_mask, token_type_ids, labels } = stream.batchAt(step, { dense: true });
-    await trainer.trainStep({ input_ids: input_ids!, attention_mask: attention_mask!, token_type_ids: token_type_ids!, labels: labels!, ...redraw(step) } as Record<string, HostTensor>);
+    const { loss } = await trainer.trainStep({ input_ids: input_ids!, attention_mask: attention_mask!, token_type_ids: token_type_ids!, labels: labels!, ...redraw(step) } as Record<string, HostTensor>);
+    progress.tick(1, { loss: +loss.toFixed(3) });
     if (steps.includes(step + 1)) report(`${label} +${step + 1} steps`, await accuracy(model));
   }
+  progress.finish();
 }
 
 const original = buildModel(dir, { application: 'mlm' });
 report('softmax (as trained)', await accuracy(original));
 const performer: AttentionSpec = { kind: 'performer', features, seed: 1, redraw: redrawEvery };
-for (const spec of [performer, { kind: 'linear' } as AttentionSpec]) {
+for (const spec of [performer, { kind: 'linear' } as AttentionSpec].filter((k) => kinds.includes(k.kind))) {
   const label = spec.kind === 'performer' ? `performer m=${features}` : 'linear';
   const model = buildModel(dir, { application: 'mlm', attention: spec });
   report(`${label} swapped, no training`, await accuracy(model));
