@@ -1,0 +1,219 @@
+/**
+ * Post 7846's ELECTRA claims at equal size and equal compute: is an ELECTRA discriminator a better
+ * base for fine-tuning than an MLM model pretrained for the same compute, and how does the
+ * generator's size change that?
+ *
+ *   npm run bench -- electra [--minutes 30] [--ratios 0.25,0.5,1] [--seeds 1] [--out FILE.jsonl]
+ *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5]
+ *
+ * Arms: MLM, and ELECTRA with each generator width ratio; per seed. Each arm pretrains from scratch
+ * with models/chinese-small's settings (its pretraining.json: corpus, vocabulary trimming, batch 32 x
+ * 128, lr, dropout, masking) at the given size, for the same compute: `--minutes` of training-step
+ * time (RunControl.trainSeconds; data preparation and evaluation do not count, ELECTRA's host-side
+ * sampling does), with the schedule refit to decay to 0 at the budget. Recorded: steps, tokens seen,
+ * ms/step, an analytic training FLOP estimate, the last held-out MLM accuracy (the generator's, for
+ * ELECTRA). The last weights are exported (ELECTRA: the discriminator) and fine-tuned on the
+ * sentiment set exactly as examples/task-sentiment.ts --base does (batch 32, maxlen 128, lr 5e-5,
+ * dev-best epoch), with the arm's seed; dev and test accuracy are recorded.
+ *
+ * Resumable: each arm appends one JSON line to --out and arms already there (same size, budget and
+ * fine-tuning settings) are skipped; run directories live in --work (default: beside --out), so an
+ * interrupted arm resumes its pretraining and a finished pretraining is reused when only the
+ * fine-tuning settings change. Each arm runs in its own child process (its sessions freed with it).
+ * Prints one row per arm (and per-arm means over seeds), then one JSON line.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SafetensorsReader } from '../src/checkpoint/safetensors.ts';
+import { classifyTask, finetune, labelSet, prepareModel, readTaskRows } from '../src/tasks/finetune.ts';
+import { pretrain, type PretrainSettings } from '../src/training/pretrain/run.ts';
+import { exportRun } from '../src/training/pretrain/export.ts';
+import { electraConfigs } from '../src/training/pretrain/electra.ts';
+import { formatDuration } from '../src/util/progress.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const shared = resolve(root, '../shared/data');
+const { values: o } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    minutes: { type: 'string', default: '30' }, ratios: { type: 'string', default: '0.25,0.5,1' }, seeds: { type: 'string', default: '1' },
+    out: { type: 'string', default: join(tmpdir(), 'bert4ts-bench-electra', 'results.jsonl') }, work: { type: 'string' },
+    layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, intermediate: { type: 'string' },
+    'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '5e-5' },
+    'eval-every': { type: 'string', default: '250' }, settings: { type: 'string', default: join(root, 'models/chinese-small/pretraining.json') },
+    arm: { type: 'string' },
+  },
+});
+
+function num(name: string, value: string | undefined, rule: { integer?: boolean; above?: number; max?: number } = {}): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || (rule.integer && !Number.isInteger(n)) || (rule.above !== undefined && n <= rule.above) || (rule.max !== undefined && n > rule.max)) {
+    throw new Error(`--${name} must be ${rule.integer ? 'an integer' : 'a number'}${rule.above !== undefined ? ` > ${rule.above}` : ''}${rule.max !== undefined ? ` and <= ${rule.max}` : ''}, got '${value}'`);
+  }
+  return n;
+}
+const list = (name: string, value: string, rule: Parameters<typeof num>[2]) => value.split(',').filter(Boolean).map((v) => num(name, v.trim(), rule)!);
+
+/** One arm: what a child process pretrains and fine-tunes. */
+interface Arm {
+  objective: 'mlm' | 'electra';
+  ratio?: number;
+  seed: number;
+  minutes: number;
+  size: { layers: number; hidden: number; heads: number; intermediate: number; maxPosition: number };
+  ft: { epochs: number; limit: number | null; lr: number };
+  evalEvery: number;
+  settingsFile: string;
+  work: string;
+  out: string;
+}
+/** A child's exit code when its pretraining was stopped by a signal: the parent stops too. */
+const INTERRUPTED = 3;
+const runName = (a: Arm) => `${a.objective}${a.objective === 'electra' ? `-g${a.ratio}` : ''}-s${a.seed}-${a.size.layers}x${a.size.hidden}-${a.minutes}min`;
+const armKey = (a: Arm) => `${runName(a)}-ft${a.ft.epochs}e${a.ft.limit ?? 'all'}lr${a.ft.lr}`;
+const label = (r: { objective: string; generator_ratio?: number }) => (r.objective === 'mlm' ? 'mlm' : `electra g=${r.generator_ratio}`);
+
+/**
+ * Training FLOPs per step, estimated from the shapes (2 per multiply-add; backward = 2x forward):
+ * trunk matmuls and attention at every token, the MLM heads at the predicted positions, the
+ * discriminator head at every token; ELECTRA adds the generator's forward that draws the samples.
+ */
+function stepFlops(a: Arm, vocab: number, batch: number, T: number, predicted: number): number {
+  const trunk = (L: number, H: number, I: number) => L * (2 * 4 * H * H + 2 * 2 * H * I + 2 * 2 * T * H); // per token
+  const mlmHead = (H: number, E: number) => 2 * (H * E + E * vocab); // per predicted token
+  const { layers: L, hidden: H, intermediate: I } = a.size;
+  if (a.objective === 'mlm') return 3 * (batch * T * trunk(L, H, I) + predicted * mlmHead(H, H));
+  const g = electraConfigs(a.size, vocab, { generatorRatio: a.ratio }).generator as { hidden_size: number; intermediate_size: number };
+  const gen = batch * T * (trunk(L, g.hidden_size, g.intermediate_size) + 2 * H * g.hidden_size) + predicted * mlmHead(g.hidden_size, H);
+  const disc = batch * T * (trunk(L, H, I) + 2 * (H * H + H));
+  return 3 * (gen + disc) + gen; // + the sampling forward
+}
+
+/** Sentiment rows as examples/task-sentiment.ts reads them (the zip unpacked once, outside the repo). */
+function sentiment(limit: number | null) {
+  const data = join(tmpdir(), 'bert4ts-data');
+  if (!existsSync(join(data, 'sentiment/sentiment.test.data'))) {
+    mkdirSync(data, { recursive: true });
+    execFileSync('unzip', ['-o', '-q', join(shared, 'corpora/sentiment/sentiment.zip'), '-d', data]);
+  }
+  const split = (name: string) => readTaskRows('classify', join(data, `sentiment/sentiment.${name}.data`), {}, limit ?? Infinity);
+  return { train: split('train'), dev: split('valid'), test: split('test') };
+}
+
+/** The child: pretrain (or resume) the arm, export its last weights, fine-tune, append the result line. */
+async function runArm(a: Arm): Promise<void> {
+  const started = Date.now();
+  const base = JSON.parse(readFileSync(a.settingsFile, 'utf8')) as { settings: PretrainSettings };
+  const dir = join(a.work, runName(a));
+  const budget = a.minutes * 60;
+  const ckpt = join(dir, 'checkpoint.safetensors');
+  // The schedule's length is a guess here (2 s/step, chinese-small's speed); the budget refits it after a few steps.
+  const guess = Math.max(20, Math.round(budget / 2));
+  const share = base.settings.warmup / base.settings.steps;
+  const settings: PretrainSettings = {
+    ...base.settings, size: a.size, seed: a.seed, steps: guess, warmup: Math.max(1, Math.round(share * guess)),
+    ...(a.objective === 'electra' ? { objective: 'electra', generatorRatio: a.ratio } : { objective: 'mlm' }),
+  };
+  const ctl = { out: dir, resume: existsSync(ckpt), trainSeconds: budget, checkpointMinutes: 10, evalEvery: a.evalEvery, logEvery: 25 };
+  console.log(`\n== ${armKey(a)}: pretraining ${a.minutes} min of steps in ${dir}${ctl.resume ? ' (resuming)' : ''}`);
+  const r = await pretrain(ctl.resume ? null : settings, ctl);
+  if (r.stopped !== 'budget') {
+    // SIGINT/SIGTERM: the checkpoint is saved, the budget not spent; no result line for a partial arm.
+    console.error(`== ${armKey(a)}: pretraining stopped (${r.stopped}) at step ${r.step} before its budget; rerun to continue it`);
+    process.exit(INTERRUPTED);
+  }
+  const reader = new SafetensorsReader(ckpt);
+  const meta = { ...reader.metadata };
+  reader.close();
+  const trainSeconds = Number(meta.trainSeconds), tokensSeen = Number(meta.tokensSeen);
+  const pretrainWall = (Date.now() - started) / 1000;
+  const model = join(dir, 'model');
+  // The last weights: both arms stop at the same compute (MLM's 'best' would pick by its own held-out score).
+  await exportRun(dir, model, { which: 'last', dtype: 'float32' });
+
+  const rows = sentiment(a.ft.limit);
+  const labels = labelSet([{ file: 'train', labels: rows.train.map((x) => x.label) }, { file: 'dev', labels: rows.dev.map((x) => x.label) }, { file: 'test', labels: rows.test.map((x) => x.label) }]).sort();
+  const prepared = await prepareModel({ base: model, seed: a.seed, task: (t) => classifyTask(t, labels, 128) });
+  console.log(`== ${armKey(a)}: fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
+  const ft = await finetune({ model: prepared.model, task: prepared.task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
+
+  const data = JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8')) as { tokens: number };
+  const vocab = prepared.tokenizer.vocabSize;
+  const s = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as PretrainSettings;
+  const flops = stepFlops(a, vocab, s.batchSize, s.maxlen, s.batchSize * Math.ceil(s.maxlen * s.maskRate)) * r.step;
+  const acc = r.heldOut.accuracy;
+  const row = {
+    bench: 'electra', key: armKey(a), objective: a.objective, ...(a.objective === 'electra' ? { generator_ratio: a.ratio } : {}), seed: a.seed, minutes: a.minutes, size: a.size,
+    steps: r.step, train_seconds: +trainSeconds.toFixed(1), ms_per_step: +((1000 * trainSeconds) / Math.max(1, r.step)).toFixed(1), tokens_seen: tokensSeen,
+    epochs_of_corpus: +(tokensSeen / data.tokens).toFixed(3), train_gflops_est: Math.round(flops / 1e9), schedule: { steps: s.steps, warmup: s.warmup },
+    [a.objective === 'mlm' ? 'heldout_mlm_acc' : 'generator_heldout_mlm_acc']: acc === undefined ? null : +acc.toFixed(4),
+    ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
+    ft_seconds: +ft.seconds.toFixed(1), pretrain_wall_seconds: +pretrainWall.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
+  };
+  appendFileSync(a.out, JSON.stringify(row) + '\n');
+  console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} after ${r.step} steps (${row.ms_per_step} ms/step)`);
+}
+
+if (o.arm) {
+  await runArm(JSON.parse(o.arm) as Arm);
+  process.exit(0);
+}
+
+// ---- the parent: the arms, skipping finished ones, then the table ---------------------------------
+const minutes = num('minutes', o.minutes, { above: 0 })!;
+const ratios = list('ratios', o.ratios!, { above: 0, max: 1 });
+const seeds = list('seeds', o.seeds!, { integer: true });
+if (!existsSync(o.settings!)) throw new Error(`--settings ${o.settings}: no such file (a pretraining.json written by bert4ts pretrain export)`);
+const baseSize = (JSON.parse(readFileSync(o.settings!, 'utf8')) as { settings: PretrainSettings }).settings.size;
+const layers = num('layers', o.layers, { integer: true, above: 0 }) ?? baseSize.layers;
+const hidden = num('hidden', o.hidden, { integer: true, above: 0 }) ?? baseSize.hidden;
+const heads = num('heads', o.heads, { integer: true, above: 0 }) ?? (o.hidden ? Math.max(1, Math.round(hidden / 64)) : baseSize.heads);
+if (hidden % heads) throw new Error(`--hidden ${hidden} is not divisible by ${heads} heads (give --heads)`);
+const size = { layers, hidden, heads, intermediate: num('intermediate', o.intermediate, { integer: true, above: 0 }) ?? 4 * hidden, maxPosition: baseSize.maxPosition };
+const ftLimit = num('ft-limit', o['ft-limit'], { integer: true, above: 0 }) ?? null;
+const ft = { epochs: num('ft-epochs', o['ft-epochs'], { integer: true, above: 0 })!, limit: ftLimit, lr: num('ft-lr', o['ft-lr'], { above: 0 })! };
+const out = resolve(o.out!);
+const work = resolve(o.work ?? join(dirname(out), 'runs'));
+mkdirSync(dirname(out), { recursive: true });
+const common = { seed: 0, minutes, size, ft, evalEvery: num('eval-every', o['eval-every'], { integer: true, above: 0 })!, settingsFile: resolve(o.settings!), work, out };
+const arms: Arm[] = seeds.flatMap((seed) => [{ ...common, objective: 'mlm' as const, seed }, ...ratios.map((ratio) => ({ ...common, objective: 'electra' as const, ratio, seed }))]);
+
+type Row = Record<string, any>;
+const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) : []);
+const done = new Set(readRows().map((r) => r.key as string));
+const todo = arms.filter((a) => !done.has(armKey(a)));
+console.log(`bench electra: ${arms.length} arms (${arms.length - todo.length} already in ${out}), ${minutes} min of training steps each, ${layers}x${hidden} (${heads} heads), fine-tune ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}; runs in ${work}; load ${loadavg()[0]!.toFixed(2)}`);
+let failed = 0;
+const began = Date.now();
+for (const [i, a] of todo.entries()) {
+  const eta = i ? ` ETA ${formatDuration(((Date.now() - began) / 1000 / i) * (todo.length - i))}` : '';
+  console.log(`\n[arm ${i + 1}/${todo.length}] ${armKey(a)}${eta}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--arm', JSON.stringify(a)], { stdio: 'inherit', cwd: root });
+  if (r.status === INTERRUPTED || r.signal) { failed++; console.error(`[arm ${i + 1}/${todo.length}] interrupted; rerun the same command to resume`); break; }
+  if (r.status !== 0) { failed++; console.error(`[arm ${i + 1}/${todo.length}] ${armKey(a)} failed (exit ${r.status}); rerun to retry it`); }
+}
+
+const want = new Set(arms.map(armKey));
+const rows = readRows().filter((r) => want.has(r.key));
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
+console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}`);
+console.log('arm               seed   steps  ms/step  tokens M  GFLOP est  held-out MLM  dev acc  test acc');
+for (const r of rows) {
+  console.log(`${label(r as any).padEnd(17)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
+}
+const summary: Record<string, Record<string, number>> = {};
+for (const name of [...new Set(rows.map((r) => label(r as any)))]) {
+  const rs = rows.filter((r) => label(r as any) === name);
+  const mean = (k: string) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
+  const sd = (k: string) => (rs.length > 1 ? Math.sqrt(rs.reduce((s, r) => s + (r[k] - mean(k)) ** 2, 0) / (rs.length - 1)) : 0);
+  summary[name] = { seeds: rs.length, test_acc_mean: +mean('test_acc').toFixed(4), test_acc_sd: +sd('test_acc').toFixed(4), dev_acc_mean: +mean('dev_acc').toFixed(4), steps_mean: Math.round(mean('steps')), train_seconds_mean: +mean('train_seconds').toFixed(1), gflops_mean: Math.round(mean('train_gflops_est')) };
+}
+if (seeds.length > 1) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(17)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
+console.log('* ELECTRA: the generator\'s held-out MLM accuracy (the discriminator has no MLM head)');
+console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary }));
+if (failed) process.exit(1);
