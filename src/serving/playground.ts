@@ -2,11 +2,13 @@
  * The server side of the playground (web/playground/): the library's browser bundle, onnxruntime-web's
  * WebAssembly beside it, and the models the demos load. Routes, mounted by the `bert4ts serve` page server:
  *
- *   GET /playground/                    -> /playground/index.html (web/playground/, served as static files)
+ *   GET /playground/                    -> /playground/index.html (web/playground/, served as static files;
+ *                                       the page itself cross-origin isolated, so WebAssembly runs threaded)
  *   GET /lib/bert4ts.js                 src/browser.ts bundled (dist/browser.bundle.js in the package;
  *                                       in a clone, bundled on first request with esbuild)
  *   GET /lib/ort-wasm-simd-threaded*    onnxruntime-web's runtime files, which ORT fetches beside the bundle
- *   GET /models/<name>/<file>           a shipped model directory (config.json, model.safetensors, vocab.txt, ...)
+ *   GET /models/<name>/<file>           a shipped model directory (config.json, model.safetensors, vocab.txt,
+ *                                       MODEL_CARD.md, ...): chinese-small, tang-poems
  *
  * The page itself only uses the library: it loads the model with loadModel('/models/<name>/') as any
  * web app would.
@@ -23,9 +25,9 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 /** The package's models/ (beside src/ or dist/). */
 export const MODELS_ROOT = join(HERE, '../../models');
 /** Model directories the playground may serve, and the file kinds in them. */
-export const PLAYGROUND_MODELS = ['chinese-small'];
-const MODEL_FILE = /^[\w.-]+\.(json|txt|safetensors|model)$/;
-const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.txt': 'text/plain; charset=utf-8' };
+export const PLAYGROUND_MODELS = ['chinese-small', 'tang-poems'];
+const MODEL_FILE = /^[\w.-]+\.(json|txt|safetensors|model|md)$/;
+const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8' };
 
 let bundle: Promise<Uint8Array> | undefined;
 
@@ -50,7 +52,9 @@ export function browserBundle(): Promise<Uint8Array> {
 }
 
 function send(res: ServerResponse, data: Uint8Array, type: string, head: boolean): void {
-  res.writeHead(200, { 'content-type': type, 'content-length': data.length, 'cache-control': 'no-cache' });
+  // COEP on the bundle too: onnxruntime-web's threads are workers running it, and a cross-origin isolated
+  // page's dedicated worker needs its own require-corp (harmless on pages that are not isolated).
+  res.writeHead(200, { 'content-type': type, 'content-length': data.length, 'cache-control': 'no-cache', 'cross-origin-embedder-policy': 'require-corp', 'cross-origin-resource-policy': 'same-origin' });
   res.end(head ? undefined : data);
 }
 
@@ -58,6 +62,17 @@ function send(res: ServerResponse, data: Uint8Array, type: string, head: boolean
 export async function servePlayground(path: string, res: ServerResponse, head = false): Promise<boolean> {
   if (path === '/playground' || path === '/playground/') {
     res.writeHead(302, { location: '/playground/index.html' }).end();
+    return true;
+  }
+  if (path === '/playground/index.html') {
+    // COOP + COEP make the page cross-origin isolated, which onnxruntime-web needs for WebAssembly
+    // threads; everything the page loads is same-origin, so nothing else needs a header.
+    const html = await readFile(join(HERE, '../../web/playground/index.html'));
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8', 'content-length': html.length, 'cache-control': 'no-cache',
+      'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp',
+    });
+    res.end(head ? undefined : html);
     return true;
   }
   if (path === '/lib/bert4ts.js') {

@@ -52,6 +52,9 @@ test('playground in Chromium: tokenizer explorer and fill-mask equal Node (token
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(base + '/playground/');
     await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    // The page server makes the playground cross-origin isolated: WebAssembly runs threaded.
+    assert.equal(await page.evaluate('crossOriginIsolated'), true);
+    assert.match((await page.textContent('#backend'))!, /[2-9]\d* WebAssembly thread/);
 
     await page.fill('#tok-text', TEXT);
     const tokens = await page.$$eval('#tok-tokens li', (lis) => lis.map((li) => ({
@@ -109,6 +112,52 @@ test('playground in Chromium: fine-tuning in the page trains the classifier with
     const got = await page.$$eval('#ft-result li', (lis) => lis.map((li) => Number((li as HTMLElement).dataset.p)));
     got.forEach((p, i) => assert.ok(Math.abs(p - wantP![i]!) < 1e-4, `p(${data.labels[i]}) page ${p} vs node ${wantP![i]}`));
     console.log(`fine-tune: ${K} steps, losses ${losses.map((v) => v.toFixed(5)).join(', ')} (node ${want.map((v) => v.toFixed(5)).join(', ')}); page: ${await page.textContent('#ft-status')}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await cleanup();
+  }
+});
+
+const POEM_DIR = join(ROOT, 'models/tang-poems');
+const poemSkip = skip || (!existsSync(join(POEM_DIR, 'model.safetensors')) ? `${POEM_DIR} is absent` : false);
+
+test('playground in Chromium: streaming generation from models/tang-poems gives Node\'s greedy and beam continuations', { skip: poemSkip, timeout: 600_000 }, async () => {
+  const PROMPT = '春夜：', MAX = 24;
+  const model = await lib.loadModel(POEM_DIR);
+  const tok = model.tokenizer!, sep = tok.specialTokens.sep!.id;
+  const prompt = [tok.specialTokens.cls!.id, ...tok.encode(PROMPT, undefined, { addSpecialTokens: false }).ids];
+  const length = { maxNewTokens: MAX, minNewTokens: 10, endIds: [sep] }; // as the page decodes
+  const [greedy] = await lib.greedy(lib.decoderFor(model), [prompt], length);
+  const [[beam]] = await lib.beamSearch(lib.decoderFor(model), [prompt], { ...length, beamSize: 3 });
+
+  const { browser, cleanup } = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base + '/playground/');
+    await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    const run = async (strategy: string, extra: Record<string, string> = {}) => {
+      await page.fill('#gen-text', PROMPT);
+      await page.selectOption('#gen-strategy', strategy);
+      await page.fill('#gen-max', String(MAX));
+      for (const [id, v] of Object.entries(extra)) await page.fill(id, v);
+      await page.click('#gen-run');
+      await page.waitForSelector('body[data-gen="done"], body[data-gen="error"]', { timeout: 300_000 });
+      assert.equal(await page.getAttribute('body', 'data-gen'), 'done', await page.textContent('#gen-status') ?? '');
+      const ids = JSON.parse((await page.getAttribute('#gen-output', 'data-ids'))!) as number[];
+      const status = await page.textContent('#gen-status');
+      await page.evaluate(() => { delete document.body.dataset.gen; });
+      return { ids, text: await page.textContent('#gen-output'), status };
+    };
+    const g = await run('greedy');
+    assert.deepEqual(g.ids, greedy, `greedy: page ${tok.decode(g.ids)} vs node ${tok.decode(greedy!)}`);
+    assert.equal(g.text, PROMPT + tok.decode(greedy!.filter((id) => id !== sep)));
+    const b = await run('beam', { '#gen-beams': '3' });
+    assert.deepEqual(b.ids, beam!.ids, `beam: page ${tok.decode(b.ids)} vs node ${tok.decode(beam!.ids)}`);
+    const s = await run('sample', { '#gen-seed': '7' });
+    assert.ok(s.ids.length >= 10 && s.ids.length <= MAX);
+    console.log(`generation '${PROMPT}': greedy ${g.text} [${g.status}]; beam 3 ${b.text}; sample ${s.text} [${s.status}]`);
     assert.deepEqual(errors, []);
   } finally {
     await cleanup();

@@ -6,6 +6,8 @@ import { createFineTune } from './finetune.js';
 const { loadModel, loadTokenizerFrom, fileSource, getBackend } = lib;
 
 const MODEL_URL = '/models/chinese-small/';
+const POEM_MODEL_URL = '/models/tang-poems/';
+const MIN_POEM_TOKENS = 10;
 const $ = (id) => document.getElementById(id);
 const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 
@@ -112,6 +114,89 @@ async function fillMask() {
 $('fm-run').addEventListener('click', fillMask);
 $('fm-text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && model) fillMask(); });
 
+// ---- streaming generation ------------------------------------------------------------------------
+
+let poemModel = null, stopGenerating = false;
+const loadPoemModel = () => {
+  poemModel ??= loadModel(POEM_MODEL_URL);
+  poemModel.catch(() => { poemModel = null; });
+  return poemModel;
+};
+
+/** The decoding options from the controls; a value out of range is an error naming the control. */
+function generationOptions() {
+  const num = (id, label, ok) => {
+    const v = Number($(id).value);
+    if (!ok(v)) throw new Error(`${label} is out of range: ${$(id).value}`);
+    return v;
+  };
+  const strategy = $('gen-strategy').value;
+  const o = { strategy, maxNewTokens: num('gen-max', 'max tokens', (v) => Number.isInteger(v) && v >= 1 && v <= 120) };
+  // No [SEP] before a short line's worth of characters: a small model likes to end a poem at any '，'.
+  o.minNewTokens = Math.min(MIN_POEM_TOKENS, o.maxNewTokens);
+  if (strategy === 'sample') {
+    o.temperature = num('gen-temp', 'temperature', (v) => v > 0 && v <= 10);
+    o.topK = num('gen-topk', 'top-k', (v) => Number.isInteger(v) && v >= 0);
+    o.topP = num('gen-topp', 'top-p', (v) => v > 0 && v <= 1);
+    o.seed = num('gen-seed', 'seed', Number.isInteger);
+  }
+  if (strategy === 'beam') o.beamSize = num('gen-beams', 'beams', (v) => Number.isInteger(v) && v >= 1 && v <= 16);
+  return o;
+}
+
+async function generate() {
+  const text = $('gen-text').value;
+  $('gen-status').classList.remove('error');
+  let o;
+  try { o = generationOptions(); } catch (e) { fail($('gen-status'), e); return; }
+  $('gen-run').disabled = true;
+  $('gen-stop').disabled = o.strategy === 'beam'; // a beam search answers once, at the end
+  stopGenerating = false;
+  document.body.dataset.gen = 'running';
+  const out = $('gen-output');
+  try {
+    $('gen-status').textContent = 'loading models/tang-poems…';
+    const model = await loadPoemModel();
+    const tok = model.tokenizer, { cls, sep } = tok.specialTokens;
+    const prompt = [cls.id, ...tok.encode(text, undefined, { addSpecialTokens: false }).ids];
+    const show = (ids) => {
+      out.innerHTML = `<span class="prompt">${escapeHtml(text)}</span>${escapeHtml(tok.decode(ids.filter((id) => id !== sep.id)))}`;
+      out.dataset.ids = JSON.stringify(ids);
+    };
+    show([]);
+    const lm = lib.decoderFor(model);
+    const t0 = performance.now();
+    let ids = [];
+    if (o.strategy === 'beam') {
+      $('gen-status').textContent = `beam search with ${o.beamSize} beams…`;
+      const [[best]] = await lib.beamSearch(lm, [prompt], { beamSize: o.beamSize, maxNewTokens: o.maxNewTokens, minNewTokens: o.minNewTokens, endIds: [sep.id] });
+      ids = best.ids;
+      show(ids);
+    } else {
+      // Tokens appear as the decoder produces them (one KV-cached step each).
+      for await (const id of lib.stream(lm, prompt, { ...o, endIds: [sep.id] })) {
+        ids.push(id);
+        show(ids);
+        $('gen-status').textContent = `${ids.length} tokens, ${((performance.now() - t0) / ids.length).toFixed(0)} ms per token`;
+        if (stopGenerating) break;
+      }
+    }
+    const ms = performance.now() - t0;
+    $('gen-status').textContent = `${o.strategy}: ${ids.length} tokens in ${ms.toFixed(0)} ms (${(ms / Math.max(1, ids.length)).toFixed(0)} ms per token)${ids.at(-1) === sep.id ? ', ended at [SEP]' : ''}`;
+    document.body.dataset.gen = 'done';
+  } catch (e) {
+    fail($('gen-status'), e);
+    document.body.dataset.gen = 'error';
+  }
+  $('gen-run').disabled = false;
+  $('gen-stop').disabled = true;
+}
+$('gen-run').addEventListener('click', generate);
+$('gen-stop').addEventListener('click', () => { stopGenerating = true; });
+$('gen-text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && !$('gen-run').disabled) generate(); });
+$('gen-strategy').addEventListener('change', () => { $('generate').dataset.strategy = $('gen-strategy').value; });
+$('generate').dataset.strategy = $('gen-strategy').value;
+
 // ---- fine-tuning ---------------------------------------------------------------------------------
 
 let ft = null, ftData = null, stopping = false;
@@ -202,12 +287,14 @@ $('ft-text').addEventListener('keydown', (e) => { if (e.key === 'Enter' && ft) c
     const backend = await getBackend();
     $('backend').textContent = `${backend.executionProviders.join(' → ')}, ${backend.ort.env.wasm.numThreads} WebAssembly thread(s)`;
     $('fm-status').textContent = `model loaded in ${(performance.now() - t0).toFixed(0)} ms (files cached by the browser for next time)`;
-    $('fm-run').disabled = $('ft-train').disabled = false;
+    $('fm-run').disabled = $('ft-train').disabled = $('gen-run').disabled = false;
+    $('gen-status').textContent = 'ready: models/tang-poems loads on the first Generate';
     $('ft-status').textContent = 'ready: press Train';
     document.body.dataset.ready = '1';
   } catch (e) {
     fail($('fm-status'), e);
     fail($('tok-status'), e);
     fail($('ft-status'), e);
+    fail($('gen-status'), e);
   }
 })();
