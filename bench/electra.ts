@@ -76,7 +76,7 @@ interface Arm {
 const INTERRUPTED = 3;
 const runName = (a: Arm) => `${a.objective}${a.objective === 'electra' ? `-g${a.ratio}` : ''}-s${a.seed}-${a.size.layers}x${a.size.hidden}-${a.minutes}min`;
 const armKey = (a: Arm) => `${runName(a)}-ft${a.ft.epochs}e${a.ft.limit ?? 'all'}lr${a.ft.lr}`;
-const label = (r: { objective: string; generator_ratio?: number }) => (r.objective === 'mlm' ? 'mlm' : `electra g=${r.generator_ratio}`);
+const label = (r: Record<string, unknown>) => (r.objective === 'mlm' ? 'mlm' : `electra g=${r.generator_ratio}`);
 
 /**
  * Training FLOPs per step, estimated from the shapes (2 per multiply-add; backward = 2x forward):
@@ -202,18 +202,19 @@ const want = new Set(arms.map(armKey));
 const rows = readRows().filter((r) => want.has(r.key));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
 console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}`);
-console.log('arm               seed   steps  ms/step  tokens M  GFLOP est  held-out MLM  dev acc  test acc');
+console.log('arm               seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  dev acc  test acc');
 for (const r of rows) {
-  console.log(`${label(r as any).padEnd(17)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
+  console.log(`${label(r).padEnd(17)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${r.train_seconds.toFixed(0).padStart(8)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
 }
 const summary: Record<string, Record<string, number>> = {};
-for (const name of [...new Set(rows.map((r) => label(r as any)))]) {
-  const rs = rows.filter((r) => label(r as any) === name);
+for (const name of [...new Set(rows.map((r) => label(r)))]) {
+  const rs = rows.filter((r) => label(r) === name);
   const mean = (k: string) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
   const sd = (k: string) => (rs.length > 1 ? Math.sqrt(rs.reduce((s, r) => s + (r[k] - mean(k)) ** 2, 0) / (rs.length - 1)) : 0);
   summary[name] = { seeds: rs.length, test_acc_mean: +mean('test_acc').toFixed(4), test_acc_sd: +sd('test_acc').toFixed(4), dev_acc_mean: +mean('dev_acc').toFixed(4), steps_mean: Math.round(mean('steps')), train_seconds_mean: +mean('train_seconds').toFixed(1), gflops_mean: Math.round(mean('train_gflops_est')) };
 }
 if (seeds.length > 1) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(17)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
 console.log('* ELECTRA: the generator\'s held-out MLM accuracy (the discriminator has no MLM head)');
-console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary }));
+const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, test_acc: r.test_acc }));
+console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary, rows: brief }));
 if (failed) process.exit(1);
