@@ -260,10 +260,11 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const progress = new Progress({ label: startStep ? `pretrain (from step ${startStep})` : 'pretrain', total: Math.min(stopAt, s.steps) - startStep, unit: 'step', silent: ctl.quiet });
   logLine({ event: startStep ? 'resume' : 'start', step: startStep, params, vocab: V, pid: process.pid, ...(budget !== undefined ? { train_seconds_budget: budget } : {}) });
   let firstStepDone = -1; // trainSeconds after this process's first step (which compiles), for the rate
+  let perStep = 0;
   const refit = () => {
     const steps = step - startStep - 1;
     if (budget === undefined || steps < 2) return;
-    const perStep = (trainSeconds - firstStepDone) / steps;
+    perStep = (trainSeconds - firstStepDone) / steps;
     schedule.total = Math.max(step + 1, Math.round(step + (budget - trainSeconds) / perStep));
     schedule.warmup = Math.max(1, Math.round(warmupShare * schedule.total));
     progress.total = Math.min(stopAt, schedule.total) - startStep;
@@ -282,7 +283,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   try {
     while (step < stopAt) {
       if (ctl.deadline !== undefined && Date.now() >= ctl.deadline) { stopped = 'deadline'; break; }
-      if (budget !== undefined && trainSeconds >= budget) { stopped = 'budget'; break; }
+      // A step that would end more than half past the budget is not started: arms of unequal step time overshoot alike (by < half a step).
+      if (budget !== undefined && trainSeconds + perStep / 2 >= budget) { stopped = 'budget'; break; }
       if (stopped) break;
       const began = Date.now();
       let batch = stream.batchAt(step);
