@@ -271,6 +271,42 @@ function emitDimExpr(b: OnnxBuilder, expr: string, atom: (name: string) => strin
   return sum();
 }
 
+// Ops whose every node draws fresh values: never merged with an identical-looking node.
+const RANDOM_OPS = new Set(['RandomUniformLike', 'RandomNormalLike', 'RandomUniform', 'RandomNormal', 'Multinomial', 'Bernoulli', 'Dropout']);
+
+/** What makes two nodes compute the same value; undefined for nodes that must stay apart. */
+function nodeKey(opType: string, ins: string[], attrs: Record<string, OnnxAttr>, nOut: number, domain: string): string | undefined {
+  if (RANDOM_OPS.has(opType)) return undefined;
+  // Tensor-valued attributes are rare and large: not worth hashing.
+  if (Object.values(attrs).some((v) => typeof v === 'object' && v !== null && 'data' in v)) return undefined;
+  return `${domain}|${opType}|${nOut}|${ins.join(',')}|${JSON.stringify(attrs)}`;
+}
+
+/**
+ * The nodes in breadth-first topological order: each node soon after the last of its inputs.
+ * ORT topologically sorts the graph again inside every optimizer pass (GraphViewer, Kahn's
+ * algorithm choosing the lowest node index among the ready nodes, kept in a sorted linked list),
+ * so each pass costs nodes x ready nodes. In our depth-first order a value computed in the forward
+ * pass but consumed in the backward pass (1 - f, a transposed h) waits ready for half the graph:
+ * the ready set grows with the graph (~13% of the nodes for an unrolled LSTM) and session creation
+ * with its square (LSTM T = 1024: 67k nodes, minutes). In this order the ready set stays small.
+ * (ORT runs nodes in its own order, a depth-first walk from the outputs; ours only breaks its ties.)
+ */
+function readyOrder<N extends { ins: string[]; outs: string[] }>(nodes: readonly N[]): N[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => { for (const o of n.outs) producer.set(o, i); });
+  const waiting = new Int32Array(nodes.length);
+  const consumers: number[][] = nodes.map(() => []);
+  nodes.forEach((n, i) => {
+    for (const p of new Set(n.ins.map((v) => producer.get(v)))) if (p !== undefined) { waiting[i]!++; consumers[p]!.push(i); }
+  });
+  const order: number[] = [];
+  nodes.forEach((_, i) => { if (waiting[i] === 0) order.push(i); });
+  for (let k = 0; k < order.length; k++) for (const c of consumers[order[k]!]!) if (--waiting[c]! === 0) order.push(c);
+  if (order.length !== nodes.length) throw new GraphError('lower', `the lowered graph has a cycle (${nodes.length - order.length} nodes unreachable)`);
+  return order.map((i) => nodes[i]!);
+}
+
 /** Lower `outputs` (name -> tensor) to an ONNX model. */
 export function lower(outputs: Record<string, Tensor>, options: LowerOptions): LoweredModel {
   const graphName = options.name ?? 'bert4ts';
@@ -300,9 +336,20 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
     return outs;
   };
 
+  // Identical nodes (same op, inputs and attributes) are emitted once, and a Concat of int
+  // constants (a pad or shape vector) becomes one constant. Both matter for graph size, and more for
+  // ORT: a node with no node inputs is ready from the start of its topological sort (see readyOrder).
+  const intValues = new Map<string, number[]>();
+  const seenNodes = new Map<string, string[]>();
   const b: OnnxBuilder = {
     node(opType, ins, attrs = {}, nOut = 1, domain = '') {
-      return emit(opType, ins, Array.from({ length: nOut }, () => fresh('v')), attrs, domain);
+      if (opType === 'Concat' && !domain && (attrs.axis === 0 || attrs.axis === -1) && ins.every((i) => intValues.has(i))) return [b.ints(ins.flatMap((i) => intValues.get(i)!))];
+      const key = nodeKey(opType, ins, attrs, nOut, domain);
+      const seen = key === undefined ? undefined : seenNodes.get(key);
+      if (seen) return seen;
+      const outs = emit(opType, ins, Array.from({ length: nOut }, () => fresh('v')), attrs, domain);
+      if (key !== undefined) seenNodes.set(key, outs);
+      return outs;
     },
     ints(values) {
       const key = values.join(',');
@@ -311,6 +358,7 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
         name = fresh('i');
         initializers.push({ name, tensor: { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) }, isParam: false });
         intConsts.set(key, name);
+        intValues.set(name, values);
       }
       return name;
     },
@@ -413,7 +461,7 @@ export function lower(outputs: Record<string, Tensor>, options: LowerOptions): L
     else emit('Identity', [renamed.get(value) ?? value], [name]);
     outs.push({ name, dtype: t.dtype, shape: t.shape });
   }
-  for (const n of pending) {
+  for (const n of readyOrder(pending)) {
     nodes.push({ name: fresh(`${n.opType}_`), opType: n.opType, ins: n.ins.map((i) => renamed.get(i) ?? i), outs: n.outs.map((o) => renamed.get(o) ?? o), attrs: n.attrs, domain: n.domain });
   }
   const ranges = indexRanges(order);
