@@ -4,10 +4,12 @@
  * forward+backward run time; and, where /usr/bin/python3 has torch, PyTorch's fused nn.RNN/LSTM/GRU
  * on the same sizes (what a fused primitive could reach).
  *   npm run bench -- rnn [--quick] [--cells lstm,gru] [--lengths 64,256] [--budget 120] [--forward-only]
- * A cell stops growing T once build + compile exceeds --budget seconds.
+ * A cell stops growing T once build + compile exceeds --budget seconds. Compile is also given in
+ * process CPU seconds: on a shared machine wall time mostly measures the other jobs.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { reduceSum, mul, input } from '../src/graph/ops.ts';
 import { grad, topoSort } from '../src/autodiff/grad.ts';
 import { compile, clearSessionCache } from '../src/runtime/session.ts';
@@ -32,11 +34,12 @@ async function median(f: () => Promise<unknown>): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
 }
 
-interface Row { cell: RnnCell; T: number; nodesFwd: number; nodesTrain: number; buildMs: number; compileFwdMs: number; compileTrainMs: number; forwardMs: number; trainMs: number; rssMB: number }
+interface Row { cell: RnnCell; T: number; nodesFwd: number; nodesTrain: number; buildMs: number; compileFwdMs: number; compileTrainMs: number; compileTrainCpuMs: number; forwardMs: number; trainMs: number; rssMB: number }
 const rows: Row[] = [];
 const torch: Record<string, { forwardMs: number; trainMs: number }> = {};
-console.log(`B=${B} I=${I} H=${H}, float32, 2 ORT threads, median of ${REPS}`);
-console.log('cell     T     nodes fwd/train   build ms  compile fwd/train ms   forward ms  fwd+bwd ms  rss MB');
+const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+console.log(`B=${B} I=${I} H=${H}, float32, 2 ORT threads, median of ${REPS}; load average ${load()}`);
+console.log('cell     T     nodes fwd/train   build ms  compile fwd/train ms  train cpu ms   forward ms  fwd+bwd ms  rss MB');
 for (const cell of cells) {
   for (const T of lengths) {
     const store = new ParamStore(1), r = new Random(T);
@@ -55,15 +58,17 @@ for (const cell of cells) {
     const fwd = await compile({ sequence }, { params: 'initializers', paramValue: (n) => store.get(n) });
     const compileFwdMs = ms(t0);
     t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const outputs: Record<string, Tensor> = { loss };
     grads.forEach((g, k) => (outputs[`g${k}`] = g));
     const train = forwardOnly ? null : await compile(outputs, { params: 'inputs' }, { memoryArena: false });
     const compileTrainMs = forwardOnly ? NaN : ms(t0);
+    const cpu = process.cpuUsage(cpu0), compileTrainCpuMs = forwardOnly ? NaN : (cpu.user + cpu.system) / 1000;
     const forwardMs = await median(() => fwd.run({ x: feeds.x! }));
     const trainMs = train ? await median(() => train.run(feeds)) : NaN;
-    const row = { cell, T, nodesFwd, nodesTrain, buildMs, compileFwdMs, compileTrainMs, forwardMs, trainMs, rssMB: process.memoryUsage().rss / 2 ** 20 };
+    const row = { cell, T, nodesFwd, nodesTrain, buildMs, compileFwdMs, compileTrainMs, compileTrainCpuMs, forwardMs, trainMs, rssMB: process.memoryUsage().rss / 2 ** 20 };
     rows.push(row);
-    console.log(`${cell.padEnd(7)}${String(T).padStart(5)}  ${`${nodesFwd}/${nodesTrain}`.padStart(15)}  ${buildMs.toFixed(0).padStart(9)}  ${`${compileFwdMs.toFixed(0)}/${compileTrainMs.toFixed(0)}`.padStart(19)}  ${forwardMs.toFixed(1).padStart(11)}  ${trainMs.toFixed(1).padStart(10)}  ${row.rssMB.toFixed(0).padStart(6)}`);
+    console.log(`${cell.padEnd(7)}${String(T).padStart(5)}  ${`${nodesFwd}/${nodesTrain}`.padStart(15)}  ${buildMs.toFixed(0).padStart(9)}  ${`${compileFwdMs.toFixed(0)}/${compileTrainMs.toFixed(0)}`.padStart(19)}  ${compileTrainCpuMs.toFixed(0).padStart(12)}  ${forwardMs.toFixed(1).padStart(11)}  ${trainMs.toFixed(1).padStart(10)}  ${row.rssMB.toFixed(0).padStart(6)}`);
     await clearSessionCache();
     if (buildMs + compileFwdMs + (compileTrainMs || 0) > budget) { console.log(`${cell}: build + compile over ${budget / 1000} s at T=${T}; longer T skipped`); break; }
   }
@@ -101,4 +106,5 @@ print(json.dumps(out))`;
     for (const [k, v] of Object.entries(torch)) { const [c, t] = k.split('/'); console.log(`${c!.padEnd(7)}${t!.padStart(5)}  ${v.forwardMs.toFixed(1).padStart(11)}  ${v.trainMs.toFixed(1).padStart(10)}`); }
   } else console.log(`(no PyTorch comparison: ${p.stderr.trim().split('\n').pop()})`);
 }
+console.log(`load average at the end ${load()}`);
 console.log(JSON.stringify({ B, I, H, rows, torch }));
