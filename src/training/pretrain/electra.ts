@@ -7,12 +7,12 @@
  * Both live in one training graph (one ORT run per step). The embeddings (word, position, type, their
  * LayerNorm) are one set of weights under `embeddings/`, shared by the generator (its own weights
  * under `generator/`, with a projection when its width differs) and the discriminator (root names,
- * as an 'electra' model's 'discriminator' application). Sampling is not differentiable, so it runs
- * on the host between two runs: the generator's logits at the masked positions (a forward pass with
- * the current weights), a seeded categorical sample per position, then the training step on the
- * corrupted rows. A seeded sample makes resumed runs repeat exactly.
+ * as an 'electra' model's 'discriminator' application). Sampling is not differentiable, so it is a
+ * run of its own before the training step: the generator's forward at the masked positions with the
+ * current weights, sampled in that graph from seeded uniforms fed by the host (inverse CDF); the
+ * host writes the samples into the rows. A seeded sample makes resumed runs repeat exactly.
  */
-import { abs, add, cast, div, exp, log, maximum, mul, reduceSum, scalar, sub, input } from '../../graph/ops.ts';
+import { abs, add, cast, cumsum, div, exp, less, log, maximum, mul, reduceSum, scalar, softmax, sub, input } from '../../graph/ops.ts';
 import type { Tensor } from '../../graph/tensor.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { crossEntropy } from '../../graph/composite.ts';
@@ -99,12 +99,19 @@ export class ElectraSampler {
   private paramNames: string[] = [];
   constructor(private readonly c: ElectraConfigs) {}
 
-  private compiled(store: ParamStore): Promise<Executable> {
+  /** Compiles the sampling graph (also done by the first `corrupt`), so a run can leave compiling out of its step time. */
+  compiled(store: ParamStore): Promise<Executable> {
     this.exe ??= (async () => {
       // Weights are fed each step (they change every step), not baked in.
-      const logits = generatorLogits(new Scope(store), this.c.generator);
-      const exe = await compile({ logits }, { params: 'inputs', name: 'electra_generator' });
-      const batchFeeds = new Set(['mlm_positions', ...['input_ids', 'attention_mask', 'token_type_ids'].map((k) => GEN + k)]);
+      const logits = generatorLogits(new Scope(store), this.c.generator); // (N, V)
+      // Inverse-CDF sampling in the graph: the token is the count of CDF entries below a uniform u
+      // fed per position. ORT does the softmax over the vocabulary, and N ids come back instead of
+      // N x V logits (on the host that softmax cost as much as an MLM step at small sizes).
+      const u = input('sample_u', 'float32', ['npred', 1]);
+      const cdf = cumsum(softmax(logits, -1), 1);
+      const sample = reduceSum(cast(less(cdf, u), 'float32'), [1]); // (N)
+      const exe = await compile({ sample }, { params: 'inputs', name: 'electra_generator' });
+      const batchFeeds = new Set(['mlm_positions', 'sample_u', ...['input_ids', 'attention_mask', 'token_type_ids'].map((k) => GEN + k)]);
       this.paramNames = exe.inputs.map((i) => i.name).filter((n) => !batchFeeds.has(n));
       return exe;
     })();
@@ -117,27 +124,25 @@ export class ElectraSampler {
     const feeds: Record<string, HostTensor> = { mlm_positions: batch.mlm_positions! };
     for (const k of ['input_ids', 'attention_mask', 'token_type_ids']) if (batch[k]) feeds[GEN + k] = batch[k]!;
     for (const n of this.paramNames) feeds[n] = store.get(n)!;
-    const logits = (await exe.run(feeds)).logits!.data as Float32Array;
     const V = this.c.generator.vocabSize;
     const positions = batch.mlm_positions!.data as BigInt64Array, labels = batch.mlm_labels!.data as BigInt64Array;
+    // One draw per predicted position, in order (padding positions draw none), so a seeded step repeats.
+    const u = new Float32Array(labels.length);
+    for (let i = 0; i < labels.length; i++) if (labels[i] !== -100n) u[i] = rng.next();
+    feeds.sample_u = { dtype: 'float32', shape: [labels.length, 1], data: u };
+    const sample = (await exe.run(feeds)).sample!.data as Float32Array;
     const ids = batch.input_ids!.data as BigInt64Array;
     const corrupted = ids.slice(), replaced = new BigInt64Array(ids.length);
-    const probs = new Float64Array(V);
     for (let i = 0; i < labels.length; i++) {
       if (labels[i] === -100n) continue;
-      let max = -Infinity;
-      for (let v = 0; v < V; v++) max = Math.max(max, logits[i * V + v]!);
-      let z = 0;
-      for (let v = 0; v < V; v++) z += probs[v] = Math.exp(logits[i * V + v]! - max);
-      let u = rng.next() * z, pick = V - 1;
-      for (let v = 0; v < V; v++) if ((u -= probs[v]!) <= 0) { pick = v; break; }
+      const pick = Math.min(V - 1, Math.round(sample[i]!)); // u above a CDF that rounds to just under 1: the last token
       const at = Number(positions[i]);
       corrupted[at] = BigInt(pick);
       replaced[at] = BigInt(pick) === labels[i] ? 0n : 1n;
     }
     // Positions not predicted keep their original token (the masked batch changed only predicted ones).
     const out: Record<string, HostTensor> = { ...feeds, mlm_labels: batch.mlm_labels!, input_ids: { ...batch.input_ids!, data: corrupted }, replaced: { dtype: 'int64', shape: batch.input_ids!.shape, data: replaced } };
-    for (const n of this.paramNames) delete out[n];
+    for (const n of [...this.paramNames, 'sample_u']) delete out[n];
     for (const k of ['attention_mask', 'token_type_ids']) if (batch[k]) out[k] = batch[k]!;
     return out;
   }

@@ -236,7 +236,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const weights = () => trainer.trainable.map((n) => [n, store.get(n)!] as [string, HostTensor]);
   const metadata = (step: number): Record<string, string> => {
     const pos = stream.position(step);
-    return { format: 'bert4ts-pretrain', step: String(step), epoch: String(pos.epoch), row: String(pos.row), seed: String(s.seed), trainSeconds: trainSeconds.toFixed(1), tokensSeen: String(tokensSeen), bestAccuracy: String(best), heldOut: JSON.stringify(lastEval), config: JSON.stringify(configJson) };
+    return { format: 'bert4ts-pretrain', step: String(step), epoch: String(pos.epoch), row: String(pos.row), seed: String(s.seed), trainSeconds: trainSeconds.toFixed(1), tokensSeen: String(tokensSeen), bestAccuracy: String(best), heldOut: JSON.stringify(lastEval), ...(perStep ? { secondsPerStep: perStep.toFixed(4) } : {}), config: JSON.stringify(configJson) };
   };
   const checkpoint = (step: number) => writeSafetensors(ckpt, [...weights(), ...trainer.optimizerState()], metadata(step));
   const evaluate = async (step: number) => {
@@ -260,7 +260,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const progress = new Progress({ label: startStep ? `pretrain (from step ${startStep})` : 'pretrain', total: Math.min(stopAt, s.steps) - startStep, unit: 'step', silent: ctl.quiet });
   logLine({ event: startStep ? 'resume' : 'start', step: startStep, params, vocab: V, pid: process.pid, ...(budget !== undefined ? { train_seconds_budget: budget } : {}) });
   let firstStepDone = -1; // trainSeconds after this process's first step (which compiles), for the rate
-  let perStep = 0;
+  // Seconds per step (the budget's stop rule and refit); kept in the checkpoint so a resumed run stops where the first would have.
+  let perStep = Number(meta.secondsPerStep ?? 0);
   const refit = () => {
     const steps = step - startStep - 1;
     if (budget === undefined || steps < 2) return;
@@ -270,6 +271,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     progress.total = Math.min(stopAt, schedule.total) - startStep;
   };
   if (startStep === 0) await evaluate(0);
+  await sampler?.compiled(store); // compiling is not a step's compute (a budget counts step time)
   let lastCkpt = Date.now();
   let window = { loss: 0, steps: 0, tokens: 0, started: Date.now() };
   let step = startStep;
