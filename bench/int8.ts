@@ -2,7 +2,7 @@
  * int8 inference: our `quantize(model, { mode: 'dynamic-int8' })` vs fp32 vs transformers.js q8, in one run.
  *
  *   npm --prefix bench/transformersjs ci        # once: transformers.js 4.3.2, apart from the root package.json
- *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi]
+ *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi] [--mlm-model DIR]
  *
  * What is compared (seeded random weights; the models are written to a temp dir each run):
  * - BERT-base shape (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30,522), forward 1x128 and 8x128:
@@ -353,7 +353,8 @@ if (only.has('gpt2')) {
 
 // ---- MLM top-1 agreement on a trained model ------------------------------------------------------
 if (only.has('mlm')) {
-  const dir = new URL('../models/chinese-small', import.meta.url).pathname;
+  // --mlm-model DIR: another trained MLM directory (default the shipped one).
+  const dir = process.argv.includes('--mlm-model') ? process.argv[process.argv.indexOf('--mlm-model') + 1]! : new URL('../models/chinese-small', import.meta.url).pathname;
   const csl = '/work/shared/data/corpora/csl/dev.tsv';
   if (!existsSync(join(dir, 'config.json')) || !existsSync(csl)) {
     console.log(`MLM agreement skipped: needs ${dir} and ${csl}`);
@@ -367,7 +368,14 @@ if (only.has('mlm')) {
     const int8 = quantize(fp32, { mode: 'dynamic-int8' });
     const int8Emb = quantize(fp32, { mode: 'dynamic-int8', embeddings: true });
     const int4 = quantize(fp32, { mode: 'int4' });
-    const counts = { same: 0, sameEmb: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[] };
+    const counts = { same: 0, sameEmb: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[], decided: 0, sameDecided: 0, flipGaps: [] as number[] };
+    // fp32's top-1 minus top-2 logit at a row: where it is a near-tie, any change of the weights may flip the pick.
+    const gapAt = (x: Float32Array, row: number, V: number) => {
+      let b1 = -Infinity, b2 = -Infinity;
+      for (let v = row * V; v < (row + 1) * V; v++) { const y = x[v]!; if (y > b1) { b2 = b1; b1 = y; } else if (y > b2) b2 = y; }
+      return b1 - b2;
+    };
+    const NEAR_TIE = 0.1;
     for (let i = 0; i < texts.length; i += 16) {
       const ids = texts.slice(i, i + 16).map((t) => tokenizer.encode(t, undefined, { maxlen: 128 }).ids);
       const len = Math.max(...ids.map((x) => x.length));
@@ -391,18 +399,28 @@ if (only.has('mlm')) {
       counts.same4 += top1Agreement(a, f, V, rows) * rows.length;
       counts.cos4.push(cosineSimilarity(a, f));
       counts.masked += rows.length;
+      for (const p of rows) {
+        const gap = gapAt(a, p, V), same = top1Agreement(a.subarray(p * V, (p + 1) * V), b.subarray(p * V, (p + 1) * V), V) === 1;
+        if (gap >= NEAR_TIE) { counts.decided++; if (same) counts.sameDecided++; }
+        if (!same) counts.flipGaps.push(gap);
+      }
       const real = attention_mask.flatMap((m, bi) => m.map((x, j) => (x ? bi * len + j : -1))).filter((x) => x >= 0);
       counts.allSame += top1Agreement(a, b, V, real) * real.length;
       counts.all += real.length;
       counts.cos.push(cosineSimilarity(a, b));
     }
     const agreement = counts.same / counts.masked;
-    console.log(`MLM top-1 agreement int8 vs fp32, models/chinese-small, ${texts.length} CSL dev abstracts: ${(100 * agreement).toFixed(2)}% of ${counts.masked} masked positions ` +
+    console.log(`MLM top-1 agreement int8 vs fp32, ${dir}, ${texts.length} CSL dev abstracts: ${(100 * agreement).toFixed(2)}% of ${counts.masked} masked positions ` +
       `(${(100 * counts.sameEmb / counts.masked).toFixed(2)}% with int8 embeddings too); all ${counts.all} positions ${(100 * counts.allSame / counts.all).toFixed(2)}%; ` +
       `logit cosine (min over batches) ${Math.min(...counts.cos).toFixed(5)}; int4 (MatMulNBits): ${(100 * counts.same4 / counts.masked).toFixed(2)}% of masked positions, cosine (min) ${Math.min(...counts.cos4).toFixed(5)}`);
     result.mlm_top1_agreement = +agreement.toFixed(4);
     result.mlm_top1_agreement_int8_embeddings = +(counts.sameEmb / counts.masked).toFixed(4);
     result.mlm_logit_cosine_min = +Math.min(...counts.cos).toFixed(5);
+    const flips = counts.flipGaps.sort((x, y) => x - y);
+    console.log(`  where fp32's top-1 leads its top-2 by >= ${NEAR_TIE} logit (${(100 * counts.decided / counts.masked).toFixed(1)}% of masked positions): int8 agrees on ${(100 * counts.sameDecided / counts.decided).toFixed(2)}%; ` +
+      `the ${flips.length} flips sit at fp32 gaps of median ${(flips[Math.floor(flips.length / 2)] ?? 0).toFixed(3)}, max ${(flips[flips.length - 1] ?? 0).toFixed(3)} logit`);
+    result.mlm_top1_agreement_decided = +(counts.sameDecided / counts.decided).toFixed(4);
+    result.mlm_decided_share = +(counts.decided / counts.masked).toFixed(4);
     result.mlm_top1_agreement_int4 = +(counts.same4 / counts.masked).toFixed(4);
     result.mlm_logit_cosine_min_int4 = +Math.min(...counts.cos4).toFixed(5);
   }
