@@ -9,7 +9,8 @@
  *   log.jsonl                {step, loss, lr, tokens_per_s, ...} every logEvery steps; {step, heldout_acc, ...} every evalEvery
  *
  * Batches are a pure function of (seed, step) (data.ts), so the checkpoint's step is the data position.
- * The run stops cleanly (checkpoint first) at `steps`, `stopAt`, the deadline, or SIGTERM/SIGINT.
+ * The run stops cleanly (checkpoint first) at `steps`, `stopAt`, the deadline, a compute budget
+ * (RunControl.trainSeconds), or SIGTERM/SIGINT.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -259,7 +260,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const stopAt = budget !== undefined ? ctl.stopAt ?? Infinity : Math.min(ctl.stopAt ?? Infinity, s.steps);
   const progress = new Progress({ label: startStep ? `pretrain (from step ${startStep})` : 'pretrain', total: Math.min(stopAt, s.steps) - startStep, unit: 'step', silent: ctl.quiet });
   logLine({ event: startStep ? 'resume' : 'start', step: startStep, params, vocab: V, pid: process.pid, ...(budget !== undefined ? { train_seconds_budget: budget } : {}) });
-  let firstStepDone = -1; // trainSeconds after this process's first step (which compiles), for the rate
+  let firstStepDone = -1; // trainSeconds after this process's first step (ORT's first run is slow), left out of the rate
   // Seconds per step (the budget's stop rule and refit); kept in the checkpoint so a resumed run stops where the first would have.
   let perStep = Number(meta.secondsPerStep ?? 0);
   const refit = () => {
