@@ -37,7 +37,7 @@ test('npm pack -> install the tarball in a fresh project -> plain node, tsc (nod
   // 1. Pack from a copy of what the package is made of (the clone's node_modules linked for tsc).
   const pkgDir = join(tmp, 'pkg');
   mkdirSync(pkgDir);
-  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', '.npmrc', 'README.md', 'LICENSE', 'src', 'bin', 'web', 'docs', 'models/xiangqi', 'models/chinese-small']) {
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', '.npmrc', 'README.md', 'LICENSE', 'src', 'bin', 'web', 'docs', 'models/xiangqi', 'models/chinese-small', 'models/tang-poems']) {
     if (existsSync(join(ROOT, f))) cpSync(join(ROOT, f), join(pkgDir, f), { recursive: true });
   }
   symlinkSync(join(ROOT, 'node_modules'), join(pkgDir, 'node_modules'), 'dir');
