@@ -27,7 +27,7 @@ export const MODELS_ROOT = join(HERE, '../../models');
 /** Model directories the playground may serve, and the file kinds in them. */
 export const PLAYGROUND_MODELS = ['chinese-small', 'tang-poems'];
 const MODEL_FILE = /^[\w.-]+\.(json|txt|safetensors|model|md)$/;
-const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.txt': 'text/plain; charset=utf-8', '.md': 'text/markdown; charset=utf-8' };
+const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json; charset=utf-8', '.txt': 'text/plain; charset=utf-8', '.md': 'text/plain; charset=utf-8' }; // .md as text, so a browser shows a model card instead of saving it
 
 let bundle: Promise<Uint8Array> | undefined;
 
