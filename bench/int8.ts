@@ -7,7 +7,8 @@
  * What is compared (seeded random weights; the models are written to a temp dir each run):
  * - BERT-base shape (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30,522), forward 1x128 and 8x128:
  *   our fp32 session, our int8 (DynamicQuantizeMatMul, per-column scales, bias folded; and the plain-ONNX
- *   DynamicQuantizeLinear + MatMulInteger form of the same rewrite), and transformers.js q8.
+ *   DynamicQuantizeLinear + MatMulInteger form of the same rewrite), our int4 (MatMulNBits), and
+ *   transformers.js q8. GPT-2 decoding below times int4 too.
  * - GPT-2-small (12 layers, 768, vocab 50,257): greedy decoding with the KV cache, a 16-token prompt,
  *   ms per generated token (total / new tokens, prompt pass included), ours (decoderFor + greedy) vs
  *   transformers.js `generate({ do_sample: false })`.
@@ -211,6 +212,7 @@ if (only.has('bert')) {
   const fp32 = buildModel(hf, { seed: 1, application: 'encoder' });
   console.log(`BERT-base built (seeded random) in ${((performance.now() - t0) / 1000).toFixed(1)} s; outputs ${Object.keys(fp32.outputs).join(', ')}`);
   const int8 = quantize(fp32, { mode: 'dynamic-int8' });
+  const int4 = quantize(fp32, { mode: 'int4' });
   process.env.BERT4TS_INT8_PATTERN = 'onnx';
   const int8Onnx = quantize(fp32, { mode: 'dynamic-int8' });
   // Each Model compiles lazily; the pattern is read when the session is made, so make that one now.
@@ -243,7 +245,8 @@ if (only.has('bert')) {
   const first = Object.keys(refOut)[0]!;
   const ref = refOut[first]!;
   const ours8 = await int8.predict({ input_ids: batches[8] });
-  console.log(`BERT-base 8x128 '${first}' cosine vs fp32: ours int8 ${cosineSimilarity(ref.data as Float32Array, ours8[first]!.data as Float32Array).toFixed(5)}`);
+  const ours4 = await int4.predict({ input_ids: batches[8] });
+  console.log(`BERT-base 8x128 '${first}' cosine vs fp32: ours int8 ${cosineSimilarity(ref.data as Float32Array, ours8[first]!.data as Float32Array).toFixed(5)}, int4 ${cosineSimilarity(ref.data as Float32Array, ours4[first]!.data as Float32Array).toFixed(5)}`);
   if (tjsModel) {
     const t = await tjsModel(tjsFeeds(batches[8]));
     console.log(`BERT-base 8x128 '${first}' cosine vs fp32: transformers.js q8 ${cosineSimilarity(ref.data as Float32Array, t[first].data).toFixed(5)}`);
@@ -255,6 +258,7 @@ if (only.has('bert')) {
       'ours fp32': () => fp32.predict({ input_ids: ids }),
       'ours int8': () => int8.predict({ input_ids: ids }),
       'ours int8 (plain ONNX ops)': () => int8Onnx.predict({ input_ids: ids }),
+      'ours int4 (MatMulNBits)': () => int4.predict({ input_ids: ids }),
     };
     if (tjsModel) {
       const feeds = tjsFeeds(ids);
@@ -267,6 +271,7 @@ if (only.has('bert')) {
     result[`bert_${b}x128_fp32_ms`] = +ms['ours fp32']!.toFixed(1);
     result[`bert_${b}x128_int8_ms`] = +ms['ours int8']!.toFixed(1);
     result[`bert_${b}x128_int8_plain_onnx_ms`] = +ms['ours int8 (plain ONNX ops)']!.toFixed(1);
+    result[`bert_${b}x128_int4_ms`] = +ms['ours int4 (MatMulNBits)']!.toFixed(1);
     result[`bert_${b}x128_tjs_q8_ms`] = tjsModel ? +ms['transformers.js q8']!.toFixed(1) : null;
     result[`bert_${b}x128_vs_tjs_q8`] = tjsModel ? +(ms['ours int8']! / ms['transformers.js q8']!).toFixed(3) : null;
     result[`bert_${b}x128_int8_vs_fp32`] = +(ms['ours int8']! / ms['ours fp32']!).toFixed(3);
@@ -283,6 +288,7 @@ if (only.has('gpt2')) {
   const fp32: Model = buildModel(hf, { seed: 2, application: 'lm' });
   console.log(`GPT-2-small built (seeded random) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const int8 = quantize(fp32, { mode: 'dynamic-int8' });
+  const int4 = quantize(fp32, { mode: 'int4' });
   const r = new Random(3);
   const prompt = [Array.from({ length: 16 }, () => r.int(50000))];
   // Single-token steps run on a 1-thread session (decodeThreads; best for fp32's memory-bound GEMV):
@@ -322,13 +328,14 @@ if (only.has('gpt2')) {
     return Array.from(out.data as BigInt64Array, Number).slice(prompt[0]!.length);
   };
   const rounds = quick ? 1 : 3;
-  const f32: number[] = [], q8: number[] = [], q8t2: number[] = [], tq8: number[] = [];
-  let oursTokens: number[] = [], fp32Tokens: number[] = [], tjsTokens: number[] = [];
+  const f32: number[] = [], q8: number[] = [], q8t2: number[] = [], q4: number[] = [], tq8: number[] = [];
+  let oursTokens: number[] = [], fp32Tokens: number[] = [], tjsTokens: number[] = [], int4Tokens: number[] = [];
   if (tjsModel) await tjsGenerate(2);
   for (let i = 0; i < rounds; i++) {
     const a = await ours(fp32); f32.push(a.ms); fp32Tokens = a.tokens;
     const b = await ours(int8); q8.push(b.ms); oursTokens = b.tokens;
     q8t2.push((await ours(int8, 2)).ms);
+    const c = await ours(int4); q4.push(c.ms); int4Tokens = c.tokens;
     if (tjsModel) {
       const t = performance.now();
       tjsTokens = await tjsGenerate(NEW_TOKENS);
@@ -340,11 +347,13 @@ if (only.has('gpt2')) {
   console.log(`  ours fp32            ${median(f32).toFixed(1)} ms/token`);
   console.log(`  ours int8            ${median(q8).toFixed(1)} ms/token   (same tokens as fp32: ${(100 * same(oursTokens, fp32Tokens)).toFixed(0)}%)`);
   console.log(`  ours int8, 2 threads ${median(q8t2).toFixed(1)} ms/token   (decoderFor(model, { decodeThreads: 2 }))`);
+  console.log(`  ours int4            ${median(q4).toFixed(1)} ms/token   (same tokens as fp32: ${(100 * same(int4Tokens, fp32Tokens)).toFixed(0)}%)`);
   if (tjsModel) console.log(`  transformers.js q8   ${median(tq8).toFixed(1)} ms/token   (same tokens as our fp32: ${(100 * same(tjsTokens, fp32Tokens)).toFixed(0)}%)`);
   console.log(`  (load average ${load()})`);
   result.gpt2_fp32_ms_per_token = +median(f32).toFixed(2);
   result.gpt2_int8_ms_per_token = +median(q8).toFixed(2);
   result.gpt2_int8_2threads_ms_per_token = +median(q8t2).toFixed(2);
+  result.gpt2_int4_ms_per_token = +median(q4).toFixed(2);
   result.gpt2_tjs_q8_ms_per_token = tjsModel ? +median(tq8).toFixed(2) : null;
   result.gpt2_ms_per_token_vs_tjs_q8 = tjsModel ? +(median(q8) / median(tq8)).toFixed(3) : null;
   await tjsModel?.dispose();
