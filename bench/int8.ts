@@ -2,7 +2,7 @@
  * int8 inference: our `quantize(model, { mode: 'dynamic-int8' })` vs fp32 vs transformers.js q8, in one run.
  *
  *   npm --prefix bench/transformersjs ci        # once: transformers.js 4.3.2, apart from the root package.json
- *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi] [--mlm-model DIR]
+ *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi,sampling] [--mlm-model DIR]
  *
  * What is compared (seeded random weights; the models are written to a temp dir each run):
  * - BERT-base shape (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30,522), forward 1x128 and 8x128:
@@ -27,25 +27,26 @@
  * - MLM top-1 agreement int8 vs fp32 on models/chinese-small (trained here; read only), at 15% masked
  *   positions (seeded) of CSL dev abstracts (/work/shared/data/corpora/csl, not used in pretraining);
  *   also with int8 embeddings, and for int4 (MatMulNBits, 4-bit blocks of 32, int8 compute).
+ * - Sampling vs greedy tokens/s: bench/sampling.ts run as a child in this run (its rows are printed),
+ *   its sampling_vs_greedy (top-p 0.9 / greedy) copied into this JSON line.
  *
  * Timings are medians, with the variants interleaved round by round so that background load hits each
  * alike; the load average is printed. Ends with one JSON line.
  */
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { input } from '../src/graph/ops.ts';
-import type { Tensor } from '../src/graph/tensor.ts';
 import { buildModel, type Model } from '../src/models/build.ts';
-import { gpt2, type GPT2Config, type LayerCache } from '../src/models/gpt2.ts';
 import { quantize } from '../src/models/quantize.ts';
-import { Random, Scope } from '../src/nn/params.ts';
-import { LoweredModel, lower, type Initializer, type OnnxNode } from '../src/runtime/lower.ts';
+import { Random } from '../src/nn/params.ts';
+import { LoweredModel, type Initializer, type OnnxNode } from '../src/runtime/lower.ts';
 import { quantizeLowered } from '../src/runtime/quantize.ts';
 import { clearSessionCache } from '../src/runtime/session.ts';
 import { decoderFor } from '../src/generation/forModel.ts';
+import { tjsEncoderGraph, tjsGpt2Graph, writeTjsDir as writeTjsModelDir } from './_transformersjs.ts';
 import { greedy } from '../src/generation/decode.ts';
 import { cosineSimilarity, top1Agreement } from '../src/metrics/agreement.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
@@ -56,7 +57,7 @@ import { loadPlayerModel } from '../src/xiangqi/player/model.ts';
 const quick = process.argv.includes('--quick');
 // --only bert,gpt2,mlm,xiangqi: run those sections (default: all).
 const onlyArg = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined);
-const SECTIONS = ['bert', 'gpt2', 'mlm', 'xiangqi'];
+const SECTIONS = ['bert', 'gpt2', 'mlm', 'xiangqi', 'sampling'];
 const only = new Set(onlyArg ? onlyArg.split(',') : SECTIONS);
 for (const s of only) if (!SECTIONS.includes(s)) { console.error(`--only: unknown section '${s}' (sections: ${SECTIONS.join(', ')})`); process.exit(2); }
 const ROUNDS_1 = quick ? 5 : 15;
@@ -176,14 +177,8 @@ function ortIntegerOpsQ8(model: LoweredModel): LoweredModel {
   return new LoweredModel(model.inputs, model.outputs, model.params, out, initializers, model.name);
 }
 
-/** A transformers.js model directory: config.json + onnx/model_quantized.onnx (weights inline). */
-function writeTjsDir(dirName: string, config: Record<string, unknown>, onnx: LoweredModel): string {
-  const dir = join(work, dirName);
-  mkdirSync(join(dir, 'onnx'), { recursive: true });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  onnx.writeFiles(join(dir, 'onnx', 'model_quantized.onnx'), Infinity);
-  return dirName;
-}
+/** A transformers.js model directory in the temp dir: config.json + onnx/model_quantized.onnx (weights inline). */
+const writeTjsDir = (dirName: string, config: Record<string, unknown>, onnx: LoweredModel) => writeTjsModelDir(work, dirName, config, onnx);
 
 function int64Rows(rows: number[][]): { data: BigInt64Array; dims: number[] } {
   return { data: BigInt64Array.from(rows.flat().map(BigInt)), dims: [rows.length, rows[0]!.length] };
@@ -225,8 +220,7 @@ if (only.has('bert')) {
   let tjsModel: Tjs | null = null;
   let tjsOurs: Tjs | null = null;
   if (tjs) {
-    const outputs = Object.fromEntries(Object.entries(fp32.outputs).filter(([n]) => n !== 'loss')) as Record<string, Tensor>;
-    const lowered = lower(outputs, { params: 'initializers', paramValue: (n) => fp32.store.get(n), name: 'bert' });
+    const lowered = tjsEncoderGraph(fp32);
     writeTjsDir('bert-base-q8', hf, ortIntegerOpsQ8(lowered));
     writeTjsDir('bert-base-ours-int8', hf, quantizeLowered(lowered, { mode: 'dynamic-int8' }));
     tjsModel = await tjs.AutoModel.from_pretrained('bert-base-q8', { dtype: 'q8', local_files_only: true });
@@ -303,20 +297,7 @@ if (only.has('gpt2')) {
   };
   let tjsModel: Tjs | null = null;
   if (tjs) {
-    // The decoder graph transformers.js feeds: Optimum's names and cache layout [batch, heads, past, head_dim].
-    const c = fp32.config as GPT2Config;
-    const hd = c.hiddenSize / c.numHeads;
-    const cache: LayerCache[] = Array.from({ length: c.numLayers }, (_, i) => ({
-      k: input(`past_key_values.${i}.key`, 'float32', ['batch', c.numHeads, 'past', hd]),
-      v: input(`past_key_values.${i}.value`, 'float32', ['batch', c.numHeads, 'past', hd]),
-    }));
-    const out = gpt2(new Scope(fp32.store), c, {
-      ids: input('input_ids', 'int64', ['batch', 'seq']), positionIds: input('position_ids', 'int64', ['batch', 'seq']),
-      attentionMask: input('attention_mask', 'int64', ['batch', 'past+seq']), cache, past: 'past',
-    });
-    const outputs: Record<string, Tensor> = { logits: out.logits };
-    out.cache.forEach((l, i) => { outputs[`present.${i}.key`] = l.k; outputs[`present.${i}.value`] = l.v; });
-    writeTjsDir('gpt2-q8', hf, ortIntegerOpsQ8(lower(outputs, { params: 'initializers', paramValue: (n) => fp32.store.get(n), name: 'gpt2' })));
+    writeTjsDir('gpt2-q8', hf, ortIntegerOpsQ8(tjsGpt2Graph(fp32)));
     tjsModel = await tjs.AutoModelForCausalLM.from_pretrained('gpt2-q8', { dtype: 'q8', local_files_only: true });
   }
   const tjsGenerate = async (n: number) => {
@@ -463,6 +444,17 @@ if (only.has('xiangqi')) {
   result.xiangqi_move_agreement = +(same / n).toFixed(4);
   result.xiangqi_move_agreement_int4 = +(same4 / n).toFixed(4);
   await clearSessionCache();
+}
+
+// ---- sampling vs greedy (bench/sampling.ts, run here so that the issue's JSON line holds it) --------
+if (only.has('sampling')) {
+  const script = new URL('./sampling.ts', import.meta.url).pathname;
+  const child = spawnSync(process.execPath, ['--import', 'tsx', script, ...(quick ? ['--quick'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (child.status !== 0) throw new Error(`bench/sampling.ts failed (exit ${child.status})`);
+  const lines = child.stdout.trim().split('\n');
+  for (const l of lines.slice(0, -1)) console.log(`sampling: ${l}`);
+  const figures = JSON.parse(lines[lines.length - 1]!) as Record<string, number>;
+  for (const k of ['sampling_vs_greedy', 'sampling_vs_greedy_cpu', 'full_sort_sampling_vs_greedy']) result[k] = figures[k] ?? null;
 }
 
 result.load_average_end = load();
