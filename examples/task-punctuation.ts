@@ -44,5 +44,5 @@ const { model, tokenizer, task } = await prepareModel({
 });
 const marks = (rs: TagRow[]) => rs.reduce((n, r) => n + r.tags.filter((t) => t !== 'O').length, 0);
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test rows (${marks(test)} test marks); ${crf ? 'CRF' : 'softmax'}; ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log }, tokenizer, dir);
+await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 2e-4 : 1e-3), seed: 1, log: console.log }, tokenizer, dir);
 done();

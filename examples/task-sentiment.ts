@@ -38,5 +38,5 @@ const { model, tokenizer, task } = await prepareModel({
   task: (t) => classifyTask(t, labels, maxlen),
 });
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test rows; ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 5e-4), seed: 1, log: console.log }, tokenizer, dir);
+await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 2e-4 : 5e-4), seed: 1, log: console.log }, tokenizer, dir);
 done();

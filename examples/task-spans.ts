@@ -43,5 +43,5 @@ const { model, tokenizer, task } = await prepareModel({
 });
 const count = (rs: SpanRow[]) => rs.reduce((n, r) => n + r.spans.filter((s) => s.end <= o.maxlen - 2).length, 0);
 console.log(`${train.length} train, ${dev.length} dev, ${test.length} test abstracts (${count(train)} / ${count(dev)} / ${count(test)} spans within ${o.maxlen - 2} characters); ${o.base ? `base ${o.base}` : `random init, ${o.layers} layers, hidden ${o.hidden}`}, vocabulary ${tokenizer.vocabSize}`);
-await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 5e-5 : 1e-3), seed: 1, log: console.log }, tokenizer, dir);
+await trainSaveReload(import.meta.url, { model, task, train, dev, test, epochs: o.epochs, batchSize: 32, lr: o.lr ?? (o.base ? 2e-4 : 1e-3), seed: 1, log: console.log }, tokenizer, dir);
 done();
