@@ -4,12 +4,13 @@
  * all steps, then each step adds h·U and applies the cell. Autodiff differentiates the unrolled graph.
  *
  * Why unrolled (bench/rnn.ts; docs/REPRODUCTIONS.md has the table): it needs no new primitive, every
- * op already has a checked VJP, and once compiled it runs at ~2–3× PyTorch's fused kernels. Its cost
+ * op already has a checked VJP, and once compiled it runs at ~1–3× PyTorch's fused kernels. Its cost
  * is graph size: 7 (SimpleRNN) to 22 (GRU) nodes per step forward, ~3.5× that with the backward
- * pass, and ORT's session creation grows superlinearly in nodes: a training graph compiles in ~15 s
- * at T = 256, 5–8 min at T = 1024 (LSTM/GRU, H = 64) and is impractical beyond; forward-only graphs
- * compile in 15–90 s at T = 4096. Longer training sequences need an ONNX Scan/Loop primitive with a
- * backward scan as its VJP (graph-valued attributes, which runtime/lower.ts does not emit yet).
+ * pass, and ORT's session creation grows faster than the node count (its allocation planner scans
+ * the freed buffers for every output): a training graph takes ~1–5 CPU s at T = 256, 7–44 at
+ * T = 1024 (H = 64) and is impractical at 4096; forward-only graphs are usable to T = 4096. Longer
+ * training sequences need an ONNX Scan primitive with a backward Scan as its VJP (designed in
+ * docs/REPRODUCTIONS.md, Post 7888; graph-valued attributes, which runtime/lower.ts does not emit yet).
  *
  * Weights (names as Keras's; one layout inside, loaders map the others to it):
  *   kernel [I, G·H], recurrent_kernel [H, G·H], bias [G·H]; GRU also recurrent_bias [G·H].
