@@ -42,8 +42,10 @@ export interface IndexRange {
  */
 function indexRanges(order: Node[]): Map<string, IndexRange> {
   const ranges = new Map<string, IndexRange>();
+  // Ops whose output values are some of their first input's values: the input's range still applies
+  // (labels reach the loss shifted by a slice and gathered at the labelled positions).
   const inputName = (t: Tensor): string | undefined => {
-    while (t.node.op === 'reshape' || t.node.op === 'cast') t = t.node.inputs[0]!;
+    while (['reshape', 'cast', 'slice', 'gather'].includes(t.node.op)) t = t.node.inputs[0]!;
     return t.node.op === 'input' ? (t.node.attrs.name as string) : undefined;
   };
   for (const node of order) {
