@@ -21,6 +21,7 @@ import { decoderFor } from '../generation/forModel.ts';
 import { T5Seq2Seq } from '../generation/seq2seq.ts';
 import type { T5Config } from '../models/t5.ts';
 import { beamSearch, greedy } from '../generation/decode.ts';
+import type { IncrementalLM } from '../generation/causalLM.ts';
 import { chooseKeepTokens, loadTokenizer, trimTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import { Trainer, adamW, piecewiseLinear, type TrainingBatch } from '../training/index.ts';
 import type { Scope } from '../nn/params.ts';
@@ -233,20 +234,31 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
       const lm = decoderFor(model); // compiled over the weights in the store now
       const out: string[] = [];
       const length = { maxNewTokens: maxTarget + 1, endIds: [sep] };
-      for (const part of chunks(sources, beam > 1 ? 8 : 32)) {
-        const prompts = part.map((s) => prompt(s));
-        const gen = beam > 1 ? (await beamSearch(lm, prompts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, prompts, length);
-        for (const g of gen) out.push(tokenizer.decode(g.includes(sep) ? g.slice(0, g.indexOf(sep)) : g).replace(/ /g, ''));
-      }
+      for (const part of chunks(sources, beam > 1 ? 8 : 32)) out.push(...await decodeTexts(tokenizer, lm, part.map((s) => prompt(s)), beam, length));
       return out;
     },
-    predict: (model: Model, rows: Seq2SeqRow[]): Promise<Prediction[]> => task.generate(model, rows.map((r) => r.source)),
-    score: (rows: Seq2SeqRow[], predictions: Prediction[]) => ({ ...generationScores(predictions as string[], rows.map((r) => r.target)) }) as Record<string, number>,
-    async evaluate(model: Model, rows: Seq2SeqRow[]) {
-      return task.score(rows, await task.predict(model, rows));
-    },
+    ...generationScoring((model: Model, sources: string[]): Promise<string[]> => task.generate(model, sources)),
   };
   return task;
+}
+
+/** Greedy (beam 1) or beam-search continuations of `prompts`, each cut at its first end id, as text without spaces. */
+async function decodeTexts(tokenizer: Tokenizer, lm: IncrementalLM, prompts: number[][], beam: number, length: { maxNewTokens: number; endIds: number[] }): Promise<string[]> {
+  const gen = beam > 1 ? (await beamSearch(lm, prompts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, prompts, length);
+  const end = length.endIds[0]!;
+  return gen.map((g) => tokenizer.decode(g.includes(end) ? g.slice(0, g.indexOf(end)) : g).replace(/ /g, ''));
+}
+
+/** predict / score / evaluate of a seq2seq task: its generated texts scored by character ROUGE and BLEU. */
+function generationScoring(generate: (model: Model, sources: string[]) => Promise<string[]>) {
+  const scoring = {
+    predict: (model: Model, rows: Seq2SeqRow[]): Promise<Prediction[]> => generate(model, rows.map((r) => r.source)),
+    score: (rows: Seq2SeqRow[], predictions: Prediction[]) => ({ ...generationScores(predictions as string[], rows.map((r) => r.target)) }) as Record<string, number>,
+    async evaluate(model: Model, rows: Seq2SeqRow[]) {
+      return scoring.score(rows, await scoring.predict(model, rows));
+    },
+  };
+  return scoring;
 }
 
 /**
@@ -286,17 +298,11 @@ export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarg
       const out: string[] = [];
       for (const part of chunks(sources, beam > 1 ? 8 : 32)) {
         const lm = await t5.encode(part.map(source)); // compiled over the weights in the store now
-        const starts = part.map(() => [c.decoderStartTokenId]);
-        const gen = beam > 1 ? (await beamSearch(lm, starts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, starts, length);
-        for (const g of gen) out.push(tokenizer.decode(g.includes(c.eosTokenId) ? g.slice(0, g.indexOf(c.eosTokenId)) : g).replace(/ /g, ''));
+        out.push(...await decodeTexts(tokenizer, lm, part.map(() => [c.decoderStartTokenId]), beam, length));
       }
       return out;
     },
-    predict: (model: Model, rows: Seq2SeqRow[]): Promise<Prediction[]> => task.generate(model, rows.map((r) => r.source)),
-    score: (rows: Seq2SeqRow[], predictions: Prediction[]) => ({ ...generationScores(predictions as string[], rows.map((r) => r.target)) }) as Record<string, number>,
-    async evaluate(model: Model, rows: Seq2SeqRow[]) {
-      return task.score(rows, await task.predict(model, rows));
-    },
+    ...generationScoring((model: Model, sources: string[]): Promise<string[]> => task.generate(model, sources)),
   };
   return task;
 }
