@@ -26,6 +26,16 @@ before(async () => {
 });
 after(async () => { if (!skip) await pages.close(); });
 
+/** The playground in a new page, once it says it is ready; page errors are collected. */
+async function openPlayground(browser: Awaited<ReturnType<typeof launchChromium>>['browser']) {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base + '/playground/');
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+  return { page, errors };
+}
+
 function top5(row: Float32Array): { id: number; p: number }[] {
   const max = Math.max(...row);
   const sum = row.reduce((s, v) => s + Math.exp(v - max), 0);
@@ -47,11 +57,7 @@ test('playground in Chromium: tokenizer explorer and fill-mask equal Node (token
 
   const { browser, cleanup } = await launchChromium();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base + '/playground/');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    const { page, errors } = await openPlayground(browser);
     // The page server makes the playground cross-origin isolated: WebAssembly runs threaded.
     assert.equal(await page.evaluate('crossOriginIsolated'), true);
     assert.match((await page.textContent('#backend'))!, /[2-9]\d* WebAssembly thread/);
@@ -92,11 +98,7 @@ test('playground in Chromium: fine-tuning in the page trains the classifier with
 
   const { browser, cleanup } = await launchChromium();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base + '/playground/');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    const { page, errors } = await openPlayground(browser);
     await page.fill('#ft-steps', String(K));
     await page.click('#ft-train');
     await page.waitForSelector('body[data-ft="done"], body[data-ft="error"]', { timeout: 600_000 });
@@ -132,11 +134,7 @@ test('playground in Chromium: streaming generation from models/tang-poems gives 
 
   const { browser, cleanup } = await launchChromium();
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base + '/playground/');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 120_000 });
+    const { page, errors } = await openPlayground(browser);
     const run = async (strategy: string, extra: Record<string, string> = {}) => {
       await page.fill('#gen-text', PROMPT);
       await page.selectOption('#gen-strategy', strategy);
