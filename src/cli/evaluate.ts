@@ -5,6 +5,7 @@
  * The task follows from the model: a classifier, a tagger (softmax or CRF) or a seq2seq model (UniLM, T5).
  */
 import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
+import { T5_FAMILIES } from '../models/t5.ts';
 
 const USAGE = `usage: bert4ts evaluate --model DIR --test FILE [--quantize MODES] [options]
 
@@ -62,7 +63,7 @@ const command: Command = {
     const maxlen = crf ?? n.maxlen ?? 128;
     const labels = model.labels;
     let kind: 'classify' | 'tag' | 'seq2seq';
-    if (model.application === 'unilm' || (model.application === 'seq2seq' && t.T5_FAMILIES.includes(model.family))) kind = 'seq2seq';
+    if (model.application === 'unilm' || (model.application === 'seq2seq' && T5_FAMILIES.includes(model.family))) kind = 'seq2seq';
     else if (model.application === 'tagger') kind = 'tag';
     else if (isGlobalPointerHead(head)) throw new Error(`${a.model}: a GlobalPointer span model has no row format here; score it with examples/task-spans.ts --eval ${a.model} --quantize all`);
     else if (model.application === 'encoder' && labels && head === undefined) kind = 'classify';

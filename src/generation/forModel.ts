@@ -1,13 +1,12 @@
 /** Incremental decoding for a built Model, by family. */
 import type { Model } from '../models/build.ts';
 import type { GPT2Config } from '../models/gpt2.ts';
-import type { T5Config } from '../models/t5.ts';
+import { T5_FAMILIES, type T5Config } from '../models/t5.ts';
 import { GPT2Decoder, type DecoderRuntimeOptions, type IncrementalLM } from './causalLM.ts';
 import { T5Seq2Seq } from './seq2seq.ts';
 import { BertDecoder } from './bertDecoder.ts';
 import type { BertConfig } from '../models/bert.ts';
 
-const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
 
 const BERT_FAMILIES = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'];
 

@@ -292,7 +292,9 @@ const BERT4KERAS_KEYS = new Set([
   'tie_word_embeddings', 'pad_token_id', 'eos_token_id', 'decoder_start_token_id',
 ]);
 
-const FAMILY_NAMES = ['t5', 't5.1.1', 'mt5'] as const;
+/** The encoder-decoder families (T5, T5.1.1, mT5). */
+export const T5_FAMILIES: readonly string[] = ['t5', 't5.1.1', 'mt5'];
+const FAMILY_NAMES = T5_FAMILIES;
 
 function positiveInt(raw: Record<string, unknown>, key: string, fallback?: number): number {
   const v = raw[key] ?? fallback;

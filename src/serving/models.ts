@@ -19,11 +19,11 @@ import type { Tokenizer } from '../tokenizers/types.ts';
 import { generatorFor } from '../generation/forModel.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
 import { HttpError } from './http.ts';
+import { T5_FAMILIES } from '../models/t5.ts';
 
 export type Capability = 'tokenize' | 'embeddings' | 'fill-mask' | 'classify' | 'completions';
 
 const BERT_FAMILIES = new Set(['bert', 'roberta', 'albert', 'albert_unshared', 'electra']);
-const T5_FAMILIES = new Set(['t5', 't5.1.1', 'mt5']);
 
 export interface EncodedRow {
   ids: number[];
@@ -57,7 +57,7 @@ export class ServedModel {
     const labels = model.application === 'encoder' && model.outputs.logits ? model.labels : undefined;
     const served = new ServedModel(id, dir, model, tokenizer);
     served.labels = labels;
-    if (family === 'gpt2' || family === 'cpm' || T5_FAMILIES.has(family)) served.capabilities.add('completions');
+    if (family === 'gpt2' || family === 'cpm' || T5_FAMILIES.includes(family)) served.capabilities.add('completions');
     if (BERT_FAMILIES.has(family)) served.capabilities.add('embeddings');
     if (model.application === 'mlm') served.capabilities.add('fill-mask');
     if (labels) served.capabilities.add('classify');

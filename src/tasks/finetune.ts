@@ -19,7 +19,7 @@ import { crfHead, crfTransitionsWeight, globalPointerHead } from '../models/task
 import { accuracy, generationScores, spanPRF, tokenPRF } from '../metrics/index.ts';
 import { decoderFor } from '../generation/forModel.ts';
 import { T5Seq2Seq } from '../generation/seq2seq.ts';
-import type { T5Config } from '../models/t5.ts';
+import { T5_FAMILIES, type T5Config } from '../models/t5.ts';
 import { beamSearch, greedy } from '../generation/decode.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
 import { chooseKeepTokens, loadTokenizer, trimTokenizer, type Tokenizer } from '../tokenizers/index.ts';
@@ -169,7 +169,6 @@ export interface Task<R> {
 /** A row's prediction: one value (label, span list, text), or one per character (tags). */
 export type Prediction = string | string[];
 
-export const T5_FAMILIES = ['t5', 't5.1.1', 'mt5'];
 const chunks = <T>(xs: T[], n: number) => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 const argmaxRows = (data: ArrayLike<number>, offset: number, n: number) => {
   let best = 0;
