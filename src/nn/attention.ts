@@ -83,7 +83,7 @@ const KERNELS = {
   performer: (scope, q, k, v, o) => {
     const d = q.shape[3] as number;
     const c = (o.scale ?? true) ? d ** -0.25 : 1;
-    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state });
+    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state, chunk: o.kind!.chunk });
   },
   // Padded keys: their features are zeroed (elu + 1 > 0 everywhere else).
   linear: (_scope, q, k, v, o) => {
@@ -93,7 +93,7 @@ const KERNELS = {
       const [b, t] = padding.shape;
       kf = mul(kf, cast(reshape(paddingMask(padding), [b!, 1, t!, 1]), kf.dtype));
     }
-    return causal ? causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null) : { context: kernelAttention(eluFeatures(q), kf, v) };
+    return causal ? causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null, o.kind!.chunk) : { context: kernelAttention(eluFeatures(q), kf, v) };
   },
 } satisfies Record<AttentionKind, Kernel>;
 

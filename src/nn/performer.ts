@@ -10,12 +10,15 @@
  *
  * ω is drawn on the host from a seed and baked in as a constant (inference), or fed as an input named
  * `performer_omega/<scope>` in a training graph built with `redraw` (`featureRedraw` draws new ones
- * every N steps). Causal attention uses prefix sums; its decoding state is the running sums
- * S = Σ φ(k) vᵀ and z = Σ φ(k) (and the key stabiliser they are scaled by): constant memory in the
- * sequence length, replacing the KV cache.
+ * every N steps). Causal attention is chunked: quadratic within chunks of `chunk` positions, running
+ * sums across them; its decoding state is the running sums S = Σ φ(k) vᵀ and z = Σ φ(k) (and the key
+ * stabiliser they are scaled by): constant memory in the sequence length, replacing the KV cache.
  */
 import type { HostTensor } from '../graph/dtype.ts';
-import { add, cast, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceSum, relu, reshape, scalar, sub, transpose, where } from '../graph/ops.ts';
+import {
+  add, cast, chunkAxis, chunkDims, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceSum, relu, reshape, scalar, sub, transpose, trilu,
+  unchunkAxis, where,
+} from '../graph/ops.ts';
 import { GraphError, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Random, Scope } from './params.ts';
 
@@ -32,9 +35,11 @@ export interface AttentionSpec {
   orthogonal?: boolean;
   /** performer: seed of the features (inference uses the draw of this seed). */
   seed?: number;
+  /** performer and linear, causal: chunk length of the causal form (default 64; see causalKernelAttention). */
+  chunk?: number;
 }
 
-const SPEC_KEYS = { kind: 1, features: 1, redraw: 1, orthogonal: 1, seed: 1 } satisfies Record<keyof AttentionSpec, 1>;
+const SPEC_KEYS = { kind: 1, features: 1, redraw: 1, orthogonal: 1, seed: 1, chunk: 1 } satisfies Record<keyof AttentionSpec, 1>;
 const KINDS = { softmax: 1, performer: 1, linear: 1 } satisfies Record<AttentionKind, 1>;
 export const DEFAULT_FEATURES = 256;
 
@@ -50,6 +55,8 @@ export function checkAttentionSpec(spec: unknown): AttentionSpec {
     const extra = (['features', 'redraw', 'orthogonal', 'seed'] as const).filter((k) => s[k] !== undefined);
     if (extra.length) fail(`${extra.join(', ')} only apply to kind 'performer', not '${s.kind}'`);
   }
+  if (s.kind === 'softmax' && s.chunk !== undefined) fail(`chunk only applies to kinds 'performer' and 'linear' (their causal form), not 'softmax'`);
+  if (s.chunk !== undefined && !(Number.isInteger(s.chunk) && s.chunk >= 1)) fail(`chunk must be a positive integer (positions per chunk, e.g. 64), got ${s.chunk}`);
   if (s.features !== undefined && !(Number.isInteger(s.features) && s.features >= 1)) fail(`features must be a positive integer, got ${s.features}`);
   if (s.redraw !== undefined && !(Number.isInteger(s.redraw) && s.redraw >= 1)) fail(`redraw must be a positive integer (steps), got ${s.redraw}`);
   if (s.seed !== undefined && !Number.isInteger(s.seed)) fail(`seed must be an integer, got ${s.seed}`);
@@ -207,24 +214,35 @@ export function kernelAttention(qf: Tensor, kf: Tensor, v: Tensor): Tensor {
   return normalise(matmul(qf, kv), reduceSum(mul(qf, z), -1, true));
 }
 
+/** Default chunk length of the causal form. */
+export const DEFAULT_CHUNK = 64;
+
 /**
- * Causal by prefix sums: S_t = S_0 + Σ_{j≤t} φ(k_j) v_jᵀ, z_t = z_0 + Σ_{j≤t} φ(k_j), out_t = φ(q_t) S_t /
- * φ(q_t)·z_t. One graph for training (S_0 = 0) and decoding (S_0 = the state); memory (B, H, T, m, D).
+ * Causal, chunked: out_t = φ(q_t) S_t / φ(q_t)·z_t with S_t = S_0 + Σ_{j≤t} φ(k_j) v_jᵀ, z_t = z_0 + Σ_{j≤t} φ(k_j).
+ * T is split into n chunks of c = min(chunk, T) positions (the last zero-padded: zero features add
+ * nothing). Within a chunk, the masked quadratic form (φ(Q) φ(K)ᵀ ∘ lower-triangular) V; across
+ * chunks, the sums S and z of the chunks before, a prefix sum over chunks only. Memory (B, H, n, m, D)
+ * + (B, H, n, c, c) instead of the (B, H, T, m, D) of prefix sums over positions (805 MB per layer
+ * for GPT-2-small at T = 1,024, m = 256). One graph for training (S_0 = 0) and decoding (S_0 = the
+ * state; a single new token is one chunk of 1).
  */
-export function causalKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, state: RunningSums | null): { context: Tensor; state: RunningSums } {
+export function causalKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, state: RunningSums | null, chunk = DEFAULT_CHUNK): { context: Tensor; state: RunningSums } {
   const [b, h, t, m] = qf.shape;
   const d = v.shape[3]!;
-  const outer = mul(reshape(kf, [b!, h!, t!, m!, 1]), reshape(v, [b!, h!, t!, 1, d])); // (B, H, T, m, D)
-  let s = cumsum(outer, 2);
-  let z = cumsum(kf, 2); // (B, H, T, m)
+  const [n] = chunkDims(t!, chunk);
+  const qc = chunkAxis(qf, 2, chunk), kc = chunkAxis(kf, 2, chunk), vc = chunkAxis(v, 2, chunk); // (B, H, n, c, m|D)
+  const scores = trilu(matmul(qc, transpose(kc, [0, 1, 2, 4, 3])), false); // (B, H, n, c, c), j ≤ i
+  const sums = matmul(transpose(kc, [0, 1, 2, 4, 3]), vc); // (B, H, n, m, D): each chunk's Σ φ(k) vᵀ
+  const zs = reduceSum(kc, 3); // (B, H, n, m)
+  let sBefore = cumsum(sums, 2, { exclusive: true }), zBefore = cumsum(zs, 2, { exclusive: true });
   if (state) {
-    s = add(s, reshape(state.s, [b!, h!, 1, m!, d]));
-    z = add(z, reshape(state.z, [b!, h!, 1, m!]));
+    sBefore = add(sBefore, reshape(state.s, [b!, h!, 1, m!, d]));
+    zBefore = add(zBefore, reshape(state.z, [b!, h!, 1, m!]));
   }
-  const num = reshape(matmul(reshape(qf, [b!, h!, t!, 1, m!]), s), [b!, h!, t!, d]); // (B, H, T, D)
-  const context = normalise(num, reduceSum(mul(qf, z), -1, true));
-  // The new state: the old one plus this chunk's sums (the last prefix row, without slicing a dynamic dim).
-  const next = { s: reduceSum(outer, 2), z: reduceSum(kf, 2) };
+  const num = add(matmul(scores, vc), matmul(qc, sBefore)); // (B, H, n, c, D)
+  const den = add(reduceSum(scores, -1, true), matmul(qc, reshape(zBefore, [b!, h!, n!, m!, 1]))); // (B, H, n, c, 1)
+  const context = unchunkAxis(normalise(num, den), 2, t!, chunk); // (B, H, T, D)
+  const next = { s: reduceSum(sums, 2), z: reduceSum(zs, 2) };
   return { context, state: state ? { s: add(state.s, next.s), z: add(state.z, next.z) } : next };
 }
 
@@ -232,10 +250,10 @@ export function causalKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, state: 
  * FAVOR+ attention of q, k (B, H, T, D), already scaled by D^-1/4, and v, for ω [m, D]. Keys are
  * stabilised by one constant per sequence and head, their largest exponent (the paper's implementation):
  * bidirectional, over all keys; causal, the running max over the keys so far, the state's sums rescaled
- * by exp(c_old − c_new) when it grows, so decoding stays exact. (Within a chunk the max includes later
+ * by exp(c_old − c_new) when it grows, so decoding stays exact. (Within one call the max includes later
  * keys: harmless, every position's ratio cancels the same constant.)
  */
-export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null }): { context: Tensor; state?: RunningSums } {
+export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null; chunk?: number }): { context: Tensor; state?: RunningSums } {
   const [b, h] = q.shape;
   const qf = queryFeatures(q, omega);
   const e = keyExponents(k, omega, o.padding); // (B, H, T, m)
@@ -246,7 +264,7 @@ export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tenso
   const c = prev?.c ? maximum(prev.c, chunkMax) : chunkMax; // (B, H)
   const rescale = prev?.c ? exp(sub(prev.c, c)) : null;
   const carried = prev && rescale ? { s: mul(prev.s, reshape(rescale, [b!, h!, 1, 1])), z: mul(prev.z, reshape(rescale, [b!, h!, 1])) } : prev;
-  const r = causalKernelAttention(qf, keyFeatures(e, reshape(c, [b!, h!, 1, 1])), v, carried);
+  const r = causalKernelAttention(qf, keyFeatures(e, reshape(c, [b!, h!, 1, 1])), v, carried, o.chunk);
   return { context: r.context, state: { ...r.state, c } };
 }
 

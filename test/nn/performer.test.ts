@@ -1,16 +1,18 @@
 // Performer (FAVOR+) and linear attention: the random features are unbiased, the error falls with m,
-// causal prefix sums equal the masked quadratic form, running sums decode like a full recompute,
-// gradients match finite differences, and real checkpoints run with any attention kind.
+// the causal chunked form equals the masked quadratic form (and the prefix-sum form it replaced),
+// running sums decode like a full recompute, gradients match finite differences, and real
+// checkpoints run with any attention kind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { HostTensor } from '../../src/graph/dtype.ts';
-import { add, constant, div, input, matmul, mul, reduceSum, softmax, transpose, trilu } from '../../src/graph/ops.ts';
+import { add, constant, cumsum, div, exp, input, matmul, mul, reduceMax, reduceSum, reshape, softmax, sub, transpose, trilu } from '../../src/graph/ops.ts';
 import type { Tensor } from '../../src/graph/tensor.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
-import { Random } from '../../src/nn/params.ts';
+import { ParamStore, Random, Scope } from '../../src/nn/params.ts';
+import { attention } from '../../src/nn/attention.ts';
 import {
-  causalKernelAttention, checkAttentionSpec, drawFeatures, eluFeatures, featureRedraw, kernelAttention, performerAttention,
+  causalKernelAttention, checkAttentionSpec, drawFeatures, eluFeatures, featureRedraw, kernelAttention, keyExponents, performerAttention, queryFeatures,
 } from '../../src/nn/performer.ts';
 import { buildModel } from '../../src/models/index.ts';
 import { decoderFor } from '../../src/generation/forModel.ts';
@@ -92,49 +94,116 @@ test('performer attention: the mean over seeds converges to softmax attention; e
   assert.ok(errors[3]! < errors[0]! / 2.5, `m = 1024 error ${errors[3]} vs m = 16 ${errors[0]}`);
 });
 
-test('causal prefix sums equal the masked quadratic form of the same features; running sums continue them', async () => {
+/** The unchunked prefix-sum form causalKernelAttention replaced (memory (B, H, T, m, D)): a reference. */
+function prefixSumForm(qf: Tensor, kf: Tensor, v: Tensor): Tensor {
+  const [b, h, t, m] = qf.shape, d = v.shape[3]!;
+  const s = cumsum(mul(reshape(kf, [b!, h!, t!, m!, 1]), reshape(v, [b!, h!, t!, 1, d])), 2); // (B, H, T, m, D)
+  const num = reshape(matmul(reshape(qf, [b!, h!, t!, 1, m!]), s), [b!, h!, t!, d]);
+  return div(num, reduceSum(mul(qf, cumsum(kf, 2)), -1, true));
+}
+
+/** The masked quadratic form (φ(Q) φ(K)ᵀ ∘ lower-triangular) V / row sums. */
+function quadraticForm(qf: Tensor, kf: Tensor, v: Tensor): Tensor {
+  const a = trilu(matmul(qf, transpose(kf, [0, 1, 3, 2])), false); // (B, H, T, T), j <= i
+  return div(matmul(a, v), reduceSum(a, -1, true));
+}
+
+// Slices along T of a (B, H, T, w) host tensor.
+function cut(h: HostTensor, from: number, to: number): HostTensor {
+  const [b, hh, tt, w] = h.shape as number[];
+  const out: number[] = [];
+  for (let i = 0; i < b! * hh!; i++) out.push(...(h.data as Float32Array).subarray((i * tt! + from) * w!, (i * tt! + to) * w!));
+  return hostTensor('float32', [b!, hh!, to - from, w!], out);
+}
+
+for (const kind of ['performer', 'linear'] as const) {
+  test(`${kind}: chunked causal attention equals the masked quadratic form and the prefix-sum form (T not a multiple of the chunk, static and dynamic T)`, async () => {
+    const t = 9, d = 4, m = 6, r = new Random(kind === 'performer' ? 11 : 12);
+    const omega = constant(hostTensor('float32', [m, d], Array.from(drawFeatures(m, d, 5))));
+    const outputs: Record<string, Tensor> = {};
+    for (const [tag, len] of [['static', t], ['dynamic', 'seq']] as const) {
+      const q = input(`q_${tag}`, 'float32', [2, 3, len, d]), k = input(`k_${tag}`, 'float32', [2, 3, len, d]), v = input(`val_${tag}`, 'float32', [2, 3, len, d]);
+      // The features each kind uses (performer: keys by one stabiliser, which the ratio cancels).
+      const e = keyExponents(k, omega, null);
+      const [qf, kf] = kind === 'performer' ? [queryFeatures(q, omega), exp(sub(e, reduceMax(e, [2, 3], true)))] : [eluFeatures(q), eluFeatures(k)];
+      outputs[`quadratic_${tag}`] = quadraticForm(qf, kf, v);
+      outputs[`prefix_${tag}`] = prefixSumForm(qf, kf, v);
+      for (const chunk of [1, 2, 4, 64]) {
+        outputs[`chunk${chunk}_${tag}`] = kind === 'performer' ? performerAttention(q, k, v, omega, { padding: null, causal: true, chunk }).context
+          : causalKernelAttention(qf, kf, v, null, chunk).context;
+      }
+    }
+    const exe = await compile(outputs, { params: 'inputs' }, { threads: 1 });
+    const x = { q: randomHost(r, 'float32', [2, 3, t, d]), k: randomHost(r, 'float32', [2, 3, t, d]), v: randomHost(r, 'float32', [2, 3, t, d]) };
+    const feeds = { q_static: x.q, k_static: x.k, val_static: x.v, q_dynamic: x.q, k_dynamic: x.k, val_dynamic: x.v };
+    const out = await exe.run(feeds);
+    const quadratic = out.quadratic_static!.data as Float32Array;
+    assert.ok(relErr(out.prefix_static!.data as Float32Array, quadratic) < 1e-5);
+    for (const [name, value] of Object.entries(out)) assert.ok(relErr(value.data as Float32Array, quadratic) < 1e-5, `${name}: ${relErr(value.data as Float32Array, quadratic)}`);
+    // Dynamic T shorter than the chunk (one chunk of T) and a multiple of it.
+    for (const len of [3, 8]) {
+      const part = { q_dynamic: cut(x.q, 0, len), k_dynamic: cut(x.k, 0, len), val_dynamic: cut(x.v, 0, len) };
+      const o = await exe.run({ ...feeds, ...part }, { outputs: ['quadratic_dynamic', 'chunk4_dynamic', 'chunk2_dynamic'] });
+      for (const name of ['chunk4_dynamic', 'chunk2_dynamic']) assert.ok(relErr(o[name]!.data as Float32Array, o.quadratic_dynamic!.data as Float32Array) < 1e-5, `T = ${len}, ${name}`);
+    }
+  });
+}
+
+test('causal chunks: running sums continue them (prompt + steps = one pass), whatever the chunk', async () => {
   const t = 9, d = 4, m = 6, r = new Random(11);
   const shape = [2, 3, t, m];
-  const qf = input('qf', 'float32', shape), kf = input('kf', 'float32', shape), v = input('v', 'float32', [2, 3, t, d]);
-  const { context } = causalKernelAttention(qf, kf, v, null);
-  const a = trilu(matmul(qf, transpose(kf, [0, 1, 3, 2])), false); // (B, H, T, T), j <= i
-  const quadratic = div(matmul(a, v), reduceSum(a, -1, true));
-  // The same sequence as a prompt of 5 then steps of 2 and 2, each continuing the previous sums.
-  // (Names unlike the lowering's own value names v0, v1, ...: an input named 'v5' would collide.)
-  const part = (n: number, tag: string) => ({ qf: input(`qf_${tag}`, 'float32', [2, 3, n, m]), kf: input(`kf_${tag}`, 'float32', [2, 3, n, m]), v: input(`val_${tag}`, 'float32', [2, 3, n, d]) });
-  const p5 = part(5, 'a'), p2 = part(2, 'b'), p2b = part(2, 'c');
-  const s1 = causalKernelAttention(p5.qf, p5.kf, p5.v, null);
-  const s2 = causalKernelAttention(p2.qf, p2.kf, p2.v, s1.state);
-  const s3 = causalKernelAttention(p2b.qf, p2b.kf, p2b.v, s2.state);
-  const exe = await compile({ context, quadratic, c1: s1.context, c2: s2.context, c3: s3.context }, { params: 'inputs' }, { threads: 1 });
   const pos = (h: HostTensor) => ({ ...h, data: (h.data as Float32Array).map((x) => Math.abs(x) + 0.05) });
   const full = { qf: pos(randomHost(r, 'float32', shape)), kf: pos(randomHost(r, 'float32', shape)), v: randomHost(r, 'float32', [2, 3, t, d]) };
-  // Slices along T of a (2, 3, T, w) host tensor.
-  const cut = (h: HostTensor, from: number, to: number) => {
-    const [b, hh, tt, w] = h.shape as number[];
-    const out: number[] = [];
-    for (let i = 0; i < b! * hh!; i++) out.push(...(h.data as Float32Array).subarray((i * tt! + from) * w!, (i * tt! + to) * w!));
-    return hostTensor('float32', [b!, hh!, to - from, w!], out);
-  };
-  const feeds: Record<string, HostTensor> = { ...full };
-  for (const [tag, from, to] of [['a', 0, 5], ['b', 5, 7], ['c', 7, 9]] as const) {
-    feeds[`qf_${tag}`] = cut(full.qf, from, to); feeds[`kf_${tag}`] = cut(full.kf, from, to); feeds[`val_${tag}`] = cut(full.v, from, to);
+  for (const chunk of [2, 3, 64]) {
+    const qf = input('qf', 'float32', shape), kf = input('kf', 'float32', shape), v = input('v', 'float32', [2, 3, t, d]);
+    const { context } = causalKernelAttention(qf, kf, v, null, chunk);
+    // The same sequence as a prompt of 5 then steps of 2 and 2, each continuing the previous sums.
+    // (Names unlike the lowering's own value names v0, v1, ...: an input named 'v5' would collide.)
+    const part = (n: number, tag: string) => ({ qf: input(`qf_${tag}`, 'float32', [2, 3, n, m]), kf: input(`kf_${tag}`, 'float32', [2, 3, n, m]), v: input(`val_${tag}`, 'float32', [2, 3, n, d]) });
+    const p5 = part(5, 'a'), p2 = part(2, 'b'), p2b = part(2, 'c');
+    const s1 = causalKernelAttention(p5.qf, p5.kf, p5.v, null, chunk);
+    const s2 = causalKernelAttention(p2.qf, p2.kf, p2.v, s1.state, chunk);
+    const s3 = causalKernelAttention(p2b.qf, p2b.kf, p2b.v, s2.state, chunk);
+    const exe = await compile({ context, c1: s1.context, c2: s2.context, c3: s3.context }, { params: 'inputs' }, { threads: 1 });
+    const feeds: Record<string, HostTensor> = { ...full };
+    for (const [tag, from, to] of [['a', 0, 5], ['b', 5, 7], ['c', 7, 9]] as const) {
+      feeds[`qf_${tag}`] = cut(full.qf, from, to); feeds[`kf_${tag}`] = cut(full.kf, from, to); feeds[`val_${tag}`] = cut(full.v, from, to);
+    }
+    const out = await exe.run(feeds);
+    const pieces = [[out.c1!, 0, 5], [out.c2!, 5, 7], [out.c3!, 7, 9]] as const;
+    for (const [c, from, to] of pieces) assert.ok(relErr(c.data as Float32Array, cut(out.context!, from, to).data as Float32Array) < 1e-5, `chunk ${chunk}, steps ${from}..${to}`);
   }
-  const out = await exe.run(feeds);
-  assert.ok(relErr(out.context!.data as Float32Array, out.quadratic!.data as Float32Array) < 1e-5);
-  const pieces = [[out.c1!, 0, 5], [out.c2!, 5, 7], [out.c3!, 7, 9]] as const;
-  for (const [c, from, to] of pieces) assert.ok(relErr(c.data as Float32Array, cut(out.context!, from, to).data as Float32Array) < 1e-5, `steps ${from}..${to}`);
 });
+
+for (const kind of ['performer', 'linear'] as const) {
+  test(`${kind} causal attention layer: padded keys contribute nothing, across chunk boundaries`, async () => {
+    const hidden = 8, t = 7, pad = 3, r = new Random(kind.length);
+    const store = new ParamStore(4);
+    const build = (len: number, tag: string) => {
+      const x = input(`x_${tag}`, 'float32', [1, len, hidden]), mask = input(`mask_${tag}`, 'int64', [1, len]);
+      return attention(new Scope(store).child('att'), x, { heads: 2, kind: kind === 'performer' ? { kind, features: 16, seed: 1, chunk: 3 } : { kind, chunk: 3 }, structure: { padding: mask, causal: true } }).output;
+    };
+    const exe = await compile({ plain: build(t, 'plain'), padded: build(t + pad, 'padded') }, { params: 'initializers', paramValue: (n) => store.get(n) }, { threads: 1 });
+    const x = randomHost(r, 'float32', [1, t, hidden]);
+    const xp = hostTensor('float32', [1, t + pad, hidden], [...Array.from(randomHost(r, 'float32', [1, pad, hidden]).data as Float32Array), ...(x.data as Float32Array)]);
+    const ones = (n: number, zeros = 0) => ({ dtype: 'int64', shape: [1, n], data: BigInt64Array.from({ length: n }, (_, i) => (i < zeros ? 0n : 1n)) }) as HostTensor;
+    const out = await exe.run({ x_plain: x, mask_plain: ones(t), x_padded: xp, mask_padded: ones(t + pad, pad) });
+    // Left padding of 3 shifts every chunk boundary; the real positions' outputs are unchanged.
+    const padded = (out.padded!.data as Float32Array).subarray(pad * hidden);
+    assert.ok(relErr(padded, out.plain!.data as Float32Array) < 1e-5, `relative error ${relErr(padded, out.plain!.data as Float32Array)}`);
+  });
+}
 
 for (const kind of ['performer', 'linear'] as const) {
   for (const causal of [false, true]) {
     test(`gradient check: ${kind} ${causal ? 'causal' : 'bidirectional'} attention (float64)`, async () => {
-      const t = 4, d = 3, m = 5, r = new Random(kind.length + (causal ? 1 : 0));
+      // Causal: T = 5 in chunks of 2 (the last one ragged).
+      const t = causal ? 5 : 4, d = 3, m = 5, r = new Random(kind.length + (causal ? 1 : 0));
       const q = input('q', 'float64', [1, 2, t, d]), k = input('k', 'float64', [1, 2, t, d]), v = input('v', 'float64', [1, 2, t, d]);
       const w = hostTensor('float64', [m, d], Array.from(drawFeatures(m, d, 9)));
       const omega = constant(w);
-      const out = kind === 'performer' ? performerAttention(q, k, v, omega, { padding: null, causal }).context
-        : causal ? causalKernelAttention(eluFeatures(q), eluFeatures(k), v, null).context : kernelAttention(eluFeatures(q), eluFeatures(k), v);
+      const out = kind === 'performer' ? performerAttention(q, k, v, omega, { padding: null, causal, chunk: 2 }).context
+        : causal ? causalKernelAttention(eluFeatures(q), eluFeatures(k), v, null, 2).context : kernelAttention(eluFeatures(q), eluFeatures(k), v);
       const weights = constant(randomHost(r, 'float64', [1, 2, t, d]));
       const loss = reduceSum(mul(out, weights));
       const feeds = { q: randomHost(r, 'float64', [1, 2, t, d]), k: randomHost(r, 'float64', [1, 2, t, d]), v: randomHost(r, 'float64', [1, 2, t, d]) };
@@ -179,7 +248,8 @@ test('padded keys contribute nothing to performer attention', async () => {
 for (const kind of ['performer', 'linear'] as const) {
   test(`GPT-2 ${kind}: decoding with running sums equals a full recompute (left-padded batch)`, async () => {
     const { config, checkpoint } = ref('gpt2-lm');
-    const attention = kind === 'performer' ? { kind, features: 32, seed: 3 } as const : { kind } as const;
+    // Chunks of 2: the 5-token prompt and every full recompute span several, the last one ragged.
+    const attention = kind === 'performer' ? { kind, features: 32, seed: 3, chunk: 2 } as const : { kind, chunk: 2 } as const;
     const model = buildModel(config, { checkpoint, attention });
     const lm = decoderFor(model);
     assert.ok(lm instanceof GPT2Decoder);
@@ -223,6 +293,9 @@ test('the attention option is checked, and refused where it cannot apply', async
   assert.throws(() => buildModel(config, { attention: { kind: 'performer', m: 4 } as never }), /unknown key 'm'/);
   assert.throws(() => buildModel(config, { attention: { kind: 'linear', features: 4 } }), /features only apply to kind 'performer'/);
   assert.throws(() => checkAttentionSpec({ kind: 'performer', features: 0 }), /features must be a positive integer/);
+  assert.throws(() => checkAttentionSpec({ kind: 'linear', chunk: 0 }), /chunk must be a positive integer \(positions per chunk, e\.g\. 64\), got 0/);
+  assert.throws(() => checkAttentionSpec({ kind: 'performer', chunk: 2.5 }), /chunk must be a positive integer/);
+  assert.throws(() => checkAttentionSpec({ kind: 'softmax', chunk: 64 }), /chunk only applies to kinds 'performer' and 'linear'/);
   assert.throws(() => buildModel(ref('bert-unilm').config, { checkpoint: ref('bert-unilm').checkpoint, application: 'unilm', attention: { kind: 'performer' } }), /UniLM's prefix mask/);
   assert.throws(() => buildModel(join(REFERENCE_DIR, 't5-1.0', 'config.json'), { attention: { kind: 'performer' } }), /relative position bias/);
   const lm = buildModel(ref('bert-lm').config, { checkpoint: ref('bert-lm').checkpoint, application: 'lm', attention: { kind: 'performer', features: 8 } });
@@ -275,7 +348,7 @@ test('a saved model directory keeps its attention kind; an explicit option overr
   }
 });
 
-test('training: GPT-2 performer (causal prefix sums, one graph), BERT and ALBERT MLM with redrawn features take Trainer steps', async () => {
+test('training: GPT-2 performer (causal chunks, one graph), BERT and ALBERT MLM with redrawn features take Trainer steps', async () => {
   const { Trainer } = await import('../../src/training/trainer.ts');
   const { adamW } = await import('../../src/training/optimizers.ts');
   for (const [name, application, batch] of [
