@@ -5,17 +5,19 @@
  * fixed masks):
  *   softmax (as trained) | swapped to performer m (no training) | after 100 / 500 / 2,000 fine-tuning
  *   steps with performer (features redrawn every --redraw steps) | the same for linear attention
- *   (elu + 1) | optionally (--scratch N) linear attention trained from random weights for N steps on
- *   the same stream (the post's "why not train a linear attention instead"; N = the original run's
- *   steps makes it a fair comparison and costs as much as that run).
+ *   (elu + 1) | the same fine-tuning with softmax kept (the control: the model is briefly trained, so
+ *   more MLM steps alone raise its accuracy) | optionally (--scratch N) linear attention and softmax
+ *   trained from random weights for N steps each on the same stream (the post's "why not train a
+ *   linear attention instead", at equal budget).
  *
  *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--steps 100,500,2000]
- *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear] [--scratch N] [--quick]
+ *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax] [--scratch N] [--out FILE.jsonl] [--quick]
  *
  * Fine-tuning continues the MLM objective on the run's training stream (dense labels, AdamW, linear
- * warm-up over 10% of the steps). --quick: 20 steps, 64 eval rows (a smoke test of the script).
+ * warm-up over 10% of the steps). --out appends each figure as a JSON line when it is measured, so a
+ * stopped run keeps what it reached. --quick: 20 steps, 64 eval rows (a smoke test of the script).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { buildModel, type Model } from '../src/models/build.ts';
@@ -40,8 +42,9 @@ const batchSize = Number(value('--batch', '16'));
 const redrawEvery = Number(value('--redraw', '100'));
 const evalRows = Number(value('--eval-rows', quick ? '64' : '512'));
 const scratch = args.includes('--scratch') ? Number(value('--scratch', '0')) : 0;
-const kinds = value('--kinds', 'performer,linear').split(',');
-if (kinds.some((k) => k !== 'performer' && k !== 'linear')) throw new Error(`--kinds: performer and/or linear, got ${kinds.join(',')}`);
+const kinds = value('--kinds', 'performer,linear,softmax').split(',');
+if (kinds.some((k) => k !== 'performer' && k !== 'linear' && k !== 'softmax')) throw new Error(`--kinds: performer, linear and/or softmax, got ${kinds.join(',')}`);
+const out = args.includes('--out') ? value('--out', '') : undefined;
 
 if (!existsSync(join(dir, 'pretraining.json'))) {
   console.error(`${dir}: no pretraining.json (a model directory exported by bert4ts pretrain is needed; the pretrained Chinese model may not have landed yet)`);
@@ -73,8 +76,9 @@ async function accuracy(model: Model): Promise<number> {
   return right / total;
 }
 
-function report(name: string, acc: number): void {
+function report(name: string, acc: number, rate = lr): void {
   figures[name] = +acc.toFixed(4);
+  if (out) appendFileSync(out, JSON.stringify({ model: dir, features, lr: rate, batch: batchSize, name, accuracy: figures[name], time: new Date().toISOString() }) + '\n');
   console.log(`${name.padEnd(36)} held-out MLM accuracy ${(100 * acc).toFixed(2)}%`);
 }
 
@@ -88,7 +92,7 @@ async function fineTune(model: Model, spec: AttentionSpec, label: string, steps:
     const { input_ids, attention_mask, token_type_ids, labels } = stream.batchAt(step, { dense: true });
     const { loss } = await trainer.trainStep({ input_ids: input_ids!, attention_mask: attention_mask!, token_type_ids: token_type_ids!, labels: labels!, ...redraw(step) } as Record<string, HostTensor>);
     progress.tick(1, { loss: +loss.toFixed(3) });
-    if (steps.includes(step + 1)) report(`${label} +${step + 1} steps`, await accuracy(model));
+    if (steps.includes(step + 1)) report(`${label} +${step + 1} steps`, await accuracy(model), rate);
   }
   progress.finish();
 }
@@ -96,17 +100,20 @@ async function fineTune(model: Model, spec: AttentionSpec, label: string, steps:
 const original = buildModel(dir, { application: 'mlm' });
 report('softmax (as trained)', await accuracy(original));
 const performer: AttentionSpec = { kind: 'performer', features, seed: 1, redraw: redrawEvery };
-for (const spec of [performer, { kind: 'linear' } as AttentionSpec].filter((k) => kinds.includes(k.kind))) {
-  const label = spec.kind === 'performer' ? `performer m=${features}` : 'linear';
+const arms: AttentionSpec[] = [performer, { kind: 'linear' }, { kind: 'softmax' }];
+for (const spec of arms.filter((k) => kinds.includes(k.kind))) {
+  const label = spec.kind === 'performer' ? `performer m=${features}` : spec.kind === 'linear' ? 'linear' : 'softmax (control)';
   const model = buildModel(dir, { application: 'mlm', attention: spec });
-  report(`${label} swapped, no training`, await accuracy(model));
+  if (spec.kind !== 'softmax') report(`${label} swapped, no training`, await accuracy(model));
   await fineTune(model, spec, label, checkpoints);
 }
 if (scratch > 0) {
-  // Same architecture, random weights, linear attention from the first step (the original run's rate).
+  // Same architecture, random weights, each attention from the first step at the original run's rate.
   const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const { bert4ts: _saved, ...config } = raw;
-  const fresh = buildModel(config, { application: 'mlm', attention: { kind: 'linear' }, keepTokens: undefined, seed: 1 });
-  await fineTune(fresh, { kind: 'linear' }, 'linear from scratch', [scratch], settings.learningRate);
+  for (const spec of [{ kind: 'linear' }, { kind: 'softmax' }] as AttentionSpec[]) {
+    const fresh = buildModel(config, { application: 'mlm', attention: spec, keepTokens: undefined, seed: 1 });
+    await fineTune(fresh, spec, `${spec.kind} from scratch`, [...new Set([Math.ceil(scratch / 4), scratch])], settings.learningRate);
+  }
 }
 console.log(JSON.stringify(figures));
