@@ -8,10 +8,15 @@
  *           m = 64/128/256 vs linear. Each point runs in its own child process (its own peak RSS);
  *           a child killed or failing (out of memory) is reported as such;
  *   decode  causal decoding ms/token and state memory of a GPT-2-small-shaped model (random weights)
- *           over a long generation: KV cache vs performer running sums (m = 128) vs linear.
+ *           over a long generation: KV cache vs performer running sums (m = 128) vs linear;
+ *   causal  one causal training step (forward + backward to the weights) of a GPT-2-small-shaped
+ *           attention layer (12 heads x 64, projections included), batch 1: the chunked form the
+ *           library uses (`--chunk`, default 64) vs the prefix sums over positions it replaced
+ *           ((B, H, T, m, D), kept here only as the baseline), ms and peak RSS per point in its own
+ *           process, T = 1,024 and 4,096 (`--lengths`), performer m = 128/256 and linear.
  *
- *   npm run bench -- performer [--only error|speed|decode] [--min-length N] [--max-length N] [--kinds softmax,performer64,...]
- *                              [--full] [--tokens N]
+ *   npm run bench -- performer [--only error|speed|decode|causal] [--min-length N] [--max-length N] [--kinds softmax,performer64,...]
+ *                              [--full] [--tokens N] [--lengths 1024,4096] [--chunk N]
  *
  * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
  * scores are 0.8 GB per tensor there), 512 decoded tokens; at any length a point whose peak memory,
@@ -20,12 +25,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { freemem } from 'node:os';
-import { add, div, exp, input, matmul, mul, reduceMax, reduceSum, softmax, sub, transpose } from '../src/graph/ops.ts';
+import { add, cumsum, div, exp, input, matmul, mul, reduceMax, reduceSum, reshape, softmax, sub, transpose } from '../src/graph/ops.ts';
+import type { Tensor } from '../src/graph/tensor.ts';
+import { grad } from '../src/autodiff/grad.ts';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { ParamStore, Random, Scope } from '../src/nn/params.ts';
 import { attention, paddingMask, type AttentionSpec } from '../src/nn/attention.ts';
-import { drawFeatures, keyExponents, queryFeatures } from '../src/nn/performer.ts';
-import { dense, layerNorm } from '../src/nn/layers.ts';
+import { causalKernelAttention, DEFAULT_CHUNK, drawFeatures, eluFeatures, keyExponents, queryFeatures } from '../src/nn/performer.ts';
+import { dense, layerNorm, mergeHeads, splitHeads } from '../src/nn/layers.ts';
 import { compile } from '../src/runtime/session.ts';
 import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
 import { GPT2Decoder } from '../src/generation/causalLM.ts';
@@ -209,11 +216,112 @@ async function decodeTable(): Promise<void> {
   }
 }
 
+// ---- causal training: chunks vs prefix sums -------------------------------------------------
+
+/** The causal form before chunking: prefix sums over positions, memory (B, H, T, m, D). Baseline only. */
+function prefixSumForm(qf: Tensor, kf: Tensor, v: Tensor): Tensor {
+  const [b, h, t, m] = qf.shape, d = v.shape[3]!;
+  const s = cumsum(mul(reshape(kf, [b!, h!, t!, m!, 1]), reshape(v, [b!, h!, t!, 1, d])), 2); // (B, H, T, m, D)
+  const num = reshape(matmul(reshape(qf, [b!, h!, t!, 1, m!]), s), [b!, h!, t!, d]);
+  return div(num, reduceSum(mul(qf, cumsum(kf, 2)), -1, true));
+}
+
+const CAUSAL_KINDS: Record<string, number | null> = { performer128: 128, performer256: 256, linear: null };
+
+/** Child: one kind, form and length; prints {ms, rss_mb, loss} of a forward + backward step. */
+async function causalChild(kindName: string, form: string, length: number, chunk: number): Promise<void> {
+  const m = CAUSAL_KINDS[kindName];
+  if (m === undefined) throw new Error(`unknown kind '${kindName}' (known: ${Object.keys(CAUSAL_KINDS).join(', ')})`);
+  const hidden = 768, heads = 12, d = hidden / heads;
+  const store = new ParamStore(1);
+  const scope = new Scope(store, '', { training: true });
+  const x = input('x', 'float32', [1, 'seq', hidden]); // a dynamic T, as in a training graph
+  const [q, k, v] = ['query', 'key', 'value'].map((n) => splitHeads(dense(scope.child(n), x, hidden), heads)) as [Tensor, Tensor, Tensor]; // (B, H, T, D)
+  let qf: Tensor, kf: Tensor;
+  if (m === null) [qf, kf] = [eluFeatures(q), eluFeatures(k)];
+  else {
+    const omega = input('omega', 'float32', [m, d]);
+    const e = keyExponents(mul(k, d ** -0.25), omega, null);
+    [qf, kf] = [queryFeatures(mul(q, d ** -0.25), omega), exp(sub(e, reduceMax(e, [2, 3], true)))];
+  }
+  const context = form === 'prefix' ? prefixSumForm(qf, kf, v) : causalKernelAttention(qf, kf, v, null, chunk).context;
+  const y = dense(scope.child('output'), mergeHeads(context), hidden); // (B, T, C)
+  const loss = reduceSum(mul(y, y));
+  const params: Tensor[] = [];
+  const seen = new Set<Tensor>(), stack = [loss];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.node.op === 'param') params.push(t);
+    stack.push(...t.node.inputs);
+  }
+  const grads = grad(loss, params);
+  const outputs: Record<string, Tensor> = { loss };
+  grads.forEach((g, i) => (outputs[`grad${i}`] = g));
+  const exe = await compile(outputs, { params: 'initializers', paramValue: (n) => store.get(n) }, { threads: 2 });
+  const r = new Random(length);
+  const feeds: Record<string, HostTensor> = { x: randn(r, [1, length, hidden]) };
+  if (m !== null) feeds.omega = { dtype: 'float32', shape: [m, d], data: drawFeatures(m, d, 1) };
+  const first = await exe.run(feeds); // warm-up
+  const runs = length <= 2048 ? 3 : 1;
+  const t = performance.now();
+  for (let i = 0; i < runs; i++) await exe.run(feeds);
+  process.stdout.write(JSON.stringify({ ms: Math.round((performance.now() - t) / runs), rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), loss: first.loss!.data[0] }) + '\n');
+}
+
+async function causalTable(): Promise<void> {
+  const lengths = (value('--lengths') ?? '1024,4096').split(',').map(Number);
+  const chunk = Number(value('--chunk') ?? DEFAULT_CHUNK);
+  const kinds = value('--kinds')?.split(',') ?? Object.keys(CAUSAL_KINDS);
+  console.log(`causal training step (forward + backward), one GPT-2-small-shaped attention layer, batch 1; ms / peak MB per point (own process): prefix sums over positions vs chunks of ${chunk}`);
+  const peaks: Record<string, { length: number; mb: number }> = {};
+  for (const length of lengths) {
+    const cells: string[] = [];
+    for (const kind of kinds) {
+      const row: Record<string, Record<string, number>> = {};
+      for (const form of ['prefix', 'chunked']) {
+        const key = `${kind}_${form}`;
+        // Skip a point whose peak, predicted from the previous length's (linear in T), exceeds 80% of free memory.
+        const prev = peaks[key];
+        const predicted = prev ? prev.mb * (length / prev.length) * 2 ** 20 : 0;
+        if (predicted > 0.8 * freemem()) {
+          cells.push(`${kind} ${form} skipped (would need ~${(predicted / 1e9).toFixed(1)} GB, ${(freemem() / 1e9).toFixed(1)} GB free)`);
+          figures[`causal_${key}_${length}`] = `skipped: predicted ${(predicted / 1e9).toFixed(1)} GB`;
+          continue;
+        }
+        const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--causal-child', kind, form, String(length), String(chunk)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20 * 60e3 });
+        const line = child.stdout?.trim().split('\n').pop();
+        if (child.status !== 0 || !line?.startsWith('{')) {
+          const why = child.signal ?? (child.stderr?.match(/bad_alloc|out of memory|Failed to allocate[^\n]*/i)?.[0] ?? `exit ${child.status}: ${child.stderr?.trim().split('\n').pop()}`);
+          cells.push(`${kind} ${form} FAILED (${why})`);
+          figures[`causal_${key}_${length}`] = `failed: ${why}`;
+          continue;
+        }
+        const f = JSON.parse(line) as Record<string, number>;
+        row[form] = f;
+        peaks[key] = { length, mb: f.rss_mb! };
+        figures[`causal_${key}_${length}_ms`] = f.ms!;
+        figures[`causal_${key}_${length}_rss_mb`] = f.rss_mb!;
+      }
+      const { prefix: p, chunked: c } = row;
+      if (p && c) {
+        cells.push(`${kind}: prefix ${p.ms} ms/${p.rss_mb} MB, chunked ${c.ms} ms/${c.rss_mb} MB (${(p.ms! / c.ms!).toFixed(1)}x faster, ${(p.rss_mb! / c.rss_mb!).toFixed(1)}x less memory; loss rel. diff ${(Math.abs(p.loss! - c.loss!) / Math.abs(p.loss!)).toExponential(1)})`);
+      } else if (c) cells.push(`${kind}: chunked ${c.ms} ms/${c.rss_mb} MB`);
+    }
+    console.log(`  T=${length}: ${cells.join(' | ')}`);
+  }
+}
+
 if (flag('--speed-child')) {
   await speedChild(value('--speed-child')!, Number(args[args.indexOf('--speed-child') + 2]));
+} else if (flag('--causal-child')) {
+  const at = args.indexOf('--causal-child');
+  await causalChild(args[at + 1]!, args[at + 2]!, Number(args[at + 3]), Number(args[at + 4]));
 } else {
   if (!only || only === 'error') await errorTable();
   if (!only || only === 'speed') await speedTable();
   if (!only || only === 'decode') await decodeTable();
+  if (!only || only === 'causal') await causalTable();
   console.log(JSON.stringify(figures));
 }
