@@ -3,4 +3,4 @@ export { TrainingError } from './errors.ts';
 export { type TrainerState, type TrainerMeta, type BestSoFar, type TensorSet } from './state.ts';
 export { sgd, adam, adamW, defaultDecayExclusion, layerOf, layerwiseDecay, type OptimizerConfig } from './optimizers.ts';
 export { constant, warmupLinear, warmupCosine, piecewiseLinear, type Schedule } from './schedules.ts';
-export { teaForN, teaForNGraph, teaForNOptions, type TeaForNOptions, type TeaForNFeed, type TeaForNModel, type TeaForNGraph } from './teaforn.ts';
+export { teaForN, teaForNGraph, teaForNOptions, teaForNCopyName, dropTeaForNCopies, type TeaForNOptions, type TeaForNSettings, type TeaForNFeed, type TeaForNModel, type TeaForNGraph } from './teaforn.ts';

@@ -17,7 +17,12 @@
  *                  after ln_f, BERT after the last block, T5's decoder after its final norm);
  *   feed 'topk':   f = Σ_{j ∈ topk(p^{(i)}_{t-1})} p^{(i)}_{t-1}[j] E[j] / Σ_{j ∈ topk} p^{(i)}_{t-1}[j],
  *                  the top-k-probability-weighted average of the embedding rows (E is the input
- *                  embedding table, which is the output layer too where the head is tied).
+ *                  embedding table, which is the output layer too where the head is tied);
+ *   feed 'gumbel': f = softmax((z^{(i)}_{t-1} + g) / τ) · E, the post's Gumbel-softmax: z the logits,
+ *                  g_j = −log(−log u_j) with u_j ~ U(0, 1) drawn afresh per position, pass and step
+ *                  (in the graph, seeded as dropout is, and like dropout only in a training scope;
+ *                  `noise: false` leaves g = 0). As τ → 0 it tends to E[argmax(z + g)], a sampled
+ *                  token's embedding; at τ = 1 without noise it is the top-k feed with k = vocabulary.
  *
  * The loss sums the N passes' token cross-entropies, each scored against the same gold tokens:
  *
@@ -31,16 +36,26 @@
  *
  * Which positions count as targets comes from the labels (-100 = not scored), as the model's own
  * loss reads them: causal LMs and UniLM (labels[t] is the token at t, scored from t-1) and T5's
- * decoder (labels[t] is decoder_input_ids[t+1]). Weights are shared between passes (the post's
- * main variant); unshared decoders are not implemented.
+ * decoder (labels[t] is decoder_input_ids[t+1]).
+ *
+ * Weights are shared between passes by default (the post's main variant). With `shared: false`
+ * passes 2..N each compute with their own copy of every weight the decoder reads (for T5 everything
+ * after the encoder: the encoder runs with pass 1's weights), stored as `teaforn/pass<i>/<name>` and
+ * made from the shared weights the first time the loss is built, so training starts where shared
+ * training starts. The vectors fed in (the gold rows and the feed's E) come from pass 1's table in
+ * both variants. The copies are training state: decoding reads pass 1's weights, and `Model.save`
+ * writes the copies under those names unless `dropTeaForNCopies(model.store)` removes them first.
  */
-import { add, equal, gather, greaterOrEqual, logicalAnd, logicalNot, mul, padAxis, range, reduceSum, reshape, scalar, slice, softmax, takeAlongAxis, topKIndices, where, div } from '../graph/ops.ts';
+import { add, div, equal, expand, gather, greaterOrEqual, log, logicalAnd, logicalNot, matmul, maximum, mul, neg, padAxis, randomUniformLike, range, reduceSum, reshape, scalar, slice, softmax, takeAlongAxis, topKIndices, where } from '../graph/ops.ts';
 import { unsqueeze } from '../graph/composite.ts';
+import type { HostTensor } from '../graph/dtype.ts';
+import { applyPrim } from '../graph/prim.ts';
 import { GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
-import type { Scope } from '../nn/params.ts';
+import { initializers, Scope, type ParamStore } from '../nn/params.ts';
 import { TrainingError } from './errors.ts';
 
-export type TeaForNFeed = 'hidden' | 'topk';
+export type TeaForNFeed = 'hidden' | 'topk' | 'gumbel';
+const FEEDS: readonly TeaForNFeed[] = ['hidden', 'topk', 'gumbel'];
 
 export interface TeaForNOptions {
   /** Passes (1 = plain teacher forcing). */
@@ -51,7 +66,15 @@ export interface TeaForNOptions {
   feed?: TeaForNFeed;
   /** Top-k size for feed 'topk' (1 ≤ k ≤ vocabulary). */
   k?: number;
+  /** Gumbel-softmax temperature τ > 0 for feed 'gumbel' (default 1). */
+  tau?: number;
+  /** Feed 'gumbel': draw the Gumbel noise (default true; drawn only in a training scope, as dropout is). */
+  noise?: boolean;
+  /** Passes 2..N use pass 1's weights (default true); false gives each its own copy (see the module comment). */
+  shared?: boolean;
 }
+
+export type TeaForNSettings = Required<TeaForNOptions>;
 
 /**
  * What TeaForN needs of a model (a built `Model` has it): its application, and its graph built in
@@ -63,6 +86,8 @@ export interface TeaForNModel {
   application: string;
   build(scope: Scope, given?: Record<string, Tensor>): { inputs: Record<string, Tensor>; outputs: Record<string, Tensor> };
 }
+
+type Pass = { inputs: Record<string, Tensor>; outputs: Record<string, Tensor> };
 
 export interface TeaForNGraph {
   /** Σ λ_i loss_i. */
@@ -88,19 +113,90 @@ const LAYOUTS: Record<string, Layout> = {
   decoder: { ids: 'decoder_input_ids', embeds: 'decoder_inputs_embeds', labelsAtInput: false },
 };
 
-/** Check the options; returns them completed. */
-export function teaForNOptions(o: TeaForNOptions): Required<Omit<TeaForNOptions, 'k'>> & { k: number } {
+/** Check the options; returns them completed (k = 0 unless the feed is 'topk'). */
+export function teaForNOptions(o: TeaForNOptions): TeaForNSettings {
   const { n } = o;
   if (!Number.isInteger(n) || n < 1) throw new TrainingError('teaForN', `n must be a positive integer (1 = teacher forcing), got ${n}`);
   const feed = o.feed ?? 'hidden';
-  if (feed !== 'hidden' && feed !== 'topk') throw new TrainingError('teaForN', `unknown feed '${String(feed)}' (use 'hidden' or 'topk')`);
+  if (!FEEDS.includes(feed)) throw new TrainingError('teaForN', `unknown feed '${String(feed)}' (use ${FEEDS.map((f) => `'${f}'`).join(', ')})`);
   const lambdas = o.lambdas ?? Array<number>(n).fill(1);
   if (!Array.isArray(lambdas) || lambdas.length !== n) throw new TrainingError('teaForN', `lambdas must have n = ${n} entries, got ${Array.isArray(lambdas) ? lambdas.length : String(lambdas)}`);
   const bad = lambdas.find((l) => typeof l !== 'number' || !Number.isFinite(l) || l < 0);
   if (bad !== undefined) throw new TrainingError('teaForN', `lambdas must be finite and >= 0, got ${bad}`);
   if (feed === 'topk' && (o.k === undefined || !Number.isInteger(o.k) || o.k < 1)) throw new TrainingError('teaForN', `feed 'topk' needs k, a positive integer, got ${o.k}`);
-  if (feed === 'hidden' && o.k !== undefined) throw new TrainingError('teaForN', `k applies to feed 'topk' only (feed is 'hidden')`);
-  return { n, lambdas, feed, k: o.k ?? 0 };
+  if (feed !== 'topk' && o.k !== undefined) throw new TrainingError('teaForN', `k applies to feed 'topk' only (feed is '${feed}')`);
+  for (const key of ['tau', 'noise'] as const) {
+    if (feed !== 'gumbel' && o[key] !== undefined) throw new TrainingError('teaForN', `${key} applies to feed 'gumbel' only (feed is '${feed}')`);
+  }
+  const tau = o.tau ?? 1;
+  if (typeof tau !== 'number' || !Number.isFinite(tau) || tau <= 0) throw new TrainingError('teaForN', `tau (the Gumbel-softmax temperature) must be a finite number > 0, got ${String(tau)}`);
+  for (const key of ['noise', 'shared'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new TrainingError('teaForN', `${key} must be true or false, got ${String(o[key])}`);
+  }
+  return { n, lambdas, feed, k: o.k ?? 0, tau, noise: o.noise ?? true, shared: o.shared ?? true };
+}
+
+// ---- unshared weights -----------------------------------------------------------------------------
+
+const COPY_PREFIX = 'teaforn/pass';
+
+/** The store name of pass `pass`'s copy of weight `name` (option `shared: false`). */
+export function teaForNCopyName(pass: number, name: string): string {
+  return `${COPY_PREFIX}${pass}/${name}`;
+}
+
+/**
+ * Remove the per-pass weight copies `shared: false` training put in `store` (e.g. before
+ * `model.save` when only the model is wanted: decoding never reads them). Returns their names.
+ */
+export function dropTeaForNCopies(store: ParamStore): string[] {
+  const names = store.names().filter((n) => n.startsWith(COPY_PREFIX) && /^\d+\//.test(n.slice(COPY_PREFIX.length)));
+  for (const n of names) store.values.delete(n);
+  return names;
+}
+
+const copyHost = (t: HostTensor): HostTensor => ({ ...t, shape: [...t.shape], data: t.data.slice() } as HostTensor);
+
+/**
+ * `roots` rebuilt with every weight leaf reached from them swapped for `swap(leaf)`, walking no
+ * further than the tensors in `stop` (they are kept as they are). Nodes that read no swapped leaf
+ * are reused, so the new graph shares everything upstream of the swap with the old one.
+ */
+function swapWeights(roots: Tensor[], stop: ReadonlySet<Tensor>, swap: (leaf: Tensor) => Tensor): Tensor[] {
+  const done = new Map<Tensor, Tensor>();
+  const stack: [Tensor, boolean][] = roots.map((r) => [r, false]);
+  while (stack.length) {
+    const [t, ready] = stack.pop()!;
+    if (done.has(t)) continue;
+    if (stop.has(t) || t.node.inputs.length === 0) {
+      done.set(t, !stop.has(t) && t.node.op === 'param' ? swap(t) : t);
+    } else if (!ready) {
+      stack.push([t, true]);
+      for (const x of t.node.inputs) if (!done.has(x)) stack.push([x, false]);
+    } else {
+      const inputs = t.node.inputs.map((x) => done.get(x)!);
+      done.set(t, inputs.every((x, j) => x === t.node.inputs[j]) ? t : applyPrim(t.node.op, inputs, t.node.attrs));
+    }
+  }
+  return roots.map((r) => done.get(r)!);
+}
+
+/**
+ * Pass `index` rebuilt over its own copies of the weights (made from the shared ones when the store
+ * has none yet). The walk stops at the fed vectors (they come from the previous pass) and at T5's
+ * encoder output (the encoder keeps pass 1's weights).
+ */
+function withOwnWeights(pass: Pass, index: number, fed: Tensor, scope: Scope): Pass {
+  const root = new Scope(scope.store, '', scope.options, scope.declared); // copies are named from the root
+  const stop = new Set([fed, ...(pass.outputs.encoder_last_hidden_state ? [pass.outputs.encoder_last_hidden_state] : [])]);
+  const names = Object.keys(pass.outputs);
+  const swapped = swapWeights(names.map((k) => pass.outputs[k]!), stop, (leaf) => {
+    const name = leaf.leafName!, copy = teaForNCopyName(index, name);
+    const value = scope.store.get(name);
+    if (!scope.store.has(copy) && value && !scope.options.declareOnly) scope.store.set(copy, copyHost(value));
+    return root.param(copy, leaf.shape as number[], initializers.zeros());
+  });
+  return { inputs: pass.inputs, outputs: Object.fromEntries(names.map((k, i) => [k, swapped[i]!])) };
 }
 
 /** The parameter gathered by `ids` (the token-embedding table), found in the teacher pass's graph. */
@@ -132,33 +228,44 @@ function targetPositions(labels: Tensor, layout: Layout): Tensor {
   return logicalAnd(scored, reshape(greaterOrEqual(range(seq), scalar(1, 'int64')), [1, seq]));
 }
 
-/** Vectors (B, T, E) from pass outputs at every position: h, or the top-k-weighted embedding average. */
-function fedVectors(outputs: Record<string, Tensor>, table: Tensor, feed: TeaForNFeed, k: number): Tensor {
+/** Vectors (B, T, E) from pass outputs at every position: h, the top-k-weighted embedding average, or the Gumbel-softmax one. */
+function fedVectors(outputs: Record<string, Tensor>, table: Tensor, o: TeaForNSettings, scope: Scope): Tensor {
   const width = table.shape[1]!;
-  if (feed === 'hidden') {
+  if (o.feed === 'hidden') {
     const h = outputs.last_hidden_state;
     if (!h) throw new GraphError('teaForN', "feed 'hidden' needs the model's last_hidden_state output");
     if (h.shape[2] !== width) throw new GraphError('teaForN', `feed 'hidden': the hidden state is ${h.shape[2]} wide but the input embeddings ${width} (ALBERT-style factorised embeddings); use feed 'topk'`);
     return h;
   }
   const logits = outputs.logits!;
+  if (o.feed === 'gumbel') {
+    if (logits.shape[2] !== table.shape[0]) throw new GraphError('teaForN', `feed 'gumbel': the logits score ${logits.shape[2]} tokens but the embedding table has ${table.shape[0]} rows`);
+    let z = logits; // (B, T, V)
+    if (o.noise && scope.training) {
+      // g = −log(−log u), u ~ U[0, 1) from ORT's RandomUniformLike, seeded as a dropout site is (fresh each step); u ≥ 1e-20 keeps g
+      // finite. Drawn like a zeros tensor of the logits' shape, not like the logits: the draw must not depend on a weight (no gradient).
+      const u = maximum(randomUniformLike(expand(scalar(0, logits.dtype), logits.shape), scope.nextDropoutSeed()), scalar(1e-20, logits.dtype));
+      z = add(z, neg(log(neg(log(u)))));
+    }
+    return matmul(softmax(o.tau === 1 ? z : div(z, o.tau), -1), table); // (B, T, V) · (V, E)
+  }
   const probs = softmax(logits, -1); // (B, T, V)
-  const top = topKIndices(logits, k); // (B, T, k), no gradient
+  const top = topKIndices(logits, o.k); // (B, T, k), no gradient
   const p = takeAlongAxis(probs, top, -1); // (B, T, k), differentiable
   const w = div(p, reduceSum(p, -1, true)); // renormalised over the top k
   return reduceSum(mul(unsqueeze(w, -1), gather(table, top)), 2); // (B, T, E)
 }
 
 /**
- * The TeaForN graph of `model` in `scope`: N passes with shared weights, their losses and the
- * weighted total. See the module comment for the equations.
+ * The TeaForN graph of `model` in `scope`: N passes (sharing pass 1's weights, or each with its own
+ * copy), their losses and the weighted total. See the module comment for the equations.
  */
 export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForNOptions): TeaForNGraph {
   const o = teaForNOptions(options);
   const layout = Object.hasOwn(LAYOUTS, model.application) ? LAYOUTS[model.application] : undefined;
   if (!layout) throw new TrainingError('teaForN', `${model.family} '${model.application}' is not a decoder TeaForN can unroll; it trains causal LMs and seq2seq models (applications ${Object.keys(LAYOUTS).join(', ')})`);
   const first = model.build(scope);
-  const passes = [first];
+  const passes: Pass[] = [first];
   const loss1 = first.outputs.loss;
   if (!loss1) throw new TrainingError('teaForN', `${model.family} '${model.application}' has no training loss`);
   const losses = [loss1];
@@ -173,10 +280,11 @@ export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForN
     const seq = ids.shape[1]!;
     let prev = first;
     for (let i = 2; i <= o.n; i++) {
-      const fed = fedVectors(prev.outputs, table, o.feed, o.k); // (B, T, E) at every position
+      const fed = fedVectors(prev.outputs, table, o, scope); // (B, T, E) at every position
       const shifted = shiftRight(fed, seq); // position t gets t-1's
       const embeds = where(replace, shifted, teacher);
-      const pass = model.build(scope, { ...first.inputs, [layout.embeds]: embeds });
+      const built = model.build(scope, { ...first.inputs, [layout.embeds]: embeds });
+      const pass = o.shared ? built : withOwnWeights(built, i, embeds, scope);
       passes.push(pass);
       losses.push(pass.outputs.loss!);
       prev = pass;

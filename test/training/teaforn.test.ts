@@ -1,16 +1,20 @@
 // TeaForN (src/training/teaforn.ts) and what it stands on: the inputs_embeds path of GPT-2, BERT
 // lm/unilm and the T5 decoder, the top-k ops and their gradients, n = 1 = teacher forcing (loss and
-// every gradient), a hand-unrolled n = 2 reference, central-difference checks through the passes,
-// and a few Trainer steps.
+// every gradient, every feed, shared or not), a hand-unrolled n = 2 reference, the Gumbel-softmax
+// feed against host references, unshared weights against shared ones, central-difference checks
+// through the passes, and a few Trainer steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as g from '../../src/graph/index.ts';
 import type { HostTensor, Tensor } from '../../src/graph/index.ts';
 import { grad } from '../../src/autodiff/grad.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
 import { buildModel, type Model } from '../../src/models/index.ts';
 import { Random, Scope } from '../../src/nn/params.ts';
-import { Trainer, adam, teaForN, teaForNGraph, TrainingError } from '../../src/training/index.ts';
+import { Trainer, adam, dropTeaForNCopies, teaForN, teaForNCopyName, teaForNGraph, TrainingError, type TeaForNOptions } from '../../src/training/index.ts';
 import { gradientError, randomHost } from '../nn/helpers.ts';
 
 const noDropout = { dropoutRate: 0, attentionDropoutRate: 0 };
@@ -144,10 +148,12 @@ for (const [name, make, batch] of MODELS) {
   test(`${name}: TeaForN with n = 1 has the teacher-forcing loss and gradients`, async () => {
     const model = make();
     const plain = await lossAndGrads(model, batch, (s) => model.loss(s));
-    for (const feed of ['hidden', 'topk'] as const) {
-      const tea = await lossAndGrads(model, batch, teaForN(model, { n: 1, feed, ...(feed === 'topk' ? { k: 3 } : {}) }));
-      assertAllClose(tea, plain, 0, `${name} n = 1 (${feed})`);
+    const variants: TeaForNOptions[] = [{ n: 1, feed: 'hidden' }, { n: 1, feed: 'topk', k: 3 }, { n: 1, feed: 'gumbel', tau: 0.5 }, { n: 1, feed: 'gumbel', shared: false }];
+    for (const options of variants) {
+      const tea = await lossAndGrads(model, batch, teaForN(model, options));
+      assertAllClose(tea, plain, 0, `${name} n = 1 (${JSON.stringify(options)})`);
     }
+    assert.ok(!model.store.names().some((n) => n.startsWith('teaforn/')), 'n = 1 makes no copies');
   });
 }
 
@@ -199,6 +205,147 @@ for (const [name, make, batch] of MODELS) {
   });
 }
 
+// ---- the Gumbel-softmax feed ------------------------------------------------------------------------
+
+test("feed 'gumbel' without noise at τ = 1 is the top-k feed with k = vocabulary (loss and every gradient)", async () => {
+  const model = gpt2();
+  const gumbel = await lossAndGrads(model, GPT2_BATCH, teaForN(model, { n: 2, lambdas: [1, 0.5], feed: 'gumbel', tau: 1, noise: false }));
+  assertAllClose(gumbel, await lossAndGrads(model, GPT2_BATCH, teaForN(model, { n: 2, lambdas: [1, 0.5], feed: 'topk', k: 17 })), 1e-5, 'gumbel τ = 1 vs topk k = V');
+});
+
+for (const [name, make, batch] of MODELS.filter(([n]) => !n.startsWith('RoBERTa'))) {
+  test(`${name}: feed 'gumbel' without noise as τ → 0 feeds the argmax token's embedding (hand-built reference)`, async () => {
+    const model = make();
+    // The reference: the model called twice, the second time fed E[argmax logits] (a top-1 gather, no softmax).
+    const seq2seq = name.startsWith('T5');
+    const [idsKey, embedsKey, tableName] = seq2seq ? ['decoder_input_ids', 'decoder_inputs_embeds', 'shared'] : ['input_ids', 'inputs_embeds', model.family === 'gpt2' ? 'wte' : 'embeddings/word_embeddings'];
+    const reference = (scope: Scope): Tensor => {
+      const given = Object.fromEntries(Object.entries(batch).map(([key, rows]) => [key, g.input(key, 'int64', [rows.length, rows[0]!.length])]));
+      const first = model.build(scope, given);
+      const table = scope.declared.get(tableName)!;
+      const [B, T] = [batch[idsKey]!.length, batch[idsKey]![0]!.length];
+      const E = table.shape[1] as number;
+      const argmaxRows = g.reduceSum(g.gather(table, g.topKIndices(first.outputs.logits!, 1)), 2); // (B, T, E)
+      const shifted = g.concat([g.constant(hostTensor('float32', [B, 1, E], new Array(B * E).fill(0))), g.slice(argmaxRows, 1, 0, T - 1)], 1);
+      const m = g.constant(replacedHost(batch.labels!, seq2seq));
+      const embeds = g.add(g.mul(m, shifted), g.mul(g.sub(1, m), g.gather(table, first.inputs[idsKey]!)));
+      return g.add(first.outputs.loss!, model.build(scope, { ...given, [embedsKey]: embeds }).outputs.loss!);
+    };
+    const want = (await lossAndGrads(model, batch, reference)).loss!.data[0] as number;
+    const got = (await lossAndGrads(model, batch, teaForN(model, { n: 2, feed: 'gumbel', tau: 1e-7, noise: false }))).loss!.data[0] as number;
+    assert.ok(Math.abs(got - want) < 1e-5, `${name}: ${got} vs ${want}`);
+    const soft = (await lossAndGrads(model, batch, teaForN(model, { n: 2, feed: 'gumbel', tau: 1, noise: false }))).loss!.data[0] as number;
+    assert.ok(Math.abs(soft - want) > 1e-4, 'τ = 1 feeds something else');
+  });
+}
+
+test("feed 'gumbel' with noise: pass 2 reads softmax((z + g)/τ)·E, g = −log(−log u) from the step's draw (host reference); a fresh draw each step", async () => {
+  const model = gpt2();
+  const tau = 0.5;
+  const scope = new Scope(model.store, '', { training: true, seed: 3 });
+  const { passes, loss } = teaForNGraph(model, scope, { n: 2, feed: 'gumbel', tau });
+  // The uniform draw is the graph's only random op (the model has no dropout).
+  const randoms: Tensor[] = [];
+  const seen = new Set<Tensor>();
+  for (const stack = [loss]; stack.length;) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.op === 'randomUniformLike') randoms.push(t);
+    stack.push(...t.node.inputs);
+  }
+  assert.equal(randoms.length, 1);
+  const exe = await compile({ loss, u: randoms[0]!, z: passes[0]!.outputs.logits!, embeds: passes[1]!.inputs.inputs_embeds! }, { params: 'initializers', paramValue: (n) => model.store.get(n) });
+  const feeds = Object.fromEntries(Object.entries(GPT2_BATCH).map(([k, v]) => [k, int64(v)]));
+  const out = await exe.run(feeds);
+  const [B, T, V, E] = [2, 6, 17, 8];
+  const u = out.u!.data as Float32Array, z = out.z!.data as Float32Array, embeds = out.embeds!.data as Float32Array;
+  const table = model.store.get('wte')!.data as Float32Array;
+  const mask = replacedHost(GPT2_BATCH.labels, false).data as Float32Array;
+  let worst = 0;
+  for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
+    const want = new Float64Array(E);
+    if (mask[b * T + t]) {
+      const at = (b * T + t - 1) * V;
+      const s = Array.from({ length: V }, (_, j) => (z[at + j]! - Math.log(-Math.log(Math.max(u[at + j]!, 1e-20)))) / tau);
+      const m = Math.max(...s), w = s.map((x) => Math.exp(x - m)), sum = w.reduce((a, x) => a + x, 0);
+      for (let j = 0; j < V; j++) for (let e = 0; e < E; e++) want[e] += (w[j]! / sum) * table[j * E + e]!;
+    } else {
+      const id = GPT2_BATCH.input_ids[b]![t]!;
+      for (let e = 0; e < E; e++) want[e] = table[id * E + e]!;
+    }
+    for (let e = 0; e < E; e++) worst = Math.max(worst, Math.abs(want[e]! - embeds[(b * T + t) * E + e]!));
+  }
+  assert.ok(worst < 1e-5, `fed vectors differ by ${worst}`);
+  const again = await exe.run(feeds);
+  assert.notDeepEqual([...again.u!.data as Float32Array].slice(0, 8), [...u].slice(0, 8), 'the next run draws new noise');
+  // Outside a training scope (as dropout) no noise is drawn: the loss is the noise-free one.
+  const evalLoss = async (options: TeaForNOptions) => {
+    const ev = await compile({ loss: teaForNGraph(model, new Scope(model.store), options).loss }, { params: 'initializers', paramValue: (n) => model.store.get(n) });
+    return (await ev.run(feeds)).loss!.data[0] as number;
+  };
+  assert.equal(await evalLoss({ n: 2, feed: 'gumbel', tau }), await evalLoss({ n: 2, feed: 'gumbel', tau, noise: false }));
+});
+
+// ---- unshared weights --------------------------------------------------------------------------------
+
+for (const [name, make, batch] of MODELS) {
+  test(`${name}: unshared passes with copies equal to the shared weights: the shared loss, and each weight's shared gradient = its own + its copies'`, async () => {
+    const model = make();
+    const options: TeaForNOptions = { n: 3, lambdas: [1, 0.5, 0.25], feed: name.startsWith('BERT') ? 'topk' : 'hidden', ...(name.startsWith('BERT') ? { k: 4 } : {}) };
+    const shared = await lossAndGrads(model, batch, teaForN(model, options));
+    const unshared = await lossAndGrads(model, batch, teaForN(model, { ...options, shared: false }));
+    assert.ok(Math.abs((unshared.loss!.data[0] as number) - (shared.loss!.data[0] as number)) < 1e-6, 'the same loss');
+    const copies = model.store.names().filter((n) => n.startsWith('teaforn/'));
+    for (const key of Object.keys(shared).filter((k) => k.startsWith('grad/'))) {
+      const w = key.slice(5);
+      const parts = [unshared[key]!, ...[2, 3].map((i) => unshared[`grad/${teaForNCopyName(i, w)}`]).filter((x) => x !== undefined)];
+      const sum = Float32Array.from(parts[0]!.data as Float32Array, (x, j) => parts.slice(1).reduce((s, p) => s + (p.data[j] as number), x));
+      assertAllClose({ [key]: { ...parts[0]!, data: sum } }, { [key]: shared[key]! }, 1e-5, `${name} ${w}`);
+      if (name.startsWith('T5') && w.startsWith('encoder/')) assert.equal(parts.length, 1, `${w}: the encoder keeps pass 1's weights`);
+      else if (w !== 'shared' || !name.startsWith('T5')) assert.equal(parts.length, 3, `${w}: a copy per pass`);
+    }
+    for (const c of copies) {
+      const orig = c.replace(/^teaforn\/pass\d+\//, '');
+      assert.deepEqual(model.store.get(c)!.data, model.store.get(orig)!.data, `${c} starts as ${orig}`);
+      assert.notEqual(model.store.get(c)!.data, model.store.get(orig)!.data, `${c} has its own buffer`);
+    }
+  });
+}
+
+test('unshared TeaForN with the Trainer: the shared loss at step 0, then a different one; copies train, are saved under their names and can be dropped', async () => {
+  const losses: Record<string, number[]> = {};
+  const models: Record<string, Model> = {};
+  for (const shared of [true, false]) {
+    const model = gpt2();
+    const trainer = await Trainer.create({ store: model.store, loss: teaForN(model, { n: 2, feed: 'topk', k: 5, shared }), optimizer: adam(1e-2), seed: 1 });
+    const l: number[] = [];
+    for (let step = 0; step < 3; step++) l.push((await trainer.trainStep(GPT2_BATCH)).loss);
+    losses[String(shared)] = l;
+    models[String(shared)] = model;
+  }
+  const [s, u] = [losses.true!, losses.false!];
+  assert.ok(Math.abs(s[0]! - u[0]!) < 1e-6, `step 0: ${s[0]} vs ${u[0]}`);
+  assert.ok(Math.abs(s[1]! - u[1]!) > 1e-5, `after an update: ${s[1]} vs ${u[1]}`);
+  const model = models.false!;
+  const copy = teaForNCopyName(2, 'h1/mlp/output/kernel');
+  assert.notDeepEqual(model.store.get(copy)!.data, model.store.get('h1/mlp/output/kernel')!.data, 'the copy trained apart from pass 1');
+  // Saved under their own names, and read back (a reloaded model resumes from them); decoding never reads them.
+  const dir = mkdtempSync(join(tmpdir(), 'teaforn-'));
+  try {
+    model.save(join(dir, 'with'));
+    const back = buildModel(join(dir, 'with'));
+    assert.deepEqual(back.store.get(copy)!.data, model.store.get(copy)!.data);
+    const ids = { input_ids: GPT2_BATCH.input_ids, attention_mask: GPT2_BATCH.attention_mask };
+    assertAllClose((await back.predict(ids, { outputs: ['logits'] })), (await model.predict(ids, { outputs: ['logits'] })), 1e-6, 'reloaded logits');
+    const dropped = dropTeaForNCopies(model.store);
+    assert.ok(dropped.includes(copy) && dropped.every((n) => n.startsWith('teaforn/pass2/')), dropped.join());
+    assert.ok(!model.namedTensors('hf').ownNames.some((n) => n.startsWith('teaforn/')), 'nothing of TeaForN left to save');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('TeaForN n = 3: three passes, the loss is the λ-weighted sum of their losses', async () => {
   const model = unilm();
   const scope = new Scope(model.store);
@@ -214,12 +361,18 @@ test('TeaForN n = 3: three passes, the loss is the λ-weighted sum of their loss
 
 // ---- gradient checks through the passes ------------------------------------------------------------
 
-for (const feed of ['hidden', 'topk'] as const) {
-  test(`GPT-2 TeaForN n = 2 (${feed}): gradients match central differences (float64)`, async () => {
+const GRADIENT_CHECKS: [string, TeaForNOptions, string[]][] = [
+  ['hidden', { n: 2, lambdas: [1, 1], feed: 'hidden' }, []],
+  ['topk', { n: 2, lambdas: [1, 1], feed: 'topk', k: 4 }, []],
+  ['gumbel τ = 0.7, no noise', { n: 2, lambdas: [1, 1], feed: 'gumbel', tau: 0.7, noise: false }, ['wte']],
+  ['hidden, unshared', { n: 2, lambdas: [1, 1], feed: 'hidden', shared: false }, [teaForNCopyName(2, 'ln_f/gamma'), teaForNCopyName(2, 'h0/mlp/output/bias')]],
+];
+for (const [what, options, extra] of GRADIENT_CHECKS) {
+  test(`GPT-2 TeaForN n = 2 (${what}): gradients match central differences (float64)`, async () => {
     const model = gpt2('float64');
     const scope = new Scope(model.store, '', { dtype: 'float64' });
-    const loss = teaForNGraph(model, scope, { n: 2, lambdas: [1, 1], feed, ...(feed === 'topk' ? { k: 4 } : {}) }).loss;
-    const wrt = Object.fromEntries(['ln_f/gamma', 'h1/attn/q/bias', 'h0/mlp/output/bias', 'wpe'].map((n) => [n, scope.declared.get(n)!]));
+    const loss = teaForNGraph(model, scope, options).loss;
+    const wrt = Object.fromEntries(['ln_f/gamma', 'h1/attn/q/bias', 'h0/mlp/output/bias', 'wpe', ...extra].map((n) => [n, scope.declared.get(n)!]));
     const feeds = feedsOf(GPT2_BATCH, model, [...scope.declared.keys()]);
     for (const n of Object.keys(wrt)) feeds[n] = { ...feeds[n]!, data: (feeds[n]!.data as Float32Array).slice() };
     const { maxErr, worst } = await gradientError(loss, wrt, feeds, 1e-5);
@@ -234,19 +387,28 @@ test('bad TeaForN options are refused by name', () => {
   assert.throws(() => teaForN(model, { n: 0 }), /n must be a positive integer/);
   assert.throws(() => teaForN(model, { n: 2, lambdas: [1] }), /lambdas must have n = 2 entries, got 1/);
   assert.throws(() => teaForN(model, { n: 2, lambdas: [1, -1] }), /lambdas must be finite and >= 0, got -1/);
-  assert.throws(() => teaForN(model, { n: 2, feed: 'gumbel' as 'hidden' }), /unknown feed 'gumbel' \(use 'hidden' or 'topk'\)/);
+  assert.throws(() => teaForN(model, { n: 2, feed: 'sample' as 'hidden' }), /unknown feed 'sample' \(use 'hidden', 'topk', 'gumbel'\)/);
   assert.throws(() => teaForN(model, { n: 2, feed: 'topk' }), /feed 'topk' needs k/);
-  assert.throws(() => teaForN(model, { n: 2, feed: 'hidden', k: 3 }), /k applies to feed 'topk' only/);
+  assert.throws(() => teaForN(model, { n: 2, feed: 'hidden', k: 3 }), /k applies to feed 'topk' only \(feed is 'hidden'\)/);
+  assert.throws(() => teaForN(model, { n: 2, feed: 'gumbel', k: 3 }), /k applies to feed 'topk' only \(feed is 'gumbel'\)/);
+  assert.throws(() => teaForN(model, { n: 2, feed: 'topk', k: 3, tau: 0.5 }), /tau applies to feed 'gumbel' only \(feed is 'topk'\)/);
+  assert.throws(() => teaForN(model, { n: 2, noise: false }), /noise applies to feed 'gumbel' only \(feed is 'hidden'\)/);
+  assert.throws(() => teaForN(model, { n: 2, feed: 'gumbel', tau: 0 }), /tau \(the Gumbel-softmax temperature\) must be a finite number > 0, got 0/);
+  assert.throws(() => teaForN(model, { n: 2, shared: 'no' as unknown as boolean }), /shared must be true or false, got no/);
   assert.throws(() => teaForN(model, { n: 2, feed: 'topk', k: 18 })(new Scope(model.store)), (e: Error) => e instanceof TrainingError && /k 18 exceeds the vocabulary of 17/.test(e.message));
   const mlm = buildModel({ model_type: 'bert', vocab_size: 19, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16 }, { application: 'mlm' });
   assert.throws(() => teaForN(mlm, { n: 2 })(new Scope(mlm.store)), /bert 'mlm' is not a decoder TeaForN can unroll/);
 });
 
-test('TeaForN trains with the Trainer (one step graph): UniLM n = 2 top-k and T5 n = 3 hidden fit a batch', async () => {
-  for (const [model, batch, options] of [[unilm(), UNILM_BATCH, { n: 2, feed: 'topk' as const, k: 3 }], [t5(), T5_BATCH, { n: 3, feed: 'hidden' as const }]] as const) {
+test('TeaForN trains with the Trainer (one step graph): UniLM n = 2 top-k and Gumbel unshared, T5 n = 3 hidden and n = 2 Gumbel unshared fit a batch', async () => {
+  const runs: [Model, Record<string, number[][]>, TeaForNOptions][] = [
+    [unilm(), UNILM_BATCH, { n: 2, feed: 'topk', k: 3 }], [unilm(), UNILM_BATCH, { n: 2, feed: 'gumbel', tau: 0.5, shared: false }],
+    [t5(), T5_BATCH, { n: 3, feed: 'hidden' }], [t5(), T5_BATCH, { n: 2, feed: 'gumbel', shared: false }],
+  ];
+  for (const [model, batch, options] of runs) {
     const trainer = await Trainer.create({ store: model.store, loss: teaForN(model, options), optimizer: adam(1e-2), seed: 1 });
     const losses: number[] = [];
     for (let step = 0; step < 40; step++) losses.push((await trainer.trainStep(batch)).loss);
-    assert.ok(losses.at(-1)! < 0.7 * losses[0]!, `${model.family}: ${losses[0]} -> ${losses.at(-1)}`);
+    assert.ok(losses.at(-1)! < 0.7 * losses[0]!, `${model.family} ${JSON.stringify(options)}: ${losses[0]} -> ${losses.at(-1)}`);
   }
 });
