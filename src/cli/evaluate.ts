@@ -2,26 +2,33 @@
  * `bert4ts evaluate --model DIR --test FILE`: the test metric of a fine-tuned model directory
  * (`bert4ts finetune`'s, or a task example's), scored as `finetune` scores its test split; with
  * `--quantize all`, fp32 and each int8 mode side by side on the same rows, to see what int8 costs.
- * The task follows from the model: a classifier, a tagger (softmax or CRF) or a seq2seq model (UniLM, T5).
+ * The task follows from the model (a classifier, a tagger with softmax or CRF, a GlobalPointer span
+ * model, a UniLM or T5 seq2seq model), its settings from what fine-tuning recorded in config.json.
  */
 import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
-import { T5_FAMILIES } from '../models/t5.ts';
 
 const USAGE = `usage: bert4ts evaluate --model DIR --test FILE [--quantize MODES] [options]
 
-  --model DIR           a fine-tuned model directory: classifier, tagger (softmax or CRF), UniLM or T5 seq2seq
-  --test FILE           TSV or JSONL rows, read as bert4ts finetune reads them (same column options)
-  --quantize MODES      fp32, dynamic-int8, weight-only-int8, comma-separated, or all: the metric in each
-                        mode on the same rows (default: the model as saved)
+  --model DIR           a fine-tuned model directory: classifier, tagger (softmax or CRF), GlobalPointer
+                        span model, UniLM or T5 seq2seq
+  --test FILE           TSV or JSONL rows, read as bert4ts finetune reads them (same column options); span
+                        rows: text and spans, a JSONL array of {start, end, label} (characters, end exclusive)
+                        or space-separated label:start:end keys
+  --quantize MODES      fp32, dynamic-int8, weight-only-int8, int4, comma-separated, or all: the metric in
+                        each mode on the same rows (default: the model as saved)
   --embeddings          int8 modes: embedding tables int8 too (default: as saved)
-  --maxlen N            tokens per row, [CLS] and [SEP] included (default 128; a CRF tagger: its own)
-  --max-target-len N    seq2seq: target tokens (default 32)    --beam K   seq2seq: beam search (default greedy)
-  --text-column C  --label-column C  --tags-column C  --source-column C  --target-column C
+  --maxlen N            tokens per row, [CLS] and [SEP] included (default: what the model was fine-tuned
+                        with, recorded in config.json; 128 for a model saved without the record; a CRF
+                        tagger: its own)
+  --max-target-len N    seq2seq: target tokens    --beam K   seq2seq: beam search (default: as fine-tuned,
+                        else 32 and greedy)
+  --text-column C  --label-column C  --tags-column C  --spans-column C  --source-column C  --target-column C
   --limit N             score only the first N rows
 
 Prints one line per mode on stderr and, last on stdout, one JSON line:
-{"model", "task", "rows", "scores": [{"mode", "metrics", "seconds", "agreement"}]}; agreement (int8 modes,
-when fp32 is scored too): the share of rows predicted exactly as fp32 does, and for tags of characters.`;
+{"model", "task", "rows", "settings", "scores": [{"mode", "metrics", "seconds", "agreement"}]}; task: classify,
+tag, tag-crf, spans or seq2seq; settings: the maxlen (...) used; agreement (int8 modes, when fp32 is scored
+too): the share of rows predicted exactly as fp32 does, and for tags of characters.`;
 
 const command: Command = {
   summary: 'score a fine-tuned model directory on a test file, fp32 and int8 side by side (--quantize all)',
@@ -29,7 +36,8 @@ const command: Command = {
     const { values: a, positionals } = parseCommandArgs(argv, {
       model: { type: 'string' }, test: { type: 'string' }, quantize: { type: 'string' }, embeddings: { type: 'boolean' },
       maxlen: { type: 'string' }, 'max-target-len': { type: 'string' }, beam: { type: 'string' }, limit: { type: 'string' },
-      'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'source-column': { type: 'string' }, 'target-column': { type: 'string' }, 'tags-column': { type: 'string' },
+      'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'source-column': { type: 'string' }, 'target-column': { type: 'string' },
+      'tags-column': { type: 'string' }, 'spans-column': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     }, USAGE);
     if (a.help) {
@@ -40,53 +48,46 @@ const command: Command = {
     for (const k of ['model', 'test'] as const) if (!a[k]) throw new UsageError(`--${k} is required\n${USAGE}`);
     const n = {
       maxlen: numberOption('maxlen', a.maxlen, { integer: true, min: 4 }),
-      maxTarget: numberOption('max-target-len', a['max-target-len'], { integer: true, min: 1 }) ?? 32,
-      beam: numberOption('beam', a.beam, { integer: true, min: 1 }) ?? 1,
+      maxTarget: numberOption('max-target-len', a['max-target-len'], { integer: true, min: 1 }),
+      beam: numberOption('beam', a.beam, { integer: true, min: 1 }),
       limit: numberOption('limit', a.limit, { integer: true, min: 1 }),
     };
-    const t = await import('../tasks/finetune.ts');
-    const { evaluateModes, parseEvalModes } = await import('../tasks/evaluate.ts');
+    const { formatMetrics } = await import('../tasks/finetune.ts');
+    const { EvalOptionError, evaluateModes, parseEvalModes, readRowsFor, taskForModel } = await import('../tasks/evaluate.ts');
     let modes;
     try {
       modes = a.quantize === undefined ? undefined : parseEvalModes(a.quantize);
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
+    const { existsSync, statSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    if (!existsSync(a.model!) || !statSync(a.model!).isDirectory()) throw new Error(`--model ${a.model}: not a directory (give a model directory that bert4ts finetune or a task example saved)`);
+    if (!existsSync(join(a.model!, 'config.json'))) throw new Error(`--model ${a.model}: no config.json; a fine-tuned model directory holds config.json, model.safetensors and the tokenizer`);
     const { buildModel } = await import('../models/index.ts');
-    const { isCrfHead, isGlobalPointerHead } = await import('../models/taskHeads.ts');
     const { loadTokenizer } = await import('../tokenizers/index.ts');
+    const model = buildModel(a.model!); // a saved head (crf-128x6, global-pointer-1x64, ...) registers itself from its name
     const tokenizer = await loadTokenizer(a.model!);
-    const model = buildModel(a.model!); // a saved head (crf-128x6, ...) registers itself from its name
-    const head = model.options.head;
-    const crf = isCrfHead(head) ? Number(/^crf-(\d+)x/.exec(head)![1]) : undefined;
-    if (crf !== undefined && n.maxlen !== undefined && n.maxlen !== crf) throw new UsageError(`--maxlen ${n.maxlen}: this CRF tagger (${head}) is unrolled over ${crf} tokens; leave --maxlen out`);
-    const maxlen = crf ?? n.maxlen ?? 128;
-    const labels = model.labels;
-    let kind: 'classify' | 'tag' | 'seq2seq';
-    if (model.application === 'unilm' || (model.application === 'seq2seq' && T5_FAMILIES.includes(model.family))) kind = 'seq2seq';
-    else if (model.application === 'tagger') kind = 'tag';
-    else if (isGlobalPointerHead(head)) throw new Error(`${a.model}: a GlobalPointer span model has no row format here; score it with examples/task-spans.ts --eval ${a.model} --quantize all`);
-    else if (model.application === 'encoder' && labels && head === undefined) kind = 'classify';
-    else throw new Error(`${a.model}: a ${model.family} ${model.application} model${head ? ` with head ${head}` : ''} is not a classifier, tagger or seq2seq model; nothing to score`);
-    if (kind !== 'seq2seq' && !labels) throw new Error(`${a.model}: the saved ${kind === 'tag' ? 'tagger' : 'classifier'} records no labels (config.json id2label)`);
-    if (kind === 'seq2seq' && n.maxTarget + 3 >= maxlen) throw new UsageError(`--max-target-len ${n.maxTarget} leaves no room for the source in --maxlen ${maxlen}`);
-
+    let mt;
+    try {
+      mt = taskForModel(model, tokenizer, { maxlen: n.maxlen, maxTarget: n.maxTarget, beam: n.beam, where: a.model });
+    } catch (e) {
+      if (e instanceof EvalOptionError) throw new UsageError(e.message);
+      throw e;
+    }
+    for (const note of mt.notes) process.stderr.write(`note: ${note}\n`);
     const columns: import('../tasks/finetune.ts').Columns = {
-      text: a['text-column'], label: a['label-column'], source: a['source-column'], target: a['target-column'], tags: a['tags-column'],
+      text: a['text-column'], label: a['label-column'], source: a['source-column'], target: a['target-column'], tags: a['tags-column'], spans: a['spans-column'],
     };
-    const rows = t.readTaskRows(kind, a.test!, columns, n.limit);
-    if (!rows.length) throw new Error(`${a.test}: no rows to score`);
-    if (kind !== 'seq2seq') t.labelSet([{ file: a.test!, labels: rows.map((r) => ('label' in r ? r.label : (r as { tags: string[] }).tags)) }], labels);
-    const task: import('../tasks/finetune.ts').Task<any> = kind === 'classify' ? t.classifyTask(tokenizer, labels!, maxlen)
-      : kind === 'tag' ? t.tagTask(tokenizer, labels!, { maxlen, crf: crf !== undefined })
-      : t.seq2seqTaskFor(model.family, tokenizer, { maxlen, maxTarget: n.maxTarget, beam: n.beam });
+    const rows = readRowsFor(model, mt.kind, a.test!, columns, n.limit);
     const saved = model.options.quantize;
-    const scores = await evaluateModes(model, modes ?? [saved?.mode ?? 'fp32'], task, rows, { embeddings: a.embeddings ?? saved?.embeddings });
+    const scores = await evaluateModes(model, modes ?? [saved?.mode ?? 'fp32'], mt.task, rows, { embeddings: a.embeddings ?? saved?.embeddings });
     for (const s of scores) {
       const agree = s.agreement ? `; same prediction as fp32 on ${(100 * s.agreement.rows).toFixed(2)}% of rows${s.agreement.items !== undefined ? `, ${(100 * s.agreement.items).toFixed(2)}% of characters` : ''}` : '';
-      process.stderr.write(`${s.mode.padEnd(16)} ${t.formatMetrics(s.metrics)}  (${s.seconds.toFixed(1)} s${agree})\n`);
+      process.stderr.write(`${s.mode.padEnd(16)} ${formatMetrics(s.metrics)}  (${s.seconds.toFixed(1)} s${agree})\n`);
     }
-    process.stdout.write(JSON.stringify({ model: a.model, task: crf !== undefined ? 'tag-crf' : kind, rows: rows.length, scores }) + '\n');
+    const { task: _, ...settings } = mt.settings;
+    process.stdout.write(JSON.stringify({ model: a.model, task: mt.kind, rows: rows.length, settings, scores }) + '\n');
     return 0;
   },
 };

@@ -33,7 +33,7 @@ export class TaskError extends Error {
   override name = 'TaskError';
 }
 
-export type TaskKind = 'classify' | 'seq2seq' | 'tag';
+export type TaskKind = 'classify' | 'seq2seq' | 'tag' | 'spans';
 export interface ClassifyRow { text: string; label: string }
 export interface Seq2SeqRow { source: string; target: string }
 /** One tag per character of `text`. */
@@ -44,15 +44,20 @@ export interface SpanRow { text: string; spans: { start: number; end: number; la
 // ---- reading rows --------------------------------------------------------------------------------
 
 /** Column of each field: a 0-based index (TSV without header) or a name (TSV header, JSONL key). */
-export type Columns = Partial<Record<'text' | 'label' | 'source' | 'target' | 'tags', string>>;
-const FIELDS: Record<TaskKind, (keyof Columns)[]> = { classify: ['text', 'label'], seq2seq: ['source', 'target'], tag: ['text', 'tags'] };
+export type Columns = Partial<Record<'text' | 'label' | 'source' | 'target' | 'tags' | 'spans', string>>;
+const FIELDS: Record<TaskKind, (keyof Columns)[]> = { classify: ['text', 'label'], seq2seq: ['source', 'target'], tag: ['text', 'tags'], spans: ['text', 'spans'] };
 
-/** Rows of a task from a TSV (`.tsv`, `.txt`, `.data`, ...) or JSONL (`.jsonl`, `.json`) file; `.gz` too. */
+/**
+ * Rows of a task from a TSV (`.tsv`, `.txt`, `.data`, ...) or JSONL (`.jsonl`, `.json`) file; `.gz` too.
+ * Spans are character offsets, `end` exclusive: in JSONL an array of `{ start, end, label }`, in either
+ * format a string of space-separated `label:start:end` keys (what `spanTask.predict` writes).
+ */
 export function readTaskRows(kind: 'classify', file: string, columns?: Columns, limit?: number): ClassifyRow[];
 export function readTaskRows(kind: 'seq2seq', file: string, columns?: Columns, limit?: number): Seq2SeqRow[];
 export function readTaskRows(kind: 'tag', file: string, columns?: Columns, limit?: number): TagRow[];
-export function readTaskRows(kind: TaskKind, file: string, columns?: Columns, limit?: number): (ClassifyRow | Seq2SeqRow | TagRow)[];
-export function readTaskRows(kind: TaskKind, file: string, columns: Columns = {}, limit = Infinity): (ClassifyRow | Seq2SeqRow | TagRow)[] {
+export function readTaskRows(kind: 'spans', file: string, columns?: Columns, limit?: number): SpanRow[];
+export function readTaskRows(kind: TaskKind, file: string, columns?: Columns, limit?: number): (ClassifyRow | Seq2SeqRow | TagRow | SpanRow)[];
+export function readTaskRows(kind: TaskKind, file: string, columns: Columns = {}, limit = Infinity): (ClassifyRow | Seq2SeqRow | TagRow | SpanRow)[] {
   const fields = FIELDS[kind];
   const jsonl = /\.jsonl?(\.gz)?$/.test(file);
   const cols = fields.map((f, i) => columns[f] ?? (jsonl ? f : String(i)));
@@ -81,12 +86,34 @@ export function readTaskRows(kind: TaskKind, file: string, columns: Columns = {}
     };
     if (kind === 'classify') return { text: str(0), label: typeof get(1) === 'number' ? String(get(1)) : str(1) };
     if (kind === 'seq2seq') return { source: str(0), target: str(1) };
+    if (kind === 'spans') return { text: str(0), spans: readSpans(get(1), [...str(0)].length, `${where}: '${cols[1]}' (spans)`) };
     const text = str(0), raw = get(1);
     const tags = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(/\s+/).filter(Boolean) : null;
     if (!tags) throw new TaskError(`${where}: tags must be a string of space-separated tags or an array`);
     const n = [...text].length;
     if (tags.length !== n) throw new TaskError(`${where}: ${tags.length} tags for ${n} characters (one tag per character)`);
     return { text, tags };
+  });
+}
+
+/** A row's spans: `{ start, end, label }` objects or `label:start:end` keys, within the text's `n` characters. */
+function readSpans(raw: unknown, n: number, where: string): SpanRow['spans'] {
+  const items = typeof raw === 'string' ? raw.split(/\s+/).filter(Boolean) : Array.isArray(raw) ? raw : null;
+  if (!items) throw new TaskError(`${where}: give an array of { start, end, label } or a string of space-separated label:start:end keys, got ${JSON.stringify(raw).slice(0, 60)}`);
+  return items.map((x) => {
+    let span: { start: unknown; end: unknown; label: unknown };
+    if (typeof x === 'string') {
+      const m = /^(.+):(\d+):(\d+)$/.exec(x);
+      if (!m) throw new TaskError(`${where}: '${x}' is not a label:start:end key`);
+      span = { label: m[1], start: Number(m[2]), end: Number(m[3]) };
+    } else if (x !== null && typeof x === 'object' && !Array.isArray(x)) span = x as typeof span;
+    else throw new TaskError(`${where}: a span must be { start, end, label } or 'label:start:end', got ${JSON.stringify(x)}`);
+    const { start, end, label } = span;
+    if (typeof label !== 'string' || !label) throw new TaskError(`${where}: span ${JSON.stringify(x)} has no label`);
+    if (!Number.isInteger(start) || !Number.isInteger(end) || (start as number) < 0 || (end as number) <= (start as number) || (end as number) > n) {
+      throw new TaskError(`${where}: span ${JSON.stringify(x)} must have integer 0 <= start < end <= ${n} (the text's characters; end exclusive)`);
+    }
+    return { start: start as number, end: end as number, label };
   });
 }
 
@@ -155,6 +182,8 @@ export async function prepareModel<T extends Task<any>>(o: {
 export interface Task<R> {
   /** Build options of the model this task trains (application, classes, head). */
   readonly build: BuildModelOptions;
+  /** How rows are framed, recorded in the model by `finetune` (see `recordTaskSettings`). */
+  readonly settings?: TaskSettings;
   /** The dev metric that picks the best weights (larger is better). */
   readonly monitor: string;
   collate(rows: R[]): TrainingBatch;
@@ -164,6 +193,62 @@ export interface Task<R> {
   predict?(model: Model, rows: R[]): Promise<Prediction[]>;
   /** The metrics of predictions on rows, as evaluate reports them. */
   score?(rows: R[], predictions: Prediction[]): Record<string, number>;
+}
+
+/**
+ * What a model was fine-tuned as: the task kind and the settings that frame its rows. `finetune`
+ * records it in the model's config under Hugging Face's own keys (`finetuning_task`: the kind;
+ * `task_specific_params[kind]`: the rest), so `Model.save` writes it to config.json and
+ * `bert4ts evaluate` reads test rows as training did. The head's sizes (a CRF's length, GlobalPointer's
+ * types) are in the head's name, not here.
+ */
+export interface TaskSettings {
+  task: TaskKind;
+  /** Tokens per row, [CLS] and [SEP] included (a T5 source: tokens before `</s>`). */
+  maxlen: number;
+  /** seq2seq: target tokens, and the beam of the dev/test decoding (absent: greedy). */
+  maxTarget?: number;
+  beam?: number;
+  /** tag: the tag outside any entity. */
+  outside?: string;
+}
+export const TASK_KINDS: readonly TaskKind[] = ['classify', 'seq2seq', 'tag', 'spans'];
+
+/** Record `settings` in `model`'s config (written to config.json by `Model.save`). */
+export function recordTaskSettings(model: Model, settings: TaskSettings): void {
+  const { task, ...params } = settings;
+  const c = model.rawConfig, previous = c.task_specific_params;
+  c.finetuning_task = task;
+  c.task_specific_params = { ...(previous !== null && typeof previous === 'object' && !Array.isArray(previous) ? previous : {}), [task]: params };
+}
+
+/**
+ * The settings `finetune` recorded in a model's config (`where` names it in errors), or undefined when
+ * there are none: a model saved before they were recorded, or a Hugging Face config whose
+ * `finetuning_task` is another library's name (such as 'sst-2').
+ */
+export function recordedTaskSettings(model: Model, where = 'config.json'): TaskSettings | undefined {
+  const task = model.rawConfig.finetuning_task;
+  if (typeof task !== 'string' || !TASK_KINDS.includes(task as TaskKind)) return undefined;
+  const all = model.rawConfig.task_specific_params as Record<string, unknown> | undefined;
+  const p = all !== null && typeof all === 'object' ? all[task] as Record<string, unknown> | undefined : undefined;
+  const at = `${where}: task_specific_params.${task}`;
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) throw new TaskError(`${at} must be an object with the settings of finetuning_task '${task}' (maxlen, ...), got ${JSON.stringify(p)}`);
+  const int = (k: string, min: number, required: boolean) => {
+    const v = p[k];
+    if (v === undefined && !required) return undefined;
+    if (!Number.isInteger(v) || (v as number) < min) throw new TaskError(`${at}.${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const unknown = Object.keys(p).filter((k) => !['maxlen', 'maxTarget', 'beam', 'outside'].includes(k));
+  if (unknown.length) throw new TaskError(`${at}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: maxlen, maxTarget, beam, outside)`);
+  if (p.outside !== undefined && typeof p.outside !== 'string') throw new TaskError(`${at}.outside must be a tag name, got ${JSON.stringify(p.outside)}`);
+  const s: TaskSettings = { task: task as TaskKind, maxlen: int('maxlen', 4, true)! };
+  const [maxTarget, beam] = [int('maxTarget', 1, false), int('beam', 1, false)];
+  if (maxTarget !== undefined) s.maxTarget = maxTarget;
+  if (beam !== undefined) s.beam = beam;
+  if (p.outside !== undefined) s.outside = p.outside as string;
+  return s;
 }
 
 /** A row's prediction: one value (label, span list, text), or one per character (tags). */
@@ -185,6 +270,7 @@ export function classifyTask(tokenizer: Tokenizer, labels: string[], maxlen: num
   };
   const task: Task<ClassifyRow> = {
     build: { application: 'encoder', numClasses: labels.length, labels },
+    settings: { task: 'classify', maxlen },
     monitor: 'accuracy',
     collate: (rows) => ({ ...feeds(rows), labels: rows.map((r) => index.get(r.label)!) }),
     async predict(model, rows) {
@@ -218,6 +304,7 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
   const prompt = (source: string, targetLen = maxTarget) => [cls, ...ids(source).slice(0, Math.max(1, o.maxlen - targetLen - 3)), sep];
   const task = {
     build: { application: 'unilm' },
+    settings: seq2seqSettings(o),
     monitor: 'rouge-l',
     collate(rows: Seq2SeqRow[]) {
       const seqs = rows.map((r) => {
@@ -240,6 +327,8 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
   };
   return task;
 }
+
+const seq2seqSettings = (o: { maxlen: number; maxTarget?: number; beam?: number }): TaskSettings => ({ task: 'seq2seq', maxlen: o.maxlen, maxTarget: o.maxTarget ?? 32, ...(o.beam !== undefined && o.beam > 1 ? { beam: o.beam } : {}) });
 
 /** Greedy (beam 1) or beam-search continuations of `prompts`, each cut at its first end id, as text without spaces. */
 async function decodeTexts(tokenizer: Tokenizer, lm: IncrementalLM, prompts: number[][], beam: number, length: { maxNewTokens: number; endIds: number[] }): Promise<string[]> {
@@ -278,6 +367,7 @@ export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarg
   const source = (text: string) => [...ids(text).slice(0, Math.max(1, o.maxlen - 1)), eos];
   const task = {
     build: { application: 'seq2seq' },
+    settings: seq2seqSettings(o),
     monitor: 'rouge-l',
     collate(rows: Seq2SeqRow[]) {
       const sources = rows.map((r) => source(r.source));
@@ -332,6 +422,7 @@ export function tagTask(tokenizer: Tokenizer, labels: string[], o: { maxlen: num
   };
   const task: Task<TagRow> = {
     build: { application: 'tagger', numClasses: labels.length, labels, head },
+    settings: { task: 'tag', maxlen: o.maxlen, outside },
     monitor: 'f1',
     collate(rows) {
       const f = feeds(rows);
@@ -385,6 +476,7 @@ export function spanTask(tokenizer: Tokenizer, types: string[], o: { maxlen: num
   const key = (s: { start: number; end: number; label: string }) => `${s.label}:${s.start}:${s.end}`;
   const task: Task<SpanRow> = {
     build: { application: 'encoder', head: globalPointerHead(types.length, o.headSize), labels: types },
+    settings: { task: 'spans', maxlen: o.maxlen },
     monitor: 'f1',
     collate(rows) {
       const f = feeds(rows);
@@ -455,13 +547,15 @@ export interface FinetuneResult {
 
 /**
  * Train `task` for `epochs` over `train` (shuffled by `seed`), score `dev` after each epoch, put the
- * weights of the best dev epoch back (by the task's monitor), and score dev and test with them.
+ * weights of the best dev epoch back (by the task's monitor), and score dev and test with them. The
+ * task's settings are recorded in the model (`recordTaskSettings`), so a saved model says how to score it.
  */
 export async function finetune<R>(o: FinetuneOptions<R>): Promise<FinetuneResult> {
   const started = Date.now();
   const { model, task } = o;
   if (!o.train.length) throw new TaskError('no training rows');
   if (!o.dev.length) throw new TaskError('no dev rows: the best weights are chosen by the dev metric');
+  if (task.settings) recordTaskSettings(model, task.settings);
   const perEpoch = Math.ceil(o.train.length / o.batchSize);
   const steps = perEpoch * o.epochs;
   const warmup = o.warmup ?? Math.max(1, Math.round(perEpoch / 10));
