@@ -13,12 +13,19 @@
  * Chinese SentencePiece model, trimmed to the training pairs' tokens).
  *
  *   npm run bench -- teaforn [--base models/chinese-small | --config t5.json --vocab spm.model] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
- *     [--feed hidden|topk] [--k 8] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
+ *     [--feed hidden|topk|gumbel] [--k 8] [--tau 1] [--unshared] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
  *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--overhead-reps 8]
  *
  * The time per step of the runs drifts with whatever else the machine does, so the overhead is also
  * measured apart: one trainer per N on the same batch, their steps interleaved round-robin
  * (--overhead-reps rounds after a warm-up round), median ms per step and its ratio to N = 1.
+ *
+ * `--overhead` measures only that, for any set of variants side by side in one run (no fine-tuning
+ * runs, no decoding): each variant is `N[:feed][:unshared]` (feed hidden, topk with --k, gumbel
+ * with --tau; `unshared` = `shared: false`), e.g.
+ *
+ *   nice -n 10 node --import tsx bench/teaforn.ts --overhead --overhead-reps 3 --batch 32 \
+ *     --variants 1,2,3,2:topk,3:topk,2:gumbel,3:gumbel,2:hidden:unshared,3:hidden:unshared
  *
  * Every finished run is appended to --out as one JSON line; a rerun with the same settings skips the
  * runs already there, so a long run can be resumed, and the tables are made from the file.
@@ -29,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { batchIndices } from '../src/data/batching.ts';
 import { generationScores } from '../src/metrics/index.ts';
 import { prepareModel, readTaskRows, seq2seqTaskFor, type Seq2SeqRow } from '../src/tasks/finetune.ts';
-import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TrainingBatch } from '../src/training/index.ts';
+import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TeaForNOptions, type TrainingBatch } from '../src/training/index.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -37,6 +44,7 @@ const { values: a } = parseArgs({
     ns: { type: 'string', default: '1,2,3' }, feed: { type: 'string', default: 'hidden' }, k: { type: 'string' }, beams: { type: 'string', default: '1,2,4,8' },
     batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '1e-4' }, maxlen: { type: 'string', default: '128' },
     'max-target': { type: 'string', default: '32' }, 'overhead-reps': { type: 'string', default: '8' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
+    tau: { type: 'string' }, unshared: { type: 'boolean', default: false }, overhead: { type: 'boolean', default: false }, variants: { type: 'string', default: '1,2,3' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -44,8 +52,24 @@ const o = {
   base: a.config ? undefined : a.base!, config: a.config, vocab: a.vocab, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
   beams: list(a.beams!), batch: Number(a.batch), lr: Number(a.lr), maxlen: Number(a.maxlen), maxTarget: Number(a['max-target']),
   trainLimit: a['train-limit'] ? Number(a['train-limit']) : Infinity, testLimit: a['test-limit'] ? Number(a['test-limit']) : Infinity, out: a.out,
-  overheadReps: Number(a['overhead-reps']),
+  overheadReps: Number(a['overhead-reps']), overhead: a.overhead!, tau: a.tau ? Number(a.tau) : undefined, shared: !a.unshared,
 };
+/** teaForN's options for N passes with this feed (k for topk, τ for gumbel from the flags). */
+const teaOptions = (n: number, feed: TeaForNFeed, shared: boolean): TeaForNOptions => ({
+  n, feed, ...(feed === 'topk' ? { k: o.k ?? 8 } : {}), ...(feed === 'gumbel' && o.tau !== undefined ? { tau: o.tau } : {}), ...(shared ? {} : { shared: false }),
+});
+interface Variant { label: string; n: number; feed: TeaForNFeed; shared: boolean }
+/** `N[:feed][:unshared]`, e.g. `3:gumbel:unshared`; N = 1 is teacher forcing whatever the feed. */
+function parseVariant(spec: string): Variant {
+  const [ns, ...rest] = spec.split(':');
+  const n = Number(ns), shared = !rest.includes('unshared');
+  const feed = (rest.find((x) => x !== 'unshared') ?? 'hidden') as TeaForNFeed;
+  if (!Number.isInteger(n) || n < 1 || !['hidden', 'topk', 'gumbel'].includes(feed) || rest.filter((x) => x !== 'unshared').length > 1) {
+    throw new Error(`--variants: '${spec}' is not N[:hidden|topk|gumbel][:unshared]`);
+  }
+  const label = n === 1 ? 'N = 1 (teacher forcing)' : `N = ${n} ${feed}${feed === 'topk' ? ` k ${o.k ?? 8}` : feed === 'gumbel' ? ` τ ${o.tau ?? 1}` : ''}${shared ? '' : ', unshared'}`;
+  return { label, n, feed, shared };
+}
 for (const [name, xs] of [['steps', [o.steps]], ['seeds', o.seeds], ['ns', o.ns], ['beams', o.beams], ['batch', [o.batch]], ['maxlen', [o.maxlen]]] as const) {
   if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < (name === 'seeds' ? 0 : 1))) throw new Error(`--${name} must be ${name === 'seeds' ? 'non-negative' : 'positive'} integers, got ${xs.join(',')}`);
 }
@@ -65,7 +89,7 @@ interface Run {
   scores: Record<string, Metrics>;
 }
 /** Settings that make runs comparable (a resumed file must match them). */
-const settings = { base: o.base, ...(o.config ? { config: o.config, vocab: o.vocab } : {}), feed: o.feed, k: o.k, batch: o.batch, lr: o.lr, maxlen: o.maxlen, maxTarget: o.maxTarget, train: train.length, test: test.length, steps: o.steps };
+const settings = { base: o.base, ...(o.config ? { config: o.config, vocab: o.vocab } : {}), feed: o.feed, k: o.k, ...(o.tau !== undefined ? { tau: o.tau } : {}), ...(o.shared ? {} : { shared: false }), batch: o.batch, lr: o.lr, maxlen: o.maxlen, maxTarget: o.maxTarget, train: train.length, test: test.length, steps: o.steps };
 const keyOf = (seed: number, n: number, budget: string) => JSON.stringify({ ...settings, seed, n, budget });
 const done = new Map<string, Run>();
 if (o.out) mkdirSync(dirname(o.out), { recursive: true });
@@ -79,7 +103,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   const { model, task } = await prepareModel({ ...source, seed, task: (t, family) => seq2seqTaskFor(family, t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
   const warmup = Math.max(1, Math.round(steps / 10));
   const trainer = await Trainer.create({
-    store: model.store, loss: teaForN(model, { n, feed: o.feed, ...(o.feed === 'topk' ? { k: o.k } : {}) }), clipNorm: 1, seed,
+    store: model.store, loss: teaForN(model, teaOptions(n, o.feed, o.shared)), clipNorm: 1, seed,
     optimizer: adamW(piecewiseLinear(o.lr, { [warmup]: 1, [steps]: 0.1 })), // as finetune(): warm up, then down to lr/10
   });
   const perEpoch = Math.ceil(train.length / o.batch);
@@ -107,6 +131,46 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   return result;
 }
 
+/** Median ms per step of each variant, its steps interleaved with the others' on one batch of the training rows. */
+async function interleavedOverhead(variants: Variant[]): Promise<{ ms: Map<Variant, number>; shape: string }> {
+  const trainers: [Variant, Trainer, TrainingBatch][] = [];
+  for (const v of variants) {
+    const { model, task } = await prepareModel({ ...source, seed: 0, task: (t, family) => seq2seqTaskFor(family, t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
+    const trainer = await Trainer.create({ store: model.store, loss: teaForN(model, teaOptions(v.n, v.feed, v.shared)), clipNorm: 1, optimizer: adamW(o.lr) });
+    trainers.push([v, trainer, task.collate(train.slice(0, o.batch))]);
+  }
+  const first = trainers[0]![2] as Record<string, { length: number; [i: number]: unknown }>;
+  const ids = first.input_ids ?? first.decoder_input_ids;
+  const shape = ids ? `${ids.length} × ${(ids[0] as unknown[] | undefined)?.length ?? '?'} tokens` : '?';
+  const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
+  for (let round = 0; round <= o.overheadReps; round++) {
+    const took: string[] = [];
+    for (const [v, trainer, batch] of trainers) {
+      const t = performance.now();
+      await trainer.trainStep(batch);
+      const ms = performance.now() - t;
+      if (round > 0) times.get(v)!.push(ms); // round 0 warms up
+      took.push(`${v.label} ${ms.toFixed(0)}`);
+    }
+    if (o.overhead) console.error(`round ${round}${round ? '' : ' (warm-up)'}: ${took.join(', ')} ms`);
+  }
+  return { ms: new Map([...times].map(([v, ts]) => [v, ts.sort((x, y) => x - y)[Math.floor(ts.length / 2)]!])), shape };
+}
+
+if (o.overhead) {
+  // Overhead only: the variants side by side, no fine-tuning runs and no decoding.
+  if (!(o.overheadReps > 0)) throw new Error('--overhead needs --overhead-reps >= 1');
+  const variants = a.variants!.split(',').map(parseVariant);
+  if (variants[0]?.n !== 1) throw new Error('--variants must start with 1: the ratios are to teacher forcing');
+  const { ms, shape } = await interleavedOverhead(variants);
+  const base = ms.get(variants[0]!)!;
+  console.log(`TeaForN training time per step, ${o.config ? `random weights (${o.config})` : o.base} on CSL, batch of ${shape}, ${o.overheadReps} interleaved rounds after a warm-up round (median)\n`);
+  console.log('| variant | ms/step | × N = 1 |\n|---|---:|---:|');
+  for (const v of variants) console.log(`| ${v.label} | ${ms.get(v)!.toFixed(0)} | ${(ms.get(v)! / base).toFixed(2)} |`);
+  console.log(JSON.stringify({ bench: 'teaforn-overhead', settings: { base: o.base, config: o.config, batch: o.batch, maxlen: o.maxlen, reps: o.overheadReps, k: o.k ?? 8, tau: o.tau ?? 1 }, shape, ms: Object.fromEntries([...ms].map(([v, x]) => [v.label, Math.round(x)])) }));
+  process.exit(0);
+}
+
 const runs: Run[] = [];
 for (const seed of o.seeds) {
   const base = await run(seed, 1, 'steps', o.steps);
@@ -119,25 +183,9 @@ for (const seed of o.seeds) {
   }
 }
 
-/** Median ms per step of each N, its steps interleaved with the other Ns' on one batch of the training rows. */
-async function interleavedOverhead(): Promise<Map<number, number>> {
-  const trainers: [number, Trainer, TrainingBatch][] = [];
-  for (const n of o.ns) {
-    const { model, task } = await prepareModel({ ...source, seed: 0, task: (t, family) => seq2seqTaskFor(family, t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
-    const trainer = await Trainer.create({ store: model.store, loss: teaForN(model, { n, feed: o.feed, ...(o.feed === 'topk' ? { k: o.k } : {}) }), clipNorm: 1, optimizer: adamW(o.lr) });
-    trainers.push([n, trainer, task.collate(train.slice(0, o.batch))]);
-  }
-  const times = new Map<number, number[]>(o.ns.map((n) => [n, []]));
-  for (let round = 0; round <= o.overheadReps; round++) {
-    for (const [n, trainer, batch] of trainers) {
-      const t = performance.now();
-      await trainer.trainStep(batch);
-      if (round > 0) times.get(n)!.push(performance.now() - t); // round 0 warms up
-    }
-  }
-  return new Map([...times].map(([n, ts]) => [n, ts.sort((x, y) => x - y)[Math.floor(ts.length / 2)]!]));
-}
-const overhead = o.overheadReps > 0 ? await interleavedOverhead() : undefined;
+const overhead = o.overheadReps > 0
+  ? new Map([...(await interleavedOverhead(o.ns.map((n) => ({ label: `N = ${n}`, n, feed: o.feed, shared: o.shared })))).ms].map(([v, ms]) => [v.n, ms]))
+  : undefined;
 
 const stats = (xs: number[]) => {
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -148,7 +196,7 @@ const pm = (xs: number[], scale = 100, digits = 2) => { const s = stats(xs); ret
 const group = (n: number, budget: 'steps' | 'time') => runs.filter((r) => r.n === n && (n === 1 || r.budget === budget));
 const baseMs = stats(group(1, 'steps').map((r) => r.msPerStep)).mean;
 
-console.log(`CSL title generation, ${o.config ? `random weights (${o.config}, ${o.vocab})` : o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : ''}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
+console.log(`CSL title generation, ${o.config ? `random weights (${o.config}, ${o.vocab})` : o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : o.feed === 'gumbel' ? ` (τ ${o.tau ?? 1})` : ''}${o.shared ? '' : ', unshared'}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
 console.log('\n| N | budget | steps | ms/step | overhead | first → last training loss (N > 1: Σ over the passes) |\n|---|---|---:|---:|---:|---|');
 for (const n of o.ns) for (const budget of n === 1 ? ['steps' as const] : ['steps' as const, 'time' as const]) {
   const g = group(n, budget);
