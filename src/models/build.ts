@@ -463,7 +463,8 @@ export function buildModel(config: string | Record<string, unknown>, options: Bu
   const scope = new Scope(store, '', { dtype: o.dtype as DType | undefined });
   const built = buildGraph(def, scope, parsed, familyName, application, o, head);
   return new Model({
-    family: familyName, application, config: parsed, rawConfig: raw, options: o, store, inputs: built.inputs, outputs: built.outputs,
+    // The model's own copy: records written into it later (finetune's task settings) never reach the caller's object.
+    family: familyName, application, config: parsed, rawConfig: { ...raw }, options: o, store, inputs: built.inputs, outputs: built.outputs,
     loadReport: report, labels, keptTokens, tokenizer: o.tokenizer, definition: def, head,
   });
 }

@@ -74,3 +74,14 @@ test('t5Seq2SeqTask: a tiny T5 learns a toy mapping, decodes it greedy and with 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("recordTaskSettings writes into the model's own config, never into the config object the caller built it from", async () => {
+  const { recordTaskSettings } = await import('../../src/tasks/finetune.ts');
+  const config: Record<string, unknown> = { model_type: 'bert', vocab_size: 30, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, max_position_embeddings: 16 };
+  const model = buildModel(config, { application: 'encoder', numClasses: 2, seed: 1 });
+  recordTaskSettings(model, { task: 'classify', maxlen: 12 });
+  assert.equal(model.rawConfig.finetuning_task, 'classify');
+  assert.deepEqual(model.rawConfig.task_specific_params, { classify: { maxlen: 12 } });
+  assert.equal('finetuning_task' in config, false);
+  assert.equal('task_specific_params' in config, false);
+});
