@@ -16,7 +16,7 @@
  *           process, T = 1,024 and 4,096 (`--lengths`), performer m = 128/256 and linear.
  *
  *   npm run bench -- performer [--only error|speed|decode|causal] [--min-length N] [--max-length N] [--kinds softmax,performer64,...]
- *                              [--full] [--tokens N] [--lengths 1024,4096] [--chunk N]
+ *                              [--full] [--tokens N] [--lengths 1024,4096] [--chunk N] [--forms prefix,chunked]
  *
  * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
  * scores are 0.8 GB per tensor there), 512 decoded tokens; at any length a point whose peak memory,
@@ -274,13 +274,14 @@ async function causalTable(): Promise<void> {
   const lengths = (value('--lengths') ?? '1024,4096').split(',').map(Number);
   const chunk = Number(value('--chunk') ?? DEFAULT_CHUNK);
   const kinds = value('--kinds')?.split(',') ?? Object.keys(CAUSAL_KINDS);
+  const forms = value('--forms')?.split(',') ?? ['prefix', 'chunked'];
   console.log(`causal training step (forward + backward), one GPT-2-small-shaped attention layer, batch 1; ms / peak MB per point (own process): prefix sums over positions vs chunks of ${chunk}`);
   const peaks: Record<string, { length: number; mb: number }> = {};
   for (const length of lengths) {
     const cells: string[] = [];
     for (const kind of kinds) {
       const row: Record<string, Record<string, number>> = {};
-      for (const form of ['prefix', 'chunked']) {
+      for (const form of forms) {
         const key = `${kind}_${form}`;
         // Skip a point whose peak, predicted from the previous length's (linear in T), exceeds 80% of free memory.
         const prev = peaks[key];
