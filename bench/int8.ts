@@ -358,7 +358,8 @@ if (only.has('mlm')) {
     const int8 = quantize(fp32, { mode: 'dynamic-int8' });
     const int8Emb = quantize(fp32, { mode: 'dynamic-int8', embeddings: true });
     const int4 = quantize(fp32, { mode: 'int4' });
-    const counts = { same: 0, sameEmb: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[], decided: 0, sameDecided: 0, flipGaps: [] as number[] };
+    const counts = { same: 0, sameEmb: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[], decided: 0, sameDecided: 0, flipGaps: [] as number[], flipPairs: new Map<string, number>() };
+    const argmaxAt = (x: Float32Array, row: number, V: number) => { let best = row * V; for (let v = best + 1; v < (row + 1) * V; v++) if (x[v]! > x[best]!) best = v; return best - row * V; };
     // fp32's top-1 minus top-2 logit at a row: where it is a near-tie, any change of the weights may flip the pick.
     const gapAt = (x: Float32Array, row: number, V: number) => {
       let b1 = -Infinity, b2 = -Infinity;
@@ -392,7 +393,11 @@ if (only.has('mlm')) {
       for (const p of rows) {
         const gap = gapAt(a, p, V), same = top1Agreement(a.subarray(p * V, (p + 1) * V), b.subarray(p * V, (p + 1) * V), V) === 1;
         if (gap >= NEAR_TIE) { counts.decided++; if (same) counts.sameDecided++; }
-        if (!same) counts.flipGaps.push(gap);
+        if (!same) {
+          counts.flipGaps.push(gap);
+          const pair = `${tokenizer.idToToken(argmaxAt(a, p, V))} -> ${tokenizer.idToToken(argmaxAt(b, p, V))}`;
+          counts.flipPairs.set(pair, (counts.flipPairs.get(pair) ?? 0) + 1);
+        }
       }
       const real = attention_mask.flatMap((m, bi) => m.map((x, j) => (x ? bi * len + j : -1))).filter((x) => x >= 0);
       counts.allSame += top1Agreement(a, b, V, real) * real.length;
@@ -409,6 +414,7 @@ if (only.has('mlm')) {
     const flips = counts.flipGaps.sort((x, y) => x - y);
     console.log(`  where fp32's top-1 leads its top-2 by >= ${NEAR_TIE} logit (${(100 * counts.decided / counts.masked).toFixed(1)}% of masked positions): int8 agrees on ${(100 * counts.sameDecided / counts.decided).toFixed(2)}%; ` +
       `the ${flips.length} flips sit at fp32 gaps of median ${(flips[Math.floor(flips.length / 2)] ?? 0).toFixed(3)}, max ${(flips[flips.length - 1] ?? 0).toFixed(3)} logit`);
+    console.log(`  the most frequent flips (fp32's pick -> int8's): ${[...counts.flipPairs].sort((x, y) => y[1] - x[1]).slice(0, 12).map(([k, n]) => `${k} ${n}`).join(', ')}`);
     result.mlm_top1_agreement_decided = +(counts.sameDecided / counts.decided).toFixed(4);
     result.mlm_decided_share = +(counts.decided / counts.masked).toFixed(4);
     result.mlm_top1_agreement_int4 = +(counts.same4 / counts.masked).toFixed(4);
