@@ -132,7 +132,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
 }
 
 /** Median ms per step of each variant, its steps interleaved with the others' on one batch of the training rows. */
-async function interleavedOverhead(variants: Variant[]): Promise<{ ms: Map<Variant, number>; shape: string }> {
+async function interleavedOverhead(variants: Variant[]): Promise<{ ms: Map<Variant, number>; ratio: Map<Variant, number>; shape: string }> {
   const trainers: [Variant, Trainer, TrainingBatch][] = [];
   for (const v of variants) {
     const { model, task } = await prepareModel({ ...source, seed: 0, task: (t, family) => seq2seqTaskFor(family, t, { maxlen: o.maxlen, maxTarget: o.maxTarget }) });
@@ -154,7 +154,11 @@ async function interleavedOverhead(variants: Variant[]): Promise<{ ms: Map<Varia
     }
     if (o.overhead) console.error(`round ${round}${round ? '' : ' (warm-up)'}: ${took.join(', ')} ms`);
   }
-  return { ms: new Map([...times].map(([v, ts]) => [v, ts.sort((x, y) => x - y)[Math.floor(ts.length / 2)]!])), shape };
+  const median = (xs: number[]) => xs.slice().sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  // Each round's time over N = 1's in the same round: the load drifts less within a round than across rounds.
+  const base = times.get(variants[0]!)!;
+  const ratio = new Map([...times].map(([v, ts]) => [v, median(ts.map((t, r) => t / base[r]!))]));
+  return { ms: new Map([...times].map(([v, ts]) => [v, median(ts)])), ratio, shape };
 }
 
 if (o.overhead) {
@@ -162,12 +166,12 @@ if (o.overhead) {
   if (!(o.overheadReps > 0)) throw new Error('--overhead needs --overhead-reps >= 1');
   const variants = a.variants!.split(',').map(parseVariant);
   if (variants[0]?.n !== 1) throw new Error('--variants must start with 1: the ratios are to teacher forcing');
-  const { ms, shape } = await interleavedOverhead(variants);
+  const { ms, ratio, shape } = await interleavedOverhead(variants);
   const base = ms.get(variants[0]!)!;
-  console.log(`TeaForN training time per step, ${o.config ? `random weights (${o.config})` : o.base} on CSL, batch of ${shape}, ${o.overheadReps} interleaved rounds after a warm-up round (median)\n`);
-  console.log('| variant | ms/step | × N = 1 |\n|---|---:|---:|');
-  for (const v of variants) console.log(`| ${v.label} | ${ms.get(v)!.toFixed(0)} | ${(ms.get(v)! / base).toFixed(2)} |`);
-  console.log(JSON.stringify({ bench: 'teaforn-overhead', settings: { base: o.base, config: o.config, batch: o.batch, maxlen: o.maxlen, reps: o.overheadReps, k: o.k ?? 8, tau: o.tau ?? 1 }, shape, ms: Object.fromEntries([...ms].map(([v, x]) => [v.label, Math.round(x)])) }));
+  console.log(`TeaForN training time per step, ${o.config ? `random weights (${o.config})` : o.base} on CSL, batch of ${shape}, ${o.overheadReps} interleaved rounds after a warm-up round\n`);
+  console.log('| variant | median ms/step | its ratio to N = 1\'s | median of the per-round ratios to N = 1 |\n|---|---:|---:|---:|');
+  for (const v of variants) console.log(`| ${v.label} | ${ms.get(v)!.toFixed(0)} | ${(ms.get(v)! / base).toFixed(2)} | ${ratio.get(v)!.toFixed(2)} |`);
+  console.log(JSON.stringify({ bench: 'teaforn-overhead', settings: { base: o.base, config: o.config, batch: o.batch, maxlen: o.maxlen, reps: o.overheadReps, k: o.k ?? 8, tau: o.tau ?? 1 }, shape, ms: Object.fromEntries([...ms].map(([v, x]) => [v.label, Math.round(x)])), ratio: Object.fromEntries([...ratio].map(([v, x]) => [v.label, Number(x.toFixed(3))])) }));
   process.exit(0);
 }
 
