@@ -19,7 +19,7 @@
  *                  the top-k-probability-weighted average of the embedding rows (E is the input
  *                  embedding table, which is the output layer too where the head is tied);
  *   feed 'gumbel': f = softmax((z^{(i)}_{t-1} + g) / τ) · E, the post's Gumbel-softmax: z the logits,
- *                  g_j = −log(−log u_j) with u_j ~ U(0, 1) drawn afresh per position, pass and step
+ *                  g_j = −log(−log u_j) with u_j ~ U(0, 1) drawn afresh per fed position, pass and step
  *                  (in the graph, seeded as dropout is, and like dropout only in a training scope;
  *                  `noise: false` leaves g = 0). As τ → 0 it tends to E[argmax(z + g)], a sampled
  *                  token's embedding; at τ = 1 without noise it is the top-k feed with k = vocabulary.
@@ -34,6 +34,12 @@
  * the fed vectors into pass i (through h, or through the top-k probabilities and the embedding
  * rows; the top-k indices are not differentiable). Dropout draws fresh masks in every pass.
  *
+ * The top-k and Gumbel feeds are computed only at the M positions that are fed (from their sources
+ * t-1), not at all B·T: the logits there are gathered from the pass's logits where its loss computes
+ * them everywhere anyway (GPT-2, T5), or the output head is run again on those rows of h where the
+ * loss runs it only at labelled rows (BERT `lm`/`unilm`); the M vectors are scattered back into
+ * (B, T, E). The values are those of the all-position form; the Gumbel noise is drawn at the M rows.
+ *
  * Which positions count as targets comes from the labels (-100 = not scored), as the model's own
  * loss reads them: causal LMs and UniLM (labels[t] is the token at t, scored from t-1) and T5's
  * decoder (labels[t] is decoder_input_ids[t+1]).
@@ -46,11 +52,11 @@
  * both variants. The copies are training state: decoding reads pass 1's weights, and `Model.save`
  * writes the copies under those names unless `dropTeaForNCopies(model.store)` removes them first.
  */
-import { add, div, equal, expand, gather, greaterOrEqual, log, logicalAnd, logicalNot, matmul, maximum, mul, neg, padAxis, randomUniformLike, range, reduceSum, reshape, scalar, slice, softmax, takeAlongAxis, topKIndices, where } from '../graph/ops.ts';
+import { add, div, equal, expand, gather, greaterOrEqual, log, logicalAnd, logicalNot, matmul, maximum, mul, neg, nonZeroIndices, padAxis, randomUniformLike, range, reduceSum, reshape, scalar, scatterAddRows, slice, softmax, sub, takeAlongAxis, topKIndices, where } from '../graph/ops.ts';
 import { unsqueeze } from '../graph/composite.ts';
 import type { HostTensor } from '../graph/dtype.ts';
 import { applyPrim } from '../graph/prim.ts';
-import { GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
+import { dimMul, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { initializers, Scope, type ParamStore } from '../nn/params.ts';
 import { TrainingError } from './errors.ts';
 
@@ -228,32 +234,107 @@ function targetPositions(labels: Tensor, layout: Layout): Tensor {
   return logicalAnd(scored, reshape(greaterOrEqual(range(seq), scalar(1, 'int64')), [1, seq]));
 }
 
-/** Vectors (B, T, E) from pass outputs at every position: h, the top-k-weighted embedding average, or the Gumbel-softmax one. */
-function fedVectors(outputs: Record<string, Tensor>, table: Tensor, o: TeaForNSettings, scope: Scope): Tensor {
-  const width = table.shape[1]!;
-  if (o.feed === 'hidden') {
-    const h = outputs.last_hidden_state;
-    if (!h) throw new GraphError('teaForN', "feed 'hidden' needs the model's last_hidden_state output");
-    if (h.shape[2] !== width) throw new GraphError('teaForN', `feed 'hidden': the hidden state is ${h.shape[2]} wide but the input embeddings ${width} (ALBERT-style factorised embeddings); use feed 'topk'`);
-    return h;
+/**
+ * Ops that act on each position alone (elementwise, a product with a weight matrix, LayerNorm), so an
+ * output head made of them gives the same rows when run on gathered rows (see `logitsAtRows`).
+ */
+const PER_POSITION = new Set(['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'neg', 'exp', 'log', 'sqrt', 'tanh', 'erf', 'sigmoid', 'relu', 'abs', 'gelu', 'cast', 'matmul', 'layerNorm']);
+
+/**
+ * `root` rebuilt with `from` (B, T, H) replaced by `to` (1, M, H), if every op between them acts on
+ * each position alone and everything else they read is a weight (rank <= 1, or a matmul's rank-2
+ * right operand): the head at M rows. Otherwise undefined.
+ */
+function replayPerPosition(root: Tensor, from: Tensor, to: Tensor): Tensor | undefined {
+  const done = new Map<Tensor, Tensor | null>([[from, to]]); // null: the head is not per-position
+  const stack: [Tensor, boolean][] = [[root, false]];
+  while (stack.length) {
+    const [t, ready] = stack.pop()!;
+    if (done.has(t)) continue;
+    if (t.node.inputs.length === 0) done.set(t, t);
+    else if (!ready) {
+      stack.push([t, true]);
+      for (const x of t.node.inputs) if (!done.has(x)) stack.push([x, false]);
+    } else {
+      const inputs = t.node.inputs.map((x) => done.get(x)!);
+      if (inputs.some((x) => x === null)) { done.set(t, null); continue; }
+      const changed = inputs.map((x, j) => x !== t.node.inputs[j]);
+      if (!changed.some(Boolean)) { done.set(t, t); continue; }
+      const weightsOnly = inputs.every((x, j) => changed[j] || x!.rank <= 1 || (t.op === 'matmul' && j === 1 && x!.rank === 2));
+      done.set(t, PER_POSITION.has(t.op) && weightsOnly ? applyPrim(t.node.op, inputs as Tensor[], t.node.attrs) : null);
+    }
   }
-  const logits = outputs.logits!;
+  const out = done.get(root);
+  return out && out !== root ? out : undefined;
+}
+
+/** Whether `target` is computed on the way to `root`. */
+function reaches(root: Tensor, target: Tensor): boolean {
+  const seen = new Set<Tensor>();
+  for (const stack = [root]; stack.length;) {
+    const t = stack.pop()!;
+    if (t === target) return true;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    stack.push(...t.node.inputs);
+  }
+  return false;
+}
+
+/**
+ * A pass's logits (M, V) at the flat (B·T) rows `src`. Where its loss computes the logits everywhere
+ * anyway (GPT-2, T5) they are gathered; where it runs the head only at labelled rows (BERT's
+ * `labelledTokenLoss`) the head is run again on the gathered hidden rows, so the vocabulary-wide
+ * product costs M rows, not B·T.
+ */
+function logitsAtRows(outputs: Record<string, Tensor>, src: Tensor): Tensor {
+  const logits = outputs.logits!, h = outputs.last_hidden_state, loss = outputs.loss;
+  const rows: Dim = src.shape[0]!, vocab = logits.shape[2]!;
+  if (h && loss && !reaches(loss, logits)) {
+    const head = replayPerPosition(logits, h, unsqueeze(gather(reshape(h, [-1, h.shape[2]!]), src), 0)); // (1, M, V)
+    if (head) return reshape(head, [rows, vocab]);
+  }
+  return gather(reshape(logits, [-1, vocab]), src);
+}
+
+/** The vectors (M, E) fed from logits z (M, V) at M rows: the top-k-weighted embedding average, or the Gumbel-softmax one. */
+function fedFromLogits(z: Tensor, table: Tensor, o: TeaForNSettings, scope: Scope): Tensor {
   if (o.feed === 'gumbel') {
-    if (logits.shape[2] !== table.shape[0]) throw new GraphError('teaForN', `feed 'gumbel': the logits score ${logits.shape[2]} tokens but the embedding table has ${table.shape[0]} rows`);
-    let z = logits; // (B, T, V)
+    if (z.shape[1] !== table.shape[0]) throw new GraphError('teaForN', `feed 'gumbel': the logits score ${z.shape[1]} tokens but the embedding table has ${table.shape[0]} rows`);
     if (o.noise && scope.training) {
       // g = −log(−log u), u ~ U[0, 1) from ORT's RandomUniformLike, seeded as a dropout site is (fresh each step); u ≥ 1e-20 keeps g
       // finite. Drawn like a zeros tensor of the logits' shape, not like the logits: the draw must not depend on a weight (no gradient).
-      const u = maximum(randomUniformLike(expand(scalar(0, logits.dtype), logits.shape), scope.nextDropoutSeed()), scalar(1e-20, logits.dtype));
+      const u = maximum(randomUniformLike(expand(scalar(0, z.dtype), z.shape), scope.nextDropoutSeed()), scalar(1e-20, z.dtype));
       z = add(z, neg(log(neg(log(u)))));
     }
-    return matmul(softmax(o.tau === 1 ? z : div(z, o.tau), -1), table); // (B, T, V) · (V, E)
+    return matmul(softmax(o.tau === 1 ? z : div(z, o.tau), -1), table); // (M, V) · (V, E)
   }
-  const probs = softmax(logits, -1); // (B, T, V)
-  const top = topKIndices(logits, o.k); // (B, T, k), no gradient
-  const p = takeAlongAxis(probs, top, -1); // (B, T, k), differentiable
+  const probs = softmax(z, -1); // (M, V)
+  const top = topKIndices(z, o.k); // (M, k), no gradient
+  const p = takeAlongAxis(probs, top, -1); // (M, k), differentiable
   const w = div(p, reduceSum(p, -1, true)); // renormalised over the top k
-  return reduceSum(mul(unsqueeze(w, -1), gather(table, top)), 2); // (B, T, E)
+  return reduceSum(mul(unsqueeze(w, -1), gather(table, top)), 1); // (M, E)
+}
+
+/**
+ * Pass i+1's input embeddings (B, T, E): the gold rows `teacher`, with the fed positions (`replace`,
+ * (B, T) bool) holding what pass i produced one position earlier. The hidden feed shifts h (computed
+ * everywhere anyway); the top-k and Gumbel feeds compute only at the M fed positions' sources (flat
+ * rows dst - 1) and place their vectors at dst (a scatter into zeros; the rows are distinct).
+ */
+function nextEmbeds(prev: Record<string, Tensor>, replace: Tensor, teacher: Tensor, table: Tensor, o: TeaForNSettings, scope: Scope): Tensor {
+  const [batch, seq, width] = teacher.shape as [Dim, Dim, number];
+  const mask = unsqueeze(replace, -1); // (B, T, 1)
+  if (o.feed === 'hidden') {
+    const h = prev.last_hidden_state;
+    if (!h) throw new GraphError('teaForN', "feed 'hidden' needs the model's last_hidden_state output");
+    if (h.shape[2] !== width) throw new GraphError('teaForN', `feed 'hidden': the hidden state is ${h.shape[2]} wide but the input embeddings ${width} (ALBERT-style factorised embeddings); use feed 'topk'`);
+    return where(mask, shiftRight(h, seq), teacher); // position t gets t-1's
+  }
+  const dst = nonZeroIndices(reshape(replace, [-1])); // (M) flat indices of the fed positions, all t >= 1
+  const src = sub(dst, scalar(1, 'int64')); // where each is predicted from: t - 1, same row
+  const fed = fedFromLogits(logitsAtRows(prev, src), table, o, scope); // (M, E)
+  return where(mask, reshape(scatterAddRows([dimMul(batch, seq), width], dst, fed), [batch, seq, width]), teacher);
 }
 
 /**
@@ -276,13 +357,10 @@ export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForN
     if (!table) throw new GraphError('teaForN', `no embedding table gathered by ${layout.ids} in ${model.family} '${model.application}'`);
     if (o.feed === 'topk' && typeof table.shape[0] === 'number' && o.k > table.shape[0]) throw new TrainingError('teaForN', `k ${o.k} exceeds the vocabulary of ${table.shape[0]}`);
     const teacher = gather(table, ids); // (B, T, E): the gold embeddings
-    const replace = unsqueeze(targetPositions(labels, layout), -1); // (B, T, 1)
-    const seq = ids.shape[1]!;
+    const replace = targetPositions(labels, layout); // (B, T) bool
     let prev = first;
     for (let i = 2; i <= o.n; i++) {
-      const fed = fedVectors(prev.outputs, table, o, scope); // (B, T, E) at every position
-      const shifted = shiftRight(fed, seq); // position t gets t-1's
-      const embeds = where(replace, shifted, teacher);
+      const embeds = nextEmbeds(prev.outputs, replace, teacher, table, o, scope);
       const built = model.build(scope, { ...first.inputs, [layout.embeds]: embeds });
       const pass = o.shared ? built : withOwnWeights(built, i, embeds, scope);
       passes.push(pass);

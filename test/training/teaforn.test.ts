@@ -205,6 +205,70 @@ for (const [name, make, batch] of MODELS) {
   });
 }
 
+// ---- the top-k and Gumbel feeds at the fed positions only -----------------------------------------
+
+/**
+ * The former form of the top-k and Gumbel feeds, kept here as the reference: the vectors computed
+ * from the full logits at every position, moved one position right and masked in where the input
+ * token is scored (the masks from the batch on the host).
+ */
+type RowFeed = { n: number; lambdas: number[]; feed: 'topk' | 'gumbel'; k?: number; tau?: number };
+function fullPositionTeaForN(model: Model, batch: Record<string, number[][]>, o: RowFeed): (scope: Scope) => Tensor {
+  return (scope) => {
+    const seq2seq = 'decoder_input_ids' in batch;
+    const [idsKey, embedsKey, tableName] = seq2seq ? ['decoder_input_ids', 'decoder_inputs_embeds', 'shared'] : ['input_ids', 'inputs_embeds', model.family === 'gpt2' ? 'wte' : 'embeddings/word_embeddings'];
+    const given = Object.fromEntries(Object.entries(batch).map(([key, rows]) => [key, g.input(key, 'int64', [rows.length, rows[0]!.length])]));
+    const first = model.build(scope, given);
+    const table = scope.declared.get(tableName)!;
+    const [B, T] = [batch[idsKey]!.length, batch[idsKey]![0]!.length];
+    const E = table.shape[1] as number;
+    const m = g.constant(replacedHost(batch.labels!, seq2seq));
+    const teacher = g.gather(table, first.inputs[idsKey]!);
+    let prev = first, loss = first.outputs.loss!;
+    for (let i = 2; i <= o.n; i++) {
+      const z = prev.outputs.logits!; // (B, T, V) at every position
+      let fed: Tensor;
+      if (o.feed === 'gumbel') fed = g.matmul(g.softmax(g.div(z, o.tau!), -1), table);
+      else {
+        const top = g.topKIndices(z, o.k!);
+        const p = g.takeAlongAxis(g.softmax(z, -1), top, -1);
+        fed = g.reduceSum(g.mul(g.unsqueeze(g.div(p, g.reduceSum(p, -1, true)), -1), g.gather(table, top)), 2);
+      }
+      const shifted = g.concat([g.constant(hostTensor('float32', [B, 1, E], new Array(B * E).fill(0))), g.slice(fed, 1, 0, T - 1)], 1);
+      prev = model.build(scope, { ...given, [embedsKey]: g.add(g.mul(m, shifted), g.mul(g.sub(1, m), teacher)) });
+      loss = g.add(loss, g.mul(prev.outputs.loss!, o.lambdas[i - 1]!));
+    }
+    return loss;
+  };
+}
+
+for (const [name, make, batch] of MODELS.filter(([n]) => !n.startsWith('RoBERTa'))) {
+  test(`${name}: the top-k and Gumbel feeds computed at the fed positions only equal the full-position computation (n = 3, loss and every gradient)`, async () => {
+    const model = make();
+    const variants: RowFeed[] = [{ n: 3, lambdas: [1, 0.5, 0.25], feed: 'topk', k: 3 }, { n: 3, lambdas: [1, 0.5, 0.25], feed: 'gumbel', tau: 0.7 }];
+    for (const options of variants) {
+      const rows = await lossAndGrads(model, batch, teaForN(model, { ...options, ...(options.feed === 'gumbel' ? { noise: false } : {}) }));
+      assertAllClose(rows, await lossAndGrads(model, batch, fullPositionTeaForN(model, batch, options)), 1e-5, `${name} ${options.feed}`);
+    }
+    // The feed's vocabulary-wide ops run on the M fed rows (a run-time dim), and BERT's head, which its loss runs only at
+    // labelled rows, is not run at every position for the feed either.
+    const { loss, passes } = teaForNGraph(model, new Scope(model.store), { n: 2, feed: 'topk', k: 3 });
+    const ops: Tensor[] = [];
+    const seen = new Set<Tensor>();
+    for (const stack = [loss]; stack.length;) {
+      const t = stack.pop()!;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      ops.push(t);
+      stack.push(...t.node.inputs);
+    }
+    const topk = ops.filter((t) => t.op === 'topKIndices');
+    assert.equal(topk.length, 1);
+    assert.match(String(topk[0]!.shape[0]), /^nonzero\d+$/, `top-k over ${JSON.stringify(topk[0]!.shape)}`);
+    assert.equal(seen.has(passes[0]!.outputs.logits!), !name.startsWith('BERT'), 'the full logits are in the graph only where the loss reads them');
+  });
+}
+
 // ---- the Gumbel-softmax feed ------------------------------------------------------------------------
 
 test("feed 'gumbel' without noise at τ = 1 is the top-k feed with k = vocabulary (loss and every gradient)", async () => {
@@ -262,12 +326,12 @@ test("feed 'gumbel' with noise: pass 2 reads softmax((z + g)/τ)·E, g = −log(
   const u = out.u!.data as Float32Array, z = out.z!.data as Float32Array, embeds = out.embeds!.data as Float32Array;
   const table = model.store.get('wte')!.data as Float32Array;
   const mask = replacedHost(GPT2_BATCH.labels, false).data as Float32Array;
-  let worst = 0;
+  let worst = 0, row = 0; // the noise is drawn at the fed positions only: row m of u is the m-th fed position (row-major)
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
     const want = new Float64Array(E);
     if (mask[b * T + t]) {
-      const at = (b * T + t - 1) * V;
-      const s = Array.from({ length: V }, (_, j) => (z[at + j]! - Math.log(-Math.log(Math.max(u[at + j]!, 1e-20)))) / tau);
+      const at = (b * T + t - 1) * V, ut = row++ * V;
+      const s = Array.from({ length: V }, (_, j) => (z[at + j]! - Math.log(-Math.log(Math.max(u[ut + j]!, 1e-20)))) / tau);
       const m = Math.max(...s), w = s.map((x) => Math.exp(x - m)), sum = w.reduce((a, x) => a + x, 0);
       for (let j = 0; j < V; j++) for (let e = 0; e < E; e++) want[e] += (w[j]! / sum) * table[j * E + e]!;
     } else {
@@ -277,6 +341,7 @@ test("feed 'gumbel' with noise: pass 2 reads softmax((z + g)/τ)·E, g = −log(
     for (let e = 0; e < E; e++) worst = Math.max(worst, Math.abs(want[e]! - embeds[(b * T + t) * E + e]!));
   }
   assert.ok(worst < 1e-5, `fed vectors differ by ${worst}`);
+  assert.equal(row * V, u.length, 'one noise row per fed position');
   const again = await exe.run(feeds);
   assert.notDeepEqual([...again.u!.data as Float32Array].slice(0, 8), [...u].slice(0, 8), 'the next run draws new noise');
   // Outside a training scope (as dropout) no noise is drawn: the loss is the noise-free one.
