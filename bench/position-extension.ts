@@ -15,17 +15,20 @@
  *
  *   npm run bench -- position-extension [--model models/chinese-small] [--lengths 512,2048,8192]
  *     [--methods hier0.2,hier0.4,hier0.6,hier0.8,random,tiled,interp] [--steps 0 | 100,500,2000]
- *     [--lr 1e-4] [--batch-tokens 4096] [--seed 1] [--out /work/runs/position-extension] [--quick]
+ *     [--lr 1e-4] [--warmup 50] [--batch-tokens 4096] [--seed 1] [--out /work/runs/position-extension] [--quick]
  *   npm run bench -- position-extension --report [--out DIR] [--docs docs/position-extension]
  *
  * --seed picks the training stream's order and masks (and the random method's new rows); run several
  * seeds to see the spread, which --report gives as mean and min–max.
- * Every (length, method, steps, seed) figure is appended to OUT/results.jsonl; figures already there are
- * skipped, so an interrupted sweep continues where it stopped. Training: AdamW, lr warmed up over
- * min(50, N/10) steps then constant (so one run gives every N on its way), batches of --batch-tokens
- * tokens from the pretraining run's training stream (its sources and vocabulary), dropout off.
+ * Every (length, method, steps, seed, warmup) figure is appended to OUT/results.jsonl, stamped with the
+ * model's weights (sha256) and step; figures already there are skipped, so an interrupted sweep
+ * continues where it stopped. Training: AdamW, lr warmed up linearly over --warmup steps then constant
+ * (a fixed warm-up, so one run gives every N on its way and N = 100 means the same in a 100-step and a
+ * 2,000-step run), batches of --batch-tokens tokens from the pretraining run's training stream (its
+ * sources and vocabulary), dropout off.
  * --report writes a Markdown table and an SVG plot of accuracy against steps.
  */
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../src/graph/dtype.ts';
@@ -39,6 +42,7 @@ import { prepareData, type PretrainSettings } from '../src/training/pretrain/run
 import { maskedBatch, packRows, PretrainStream, rowSeed, specialIds } from '../src/training/pretrain/data.ts';
 import { evaluateMlm, gatheredMlm, parseConfig } from '../src/training/pretrain/model.ts';
 import { writeFileAtomic } from '../src/util/files.ts';
+import { Progress } from '../src/util/progress.ts';
 
 const args = process.argv.slice(2);
 const value = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : d);
@@ -47,9 +51,18 @@ const dir = value('--model', 'models/chinese-small');
 const out = value('--out', quick ? '/tmp/position-extension-quick' : '/work/runs/position-extension');
 const resultsPath = join(out, 'results.jsonl');
 
-interface Result { length: number; method: string; steps: number; seed?: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; model: string }
-const key = (L: number, method: string, steps: number, s: number) => `${L}/${method}/${steps}/${s}`;
+const warmupSteps = Number(value('--warmup', '50'));
+if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup must be a positive integer, got ${value('--warmup', '')}`);
+
+interface Result { length: number; method: string; steps: number; seed?: number; warmup?: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; model: string }
+// N = 0 is untrained, so the warm-up does not tell its figures apart.
+const key = (L: number, method: string, steps: number, s: number, warmup: number) => `${L}/${method}/${steps}/${s}/${steps ? warmup : 0}`;
+const keyOf = (r: Result) => key(r.length, r.method, r.steps, r.seed ?? 1, r.warmup ?? 0);
 const readResults = (): Result[] => (existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result) : []);
+// Results are kept per model weights (not per path: the same export in two directories shares them).
+const modelStamp = existsSync(join(dir, 'model.safetensors'))
+  ? `sha256:${createHash('sha256').update(readFileSync(join(dir, 'model.safetensors'))).digest('hex').slice(0, 16)}@${existsSync(join(dir, 'pretraining.json')) ? (JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8')) as { step?: number }).step : '?'}`
+  : dir;
 
 if (args.includes('--report')) {
   report(readResults(), value('--docs', 'docs/position-extension'));
@@ -71,8 +84,6 @@ if (!existsSync(join(dir, 'pretraining.json'))) {
 }
 mkdirSync(out, { recursive: true });
 const { settings } = JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8')) as { settings: PretrainSettings };
-// Results are kept per model: a re-exported model starts a fresh sweep.
-const modelStamp = `${dir}@${(JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8')) as { step?: number }).step}`;
 const tokenizer = await loadTokenizer(dir);
 const data = await prepareData(settings, tokenizer);
 const sp = specialIds(data.tokenizer);
@@ -159,14 +170,14 @@ function heldOutAt(L: number): { long: Record<string, HostTensor>[]; short: Reco
   return { long, short };
 }
 
-const done = new Set(readResults().filter((r) => r.model === modelStamp).map((r) => key(r.length, r.method, r.steps, r.seed ?? 1)));
+const done = new Set(readResults().filter((r) => r.model === modelStamp).map(keyOf));
 const baseStore = new ParamStore(1);
 for (const name of original.weightNames()) baseStore.set(name, original.store.get(name)!);
 const baseConfig = parseConfig({ ...rawConfig, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 });
 
 for (const L of lengths) {
   if (!Number.isInteger(L) || L <= n) throw new Error(`--lengths: ${L} must be an integer above the ${n} learned positions`);
-  const todo = methods.filter((m) => checkpoints.some((s) => !done.has(key(L, m, s, seed))));
+  const todo = methods.filter((m) => checkpoints.some((s) => !done.has(key(L, m, s, seed, warmupSteps))));
   if (!todo.length) continue;
   const t0 = Date.now();
   const evalSet = heldOutAt(L);
@@ -177,22 +188,24 @@ for (const L of lengths) {
     const started = Date.now();
     const measure = async (steps: number) => {
       const f = await evaluateMlm(config, store, evalSet.long, (scope) => gatheredMlm(scope, config, options).logits);
-      const r: Result = { length: L, method, steps, seed, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, model: modelStamp };
+      const r: Result = { length: L, method, steps, seed, warmup: warmupSteps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, model: modelStamp };
       appendFileSync(resultsPath, JSON.stringify(r) + '\n');
       console.log(`L=${String(L).padStart(5)}  ${method.padEnd(8)} N=${String(steps).padStart(4)}  accuracy ${(100 * f.accuracy).toFixed(2)}%  (truncated ${(100 * baseline).toFixed(2)}%)  loss ${f.loss.toFixed(3)}  ${f.tokens} predictions  ${r.seconds.toFixed(0)} s`);
     };
-    if (checkpoints.includes(0) && !done.has(key(L, method, 0, seed))) await measure(0);
+    if (checkpoints.includes(0) && !done.has(key(L, method, 0, seed, warmupSteps))) await measure(0);
     const total = Math.max(...checkpoints);
-    if (total === 0 || checkpoints.filter((s) => s > 0).every((s) => done.has(key(L, method, s, seed)))) continue;
+    if (total === 0 || checkpoints.filter((s) => s > 0).every((s) => done.has(key(L, method, s, seed, warmupSteps)))) continue;
     const batchSize = Math.max(1, Math.floor(batchTokens / L));
     const stream = new PretrainStream(data.train, sp, { ...data.maskOptions, maxPredictions: Math.ceil(L * settings.maskRate), maxlen: L, batchSize, seed: settings.seed + 10 + seed });
-    const warmup = Math.max(1, Math.min(50, Math.ceil(total / 10)));
+    const warmup = Math.min(warmupSteps, total);
     const trainer = await Trainer.create({ store, loss: (scope) => gatheredMlm(scope, config, options).loss, optimizer: adamW(piecewiseLinear(lr, { [warmup]: 1, [total]: 1 }), { weightDecay: 0.01 }), clipNorm: 1, seed: 1 });
+    const progress = new Progress({ label: `L=${L} ${method} seed ${seed}`, total, unit: 'step' });
     for (let step = 0; step < total; step++) {
       const r = await trainer.trainStep(stream.batchAt(step));
-      if ((step + 1) % 25 === 0) console.error(`  L=${L} ${method} step ${step + 1}/${total} loss ${r.loss.toFixed(3)} (${((Date.now() - started) / 1000 / (step + 1)).toFixed(2)} s/step)`);
-      if (checkpoints.includes(step + 1) && !done.has(key(L, method, step + 1, seed))) await measure(step + 1);
+      progress.tick(1, { loss: +r.loss.toFixed(3) });
+      if (checkpoints.includes(step + 1) && !done.has(key(L, method, step + 1, seed, warmupSteps))) await measure(step + 1);
     }
+    progress.finish();
   }
 }
 
@@ -200,9 +213,10 @@ for (const L of lengths) {
 function report(all: Result[], docs: string): void {
   if (!all.length) { console.error(`${resultsPath}: no results yet`); return; }
   const n = Number((JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>).max_position_embeddings);
-  const stamp = all[all.length - 1]!.model;
-  // Latest figure per (length, method, steps, seed), then mean over seeds (the plot and table use the mean).
-  const bySeed = [...new Map(all.filter((r) => r.model === stamp).map((r) => [key(r.length, r.method, r.steps, r.seed ?? 1), r])).values()];
+  // This model's figures at this warm-up; the latest per (length, method, steps, seed), then the mean over seeds (the plot and table use it).
+  const mine = all.filter((r) => r.model === modelStamp && (r.steps === 0 || r.warmup === warmupSteps));
+  if (!mine.length) { console.error(`${resultsPath}: no results for ${dir} (${modelStamp}) with --warmup ${warmupSteps}`); return; }
+  const bySeed = [...new Map(mine.map((r) => [keyOf(r), r])).values()];
   const groups = new Map<string, Result[]>();
   for (const r of bySeed) groups.set(`${r.length}/${r.method}/${r.steps}`, [...(groups.get(`${r.length}/${r.method}/${r.steps}`) ?? []), r]);
   const rs = [...groups.values()].map((g) => ({ ...g[0]!, accuracy: g.reduce((a, r) => a + r.accuracy, 0) / g.length, min: Math.min(...g.map((r) => r.accuracy)), max: Math.max(...g.map((r) => r.accuracy)), seeds: g.length }));
