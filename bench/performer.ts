@@ -15,7 +15,7 @@
  *           ((B, H, T, m, D), kept here only as the baseline), ms and peak RSS per point in its own
  *           process, T = 1,024 and 4,096 (`--lengths`), performer m = 128/256 and linear.
  *
- *   npm run bench -- performer [--only error|speed|decode|causal] [--min-length N] [--max-length N] [--kinds softmax,performer64,...]
+ *   npm run bench -- performer [--only error|speed|decode|causal] [--min-length N] [--max-length N] [--kinds softmax,performer64,... | decode: kv-cache,performer128,linear]
  *                              [--full] [--tokens N] [--lengths 1024,4096] [--chunk N] [--forms prefix,chunked]
  *
  * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
@@ -192,12 +192,16 @@ async function decodeTable(): Promise<void> {
   const store = new ParamStore(1);
   gpt2(new Scope(store), config, { ids: input('input_ids', 'int64', ['batch', 'seq']) }); // seeded weights
   console.log(`causal decoding, GPT-2-small shape (random weights), batch 1, 16-token prompt + ${tokens} tokens; ms/token per segment and state size`);
-  for (const [name, spec] of [['kv-cache', undefined], ['performer128', { kind: 'performer', features: 128 } as const], ['linear', { kind: 'linear' } as const]] as const) {
+  const arms = [['kv-cache', undefined], ['performer128', { kind: 'performer', features: 128 } as const], ['linear', { kind: 'linear' } as const]] as const;
+  const wanted = value('--kinds')?.split(',') ?? arms.map(([name]) => name);
+  const unknown = wanted.filter((k) => !arms.some(([name]) => name === k));
+  if (unknown.length) throw new Error(`--kinds for decode: ${unknown.join(', ')} unknown (known: ${arms.map(([name]) => name).join(', ')})`);
+  for (const [name, spec] of arms.filter(([name]) => wanted.includes(name))) {
     const lm = new GPT2Decoder(store, config, {}, spec);
     const prompt = Array.from({ length: 16 }, (_, i) => (i * 7919) % config.vocabSize);
     let { state } = await lm.step({ ids: [prompt], positions: [prompt.map((_, i) => i)], attentionMask: [prompt.map(() => 1)], cacheIndex: [0] }, lm.initialState(1));
     const mask = prompt.map(() => 1);
-    const segment = Math.max(1, Math.floor(tokens / 4));
+    const segment = Math.max(1, Math.floor(tokens / 8));
     const cells: string[] = [];
     let t = performance.now();
     for (let i = 0; i < tokens; i++) {
