@@ -1,14 +1,16 @@
 /**
  * A causal LM as a step function for incremental decoding: one graph serves the prompt pass and
  * every later step. It takes the new tokens, their positions, the attention mask over past+new
- * positions, the previous per-layer keys/values and `cache_index` (which previous row each row
- * continues: beam search reorders rows with it, inside the graph), and returns the logits of the
- * last position and the new cache. The cache depends on the attention kind (`STATES`): softmax keeps
- * every key/value (grows with the sequence); kernelized kinds keep running sums S = Σ φ(k) vᵀ and
- * z = Σ φ(k) per layer (constant size), and then take the attention mask of the new positions only.
+ * positions and the previous per-layer keys/values, and returns the logits of the last position and
+ * the new cache. `cacheIndex` (which previous row each row continues: beam search reorders rows
+ * with it) is applied on the host, and only when it is not the identity: a gather inside the graph
+ * would copy the whole cache on every step, and greedy / sampling steps never reorder. The cache
+ * depends on the attention kind (`STATES`): softmax keeps every key/value (grows with the sequence);
+ * kernelized kinds keep running sums S = Σ φ(k) vᵀ and z = Σ φ(k) per layer (constant size), and
+ * then take the attention mask of the new positions only.
  */
 import type { HostTensor } from '../graph/dtype.ts';
-import { gather, input, reshape } from '../graph/ops.ts';
+import { input, reshape } from '../graph/ops.ts';
 import type { Tensor } from '../graph/tensor.ts';
 import type { AttentionKind, AttentionSpec, RunningSums } from '../nn/attention.ts';
 import { DEFAULT_FEATURES, EMPTY_STABILISER } from '../nn/performer.ts';
@@ -52,7 +54,7 @@ export interface DecoderRuntimeOptions extends RuntimeOptions {
 
 /**
  * How one kind of decoding state enters and leaves the step graph: per layer i, each part p is the
- * input `past_${p}_${i}` (rows reordered by cache_index) and the output `present_${p}_${i}`.
+ * input `past_${p}_${i}` and the output `present_${p}_${i}`.
  */
 interface StateKind {
   /** Part name -> its shape after the rows axis ('past' grows with the sequence) and its initial fill. */
@@ -112,6 +114,22 @@ export function int64Vector(values: number[]): HostTensor {
   return { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) };
 }
 
+/** `state` with row r taken from row index[r]; the same state when `index` is the identity. */
+export function reorderRows(state: DecoderState, index: number[]): DecoderState {
+  const rows = state.cache[0] ? Object.values(state.cache[0])[0]!.shape[0]! : index.length;
+  if (index.length === rows && index.every((src, r) => src === r)) return state;
+  index.forEach((src, r) => {
+    if (!(Number.isInteger(src) && src >= 0 && src < rows)) throw new RangeError(`cacheIndex[${r}] is ${src}; values must be in 0..${rows - 1}, the rows of the state`);
+  });
+  const take = (t: HostTensor): HostTensor => {
+    const src = t.data as Float32Array, size = src.length / rows;
+    const data = new Float32Array(index.length * size);
+    index.forEach((s, r) => data.set(src.subarray(s * size, (s + 1) * size), r * size));
+    return { dtype: t.dtype, shape: [index.length, ...t.shape.slice(1)], data };
+  };
+  return { cache: state.cache.map((l) => Object.fromEntries(Object.entries(l).map(([p, t]) => [p, take(t)]))), past: state.past };
+}
+
 /** GPT-2 / CPM-LM as an IncrementalLM over a parameter store (weights baked into the session). */
 export class GPT2Decoder implements IncrementalLM {
   private exe?: Promise<Executable>;
@@ -145,11 +163,10 @@ export class GPT2Decoder implements IncrementalLM {
     const ids = input('input_ids', 'int64', ['batch', 'seq']);
     const positions = input('position_ids', 'int64', ['batch', 'seq']);
     const mask = input('attention_mask', 'int64', ['batch', this.state.newMaskOnly ? 'seq' : 'past+seq']);
-    const cacheIndex = input('cache_index', 'int64', ['batch']);
     const cache: LayerCache[] = [];
     const states: RunningSums[] = [];
     for (let i = 0; i < c.numLayers; i++) {
-      const parts = Object.fromEntries(Object.entries(this.state.parts).map(([p, { shape }]) => [p, gather(input(`past_${p}_${i}`, 'float32', ['rows', ...shape(this.dims)]), cacheIndex)]));
+      const parts = Object.fromEntries(Object.entries(this.state.parts).map(([p, { shape }]) => [p, input(`past_${p}_${i}`, 'float32', ['batch', ...shape(this.dims)])]));
       const layer = this.state.inputs(parts);
       cache.push(...(layer.cache ?? []));
       states.push(...(layer.states ?? []));
@@ -187,17 +204,20 @@ export class GPT2Decoder implements IncrementalLM {
   }
 
   async step(inp: StepInput, state: DecoderState): Promise<{ logits: Float32Array; state: DecoderState }> {
-    const exe = await this.executable(inp.ids.length * inp.ids[0]!.length);
+    const rows = inp.ids.length, seq = inp.ids[0]!.length;
+    const exe = await this.executable(rows * seq);
+    state = reorderRows(state, inp.cacheIndex);
     const feeds: Record<string, HostTensor> = {
       input_ids: int64(inp.ids),
       position_ids: int64(inp.positions),
-      attention_mask: int64(this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - inp.ids[0]!.length)) : inp.attentionMask),
-      cache_index: int64Vector(inp.cacheIndex),
+      attention_mask: int64(this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - seq)) : inp.attentionMask),
     };
     state.cache.forEach((l, i) => { for (const [p, t] of Object.entries(l)) feeds[`past_${p}_${i}`] = t; });
+    // Not preallocated outputs (`into`): fresh host buffers each step cost more in page faults than
+    // the copy they save (measured at 2,048-4,096 positions).
     const out = await exe.run(feeds);
     const cache = state.cache.map((l, i) => Object.fromEntries(Object.keys(l).map((p) => [p, out[`present_${p}_${i}`]!])));
-    return { logits: out.logits!.data as Float32Array, state: { cache, past: state.past + inp.ids[0]!.length } };
+    return { logits: out.logits!.data as Float32Array, state: { cache, past: state.past + seq } };
   }
 }
 

@@ -194,8 +194,8 @@ export async function* stream(lm: IncrementalLM, prompt: number[], o: SampleOpti
 }
 
 /**
- * Beam search, batched over prompts and beams (rows = prompts x beams, reordered inside the graph
- * through cache_index). Returns the nBest hypotheses per prompt, best first.
+ * Beam search, batched over prompts and beams (rows = prompts x beams; the decoder reorders its
+ * state's rows by cacheIndex). Returns the nBest hypotheses per prompt, best first.
  */
 export async function beamSearch(lm: IncrementalLM, prompts: number[][], o: BeamOptions): Promise<Hypothesis[][]> {
   checkPrompts(lm, prompts, o);

@@ -4,7 +4,7 @@ import { input } from '../../src/graph/ops.ts';
 import { ParamStore, Scope } from '../../src/nn/params.ts';
 import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
 import { compile, type Executable } from '../../src/runtime/session.ts';
-import { GPT2Decoder } from '../../src/generation/causalLM.ts';
+import { GPT2Decoder, reorderRows } from '../../src/generation/causalLM.ts';
 import { beamSearch, greedy, sample, stream } from '../../src/generation/decode.ts';
 
 const config: GPT2Config = { vocabSize: 23, hiddenSize: 32, numLayers: 2, numHeads: 4, maxPosition: 32 };
@@ -49,6 +49,30 @@ test('cached decoding gives the full-recompute logits at every step, with left-p
     state = r.state;
     r = await lm.step({ ids: next.map((x) => [x]), positions: [[rows[0]!.length - 1], [rows[1]!.length - 1]], attentionMask: mask, cacheIndex: [0, 1] }, state);
   }
+});
+
+test('a step with a reordering cacheIndex continues the chosen rows (left-padded), copying their cache exactly', async () => {
+  const prompts = [[3, 1, 4, 1, 5], [9, 2]];
+  const mask = [[1, 1, 1, 1, 1], [0, 0, 0, 1, 1]];
+  const first = await lm.step({ ids: [prompts[0]!, [0, 0, 0, 9, 2]], positions: [[0, 1, 2, 3, 4], [0, 0, 0, 0, 1]], attentionMask: mask, cacheIndex: [0, 1] }, lm.initialState(2));
+  assert.equal(reorderRows(first.state, [0, 1]), first.state, 'the identity leaves the state as it is');
+  const source = [1, 0, 1], next = [7, 8, 11];
+  const r = await lm.step({ ids: next.map((x) => [x]), positions: source.map((s) => [prompts[s]!.length]), attentionMask: source.map((s) => [...mask[s]!, 1]), cacheIndex: source }, first.state);
+  const V = config.vocabSize, H = config.numHeads, D = config.hiddenSize / config.numHeads;
+  for (const [row, s] of source.entries()) {
+    const expected = await fullLogits([...prompts[s]!, next[row]!]);
+    let maxDiff = 0;
+    for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(expected[v]! - r.logits[row * V + v]!));
+    assert.ok(maxDiff <= 1e-4, `row ${row} (continues ${s}): max |diff| ${maxDiff}`);
+    // The past positions of the new cache are the source row's, bit for bit.
+    for (const [i, layer] of r.state.cache.entries()) for (const p of ['k', 'v']) {
+      const past = first.state.cache[i]![p]!.data as Float32Array, now = layer[p]!.data as Float32Array;
+      for (let h = 0; h < H; h++) for (let t = 0; t < 5; t++) for (let d = 0; d < D; d++) {
+        assert.equal(now[((row * H + h) * 6 + t) * D + d], past[((s * H + h) * 5 + t) * D + d]);
+      }
+    }
+  }
+  assert.throws(() => reorderRows(first.state, [0, 2]), /cacheIndex\[1\] is 2; values must be in 0\.\.1/);
 });
 
 test('greedy equals beam search with beam 1, and sampling with top-k 1', async () => {
