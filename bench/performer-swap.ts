@@ -5,13 +5,13 @@
  * fixed masks):
  *   softmax (as trained) | swapped to performer m (no training) | after 100 / 500 / 2,000 fine-tuning
  *   steps with performer (features redrawn every --redraw steps) | the same for linear attention
- *   (elu + 1) | the same fine-tuning with softmax kept (the control: the model is briefly trained, so
- *   more MLM steps alone raise its accuracy) | optionally (--scratch N) linear attention and softmax
+ *   (elu + 1) | the same fine-tuning with softmax kept (the control: whether more MLM steps alone move
+ *   this briefly trained model) | optionally (--scratch N) linear attention and softmax
  *   trained from random weights for N steps each on the same stream (the post's "why not train a
  *   linear attention instead", at equal budget).
  *
  *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--steps 100,500,2000]
- *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax] [--scratch N] [--out FILE.jsonl] [--quick]
+ *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax | none] [--scratch N] [--out FILE.jsonl] [--quick]
  *
  * Fine-tuning continues the MLM objective on the run's training stream (dense labels, AdamW, linear
  * warm-up over 10% of the steps). --out appends each figure as a JSON line when it is measured, so a
@@ -42,8 +42,9 @@ const batchSize = Number(value('--batch', '16'));
 const redrawEvery = Number(value('--redraw', '100'));
 const evalRows = Number(value('--eval-rows', quick ? '64' : '512'));
 const scratch = args.includes('--scratch') ? Number(value('--scratch', '0')) : 0;
-const kinds = value('--kinds', 'performer,linear,softmax').split(',');
-if (kinds.some((k) => k !== 'performer' && k !== 'linear' && k !== 'softmax')) throw new Error(`--kinds: performer, linear and/or softmax, got ${kinds.join(',')}`);
+// --kinds none: no swapped arm (e.g. only --scratch).
+const kinds = value('--kinds', 'performer,linear,softmax').split(',').filter((k) => k !== 'none');
+if (kinds.some((k) => k !== 'performer' && k !== 'linear' && k !== 'softmax')) throw new Error(`--kinds: performer, linear and/or softmax, or none, got ${kinds.join(',')}`);
 const out = args.includes('--out') ? value('--out', '') : undefined;
 
 if (!existsSync(join(dir, 'pretraining.json'))) {
