@@ -163,6 +163,18 @@ function replacedHost(labels: number[][], t5Layout: boolean): HostTensor {
   return hostTensor('float32', [rows.length, rows[0]!.length, 1], rows.flat());
 }
 
+/** The references' common start: the batch's inputs (numeric shapes), the first pass, the embedding table and its sizes. */
+function firstPass(model: Model, batch: Record<string, number[][]>, scope: Scope) {
+  const seq2seq = 'decoder_input_ids' in batch;
+  const [idsKey, embedsKey, tableName] = seq2seq ? ['decoder_input_ids', 'decoder_inputs_embeds', 'shared'] : ['input_ids', 'inputs_embeds', model.family === 'gpt2' ? 'wte' : 'embeddings/word_embeddings'];
+  // Inputs of the batch's own (numeric) shape, given to every call.
+  const given = Object.fromEntries(Object.entries(batch).map(([key, rows]) => [key, g.input(key, 'int64', [rows.length, rows[0]!.length])]));
+  const first = model.build(scope, given);
+  const table = scope.declared.get(tableName)!;
+  const [B, T] = [batch[idsKey]!.length, batch[idsKey]![0]!.length];
+  return { seq2seq, idsKey, embedsKey, given, first, table, B, T, E: table.shape[1] as number };
+}
+
 /**
  * The n = 2 reference built by hand: the model called twice, the second time with inputs_embeds =
  * the first pass's vectors moved one position right where the input token is scored, the gold
@@ -170,14 +182,7 @@ function replacedHost(labels: number[][], t5Layout: boolean): HostTensor {
  */
 function handUnrolled(model: Model, batch: Record<string, number[][]>, lambda2: number, feed: 'hidden' | 'topk', k = 0): (scope: Scope) => Tensor {
   return (scope) => {
-    const seq2seq = 'decoder_input_ids' in batch;
-    const [idsKey, embedsKey, tableName] = seq2seq ? ['decoder_input_ids', 'decoder_inputs_embeds', 'shared'] : ['input_ids', 'inputs_embeds', model.family === 'gpt2' ? 'wte' : 'embeddings/word_embeddings'];
-    // Inputs of the batch's own (numeric) shape, given to both calls.
-    const given = Object.fromEntries(Object.entries(batch).map(([key, rows]) => [key, g.input(key, 'int64', [rows.length, rows[0]!.length])]));
-    const first = model.build(scope, given);
-    const table = scope.declared.get(tableName)!;
-    const [B, T] = [batch[idsKey]!.length, batch[idsKey]![0]!.length];
-    const E = table.shape[1] as number;
+    const { seq2seq, idsKey, embedsKey, given, first, table, B, T, E } = firstPass(model, batch, scope);
     let out = first.outputs.last_hidden_state!;
     if (feed === 'topk') {
       // k = vocabulary: every row weighted by its probability (no top-k op involved).
@@ -215,13 +220,7 @@ for (const [name, make, batch] of MODELS) {
 type RowFeed = { n: number; lambdas: number[]; feed: 'topk' | 'gumbel'; k?: number; tau?: number };
 function fullPositionTeaForN(model: Model, batch: Record<string, number[][]>, o: RowFeed): (scope: Scope) => Tensor {
   return (scope) => {
-    const seq2seq = 'decoder_input_ids' in batch;
-    const [idsKey, embedsKey, tableName] = seq2seq ? ['decoder_input_ids', 'decoder_inputs_embeds', 'shared'] : ['input_ids', 'inputs_embeds', model.family === 'gpt2' ? 'wte' : 'embeddings/word_embeddings'];
-    const given = Object.fromEntries(Object.entries(batch).map(([key, rows]) => [key, g.input(key, 'int64', [rows.length, rows[0]!.length])]));
-    const first = model.build(scope, given);
-    const table = scope.declared.get(tableName)!;
-    const [B, T] = [batch[idsKey]!.length, batch[idsKey]![0]!.length];
-    const E = table.shape[1] as number;
+    const { seq2seq, idsKey, embedsKey, given, first, table, B, T, E } = firstPass(model, batch, scope);
     const m = g.constant(replacedHost(batch.labels!, seq2seq));
     const teacher = g.gather(table, first.inputs[idsKey]!);
     let prev = first, loss = first.outputs.loss!;
