@@ -11,7 +11,7 @@
  *   linear attention instead", at equal budget).
  *
  *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--steps 100,500,2000]
- *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax | none] [--scratch N] [--out FILE.jsonl] [--quick]
+ *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax | none] [--scratch N] [--scratch-kinds linear,softmax] [--out FILE.jsonl] [--quick]
  *
  * Fine-tuning continues the MLM objective on the run's training stream (dense labels, AdamW, linear
  * warm-up over 10% of the steps). --out appends each figure as a JSON line when it is measured, so a
@@ -42,6 +42,9 @@ const batchSize = Number(value('--batch', '16'));
 const redrawEvery = Number(value('--redraw', '100'));
 const evalRows = Number(value('--eval-rows', quick ? '64' : '512'));
 const scratch = args.includes('--scratch') ? Number(value('--scratch', '0')) : 0;
+// --scratch-kinds: which from-scratch arms (one per process lets two cores run them side by side).
+const scratchKinds = value('--scratch-kinds', 'linear,softmax').split(',');
+if (scratchKinds.some((k) => k !== 'linear' && k !== 'softmax')) throw new Error(`--scratch-kinds: linear and/or softmax, got ${scratchKinds.join(',')}`);
 // --kinds none: no swapped arm (e.g. only --scratch).
 const kinds = value('--kinds', 'performer,linear,softmax').split(',').filter((k) => k !== 'none');
 if (kinds.some((k) => k !== 'performer' && k !== 'linear' && k !== 'softmax')) throw new Error(`--kinds: performer, linear and/or softmax, or none, got ${kinds.join(',')}`);
@@ -112,7 +115,7 @@ if (scratch > 0) {
   // Same architecture, random weights, each attention from the first step at the original run's rate.
   const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const { bert4ts: _saved, ...config } = raw;
-  for (const spec of [{ kind: 'linear' }, { kind: 'softmax' }] as AttentionSpec[]) {
+  for (const spec of ([{ kind: 'linear' }, { kind: 'softmax' }] as AttentionSpec[]).filter((k) => scratchKinds.includes(k.kind))) {
     const fresh = buildModel(config, { application: 'mlm', attention: spec, keepTokens: undefined, seed: 1 });
     await fineTune(fresh, spec, `${spec.kind} from scratch`, [...new Set([Math.ceil(scratch / 4), scratch])], settings.learningRate);
   }
