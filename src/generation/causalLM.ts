@@ -2,12 +2,15 @@
  * A causal LM as a step function for incremental decoding: one graph serves the prompt pass and
  * every later step. It takes the new tokens, their positions, the attention mask over past+new
  * positions and the previous per-layer keys/values, and returns the logits of the last position and
- * the new cache. `cacheIndex` (which previous row each row continues: beam search reorders rows
- * with it) is applied on the host, and only when it is not the identity: a gather inside the graph
- * would copy the whole cache on every step, and greedy / sampling steps never reorder. The cache
- * depends on the attention kind (`STATES`): softmax keeps every key/value (grows with the sequence);
- * kernelized kinds keep running sums S = Σ φ(k) vᵀ and z = Σ φ(k) per layer (constant size), and
- * then take the attention mask of the new positions only.
+ * the new positions' keys/values. `cacheIndex` (which previous row each row continues: beam search
+ * reorders rows with it) is applied on the host, and only when it is not the identity: a gather
+ * inside the graph would copy the whole cache on every step, and greedy / sampling steps never
+ * reorder. The cache depends on the attention kind (`STATES`): softmax keeps every key/value (grows
+ * with the sequence) in host buffers with spare capacity, which the step graph reads as they are
+ * (unfilled slots masked) and to which the host appends the step's new keys/values — so a step
+ * neither concatenates nor copies back the whole cache; kernelized kinds keep running sums
+ * S = Σ φ(k) vᵀ and z = Σ φ(k) per layer (constant size), and take the attention mask of the new
+ * positions only.
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import { input, reshape } from '../graph/ops.ts';
@@ -20,8 +23,9 @@ import { compile, type Executable, type RuntimeOptions } from '../runtime/sessio
 
 export interface DecoderState {
   /**
-   * Per layer: keys and values `k`, `v` [rows, heads, past, headSize] (softmax), or the running sums
-   * `s` [rows, heads, m, headSize], `z` [rows, heads, m] and (performer) `c` [rows, heads] (kernelized kinds).
+   * Per layer: keys and values `k`, `v` [rows, heads, capacity, headSize] (softmax; positions
+   * 0..past-1 filled, the rest spare), or the running sums `s` [rows, heads, m, headSize],
+   * `z` [rows, heads, m] and (performer) `c` [rows, heads] (kernelized kinds).
    */
   cache: Record<string, HostTensor>[];
   /** Past length. */
@@ -61,20 +65,23 @@ interface StateKind {
   parts: Record<string, { shape: (d: StateDims) => (number | 'past')[]; fill?: number }>;
   /** gpt2() inputs from layer i's parts. */
   inputs(parts: Record<string, Tensor>): Pick<GPT2Inputs, 'cache' | 'states'>;
-  /** Layer i's parts after the step. */
+  /** Layer i's parts after the step (the KV cache: the new positions' keys/values). */
   outputs(out: GPT2Outputs, i: number): Record<string, Tensor>;
   /** Kernelized kinds take the mask of the new positions only (no past axis in the graph). */
   newMaskOnly: boolean;
+  /** The KV cache: the outputs are appended to the host buffers (else they replace the state). */
+  appends?: boolean;
 }
 interface StateDims { heads: number; headSize: number; features: number }
 
 const STATES = {
-  // Softmax: the KV cache, k and v [rows, H, past, D]; the mask covers past + new positions.
+  // Softmax: the KV cache, k and v [rows, H, capacity, D]; the mask covers capacity + new positions.
   cache: {
     parts: { k: { shape: (d) => [d.heads, 'past', d.headSize] }, v: { shape: (d) => [d.heads, 'past', d.headSize] } },
-    inputs: (p) => ({ cache: [{ k: p.k!, v: p.v! }] }),
+    inputs: (p) => ({ cache: [{ k: p.k!, v: p.v!, append: 'host' }] }),
     outputs: (out, i) => ({ k: out.cache[i]!.k, v: out.cache[i]!.v }),
     newMaskOnly: false,
+    appends: true,
   },
   // Linear: S [rows, H, D, D] and z [rows, H, D], whatever the length.
   sums: {
@@ -112,6 +119,39 @@ export function int64(rows: number[][]): HostTensor {
 /** int64 [n] feed. */
 export function int64Vector(values: number[]): HostTensor {
   return { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values.map(BigInt)) };
+}
+
+/** How many positions of a host cache buffer some state has filled (appends happen in place). */
+const FILLED = new WeakMap<object, number>();
+
+/**
+ * The host KV cache after a step: `fresh` [rows, H, seq, D] written at positions past..past+seq-1 of
+ * `buffer` [rows, H, capacity, D], in place. When it does not fit, a new buffer with 1/8 spare (in
+ * multiples of 64 positions) takes the filled part: growth copies stay amortised, masked spare
+ * slots cheap. A buffer another step already extended (a state continued twice) is copied first,
+ * so every state keeps its own positions.
+ */
+export function appendToCache(buffer: HostTensor, fresh: HostTensor, past: number): HostTensor {
+  const [rows, heads, capacity, size] = buffer.shape as number[];
+  const seq = fresh.shape[2]!;
+  let target = buffer;
+  if (past + seq > capacity! || (FILLED.get(buffer.data) ?? past) > past) {
+    const grown = Math.ceil(((past + seq) * 9) / 8 / 64) * 64;
+    target = { dtype: 'float32', shape: [rows!, heads!, grown, size!], data: new Float32Array(rows! * heads! * grown * size!) };
+    const from = buffer.data as Float32Array, to = target.data as Float32Array;
+    for (let rh = 0; rh < rows! * heads!; rh++) to.set(from.subarray(rh * capacity! * size!, (rh * capacity! + past) * size!), rh * grown * size!);
+  }
+  const cap = target.shape[2]!, src = fresh.data as Float32Array, to = target.data as Float32Array;
+  for (let rh = 0; rh < rows! * heads!; rh++) to.set(src.subarray(rh * seq * size!, (rh + 1) * seq * size!), (rh * cap + past) * size!);
+  FILLED.set(target.data, past + seq);
+  return target;
+}
+
+/** A [rows][past + seq] mask over a cache of `capacity` slots: the spare slots past..capacity-1 are 0. */
+function maskOverCapacity(mask: number[][], past: number, capacity: number): number[][] {
+  if (capacity === past) return mask;
+  const spare = Array<number>(capacity - past).fill(0);
+  return mask.map((r) => [...r.slice(0, past), ...spare, ...r.slice(past)]);
 }
 
 /** `state` with row r taken from row index[r]; the same state when `index` is the identity. */
@@ -207,16 +247,13 @@ export class GPT2Decoder implements IncrementalLM {
     const rows = inp.ids.length, seq = inp.ids[0]!.length;
     const exe = await this.executable(rows * seq);
     state = reorderRows(state, inp.cacheIndex);
-    const feeds: Record<string, HostTensor> = {
-      input_ids: int64(inp.ids),
-      position_ids: int64(inp.positions),
-      attention_mask: int64(this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - seq)) : inp.attentionMask),
-    };
+    const capacity = this.state.appends ? Object.values(state.cache[0] ?? {})[0]?.shape[2] ?? 0 : state.past;
+    const mask = this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - seq)) : maskOverCapacity(inp.attentionMask, state.past, capacity);
+    const feeds: Record<string, HostTensor> = { input_ids: int64(inp.ids), position_ids: int64(inp.positions), attention_mask: int64(mask) };
     state.cache.forEach((l, i) => { for (const [p, t] of Object.entries(l)) feeds[`past_${p}_${i}`] = t; });
-    // Not preallocated outputs (`into`): fresh host buffers each step cost more in page faults than
-    // the copy they save (measured at 2,048-4,096 positions).
     const out = await exe.run(feeds);
-    const cache = state.cache.map((l, i) => Object.fromEntries(Object.keys(l).map((p) => [p, out[`present_${p}_${i}`]!])));
+    const present = (p: string, i: number) => out[`present_${p}_${i}`]!;
+    const cache = state.cache.map((l, i) => Object.fromEntries(Object.entries(l).map(([p, t]) => [p, this.state.appends ? appendToCache(t, present(p, i), state.past) : present(p, i)])));
     return { logits: out.logits!.data as Float32Array, state: { cache, past: state.past + seq } };
   }
 }

@@ -100,6 +100,11 @@ export function dimSub(a: Dim, b: Dim): Dim {
   if (isNum(a) && isNum(b)) return a - b;
   if (b === 0) return a;
   if (a === b) return 0;
+  // A term of a canonical sum cancels: (past+seq) - past = seq.
+  if (!isNum(a) && /^[\w*+]+$/.test(a) && /^[\w*]+$/.test(String(b))) {
+    const terms = a.split('+'), at = terms.indexOf(String(b));
+    if (at >= 0) return terms.filter((_, i) => i !== at).reduce<Dim>((sum, t) => dimAdd(sum, /^\d+$/.test(t) ? Number(t) : t), 0);
+  }
   return `${a}-${factor(b)}`;
 }
 

@@ -24,6 +24,8 @@ export interface GPT2Config {
 export interface LayerCache {
   k: Tensor;
   v: Tensor;
+  /** How attention extends the cache (nn/attention.ts): 'host' returns only the new positions' k/v. */
+  append?: 'graph' | 'host';
 }
 
 export interface GPT2Inputs {

@@ -6,7 +6,7 @@
  * sums instead of a KV cache (performer.ts).
  */
 import { causalMask, split } from '../graph/composite.ts';
-import { cast, softmax, concat, cumsum, div, greater, lessOrEqual, logicalAnd, matmul, mul, reshape, scalar, transpose, where, add } from '../graph/ops.ts';
+import { cast, softmax, concat, cumsum, div, greater, lessOrEqual, logicalAnd, matmul, mul, reshape, scalar, slice, transpose, where, add } from '../graph/ops.ts';
 import { GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { dense, dropout, mergeHeads, splitHeads } from './layers.ts';
 import { initializers, type Scope } from './params.ts';
@@ -30,8 +30,13 @@ export interface AttentionOptions {
   scale?: boolean;
   useBias?: boolean;
   dropout?: number;
-  /** Past keys/values [B, H, P, D] to prepend (incremental decoding). */
-  cache?: { k: Tensor; v: Tensor } | null;
+  /**
+   * Past keys/values [B, H, P, D] (incremental decoding). `append: 'graph'` (default) concatenates
+   * them with the new ones and returns the whole cache as k/v; `'host'` scores past and new keys as
+   * two blocks and returns only the new positions' k/v, for a caller that appends them to its own
+   * buffers: no copy of the cache per step (the caller may pad P with masked slots).
+   */
+  cache?: { k: Tensor; v: Tensor; append?: 'graph' | 'host' } | null;
   /**
    * Keys/values already projected, [B, H, Tk, D]: used as they are, without the key/value layers
    * (cross-attention to an encoder output whose K/V were computed once, in incremental decoding).
@@ -51,7 +56,7 @@ export interface AttentionOptions {
 
 export interface AttentionResult {
   output: Tensor;
-  /** Keys/values including the cache: the new cache. */
+  /** Keys/values including the cache (the new cache), or with `cache.append: 'host'` the new positions' only. */
   k: Tensor;
   v: Tensor;
   /** Causal kernelized kinds: the running sums including the new positions. */
@@ -72,12 +77,17 @@ function structureOf(o: AttentionOptions): { padding: Tensor | null; causal: boo
 
 const KERNELS = {
   softmax: (scope, q, k, v, o) => {
-    let scores = matmul(q, transpose(k, [0, 1, 3, 2])); // (B, H, Tq, Tk)
+    // A host-appended cache: the past and the new keys are two blocks of scores (Tk = P + Tq).
+    const past = o.cache?.append === 'host' ? o.cache : null;
+    const scoresWith = (keys: Tensor) => matmul(q, transpose(keys, [0, 1, 3, 2]));
+    let scores = past ? concat([scoresWith(past.k), scoresWith(k)], 3) : scoresWith(k); // (B, H, Tq, Tk)
     if (o.scale ?? true) scores = div(scores, Math.sqrt(q.shape[3] as number));
     if (o.bias) scores = add(scores, o.bias);
     if (o.mask) scores = where(o.mask, scores, scalar(-1e9, scores.dtype));
     const probs = dropout(scope, softmax(scores, -1), o.dropout ?? 0);
-    return { context: matmul(probs, v) };
+    if (!past) return { context: matmul(probs, v) };
+    const p = past.k.shape[2]!;
+    return { context: add(matmul(slice(probs, 3, 0, p), past.v), matmul(slice(probs, 3, p), v)) };
   },
   // E[φ(q)·φ(k)] = exp(q·k / √D): the 1/√D is folded into q and k as D^-1/4 each (T5: no scaling).
   performer: (scope, q, k, v, o) => {
@@ -123,8 +133,10 @@ export function attention(scope: Scope, x: Tensor, o: AttentionOptions): Attenti
   const kind = o.kind?.kind ?? 'softmax';
   if (o.cache) {
     if (kind !== 'softmax') throw new GraphError('attention', `kind '${kind}' decodes with running sums (state), not a KV cache`);
-    k = concat([o.cache.k, k], 2);
-    v = concat([o.cache.v, v], 2);
+    if ((o.cache.append ?? 'graph') === 'graph') {
+      k = concat([o.cache.k, k], 2);
+      v = concat([o.cache.v, v], 2);
+    }
   }
   const kernel: Kernel = KERNELS[kind];
   const { context, state } = kernel(scope, q, k, v, o); // (B, H, Tq, D)

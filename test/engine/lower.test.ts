@@ -52,3 +52,19 @@ test('lowered nodes are topologically ordered and an unrolled training graph kee
   assert.ok(mean < 20, `mean ready set ${mean.toFixed(1)} over ${m.nodes.length} nodes (depth-first order: ~13% of the nodes)`);
   assert.ok(m.nodes.filter((_, i) => lastInput[i] === -1).length < 10, 'few nodes read only inputs and constants');
 });
+
+test('dim expressions: a term of a sum cancels in a difference; anything else stays symbolic', async () => {
+  const { dimAdd, dimSub } = await import('../../src/graph/tensor.ts');
+  assert.equal(dimSub(dimAdd('past', 'seq'), 'past'), 'seq');
+  assert.equal(dimSub(dimAdd('seq', 'past'), 'seq'), 'past');
+  assert.equal(dimSub(dimAdd(dimAdd('a', 'b'), 3), 3), 'a+b');
+  assert.equal(dimSub(dimAdd('a', 'b'), 'c'), 'a+b-c');
+  assert.equal(dimSub('a*b', 'a'), 'a*b-a');
+  // Symbolic slices of a concatenation keep the parts' dims, so matmuls after them type-check.
+  const x = g.input('x', 'float32', [2, 'past']), y = g.input('y', 'float32', [2, 'seq']);
+  const both = g.concat([x, y], 1);
+  assert.deepEqual(g.slice(both, 1, 'past').shape, [2, 'seq']);
+  const exe = await compile({ tail: g.slice(both, 1, 'past') }, { params: 'inputs' });
+  const out = await exe.run({ x: hostTensor('float32', [2, 3], [1, 2, 3, 4, 5, 6]), y: hostTensor('float32', [2, 1], [7, 8]) });
+  assert.deepEqual([...(out.tail!.data as Float32Array)], [7, 8]);
+});

@@ -4,7 +4,8 @@ import { input } from '../../src/graph/ops.ts';
 import { ParamStore, Scope } from '../../src/nn/params.ts';
 import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
 import { compile, type Executable } from '../../src/runtime/session.ts';
-import { GPT2Decoder, reorderRows } from '../../src/generation/causalLM.ts';
+import { appendToCache, GPT2Decoder, reorderRows } from '../../src/generation/causalLM.ts';
+import type { HostTensor } from '../../src/graph/dtype.ts';
 import { beamSearch, greedy, sample, stream } from '../../src/generation/decode.ts';
 
 const config: GPT2Config = { vocabSize: 23, hiddenSize: 32, numLayers: 2, numHeads: 4, maxPosition: 32 };
@@ -64,15 +65,72 @@ test('a step with a reordering cacheIndex continues the chosen rows (left-padded
     let maxDiff = 0;
     for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(expected[v]! - r.logits[row * V + v]!));
     assert.ok(maxDiff <= 1e-4, `row ${row} (continues ${s}): max |diff| ${maxDiff}`);
-    // The past positions of the new cache are the source row's, bit for bit.
+    // The past positions of the new cache are the source row's, bit for bit (buffers [rows, H, capacity, D]).
     for (const [i, layer] of r.state.cache.entries()) for (const p of ['k', 'v']) {
-      const past = first.state.cache[i]![p]!.data as Float32Array, now = layer[p]!.data as Float32Array;
+      const past = first.state.cache[i]![p]!, now = layer[p]!;
+      const was = past.shape[2]!, cap = now.shape[2]!;
       for (let h = 0; h < H; h++) for (let t = 0; t < 5; t++) for (let d = 0; d < D; d++) {
-        assert.equal(now[((row * H + h) * 6 + t) * D + d], past[((s * H + h) * 5 + t) * D + d]);
+        assert.equal((now.data as Float32Array)[((row * H + h) * cap + t) * D + d], (past.data as Float32Array)[((s * H + h) * was + t) * D + d]);
       }
     }
   }
   assert.throws(() => reorderRows(first.state, [0, 2]), /cacheIndex\[1\] is 2; values must be in 0\.\.1/);
+});
+
+test('appendToCache writes new positions after the filled ones, grows with spare room, and never lets two continuations share slots', () => {
+  const H = 2, D = 3;
+  // fresh [rows, H, seq, D] whose values encode (row, head, position, d).
+  const fresh = (rows: number, from: number, seq: number): HostTensor => {
+    const data = new Float32Array(rows * H * seq * D);
+    for (let r = 0; r < rows; r++) for (let h = 0; h < H; h++) for (let t = 0; t < seq; t++) for (let d = 0; d < D; d++) data[((r * H + h) * seq + t) * D + d] = r * 1e4 + h * 1e3 + (from + t) * 10 + d;
+    return { dtype: 'float32', shape: [rows, H, seq, D], data };
+  };
+  const check = (t: HostTensor, rows: number, filled: number, offset = 0) => {
+    const cap = t.shape[2]!;
+    assert.ok(cap >= filled);
+    for (let r = 0; r < rows; r++) for (let h = 0; h < H; h++) for (let p = 0; p < filled; p++) for (let d = 0; d < D; d++) {
+      assert.equal((t.data as Float32Array)[((r * H + h) * cap + p) * D + d], r * 1e4 + h * 1e3 + p * 10 + d + (p >= filled - 1 ? offset : 0));
+    }
+  };
+  let buffer: HostTensor = { dtype: 'float32', shape: [2, H, 0, D], data: new Float32Array(0) };
+  buffer = appendToCache(buffer, fresh(2, 0, 5), 0);
+  assert.equal(buffer.shape[2], 64, 'spare capacity in multiples of 64');
+  check(buffer, 2, 5);
+  let past = 5;
+  for (; past < 70; past++) buffer = appendToCache(buffer, fresh(2, past, 1), past);
+  assert.ok(buffer.shape[2]! >= 70 && buffer.shape[2]! % 64 === 0, `grown to ${buffer.shape[2]}`);
+  check(buffer, 2, 70);
+  // Two continuations of one state: the second must not overwrite the first's new position.
+  const a = appendToCache(buffer, fresh(2, 70, 1), 70);
+  const bFresh = fresh(2, 70, 1);
+  (bFresh.data as Float32Array).forEach((v, i, x) => (x[i] = v + 0.5));
+  const b = appendToCache(buffer, bFresh, 70);
+  check(a, 2, 71);
+  check(b, 2, 71, 0.5);
+});
+
+test('a state continued twice gives both continuations their own cache; decoding past the spare capacity stays exact', async () => {
+  const prompt = [3, 1, 4];
+  const first = await lm.step({ ids: [prompt], positions: [[0, 1, 2]], attentionMask: [[1, 1, 1]], cacheIndex: [0] }, lm.initialState(1));
+  const x = await lm.step({ ids: [[5]], positions: [[3]], attentionMask: [[1, 1, 1, 1]], cacheIndex: [0] }, first.state);
+  const y = await lm.step({ ids: [[9]], positions: [[3]], attentionMask: [[1, 1, 1, 1]], cacheIndex: [0] }, first.state);
+  const x2 = await lm.step({ ids: [[2]], positions: [[4]], attentionMask: [[1, 1, 1, 1, 1]], cacheIndex: [0] }, x.state);
+  const y2 = await lm.step({ ids: [[2]], positions: [[4]], attentionMask: [[1, 1, 1, 1, 1]], cacheIndex: [0] }, y.state);
+  const near = (a: Float32Array, b: Float32Array, what: string) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!)); assert.ok(m <= 1e-4, `${what}: max |diff| ${m}`); };
+  near(x2.logits, await fullLogits([...prompt, 5, 2]), 'first continuation');
+  near(y2.logits, await fullLogits([...prompt, 9, 2]), 'second continuation');
+  // 100 positions: the cache grows past its first 64 slots.
+  const longConfig: GPT2Config = { ...config, maxPosition: 128 };
+  const longStore = new ParamStore(5);
+  const ids = input('input_ids', 'int64', ['batch', 'seq']);
+  const longFull = await compile({ logits: gpt2(new Scope(longStore), longConfig, { ids }).logits }, { params: 'initializers', paramValue: (n) => longStore.get(n) });
+  const longLm = new GPT2Decoder(longStore, longConfig);
+  const tokens = Array.from({ length: 100 }, (_, i) => (i * 7) % longConfig.vocabSize);
+  let r = await longLm.step({ ids: [tokens.slice(0, 10)], positions: [tokens.slice(0, 10).map((_, i) => i)], attentionMask: [Array(10).fill(1)], cacheIndex: [0] }, longLm.initialState(1));
+  for (let t = 10; t < 100; t++) r = await longLm.step({ ids: [[tokens[t]!]], positions: [[t]], attentionMask: [Array(t + 1).fill(1)], cacheIndex: [0] }, r.state);
+  assert.ok(r.state.cache[0]!.k!.shape[2]! > 64, 'the cache grew');
+  const all = (await longFull.run({ input_ids: { dtype: 'int64', shape: [1, 100], data: BigInt64Array.from(tokens.map(BigInt)) } })).logits!.data as Float32Array;
+  near(r.logits, all.slice(99 * longConfig.vocabSize), 'position 100');
 });
 
 test('greedy equals beam search with beam 1, and sampling with top-k 1', async () => {
