@@ -6,11 +6,12 @@
 //   --maxlen T  tokens per row   --layers L --hidden H  the random-init model's size
 //   --base DIR  a pretrained model directory to start from instead of random weights
 //   --t5        (CSL titles) a random mT5-shaped model (configs/mt5-csl-small.json, mT5 Chinese SentencePiece) instead of UniLM
-//   --eval DIR  reload DIR in this process and print its test metric (the examples' last step)
+//   --eval DIR  reload DIR in this process and print its test metric (the examples' last step); rows are
+//               cut to --maxlen if given, else to the maxlen fine-tuning recorded in DIR/config.json
 //   --quantize fp32,dynamic-int8,weight-only-int8 (or all)  with --eval: the test metric in each mode,
 //               side by side, then one JSON line (bench/int8-tasks.ts reads it)
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +31,17 @@ export function options(defaults: { epochs: number; maxlen: number; limit?: numb
   return {
     limit, quick: Number.isFinite(limit), epochs: Number(values.epochs ?? defaults.epochs), base: values.base, evalDir: values.eval, crf: Boolean(values.crf), lr: values.lr ? Number(values.lr) : undefined,
     modes: values.quantize === undefined ? undefined : parseEvalModes(values.quantize),
-    t5: Boolean(values.t5), out: values.out, maxlen: Number(values.maxlen ?? defaults.maxlen), layers: Number(values.layers ?? 4), hidden: Number(values.hidden ?? 256),
+    t5: Boolean(values.t5), out: values.out, maxlen: Number(values.maxlen ?? defaults.maxlen), maxlenGiven: values.maxlen !== undefined,
+    layers: Number(values.layers ?? 4), hidden: Number(values.hidden ?? 256),
   };
+}
+
+/** --eval's row length: --maxlen when given, else the one fine-tuning recorded in DIR/config.json, else the default. */
+export function evalMaxlen(o: { maxlen: number; maxlenGiven: boolean }, dir: string): number {
+  if (o.maxlenGiven) return o.maxlen;
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { finetuning_task?: string; task_specific_params?: Record<string, { maxlen?: unknown }> };
+  const recorded = c.finetuning_task ? c.task_specific_params?.[c.finetuning_task]?.maxlen : undefined;
+  return Number.isInteger(recorded) ? (recorded as number) : o.maxlen;
 }
 
 /** A small BERT for random initialisation (the vocabulary is trimmed to the data's tokens). */

@@ -12,7 +12,7 @@ import { buildModel, type Model } from '../src/models/index.ts';
 import { generationScores } from '../src/metrics/index.ts';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/index.ts';
 import { finetune, formatMetrics, prepareModel, readTaskRows, seq2seqTaskFor, type Seq2SeqRow } from '../src/tasks/finetune.ts';
-import { options, outDir, printReloaded, reloadInFreshProcess, shared, tinyConfig, vocab } from './_task.ts';
+import { options, outDir, printReloaded, reloadInFreshProcess, shared, tinyConfig, vocab, evalMaxlen } from './_task.ts';
 
 const o = options({ epochs: 6, maxlen: 192 });
 const maxTarget = 32;
@@ -37,7 +37,7 @@ async function score(model: Model, tokenizer: Tokenizer, rows: Seq2SeqRow[]): Pr
 if (o.evalDir) {
   const [model, tokenizer] = [buildModel(o.evalDir), await loadTokenizer(o.evalDir)];
   if (o.modes) { // greedy titles only: each mode decodes the whole test set
-    const task = seq2seqTaskFor(model.family, tokenizer, { maxlen: o.maxlen, maxTarget });
+    const task = seq2seqTaskFor(model.family, tokenizer, { maxlen: evalMaxlen(o, o.evalDir), maxTarget });
     await printReloaded(o.evalDir, model, o.modes, task, test);
   } else console.log(`reloaded ${o.evalDir}:\n${(await score(model, tokenizer, test)).join('\n')}`);
   process.exit(0);

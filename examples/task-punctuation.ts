@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
 import { prepareModel, readTaskRows, tagTask, type TagRow } from '../src/tasks/finetune.ts';
-import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
+import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab, evalMaxlen } from './_task.ts';
 
 const o = options({ epochs: 2, maxlen: 128 });
 const crf = o.crf;
@@ -31,7 +31,7 @@ const split = (name: string) => readTaskRows('seq2seq', join(shared, `corpora/cs
 const test = split('test');
 
 if (o.evalDir) {
-  const task = tagTask(await loadTokenizer(o.evalDir), labels, { maxlen: o.maxlen, crf }); // registers the CRF head before the build
+  const task = tagTask(await loadTokenizer(o.evalDir), labels, { maxlen: evalMaxlen(o, o.evalDir), crf }); // registers the CRF head before the build
   await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, task, test);
   process.exit(0);
 }

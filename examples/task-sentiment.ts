@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
 import { classifyTask, labelSet, prepareModel, readTaskRows } from '../src/tasks/finetune.ts';
-import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
+import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab, evalMaxlen } from './_task.ts';
 
 const o = options({ epochs: 3, maxlen: 128 });
 const maxlen = o.maxlen;
@@ -25,7 +25,7 @@ const test = split('test');
 if (o.evalDir) {
   const tokenizer = await loadTokenizer(o.evalDir);
   const model = buildModel(o.evalDir);
-  const task = classifyTask(tokenizer, model.labels!, maxlen);
+  const task = classifyTask(tokenizer, model.labels!, evalMaxlen(o, o.evalDir));
   await printReloaded(o.evalDir, model, o.modes, task, test);
   process.exit(0);
 }

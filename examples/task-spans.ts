@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
 import { prepareModel, readTaskRows, spanTask, type SpanRow } from '../src/tasks/finetune.ts';
-import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab } from './_task.ts';
+import { options, outDir, printReloaded, trainSaveReload, shared, tinyConfig, vocab, evalMaxlen } from './_task.ts';
 
 const o = options({ epochs: 4, maxlen: 128 });
 const types = ['PAREN'];
@@ -30,7 +30,7 @@ const split = (name: string) => readTaskRows('seq2seq', join(shared, `corpora/cs
 const test = split('test');
 
 if (o.evalDir) {
-  const task = spanTask(await loadTokenizer(o.evalDir), types, { maxlen: o.maxlen }); // registers the head before the build
+  const task = spanTask(await loadTokenizer(o.evalDir), types, { maxlen: evalMaxlen(o, o.evalDir) }); // registers the head before the build
   await printReloaded(o.evalDir, buildModel(o.evalDir), o.modes, task, test);
   process.exit(0);
 }
