@@ -10,9 +10,11 @@
  *   trained from random weights for N steps each on the same stream (the post's "why not train a
  *   linear attention instead", at equal budget).
  *
- *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--steps 100,500,2000]
+ *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--estimator favor+|favor++] [--steps 100,500,2000]
  *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax | none] [--scratch N] [--scratch-kinds linear,softmax] [--out FILE.jsonl] [--quick]
  *
+ * --estimator: the performer arm's (default favor+, the post's and the documented runs'; the library's
+ * default for bidirectional attention is favor++).
  * Fine-tuning continues the MLM objective on the run's training stream (dense labels, AdamW, linear
  * warm-up over 10% of the steps). --out appends each figure as a JSON line when it is measured, so a
  * stopped run keeps what it reached. --quick: 20 steps, 64 eval rows (a smoke test of the script).
@@ -36,6 +38,8 @@ const value = (name: string, d: string) => (args.includes(name) ? args[args.inde
 const quick = args.includes('--quick');
 const dir = value('--model', 'models/chinese-small');
 const features = Number(value('--features', '256'));
+const estimator = value('--estimator', 'favor+');
+if (estimator !== 'favor+' && estimator !== 'favor++') throw new Error(`--estimator: favor+ or favor++, got ${estimator}`);
 const checkpoints = value('--steps', quick ? '10,20' : '100,500,2000').split(',').map(Number);
 const lr = Number(value('--lr', '5e-5'));
 const batchSize = Number(value('--batch', '16'));
@@ -82,7 +86,7 @@ async function accuracy(model: Model): Promise<number> {
 
 function report(name: string, acc: number, rate = lr): void {
   figures[name] = +acc.toFixed(4);
-  if (out) appendFileSync(out, JSON.stringify({ model: dir, features, lr: rate, batch: batchSize, name, accuracy: figures[name], time: new Date().toISOString() }) + '\n');
+  if (out) appendFileSync(out, JSON.stringify({ model: dir, features, estimator, lr: rate, batch: batchSize, name, accuracy: figures[name], time: new Date().toISOString() }) + '\n');
   console.log(`${name.padEnd(36)} held-out MLM accuracy ${(100 * acc).toFixed(2)}%`);
 }
 
@@ -103,10 +107,10 @@ async function fineTune(model: Model, spec: AttentionSpec, label: string, steps:
 
 const original = buildModel(dir, { application: 'mlm' });
 report('softmax (as trained)', await accuracy(original));
-const performer: AttentionSpec = { kind: 'performer', features, seed: 1, redraw: redrawEvery };
+const performer: AttentionSpec = { kind: 'performer', features, seed: 1, redraw: redrawEvery, estimator };
 const arms: AttentionSpec[] = [performer, { kind: 'linear' }, { kind: 'softmax' }];
 for (const spec of arms.filter((k) => kinds.includes(k.kind))) {
-  const label = spec.kind === 'performer' ? `performer m=${features}` : spec.kind === 'linear' ? 'linear' : 'softmax (control)';
+  const label = spec.kind === 'performer' ? `performer${estimator === 'favor++' ? ' (favor++)' : ''} m=${features}` : spec.kind === 'linear' ? 'linear' : 'softmax (control)';
   const model = buildModel(dir, { application: 'mlm', attention: spec });
   if (spec.kind !== 'softmax') report(`${label} swapped, no training`, await accuracy(model));
   await fineTune(model, spec, label, checkpoints);

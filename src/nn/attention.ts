@@ -93,7 +93,7 @@ const KERNELS = {
   performer: (scope, q, k, v, o) => {
     const d = q.shape[3] as number;
     const c = (o.scale ?? true) ? d ** -0.25 : 1;
-    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state, chunk: o.kind!.chunk });
+    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state, chunk: o.kind!.chunk, estimator: o.kind!.estimator });
   },
   // Padded keys: their features are zeroed (elu + 1 > 0 everywhere else).
   linear: (_scope, q, k, v, o) => {

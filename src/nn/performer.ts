@@ -5,7 +5,11 @@
  * are the same as softmax attention's.
  *
  *   performer:  φ(x) = exp(ω x − ‖x‖²/2) / √m, ω [m, D] Gaussian (orthogonal blocks by default),
- *               q and k scaled by D^-1/4 so that E[φ(q)·φ(k)] = exp(q·k / √D);
+ *               q and k scaled by D^-1/4 so that E[φ(q)·φ(k)] = exp(q·k / √D) (FAVOR+);
+ *               `estimator: 'favor++'` (the default where attention is bidirectional):
+ *               φ(x) ∝ exp(A‖ω‖² + B ωx − ‖x‖²/2), B = √(1 − 4A), as unbiased for any A < 1/8, with A
+ *               chosen per sequence and head to minimise the variance (Likhosherstov et al. 2022,
+ *               "optimal positive random features"; A = 0 is FAVOR+);
  *   linear:     φ(x) = elu(x) + 1 (the post's "why not train plain linear attention").
  *
  * ω is drawn on the host from a seed and baked in as a constant (inference), or fed as an input named
@@ -16,8 +20,8 @@
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import {
-  add, cast, chunkAxis, chunkDims, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceSum, relu, reshape, scalar, sub, transpose, trilu,
-  unchunkAxis, where,
+  add, cast, chunkAxis, chunkDims, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceMean, reduceSum, relu, reshape, scalar, sqrt, sub,
+  transpose, trilu, unchunkAxis, where,
 } from '../graph/ops.ts';
 import { GraphError, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Random, Scope } from './params.ts';
@@ -37,9 +41,17 @@ export interface AttentionSpec {
   seed?: number;
   /** performer and linear, causal: chunk length of the causal form (default 64; see causalKernelAttention). */
   chunk?: number;
+  /**
+   * performer: 'favor+' (the post's positive random features) or 'favor++' (the same features reshaped
+   * by a per-sequence A that minimises their variance: several times smaller errors when ‖q‖, ‖k‖
+   * are large, as in trained models; bidirectional only, as A depends on every key). Default:
+   * 'favor++' for bidirectional attention, 'favor+' for causal attention and decoding.
+   */
+  estimator?: PerformerEstimator;
 }
+export type PerformerEstimator = 'favor+' | 'favor++';
 
-const SPEC_KEYS = { kind: 1, features: 1, redraw: 1, orthogonal: 1, seed: 1, chunk: 1 } satisfies Record<keyof AttentionSpec, 1>;
+const SPEC_KEYS = { kind: 1, features: 1, redraw: 1, orthogonal: 1, seed: 1, chunk: 1, estimator: 1 } satisfies Record<keyof AttentionSpec, 1>;
 const KINDS = { softmax: 1, performer: 1, linear: 1 } satisfies Record<AttentionKind, 1>;
 export const DEFAULT_FEATURES = 256;
 
@@ -52,7 +64,7 @@ export function checkAttentionSpec(spec: unknown): AttentionSpec {
   if (unknown.length) fail(`unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: ${Object.keys(SPEC_KEYS).join(', ')})`);
   if (!Object.hasOwn(KINDS, s.kind)) fail(`kind must be one of ${Object.keys(KINDS).join(', ')}, got ${JSON.stringify(s.kind)}`);
   if (s.kind !== 'performer') {
-    const extra = (['features', 'redraw', 'orthogonal', 'seed'] as const).filter((k) => s[k] !== undefined);
+    const extra = (['features', 'redraw', 'orthogonal', 'seed', 'estimator'] as const).filter((k) => s[k] !== undefined);
     if (extra.length) fail(`${extra.join(', ')} only apply to kind 'performer', not '${s.kind}'`);
   }
   if (s.kind === 'softmax' && s.chunk !== undefined) fail(`chunk only applies to kinds 'performer' and 'linear' (their causal form), not 'softmax'`);
@@ -61,6 +73,7 @@ export function checkAttentionSpec(spec: unknown): AttentionSpec {
   if (s.redraw !== undefined && !(Number.isInteger(s.redraw) && s.redraw >= 1)) fail(`redraw must be a positive integer (steps), got ${s.redraw}`);
   if (s.seed !== undefined && !Number.isInteger(s.seed)) fail(`seed must be an integer, got ${s.seed}`);
   if (s.orthogonal !== undefined && typeof s.orthogonal !== 'boolean') fail(`orthogonal must be a boolean, got ${JSON.stringify(s.orthogonal)}`);
+  if (s.estimator !== undefined && s.estimator !== 'favor+' && s.estimator !== 'favor++') fail(`estimator must be 'favor+' or 'favor++', got ${JSON.stringify(s.estimator)}`);
   return s;
 }
 
@@ -167,18 +180,54 @@ export function featureRedraw(build: (scope: Scope) => Tensor | Record<string, T
 const OFF = -1e30;
 
 /**
+ * FAVOR++'s reshaping of the features, per sequence and head (B, H, 1, 1): the exponent ωx becomes
+ * A‖ω‖² + B ωx with B = √(1 − 4A). E over ω ~ N(0, I) of the product of two such features is
+ * (1 − 4A)^(-D/2) exp(‖q + k‖²/2) · exp(−(‖q‖² + ‖k‖²)/2) = exp(q·k) up to the constant (1 − 4A)^(-D/2),
+ * which the attention ratio cancels (as it does √m).
+ */
+export interface FeatureShape { a: Tensor; b: Tensor }
+
+/**
+ * The variance-minimising A for q, k (B, H, T, D), scaled by D^-1/4: with ρ = mean over query-key
+ * pairs of ‖q + k‖² / D (real tokens only), A* = (1 − 2ρ − √((2ρ + 1)² + 8ρ)) / 16 — the root of
+ * d/dA log E[φ(q)²φ(k)²] (Likhosherstov et al. 2022, OPRF). ρ → 0 gives A = 0 (FAVOR+).
+ */
+export function optimalFeatureShape(q: Tensor, k: Tensor, padding: Tensor | null): FeatureShape {
+  const d = q.shape[3] as number;
+  const [b, t] = padding?.shape ?? [];
+  const w = padding ? cast(reshape(greater(cast(padding, q.dtype), scalar(0, q.dtype)), [b!, 1, t!, 1]), q.dtype) : null;
+  // Masked mean over the positions (axis 2); queries use the same mask (padded queries are discarded).
+  const mean = (x: Tensor) => (w ? div(reduceSum(mul(x, w), 2, true), maximum(reduceSum(w, 2, true), scalar(1, q.dtype))) : reduceMean(x, 2, true));
+  const squares = (x: Tensor) => mean(reduceSum(mul(x, x), -1, true)); // (B, H, 1, 1)
+  const cross = reduceSum(mul(mean(q), mean(k)), -1, true); // (B, H, 1, 1)
+  const rho = div(add(add(squares(q), squares(k)), mul(cross, 2)), d);
+  const root = sqrt(add(mul(add(mul(rho, 2), 1), add(mul(rho, 2), 1)), mul(rho, 8)));
+  const a = div(sub(sub(1, mul(rho, 2)), root), 16);
+  return { a, b: sqrt(sub(1, mul(a, 4))) };
+}
+
+/** ω x (B, H, T, m), or A‖ω‖² + B ω x with a feature shape. */
+function featureExponents(x: Tensor, omega: Tensor, shape?: FeatureShape): Tensor {
+  const h = matmul(x, transpose(omega, [1, 0])); // (B, H, T, m)
+  if (!shape) return h;
+  const m = omega.shape[0] as number;
+  const norms = reshape(reduceSum(mul(omega, omega), -1), [1, 1, 1, m]);
+  return add(mul(h, shape.b), mul(norms, shape.a));
+}
+
+/**
  * Query features exp(ωq − ‖q‖²/2 − max_i(ωq)) / √m of q (B, H, T, D), already scaled by D^-1/4, for
  * ω [m, D] -> (B, H, T, m). The row max (and the row's ‖q‖²/2) is a per-query constant that the
  * normalisation cancels: it only keeps exp from overflowing.
  */
-export function queryFeatures(q: Tensor, omega: Tensor): Tensor {
-  const h = matmul(q, transpose(omega, [1, 0])); // (B, H, T, m)
+export function queryFeatures(q: Tensor, omega: Tensor, shape?: FeatureShape): Tensor {
+  const h = featureExponents(q, omega, shape);
   return div(exp(sub(h, reduceMax(h, -1, true))), Math.sqrt(omega.shape[0] as number));
 }
 
 /** Key exponents ωk − ‖k‖²/2 (B, H, T, m); padded keys (attention_mask 0) at OFF, so their features are 0. */
-export function keyExponents(k: Tensor, omega: Tensor, padding: Tensor | null): Tensor {
-  const e = sub(matmul(k, transpose(omega, [1, 0])), mul(reduceSum(mul(k, k), -1, true), 0.5));
+export function keyExponents(k: Tensor, omega: Tensor, padding: Tensor | null, shape?: FeatureShape): Tensor {
+  const e = sub(featureExponents(k, omega, shape), mul(reduceSum(mul(k, k), -1, true), 0.5));
   if (!padding) return e;
   const [b, t] = padding.shape;
   return where(reshape(greater(cast(padding, e.dtype), scalar(0, e.dtype)), [b!, 1, t!, 1]), e, scalar(OFF, e.dtype));
@@ -253,10 +302,12 @@ export function causalKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, state: 
  * by exp(c_old − c_new) when it grows, so decoding stays exact. (Within one call the max includes later
  * keys: harmless, every position's ratio cancels the same constant.)
  */
-export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null; chunk?: number }): { context: Tensor; state?: RunningSums } {
+export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null; chunk?: number; estimator?: PerformerEstimator }): { context: Tensor; state?: RunningSums } {
   const [b, h] = q.shape;
-  const qf = queryFeatures(q, omega);
-  const e = keyExponents(k, omega, o.padding); // (B, H, T, m)
+  if (o.estimator === 'favor++' && o.causal) throw new GraphError('attention', `estimator 'favor++' picks its A from every key of the sequence, which causal attention (and decoding) must not see: use estimator 'favor+' for causal models`);
+  const shape = (o.estimator ?? (o.causal ? 'favor+' : 'favor++')) === 'favor++' ? optimalFeatureShape(q, k, o.padding) : undefined;
+  const qf = queryFeatures(q, omega, shape);
+  const e = keyExponents(k, omega, o.padding, shape); // (B, H, T, m)
   // (B, H); floored so that a chunk of padding alone (all at OFF) still gives its keys exp(OFF − c) = 0.
   const chunkMax = maximum(reduceMax(e, [2, 3]), scalar(-1e4, e.dtype));
   if (!o.causal) return { context: kernelAttention(qf, keyFeatures(e, reshape(chunkMax, [b!, h!, 1, 1])), v) };
