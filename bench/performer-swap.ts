@@ -113,7 +113,7 @@ for (const spec of arms.filter((k) => kinds.includes(k.kind))) {
   const label = spec.kind === 'performer' ? `performer${estimator === 'favor++' ? ' (favor++)' : ''} m=${features}` : spec.kind === 'linear' ? 'linear' : 'softmax (control)';
   const model = buildModel(dir, { application: 'mlm', attention: spec });
   if (spec.kind !== 'softmax') report(`${label} swapped, no training`, await accuracy(model));
-  await fineTune(model, spec, label, checkpoints);
+  if (Math.max(...checkpoints) > 0) await fineTune(model, spec, label, checkpoints); // --steps 0: the swap alone
 }
 if (scratch > 0) {
   // Same architecture, random weights, each attention from the first step at the original run's rate.
