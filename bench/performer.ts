@@ -31,7 +31,7 @@ import { grad } from '../src/autodiff/grad.ts';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { ParamStore, Random, Scope } from '../src/nn/params.ts';
 import { attention, paddingMask, type AttentionSpec } from '../src/nn/attention.ts';
-import { causalKernelAttention, DEFAULT_CHUNK, drawFeatures, eluFeatures, keyExponents, queryFeatures } from '../src/nn/performer.ts';
+import { causalKernelAttention, DEFAULT_CHUNK, drawFeatures, eluFeatures, keyExponents, optimalFeatureShape, queryFeatures } from '../src/nn/performer.ts';
 import { dense, layerNorm, mergeHeads, splitHeads } from '../src/nn/layers.ts';
 import { compile } from '../src/runtime/session.ts';
 import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
@@ -74,26 +74,31 @@ async function errorTable(): Promise<void> {
       const omega = input('omega', 'float32', [m, d]);
       const c = d ** -0.25;
       const a = softmax(div(matmul(q, transpose(k, [0, 1, 3, 2])), Math.sqrt(d)), -1); // (1, 1, T, T)
-      // Â built explicitly from the same features performerAttention uses (keys: one global stabiliser).
-      const e = keyExponents(mul(k, c), omega, null);
-      const kf = exp(sub(e, reduceMax(e, [2, 3], true)));
-      const scores = matmul(queryFeatures(mul(q, c), omega), transpose(kf, [0, 1, 3, 2])); // (1, 1, T, T)
-      const aHat = div(scores, reduceSum(scores, -1, true));
-      const exe = await compile({ a, aHat, exact: matmul(a, v), approx: matmul(aHat, v) }, { params: 'inputs' }, { threads: 2 });
-      for (const orthogonal of [true, false]) {
+      // Â built explicitly from the same features performerAttention uses (keys: one global stabiliser);
+      // FAVOR+ and FAVOR++ (its variance-minimising A for these q, k).
+      const estimate = (plusPlus: boolean) => {
+        const shape = plusPlus ? optimalFeatureShape(mul(q, c), mul(k, c), null) : undefined;
+        const e = keyExponents(mul(k, c), omega, null, shape);
+        const kf = exp(sub(e, reduceMax(e, [2, 3], true)));
+        const scores = matmul(queryFeatures(mul(q, c), omega, shape), transpose(kf, [0, 1, 3, 2])); // (1, 1, T, T)
+        return div(scores, reduceSum(scores, -1, true));
+      };
+      const [aHat, aHatPP] = [estimate(false), estimate(true)];
+      const exe = await compile({ a, aHat, aHatPP, exact: matmul(a, v), approx: matmul(aHat, v), approxPP: matmul(aHatPP, v) }, { params: 'inputs' }, { threads: 2 });
+      for (const [orthogonal, plusPlus] of [[true, false], [false, false], [true, true]] as const) {
         let em = 0, eo = 0;
         for (let s = 0; s < 3; s++) {
           const out = await exe.run({ ...feeds, omega: { dtype: 'float32', shape: [m, d], data: drawFeatures(m, d, 17 + s, orthogonal) } });
-          em += relErr(out.aHat!.data as Float32Array, out.a!.data as Float32Array) / 3;
-          eo += relErr(out.approx!.data as Float32Array, out.exact!.data as Float32Array) / 3;
+          em += relErr(out[plusPlus ? 'aHatPP' : 'aHat']!.data as Float32Array, out.a!.data as Float32Array) / 3;
+          eo += relErr(out[plusPlus ? 'approxPP' : 'approx']!.data as Float32Array, out.exact!.data as Float32Array) / 3;
         }
-        const key = `error_s${sigma}_d${d}_m${m}_${orthogonal ? 'orth' : 'iid'}`;
+        const key = `error_s${sigma}_d${d}_m${m}_${orthogonal ? 'orth' : 'iid'}${plusPlus ? '_favorpp' : ''}`;
         figures[`${key}_matrix`] = +em.toFixed(4);
         figures[`${key}_output`] = +eo.toFixed(4);
-        row.push(`${m}${orthogonal ? 'o' : 'i'} ${em.toFixed(2)}/${eo.toFixed(2)}`);
+        row.push(`${m}${orthogonal ? 'o' : 'i'}${plusPlus ? '++' : ''} ${em.toFixed(2)}/${eo.toFixed(2)}`);
       }
     }
-    console.log(`  σ=${sigma} D=${d} (m, o = orthogonal / i = i.i.d., matrix/output): ${row.join('  ')}`);
+    console.log(`  σ=${sigma} D=${d} (m, o = orthogonal / i = i.i.d. / o++ = orthogonal FAVOR++, matrix/output): ${row.join('  ')}`);
   }
 }
 
