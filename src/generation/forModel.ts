@@ -24,6 +24,14 @@ export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): I
   throw new Error(`no incremental decoder for family '${model.family}' (T5 / mT5: use generatorFor)`);
 }
 
+/** A T5 / mT5 model's encoder-decoder generator, with the model's vocabulary, quantization and attention kind. */
+export function t5GeneratorFor(model: Model): T5Seq2Seq {
+  if (!T5_FAMILIES.includes(model.family)) throw new Error(`a T5 generator needs a T5 / mT5 model, not ${model.family}`);
+  const c = model.config as T5Config;
+  const vocabSize = model.options.keepTokens?.length ?? c.vocabSize;
+  return new T5Seq2Seq(model.store, { ...c, vocabSize }, model.options.quantize ? { quantize: model.options.quantize } : {}, model.options.attention);
+}
+
 /**
  * What to decode for one input: for a causal LM the input is the prompt; for T5 the input is
  * encoded once and decoding starts from the decoder start token, ending at EOS.
@@ -31,9 +39,7 @@ export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): I
 export async function generatorFor(model: Model, input: number[]): Promise<{ lm: IncrementalLM; prompt: number[]; endIds: number[] }> {
   if (T5_FAMILIES.includes(model.family)) {
     const c = model.config as T5Config;
-    const vocabSize = model.options.keepTokens?.length ?? c.vocabSize;
-    const lm = await new T5Seq2Seq(model.store, { ...c, vocabSize }, model.options.quantize ? { quantize: model.options.quantize } : {}).encode([input]);
-    return { lm, prompt: [c.decoderStartTokenId], endIds: [c.eosTokenId] };
+    return { lm: await t5GeneratorFor(model).encode([input]), prompt: [c.decoderStartTokenId], endIds: [c.eosTokenId] };
   }
   return { lm: decoderFor(model), prompt: input, endIds: [] };
 }

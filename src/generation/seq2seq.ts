@@ -9,6 +9,7 @@ import type { HostTensor } from '../graph/dtype.ts';
 import { gather, input, reshape, slice } from '../graph/ops.ts';
 import { dimSub, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Scope } from '../nn/params.ts';
+import type { AttentionSpec } from '../nn/attention.ts';
 import { t5Decoder, t5Encoder, type LayerCache, type T5Config } from '../models/t5.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
 import { int64, int64Vector, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
@@ -26,7 +27,8 @@ export class T5Seq2Seq {
   private smallStepExe?: Promise<Executable>;
   private readonly headSize: number;
 
-  constructor(readonly store: ParamStore, readonly config: T5Config, private readonly runtime: DecoderRuntimeOptions = {}) {
+  /** `attention`: the encoder self-attention's kind (the model's `attention` option; the decoder keeps softmax). */
+  constructor(readonly store: ParamStore, readonly config: T5Config, private readonly runtime: DecoderRuntimeOptions = {}, readonly attention?: AttentionSpec) {
     this.headSize = config.dKv;
   }
 
@@ -36,7 +38,7 @@ export class T5Seq2Seq {
     const ids = input('input_ids', 'int64', ['inputs', 'src']);
     const mask = input('attention_mask', 'int64', ['inputs', 'src']);
     const scope = new Scope(this.store);
-    const hidden = t5Encoder(scope, c, { inputIds: ids, attentionMask: mask });
+    const hidden = t5Encoder(scope, c, { inputIds: ids, attentionMask: mask }, this.attention ? { attention: this.attention } : {});
     // A one-token decoder pass projects every layer's cross keys/values from the encoder output.
     const dummy = reshape(slice(ids, 1, 0, 1), ['inputs', 1]);
     const { crossKv } = t5Decoder(scope, c, { decoderInputIds: dummy, encoderHidden: hidden, encoderAttentionMask: mask });

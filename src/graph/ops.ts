@@ -392,31 +392,31 @@ export const padAxis: (...args: [x: Tensor, axis: number, before: Dim, after: Di
 }, (apply) => (x, axis, before, after) => apply([x], { axis: normalizeAxis('padAxis', axis, x.rank), before, after }));
 
 /**
- * The dims (n, c) that `chunkAxis` splits a dim T into: chunks of c = min(size, T), n = ⌈T / c⌉.
- * Numbers for a number T; otherwise names derived from T and size, the same for every chunking of
- * the same T (the lowering reads them back from the first op that has them), since dim expressions
- * have no division.
+ * The dims (n, c) that `chunkAxis` splits a dim T into: chunks of c = min(size, T) (`exact`: c = size,
+ * a T below it padded to one chunk), n = ⌈T / c⌉ (the same either way). Numbers for a number T;
+ * otherwise names derived from T and size, the same for every chunking of the same T (the lowering
+ * reads them back from the first op that has them), since dim expressions have no division.
  */
-export function chunkDims(t: Dim, size: number): [n: Dim, c: Dim] {
-  if (typeof t === 'number') { const c = Math.max(1, Math.min(size, t)); return [Math.ceil(t / c), c]; }
+export function chunkDims(t: Dim, size: number, exact = false): [n: Dim, c: Dim] {
+  if (typeof t === 'number') { const c = exact ? size : Math.max(1, Math.min(size, t)); return [Math.max(1, Math.ceil(t / c)), c]; }
   const tag = t.replace(/\W/g, (ch) => `_${ch.charCodeAt(0).toString(16)}_`);
-  return [`${tag}_chunks${size}`, `${tag}_chunk${size}`];
+  return [`${tag}_chunks${size}`, exact ? size : `${tag}_chunk${size}`];
 }
 
 /**
- * Split `axis` (length T) into chunks: (…, T, …) -> (…, n, c, …), c = min(size, T), n = ⌈T / c⌉, the
- * last chunk zero-padded. VJP: `unchunkAxis` (drops the padding).
+ * Split `axis` (length T) into chunks: (…, T, …) -> (…, n, c, …), c = min(size, T) (`exact`: c = size),
+ * n = ⌈T / c⌉, the last chunk zero-padded. VJP: `unchunkAxis` (drops the padding).
  */
-export const chunkAxis: (...args: [x: Tensor, axis: number, size: number]) => Tensor = defPrim<[x: Tensor, axis: number, size: number]>('chunkAxis', {
+export const chunkAxis: (...args: [x: Tensor, axis: number, size: number, exact?: boolean]) => Tensor = defPrim<[x: Tensor, axis: number, size: number, exact?: boolean]>('chunkAxis', {
   shape: ([x], a) => {
     const axis = a.axis as number, size = a.size as number;
     if (!Number.isInteger(size) || size < 1) throw new GraphError('chunkAxis', `chunk size must be a positive integer, got ${size}`);
-    return { dtype: x!.dtype, shape: [...x!.shape.slice(0, axis), ...chunkDims(x!.shape[axis]!, size), ...x!.shape.slice(axis + 1)] };
+    return { dtype: x!.dtype, shape: [...x!.shape.slice(0, axis), ...chunkDims(x!.shape[axis]!, size, a.exact as boolean), ...x!.shape.slice(axis + 1)] };
   },
   onnx: (b, [x], a, node) => {
     const { shape, rank } = node.inputs[0]!, axis = a.axis as number;
     const t = b.dim(shape[axis]!);
-    const c = b.node('Min', [t, b.ints([a.size as number])])[0]!;
+    const c = a.exact ? b.ints([a.size as number]) : b.node('Min', [t, b.ints([a.size as number])])[0]!;
     const pad = b.node('Mod', [b.node('Sub', [c, b.node('Mod', [t, c])[0]!])[0]!, c])[0]!; // (c − T mod c) mod c
     const pads = [...Array.from({ length: rank }, () => b.ints([0])), ...Array.from({ length: rank }, (_, i) => (i === axis ? pad : b.ints([0])))];
     const padded = b.node('Pad', [x!, b.node('Concat', pads, { axis: 0 })[0]!])[0]!;
@@ -424,14 +424,14 @@ export const chunkAxis: (...args: [x: Tensor, axis: number, size: number]) => Te
     const target = [...Array.from({ length: axis }, () => b.ints([0])), b.ints([-1]), c, ...shape.slice(axis + 1).map((d) => b.dim(d))];
     return b.node('Reshape', [padded, b.node('Concat', target, { axis: 0 })[0]!])[0]!;
   },
-  vjp: (g, [x], _y, a) => [unchunkAxis(g, a.axis as number, x!.shape[a.axis as number]!, a.size as number)],
-}, (apply) => (x, axis, size) => apply([x], { axis: normalizeAxis('chunkAxis', axis, x.rank), size }));
+  vjp: (g, [x], _y, a) => [unchunkAxis(g, a.axis as number, x!.shape[a.axis as number]!, a.size as number, a.exact as boolean)],
+}, (apply) => (x, axis, size, exact = false) => apply([x], { axis: normalizeAxis('chunkAxis', axis, x.rank), size, exact }));
 
 /** `chunkAxis`'s inverse: (…, n, c, …) -> (…, length, …), the padding dropped. VJP: `chunkAxis`. */
-export const unchunkAxis: (...args: [x: Tensor, axis: number, length: Dim, size: number]) => Tensor = defPrim<[x: Tensor, axis: number, length: Dim, size: number]>('unchunkAxis', {
+export const unchunkAxis: (...args: [x: Tensor, axis: number, length: Dim, size: number, exact?: boolean]) => Tensor = defPrim<[x: Tensor, axis: number, length: Dim, size: number, exact?: boolean]>('unchunkAxis', {
   shape: ([x], a) => {
     const axis = a.axis as number, length = a.length as Dim;
-    const [n, c] = chunkDims(length, a.size as number);
+    const [n, c] = chunkDims(length, a.size as number, a.exact as boolean);
     if (x!.rank < axis + 2 || x!.shape[axis] !== n || x!.shape[axis + 1] !== c) {
       throw new GraphError('unchunkAxis', `${formatShape(x!.shape)} has no chunks [${n}, ${c}] of length ${length} (size ${a.size}) at axis ${axis}`);
     }
@@ -443,8 +443,8 @@ export const unchunkAxis: (...args: [x: Tensor, axis: number, length: Dim, size:
     const merged = b.node('Reshape', [x!, b.node('Concat', target, { axis: 0 })[0]!])[0]!;
     return b.node('Slice', [merged, b.ints([0]), b.dim(a.length as Dim), b.ints([axis])])[0]!;
   },
-  vjp: (g, _x, _y, a) => [chunkAxis(g, a.axis as number, a.size as number)],
-}, (apply) => (x, axis, length, size) => apply([x], { axis: normalizeAxis('unchunkAxis', axis, x.rank - 1), length, size }));
+  vjp: (g, _x, _y, a) => [chunkAxis(g, a.axis as number, a.size as number, a.exact as boolean)],
+}, (apply) => (x, axis, length, size, exact = false) => apply([x], { axis: normalizeAxis('unchunkAxis', axis, x.rank - 1), length, size, exact }));
 
 export const expand: (...args: [x: Tensor, shape: Shape]) => Tensor = defPrim<[x: Tensor, shape: Shape]>('expand', {
   shape: ([x], a) => ({ dtype: x!.dtype, shape: broadcastShapes('expand', x!.shape, a.shape as Dim[]) }),

@@ -15,9 +15,9 @@
  * self-attention caches) returning the new caches, so a KV-cached generation step reuses it.
  */
 import { crossEntropy } from '../graph/composite.ts';
-import { add, constant, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sigmoid, sub, transpose } from '../graph/ops.ts';
+import { add, constant, exp, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sigmoid, sub, transpose } from '../graph/ops.ts';
 import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
-import { andMasks, attention, paddingMask } from '../nn/attention.ts';
+import { andMasks, attention, paddingMask, type RelativeBand } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, rmsNorm } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 import { ConfigError, GENERIC_HF_KEYS } from './config.ts';
@@ -106,6 +106,21 @@ function relativePositions(queries: Dim, keys: Dim, past: Dim): Tensor {
   return sub(reshape(range(keys), [1, keys]), queryPos);
 }
 
+/**
+ * The encoder's bias as kernelized attention applies it (nn/performer.ts RelativeBand): exp(bias) for
+ * every key − query offset within a chunk of W = max_distance positions and its two neighbours, and
+ * the two constants of the capped last buckets beyond (any distance ≥ max_distance).
+ */
+export function relativeBand(table: Tensor, c: T5Config): RelativeBand {
+  const w = c.relativeAttentionMaxDistance, far = 10 * w;
+  const bucket = (r: number) => BigInt(relativePositionBucket(r, true, c.relativeAttentionNumBuckets, w));
+  const ids = new BigInt64Array(w * 3 * w);
+  for (let a = 0; a < w; a++) for (let b = 0; b < 3 * w; b++) ids[a * 3 * w + b] = bucket(b - w - a);
+  const window = transpose(gather(table, constant({ dtype: 'int64', shape: [w, 3 * w], data: ids })), [2, 0, 1]); // (H, W, 3W)
+  const constantAt = (r: number) => reshape(exp(gather(table, constant({ dtype: 'int64', shape: [1], data: BigInt64Array.of(bucket(r)) }))), [1, c.numHeads, 1, 1]);
+  return { width: w, window: reshape(exp(window), [1, c.numHeads, w, 3 * w]), before: constantAt(-far), after: constantAt(far) };
+}
+
 /** The position bias [1, H, Tq, Tk] from the bucket embeddings `table` [buckets, H]. */
 function positionBias(table: Tensor, c: T5Config, bidirectional: boolean, relative: Tensor): Tensor {
   const maxDistance = c.relativeAttentionMaxDistance;
@@ -167,14 +182,17 @@ export function t5Encoder(scope: Scope, c: T5Config, inputs: T5EncoderInputs, op
   const enc = scope.child('encoder');
   const table = enc.child('block_0').child('layer_0').child('SelfAttention')
     .param('relative_attention_bias', [c.relativeAttentionNumBuckets, c.numHeads], initializers.normal(c.dModel ** -0.5));
-  const bias = positionBias(table, c, true, relativePositions(seq!, seq!, 0));
-  const mask = inputs.attentionMask ? paddingMask(inputs.attentionMask) : null;
+  // Kernelized kinds (the encoder's self-attention only) take the bias as a band and the mask as key padding.
+  const kernelized = !!options.attention && options.attention.kind !== 'softmax';
+  const positions = kernelized
+    ? { kind: options.attention, band: relativeBand(table, c), structure: { padding: inputs.attentionMask ?? null, causal: false } }
+    : { bias: positionBias(table, c, true, relativePositions(seq!, seq!, 0)), mask: inputs.attentionMask ? paddingMask(inputs.attentionMask) : null };
   let x = dropout(enc, embedded, r.hidden); // (B, S, C)
   for (let i = 0; i < c.numLayers; i++) {
     const block = enc.child(`block_${i}`);
     const l0 = block.child('layer_0');
     const a = attention(l0.child('SelfAttention'), rmsNorm(l0.child('layer_norm'), x, c.layerNormEpsilon), {
-      heads: c.numHeads, headSize: c.dKv, bias, mask, scale: false, useBias: false, dropout: r.attention, names: ATTENTION_NAMES,
+      heads: c.numHeads, headSize: c.dKv, ...positions, scale: false, useBias: false, dropout: r.attention, names: ATTENTION_NAMES,
     });
     x = add(x, dropout(l0, a.output, r.hidden));
     const l1 = block.child('layer_1');
@@ -416,11 +434,13 @@ export function parseT5Config(raw: Record<string, unknown>, family: string): T5C
 const APPLICATIONS = ['encoder', 'decoder', 'seq2seq'] as const;
 
 /** Options that have no meaning for T5 (relative positions, no pooler): refuse rather than ignore. */
-function checkOptions(c: T5Config, options: BuildOptions): void {
+function checkOptions(c: T5Config, options: BuildOptions, application: string): void {
   const unsupported = (['hierarchicalPosition', 'maxPosition', 'withPool', 'numClasses', 'withNsp'] as const).filter((k) => options[k] !== undefined && options[k] !== false);
   if (unsupported.length) throw new GraphError('t5', `option${unsupported.length > 1 ? 's' : ''} ${unsupported.join(', ')} ${unsupported.length > 1 ? 'do' : 'does'} not apply to T5 (relative positions, no pooler)`);
-  // Every T5 self-attention adds the relative position bias to its scores; kernelized kinds never form scores.
-  if (options.attention && options.attention.kind !== 'softmax') throw new GraphError('t5', `attention kind '${options.attention.kind}' cannot apply T5's relative position bias (added to the [Tq, Tk] scores a kernelized attention never forms); T5 supports attention kind 'softmax' only`);
+  // A kernelized kind replaces the encoder's self-attention (the long input); the decoder keeps softmax.
+  if (options.attention && options.attention.kind !== 'softmax' && application === 'decoder') {
+    throw new GraphError('t5', `attention kind '${options.attention.kind}' applies to T5's encoder self-attention; application 'decoder' has no encoder (the decoder keeps softmax attention: short outputs, and its causal relative bias has no running-sum form here)`);
+  }
   if (options.attentionKeySize !== undefined && options.attentionKeySize !== c.dKv) {
     throw new GraphError('t5', `attentionKeySize ${options.attentionKeySize} differs from the config's d_kv ${c.dKv}; T5 has one key size, set d_kv instead`);
   }
@@ -441,7 +461,7 @@ function effectiveConfig(c: T5Config, options: BuildOptions): T5Config {
  * graph then takes no decoder ids.
  */
 function build(scope: Scope, config: T5Config, application: string, options: BuildOptions, given: ModelInputs = {}): BuiltGraph {
-  checkOptions(config, options);
+  checkOptions(config, options, application);
   const c = effectiveConfig(config, options);
   const inputIds = () => given.input_ids ?? input('input_ids', 'int64', ['batch', 'seq']);
   const attentionMask = () => given.attention_mask ?? input('attention_mask', 'int64', ['batch', 'seq']);

@@ -11,10 +11,11 @@ import { GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { dense, dropout, mergeHeads, splitHeads } from './layers.ts';
 import { initializers, type Scope } from './params.ts';
 import {
-  causalKernelAttention, eluFeatures, featureMatrix, kernelAttention, performerAttention, type AttentionKind, type AttentionSpec, type RunningSums,
+  bandedKernelAttention, causalKernelAttention, eluFeatures, featureMatrix, kernelAttention, performerAttention, type AttentionKind, type AttentionSpec, type RelativeBand,
+  type RunningSums,
 } from './performer.ts';
 
-export type { AttentionKind, AttentionSpec, RunningSums } from './performer.ts';
+export type { AttentionKind, AttentionSpec, RelativeBand, RunningSums } from './performer.ts';
 
 export interface AttentionOptions {
   heads: number;
@@ -52,6 +53,8 @@ export interface AttentionOptions {
   structure?: { padding: Tensor | null; causal: boolean };
   /** Causal kernelized decoding: the running sums of earlier positions (replaces `cache`). */
   state?: RunningSums | null;
+  /** Kernelized kinds, bidirectional: a relative position bias as they can apply it (T5's; replaces `bias`). */
+  band?: RelativeBand | null;
 }
 
 export interface AttentionResult {
@@ -69,7 +72,7 @@ type Kernel = (scope: Scope, q: Tensor, k: Tensor, v: Tensor, o: AttentionOption
 /** The mask's structure a kernelized kind needs, refusing what it cannot apply. */
 function structureOf(o: AttentionOptions): { padding: Tensor | null; causal: boolean } {
   const kind = o.kind!.kind;
-  if (o.bias) throw new GraphError('attention', `kind '${kind}' cannot add a position bias to scores it never forms (T5's relative bias): use kind 'softmax'`);
+  if (o.bias) throw new GraphError('attention', `kind '${kind}' cannot add a position bias to scores it never forms: give it as a relative band (\`band\`, as T5's encoder does) or use kind 'softmax'`);
   if (!o.structure) throw new GraphError('attention', `kind '${kind}' needs the mask as key padding + causal; this model's mask (e.g. UniLM's prefix mask) has no such form: use kind 'softmax'`);
   if (o.state && !o.structure.causal) throw new GraphError('attention', `kind '${kind}': running sums are a causal decoding state, but this attention is bidirectional`);
   return o.structure;
@@ -93,7 +96,7 @@ const KERNELS = {
   performer: (scope, q, k, v, o) => {
     const d = q.shape[3] as number;
     const c = (o.scale ?? true) ? d ** -0.25 : 1;
-    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state, chunk: o.kind!.chunk, estimator: o.kind!.estimator });
+    return performerAttention(mul(q, c), mul(k, c), v, featureMatrix(scope, o.kind!, d), { ...structureOf(o), state: o.state, chunk: o.kind!.chunk, estimator: o.kind!.estimator, band: o.band });
   },
   // Padded keys: their features are zeroed (elu + 1 > 0 everywhere else).
   linear: (_scope, q, k, v, o) => {
@@ -103,7 +106,9 @@ const KERNELS = {
       const [b, t] = padding.shape;
       kf = mul(kf, cast(reshape(paddingMask(padding), [b!, 1, t!, 1]), kf.dtype));
     }
-    return causal ? causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null, o.kind!.chunk) : { context: kernelAttention(eluFeatures(q), kf, v) };
+    if (causal && o.band) throw new GraphError('attention', 'a relative position band applies to bidirectional attention only');
+    if (causal) return causalKernelAttention(eluFeatures(q), kf, v, o.state ?? null, o.kind!.chunk);
+    return { context: o.band ? bandedKernelAttention(eluFeatures(q), kf, v, o.band) : kernelAttention(eluFeatures(q), kf, v) };
   },
 } satisfies Record<AttentionKind, Kernel>;
 

@@ -20,10 +20,10 @@
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import {
-  add, cast, chunkAxis, chunkDims, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, reduceMax, reduceMean, reduceSum, relu, reshape, scalar, sqrt, sub,
-  transpose, trilu, unchunkAxis, where,
+  add, cast, chunkAxis, chunkDims, concat, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, padAxis, reduceMax, reduceMean, reduceSum, relu, reshape, scalar,
+  slice, sqrt, sub, transpose, trilu, unchunkAxis, where,
 } from '../graph/ops.ts';
-import { GraphError, type Tensor } from '../graph/tensor.ts';
+import { dimAdd, GraphError, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Random, Scope } from './params.ts';
 
 export type AttentionKind = 'softmax' | 'performer' | 'linear';
@@ -263,6 +263,52 @@ export function kernelAttention(qf: Tensor, kf: Tensor, v: Tensor): Tensor {
   return normalise(matmul(qf, kv), reduceSum(mul(qf, z), -1, true));
 }
 
+/**
+ * A relative position bias (T5's) in the form kernelized attention can apply: exp(bias) exact for key
+ * minus query in [−W − a, 2W − a) around a query at offset a of its chunk of W positions (the chunk and
+ * its two neighbours), and one constant per direction beyond, where T5's bias is constant (every
+ * distance ≥ max_distance shares the last bucket; W = max_distance).
+ */
+export interface RelativeBand {
+  width: number;
+  /** exp(bias) (1, H, W, 3W): [query offset a, key offset b in the three chunks] -> key − query = b − W − a. */
+  window: Tensor;
+  /** exp(bias) of keys two or more chunks before / after the query's chunk, (1, H, 1, 1). */
+  before: Tensor;
+  after: Tensor;
+}
+
+/**
+ * Bidirectional kernel attention with a relative bias: out_i = Σ_j e^{b(j−i)} φ(q_i)·φ(k_j) v_j / Σ_j e^{b(j−i)} φ(q_i)·φ(k_j).
+ * T is cut in chunks of W; a chunk's queries see the keys of its own and its two neighbouring chunks
+ * through the exact bias (a quadratic form over 3W keys), and every other key through running sums of
+ * the chunks before and after, each scaled by its far-field constant. O(T · 3W · m) and memory
+ * (B, H, T/W, W, 3W) + (B, H, T/W, m, D); padded keys must have zero features.
+ */
+export function bandedKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, band: RelativeBand): Tensor {
+  const w = band.width;
+  const [b, h, t, m] = qf.shape;
+  const d = v.shape[3]!;
+  const [n] = chunkDims(t!, w, true);
+  const qc = chunkAxis(qf, 2, w, true), kc = chunkAxis(kf, 2, w, true), vc = chunkAxis(v, 2, w, true); // (B, H, n, W, m|D): exactly W, as the window
+  // The keys of chunks i−1, i, i+1 for each chunk i: one zero chunk padded on either side.
+  const neighbours = (x: Tensor) => {
+    const padded = padAxis(x, 2, 1, 1);
+    return concat([slice(padded, 2, 0, n!), slice(padded, 2, 1, dimAdd(n!, 1)), slice(padded, 2, 2, dimAdd(n!, 2))], 3); // (B, H, n, 3W, ·)
+  };
+  const scores = mul(matmul(qc, transpose(neighbours(kc), [0, 1, 2, 4, 3])), reshape(band.window, [1, h!, 1, w, 3 * w])); // (B, H, n, W, 3W)
+  const sums = matmul(transpose(kc, [0, 1, 2, 4, 3]), vc); // (B, H, n, m, D)
+  const zs = reduceSum(kc, 3); // (B, H, n, m)
+  // Chunks ≤ i − 2: the exclusive prefix sum one chunk back; chunks ≥ i + 2: the exclusive suffix sum one chunk on.
+  const farBefore = (x: Tensor) => slice(padAxis(cumsum(x, 2, { exclusive: true }), 2, 1, 0), 2, 0, n!);
+  const farAfter = (x: Tensor) => slice(padAxis(cumsum(x, 2, { exclusive: true, reverse: true }), 2, 0, 1), 2, 1, dimAdd(n!, 1));
+  const [before, after] = [reshape(band.before, [1, h!, 1, 1, 1]), reshape(band.after, [1, h!, 1, 1, 1])];
+  const zOf = (x: Tensor) => reshape(x, [b!, h!, n!, m!, 1]);
+  const num = add(matmul(scores, neighbours(vc)), add(mul(matmul(qc, farBefore(sums)), before), mul(matmul(qc, farAfter(sums)), after))); // (B, H, n, W, D)
+  const den = add(reduceSum(scores, -1, true), add(mul(matmul(qc, zOf(farBefore(zs))), before), mul(matmul(qc, zOf(farAfter(zs))), after))); // (B, H, n, W, 1)
+  return unchunkAxis(normalise(num, den), 2, t!, w, true); // (B, H, T, D)
+}
+
 /** Default chunk length of the causal form. */
 export const DEFAULT_CHUNK = 64;
 
@@ -302,7 +348,7 @@ export function causalKernelAttention(qf: Tensor, kf: Tensor, v: Tensor, state: 
  * by exp(c_old − c_new) when it grows, so decoding stays exact. (Within one call the max includes later
  * keys: harmless, every position's ratio cancels the same constant.)
  */
-export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null; chunk?: number; estimator?: PerformerEstimator }): { context: Tensor; state?: RunningSums } {
+export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tensor, o: { padding: Tensor | null; causal: boolean; state?: RunningSums | null; chunk?: number; estimator?: PerformerEstimator; band?: RelativeBand | null }): { context: Tensor; state?: RunningSums } {
   const [b, h] = q.shape;
   if (o.estimator === 'favor++' && o.causal) throw new GraphError('attention', `estimator 'favor++' picks its A from every key of the sequence, which causal attention (and decoding) must not see: use estimator 'favor+' for causal models`);
   const shape = (o.estimator ?? (o.causal ? 'favor+' : 'favor++')) === 'favor++' ? optimalFeatureShape(q, k, o.padding) : undefined;
@@ -310,7 +356,11 @@ export function performerAttention(q: Tensor, k: Tensor, v: Tensor, omega: Tenso
   const e = keyExponents(k, omega, o.padding, shape); // (B, H, T, m)
   // (B, H); floored so that a chunk of padding alone (all at OFF) still gives its keys exp(OFF − c) = 0.
   const chunkMax = maximum(reduceMax(e, [2, 3]), scalar(-1e4, e.dtype));
-  if (!o.causal) return { context: kernelAttention(qf, keyFeatures(e, reshape(chunkMax, [b!, h!, 1, 1])), v) };
+  if (!o.causal) {
+    const kf = keyFeatures(e, reshape(chunkMax, [b!, h!, 1, 1]));
+    return { context: o.band ? bandedKernelAttention(qf, kf, v, o.band) : kernelAttention(qf, kf, v) };
+  }
+  if (o.band) throw new GraphError('attention', 'a relative position band applies to bidirectional attention only');
   const prev = o.state ?? null;
   const c = prev?.c ? maximum(prev.c, chunkMax) : chunkMax; // (B, H)
   const rescale = prev?.c ? exp(sub(prev.c, c)) : null;

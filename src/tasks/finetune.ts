@@ -17,8 +17,7 @@ import { decodeSpans } from '../nn/globalPointer.ts';
 import { buildModel, modelFamilyOf, type BuildModelOptions, type Model } from '../models/index.ts';
 import { crfHead, crfTransitionsWeight, globalPointerHead } from '../models/taskHeads.ts';
 import { accuracy, generationScores, spanPRF, tokenPRF } from '../metrics/index.ts';
-import { decoderFor } from '../generation/forModel.ts';
-import { T5Seq2Seq } from '../generation/seq2seq.ts';
+import { decoderFor, t5GeneratorFor } from '../generation/forModel.ts';
 import { T5_FAMILIES, type T5Config } from '../models/t5.ts';
 import { beamSearch, greedy } from '../generation/decode.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
@@ -382,7 +381,7 @@ export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarg
     async generate(model: Model, sources: string[], beam = o.beam ?? 1): Promise<string[]> {
       if (!T5_FAMILIES.includes(model.family)) throw new TaskError(`a T5 seq2seq task decodes a T5 / mT5 model, not ${model.family}`);
       const c = model.config as T5Config;
-      const t5 = new T5Seq2Seq(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, model.options.quantize ? { quantize: model.options.quantize } : {});
+      const t5 = t5GeneratorFor(model);
       const length = { maxNewTokens: maxTarget + 1, endIds: [c.eosTokenId] };
       const out: string[] = [];
       for (const part of chunks(sources, beam > 1 ? 8 : 32)) {

@@ -12,10 +12,12 @@ import { compile, hostTensor } from '../../src/runtime/session.ts';
 import { ParamStore, Random, Scope } from '../../src/nn/params.ts';
 import { attention } from '../../src/nn/attention.ts';
 import {
-  causalKernelAttention, checkAttentionSpec, drawFeatures, eluFeatures, featureRedraw, kernelAttention, keyExponents, optimalFeatureShape, performerAttention, queryFeatures,
+  bandedKernelAttention, causalKernelAttention, checkAttentionSpec, drawFeatures, eluFeatures, featureRedraw, kernelAttention, keyExponents, optimalFeatureShape, performerAttention,
+  queryFeatures, type AttentionSpec, type RelativeBand,
 } from '../../src/nn/performer.ts';
 import { buildModel } from '../../src/models/index.ts';
-import { decoderFor } from '../../src/generation/forModel.ts';
+import { decoderFor, generatorFor } from '../../src/generation/forModel.ts';
+import { relativeBand, relativePositionBucket, type T5Config } from '../../src/models/t5.ts';
 import { GPT2Decoder } from '../../src/generation/causalLM.ts';
 import { gradientError, randomHost } from './helpers.ts';
 import { REFERENCE_DIR, readCase } from '../models/helpers.ts';
@@ -289,6 +291,91 @@ for (const kind of ['performer', 'favor++', 'linear'] as const) {
   }
 }
 
+/** A relative bias f_h(key − query) that is constant beyond ±w, as T5's, and its RelativeBand. */
+function bandFixture(heads: number, w: number, r: Random) {
+  const table = Array.from({ length: heads }, () => Array.from({ length: 2 * w + 1 }, () => r.normal() * 0.7));
+  const f = (h: number, rel: number) => table[h]![Math.max(-w, Math.min(w, rel)) + w]!;
+  const window = new Float64Array(heads * w * 3 * w);
+  for (let h = 0; h < heads; h++) for (let a = 0; a < w; a++) for (let b = 0; b < 3 * w; b++) window[(h * w + a) * 3 * w + b] = Math.exp(f(h, b - w - a));
+  const far = (sign: number) => hostTensor('float64', [1, heads, 1, 1], Array.from({ length: heads }, (_, h) => Math.exp(f(h, sign * 10 * w))));
+  const band: RelativeBand = { width: w, window: constant(hostTensor('float64', [1, heads, w, 3 * w], Array.from(window))), before: constant(far(-1)), after: constant(far(1)) };
+  const dense = (t: number) => hostTensor('float64', [1, heads, t, t], Array.from({ length: heads * t * t }, (_, i) => { const h = Math.floor(i / (t * t)), q = Math.floor(i / t) % t, k = i % t; return Math.exp(f(h, k - q)); }));
+  return { band, dense };
+}
+
+test('relative band: kernel attention with a bias exact within the neighbouring chunks and constant beyond equals the dense form (T not a multiple of W, padded keys)', async () => {
+  const heads = 2, w = 3, t = 11, m = 5, d = 4, r = new Random(21);
+  const { band, dense } = bandFixture(heads, w, r);
+  const qf = input('qf', 'float64', [1, heads, t, m]), kf = input('kf', 'float64', [1, heads, t, m]), v = input('v', 'float64', [1, heads, t, d]);
+  const keyMask = constant(hostTensor('float64', [1, 1, t, 1], Array.from({ length: t }, (_, i) => (i >= 9 ? 0 : 1)))); // the last two keys padded
+  const kept = mul(kf, keyMask);
+  const scores = mul(matmul(qf, transpose(kept, [0, 1, 3, 2])), constant(dense(t)));
+  const reference = div(matmul(scores, v), reduceSum(scores, -1, true));
+  const exe = await compile({ banded: bandedKernelAttention(qf, kept, v, band), reference }, { params: 'inputs' }, { threads: 1 });
+  const positive = (shape: number[]) => hostTensor('float64', shape, Array.from({ length: shape.reduce((a, b) => a * b) }, () => Math.exp(r.normal() * 0.5)));
+  const out = await exe.run({ qf: positive([1, heads, t, m]), kf: positive([1, heads, t, m]), v: randomHost(r, 'float64', [1, heads, t, d]) });
+  assert.ok(relErr(out.banded!.data as Float64Array, out.reference!.data as Float64Array) < 1e-12, `relative error ${relErr(out.banded!.data as Float64Array, out.reference!.data as Float64Array)}`);
+});
+
+test('gradient check: performer attention with a relative band (float64)', async () => {
+  const heads = 2, w = 2, t = 7, d = 3, m = 5, r = new Random(22);
+  const { band } = bandFixture(heads, w, r);
+  const q = input('q', 'float64', [1, heads, t, d]), k = input('k', 'float64', [1, heads, t, d]), v = input('v', 'float64', [1, heads, t, d]);
+  const omega = constant(hostTensor('float64', [m, d], Array.from(drawFeatures(m, d, 9))));
+  const out = performerAttention(q, k, v, omega, { padding: null, causal: false, band }).context;
+  const loss = reduceSum(mul(out, constant(randomHost(r, 'float64', [1, heads, t, d]))));
+  const feeds = { q: randomHost(r, 'float64', [1, heads, t, d]), k: randomHost(r, 'float64', [1, heads, t, d]), v: randomHost(r, 'float64', [1, heads, t, d]) };
+  const { maxErr, worst } = await gradientError(loss, { q, k, v }, feeds);
+  assert.ok(maxErr < 1e-6, worst);
+});
+
+test('T5: the relative band holds exp(bias) of every key − query offset of a chunk and its neighbours, and the capped buckets beyond', async () => {
+  const dir = join(REFERENCE_DIR, 't5-1.0');
+  const model = buildModel(join(dir, 'config.json'), { checkpoint: join(dir, 'model.safetensors'), application: 'encoder' });
+  const c = model.config as T5Config;
+  const name = [...model.store.values.keys()].find((n) => n.startsWith('encoder/') && n.endsWith('relative_attention_bias'))!;
+  const table = model.store.get(name)!;
+  const band = relativeBand(constant(table), c);
+  const out = await (await compile({ window: band.window, before: band.before, after: band.after }, { params: 'inputs' }, { threads: 1 })).run({});
+  const w = c.relativeAttentionMaxDistance, H = c.numHeads;
+  const expected = (h: number, rel: number) => Math.exp((table.data as Float32Array)[relativePositionBucket(rel, true, c.relativeAttentionNumBuckets, w) * H + h]!);
+  assert.deepEqual(out.window!.shape, [1, H, w, 3 * w]);
+  for (let h = 0; h < H; h++) {
+    for (let a = 0; a < w; a++) for (let b = 0; b < 3 * w; b++) assert.ok(Math.abs((out.window!.data as Float32Array)[(h * w + a) * 3 * w + b]! - expected(h, b - w - a)) < 1e-5);
+    // Keys two chunks away or more are at least w + 1 positions off: the capped buckets.
+    for (const rel of [w + 1, 2 * w, 1000]) {
+      assert.ok(Math.abs((out.after!.data as Float32Array)[h]! - expected(h, rel)) < 1e-5);
+      assert.ok(Math.abs((out.before!.data as Float32Array)[h]! - expected(h, -rel)) < 1e-5);
+    }
+  }
+});
+
+test('T5: a kernelized kind runs the encoder self-attention with the relative bias as a band; large m approaches softmax; generation encodes the same way', async () => {
+  const dir = join(REFERENCE_DIR, 't5-1.0');
+  const [config, checkpoint] = [join(dir, 'config.json'), join(dir, 'model.safetensors')];
+  // 40 tokens: more than twice the fixture's max_distance (16), so far-field keys exist.
+  const r = new Random(23);
+  const ids = [Array.from({ length: 40 }, () => 2 + Math.floor(r.next() * 60))];
+  const encode = async (attention?: AttentionSpec) => (await buildModel(config, { checkpoint, application: 'encoder', ...(attention ? { attention } : {}) }).predict({ input_ids: ids, attention_mask: [ids[0]!.map(() => 1)] })).last_hidden_state!.data as Float32Array;
+  const soft = await encode();
+  const errors: number[] = [];
+  for (const m of [16, 4096]) errors.push(relErr(await encode({ kind: 'performer', features: m, seed: 1 }), soft));
+  console.log(`t5-1.0 encoder, 40 tokens, performer (FAVOR++) vs softmax: relative error ${errors.join(', ')} at m = 16, 4096`);
+  // T5 does not scale q·k by 1/√D and these random weights give ‖q + k‖² ≈ 9: the estimator's variance,
+  // exp(‖q + k‖²)/m, keeps m = 4096 at ~25% (0.70 at m = 16).
+  assert.ok(errors[1]! < 0.4 && errors[1]! < errors[0]! / 2, `errors ${errors}`);
+  assert.ok((await encode({ kind: 'linear' })).every(Number.isFinite));
+  // The seq2seq model's first decoder step equals the generator's (its encoder runs the same kind).
+  const attention: AttentionSpec = { kind: 'performer', features: 32, seed: 2 };
+  const model = buildModel(config, { checkpoint, application: 'seq2seq', attention });
+  const c = model.config as { decoderStartTokenId: number; vocabSize: number };
+  const full = await model.predict({ input_ids: ids, attention_mask: [ids[0]!.map(() => 1)], decoder_input_ids: [[c.decoderStartTokenId]], labels: [[1]] });
+  const { lm, prompt } = await generatorFor(model, ids[0]!);
+  const step = await lm.step({ ids: [prompt], positions: [[0]], attentionMask: [[1]], cacheIndex: [0] }, lm.initialState(1));
+  assert.ok(relErr(step.logits, (full.logits!.data as Float32Array).subarray(0, c.vocabSize)) < 1e-5);
+  assert.throws(() => buildModel(config, { application: 'decoder', attention }), /applies to T5's encoder self-attention; application 'decoder' has no encoder/);
+});
+
 test('BERT reference checkpoint: performer at m = 4096 agrees with softmax; linear runs on the same weights', async () => {
   const c = readCase('bert-encoder');
   const { config, checkpoint } = ref('bert-encoder');
@@ -380,7 +467,6 @@ test('the attention option is checked, and refused where it cannot apply', async
   assert.throws(() => checkAttentionSpec({ kind: 'linear', estimator: 'favor++' }), /estimator only apply to kind 'performer'/);
   assert.throws(() => buildModel(ref('gpt2-lm').config, { checkpoint: ref('gpt2-lm').checkpoint, attention: { kind: 'performer', estimator: 'favor++' } }).predict({ input_ids: [[1, 2]] }), /estimator 'favor\+\+' picks its A from every key/);
   assert.throws(() => buildModel(ref('bert-unilm').config, { checkpoint: ref('bert-unilm').checkpoint, application: 'unilm', attention: { kind: 'performer' } }), /UniLM's prefix mask/);
-  assert.throws(() => buildModel(join(REFERENCE_DIR, 't5-1.0', 'config.json'), { attention: { kind: 'performer' } }), /relative position bias/);
   const lm = buildModel(ref('bert-lm').config, { checkpoint: ref('bert-lm').checkpoint, application: 'lm', attention: { kind: 'performer', features: 8 } });
   await assert.rejects(() => decoderFor(lm).step({ ids: [[1]], positions: [[0]], attentionMask: [[1]], cacheIndex: [0] }, decoderFor(lm).initialState(1)), /not supported there/);
 });
