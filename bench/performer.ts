@@ -13,9 +13,13 @@
  *           attention layer (12 heads x 64, projections included), batch 1: the chunked form the
  *           library uses (`--chunk`, default 64) vs the prefix sums over positions it replaced
  *           ((B, H, T, m, D), kept here only as the baseline), ms and peak RSS per point in its own
- *           process, T = 1,024 and 4,096 (`--lengths`), performer m = 128/256 and linear.
+ *           process, T = 1,024 and 4,096 (`--lengths`), performer m = 128/256 and linear;
+ *   t5      one T5 encoder layer (mT5-small widths, random weights) with its relative position bias:
+ *           softmax vs performer m = 128 and linear, which apply the bias as a band
+ *           (bandedKernelAttention), ms and peak RSS per point in its own process (`--lengths`,
+ *           default 512,2048,8192).
  *
- *   npm run bench -- performer [--only error|speed|decode|causal] [--min-length N] [--max-length N] [--kinds softmax,performer64,... | decode: kv-cache,performer128,linear]
+ *   npm run bench -- performer [--only error|speed|decode|causal|t5] [--min-length N] [--max-length N] [--kinds softmax,performer64,... | decode: kv-cache,performer128,linear]
  *                              [--full] [--tokens N] [--lengths 1024,4096] [--chunk N] [--forms prefix,chunked]
  *
  * Defaults keep the shared machine safe: lengths 512 … 4096 (softmax capped at 4096, its [H, T, T]
@@ -36,6 +40,7 @@ import { dense, layerNorm, mergeHeads, splitHeads } from '../src/nn/layers.ts';
 import { compile } from '../src/runtime/session.ts';
 import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
 import { GPT2Decoder } from '../src/generation/causalLM.ts';
+import { buildModel } from '../src/models/build.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -323,8 +328,49 @@ async function causalTable(): Promise<void> {
   }
 }
 
+// ---- T5's encoder: the relative bias as a band ------------------------------------------------
+
+/** Child: one mT5-small-wide encoder layer (d_model 512, 6 heads × 64, max_distance 128) at one length; prints {ms, rss_mb}. */
+async function t5Child(kindName: string, length: number): Promise<void> {
+  const config = {
+    model_type: 't5', vocab_size: 1000, d_model: 512, d_kv: 64, num_heads: 6, d_ff: 1024, num_layers: 1, num_decoder_layers: 1,
+    relative_attention_num_buckets: 32, relative_attention_max_distance: 128, feed_forward_proj: 'relu', dropout_rate: 0,
+  };
+  const model = buildModel(config, { application: 'encoder', seed: 1, ...(kindName === 'softmax' ? {} : { attention: KINDS[kindName]! }) });
+  const r = new Random(length);
+  const ids = [Array.from({ length }, () => 2 + Math.floor(r.next() * 990))];
+  const feeds = { input_ids: ids, attention_mask: [ids[0]!.map(() => 1)] };
+  await model.predict(feeds); // warm-up
+  const runs = length <= 2048 ? 3 : 1;
+  const t = performance.now();
+  for (let i = 0; i < runs; i++) await model.predict(feeds);
+  process.stdout.write(JSON.stringify({ ms: Math.round((performance.now() - t) / runs), rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n');
+}
+
+async function t5Table(): Promise<void> {
+  const lengths = (value('--lengths') ?? '512,2048,8192').split(',').map(Number);
+  const kinds = value('--kinds')?.split(',') ?? ['softmax', 'performer128', 'linear'];
+  console.log(`T5 encoder layer (mT5-small widths, relative bias; kernelized kinds apply it as a band of 128), batch 1; ms / peak MB per point (own process); lengths ${lengths.join(', ')}`);
+  for (const length of lengths) {
+    const cells: string[] = [];
+    for (const kind of kinds) {
+      if (!KINDS[kind]) throw new Error(`--kinds: unknown kind '${kind}' (known: ${Object.keys(KINDS).join(', ')})`);
+      const child = spawnSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--t5-child', kind, String(length)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20 * 60e3 });
+      const line = child.stdout?.trim().split('\n').pop();
+      if (child.status !== 0 || !line?.startsWith('{')) { cells.push(`${kind} FAILED (${child.signal ?? child.stderr?.trim().split('\n').pop()})`); continue; }
+      const f = JSON.parse(line) as { ms: number; rss_mb: number };
+      figures[`t5_${kind}_${length}_ms`] = f.ms;
+      figures[`t5_${kind}_${length}_rss_mb`] = f.rss_mb;
+      cells.push(`${kind} ${f.ms} ms/${f.rss_mb} MB`);
+    }
+    console.log(`  T=${length}: ${cells.join(' | ')}`);
+  }
+}
+
 if (flag('--speed-child')) {
   await speedChild(value('--speed-child')!, Number(args[args.indexOf('--speed-child') + 2]));
+} else if (flag('--t5-child')) {
+  await t5Child(value('--t5-child')!, Number(args[args.indexOf('--t5-child') + 2]));
 } else if (flag('--causal-child')) {
   const at = args.indexOf('--causal-child');
   await causalChild(args[at + 1]!, args[at + 2]!, Number(args[at + 3]), Number(args[at + 4]));
@@ -333,5 +379,6 @@ if (flag('--speed-child')) {
   if (!only || only === 'speed') await speedTable();
   if (!only || only === 'decode') await decodeTable();
   if (!only || only === 'causal') await causalTable();
+  if (!only || only === 't5') await t5Table();
   console.log(JSON.stringify(figures));
 }
