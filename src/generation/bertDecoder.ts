@@ -2,16 +2,18 @@
  * Incremental decoding with a BERT-shaped model trained as `lm` (causal) or `unilm` (seq2seq with
  * a prefix mask, bert4keras's UniLM): the prompt (for UniLM the source, segment 0, e.g.
  * `[CLS] source [SEP]`) runs once; generated tokens (segment 1) each add one position to the cache.
- * bert4keras recomputes the whole sequence at every step; this does not.
+ * bert4keras recomputes the whole sequence at every step; this does not. The KV cache is kept on the
+ * host as GPT-2's is (causalLM.ts): buffers with spare capacity read by the step graph as they are,
+ * the new keys/values appended after each step, rows reordered on the host only for beam search.
  */
 import type { HostTensor } from '../graph/dtype.ts';
-import { gather, input, reshape } from '../graph/ops.ts';
+import { input, reshape } from '../graph/ops.ts';
 import type { Tensor } from '../graph/tensor.ts';
 import { Scope, type ParamStore } from '../nn/params.ts';
 import { bertDecoderStep, type BertConfig, type LayerCache } from '../models/bert.ts';
 import type { BuildOptions } from '../models/family.ts';
 import { compile, type Executable } from '../runtime/session.ts';
-import { int64, int64Vector, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
+import { appendToCache, cacheCapacity, int64, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface BertState extends DecoderState {
   /** Per row: visibility index of every position so far. */
@@ -41,10 +43,9 @@ export class BertDecoder implements IncrementalLM {
 
   stepGraph(): Record<string, Tensor> {
     const c = this.config;
-    const cacheIndex = input('cache_index', 'int64', ['batch']);
     const cache: LayerCache[] = Array.from({ length: c.numLayers }, (_, i) => {
-      const shape = ['rows', c.numHeads, 'past', this.headSize];
-      return { k: gather(input(`past_k_${i}`, 'float32', shape), cacheIndex), v: gather(input(`past_v_${i}`, 'float32', shape), cacheIndex) };
+      const shape = ['batch', c.numHeads, 'past', this.headSize];
+      return { k: input(`past_k_${i}`, 'float32', shape), v: input(`past_v_${i}`, 'float32', shape), append: 'host' };
     });
     const out = bertDecoderStep(new Scope(this.store), c, this.application, this.options, {
       ids: input('input_ids', 'int64', ['batch', 'seq']),
@@ -66,6 +67,7 @@ export class BertDecoder implements IncrementalLM {
 
   async step(inp: StepInput, state: DecoderState): Promise<{ logits: Float32Array; state: DecoderState }> {
     const s = state as BertState;
+    const reordered = reorderRows(s, inp.cacheIndex);
     const prompt = s.past === 0;
     // Visibility: lm = position (causal); UniLM = 0 for the source, then 1, 2, ... for generated tokens.
     const visibility = inp.cacheIndex.map((src, r) => {
@@ -73,18 +75,19 @@ export class BertDecoder implements IncrementalLM {
       const added = inp.ids[r]!.map((_, j) => this.application === 'lm' ? inp.positions[r]![j]! : prompt ? 0 : Math.max(0, ...prev) + 1 + j);
       return [...prev, ...added];
     });
+    // Spare cache slots: masked out (their visibility is never compared with a visible position).
+    const capacity = cacheCapacity(reordered);
     const feeds: Record<string, HostTensor> = {
       input_ids: int64(inp.ids),
       position_ids: int64(inp.positions.map((row) => row.map((p) => p + this.positionOffset))),
-      attention_mask: int64(inp.attentionMask),
-      visibility: int64(visibility),
-      cache_index: int64Vector(inp.cacheIndex),
+      attention_mask: int64(overCapacity(inp.attentionMask, s.past, capacity)),
+      visibility: int64(overCapacity(visibility, s.past, capacity)),
     };
     if (this.config.typeVocabSize > 1) feeds.token_type_ids = int64(inp.ids.map((row) => row.map(() => (this.application === 'unilm' && !prompt ? 1 : 0))));
-    s.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });
+    reordered.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k!; feeds[`past_v_${i}`] = l.v!; });
     this.exe ??= compile(this.stepGraph(), { params: 'initializers', paramValue: (n) => this.store.get(n), name: 'bert_step' }, this.runtime);
     const out = await (await this.exe).run(feeds);
-    const cache = s.cache.map((_, i) => ({ k: out[`present_k_${i}`]!, v: out[`present_v_${i}`]! }));
+    const cache = reordered.cache.map((l, i) => ({ k: appendToCache(l.k!, out[`present_k_${i}`]!, s.past), v: appendToCache(l.v!, out[`present_v_${i}`]!, s.past) }));
     const next: BertState = { cache, past: s.past + inp.ids[0]!.length, visibility };
     return { logits: out.logits!.data as Float32Array, state: next };
   }

@@ -147,11 +147,16 @@ export function appendToCache(buffer: HostTensor, fresh: HostTensor, past: numbe
   return target;
 }
 
-/** A [rows][past + seq] mask over a cache of `capacity` slots: the spare slots past..capacity-1 are 0. */
-function maskOverCapacity(mask: number[][], past: number, capacity: number): number[][] {
-  if (capacity === past) return mask;
-  const spare = Array<number>(capacity - past).fill(0);
-  return mask.map((r) => [...r.slice(0, past), ...spare, ...r.slice(past)]);
+/** [rows][past + seq] per-position values (a mask) over a cache of `capacity` slots: the spare slots past..capacity-1 get `fill`. */
+export function overCapacity(rows: number[][], past: number, capacity: number, fill = 0): number[][] {
+  if (capacity === past) return rows;
+  const spare = Array<number>(capacity - past).fill(fill);
+  return rows.map((r) => [...r.slice(0, past), ...spare, ...r.slice(past)]);
+}
+
+/** The slots of a host KV cache state (its buffers' capacity; 0 for an empty state). */
+export function cacheCapacity(state: DecoderState): number {
+  return Object.values(state.cache[0] ?? {})[0]?.shape[2] ?? 0;
 }
 
 /** `state` with row r taken from row index[r]; the same state when `index` is the identity. */
@@ -247,8 +252,8 @@ export class GPT2Decoder implements IncrementalLM {
     const rows = inp.ids.length, seq = inp.ids[0]!.length;
     const exe = await this.executable(rows * seq);
     state = reorderRows(state, inp.cacheIndex);
-    const capacity = this.state.appends ? Object.values(state.cache[0] ?? {})[0]?.shape[2] ?? 0 : state.past;
-    const mask = this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - seq)) : maskOverCapacity(inp.attentionMask, state.past, capacity);
+    const capacity = this.state.appends ? cacheCapacity(state) : state.past;
+    const mask = this.state.newMaskOnly ? inp.attentionMask.map((r) => r.slice(r.length - seq)) : overCapacity(inp.attentionMask, state.past, capacity);
     const feeds: Record<string, HostTensor> = { input_ids: int64(inp.ids), position_ids: int64(inp.positions), attention_mask: int64(mask) };
     state.cache.forEach((l, i) => { for (const [p, t] of Object.entries(l)) feeds[`past_${p}_${i}`] = t; });
     const out = await exe.run(feeds);

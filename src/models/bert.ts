@@ -229,6 +229,8 @@ type Structure = { padding: Tensor | null; causal: boolean } | undefined;
 export interface LayerCache {
   k: Tensor; // (B, H, P, D)
   v: Tensor;
+  /** How attention extends the cache (nn/attention.ts): 'host' returns only the new positions' k/v. */
+  append?: 'graph' | 'host';
 }
 
 export interface BertStepInputs {
