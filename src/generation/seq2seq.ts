@@ -1,9 +1,10 @@
 /**
  * Encoder-decoder (T5, T5.1.1, mT5) incremental decoding. The encoder runs once per input; each
  * decoder layer's cross-attention keys/values are projected once and fed back every step; the
- * self-attention cache grows by one position per step. `encoder_index` says which input each row
- * decodes (beam search and n samples per input make several rows per input), `cache_index` which
- * previous row it continues: both are gathers inside the graph.
+ * self-attention cache grows by one position per step, on the host as GPT-2's (causalLM.ts: buffers
+ * with spare capacity, the new keys/values appended, rows reordered on the host for beam search).
+ * `encoder_index` says which input each row decodes (beam search and n samples per input make several
+ * rows per input): a gather of the cross keys/values inside the graph.
  */
 import type { HostTensor } from '../graph/dtype.ts';
 import { gather, input, reshape, slice } from '../graph/ops.ts';
@@ -12,7 +13,7 @@ import { ParamStore, Scope } from '../nn/params.ts';
 import type { AttentionSpec } from '../nn/attention.ts';
 import { t5Decoder, t5Encoder, type LayerCache, type T5Config } from '../models/t5.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
-import { int64, int64Vector, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
+import { appendToCache, cacheCapacity, int64, int64Vector, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface Seq2SeqState extends DecoderState {
   /** Per layer cross keys/values of the inputs, [inputs, H, S, dKv]. */
@@ -54,18 +55,18 @@ export class T5Seq2Seq {
     const decoderMask = input('decoder_attention_mask', 'int64', ['batch', 'past+seq']);
     const encoderMask = input('attention_mask', 'int64', ['inputs', 'src']);
     const encoderIndex = input('encoder_index', 'int64', ['batch']);
-    const cacheIndex = input('cache_index', 'int64', ['batch']);
+    const pastLength = input('past_length', 'int64', [1]);
     const selfCache: LayerCache[] = [];
     const crossKv: LayerCache[] = [];
     for (let i = 0; i < c.numDecoderLayers; i++) {
-      const past = ['rows', c.numHeads, 'past', this.headSize];
+      const past = ['batch', c.numHeads, 'past', this.headSize];
       const cross = ['inputs', c.numHeads, 'src', this.headSize];
-      selfCache.push({ k: gather(input(`past_k_${i}`, 'float32', past), cacheIndex), v: gather(input(`past_v_${i}`, 'float32', past), cacheIndex) });
+      selfCache.push({ k: input(`past_k_${i}`, 'float32', past), v: input(`past_v_${i}`, 'float32', past), append: 'host' });
       crossKv.push({ k: gather(input(`cross_k_${i}`, 'float32', cross), encoderIndex), v: gather(input(`cross_v_${i}`, 'float32', cross), encoderIndex) });
     }
     const out = t5Decoder(new Scope(this.store), c, {
       decoderInputIds: ids, decoderAttentionMask: decoderMask, encoderAttentionMask: gather(encoderMask, encoderIndex),
-      selfCache, crossKv, past: 'past',
+      selfCache, crossKv, past: 'past', pastLength,
     });
     const last = slice(out.logits, 1, dimSub('seq', 1), 'seq');
     const outputs: Record<string, Tensor> = { logits: reshape(last, ['batch', c.vocabSize]) };
@@ -116,14 +117,15 @@ export class T5Seq2Seq {
       async step(inp: StepInput, state: DecoderState) {
         const s = state as Seq2SeqState;
         const encoderRow = inp.cacheIndex.map((src) => s.encoderRow[src]!);
+        const reordered = reorderRows(s, inp.cacheIndex);
         const feeds: Record<string, HostTensor> = {
-          decoder_input_ids: int64(inp.ids), decoder_attention_mask: int64(inp.attentionMask), attention_mask: encoderMask,
-          encoder_index: int64Vector(encoderRow), cache_index: int64Vector(inp.cacheIndex),
+          decoder_input_ids: int64(inp.ids), decoder_attention_mask: int64(overCapacity(inp.attentionMask, s.past, cacheCapacity(reordered))), attention_mask: encoderMask,
+          encoder_index: int64Vector(encoderRow), past_length: int64Vector([s.past]),
         };
-        s.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k; feeds[`past_v_${i}`] = l.v; });
+        reordered.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k!; feeds[`past_v_${i}`] = l.v!; });
         s.cross.forEach((l, i) => { feeds[`cross_k_${i}`] = l.k; feeds[`cross_v_${i}`] = l.v; });
         const r = await (await stepFor(inp.ids.length * inp.ids[0]!.length)).run(feeds);
-        const cache = s.cache.map((_, i) => ({ k: r[`present_k_${i}`]!, v: r[`present_v_${i}`]! }));
+        const cache = reordered.cache.map((l, i) => ({ k: appendToCache(l.k!, r[`present_k_${i}`]!, s.past), v: appendToCache(l.v!, r[`present_v_${i}`]!, s.past) }));
         const next: Seq2SeqState = { cache, past: s.past + inp.ids[0]!.length, cross: s.cross, encoderRow };
         return { logits: r.logits!.data as Float32Array, state: next };
       },

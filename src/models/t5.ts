@@ -15,7 +15,7 @@
  * self-attention caches) returning the new caches, so a KV-cached generation step reuses it.
  */
 import { crossEntropy } from '../graph/composite.ts';
-import { add, constant, exp, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sigmoid, sub, transpose } from '../graph/ops.ts';
+import { add, concat, constant, exp, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sigmoid, sub, transpose } from '../graph/ops.ts';
 import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { andMasks, attention, paddingMask, type RelativeBand } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, rmsNorm } from '../nn/layers.ts';
@@ -55,6 +55,8 @@ export interface T5Config {
 export interface LayerCache {
   k: Tensor; // (B, H, T, dKv)
   v: Tensor;
+  /** How attention extends the cache (nn/attention.ts): 'host' returns only the new positions' k/v. */
+  append?: 'graph' | 'host';
 }
 
 // ---- relative position buckets --------------------------------------------------------------
@@ -101,9 +103,15 @@ function bucketTable(bidirectional: boolean, numBuckets: number, maxDistance: nu
  * concat of cache and new keys spells it ('past+seq'): nn's causalAttentionMask spells it
  * 'seq+past', and the two would not broadcast.
  */
-function relativePositions(queries: Dim, keys: Dim, past: Dim): Tensor {
-  const queryPos = reshape(range(dimAdd(past, queries), past), [queries, 1]);
-  return sub(reshape(range(keys), [1, keys]), queryPos);
+function relativePositions(queries: Dim, keys: Dim, past: Dim, filled: Tensor | null = null): Tensor {
+  if (!filled) {
+    const queryPos = reshape(range(dimAdd(past, queries), past), [queries, 1]);
+    return sub(reshape(range(keys), [1, keys]), queryPos);
+  }
+  // A host cache of `past` slots, the first `filled` real (the rest masked): the new positions follow them.
+  const fresh = add(range(queries), filled);
+  const keyPos = concat([range(past), fresh], 0);
+  return sub(reshape(keyPos, [1, keys]), reshape(fresh, [queries, 1]));
 }
 
 /**
@@ -218,6 +226,11 @@ export interface T5DecoderInputs {
   selfCache?: LayerCache[] | null;
   /** Number of cached positions P (a dim of the cache inputs). */
   past?: Dim;
+  /**
+   * With a host-appended cache (`selfCache[i].append: 'host'`): how many of the P slots are filled,
+   * int64 [1]; the new positions follow them (the spare slots must be masked in decoderAttentionMask).
+   */
+  pastLength?: Tensor | null;
   /** Per-layer cross-attention keys/values, each (B, H, S, dKv): computed once per input. */
   crossKv?: LayerCache[] | null;
 }
@@ -226,7 +239,7 @@ export interface T5DecoderOutputs {
   /** After the final RMSNorm, before any rescale: (B, T, C). */
   hidden: Tensor;
   logits: Tensor; // (B, T, V)
-  /** Self-attention keys/values including the new positions: each (B, H, P+T, dKv). */
+  /** Self-attention keys/values including the new positions, each (B, H, P+T, dKv); with a host-appended cache the new positions' only. */
   selfCache: LayerCache[];
   /** Cross-attention keys/values (the inputs' crossKv, or freshly projected): each (B, H, S, dKv). */
   crossKv: LayerCache[];
@@ -251,7 +264,7 @@ export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, op
   const dec = scope.child('decoder');
   const table = dec.child('block_0').child('layer_0').child('SelfAttention')
     .param('relative_attention_bias', [c.relativeAttentionNumBuckets, c.numHeads], initializers.normal(c.dModel ** -0.5));
-  const relative = relativePositions(seq!, dimAdd(past, seq!), past);
+  const relative = relativePositions(seq!, dimAdd(past, seq!), past, inputs.pastLength ?? null);
   const selfBias = positionBias(table, c, false, relative);
   const causal = reshape(lessOrEqual(relative, 0), [1, 1, ...relative.shape]);
   const selfMask = andMasks(causal, inputs.decoderAttentionMask ? paddingMask(inputs.decoderAttentionMask) : null);
