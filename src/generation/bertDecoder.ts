@@ -13,7 +13,7 @@ import { Scope, type ParamStore } from '../nn/params.ts';
 import { bertDecoderStep, type BertConfig, type LayerCache } from '../models/bert.ts';
 import type { BuildOptions } from '../models/family.ts';
 import { compile, type Executable } from '../runtime/session.ts';
-import { appendToCache, cacheCapacity, int64, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
+import { appendToCache, cacheCapacity, emptyCache, int64, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface BertState extends DecoderState {
   /** Per row: visibility index of every position so far. */
@@ -61,7 +61,7 @@ export class BertDecoder implements IncrementalLM {
   }
 
   initialState(rows: number): BertState {
-    const empty = (): HostTensor => ({ dtype: 'float32', shape: [rows, this.config.numHeads, 0, this.headSize], data: new Float32Array(0) });
+    const empty = () => emptyCache(rows, this.config.numHeads, this.headSize);
     return { cache: Array.from({ length: this.config.numLayers }, () => ({ k: empty(), v: empty() })), past: 0, visibility: Array.from({ length: rows }, () => []) };
   }
 

@@ -125,6 +125,17 @@ export function int64Vector(values: number[]): HostTensor {
 const FILLED = new WeakMap<object, number>();
 
 /**
+ * Slots of an empty host KV cache: never 0, so the prompt step's product over the past slots is not
+ * a product over an empty axis (which some ORT backends have got wrong); masked like any spare slot.
+ */
+export const INITIAL_CACHE_SLOTS = 64;
+
+/** An empty host KV cache buffer [rows, heads, INITIAL_CACHE_SLOTS, size] (zeros, all spare). */
+export function emptyCache(rows: number, heads: number, size: number): HostTensor {
+  return { dtype: 'float32', shape: [rows, heads, INITIAL_CACHE_SLOTS, size], data: new Float32Array(rows * heads * INITIAL_CACHE_SLOTS * size) };
+}
+
+/**
  * The host KV cache after a step: `fresh` [rows, H, seq, D] written at positions past..past+seq-1 of
  * `buffer` [rows, H, capacity, D], in place. When it does not fit, a new buffer with 1/8 spare (in
  * multiples of 64 positions) takes the filled part: growth copies stay amortised, masked spare
@@ -202,7 +213,11 @@ export class GPT2Decoder implements IncrementalLM {
     this.big = bytes >= (runtime.externalDataThreshold ?? 1.5e9);
   }
 
-  /** The step graph (also usable for export). */
+  /**
+   * The step graph (also usable for export; with the KV cache, `past_*` are the host buffers'
+   * slots, masked where spare, and `present_*` only the new positions' keys/values, which a consumer
+   * appends itself).
+   */
   buildGraph(): { outputs: Record<string, Tensor> } {
     const c = this.config;
     const ids = input('input_ids', 'int64', ['batch', 'seq']);
@@ -241,7 +256,7 @@ export class GPT2Decoder implements IncrementalLM {
 
   initialState(rows: number): DecoderState {
     const part = ({ shape, fill = 0 }: StateKind['parts'][string]): HostTensor => {
-      const dims = [rows, ...shape(this.dims).map((d) => (d === 'past' ? 0 : d))];
+      const dims = [rows, ...shape(this.dims).map((d) => (d === 'past' ? INITIAL_CACHE_SLOTS : d))];
       return { dtype: 'float32', shape: dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(fill) };
     };
     const layer = () => Object.fromEntries(Object.entries(this.state.parts).map(([p, spec]) => [p, part(spec)]));

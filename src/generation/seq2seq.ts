@@ -13,7 +13,7 @@ import { ParamStore, Scope } from '../nn/params.ts';
 import type { AttentionSpec } from '../nn/attention.ts';
 import { t5Decoder, t5Encoder, type LayerCache, type T5Config } from '../models/t5.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
-import { appendToCache, cacheCapacity, int64, int64Vector, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
+import { appendToCache, cacheCapacity, emptyCache, int64, int64Vector, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface Seq2SeqState extends DecoderState {
   /** Per layer cross keys/values of the inputs, [inputs, H, S, dKv]. */
@@ -108,7 +108,7 @@ export class T5Seq2Seq {
       maxPosition: Number.MAX_SAFE_INTEGER,
       initialState(rows: number): Seq2SeqState {
         if (rows % B !== 0) throw new Error(`${rows} decoder rows for ${B} inputs`);
-        const empty = (): HostTensor => ({ dtype: 'float32', shape: [rows, c.numHeads, 0, headSize], data: new Float32Array(0) });
+        const empty = () => emptyCache(rows, c.numHeads, headSize);
         return {
           cache: Array.from({ length: c.numDecoderLayers }, () => ({ k: empty(), v: empty() })), past: 0, cross,
           encoderRow: Array.from({ length: rows }, (_, r) => Math.floor((r * B) / rows)),

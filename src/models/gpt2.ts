@@ -74,6 +74,7 @@ export function gpt2(scope: Scope, c: GPT2Config, inputs: GPT2Inputs): GPT2Outpu
   const wpe = scope.param('wpe', [c.maxPosition, c.hiddenSize], initializers.truncatedNormal(0.01));
   const positions = inputs.positionIds ? gather(wpe, inputs.positionIds) : reshape(slice(wpe, 0, past, dimAdd(past, seq!)), [1, seq!, c.hiddenSize]);
   let h = dropout(scope, add(tokens, positions), c.dropout ?? 0); // (B, T, C)
+  if (inputs.cache?.some((l) => l.append === 'host') && !inputs.attentionMask) throw new GraphError('gpt2', "a host-appended cache (spare slots) needs attentionMask, 0 at the spare slots: the causal mask alone would let queries see them");
   const mask = andMasks(causalAttentionMask(seq!, past), inputs.attentionMask ? paddingMask(inputs.attentionMask) : null);
   const eps = c.layerNormEpsilon ?? 1e-5;
   const kernelized = !!inputs.attention && inputs.attention.kind !== 'softmax';

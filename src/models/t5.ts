@@ -122,6 +122,8 @@ function relativePositions(queries: Dim, keys: Dim, past: Dim, filled: Tensor | 
 export function relativeBand(table: Tensor, c: T5Config): RelativeBand {
   const w = c.relativeAttentionMaxDistance, far = 10 * w;
   const bucket = (r: number) => BigInt(relativePositionBucket(r, true, c.relativeAttentionNumBuckets, w));
+  // Keys two chunks away are ≥ W + 1 positions off, and every distance ≥ W is in the capped bucket
+  // (relativePositionBucket's log ratio reaches 1 at W; the config check keeps W above max_exact).
   const ids = new BigInt64Array(w * 3 * w);
   for (let a = 0; a < w; a++) for (let b = 0; b < 3 * w; b++) ids[a * 3 * w + b] = bucket(b - w - a);
   const window = transpose(gather(table, constant({ dtype: 'int64', shape: [w, 3 * w], data: ids })), [2, 0, 1]); // (H, W, 3W)
@@ -259,6 +261,7 @@ export function t5Decoder(scope: Scope, c: T5Config, inputs: T5DecoderInputs, op
     throw new GraphError('t5Decoder', `crossKv has ${inputs.crossKv.length} layers, the decoder ${c.numDecoderLayers}`);
   }
   if (!inputs.crossKv && !inputs.encoderHidden) throw new GraphError('t5Decoder', 'needs encoderHidden or crossKv for the cross-attention');
+  if (inputs.pastLength && !inputs.decoderAttentionMask) throw new GraphError('t5Decoder', 'pastLength (a host cache with spare slots) needs decoderAttentionMask, 0 at the spare slots: the causal mask alone would let queries see them');
   const shared = scope.param('shared', [c.vocabSize, c.dModel], initializers.truncatedNormal(0.02));
   const embedded = embeds ?? gather(shared, inputs.decoderInputIds!); // (B, T, C)
   const dec = scope.child('decoder');

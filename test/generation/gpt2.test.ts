@@ -109,6 +109,12 @@ test('appendToCache writes new positions after the filled ones, grows with spare
   check(b, 2, 71, 0.5);
 });
 
+test('a host-appended cache without an attention mask is refused (spare slots would be visible)', () => {
+  const ids = input('input_ids', 'int64', ['batch', 'seq']);
+  const cache = Array.from({ length: config.numLayers }, (_, i) => ({ k: input(`k${i}`, 'float32', ['batch', 4, 'past', 8]), v: input(`v${i}`, 'float32', ['batch', 4, 'past', 8]), append: 'host' as const }));
+  assert.throws(() => gpt2(new Scope(new ParamStore(1)), config, { ids, cache, past: 'past' }), /needs attentionMask, 0 at the spare slots/);
+});
+
 test('a state continued twice gives both continuations their own cache; decoding past the spare capacity stays exact', async () => {
   const prompt = [3, 1, 4];
   const first = await lm.step({ ids: [prompt], positions: [[0, 1, 2]], attentionMask: [[1, 1, 1]], cacheIndex: [0] }, lm.initialState(1));

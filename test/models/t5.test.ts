@@ -313,6 +313,8 @@ test('mt5: KV-cached decoding one token at a time gives the full pass logits', a
   const encMask = input('attention_mask', 'int64', ['batch', 'seq']);
   const next = t5Decoder(s1, config, { decoderInputIds: stepIds, encoderAttentionMask: encMask, selfCache, past: 'past', crossKv });
   assert.equal(next.crossKv[0]!.k, crossKv[0]!.k, 'given cross K/V are passed through, not recomputed');
+  // A host cache with spare slots (pastLength) must come with the mask that hides them.
+  assert.throws(() => t5Decoder(new Scope(store), config, { decoderInputIds: stepIds, encoderAttentionMask: encMask, selfCache, past: 'past', crossKv, pastLength: input('past_length', 'int64', [1]) }), /pastLength .* needs decoderAttentionMask/);
   const step = await compile({ logits: next.logits, ...cacheOutputs(next) }, params);
 
   const column = (t: number): HostTensor => {
