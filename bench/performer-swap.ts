@@ -11,8 +11,10 @@
  *   linear attention instead", at equal budget).
  *
  *   npm run bench -- performer-swap [--model models/chinese-small] [--features 256] [--estimator favor+|favor++] [--steps 100,500,2000]
- *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax | none] [--scratch N] [--scratch-kinds linear,softmax] [--out FILE.jsonl] [--quick]
+ *     [--lr 5e-5] [--batch 16] [--redraw 100] [--eval-rows 512] [--kinds performer,linear,softmax | none] [--scratch N] [--scratch-kinds linear,softmax] [--seed 1] [--out FILE.jsonl] [--quick]
  *
+ * --seed: the training stream's order and masks, the performer features and the from-scratch weights
+ * (default 1, the documented runs; other seeds are named in the figures).
  * --estimator: the performer arm's (default favor+, the post's and the documented runs'; the library's
  * default for bidirectional attention is favor++).
  * Fine-tuning continues the MLM objective on the run's training stream (dense labels, AdamW, linear
@@ -53,6 +55,9 @@ if (scratchKinds.some((k) => k !== 'linear' && k !== 'softmax')) throw new Error
 const kinds = value('--kinds', 'performer,linear,softmax').split(',').filter((k) => k !== 'none');
 if (kinds.some((k) => k !== 'performer' && k !== 'linear' && k !== 'softmax')) throw new Error(`--kinds: performer, linear and/or softmax, or none, got ${kinds.join(',')}`);
 const out = args.includes('--out') ? value('--out', '') : undefined;
+const seed = Number(value('--seed', '1'));
+if (!Number.isInteger(seed)) throw new Error(`--seed: an integer, got ${value('--seed', '')}`);
+const seedTag = seed === 1 ? '' : ` (seed ${seed})`;
 
 if (!existsSync(join(dir, 'pretraining.json'))) {
   console.error(`${dir}: no pretraining.json (a model directory exported by bert4ts pretrain is needed; the pretrained Chinese model may not have landed yet)`);
@@ -62,7 +67,7 @@ const { settings } = JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf
 const tokenizer = await loadTokenizer(dir);
 const data = await prepareData({ ...settings, evalRows }, tokenizer);
 const heldOut = heldOutBatches(data, { ...settings, evalRows });
-const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: settings.maxlen, batchSize, seed: settings.seed + 7 });
+const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: settings.maxlen, batchSize, seed: settings.seed + 6 + seed });
 const figures: Record<string, number> = {};
 
 /** Held-out MLM accuracy: argmax of the logits at the masked positions (mlm_positions, flat b * T + t). */
@@ -107,10 +112,10 @@ async function fineTune(model: Model, spec: AttentionSpec, label: string, steps:
 
 const original = buildModel(dir, { application: 'mlm' });
 report('softmax (as trained)', await accuracy(original));
-const performer: AttentionSpec = { kind: 'performer', features, seed: 1, redraw: redrawEvery, estimator };
+const performer: AttentionSpec = { kind: 'performer', features, seed, redraw: redrawEvery, estimator };
 const arms: AttentionSpec[] = [performer, { kind: 'linear' }, { kind: 'softmax' }];
 for (const spec of arms.filter((k) => kinds.includes(k.kind))) {
-  const label = spec.kind === 'performer' ? `performer${estimator === 'favor++' ? ' (favor++)' : ''} m=${features}` : spec.kind === 'linear' ? 'linear' : 'softmax (control)';
+  const label = (spec.kind === 'performer' ? `performer${estimator === 'favor++' ? ' (favor++)' : ''} m=${features}` : spec.kind === 'linear' ? 'linear' : 'softmax (control)') + seedTag;
   const model = buildModel(dir, { application: 'mlm', attention: spec });
   if (spec.kind !== 'softmax') report(`${label} swapped, no training`, await accuracy(model));
   if (Math.max(...checkpoints) > 0) await fineTune(model, spec, label, checkpoints); // --steps 0: the swap alone
@@ -120,8 +125,8 @@ if (scratch > 0) {
   const raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const { bert4ts: _saved, ...config } = raw;
   for (const spec of ([{ kind: 'linear' }, { kind: 'softmax' }] as AttentionSpec[]).filter((k) => scratchKinds.includes(k.kind))) {
-    const fresh = buildModel(config, { application: 'mlm', attention: spec, keepTokens: undefined, seed: 1 });
-    await fineTune(fresh, spec, `${spec.kind} from scratch`, [...new Set([Math.ceil(scratch / 4), scratch])], settings.learningRate);
+    const fresh = buildModel(config, { application: 'mlm', attention: spec, keepTokens: undefined, seed });
+    await fineTune(fresh, spec, `${spec.kind} from scratch${seedTag}`, [...new Set([Math.ceil(scratch / 4), scratch])], settings.learningRate);
   }
 }
 console.log(JSON.stringify(figures));
