@@ -39,7 +39,9 @@ export function options(defaults: { epochs: number; maxlen: number; limit?: numb
 /** --eval's row length: --maxlen when given, else the one fine-tuning recorded in DIR/config.json, else the default. */
 export function evalMaxlen(o: { maxlen: number; maxlenGiven: boolean }, dir: string): number {
   if (o.maxlenGiven) return o.maxlen;
-  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { finetuning_task?: string; task_specific_params?: Record<string, { maxlen?: unknown }> };
+  const file = join(dir, 'config.json');
+  let c: { finetuning_task?: string; task_specific_params?: Record<string, { maxlen?: unknown }> };
+  try { c = JSON.parse(readFileSync(file, 'utf8')); } catch (e) { throw new Error(`--eval ${dir}: cannot read ${file}: ${(e as Error).message}`); }
   const recorded = c.finetuning_task ? c.task_specific_params?.[c.finetuning_task]?.maxlen : undefined;
   return Number.isInteger(recorded) ? (recorded as number) : o.maxlen;
 }
