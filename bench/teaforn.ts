@@ -37,6 +37,7 @@ import { batchIndices } from '../src/data/batching.ts';
 import { generationScores } from '../src/metrics/index.ts';
 import { prepareModel, readTaskRows, seq2seqTaskFor, type Seq2SeqRow } from '../src/tasks/finetune.ts';
 import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TeaForNOptions, type TrainingBatch } from '../src/training/index.ts';
+import { Progress } from '../src/util/progress.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -108,19 +109,25 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   });
   const perEpoch = Math.ceil(train.length / o.batch);
   const times: number[] = [], losses: number[] = [];
+  const progress = new Progress({ label: `seed ${seed} N=${n} ${budget}`, total: steps, unit: 'step' });
   for (let step = 0; step < steps; step++) {
     const idx = batchIndices(train.length, { batchSize: o.batch, seed, epoch: Math.floor(step / perEpoch) })[step % perEpoch]!;
     const batch = task.collate(idx.map((i) => train[i]!));
     const t = performance.now();
     losses.push((await trainer.trainStep(batch)).loss);
     times.push(performance.now() - t);
+    progress.tick(1, { loss: +losses.at(-1)!.toFixed(3) });
   }
+  progress.finish();
   const started = performance.now();
   const scores: Record<string, Metrics> = {};
+  const decoding = new Progress({ label: `seed ${seed} N=${n} ${budget}: test titles`, total: o.beams.length, unit: 'beam' });
   for (const beam of o.beams) {
     const titles = await task.generate(model, test.map((r: Seq2SeqRow) => r.source), beam);
     scores[`beam${beam}`] = generationScores(titles, test.map((r) => r.target));
+    decoding.tick(1, { beam, 'rouge-l': +scores[`beam${beam}`]!['rouge-l'].toFixed(4) });
   }
+  decoding.finish();
   const sorted = times.slice(1).sort((x, y) => x - y);
   const result: Run = {
     key, seed, n, budget, steps, trainSeconds: times.reduce((s, x) => s + x, 0) / 1000, msPerStep: sorted.length ? sorted[Math.floor(sorted.length / 2)]! : times[0]!,
