@@ -108,6 +108,7 @@ async function fineTune(model: Model, spec: AttentionSpec, label: string, steps:
     if (steps.includes(step + 1)) report(`${label} +${step + 1} steps`, await accuracy(model), rate);
   }
   progress.finish();
+  await trainer.dispose(); // the next arm's sessions need the memory
 }
 
 const original = buildModel(dir, { application: 'mlm' });

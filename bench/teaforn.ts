@@ -119,6 +119,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
     progress.tick(1, { loss: +losses.at(-1)!.toFixed(3) });
   }
   progress.finish();
+  await trainer.dispose(); // 5 runs per seed in one process
   const started = performance.now();
   const scores: Record<string, Metrics> = {};
   const decoding = new Progress({ label: `seed ${seed} N=${n} ${budget}: test titles`, total: o.beams.length, unit: 'beam' });

@@ -262,8 +262,27 @@ export class Trainer {
     return feeds;
   }
 
+  private disposed = false;
+
+  /**
+   * Free the native sessions now (training and evaluation graphs) instead of at garbage collection:
+   * for a process that trains several models one after another. The weights stay in the store; the
+   * trainer cannot step or evaluate any more.
+   */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.exe.release();
+    if (this.evalGraph) await (await this.evalGraph).exe.release();
+  }
+
+  private checkLive(what: string): void {
+    if (this.disposed) throw new TrainingError(what, 'this Trainer was disposed; create a new one (Trainer.create) to train on');
+  }
+
   /** One micro-batch: forward, backward and (when the accumulation is complete) the update. */
   async trainStep(batch: TrainingBatch): Promise<StepResult> {
+    this.checkLive('trainStep');
     if (this.emaBackup) throw new TrainingError('trainStep', 'the moving averages are applied; call resetOldWeights() before training on');
     const accumulate = this.options.accumulate ?? 1;
     const applied = (this.micro + 1) % accumulate === 0;
@@ -309,6 +328,7 @@ export class Trainer {
    * compiles once, whatever the weights become.
    */
   async evaluateLoss(batches: Iterable<TrainingBatch> | AsyncIterable<TrainingBatch>): Promise<number> {
+    this.checkLive('evaluateLoss');
     this.evalGraph ??= (async () => {
       const scope = new Scope(this.options.store, '', { training: false });
       const loss = this.options.loss(scope);

@@ -186,3 +186,19 @@ test('layer-wise decay: one SGD step moves layer i by decay^(L - i), embeddings 
   assert.throws(() => layerwiseDecay(0.5, 1)('encoder/layer_3/attention/query/kernel'), /layer 3, outside the 1 layers/);
   await assert.rejects(bertTrainer(tinyBert(), sgd(1), { lrMultiplier: () => NaN }), /lrMultiplier: gave NaN for '/);
 });
+
+test('dispose frees the sessions now; the trainer then refuses to step or evaluate, the weights stay', async () => {
+  const model = tinyBert();
+  const t = await bertTrainer(model);
+  await t.trainStep(batchAt(0));
+  await t.evaluateLoss([batchAt(1)]);
+  const before = snapshot(model.store, t.trainable);
+  await t.dispose();
+  await t.dispose(); // twice is harmless
+  await assert.rejects(t.trainStep(batchAt(0)), /trainStep: this Trainer was disposed/);
+  await assert.rejects(t.evaluateLoss([batchAt(1)]), /evaluateLoss: this Trainer was disposed/);
+  assert.deepEqual(snapshot(model.store, t.trainable), before);
+  // A new trainer over the same store trains on from those weights.
+  const again = await bertTrainer(model);
+  assert.ok(Number.isFinite((await again.trainStep(batchAt(0))).loss));
+});
