@@ -30,7 +30,7 @@
 import { spawnSync } from 'node:child_process';
 import { freemem } from 'node:os';
 import { add, cumsum, div, exp, input, matmul, mul, reduceMax, reduceSum, reshape, softmax, sub, transpose } from '../src/graph/ops.ts';
-import type { Tensor } from '../src/graph/tensor.ts';
+import { reachableTensors, type Tensor } from '../src/graph/tensor.ts';
 import { grad } from '../src/autodiff/grad.ts';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { ParamStore, Random, Scope } from '../src/nn/params.ts';
@@ -261,15 +261,7 @@ async function causalChild(kindName: string, form: string, length: number, chunk
   const context = form === 'prefix' ? prefixSumForm(qf, kf, v) : causalKernelAttention(qf, kf, v, null, chunk).context;
   const y = dense(scope.child('output'), mergeHeads(context), hidden); // (B, T, C)
   const loss = reduceSum(mul(y, y));
-  const params: Tensor[] = [];
-  const seen = new Set<Tensor>(), stack = [loss];
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    if (t.node.op === 'param') params.push(t);
-    stack.push(...t.node.inputs);
-  }
+  const params = reachableTensors([loss]).filter((t) => t.node.op === 'param');
   const grads = grad(loss, params);
   const outputs: Record<string, Tensor> = { loss };
   grads.forEach((g, i) => (outputs[`grad${i}`] = g));

@@ -43,6 +43,19 @@ export class Tensor {
   }
 }
 
+/** Every tensor computed on the way to `roots` (the roots included), each once. */
+export function reachableTensors(roots: Iterable<Tensor>): Tensor[] {
+  const seen = new Set<Tensor>();
+  const stack = [...roots];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    stack.push(...t.node.inputs);
+  }
+  return [...seen];
+}
+
 export function formatShape(shape: Shape): string {
   return `[${shape.map(String).join(', ')}]`;
 }

@@ -23,7 +23,7 @@ import {
   add, cast, chunkAxis, chunkDims, concat, constant, cumsum, div, exp, greater, input, matmul, maximum, mul, neg, padAxis, reduceMax, reduceMean, reduceSum, relu, reshape, scalar,
   slice, sqrt, sub, transpose, trilu, unchunkAxis, where,
 } from '../graph/ops.ts';
-import { dimAdd, GraphError, type Tensor } from '../graph/tensor.ts';
+import { dimAdd, GraphError, reachableTensors, type Tensor } from '../graph/tensor.ts';
 import { ParamStore, Random, Scope } from './params.ts';
 
 export type AttentionKind = 'softmax' | 'performer' | 'linear';
@@ -153,14 +153,9 @@ export function featureMatrix(scope: Scope, spec: AttentionSpec, headSize: numbe
 export function featureRedraw(build: (scope: Scope) => Tensor | Record<string, Tensor>, spec: AttentionSpec): (step: number) => Record<string, HostTensor> {
   const out = build(new Scope(new ParamStore(), '', { training: true, declareOnly: true }));
   const leaves = new Map<string, number[]>();
-  const seen = new Set<Tensor>();
-  const stack = out instanceof Object && 'node' in out ? [out as Tensor] : Object.values(out as Record<string, Tensor>);
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
+  const roots = out instanceof Object && 'node' in out ? [out as Tensor] : Object.values(out as Record<string, Tensor>);
+  for (const t of reachableTensors(roots)) {
     if (t.node.op === 'input' && String(t.node.attrs.name).startsWith(OMEGA_INPUT)) leaves.set(t.node.attrs.name as string, t.shape as number[]);
-    stack.push(...t.node.inputs);
   }
   let cached: { draw: number; feeds: Record<string, HostTensor> } | null = null;
   return (step) => {

@@ -56,7 +56,7 @@ import { add, div, equal, expand, gather, greaterOrEqual, log, logicalAnd, logic
 import { unsqueeze } from '../graph/composite.ts';
 import type { HostTensor } from '../graph/dtype.ts';
 import { applyPrim } from '../graph/prim.ts';
-import { dimMul, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
+import { dimMul, GraphError, reachableTensors, type Dim, type Tensor } from '../graph/tensor.ts';
 import { initializers, Scope, type ParamStore } from '../nn/params.ts';
 import { TrainingError } from './errors.ts';
 
@@ -207,15 +207,9 @@ function withOwnWeights(pass: Pass, index: number, fed: Tensor, scope: Scope): P
 
 /** The parameter gathered by `ids` (the token-embedding table), found in the teacher pass's graph. */
 function embeddingTable(outputs: Tensor[], ids: Tensor): Tensor | undefined {
-  const seen = new Set<Tensor>();
-  const stack = [...outputs];
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
+  for (const t of reachableTensors(outputs)) {
     const [table, idx] = t.node.inputs;
     if (t.node.op === 'gather' && idx === ids && table?.node.op === 'param') return table;
-    stack.push(...t.node.inputs);
   }
   return undefined;
 }
@@ -270,15 +264,7 @@ function replayPerPosition(root: Tensor, from: Tensor, to: Tensor): Tensor | und
 
 /** Whether `target` is computed on the way to `root`. */
 function reaches(root: Tensor, target: Tensor): boolean {
-  const seen = new Set<Tensor>();
-  for (const stack = [root]; stack.length;) {
-    const t = stack.pop()!;
-    if (t === target) return true;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    stack.push(...t.node.inputs);
-  }
-  return false;
+  return reachableTensors([root]).includes(target);
 }
 
 /**

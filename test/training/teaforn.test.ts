@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as g from '../../src/graph/index.ts';
-import type { HostTensor, Tensor } from '../../src/graph/index.ts';
+import { reachableTensors, type HostTensor, type Tensor } from '../../src/graph/index.ts';
 import { grad } from '../../src/autodiff/grad.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
 import { buildModel, type Model } from '../../src/models/index.ts';
@@ -252,19 +252,11 @@ for (const [name, make, batch] of MODELS.filter(([n]) => !n.startsWith('RoBERTa'
     // The feed's vocabulary-wide ops run on the M fed rows (a run-time dim), and BERT's head, which its loss runs only at
     // labelled rows, is not run at every position for the feed either.
     const { loss, passes } = teaForNGraph(model, new Scope(model.store), { n: 2, feed: 'topk', k: 3 });
-    const ops: Tensor[] = [];
-    const seen = new Set<Tensor>();
-    for (const stack = [loss]; stack.length;) {
-      const t = stack.pop()!;
-      if (seen.has(t)) continue;
-      seen.add(t);
-      ops.push(t);
-      stack.push(...t.node.inputs);
-    }
+    const ops = reachableTensors([loss]);
     const topk = ops.filter((t) => t.op === 'topKIndices');
     assert.equal(topk.length, 1);
     assert.match(String(topk[0]!.shape[0]), /^nonzero\d+$/, `top-k over ${JSON.stringify(topk[0]!.shape)}`);
-    assert.equal(seen.has(passes[0]!.outputs.logits!), !name.startsWith('BERT'), 'the full logits are in the graph only where the loss reads them');
+    assert.equal(ops.includes(passes[0]!.outputs.logits!), !name.startsWith('BERT'), 'the full logits are in the graph only where the loss reads them');
   });
 }
 
@@ -308,15 +300,7 @@ test("feed 'gumbel' with noise: pass 2 reads softmax((z + g)/τ)·E, g = −log(
   const scope = new Scope(model.store, '', { training: true, seed: 3 });
   const { passes, loss } = teaForNGraph(model, scope, { n: 2, feed: 'gumbel', tau });
   // The uniform draw is the graph's only random op (the model has no dropout).
-  const randoms: Tensor[] = [];
-  const seen = new Set<Tensor>();
-  for (const stack = [loss]; stack.length;) {
-    const t = stack.pop()!;
-    if (seen.has(t)) continue;
-    seen.add(t);
-    if (t.op === 'randomUniformLike') randoms.push(t);
-    stack.push(...t.node.inputs);
-  }
+  const randoms = reachableTensors([loss]).filter((t) => t.op === 'randomUniformLike');
   assert.equal(randoms.length, 1);
   const exe = await compile({ loss, u: randoms[0]!, z: passes[0]!.outputs.logits!, embeds: passes[1]!.inputs.inputs_embeds! }, { params: 'initializers', paramValue: (n) => model.store.get(n) });
   const feeds = Object.fromEntries(Object.entries(GPT2_BATCH).map(([k, v]) => [k, int64(v)]));
