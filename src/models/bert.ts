@@ -23,7 +23,7 @@ import {
   reduceSum, reshape, scalar, slice, sub, transpose, where,
 } from '../graph/ops.ts';
 import { GraphError, dimAdd, dimSub, type Dim, type Tensor } from '../graph/tensor.ts';
-import { andMasks, attention, causalAttentionMask, paddingMask, unilmMask } from '../nn/attention.ts';
+import { andMasks, attention, causalAttentionMask, paddingMask, unilmMask, type LayerCache } from '../nn/attention.ts';
 import { activate, dense, dropout, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 import type { BuildOptions, BuiltGraph, FamilyDefinition, ModelInputs, Naming, WeightMapping } from './family.ts';
@@ -226,12 +226,7 @@ function block(scope: Scope, c: BertConfig, h: Tensor, mask: Tensor | null, o: B
 /** The mask's structure for kernelized attention kinds (undefined: UniLM, which has none). */
 type Structure = { padding: Tensor | null; causal: boolean } | undefined;
 
-export interface LayerCache {
-  k: Tensor; // (B, H, P, D)
-  v: Tensor;
-  /** How attention extends the cache (nn/attention.ts): 'host' returns only the new positions' k/v. */
-  append?: 'graph' | 'host';
-}
+export type { LayerCache };
 
 export interface BertStepInputs {
   ids: Tensor; // (B, T) new tokens

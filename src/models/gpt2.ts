@@ -5,7 +5,7 @@
  */
 import { add, gather, matmul, reshape, slice, transpose } from '../graph/ops.ts';
 import { dimAdd, dimSub, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
-import { attention, causalAttentionMask, andMasks, paddingMask, type AttentionSpec, type RunningSums } from '../nn/attention.ts';
+import { attention, causalAttentionMask, andMasks, paddingMask, type AttentionSpec, type LayerCache, type RunningSums } from '../nn/attention.ts';
 import { dropout, feedForward, layerNorm, type Activation } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 
@@ -21,12 +21,7 @@ export interface GPT2Config {
   activation?: Activation;
 }
 
-export interface LayerCache {
-  k: Tensor;
-  v: Tensor;
-  /** How attention extends the cache (nn/attention.ts): 'host' returns only the new positions' k/v. */
-  append?: 'graph' | 'host';
-}
+export type { LayerCache };
 
 export interface GPT2Inputs {
   /** (B, T) int64; optional when `inputsEmbeds` is given. */

@@ -17,7 +17,7 @@
 import { crossEntropy } from '../graph/composite.ts';
 import { add, concat, constant, exp, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sigmoid, sub, transpose } from '../graph/ops.ts';
 import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
-import { andMasks, attention, paddingMask, type RelativeBand } from '../nn/attention.ts';
+import { andMasks, attention, paddingMask, type LayerCache, type RelativeBand } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, rmsNorm } from '../nn/layers.ts';
 import { initializers, type Scope } from '../nn/params.ts';
 import { ConfigError, GENERIC_HF_KEYS } from './config.ts';
@@ -52,12 +52,7 @@ export interface T5Config {
   decoderStartTokenId: number;
 }
 
-export interface LayerCache {
-  k: Tensor; // (B, H, T, dKv)
-  v: Tensor;
-  /** How attention extends the cache (nn/attention.ts): 'host' returns only the new positions' k/v. */
-  append?: 'graph' | 'host';
-}
+export type { LayerCache };
 
 // ---- relative position buckets --------------------------------------------------------------
 

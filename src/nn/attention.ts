@@ -17,6 +17,18 @@ import {
 
 export type { AttentionKind, AttentionSpec, RelativeBand, RunningSums } from './performer.ts';
 
+/**
+ * One layer's past keys/values [B, H, P, D]. `append: 'graph'` (default) concatenates them with the
+ * new ones and returns the whole cache as k/v; `'host'` scores past and new keys as two blocks and
+ * returns only the new positions' k/v, for a caller that appends them to its own buffers: no copy of
+ * the cache per step (the caller may pad P with masked slots).
+ */
+export interface LayerCache {
+  k: Tensor;
+  v: Tensor;
+  append?: 'graph' | 'host';
+}
+
 export interface AttentionOptions {
   heads: number;
   /** Size of each head's query/key/value (default hidden / heads). */
@@ -31,13 +43,8 @@ export interface AttentionOptions {
   scale?: boolean;
   useBias?: boolean;
   dropout?: number;
-  /**
-   * Past keys/values [B, H, P, D] (incremental decoding). `append: 'graph'` (default) concatenates
-   * them with the new ones and returns the whole cache as k/v; `'host'` scores past and new keys as
-   * two blocks and returns only the new positions' k/v, for a caller that appends them to its own
-   * buffers: no copy of the cache per step (the caller may pad P with masked slots).
-   */
-  cache?: { k: Tensor; v: Tensor; append?: 'graph' | 'host' } | null;
+  /** Past keys/values (incremental decoding); see LayerCache. */
+  cache?: LayerCache | null;
   /**
    * Keys/values already projected, [B, H, Tk, D]: used as they are, without the key/value layers
    * (cross-attention to an encoder output whose K/V were computed once, in incremental decoding).
