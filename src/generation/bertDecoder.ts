@@ -13,7 +13,7 @@ import { Scope, type ParamStore } from '../nn/params.ts';
 import { bertDecoderStep, type BertConfig, type LayerCache } from '../models/bert.ts';
 import type { BuildOptions } from '../models/family.ts';
 import { compile, type Executable } from '../runtime/session.ts';
-import { appendToCache, cacheCapacity, emptyCache, int64, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
+import { appendPresent, cacheCapacity, emptyCache, int64, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface BertState extends DecoderState {
   /** Per row: visibility index of every position so far. */
@@ -87,8 +87,7 @@ export class BertDecoder implements IncrementalLM {
     reordered.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k!; feeds[`past_v_${i}`] = l.v!; });
     this.exe ??= compile(this.stepGraph(), { params: 'initializers', paramValue: (n) => this.store.get(n), name: 'bert_step' }, this.runtime);
     const out = await (await this.exe).run(feeds);
-    const cache = reordered.cache.map((l, i) => ({ k: appendToCache(l.k!, out[`present_k_${i}`]!, s.past), v: appendToCache(l.v!, out[`present_v_${i}`]!, s.past) }));
-    const next: BertState = { cache, past: s.past + inp.ids[0]!.length, visibility };
+    const next: BertState = { cache: appendPresent(reordered.cache, out, s.past), past: s.past + inp.ids[0]!.length, visibility };
     return { logits: out.logits!.data as Float32Array, state: next };
   }
 }

@@ -158,6 +158,11 @@ export function appendToCache(buffer: HostTensor, fresh: HostTensor, past: numbe
   return target;
 }
 
+/** Every layer's cache parts after a step: the step's outputs `present_<part>_<layer>` appended at `past`. */
+export function appendPresent(cache: Record<string, HostTensor>[], out: Record<string, HostTensor>, past: number): Record<string, HostTensor>[] {
+  return cache.map((l, i) => Object.fromEntries(Object.entries(l).map(([p, t]) => [p, appendToCache(t, out[`present_${p}_${i}`]!, past)])));
+}
+
 /** [rows][past + seq] per-position values (a mask) over a cache of `capacity` slots: the spare slots past..capacity-1 get `fill`. */
 export function overCapacity(rows: number[][], past: number, capacity: number, fill = 0): number[][] {
   if (capacity === past) return rows;
@@ -272,8 +277,9 @@ export class GPT2Decoder implements IncrementalLM {
     const feeds: Record<string, HostTensor> = { input_ids: int64(inp.ids), position_ids: int64(inp.positions), attention_mask: int64(mask) };
     state.cache.forEach((l, i) => { for (const [p, t] of Object.entries(l)) feeds[`past_${p}_${i}`] = t; });
     const out = await exe.run(feeds);
-    const present = (p: string, i: number) => out[`present_${p}_${i}`]!;
-    const cache = state.cache.map((l, i) => Object.fromEntries(Object.entries(l).map(([p, t]) => [p, this.state.appends ? appendToCache(t, present(p, i), state.past) : present(p, i)])));
+    const cache = this.state.appends
+      ? appendPresent(state.cache, out, state.past)
+      : state.cache.map((l, i) => Object.fromEntries(Object.keys(l).map((p) => [p, out[`present_${p}_${i}`]!])));
     return { logits: out.logits!.data as Float32Array, state: { cache, past: state.past + seq } };
   }
 }

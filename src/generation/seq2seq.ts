@@ -13,7 +13,7 @@ import { ParamStore, Scope } from '../nn/params.ts';
 import type { AttentionSpec } from '../nn/attention.ts';
 import { t5Decoder, t5Encoder, type LayerCache, type T5Config } from '../models/t5.ts';
 import { compile, type Executable, type RuntimeOptions } from '../runtime/session.ts';
-import { appendToCache, cacheCapacity, emptyCache, int64, int64Vector, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
+import { appendPresent, cacheCapacity, emptyCache, int64, int64Vector, overCapacity, reorderRows, type DecoderRuntimeOptions, type DecoderState, type IncrementalLM, type StepInput } from './causalLM.ts';
 
 interface Seq2SeqState extends DecoderState {
   /** Per layer cross keys/values of the inputs, [inputs, H, S, dKv]. */
@@ -125,8 +125,7 @@ export class T5Seq2Seq {
         reordered.cache.forEach((l, i) => { feeds[`past_k_${i}`] = l.k!; feeds[`past_v_${i}`] = l.v!; });
         s.cross.forEach((l, i) => { feeds[`cross_k_${i}`] = l.k; feeds[`cross_v_${i}`] = l.v; });
         const r = await (await stepFor(inp.ids.length * inp.ids[0]!.length)).run(feeds);
-        const cache = reordered.cache.map((l, i) => ({ k: appendToCache(l.k!, r[`present_k_${i}`]!, s.past), v: appendToCache(l.v!, r[`present_v_${i}`]!, s.past) }));
-        const next: Seq2SeqState = { cache, past: s.past + inp.ids[0]!.length, cross: s.cross, encoderRow };
+        const next: Seq2SeqState = { cache: appendPresent(reordered.cache, r, s.past), past: s.past + inp.ids[0]!.length, cross: s.cross, encoderRow };
         return { logits: r.logits!.data as Float32Array, state: next };
       },
     };
