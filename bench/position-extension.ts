@@ -206,6 +206,7 @@ for (const L of lengths) {
       if (checkpoints.includes(step + 1) && !done.has(key(L, method, step + 1, seed, warmupSteps))) await measure(step + 1);
     }
     progress.finish();
+    await trainer.dispose(); // the next method's sessions need the memory
   }
 }
 
