@@ -14,7 +14,7 @@
  *
  *   npm run bench -- teaforn [--base models/chinese-small | --config t5.json --vocab spm.model] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
  *     [--feed hidden|topk|gumbel] [--k 8] [--tau 1] [--unshared] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
- *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--overhead-reps 8]
+ *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--checkpoint-minutes 10] [--overhead-reps 8]
  *
  * The time per step of the runs drifts with whatever else the machine does, so the overhead is also
  * measured apart: one trainer per N on the same batch, their steps interleaved round-robin
@@ -28,15 +28,23 @@
  *     --variants 1,2,3,2:topk,3:topk,2:gumbel,3:gumbel,2:hidden:unshared,3:hidden:unshared
  *
  * Every finished run is appended to --out as one JSON line; a rerun with the same settings skips the
- * runs already there, so a long run can be resumed, and the tables are made from the file.
+ * runs already there, so a long run can be resumed, and the tables are made from the file. A run in
+ * progress is checkpointed too (with --out): its trainer state, step times and losses every
+ * --checkpoint-minutes (default 10) and at the end of training, and each beam's scores as it is
+ * decoded, under OUT.ckpt/; a rerun continues it from there, and the checkpoint is deleted once the
+ * run is in OUT. The batch order and the schedule continue exactly (they depend on the step only);
+ * the dropout masks restart from the seed (ONNX Runtime keeps the generator inside the session), so
+ * a resumed run is not bit for bit the one that never stopped, and its ms/step mixes two processes.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { batchIndices } from '../src/data/batching.ts';
 import { generationScores } from '../src/metrics/index.ts';
 import { prepareModel, readTaskRows, seq2seqTaskFor, type Seq2SeqRow } from '../src/tasks/finetune.ts';
 import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TeaForNOptions, type TrainingBatch } from '../src/training/index.ts';
+import { writeFileAtomic } from '../src/util/files.ts';
 import { Progress } from '../src/util/progress.ts';
 
 const { values: a } = parseArgs({
@@ -45,7 +53,7 @@ const { values: a } = parseArgs({
     ns: { type: 'string', default: '1,2,3' }, feed: { type: 'string', default: 'hidden' }, k: { type: 'string' }, beams: { type: 'string', default: '1,2,4,8' },
     batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '1e-4' }, maxlen: { type: 'string', default: '128' },
     'max-target': { type: 'string', default: '32' }, 'overhead-reps': { type: 'string', default: '8' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
-    tau: { type: 'string' }, unshared: { type: 'boolean', default: false }, overhead: { type: 'boolean', default: false }, variants: { type: 'string', default: '1,2,3' },
+    tau: { type: 'string' }, 'checkpoint-minutes': { type: 'string', default: '10' }, unshared: { type: 'boolean', default: false }, overhead: { type: 'boolean', default: false }, variants: { type: 'string', default: '1,2,3' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -53,7 +61,7 @@ const o = {
   base: a.config ? undefined : a.base!, config: a.config, vocab: a.vocab, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
   beams: list(a.beams!), batch: Number(a.batch), lr: Number(a.lr), maxlen: Number(a.maxlen), maxTarget: Number(a['max-target']),
   trainLimit: a['train-limit'] ? Number(a['train-limit']) : Infinity, testLimit: a['test-limit'] ? Number(a['test-limit']) : Infinity, out: a.out,
-  overheadReps: Number(a['overhead-reps']), overhead: a.overhead!, tau: a.tau ? Number(a.tau) : undefined, shared: !a.unshared,
+  overheadReps: Number(a['overhead-reps']), checkpointMinutes: Number(a['checkpoint-minutes']), overhead: a.overhead!, tau: a.tau ? Number(a.tau) : undefined, shared: !a.unshared,
 };
 /** teaForN's options for N passes with this feed (k for topk, τ for gumbel from the flags). */
 const teaOptions = (n: number, feed: TeaForNFeed, shared: boolean): TeaForNOptions => ({
@@ -74,6 +82,7 @@ function parseVariant(spec: string): Variant {
 for (const [name, xs] of [['steps', [o.steps]], ['seeds', o.seeds], ['ns', o.ns], ['beams', o.beams], ['batch', [o.batch]], ['maxlen', [o.maxlen]]] as const) {
   if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < (name === 'seeds' ? 0 : 1))) throw new Error(`--${name} must be ${name === 'seeds' ? 'non-negative' : 'positive'} integers, got ${xs.join(',')}`);
 }
+if (!(o.checkpointMinutes >= 0)) throw new Error(`--checkpoint-minutes must be a non-negative number (0: no checkpoints), got ${a['checkpoint-minutes']}`);
 if (!(o.lr > 0)) throw new Error(`--lr must be a positive number, got ${a.lr}`);
 if (!o.ns.includes(1)) throw new Error('--ns must include 1: teacher forcing is the baseline (and sets the wall-clock budget)');
 const csl = new URL('../../shared/data/corpora/csl/', import.meta.url).pathname;
@@ -96,6 +105,28 @@ const done = new Map<string, Run>();
 if (o.out) mkdirSync(dirname(o.out), { recursive: true });
 if (o.out && existsSync(o.out)) for (const line of readFileSync(o.out, 'utf8').split('\n').filter(Boolean)) { const r = JSON.parse(line) as Run; done.set(r.key, r); }
 
+/** A run's progress beside its trainer state in the checkpoint directory: what `Run` needs that the trainer does not hold. */
+interface RunProgress { key: string; times: number[]; losses: number[]; scores: Record<string, Metrics> }
+
+/**
+ * The checkpoint of a run in progress (trainer state + RunProgress), if --out is given and one was
+ * left by an earlier process for exactly this run; undefined otherwise.
+ */
+function checkpointOf(key: string): { dir: string; saved?: RunProgress } | undefined {
+  if (!o.out || !(o.checkpointMinutes > 0)) return undefined;
+  const dir = join(`${o.out}.ckpt`, createHash('sha1').update(key).digest('hex').slice(0, 16));
+  try {
+    const saved = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as RunProgress;
+    const step = (JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as { step: number }).step;
+    // progress.json is written after the trainer state: a process stopped in between leaves them out of step.
+    if (saved.key === key && step === saved.times.length) return { dir, saved };
+    console.error(`${dir}: the checkpoint's trainer (step ${step}) and progress (${saved.times.length} steps) differ; starting the run over`);
+  } catch {
+    // no checkpoint (or an unreadable one): start the run over
+  }
+  return { dir };
+}
+
 /** Fine-tune a fresh copy of the base for `steps` steps with N passes; score the test titles at every beam. */
 async function run(seed: number, n: number, budget: 'steps' | 'time', steps: number): Promise<Run> {
   const key = keyOf(seed, n, budget);
@@ -107,25 +138,37 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
     store: model.store, loss: teaForN(model, teaOptions(n, o.feed, o.shared)), clipNorm: 1, seed,
     optimizer: adamW(piecewiseLinear(o.lr, { [warmup]: 1, [steps]: 0.1 })), // as finetune(): warm up, then down to lr/10
   });
+  const checkpoint = checkpointOf(key);
+  const { times, losses, scores }: RunProgress = checkpoint?.saved ?? { key, times: [], losses: [], scores: {} };
+  if (checkpoint?.saved) trainer.restore(checkpoint.dir);
+  const saveProgress = () => checkpoint && writeFileAtomic(join(checkpoint.dir, 'progress.json'), JSON.stringify({ key, times, losses, scores }));
+  const saveCheckpoint = () => { if (checkpoint) { trainer.save(checkpoint.dir); saveProgress(); } };
   const perEpoch = Math.ceil(train.length / o.batch);
-  const times: number[] = [], losses: number[] = [];
-  const progress = new Progress({ label: `seed ${seed} N=${n} ${budget}`, total: steps, unit: 'step' });
-  for (let step = 0; step < steps; step++) {
+  const resumedAt = times.length;
+  const progress = new Progress({ label: `seed ${seed} N=${n} ${budget}${resumedAt ? ` (resumed at step ${resumedAt})` : ''}`, total: steps - resumedAt, unit: 'step' });
+  let lastSave = performance.now();
+  for (let step = resumedAt; step < steps; step++) {
     const idx = batchIndices(train.length, { batchSize: o.batch, seed, epoch: Math.floor(step / perEpoch) })[step % perEpoch]!;
     const batch = task.collate(idx.map((i) => train[i]!));
     const t = performance.now();
     losses.push((await trainer.trainStep(batch)).loss);
     times.push(performance.now() - t);
     progress.tick(1, { loss: +losses.at(-1)!.toFixed(3) });
+    if (step + 1 === steps || performance.now() - lastSave > o.checkpointMinutes * 60_000) {
+      saveCheckpoint();
+      lastSave = performance.now();
+    }
   }
   progress.finish();
   await trainer.dispose(); // 5 runs per seed in one process
   const started = performance.now();
-  const scores: Record<string, Metrics> = {};
   const decoding = new Progress({ label: `seed ${seed} N=${n} ${budget}: test titles`, total: o.beams.length, unit: 'beam' });
   for (const beam of o.beams) {
-    const titles = await task.generate(model, test.map((r: Seq2SeqRow) => r.source), beam);
-    scores[`beam${beam}`] = generationScores(titles, test.map((r) => r.target));
+    if (!scores[`beam${beam}`]) {
+      const titles = await task.generate(model, test.map((r: Seq2SeqRow) => r.source), beam);
+      scores[`beam${beam}`] = generationScores(titles, test.map((r) => r.target));
+      saveProgress();
+    }
     decoding.tick(1, { beam, 'rouge-l': +scores[`beam${beam}`]!['rouge-l'].toFixed(4) });
   }
   decoding.finish();
@@ -135,6 +178,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
     firstLoss: losses[0]!, lastLoss: losses.at(-1)!, evalSeconds: (performance.now() - started) / 1000, scores,
   };
   if (o.out) appendFileSync(o.out, `${JSON.stringify(result)}\n`);
+  if (checkpoint) rmSync(checkpoint.dir, { recursive: true, force: true });
   console.error(`seed ${seed} N=${n} ${budget}: ${steps} steps, ${result.trainSeconds.toFixed(0)} s (${result.msPerStep.toFixed(0)} ms/step), loss ${result.firstLoss.toFixed(3)} -> ${result.lastLoss.toFixed(3)}, beam 1 ROUGE-L ${scores.beam1?.['rouge-l'].toFixed(4) ?? '-'}`);
   return result;
 }
