@@ -3,7 +3,7 @@
  * top-k, top-p, repetition penalty, seeded), plus streaming. Prompts of different lengths are
  * left-padded and masked; every strategy runs the prompt once and then one token per step.
  */
-import { Random } from '../nn/params.ts';
+import { Random } from '../util/random.ts';
 import type { DecoderState, IncrementalLM } from './causalLM.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 
@@ -93,13 +93,15 @@ function suppressEnds(logits: Float32Array, offset: number, o: LengthOptions, ge
   if (generated < (o.minNewTokens ?? 0)) for (const e of o.endIds ?? []) logits[offset + e] = -Infinity;
 }
 
-function logSoftmaxRow(logits: Float32Array, offset: number, V: number, out: Float64Array): void {
+/** log softmax of logits[offset, offset + V) in float64, into `out` (a new array if not given). */
+export function logSoftmaxRow(logits: Float32Array, offset: number, V: number, out = new Float64Array(V)): Float64Array {
   let max = -Infinity;
   for (let v = 0; v < V; v++) max = Math.max(max, logits[offset + v]!);
   let sum = 0;
   for (let v = 0; v < V; v++) sum += Math.exp(logits[offset + v]! - max);
   const lse = max + Math.log(sum);
   for (let v = 0; v < V; v++) out[v] = logits[offset + v]! - lse;
+  return out;
 }
 
 /**

@@ -10,6 +10,7 @@ import { gpt2, type LayerCache } from '../../models/gpt2.ts';
 import type { Tensor } from '../../graph/tensor.ts';
 import { lower } from '../../runtime/lower.ts';
 import { compile, type Executable, type RuntimeOptions } from '../../runtime/session.ts';
+import { logSoftmaxRow } from '../../generation/decode.ts';
 import { moveToIccs, type Move } from '../board.ts';
 import type { PlayerModel } from './model.ts';
 import { iccsTokens, MOVE_TOKENS } from './vocab.ts';
@@ -113,17 +114,6 @@ export function withProbabilities(scored: ScoredMove[]): ScoredMove[] {
   const z = scored.reduce((s, m) => s + Math.exp(m.logProb - max), 0);
   for (const s of scored) s.probability = Math.exp(s.logProb - max) / z;
   return scored.sort((a, b) => b.logProb - a.logProb);
-}
-
-function logSoftmaxRow(data: Float32Array, offset: number, n: number): Float64Array {
-  let max = -Infinity;
-  for (let v = 0; v < n; v++) max = Math.max(max, data[offset + v]!);
-  let z = 0;
-  for (let v = 0; v < n; v++) z += Math.exp(data[offset + v]! - max);
-  const logZ = Math.log(z) + max;
-  const out = new Float64Array(n);
-  for (let v = 0; v < n; v++) out[v] = data[offset + v]! - logZ;
-  return out;
 }
 
 /** Keep the first token and the most recent whole move pairs that fit in `limit` tokens. */
