@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { buildModel } from '../src/models/index.ts';
-import { Random } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { Trainer, adamW, type TrainingBatch } from '../src/training/index.ts';
 
 const quick = process.argv.includes('--quick');

@@ -7,7 +7,8 @@
  *   npm run bench -- generation [--quick] [--all] [--only gpt2|t5]   (--all: also recompute at batch 8 x 256)
  */
 import { input, matmul, param, reshape } from '../src/graph/ops.ts';
-import { ParamStore, Random, Scope } from '../src/nn/params.ts';
+import { ParamStore, Scope } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
 import { compile } from '../src/runtime/session.ts';
 import { GPT2Decoder, type DecoderState, type IncrementalLM, type StepInput } from '../src/generation/causalLM.ts';

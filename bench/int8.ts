@@ -41,7 +41,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildModel, type Model } from '../src/models/build.ts';
 import { quantize } from '../src/models/quantize.ts';
-import { Random } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { LoweredModel, type Initializer, type OnnxNode } from '../src/runtime/lower.ts';
 import { quantizeLowered } from '../src/runtime/quantize.ts';
 import { clearSessionCache } from '../src/runtime/session.ts';

@@ -33,7 +33,8 @@ import { add, cumsum, div, exp, input, matmul, mul, reduceMax, reduceSum, reshap
 import { reachableTensors, type Tensor } from '../src/graph/tensor.ts';
 import { grad } from '../src/autodiff/grad.ts';
 import type { HostTensor } from '../src/graph/dtype.ts';
-import { ParamStore, Random, Scope } from '../src/nn/params.ts';
+import { ParamStore, Scope } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { attention, paddingMask, type AttentionSpec } from '../src/nn/attention.ts';
 import { causalKernelAttention, DEFAULT_CHUNK, drawFeatures, eluFeatures, keyExponents, optimalFeatureShape, queryFeatures } from '../src/nn/performer.ts';
 import { dense, layerNorm, mergeHeads, splitHeads } from '../src/nn/layers.ts';

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Random } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { ParamStore } from '../src/nn/params.ts';
 import { Trainer } from '../src/training/trainer.ts';
 import { adamW } from '../src/training/optimizers.ts';

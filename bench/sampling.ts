@@ -9,7 +9,8 @@
  */
 import { loadavg } from 'node:os';
 import { input } from '../src/graph/ops.ts';
-import { ParamStore, Random, Scope } from '../src/nn/params.ts';
+import { ParamStore, Scope } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { gpt2, type GPT2Config } from '../src/models/gpt2.ts';
 import { GPT2Decoder } from '../src/generation/causalLM.ts';
 import { greedy, runSteps, sample, type SampleOptions } from '../src/generation/decode.ts';

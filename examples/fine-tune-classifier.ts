@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildModel } from '../src/models/index.ts';
-import { Random } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { Trainer, adamW, layerwiseDecay, piecewiseLinear } from '../src/training/index.ts';
 
 // Task: does the sentence contain token 7? (Label 1 or 0; [CLS] = 1 starts each sentence.)

@@ -14,7 +14,7 @@ import { loadTokenizer } from '../src/tokenizers/load.ts';
 import { Trainer, adamW, warmupCosine } from '../src/training/index.ts';
 import { isHeldOut } from '../src/training/pretrain/corpus.ts';
 import { packRows, permutation, specialIds, tokenizeDocuments, trimVocabulary } from '../src/training/pretrain/data.ts';
-import { Random } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { SafetensorsReader, writeSafetensors } from '../src/checkpoint/safetensors.ts';
 import { castFloat } from '../src/checkpoint/convert.ts';
 

@@ -2,7 +2,8 @@
 // autodiff, one ORT run per training step, AdamW with a warmup-cosine schedule).
 //   npx tsx examples/train-tiny-lm.ts
 import { crossEntropy, input, type HostTensor } from '../src/graph/index.ts';
-import { ParamStore, Random } from '../src/nn/params.ts';
+import { ParamStore } from '../src/nn/params.ts';
+import { Random } from '../src/util/random.ts';
 import { gpt2 } from '../src/models/gpt2.ts';
 import { Trainer, adamW, warmupCosine } from '../src/training/index.ts';
 import { GPT2Decoder, greedy } from '../src/generation/index.ts';

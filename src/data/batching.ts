@@ -5,17 +5,13 @@
  * AsyncIterable). Each epoch's order depends only on (seed, epoch), so a run can be reproduced and
  * resumed at any epoch.
  */
+import { Random } from '../util/random.ts';
 import { DataError } from './read.ts';
 
-/** mulberry32 (the same generator as nn/params.ts `Random`; this layer may not import nn). */
+/** The shared host generator (util/random.ts, mulberry32) as a function: the same stream as `new Random(seed).next`. */
 export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 /** A seed for epoch `epoch` of a run seeded with `seed`. */

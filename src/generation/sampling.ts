@@ -19,7 +19,7 @@
  * exactly on a tie (a row of equal logits). All buffers are module-level scratch, reused from call to
  * call (a call runs to its end before another starts).
  */
-import type { Random } from '../nn/params.ts';
+import type { Random } from '../util/random.ts';
 
 export interface SamplingOptions {
   /** Logits are divided by it (default 1). */

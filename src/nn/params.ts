@@ -7,6 +7,9 @@
 import { floatToBf16, floatToHalf, sizeOf, type DType, type HostTensor } from '../graph/dtype.ts';
 import { param } from '../graph/ops.ts';
 import { GraphError, formatShape, type Tensor } from '../graph/tensor.ts';
+import { hashString, Random } from '../util/random.ts';
+
+export { Random }; // its home is util/random.ts; re-exported for code that imported it from here
 
 export type Init = { kind: 'normal'; std: number } | { kind: 'truncatedNormal'; std: number } | { kind: 'uniform'; limit: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'constant'; value: number };
 
@@ -18,33 +21,6 @@ export const initializers = {
   ones: (): Init => ({ kind: 'ones' }),
   constant: (value: number): Init => ({ kind: 'constant', value }),
 };
-
-/** A small, fast, seedable PRNG (mulberry32) with Box-Muller normals. */
-export class Random {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  normal(): number {
-    const u = Math.max(this.next(), 1e-12);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
-
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
 
 export function initialValue(name: string, shape: number[], init: Init, seed: number, dtype: DType = 'float32'): HostTensor {
   const n = sizeOf(shape);

@@ -24,7 +24,8 @@ import {
   slice, sqrt, sub, transpose, trilu, unchunkAxis, where,
 } from '../graph/ops.ts';
 import { dimAdd, GraphError, reachableTensors, type Tensor } from '../graph/tensor.ts';
-import { ParamStore, Random, Scope } from './params.ts';
+import { ParamStore, Scope } from './params.ts';
+import { hashString, Random } from '../util/random.ts';
 
 export type AttentionKind = 'softmax' | 'performer' | 'linear';
 
@@ -114,12 +115,6 @@ export function drawFeatures(m: number, d: number, seed: number, orthogonal = tr
     }
   }
   return w;
-}
-
-function hashString(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return h >>> 0;
 }
 
 /** Seed of one layer's features for draw number `draw` (0 = inference). */

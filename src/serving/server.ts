@@ -19,7 +19,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { runSteps, sampleToken } from '../generation/decode.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
-import { Random } from '../nn/params.ts';
+import { Random } from '../util/random.ts';
 import { Batcher } from './batcher.ts';
 import { checkBearer, HttpError, readJsonBody, requestPath, sendError, sendJson } from './http.ts';
 import { Counter, Gauge, Histogram, Registry } from './metrics.ts';

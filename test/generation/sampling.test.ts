@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { sampleToken, sampleTokenBySorting as referenceSample, samplingPaths, type SamplingOptions } from '../../src/generation/sampling.ts';
 
 /** Logits of several shapes: flat (a random model's), peaked, with ties, with masked (-Infinity) ids. */

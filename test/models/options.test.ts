@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { constant, input } from '../../src/graph/ops.ts';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { buildModel, positionEmbedding } from '../../src/models/index.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
 import { maxAbsDiff, readCase, REFERENCE_DIR } from './helpers.ts';

@@ -4,7 +4,7 @@ import type { HostTensor } from '../../src/graph/dtype.ts';
 import type { Tensor } from '../../src/graph/tensor.ts';
 import { grad } from '../../src/autodiff/grad.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 
 export function randomHost(r: Random, dtype: 'float32' | 'float64', shape: number[], scale = 1): HostTensor {
   const n = shape.reduce((p, d) => p * d, 1);

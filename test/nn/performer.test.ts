@@ -9,7 +9,8 @@ import type { HostTensor } from '../../src/graph/dtype.ts';
 import { add, constant, cumsum, div, exp, input, matmul, mul, reduceMax, reduceSum, reshape, softmax, sub, transpose, trilu } from '../../src/graph/ops.ts';
 import type { Tensor } from '../../src/graph/tensor.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
-import { ParamStore, Random, Scope } from '../../src/nn/params.ts';
+import { ParamStore, Scope } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { attention } from '../../src/nn/attention.ts';
 import {
   bandedKernelAttention, causalKernelAttention, checkAttentionSpec, drawFeatures, eluFeatures, featureRedraw, kernelAttention, keyExponents, optimalFeatureShape, performerAttention,

@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { ZipWriter } from '../../src/checkpoint/zip.ts';
 import { jiebaSegmenter } from '../../src/tokenizers/cpm.ts';
 import { WordPieceTokenizer } from '../../src/tokenizers/wordpiece.ts';

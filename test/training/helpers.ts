@@ -1,7 +1,7 @@
 // A tiny BERT-MLM and deterministic batches for the Trainer tests (also run in a child process by
 // the resume test, so the two processes build exactly the same trainer).
 import { buildModel, type Model } from '../../src/models/index.ts';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { Trainer, type TrainerOptions } from '../../src/training/trainer.ts';
 import { adamW, layerwiseDecay } from '../../src/training/optimizers.ts';
 import { piecewiseLinear } from '../../src/training/schedules.ts';

@@ -13,7 +13,8 @@ import { reachableTensors, type HostTensor, type Tensor } from '../../src/graph/
 import { grad } from '../../src/autodiff/grad.ts';
 import { compile, hostTensor } from '../../src/runtime/session.ts';
 import { buildModel, type Model } from '../../src/models/index.ts';
-import { Random, Scope } from '../../src/nn/params.ts';
+import { Scope } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { Trainer, adam, dropTeaForNCopies, teaForN, teaForNCopyName, teaForNGraph, TrainingError, type TeaForNOptions } from '../../src/training/index.ts';
 import { gradientError, randomHost } from '../nn/helpers.ts';
 

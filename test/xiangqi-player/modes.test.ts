@@ -11,7 +11,7 @@ import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
 import { eloEstimate, OPENINGS } from '../../src/xiangqi/player/match.ts';
 import { puct } from '../../src/xiangqi/player/search.ts';
 import { calibrate, calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
 import { positionSequence, winnerOnly, type CorpusGame } from '../../src/xiangqi/player/dataset.ts';
 import { randomHead, tinyModel, TINY } from './fixtures.ts';

@@ -9,7 +9,7 @@ import { Position, moveToIccs } from '../../src/xiangqi/board.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { materialLead, materialValue, playMatch, randomMover, searchMover } from '../../src/xiangqi/player/match.ts';
 import { playableMoves } from '../../src/xiangqi/player/player.ts';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 import { CONVERTING_LEAD, decisive, recordGame, searchAgreement, syntheticGame, targetKind, writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
 import { BatchSampler, gameSequence, hasTarget, mixedBatchAt, packBatch, positionSequence, readCorpus } from '../../src/xiangqi/player/dataset.ts';
 import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';

@@ -9,7 +9,7 @@
  *   masking:  15% of a row's text tokens (not [CLS]/[SEP]/[PAD]), chosen a whole jieba word at a time;
  *             each chosen token becomes [MASK] (80%), a random token (10%) or stays (10%).
  */
-import { Random } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import type { Segmenter } from '../../tokenizers/cpm.ts';
 import { trimTokenizer } from '../../tokenizers/keepTokens.ts';
 import { TokenizerError, type Tokenizer } from '../../tokenizers/types.ts';

@@ -17,7 +17,8 @@ import type { Tensor } from '../../graph/tensor.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { crossEntropy } from '../../graph/composite.ts';
 import { buildBert, parseBertConfig, type BertConfig } from '../../models/bert.ts';
-import { Random, Scope, type ParamStore } from '../../nn/params.ts';
+import { Scope, type ParamStore } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import { compile, type Executable } from '../../runtime/session.ts';
 import { gatheredHead, type ModelSize } from './model.ts';
 

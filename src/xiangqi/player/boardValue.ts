@@ -8,7 +8,7 @@
  * `input: board` in its metadata; the weights are a ValueHead over a one-hot input.
  */
 import { BLACK, Position, squareAt } from '../board.ts';
-import { Random } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import type { CorpusGame } from './dataset.ts';
 import { moveFromIccs } from './vocab.ts';
 import { resultClass, valueProbs, type Calibration, type ValueHead } from './value.ts';

@@ -6,7 +6,7 @@
 import { closeSync, readFileSync } from '../../util/node/fs.ts';
 import { FileError, openRegularFile } from '../../util/files.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
-import { Random } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import { MAX_GAME_PLIES, Position, START_FEN } from '../board.ts';
 import { FORMATS, gameTokens, iccsTokens, moveFromIccs, MOVE_TOKENS, PAD, resultToken, UNKNOWN_RESULT, type ContextFormat } from './vocab.ts';
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { Position, moveTo, squareAt, BLACK, KING, type GameResult, type Move, type Outcome } from '../board.ts';
 import { moveToUci, parseUci } from '../notation.ts';
-import { Random } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import { playableMoves, type Budget, type Player } from './player.ts';
 
 /** Something that picks a legal move in a position that is not over. */

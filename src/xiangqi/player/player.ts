@@ -7,7 +7,7 @@
  * not offer a draw by repetition (see ruleChecks).
  */
 import { Position, type Move, type Side } from '../board.ts';
-import { Random } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import type { RuntimeOptions } from '../../runtime/session.ts';
 import { loadPlayerModel, type PlayerModel } from './model.ts';
 import { fitContext, MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';

@@ -10,7 +10,7 @@ import { Position, moveToIccs, type Move } from '../board.ts';
 import { materialLead, materialValue, searchMover, type Judgement } from './match.ts';
 import { moveFromIccs } from './vocab.ts';
 import { Progress } from '../../util/progress.ts';
-import { Random } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import { AtomicFile } from '../../util/files.ts';
 
 export interface SyntheticOptions {

@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, 
 import { dirname, join } from '../../util/node/path.ts';
 import { builtin } from '../../util/node/builtin.ts';
 import { input } from '../../graph/ops.ts';
-import { Random, Scope } from '../../nn/params.ts';
+import { Scope } from '../../nn/params.ts';
+import { Random } from '../../util/random.ts';
 import { gpt2 } from '../../models/gpt2.ts';
 import { compile, type Executable, type RuntimeOptions } from '../../runtime/session.ts';
 import { SafetensorsReader, writeSafetensors } from '../../checkpoint/safetensors.ts';
