@@ -3,7 +3,7 @@
  * Google's BERT checkpoints (kernel/bias/gamma/beta) so name maps to checkpoints stay short.
  */
 import { dropout as dropoutOp, rmsNorm as rmsNormOp } from '../graph/composite.ts';
-import { add, gather, gelu, layerNorm as layerNormOp, matmul, relu, reshape, tanh, transpose } from '../graph/ops.ts';
+import { add, gather, gelu, layerNorm as layerNormOp, matmul, mul, relu, reshape, sigmoid, tanh, transpose } from '../graph/ops.ts';
 import { GraphError, formatShape, type Tensor } from '../graph/tensor.ts';
 import { initializers, type Init, type Scope } from './params.ts';
 
@@ -16,7 +16,12 @@ export function activate(x: Tensor, activation: Activation): Tensor {
     case 'gelu_tanh': return gelu(x, 'tanh');
     case 'relu': return relu(x);
     case 'tanh': return tanh(x);
-    default: throw new GraphError('activate', `unknown activation '${activation}'`);
+    case 'swish': return mul(x, sigmoid(x)); // = SiLU
+    default: {
+      // Exhaustive: a new Activation without a case is a type error here; a bad string from JS is refused.
+      const unknown: never = activation;
+      throw new GraphError('activate', `unknown activation '${unknown}' (valid: linear, gelu, gelu_tanh, relu, tanh, swish)`);
+    }
   }
 }
 
