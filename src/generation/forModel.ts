@@ -1,19 +1,19 @@
 /** Incremental decoding for a built Model, by family. */
 import type { Model } from '../models/build.ts';
 import type { GPT2Config } from '../models/gpt2.ts';
+import { GPT2_FAMILIES } from '../models/gpt2Family.ts';
 import { T5_FAMILIES, type T5Config } from '../models/t5.ts';
 import { GPT2Decoder, type DecoderRuntimeOptions, type IncrementalLM } from './causalLM.ts';
 import { T5Seq2Seq } from './seq2seq.ts';
 import { BertDecoder } from './bertDecoder.ts';
-import type { BertConfig } from '../models/bert.ts';
+import { BERT_FAMILIES, type BertConfig } from '../models/bert.ts';
 
 
-const BERT_FAMILIES = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'];
 
 /** A decoder-only model's KV-cached decoder: GPT-2 / CPM-LM, or a BERT-shaped `lm` / `unilm`. */
 export function decoderFor(model: Model, runtime: DecoderRuntimeOptions = {}): IncrementalLM {
   if (model.options.quantize) runtime = { quantize: model.options.quantize, ...runtime }; // a quantized model decodes with int8 weights
-  if (model.family === 'gpt2' || model.family === 'cpm') {
+  if (GPT2_FAMILIES.includes(model.family)) {
     const c = model.config as GPT2Config;
     return new GPT2Decoder(model.store, { ...c, vocabSize: model.options.keepTokens?.length ?? c.vocabSize }, runtime, model.options.attention);
   }

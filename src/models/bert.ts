@@ -76,8 +76,11 @@ const BERT_KEYS = [
   'summary_first_dropout', 'summary_proj_to_labels', 'gradient_checkpointing', 'layer_norm_epsilon',
 ];
 
+/** The BERT-shaped families: one encoder code path, told apart by config and weight names. */
+export const BERT_FAMILIES: readonly string[] = ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'];
+
 export function parseBertConfig(raw: Record<string, unknown>, family: string, source = 'config'): BertConfig {
-  if (!['bert', 'roberta', 'albert', 'albert_unshared', 'electra'].includes(family)) throw new ConfigError(`${source}: '${family}' is not a BERT-shaped family`);
+  if (!BERT_FAMILIES.includes(family)) throw new ConfigError(`${source}: '${family}' is not a BERT-shaped family`);
   const c = readConfig(raw, BERT_KEYS, source);
   const hiddenSize = c.int('hidden_size');
   const pet = c.optional('position_embedding_type');
@@ -549,7 +552,7 @@ export function bertMaxLength(c: BertConfig, o: BuildOptions): { tokens: number;
 }
 
 export const bertFamily: FamilyDefinition<BertConfig> & { loss: typeof bertLoss; maxLength: typeof bertMaxLength } = {
-  names: ['bert', 'roberta', 'albert', 'albert_unshared', 'electra'],
+  names: BERT_FAMILIES,
   applications: BERT_APPLICATIONS,
   parseConfig: (raw, family) => parseBertConfig(raw, family),
   build: buildBert,

@@ -64,7 +64,7 @@ export type Naming = 'hf' | 'google';
 
 export interface FamilyDefinition<C = any> {
   /** e.g. 'bert', 'roberta', 'albert', 'albert_unshared', 'electra', 'gpt2', 't5', 't5.1.1', 'mt5'. */
-  names: string[];
+  names: readonly string[];
   applications: string[];
   parseConfig(raw: Record<string, unknown>, family: string): C;
   /**

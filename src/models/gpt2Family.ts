@@ -119,8 +119,11 @@ export function gpt2WeightMap(c: GPT2Config, _application: string, naming: Namin
   return map;
 }
 
+/** The GPT-2-shaped families (CPM-LM is GPT-2 with its own tokenizer). */
+export const GPT2_FAMILIES: readonly string[] = ['gpt2', 'cpm'];
+
 export const gpt2Family: FamilyDefinition<GPT2Config> & { loss: typeof gpt2Loss; maxLength(c: GPT2Config, o: BuildOptions): { tokens: number; hint?: string } } = {
-  names: ['gpt2', 'cpm'],
+  names: GPT2_FAMILIES,
   applications: ['lm'],
   parseConfig: (raw) => parseGpt2Config(raw),
   build: buildGpt2,

@@ -19,11 +19,12 @@ import type { Tokenizer } from '../tokenizers/types.ts';
 import { generatorFor } from '../generation/forModel.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
 import { HttpError } from './http.ts';
+import { BERT_FAMILIES } from '../models/bert.ts';
+import { GPT2_FAMILIES } from '../models/gpt2Family.ts';
 import { T5_FAMILIES } from '../models/t5.ts';
 
 export type Capability = 'tokenize' | 'embeddings' | 'fill-mask' | 'classify' | 'completions';
 
-const BERT_FAMILIES = new Set(['bert', 'roberta', 'albert', 'albert_unshared', 'electra']);
 
 export interface EncodedRow {
   ids: number[];
@@ -45,7 +46,7 @@ export class ServedModel {
     // A saved directory rebuilds its own application and head; an HF *ForSequenceClassification
     // config loads as a classifier with its labels.
     let model = buildModel(dir, { checkpoint: dir });
-    if (BERT_FAMILIES.has(family) && !model.labels && model.application === 'encoder') {
+    if (BERT_FAMILIES.includes(family) && !model.labels && model.application === 'encoder') {
       // Serve fill-mask when the checkpoint has a trained MLM head (a fresh one would predict noise).
       try {
         const mlm = buildModel(dir, { checkpoint: dir, application: 'mlm' });
@@ -57,8 +58,8 @@ export class ServedModel {
     const labels = model.application === 'encoder' && model.outputs.logits ? model.labels : undefined;
     const served = new ServedModel(id, dir, model, tokenizer);
     served.labels = labels;
-    if (family === 'gpt2' || family === 'cpm' || T5_FAMILIES.includes(family)) served.capabilities.add('completions');
-    if (BERT_FAMILIES.has(family)) served.capabilities.add('embeddings');
+    if (GPT2_FAMILIES.includes(family) || T5_FAMILIES.includes(family)) served.capabilities.add('completions');
+    if (BERT_FAMILIES.includes(family)) served.capabilities.add('embeddings');
     if (model.application === 'mlm') served.capabilities.add('fill-mask');
     if (labels) served.capabilities.add('classify');
     return served;

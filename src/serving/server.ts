@@ -24,6 +24,7 @@ import { Batcher } from './batcher.ts';
 import { checkBearer, HttpError, readJsonBody, requestPath, sendError, sendJson } from './http.ts';
 import { Counter, Gauge, Histogram, Registry } from './metrics.ts';
 import type { EncodedRow, ServedModel } from './models.ts';
+import { GPT2_FAMILIES } from '../models/gpt2Family.ts';
 
 export interface ModelServerOptions {
   models: ServedModel[];
@@ -318,7 +319,7 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     let text = '', sent = 0, finish = 'length', failure: unknown;
     const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
     const job: GenerationJob = {
-      lm: g.lm, prompt: g.prompt, endIds: g.endIds, maxTokens, shared: m.model.family === 'gpt2' || m.model.family === 'cpm', finished: false,
+      lm: g.lm, prompt: g.prompt, endIds: g.endIds, maxTokens, shared: GPT2_FAMILIES.includes(m.model.family), finished: false,
       choose: (logits, offset, history) => (temperature === 0 ? argmax(logits, offset, g.lm.vocabSize) : sampleToken(logits, offset, g.lm.vocabSize, sampling, rng, g.prompt, history)),
       accept(token) {
         if (signal.aborted) return this.finish('cancelled'); // client gone or timed out: the row ends
