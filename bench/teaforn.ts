@@ -92,7 +92,8 @@ if (o.config && !o.vocab) throw new Error('--config (random weights) needs --voc
 /** The model every run starts from: the base directory, or --config's random weights with --vocab trimmed to the training pairs' tokens. */
 const source = o.config ? { config: o.config, vocab: o.vocab, corpus: train.flatMap((r) => [r.source, r.target]) } : { base: o.base };
 
-type Metrics = Record<'rouge-1' | 'rouge-2' | 'rouge-l' | 'bleu', number>;
+/** Test scores at one beam, and the mean length of the titles written (characters; absent in runs before 2026-12-05 12:00). */
+type Metrics = Record<'rouge-1' | 'rouge-2' | 'rouge-l' | 'bleu', number> & { chars?: number };
 interface Run {
   key: string; seed: number; n: number; budget: 'steps' | 'time'; steps: number;
   trainSeconds: number; msPerStep: number; firstLoss: number; lastLoss: number; evalSeconds: number;
@@ -166,7 +167,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   for (const beam of o.beams) {
     if (!scores[`beam${beam}`]) {
       const titles = await task.generate(model, test.map((r: Seq2SeqRow) => r.source), beam);
-      scores[`beam${beam}`] = generationScores(titles, test.map((r) => r.target));
+      scores[`beam${beam}`] = { ...generationScores(titles, test.map((r) => r.target)), chars: titles.reduce((n, t) => n + [...t].length, 0) / titles.length };
       saveProgress();
     }
     decoding.tick(1, { beam, 'rouge-l': +scores[`beam${beam}`]!['rouge-l'].toFixed(4) });
@@ -262,10 +263,11 @@ if (overhead) {
   console.log(`\nTime per step measured apart (batch ${o.batch}, ${o.overheadReps} interleaved rounds, median): ${[...overhead].map(([n, ms]) => `N = ${n} ${ms.toFixed(0)} ms (${(ms / overhead.get(1)!).toFixed(2)}x)`).join(', ')}`);
 }
 for (const budget of ['steps', 'time'] as const) {
-  console.log(`\n${budget === 'steps' ? `Same steps (${o.steps})` : 'Same wall clock (N = 1\'s training time)'}: test scores x100\n\n| N | beam | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU |\n|---|---:|---|---|---|---|`);
+  console.log(`\n${budget === 'steps' ? `Same steps (${o.steps})` : 'Same wall clock (N = 1\'s training time)'}: test scores x100; title length in characters (the references: ${(test.reduce((n, r) => n + [...r.target].length, 0) / test.length).toFixed(1)})\n\n| N | beam | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | title length |\n|---|---:|---|---|---|---|---|`);
   for (const n of o.ns) for (const beam of o.beams) {
     const g = group(n, budget).map((r) => r.scores[`beam${beam}`]!);
-    console.log(`| ${n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} |`);
+    const chars = g.flatMap((s) => (s.chars === undefined ? [] : [s.chars]));
+    console.log(`| ${n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} | ${chars.length ? `${pm(chars, 1, 1)}${chars.length < g.length ? ` (${chars.length} runs)` : ''}` : '-'} |`);
   }
 }
 console.log(JSON.stringify({ bench: 'teaforn', settings: { ...settings, seeds: o.seeds, ns: o.ns, beams: o.beams }, overheadMs: overhead ? Object.fromEntries(overhead) : null, runs: runs.map(({ key: _key, ...r }) => r) }));
