@@ -31,10 +31,12 @@
  * runs already there, so a long run can be resumed, and the tables are made from the file. A run in
  * progress is checkpointed too (with --out): its trainer state, step times and losses every
  * --checkpoint-minutes (default 10) and at the end of training, and each beam's scores as it is
- * decoded, under OUT.ckpt/; a rerun continues it from there, and the checkpoint is deleted once the
- * run is in OUT. The batch order and the schedule continue exactly (they depend on the step only);
- * the dropout masks restart from the seed (ONNX Runtime keeps the generator inside the session), so
- * a resumed run is not bit for bit the one that never stopped, and its ms/step mixes two processes.
+ * decoded, under OUT.ckpt/ (--checkpoint-minutes 0: none); a rerun continues it from there, and the
+ * checkpoint is deleted once the run is in OUT. The batch order and the schedule continue exactly
+ * (they depend on the step only); the dropout masks (and the Gumbel feed's noise) restart from the
+ * seed, as ONNX Runtime keeps the generator inside the session, so a resumed run is not bit for bit
+ * the one that never stopped, and its ms/step mixes two processes (the median keeps the resumed
+ * process's slow first step out).
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -107,25 +109,32 @@ if (o.out) mkdirSync(dirname(o.out), { recursive: true });
 if (o.out && existsSync(o.out)) for (const line of readFileSync(o.out, 'utf8').split('\n').filter(Boolean)) { const r = JSON.parse(line) as Run; done.set(r.key, r); }
 
 /** A run's progress beside its trainer state in the checkpoint directory: what `Run` needs that the trainer does not hold. */
-interface RunProgress { key: string; times: number[]; losses: number[]; scores: Record<string, Metrics> }
+interface RunProgress { key: string; steps: number; times: number[]; losses: number[]; scores: Record<string, Metrics>; decodeSeconds: number }
 
 /**
- * The checkpoint of a run in progress (trainer state + RunProgress), if --out is given and one was
- * left by an earlier process for exactly this run; undefined otherwise.
+ * Where a run in progress is checkpointed (with --out), and what an earlier process left there for
+ * exactly this run (its key and its number of steps: a same-time run's steps follow other runs'
+ * times), if anything usable.
  */
-function checkpointOf(key: string): { dir: string; saved?: RunProgress } | undefined {
+function checkpointOf(key: string, steps: number): { dir: string; saved?: RunProgress } | undefined {
   if (!o.out || !(o.checkpointMinutes > 0)) return undefined;
-  const dir = join(`${o.out}.ckpt`, createHash('sha1').update(key).digest('hex').slice(0, 16));
+  const dir = join(`${o.out}.ckpt`, createHash('sha1').update(`${key}|${steps}`).digest('hex').slice(0, 16));
+  let saved: RunProgress, step: number;
   try {
-    const saved = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as RunProgress;
-    const step = (JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as { step: number }).step;
-    // progress.json is written after the trainer state: a process stopped in between leaves them out of step.
-    if (saved.key === key && step === saved.times.length) return { dir, saved };
-    console.error(`${dir}: the checkpoint's trainer (step ${step}) and progress (${saved.times.length} steps) differ; starting the run over`);
+    saved = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as RunProgress;
+    step = (JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as { step: number }).step;
   } catch {
-    // no checkpoint (or an unreadable one): start the run over
+    return { dir }; // no checkpoint (or an unreadable one): start the run over
   }
-  return { dir };
+  // progress.json is written before the trainer state, so it may hold steps the trainer lost (a
+  // process stopped in between): those are cut off and redone. Scores exist only after the last step.
+  const scored = Object.keys(saved.scores ?? {}).length > 0;
+  if (saved.key !== key || saved.steps !== steps || !Number.isInteger(step) || saved.times.length < step || (scored && step !== steps)) {
+    console.error(`${dir}: the checkpoint does not fit this run (trainer at step ${step}, progress at ${saved.times?.length}); starting the run over`);
+    return { dir };
+  }
+  saved.times.length = saved.losses.length = step;
+  return { dir, saved };
 }
 
 /** Fine-tune a fresh copy of the base for `steps` steps with N passes; score the test titles at every beam. */
@@ -139,11 +148,28 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
     store: model.store, loss: teaForN(model, teaOptions(n, o.feed, o.shared)), clipNorm: 1, seed,
     optimizer: adamW(piecewiseLinear(o.lr, { [warmup]: 1, [steps]: 0.1 })), // as finetune(): warm up, then down to lr/10
   });
-  const checkpoint = checkpointOf(key);
-  const { times, losses, scores }: RunProgress = checkpoint?.saved ?? { key, times: [], losses: [], scores: {} };
-  if (checkpoint?.saved) trainer.restore(checkpoint.dir);
-  const saveProgress = () => checkpoint && writeFileAtomic(join(checkpoint.dir, 'progress.json'), JSON.stringify({ key, times, losses, scores }));
-  const saveCheckpoint = () => { if (checkpoint) { trainer.save(checkpoint.dir); saveProgress(); } };
+  const checkpoint = checkpointOf(key, steps);
+  let progressSoFar: RunProgress = { key, steps, times: [], losses: [], scores: {}, decodeSeconds: 0 };
+  if (checkpoint?.saved) {
+    try {
+      trainer.restore(checkpoint.dir);
+      progressSoFar = checkpoint.saved;
+    } catch (e) {
+      // A failed restore may have written some weights: drop the checkpoint and this model, start over.
+      console.error(`${checkpoint.dir}: cannot restore (${(e as Error).message}); starting the run over`);
+      await trainer.dispose();
+      rmSync(checkpoint.dir, { recursive: true, force: true });
+      return run(seed, n, budget, steps);
+    }
+  }
+  const { times, losses, scores } = progressSoFar;
+  const saveProgress = () => {
+    if (!checkpoint) return;
+    mkdirSync(checkpoint.dir, { recursive: true });
+    writeFileAtomic(join(checkpoint.dir, 'progress.json'), JSON.stringify(progressSoFar));
+  };
+  // Progress first: a stop between the two leaves progress ahead of the trainer, which checkpointOf cuts back.
+  const saveCheckpoint = () => { if (checkpoint) { saveProgress(); trainer.save(checkpoint.dir); } };
   const perEpoch = Math.ceil(train.length / o.batch);
   const resumedAt = times.length;
   const progress = new Progress({ label: `seed ${seed} N=${n} ${budget}${resumedAt ? ` (resumed at step ${resumedAt})` : ''}`, total: steps - resumedAt, unit: 'step' });
@@ -162,12 +188,13 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   }
   progress.finish();
   await trainer.dispose(); // 5 runs per seed in one process
-  const started = performance.now();
   const decoding = new Progress({ label: `seed ${seed} N=${n} ${budget}: test titles`, total: o.beams.length, unit: 'beam' });
   for (const beam of o.beams) {
     if (!scores[`beam${beam}`]) {
+      const started = performance.now();
       const titles = await task.generate(model, test.map((r: Seq2SeqRow) => r.source), beam);
       scores[`beam${beam}`] = { ...generationScores(titles, test.map((r) => r.target)), chars: titles.reduce((n, t) => n + [...t].length, 0) / titles.length };
+      progressSoFar.decodeSeconds += (performance.now() - started) / 1000;
       saveProgress();
     }
     decoding.tick(1, { beam, 'rouge-l': +scores[`beam${beam}`]!['rouge-l'].toFixed(4) });
@@ -176,7 +203,7 @@ async function run(seed: number, n: number, budget: 'steps' | 'time', steps: num
   const sorted = times.slice(1).sort((x, y) => x - y);
   const result: Run = {
     key, seed, n, budget, steps, trainSeconds: times.reduce((s, x) => s + x, 0) / 1000, msPerStep: sorted.length ? sorted[Math.floor(sorted.length / 2)]! : times[0]!,
-    firstLoss: losses[0]!, lastLoss: losses.at(-1)!, evalSeconds: (performance.now() - started) / 1000, scores,
+    firstLoss: losses[0]!, lastLoss: losses.at(-1)!, evalSeconds: progressSoFar.decodeSeconds, scores,
   };
   if (o.out) appendFileSync(o.out, `${JSON.stringify(result)}\n`);
   if (checkpoint) rmSync(checkpoint.dir, { recursive: true, force: true });
