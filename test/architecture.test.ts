@@ -37,6 +37,8 @@ function allowedImports(rows: [string, string][]): Map<string, Set<string>> {
       const plus = /^everything (\S+) may import, plus (.*)$/.exec(cell);
       set = plus ? [...allowed.get(plus[1]!.replace(/\/$/, ''))!, ...names(plus[2]!)] : names(cell);
     }
+    // "imports only from the layers listed above it": a named folder's row comes earlier (util is apart, at the end).
+    for (const name of set) if (cell !== 'everything' && name !== 'util') assert.ok(folders.indexOf(name) < i, `ARCHITECTURE.md: ${folder} may import ${name}, whose row comes below it`);
     for (const name of set) assert.ok(folders.includes(name) || name === 'util' || name === 'xiangqi/player', `ARCHITECTURE.md: ${folder}'s row names '${name}', which is not a folder of the table`);
     allowed.set(folder, new Set(set));
   });
@@ -74,8 +76,8 @@ test('every relative import in src/ follows the import table of docs/ARCHITECTUR
     if (dirname(file) === src) continue; // index.ts, browser.ts: the public entries import everything
     const from = folderOf(file, folders);
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/g)) {
-      const target = resolve(dirname(file), (m[1] ?? m[2])!);
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?from\s*'(\.[^']+)'|(?:^|\n)\s*import\s*'(\.[^']+)'|\bimport\(\s*'(\.[^']+)'\s*\)/g)) {
+      const target = resolve(dirname(file), (m[1] ?? m[2] ?? m[3])!);
       checked++;
       if (dirname(target) === src) {
         broken.push(`${relative(root, file)} imports the public entry ${relative(root, target)}`);

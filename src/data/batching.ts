@@ -5,14 +5,10 @@
  * AsyncIterable). Each epoch's order depends only on (seed, epoch), so a run can be reproduced and
  * resumed at any epoch.
  */
-import { Random } from '../util/random.ts';
-import { DataError } from './read.ts';
+import { seededRandom } from '../util/random.ts';
 
-/** The shared host generator (util/random.ts, mulberry32) as a function: the same stream as `new Random(seed).next`. */
-export function seededRandom(seed: number): () => number {
-  const r = new Random(seed);
-  return () => r.next();
-}
+export { seededRandom };
+import { DataError } from './read.ts';
 
 /** A seed for epoch `epoch` of a run seeded with `seed`. */
 const epochSeed = (seed: number, epoch: number) => (seed ^ Math.imul(epoch + 1, 0x9e3779b9)) >>> 0;

@@ -60,7 +60,8 @@ export function parseActivation(name: unknown, where: string): Activation {
     case 'gelu_new': case 'gelu_pytorch_tanh': case 'gelu_fast': return 'gelu_tanh';
     case 'relu': return 'relu';
     case 'tanh': return 'tanh';
-    default: throw new ConfigError(`${where}: unsupported activation ${JSON.stringify(name)} (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, tanh)`);
+    case 'silu': case 'swish': return 'swish';
+    default: throw new ConfigError(`${where}: unsupported activation ${JSON.stringify(name)} (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, tanh, silu, swish)`);
   }
 }
 

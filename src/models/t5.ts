@@ -15,7 +15,7 @@
  * self-attention caches) returning the new caches, so a KV-cached generation step reuses it.
  */
 import { crossEntropy } from '../graph/composite.ts';
-import { add, concat, constant, exp, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sigmoid, sub, transpose } from '../graph/ops.ts';
+import { add, concat, constant, exp, gather, input, lessOrEqual, matmul, maximum, mul, neg, range, reshape, sub, transpose } from '../graph/ops.ts';
 import { dimAdd, GraphError, type Dim, type Tensor } from '../graph/tensor.ts';
 import { andMasks, attention, paddingMask, type LayerCache, type RelativeBand } from '../nn/attention.ts';
 import { activate, dense, dropout, embedding, rmsNorm } from '../nn/layers.ts';
@@ -138,16 +138,12 @@ function positionBias(table: Tensor, c: T5Config, bidirectional: boolean, relati
 
 // ---- blocks ---------------------------------------------------------------------------------
 
-function silu(x: Tensor): Tensor {
-  return mul(x, sigmoid(x));
-}
-
 function ffnActivation(x: Tensor, activation: T5Activation): Tensor {
   switch (activation) {
     case 'relu': return activate(x, 'relu');
     case 'gelu': return activate(x, 'gelu');
     case 'gelu_new': return activate(x, 'gelu_tanh');
-    case 'silu': return silu(x);
+    case 'silu': return activate(x, 'swish');
   }
 }
 

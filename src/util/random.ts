@@ -24,6 +24,12 @@ export class Random {
   }
 }
 
+/** `new Random(seed).next` as a function: a seeded source for shuffling and sampling. */
+export function seededRandom(seed: number): () => number {
+  const r = new Random(seed);
+  return () => r.next();
+}
+
 /** 32-bit FNV-1a of a string's UTF-16 code units: a seed from a name (a parameter's, a layer's). */
 export function hashString(s: string): number {
   let h = 2166136261;

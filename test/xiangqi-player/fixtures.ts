@@ -8,7 +8,7 @@ import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
 import { savePlayerModel, type PlayerModel } from '../../src/xiangqi/player/model.ts';
 import { FORMATS, type ContextFormat } from '../../src/xiangqi/player/vocab.ts';
 import type { ValueHead } from '../../src/xiangqi/player/value.ts';
-import { Random } from '../../src/nn/params.ts';
+import { Random } from '../../src/util/random.ts';
 
 export const TINY: GPT2Config = { vocabSize: FORMATS.position.vocabSize, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, maxPosition: 128 };
 

@@ -7,7 +7,6 @@
  * not offer a draw by repetition (see ruleChecks).
  */
 import { Position, type Move, type Side } from '../board.ts';
-import { Random } from '../../util/random.ts';
 import type { RuntimeOptions } from '../../runtime/session.ts';
 import { loadPlayerModel, type PlayerModel } from './model.ts';
 import { fitContext, MoveScorer, withProbabilities, type ScoredMove } from './scorer.ts';
@@ -311,5 +310,3 @@ export function playableMoves(pos: Position): Move[] {
   return playable.length ? playable : legal;
 }
 
-/** A seeded random source for reproducible sampling. */
-export const seededRandom = (seed: number): (() => number) => { const r = new Random(seed); return () => r.next(); };
