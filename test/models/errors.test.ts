@@ -42,6 +42,10 @@ test('unsupported config keys and values are refused, naming the file and key; r
     assert.throws(() => buildModel(path), /position_embedding_type 'relative_key' is not supported/);
     writeFileSync(path, JSON.stringify({ ...bertConfig(), hidden_act: 'mish' }));
     assert.throws(() => buildModel(path), /hidden_act: unsupported activation "mish"/);
+    for (const act of ['silu', 'swish']) { // Hugging Face's names for x * sigmoid(x)
+      writeFileSync(path, JSON.stringify({ ...bertConfig(), hidden_act: act }));
+      assert.equal((buildModel(path).config as { hiddenAct: string }).hiddenAct, 'swish');
+    }
     writeFileSync(path, JSON.stringify({ ...bertConfig(), hidden_size: '32' }));
     assert.throws(() => buildModel(path), /'hidden_size' must be an integer, got "32"/);
     const { vocab_size: _, ...noVocab } = bertConfig();
