@@ -14,7 +14,11 @@
  *
  *   npm run bench -- teaforn [--base models/chinese-small | --config t5.json --vocab spm.model] [--steps 440] [--seeds 1,2,3] [--ns 1,2,3]
  *     [--feed hidden|topk|gumbel] [--k 8] [--tau 1] [--unshared] [--beams 1,2,4,8] [--batch 32] [--lr 1e-4] [--maxlen 128]
- *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--checkpoint-minutes 10] [--overhead-reps 8]
+ *     [--train-limit N] [--test-limit N] [--out runs.jsonl] [--checkpoint-minutes 10] [--overhead-reps 8] [--tf-multiples 2,3]
+ *
+ * `--tf-multiples 2,3` also trains teacher forcing for 2 and 3 times --steps (each with its own
+ * schedule): the compute that N = 2 and 3 spend at the same steps, to tell TeaForN's same-steps gain
+ * from the effect of more compute.
  *
  * The time per step of the runs drifts with whatever else the machine does, so the overhead is also
  * measured apart: one trainer per N on the same batch, their steps interleaved round-robin
@@ -55,7 +59,7 @@ const { values: a } = parseArgs({
     ns: { type: 'string', default: '1,2,3' }, feed: { type: 'string', default: 'hidden' }, k: { type: 'string' }, beams: { type: 'string', default: '1,2,4,8' },
     batch: { type: 'string', default: '32' }, lr: { type: 'string', default: '1e-4' }, maxlen: { type: 'string', default: '128' },
     'max-target': { type: 'string', default: '32' }, 'overhead-reps': { type: 'string', default: '8' }, 'train-limit': { type: 'string' }, 'test-limit': { type: 'string' }, out: { type: 'string' },
-    tau: { type: 'string' }, 'checkpoint-minutes': { type: 'string', default: '10' }, unshared: { type: 'boolean', default: false }, overhead: { type: 'boolean', default: false }, variants: { type: 'string', default: '1,2,3' },
+    tau: { type: 'string' }, 'tf-multiples': { type: 'string', default: '' }, 'checkpoint-minutes': { type: 'string', default: '10' }, unshared: { type: 'boolean', default: false }, overhead: { type: 'boolean', default: false }, variants: { type: 'string', default: '1,2,3' },
   },
 });
 const list = (s: string) => s.split(',').map(Number);
@@ -63,7 +67,7 @@ const o = {
   base: a.config ? undefined : a.base!, config: a.config, vocab: a.vocab, steps: Number(a.steps), seeds: list(a.seeds!), ns: list(a.ns!), feed: a.feed as TeaForNFeed, k: a.k ? Number(a.k) : a.feed === 'topk' ? 8 : undefined,
   beams: list(a.beams!), batch: Number(a.batch), lr: Number(a.lr), maxlen: Number(a.maxlen), maxTarget: Number(a['max-target']),
   trainLimit: a['train-limit'] ? Number(a['train-limit']) : Infinity, testLimit: a['test-limit'] ? Number(a['test-limit']) : Infinity, out: a.out,
-  overheadReps: Number(a['overhead-reps']), checkpointMinutes: Number(a['checkpoint-minutes']), overhead: a.overhead!, tau: a.tau ? Number(a.tau) : undefined, shared: !a.unshared,
+  overheadReps: Number(a['overhead-reps']), tfMultiples: a['tf-multiples'] ? list(a['tf-multiples']) : [], checkpointMinutes: Number(a['checkpoint-minutes']), overhead: a.overhead!, tau: a.tau ? Number(a.tau) : undefined, shared: !a.unshared,
 };
 /** teaForN's options for N passes with this feed (k for topk, τ for gumbel from the flags). */
 const teaOptions = (n: number, feed: TeaForNFeed, shared: boolean): TeaForNOptions => ({
@@ -84,6 +88,7 @@ function parseVariant(spec: string): Variant {
 for (const [name, xs] of [['steps', [o.steps]], ['seeds', o.seeds], ['ns', o.ns], ['beams', o.beams], ['batch', [o.batch]], ['maxlen', [o.maxlen]]] as const) {
   if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < (name === 'seeds' ? 0 : 1))) throw new Error(`--${name} must be ${name === 'seeds' ? 'non-negative' : 'positive'} integers, got ${xs.join(',')}`);
 }
+if (o.tfMultiples.some((m) => !Number.isInteger(m) || m < 2)) throw new Error(`--tf-multiples must be integers >= 2, got ${a['tf-multiples']}`);
 if (!(o.checkpointMinutes >= 0)) throw new Error(`--checkpoint-minutes must be a non-negative number (0: no checkpoints), got ${a['checkpoint-minutes']}`);
 if (!(o.lr > 0)) throw new Error(`--lr must be a positive number, got ${a.lr}`);
 if (!o.ns.includes(1)) throw new Error('--ns must include 1: teacher forcing is the baseline (and sets the wall-clock budget)');
@@ -95,9 +100,12 @@ if (o.config && !o.vocab) throw new Error('--config (random weights) needs --voc
 const source = o.config ? { config: o.config, vocab: o.vocab, corpus: train.flatMap((r) => [r.source, r.target]) } : { base: o.base };
 
 /** Test scores at one beam, and the mean length of the titles written (characters; absent in runs before 2026-12-05 12:00). */
+/** 'steps': --steps; 'time': N = 1's wall clock; `x${m}`: teacher forcing for m × --steps (N = m's compute at the same steps). */
+type Budget = 'steps' | 'time' | `x${number}`;
+
 type Metrics = Record<'rouge-1' | 'rouge-2' | 'rouge-l' | 'bleu', number> & { chars?: number };
 interface Run {
-  key: string; seed: number; n: number; budget: 'steps' | 'time'; steps: number;
+  key: string; seed: number; n: number; budget: Budget; steps: number;
   trainSeconds: number; msPerStep: number; firstLoss: number; lastLoss: number; evalSeconds: number;
   scores: Record<string, Metrics>;
 }
@@ -138,7 +146,7 @@ function checkpointOf(key: string, steps: number): { dir: string; saved?: RunPro
 }
 
 /** Fine-tune a fresh copy of the base for `steps` steps with N passes; score the test titles at every beam. */
-async function run(seed: number, n: number, budget: 'steps' | 'time', steps: number): Promise<Run> {
+async function run(seed: number, n: number, budget: Budget, steps: number): Promise<Run> {
   const key = keyOf(seed, n, budget);
   const saved = done.get(key);
   if (saved) return saved;
@@ -265,6 +273,7 @@ for (const seed of o.seeds) {
     // The same wall clock: N = 1's steps at its median time per step, spent at this N's median time per step.
     runs.push(await run(seed, n, 'time', Math.max(1, Math.round((o.steps * base.msPerStep) / same.msPerStep))));
   }
+  for (const m of o.tfMultiples) runs.push(await run(seed, 1, `x${m}`, o.steps * m));
 }
 
 const overhead = o.overheadReps > 0
@@ -277,7 +286,8 @@ const stats = (xs: number[]) => {
   return { mean, sd };
 };
 const pm = (xs: number[], scale = 100, digits = 2) => { const s = stats(xs); return `${(s.mean * scale).toFixed(digits)} ± ${(s.sd * scale).toFixed(digits)}`; };
-const group = (n: number, budget: 'steps' | 'time') => runs.filter((r) => r.n === n && (n === 1 || r.budget === budget));
+// N = 1's run at --steps is the baseline of both the same-steps and the same-time tables.
+const group = (n: number, budget: Budget) => runs.filter((r) => r.n === n && r.budget === (n === 1 && budget === 'time' ? 'steps' : budget));
 const baseMs = stats(group(1, 'steps').map((r) => r.msPerStep)).mean;
 
 console.log(`CSL title generation, ${o.config ? `random weights (${o.config}, ${o.vocab})` : o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : o.feed === 'gumbel' ? ` (τ ${o.tau ?? 1})` : ''}${o.shared ? '' : ', unshared'}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
@@ -289,12 +299,21 @@ for (const n of o.ns) for (const budget of n === 1 ? ['steps' as const] : ['step
 if (overhead) {
   console.log(`\nTime per step measured apart (batch ${o.batch}, ${o.overheadReps} interleaved rounds, median): ${[...overhead].map(([n, ms]) => `N = ${n} ${ms.toFixed(0)} ms (${(ms / overhead.get(1)!).toFixed(2)}x)`).join(', ')}`);
 }
-for (const budget of ['steps', 'time'] as const) {
-  console.log(`\n${budget === 'steps' ? `Same steps (${o.steps})` : 'Same wall clock (N = 1\'s training time)'}: test scores x100; title length in characters (the references: ${(test.reduce((n, r) => n + [...r.target].length, 0) / test.length).toFixed(1)})\n\n| N | beam | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | title length |\n|---|---:|---|---|---|---|---|`);
-  for (const n of o.ns) for (const beam of o.beams) {
+for (const m of o.tfMultiples) {
+  const g = group(1, `x${m}`);
+  console.log(`| 1 | ${m} × the steps | ${pm(g.map((r) => r.steps), 1, 0)} | ${pm(g.map((r) => r.msPerStep), 1, 0)} | ${(stats(g.map((r) => r.msPerStep)).mean / baseMs).toFixed(2)}x | ${pm(g.map((r) => r.firstLoss), 1, 3)} → ${pm(g.map((r) => r.lastLoss), 1, 3)} |`);
+}
+const tables: [string, [number, Budget][]][] = [
+  [`Same steps (${o.steps})`, o.ns.map((n) => [n, 'steps'])],
+  ['Same wall clock (N = 1\'s training time)', o.ns.map((n) => [n, 'time'])],
+  ...(o.tfMultiples.length ? [[`Teacher forcing for ${o.tfMultiples.map((m) => `${m}×`).join(' and ')} the steps (the compute of N = ${o.tfMultiples.join(' and ')} at the same steps), beside N = 1`, [[1, 'steps'], ...o.tfMultiples.map((m): [number, Budget] => [1, `x${m}`])]] as [string, [number, Budget][]]] : []),
+];
+for (const [title, rows] of tables) {
+  console.log(`\n${title}: test scores x100; title length in characters (the references: ${(test.reduce((n, r) => n + [...r.target].length, 0) / test.length).toFixed(1)})\n\n| N | beam | ROUGE-1 | ROUGE-2 | ROUGE-L | BLEU | title length |\n|---|---:|---|---|---|---|---|`);
+  for (const [n, budget] of rows) for (const beam of o.beams) {
     const g = group(n, budget).map((r) => r.scores[`beam${beam}`]!);
     const chars = g.flatMap((s) => (s.chars === undefined ? [] : [s.chars]));
-    console.log(`| ${n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} | ${chars.length ? `${pm(chars, 1, 1)}${chars.length < g.length ? ` (${chars.length} runs)` : ''}` : '-'} |`);
+    console.log(`| ${budget.startsWith('x') ? `1 (${budget.slice(1)}× steps)` : n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} | ${chars.length ? `${pm(chars, 1, 1)}${chars.length < g.length ? ` (${chars.length} runs)` : ''}` : '-'} |`);
   }
 }
 console.log(JSON.stringify({ bench: 'teaforn', settings: { ...settings, seeds: o.seeds, ns: o.ns, beams: o.beams }, overheadMs: overhead ? Object.fromEntries(overhead) : null, runs: runs.map(({ key: _key, ...r }) => r) }));
