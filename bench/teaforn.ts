@@ -42,7 +42,6 @@
  * the one that never stopped, and its ms/step mixes two processes (the median keeps the resumed
  * process's slow first step out).
  */
-import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -51,6 +50,7 @@ import { generationScores } from '../src/metrics/index.ts';
 import { prepareModel, readTaskRows, seq2seqTaskFor, type Seq2SeqRow } from '../src/tasks/finetune.ts';
 import { Trainer, adamW, piecewiseLinear, teaForN, type TeaForNFeed, type TeaForNOptions, type TrainingBatch } from '../src/training/index.ts';
 import { writeFileAtomic } from '../src/util/files.ts';
+import { createHasher } from '../src/util/hash.ts';
 import { Progress } from '../src/util/progress.ts';
 
 const { values: a } = parseArgs({
@@ -99,10 +99,9 @@ if (o.config && !o.vocab) throw new Error('--config (random weights) needs --voc
 /** The model every run starts from: the base directory, or --config's random weights with --vocab trimmed to the training pairs' tokens. */
 const source = o.config ? { config: o.config, vocab: o.vocab, corpus: train.flatMap((r) => [r.source, r.target]) } : { base: o.base };
 
-/** Test scores at one beam, and the mean length of the titles written (characters; absent in runs before 2026-12-05 12:00). */
 /** 'steps': --steps; 'time': N = 1's wall clock; `x${m}`: teacher forcing for m × --steps (N = m's compute at the same steps). */
 type Budget = 'steps' | 'time' | `x${number}`;
-
+/** Test scores at one beam, and the mean length of the titles written (characters; absent in runs before 2026-12-05 12:00). */
 type Metrics = Record<'rouge-1' | 'rouge-2' | 'rouge-l' | 'bleu', number> & { chars?: number };
 interface Run {
   key: string; seed: number; n: number; budget: Budget; steps: number;
@@ -126,7 +125,7 @@ interface RunProgress { key: string; steps: number; times: number[]; losses: num
  */
 function checkpointOf(key: string, steps: number): { dir: string; saved?: RunProgress } | undefined {
   if (!o.out || !(o.checkpointMinutes > 0)) return undefined;
-  const dir = join(`${o.out}.ckpt`, createHash('sha1').update(`${key}|${steps}`).digest('hex').slice(0, 16));
+  const dir = join(`${o.out}.ckpt`, createHasher().update(`${key}|${steps}`).digest().slice(0, 16));
   let saved: RunProgress, step: number;
   try {
     saved = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as RunProgress;
@@ -292,16 +291,16 @@ const baseMs = stats(group(1, 'steps').map((r) => r.msPerStep)).mean;
 
 console.log(`CSL title generation, ${o.config ? `random weights (${o.config}, ${o.vocab})` : o.base}: ${train.length} train rows, ${test.length} test rows, batch ${o.batch}, lr ${o.lr}, maxlen ${o.maxlen}, feed ${o.feed}${o.feed === 'topk' ? ` (k ${o.k})` : o.feed === 'gumbel' ? ` (τ ${o.tau ?? 1})` : ''}${o.shared ? '' : ', unshared'}, seeds ${o.seeds.join(', ')} (mean ± sd)`);
 console.log('\n| N | budget | steps | ms/step | overhead | first → last training loss (N > 1: Σ over the passes) |\n|---|---|---:|---:|---:|---|');
-for (const n of o.ns) for (const budget of n === 1 ? ['steps' as const] : ['steps' as const, 'time' as const]) {
+const trainingRows: [number, Budget, string][] = [
+  ...o.ns.flatMap((n): [number, Budget, string][] => (n === 1 ? [[1, 'steps', 'both']] : [[n, 'steps', 'same steps'], [n, 'time', 'same time']])),
+  ...o.tfMultiples.map((m): [number, Budget, string] => [1, `x${m}`, `${m} × the steps`]),
+];
+for (const [n, budget, label] of trainingRows) {
   const g = group(n, budget);
-  console.log(`| ${n} | ${n === 1 ? 'both' : budget === 'steps' ? 'same steps' : 'same time'} | ${pm(g.map((r) => r.steps), 1, 0)} | ${pm(g.map((r) => r.msPerStep), 1, 0)} | ${(stats(g.map((r) => r.msPerStep)).mean / baseMs).toFixed(2)}x | ${pm(g.map((r) => r.firstLoss), 1, 3)} → ${pm(g.map((r) => r.lastLoss), 1, 3)} |`);
+  console.log(`| ${n} | ${label} | ${pm(g.map((r) => r.steps), 1, 0)} | ${pm(g.map((r) => r.msPerStep), 1, 0)} | ${(stats(g.map((r) => r.msPerStep)).mean / baseMs).toFixed(2)}x | ${pm(g.map((r) => r.firstLoss), 1, 3)} → ${pm(g.map((r) => r.lastLoss), 1, 3)} |`);
 }
 if (overhead) {
   console.log(`\nTime per step measured apart (batch ${o.batch}, ${o.overheadReps} interleaved rounds, median): ${[...overhead].map(([n, ms]) => `N = ${n} ${ms.toFixed(0)} ms (${(ms / overhead.get(1)!).toFixed(2)}x)`).join(', ')}`);
-}
-for (const m of o.tfMultiples) {
-  const g = group(1, `x${m}`);
-  console.log(`| 1 | ${m} × the steps | ${pm(g.map((r) => r.steps), 1, 0)} | ${pm(g.map((r) => r.msPerStep), 1, 0)} | ${(stats(g.map((r) => r.msPerStep)).mean / baseMs).toFixed(2)}x | ${pm(g.map((r) => r.firstLoss), 1, 3)} → ${pm(g.map((r) => r.lastLoss), 1, 3)} |`);
 }
 const tables: [string, [number, Budget][]][] = [
   [`Same steps (${o.steps})`, o.ns.map((n) => [n, 'steps'])],
