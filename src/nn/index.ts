@@ -1,4 +1,5 @@
-export { ParamStore, Scope, Random, initializers, type Init, type ScopeOptions } from './params.ts';
+export { ParamStore, Scope, initializers, type Init, type ScopeOptions } from './params.ts';
+export { Random } from '../util/random.ts'; // public here, as before it moved to util
 export { dense, embedding, layerNorm, rmsNorm, dropout, feedForward, activate, splitHeads, mergeHeads, type Activation } from './layers.ts';
 export { attention, paddingMask, causalAttentionMask, unilmMask, andMasks, type AttentionOptions } from './attention.ts';
 export { featureRedraw, drawFeatures, performerAttention, kernelAttention, causalKernelAttention, eluFeatures, checkAttentionSpec, type AttentionSpec, type AttentionKind, type RunningSums } from './performer.ts';

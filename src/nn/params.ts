@@ -9,8 +9,6 @@ import { param } from '../graph/ops.ts';
 import { GraphError, formatShape, type Tensor } from '../graph/tensor.ts';
 import { hashString, Random } from '../util/random.ts';
 
-export { Random }; // its home is util/random.ts; re-exported for code that imported it from here
-
 export type Init = { kind: 'normal'; std: number } | { kind: 'truncatedNormal'; std: number } | { kind: 'uniform'; limit: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'constant'; value: number };
 
 export const initializers = {

@@ -30,7 +30,8 @@ import type { HostTensor } from '../graph/dtype.ts';
 import { split, squeeze, unsqueeze } from '../graph/composite.ts';
 import { add, cast, concat, expand, greater, matmul, mul, relu, reshape, scalar, sigmoid, slice, sub, tanh, where } from '../graph/ops.ts';
 import { GraphError, formatShape, type Tensor } from '../graph/tensor.ts';
-import { Random, initializers, type ParamStore, type Scope } from './params.ts';
+import { initializers, type ParamStore, type Scope } from './params.ts';
+import { Random } from '../util/random.ts';
 
 export type RnnCell = 'simple' | 'lstm' | 'gru';
 export type RnnActivation = 'tanh' | 'relu';
