@@ -130,8 +130,10 @@ function checkpointOf(key: string, steps: number): { dir: string; saved?: RunPro
   try {
     saved = JSON.parse(readFileSync(join(dir, 'progress.json'), 'utf8')) as RunProgress;
     step = (JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as { step: number }).step;
-  } catch {
-    return { dir }; // no checkpoint (or an unreadable one): start the run over
+  } catch (e) {
+    // No checkpoint yet, or an unreadable one: start the run over (saying so for the latter).
+    if (existsSync(join(dir, 'progress.json'))) console.error(`${dir}: unreadable checkpoint (${(e as Error).message}); starting the run over`);
+    return { dir };
   }
   // progress.json is written before the trainer state, so it may hold steps the trainer lost (a
   // process stopped in between): those are cut off and redone. Scores exist only after the last step.
