@@ -2,7 +2,7 @@
  * int8 inference: our `quantize(model, { mode: 'dynamic-int8' })` vs fp32 vs transformers.js q8, in one run.
  *
  *   npm --prefix bench/transformersjs ci        # once: transformers.js 4.3.2, apart from the root package.json
- *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi,sampling] [--mlm-model DIR]
+ *   npm run bench -- int8 [--quick] [--only bert,gpt2,mlm,xiangqi,sampling] [--mlm-model DIR] [--mlm-dump FILE]
  *
  * What is compared (seeded random weights; the models are written to a temp dir each run):
  * - BERT-base shape (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30,522), forward 1x128 and 8x128:
@@ -26,7 +26,9 @@
  * - The xiangqi player (models/xiangqi, read only): how often int8 (and int4) picks fp32's top move.
  * - MLM top-1 agreement int8 vs fp32 on models/chinese-small (trained here; read only), at 15% masked
  *   positions (seeded) of CSL dev abstracts (/work/shared/data/corpora/csl, not used in pretraining);
- *   also with int8 embeddings, and for int4 (MatMulNBits, 4-bit blocks of 32, int8 compute).
+ *   also with int8 embeddings, weight-only-int8, and int4 (MatMulNBits, 4-bit blocks of 32, int8 compute).
+ *   --mlm-dump FILE writes these batches (and calibration batches from CSL train) for the PyTorch
+ *   simulation of the quantizer, bench/_int8_simulate.py, which tries bias correction and SmoothQuant.
  * - Sampling vs greedy tokens/s: bench/sampling.ts run as a child in this run (its rows are printed),
  *   its sampling_vs_greedy (top-p 0.9 / greedy) copied into this JSON line.
  *
@@ -34,7 +36,7 @@
  * alike; the load average is printed. Ends with one JSON line.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -353,12 +355,41 @@ if (only.has('mlm')) {
     const fp32 = buildModel(dir, { application: 'mlm' });
     const tokenizer = await loadTokenizer(dir);
     const mask = tokenizer.tokenToId('[MASK]')!;
-    const texts = readFileSync(csl, 'utf8').split('\n').filter(Boolean).slice(0, quick ? 64 : 256).map((l) => l.split('\t')[1] ?? l);
-    const r = new Random(11);
+    const lines = readFileSync(csl, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t')[1] ?? l);
+    // Batches of 16 abstracts, 15% of the tokens (not [CLS]/[SEP]) masked, seeded; rows = the masked positions.
+    const maskedBatches = (texts: string[], seed: number) => {
+      const r = new Random(seed);
+      const batches = [];
+      for (let i = 0; i < texts.length; i += 16) {
+        const ids = texts.slice(i, i + 16).map((t) => tokenizer.encode(t, undefined, { maxlen: 128 }).ids);
+        const len = Math.max(...ids.map((x) => x.length));
+        const rows: number[] = [];
+        const input_ids = ids.map((row, b) => {
+          const out = row.map((id, j) => {
+            if (j === 0 || j === row.length - 1 || r.next() >= 0.15) return id;
+            rows.push(b * len + j);
+            return mask;
+          });
+          return [...out, ...Array(len - out.length).fill(0)];
+        });
+        const attention_mask = ids.map((row) => [...row.map(() => 1), ...Array(len - row.length).fill(0)]);
+        batches.push({ input_ids, attention_mask, rows });
+      }
+      return batches;
+    };
+    const batches = maskedBatches(lines.slice(0, quick ? 64 : 256), 11);
+    const dump = process.argv.includes('--mlm-dump') ? process.argv[process.argv.indexOf('--mlm-dump') + 1]! : undefined;
+    if (dump) {
+      // For bench/_int8_simulate.py: these batches, and calibration batches from 128 CSL train abstracts.
+      const train = readFileSync(csl.replace('dev.tsv', 'train.tsv'), 'utf8').split('\n').filter(Boolean).slice(0, 128).map((l) => l.split('\t')[1] ?? l);
+      writeFileSync(dump, JSON.stringify({ eval: batches, calibration: maskedBatches(train, 12) }));
+      console.log(`MLM batches written to ${dump}`);
+    }
     const int8 = quantize(fp32, { mode: 'dynamic-int8' });
     const int8Emb = quantize(fp32, { mode: 'dynamic-int8', embeddings: true });
+    const weightOnly = quantize(fp32, { mode: 'weight-only-int8' });
     const int4 = quantize(fp32, { mode: 'int4' });
-    const counts = { same: 0, sameEmb: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[], decided: 0, sameDecided: 0, flipGaps: [] as number[], flipPairs: new Map<string, number>() };
+    const counts = { same: 0, sameEmb: 0, sameWeightOnly: 0, same4: 0, masked: 0, allSame: 0, all: 0, cos: [] as number[], cos4: [] as number[], decided: 0, sameDecided: 0, flipGaps: [] as number[], flipPairs: new Map<string, number>() };
     const argmaxAt = (x: Float32Array, row: number, V: number) => { let best = row * V; for (let v = best + 1; v < (row + 1) * V; v++) if (x[v]! > x[best]!) best = v; return best - row * V; };
     // fp32's top-1 minus top-2 logit at a row: where it is a near-tie, any change of the weights may flip the pick.
     const gapAt = (x: Float32Array, row: number, V: number) => {
@@ -367,26 +398,17 @@ if (only.has('mlm')) {
       return b1 - b2;
     };
     const NEAR_TIE = 0.1;
-    for (let i = 0; i < texts.length; i += 16) {
-      const ids = texts.slice(i, i + 16).map((t) => tokenizer.encode(t, undefined, { maxlen: 128 }).ids);
-      const len = Math.max(...ids.map((x) => x.length));
-      const rows: number[] = [];
-      const input_ids = ids.map((row, b) => {
-        const out = row.map((id, j) => {
-          if (j === 0 || j === row.length - 1 || r.next() >= 0.15) return id;
-          rows.push(b * len + j);
-          return mask;
-        });
-        return [...out, ...Array(len - out.length).fill(0)];
-      });
-      const attention_mask = ids.map((row) => [...row.map(() => 1), ...Array(len - row.length).fill(0)]);
+    for (const { input_ids, attention_mask, rows } of batches) {
+      const len = input_ids[0]!.length;
       const a = (await fp32.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
       const b = (await int8.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
       const e = (await int8Emb.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
+      const w = (await weightOnly.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
       const f = (await int4.predict({ input_ids, attention_mask })).logits!.data as Float32Array;
-      const V = a.length / (ids.length * len);
+      const V = a.length / (input_ids.length * len);
       counts.same += top1Agreement(a, b, V, rows) * rows.length;
       counts.sameEmb += top1Agreement(a, e, V, rows) * rows.length;
+      counts.sameWeightOnly += top1Agreement(a, w, V, rows) * rows.length;
       counts.same4 += top1Agreement(a, f, V, rows) * rows.length;
       counts.cos4.push(cosineSimilarity(a, f));
       counts.masked += rows.length;
@@ -405,11 +427,12 @@ if (only.has('mlm')) {
       counts.cos.push(cosineSimilarity(a, b));
     }
     const agreement = counts.same / counts.masked;
-    console.log(`MLM top-1 agreement int8 vs fp32, ${dir}, ${texts.length} CSL dev abstracts: ${(100 * agreement).toFixed(2)}% of ${counts.masked} masked positions ` +
-      `(${(100 * counts.sameEmb / counts.masked).toFixed(2)}% with int8 embeddings too); all ${counts.all} positions ${(100 * counts.allSame / counts.all).toFixed(2)}%; ` +
+    console.log(`MLM top-1 agreement int8 vs fp32, ${dir}, ${quick ? 64 : 256} CSL dev abstracts: ${(100 * agreement).toFixed(2)}% of ${counts.masked} masked positions ` +
+      `(${(100 * counts.sameEmb / counts.masked).toFixed(2)}% with int8 embeddings too, weight-only-int8 ${(100 * counts.sameWeightOnly / counts.masked).toFixed(2)}%); all ${counts.all} positions ${(100 * counts.allSame / counts.all).toFixed(2)}%; ` +
       `logit cosine (min over batches) ${Math.min(...counts.cos).toFixed(5)}; int4 (MatMulNBits): ${(100 * counts.same4 / counts.masked).toFixed(2)}% of masked positions, cosine (min) ${Math.min(...counts.cos4).toFixed(5)}`);
     result.mlm_top1_agreement = +agreement.toFixed(4);
     result.mlm_top1_agreement_int8_embeddings = +(counts.sameEmb / counts.masked).toFixed(4);
+    result.mlm_top1_agreement_weight_only = +(counts.sameWeightOnly / counts.masked).toFixed(4);
     result.mlm_logit_cosine_min = +Math.min(...counts.cos).toFixed(5);
     const flips = counts.flipGaps.sort((x, y) => x - y);
     console.log(`  where fp32's top-1 leads its top-2 by >= ${NEAR_TIE} logit (${(100 * counts.decided / counts.masked).toFixed(1)}% of masked positions): int8 agrees on ${(100 * counts.sameDecided / counts.decided).toFixed(2)}%; ` +

@@ -112,6 +112,18 @@ test('encoder and MLM outputs stay close to fp32 (cosine >= 0.99, top-1 agreemen
   assert.equal(quantize(quantize(model, { mode: 'dynamic-int8' }), null).options.quantize, undefined);
 });
 
+test('weight-only-int8 keeps fp32 activations: ORT\'s MatMulNBits fusion must not quantize them', async () => {
+  // With graph optimisation 'basic' the DequantizeLinear + MatMul pairs run as written (int8 weights, fp32
+  // products); at 'all' ORT fuses them, and at its default accuracy level would quantize x to int8 too.
+  const x = { input_ids: IDS, attention_mask: MASK };
+  const unfused = await quantize(buildModel(BERT, { seed: 3, application: 'mlm', runtime: { optimization: 'basic' } }), { mode: 'weight-only-int8' }).predict(x);
+  const fused = await quantize(buildModel(BERT, { seed: 3, application: 'mlm' }), { mode: 'weight-only-int8' }).predict(x);
+  const a = f32(unfused.logits!), b = f32(fused.logits!);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  assert.ok(worst < 1e-4, `fused weight-only differs from DequantizeLinear + fp32 MatMul by up to ${worst}`);
+});
+
 test('GPT-2 decoding with the KV cache runs int8 and follows fp32', async () => {
   const model = buildModel(GPT2, { seed: 5, application: 'lm' });
   const q = quantize(model, { mode: 'dynamic-int8' });
