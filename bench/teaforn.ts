@@ -317,4 +317,18 @@ for (const [title, rows] of tables) {
     console.log(`| ${budget.startsWith('x') ? `1 (${budget.slice(1)}× steps)` : n} | ${beam} | ${pm(g.map((s) => s['rouge-1']))} | ${pm(g.map((s) => s['rouge-2']))} | ${pm(g.map((s) => s['rouge-l']))} | ${pm(g.map((s) => s.bleu))} | ${chars.length ? `${pm(chars, 1, 1)}${chars.length < g.length ? ` (${chars.length} runs)` : ''}` : '-'} |`);
   }
 }
+// Paired by seed (the same batch order and initial weights): the difference is less noisy than two means.
+const paired = [...o.ns.filter((n) => n > 1).flatMap((n): [number, Budget, string][] => [[n, 'steps', `N = ${n}, same steps`], [n, 'time', `N = ${n}, same time`]]),
+  ...o.tfMultiples.map((m): [number, Budget, string] => [1, `x${m}`, `N = 1, ${m} × the steps`])];
+console.log(`\nROUGE-L x100 minus teacher forcing's (N = 1, ${o.steps} steps) with the same seed: mean ± sd over the seeds (seeds where it is higher)\n\n| run | ${o.beams.map((b) => `beam ${b}`).join(' | ')} |\n|---|${o.beams.map(() => '---').join('|')}|`);
+for (const [n, budget, label] of paired) {
+  const cells = o.beams.map((beam) => {
+    const diffs = group(n, budget).flatMap((r) => {
+      const base = runs.find((b) => b.n === 1 && b.budget === 'steps' && b.seed === r.seed);
+      return base ? [r.scores[`beam${beam}`]!['rouge-l'] - base.scores[`beam${beam}`]!['rouge-l']] : [];
+    });
+    return diffs.length ? `${pm(diffs)} (${diffs.filter((d) => d > 0).length}/${diffs.length})` : '-';
+  });
+  console.log(`| ${label} | ${cells.join(' | ')} |`);
+}
 console.log(JSON.stringify({ bench: 'teaforn', settings: { ...settings, seeds: o.seeds, ns: o.ns, beams: o.beams }, overheadMs: overhead ? Object.fromEntries(overhead) : null, runs: runs.map(({ key: _key, ...r }) => r) }));
