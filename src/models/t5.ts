@@ -465,7 +465,8 @@ function effectiveConfig(c: T5Config, options: BuildOptions): T5Config {
 /**
  * `given` tensors stand in for graph inputs of the same name; a given `decoder_inputs_embeds`
  * (B, T, C) replaces the decoder's embedding lookup, and without a given `decoder_input_ids` the
- * graph then takes no decoder ids.
+ * graph then takes no decoder ids. In 'seq2seq' a given `encoder_hidden_states` (B, S, C) replaces
+ * the encoder (the attention mask still masks the source).
  */
 function build(scope: Scope, config: T5Config, application: string, options: BuildOptions, given: ModelInputs = {}): BuiltGraph {
   checkOptions(config, options, application);
@@ -496,7 +497,8 @@ function build(scope: Scope, config: T5Config, application: string, options: Bui
     case 'seq2seq': {
       const ids = inputIds(), mask = attentionMask(), decIds = decoderInputIds();
       const labels = labelsInput();
-      const encoderHidden = t5Encoder(scope, c, { inputIds: ids, attentionMask: mask }, options);
+      // A given encoder output (TeaForN's later passes reuse pass 1's) stands in for running the encoder.
+      const encoderHidden = given.encoder_hidden_states ?? t5Encoder(scope, c, { inputIds: ids, attentionMask: mask }, options);
       const d = t5Decoder(scope, c, { decoderInputIds: decIds, decoderInputsEmbeds: decEmbeds, encoderHidden, encoderAttentionMask: mask }, options);
       return {
         inputs: { input_ids: ids, attention_mask: mask, ...decoderInputs(decIds), labels },

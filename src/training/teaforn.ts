@@ -32,7 +32,9 @@
  * forward (and backward) over the decoder inside the same step graph, so training costs about N
  * times a teacher-forcing step, still one ORT run; decoding is unchanged. Gradients flow through
  * the fed vectors into pass i (through h, or through the top-k probabilities and the embedding
- * rows; the top-k indices are not differentiable). Dropout draws fresh masks in every pass.
+ * rows; the top-k indices are not differentiable). Dropout draws fresh masks in every pass. T5's
+ * encoder runs once, in pass 1: later passes read its output, as in the paper, where only the
+ * decoder is unrolled.
  *
  * The top-k and Gumbel feeds are computed only at the M positions that are fed (from their sources
  * t-1), not at all B·T: the logits there are gathered from the pass's logits where its loss computes
@@ -344,10 +346,13 @@ export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForN
     if (o.feed === 'topk' && typeof table.shape[0] === 'number' && o.k > table.shape[0]) throw new TrainingError('teaForN', `k ${o.k} exceeds the vocabulary of ${table.shape[0]}`);
     const teacher = gather(table, ids); // (B, T, E): the gold embeddings
     const replace = targetPositions(labels, layout); // (B, T) bool
+    // An encoder-decoder encodes the source once: every pass's decoder reads pass 1's encoder output.
+    const encoded = first.outputs.encoder_last_hidden_state;
+    const reuse: Record<string, Tensor> = encoded && model.application === 'seq2seq' ? { encoder_hidden_states: encoded } : {};
     let prev = first;
     for (let i = 2; i <= o.n; i++) {
       const embeds = nextEmbeds(prev.outputs, replace, teacher, table, o, scope);
-      const built = model.build(scope, { ...first.inputs, [layout.embeds]: embeds });
+      const built = model.build(scope, { ...first.inputs, ...reuse, [layout.embeds]: embeds });
       const pass = o.shared ? built : withOwnWeights(built, i, embeds, scope);
       passes.push(pass);
       losses.push(pass.outputs.loss!);

@@ -408,6 +408,21 @@ test('TeaForN n = 3: three passes, the loss is the λ-weighted sum of their loss
   assert.notEqual(l3, l2);
 });
 
+test('T5 TeaForN encodes the source once: every pass reads pass 1\'s encoder output (dropout on, shared or not)', () => {
+  const model = buildModel({
+    model_type: 't5', vocab_size: 15, d_model: 8, d_kv: 4, d_ff: 16, num_layers: 1, num_decoder_layers: 1, num_heads: 2,
+    relative_attention_num_buckets: 8, relative_attention_max_distance: 16, feed_forward_proj: 'relu', dropout_rate: 0.1,
+  }, { seed: 9 });
+  for (const shared of [true, false]) {
+    const { passes, loss } = teaForNGraph(model, new Scope(model.store, '', { training: true }), { n: 3, shared });
+    const encoded = passes[0]!.outputs.encoder_last_hidden_state!;
+    for (const pass of passes.slice(1)) assert.equal(pass.outputs.encoder_last_hidden_state, encoded, `shared ${shared}: a later pass ran the encoder again`);
+    // One encoder in the step graph: its final norm's weight is read by one node.
+    const readers = reachableTensors([loss]).filter((t) => t.node.inputs.some((i) => /^encoder\/final_layer_norm\//.test(i.leafName ?? '')));
+    assert.equal(readers.length, 1, `shared ${shared}: the encoder's final norm is applied ${readers.length} times`);
+  }
+});
+
 // ---- gradient checks through the passes ------------------------------------------------------------
 
 const GRADIENT_CHECKS: [string, TeaForNOptions, string[]][] = [
