@@ -36,7 +36,7 @@
  * alike; the load average is printed. Ends with one JSON line.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,7 @@ import { pathToFileURL } from 'node:url';
 import { buildModel, type Model } from '../src/models/build.ts';
 import { quantize } from '../src/models/quantize.ts';
 import { Random } from '../src/util/random.ts';
+import { writeFileAtomic } from '../src/util/files.ts';
 import { LoweredModel, type Initializer, type OnnxNode } from '../src/runtime/lower.ts';
 import { quantizeLowered } from '../src/runtime/quantize.ts';
 import { clearSessionCache } from '../src/runtime/session.ts';
@@ -355,7 +356,8 @@ if (only.has('mlm')) {
     const fp32 = buildModel(dir, { application: 'mlm' });
     const tokenizer = await loadTokenizer(dir);
     const mask = tokenizer.tokenToId('[MASK]')!;
-    const lines = readFileSync(csl, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t')[1] ?? l);
+    // CSL rows are title \t abstract \t ...: the abstracts.
+    const abstracts = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t')[1] ?? l);
     // Batches of 16 abstracts, 15% of the tokens (not [CLS]/[SEP]) masked, seeded; rows = the masked positions.
     const maskedBatches = (texts: string[], seed: number) => {
       const r = new Random(seed);
@@ -377,12 +379,12 @@ if (only.has('mlm')) {
       }
       return batches;
     };
-    const batches = maskedBatches(lines.slice(0, quick ? 64 : 256), 11);
+    const batches = maskedBatches(abstracts(csl).slice(0, quick ? 64 : 256), 11);
     const dump = process.argv.includes('--mlm-dump') ? process.argv[process.argv.indexOf('--mlm-dump') + 1]! : undefined;
     if (dump) {
       // For bench/_int8_simulate.py: these batches, and calibration batches from 128 CSL train abstracts.
-      const train = readFileSync(csl.replace('dev.tsv', 'train.tsv'), 'utf8').split('\n').filter(Boolean).slice(0, 128).map((l) => l.split('\t')[1] ?? l);
-      writeFileSync(dump, JSON.stringify({ eval: batches, calibration: maskedBatches(train, 12) }));
+      const train = abstracts(csl.replace('dev.tsv', 'train.tsv')).slice(0, 128);
+      writeFileAtomic(dump, JSON.stringify({ eval: batches, calibration: maskedBatches(train, 12) }));
       console.log(`MLM batches written to ${dump}`);
     }
     const int8 = quantize(fp32, { mode: 'dynamic-int8' });

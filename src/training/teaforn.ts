@@ -348,7 +348,7 @@ export function teaForNGraph(model: TeaForNModel, scope: Scope, options: TeaForN
     const replace = targetPositions(labels, layout); // (B, T) bool
     // An encoder-decoder encodes the source once: every pass's decoder reads pass 1's encoder output.
     const encoded = first.outputs.encoder_last_hidden_state;
-    const reuse: Record<string, Tensor> = encoded && model.application === 'seq2seq' ? { encoder_hidden_states: encoded } : {};
+    const reuse: Record<string, Tensor> = encoded ? { encoder_hidden_states: encoded } : {};
     let prev = first;
     for (let i = 2; i <= o.n; i++) {
       const embeds = nextEmbeds(prev.outputs, replace, teacher, table, o, scope);
