@@ -9,9 +9,12 @@
  * alternate, and game pairs start from the OPENINGS (match.ts) so a deterministic engine plays
  * different games; temperature 0. `--compare other.safetensors` also counts how often another model (e.g. the
  * fp32 weights of the shipped fp16 file) picks the same move in the accuracy positions. Prints rows,
- * then one JSON line.
+ * then one JSON line. `--out games.jsonl` keeps every game played, one line each: rerun the same
+ * command and each row resumes after its last recorded game (game i is the same game whether or not
+ * it is played in one process), so a many-hour run survives interruption; `--games` may grow.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +26,8 @@ import { isPlayMode, Player, PLAY_MODES, type PlayMode } from '../src/xiangqi/pl
 import { parseIccs } from '../src/xiangqi/notation.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
 import { Progress } from '../src/util/progress.ts';
+import { writeFileAtomic } from '../src/util/files.ts';
+import { SHIPPED_MODEL } from '../src/xiangqi/player/model.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -56,6 +61,8 @@ const { values } = parseArgs({
     /** Seed of the random mover (default 11): other seeds give other games against it. */
     'random-seed': { type: 'string', default: '11' },
     corpus: { type: 'string', default: fileURLToPath(new URL('../../data/games.jsonl', import.meta.url)) },
+    /** Games file (JSONL): every game played is appended; a rerun resumes each row after its last game. */
+    out: { type: 'string' },
   },
 });
 const games = Number(values.games);
@@ -155,6 +162,47 @@ for (const name of values.opponents.split(',').map((o) => o.trim())) {
     opponents.push({ name, make: () => uciMover(`fairy-stockfish depth ${depth}`, process.execPath, ['--no-experimental-fetch', FAIRY], { go: `depth ${depth}`, options: { UCI_Variant: 'xiangqi' } }) });
   } else throw new Error(`--opponents: unknown opponent "${name}" (random, greedy, search, fairyN)`);
 }
+/** One game of a row, as --out records it. */
+interface GameLine { row: string; game: number; modelIsRed: boolean; result: 'win' | 'draw' | 'loss'; ending: string; plies: number; material: [number, number]; ms: number[]; load: number; time: string }
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+// What makes game i of a row the same game: a resumed run must agree on all of it.
+const modelFile = values.model === undefined ? SHIPPED_MODEL : existsSync(`${values.model}/model.safetensors`) ? `${values.model}/model.safetensors` : values.model;
+const valueFile = values.value ?? modelFile.replace(/[^/]*$/, 'value.safetensors');
+const runConfig = JSON.stringify({
+  model: sha256(modelFile), value: existsSync(valueFile) ? sha256(valueFile) : null, budget, openings: openings.length, randomSeed,
+  history: player.historyPlies, guidance: player.guidance,
+});
+const configLine = () => `${JSON.stringify({ config: JSON.parse(runConfig) as unknown, time: new Date().toISOString() })}\n`;
+const played = new Map<string, GameLine[]>();
+if (values.out && existsSync(values.out)) {
+  const lines = readFileSync(values.out, 'utf8').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const parsed: unknown[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    try {
+      parsed.push(JSON.parse(lines[i]!));
+    } catch {
+      if (i < lines.length - 1) throw new Error(`${values.out}:${i + 1}: not a JSON line; the games file is damaged`);
+      // A line cut short by a kill mid-write: drop it (its game is played again).
+      console.log(`${values.out}: dropping its last line, cut short (${lines[i]!.length} characters)`);
+      writeFileAtomic(values.out, lines.slice(0, i).map((l) => `${l}\n`).join(''));
+    }
+  }
+  const [head, ...rest] = parsed as [{ config?: unknown }, ...GameLine[]];
+  if (head === undefined) writeFileAtomic(values.out, configLine());
+  else if (JSON.stringify(head.config) !== runConfig) {
+    throw new Error(`${values.out} was written by another setup (${JSON.stringify(head.config)}), this run is ${runConfig}: resume with the same model, value head and flags, or use another --out`);
+  }
+  for (const g of rest) {
+    if (typeof g.row !== 'string' || !Number.isInteger(g.game) || !Array.isArray(g.ms)) throw new Error(`${values.out}: ${JSON.stringify(g).slice(0, 80)} is not a game line`);
+    played.set(g.row, [...(played.get(g.row) ?? []), g]);
+  }
+  for (const [row, list] of played) {
+    list.forEach((g, i) => { if (g.game !== i) throw new Error(`${values.out}: row ${row} has game ${g.game} where game ${i} should be`); });
+  }
+}
+else if (values.out) writeFileAtomic(values.out, configLine());
+
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const eloText = (x: number) => (x === Infinity ? '+inf' : x === -Infinity ? '-inf' : `${x >= 0 ? '+' : ''}${Math.round(x)}`);
 console.log(`${games} games a row, colours alternating, ${openings.length} openings (each from both sides); search budget ${JSON.stringify(budget)}`);
@@ -167,26 +215,34 @@ for (const { name, make } of games > 0 ? opponents : []) {
         player.mode = mode;
         player.ruleChecks = c === 'on';
         const model = modelMover(player, { budget });
+        const key = `${name}_${mode}_checks_${c}`;
+        const rowGames = played.get(key) ?? [];
         const progress = new Progress({ label: `vs ${name} ${mode} checks ${c}`, total: games, unit: 'game' });
+        if (rowGames.length) progress.tick(Math.min(games, rowGames.length));
+        await playMatch(model, opponent, games, (i, g, modelIsRed) => {
+          const [red, black] = capturedMaterial(g.moves);
+          const line: GameLine = {
+            row: key, game: i, modelIsRed, result: resultFor(g, modelIsRed), ending: `${resultFor(g, modelIsRed)} by ${g.reason}`, plies: g.plies,
+            material: modelIsRed ? [red, black] : [black, red], ms: model.thinkMs.splice(0).map((x) => Number(x.toFixed(1))), load: Number(loadavg()[0]!.toFixed(2)), time: new Date().toISOString(),
+          };
+          rowGames.push(line);
+          if (values.out) appendFileSync(values.out, `${JSON.stringify(line)}\n`);
+          progress.tick(1, { plies: g.plies });
+        }, { openings, first: Math.min(games, rowGames.length) });
+        progress.finish();
+        // The row's figures: its first `games` games, whenever they were played.
+        const row = rowGames.slice(0, games);
+        const f: MatchFigures = { games: row.length, wins: row.filter((g) => g.result === 'win').length, draws: row.filter((g) => g.result === 'draw').length, losses: row.filter((g) => g.result === 'loss').length };
         // How games end and who wins material say why a result is what it is (e.g. draws at the ply cap).
         const endings = new Map<string, number>();
-        const material = { model: 0, opponent: 0 };
-        const f: MatchFigures = await playMatch(model, opponent, games, (_i, g, modelIsRed) => {
-          const ending = `${resultFor(g, modelIsRed)} by ${g.reason}`;
-          endings.set(ending, (endings.get(ending) ?? 0) + 1);
-          const [red, black] = capturedMaterial(g.moves);
-          material.model += modelIsRed ? red : black;
-          material.opponent += modelIsRed ? black : red;
-          progress.tick(1, { plies: g.plies });
-        }, { openings });
-        progress.finish();
+        for (const g of row) endings.set(g.ending, (endings.get(g.ending) ?? 0) + 1);
+        const material = { model: row.reduce((n, g) => n + g.material[0], 0), opponent: row.reduce((n, g) => n + g.material[1], 0) };
         const e = eloEstimate(f);
-        const ms = [...model.thinkMs].sort((a, b) => a - b);
+        const ms = row.flatMap((g) => g.ms).sort((a, b) => a - b);
         const mean = ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length);
         const p95 = ms[Math.floor(0.95 * ms.length)] ?? 0;
         console.log(`vs ${name.padEnd(7)} ${mode.padEnd(6)} checks ${c.padEnd(3)}  W/D/L ${f.wins}/${f.draws}/${f.losses}  score ${pct(e.score)}  Elo ${eloText(e.elo)} [${eloText(e.low)}, ${eloText(e.high)}]  ${mean.toFixed(0)} ms/move (p95 ${p95.toFixed(0)})`);
-        console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}; material captured per game (pawn 1, rook 9): model ${(material.model / games).toFixed(1)}, ${name} ${(material.opponent / games).toFixed(1)}`);
-        const key = `${name}_${mode}_checks_${c}`;
+        console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}; material captured per game (pawn 1, rook 9): model ${(material.model / row.length).toFixed(1)}, ${name} ${(material.opponent / row.length).toFixed(1)}`);
         Object.assign(figures, {
           [`${key}_wins`]: f.wins, [`${key}_draws`]: f.draws, [`${key}_losses`]: f.losses, [`${key}_score`]: Number(e.score.toFixed(3)),
           [`${key}_elo`]: Number.isFinite(e.elo) ? Math.round(e.elo) : String(e.elo), [`${key}_ms_per_move`]: Number(mean.toFixed(1)),

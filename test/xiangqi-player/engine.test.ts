@@ -154,3 +154,14 @@ test('model files keep their vocabulary: each format\'s is pinned; files without
   assert.throws(() => loadPlayerModel(join(dir, 'junk.safetensors')), (e) => e instanceof ModelFileError && /"config" metadata is not JSON/.test(e.message));
   assert.throws(() => loadPlayerModel('/dev/zero'), (e) => e instanceof ModelFileError && /a device, not a regular file/.test(e.message));
 });
+
+test('a match resumes: game i is the same game whether or not the games before it were played', async () => {
+  const all: string[] = [];
+  await playMatch(greedyMover(5), randomMover(6), 5, (_i, g) => all.push(g.moves.map(moveToIccs).join(' ')), { first: 0 });
+  const resumed: string[] = [];
+  const f = await playMatch(greedyMover(5), randomMover(6), 5, (i, g) => resumed.push(`${i}`, g.moves.map(moveToIccs).join(' ')), { first: 3 });
+  assert.equal(f.games, 2);
+  assert.deepEqual(resumed, ['3', all[3], '4', all[4]]);
+  assert.notEqual(all[3], all[4], 'the random mover plays other moves in other games');
+  await assert.rejects(playMatch(greedyMover(5), randomMover(6), 5, undefined, { first: -1 }), /first must be a whole number/);
+});

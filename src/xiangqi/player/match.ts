@@ -5,15 +5,25 @@
 import { spawn } from 'node:child_process';
 import { Position, moveTo, squareAt, BLACK, KING, type GameResult, type Move, type Outcome } from '../board.ts';
 import { moveToUci, parseUci } from '../notation.ts';
-import { Random } from '../../util/random.ts';
+import { hashString, Random } from '../../util/random.ts';
 import { playableMoves, type Budget, type Player } from './player.ts';
 
 /** Something that picks a legal move in a position that is not over. */
 export interface Mover {
   name: string;
   move(pos: Position): Promise<Move> | Move;
-  /** Called before each game (a UCI engine is sent `ucinewgame`). */
-  newGame?(): Promise<void> | void;
+  /**
+   * Called before each game with its index in the match (a UCI engine is sent `ucinewgame`; a seeded
+   * mover reseeds from its seed and the index, so game i is the same game whether or not the games
+   * before it were played in this process, and a match can resume).
+   */
+  newGame?(game?: number): Promise<void> | void;
+}
+
+/** A seeded stream that restarts at each game from (seed, game index): see Mover.newGame. */
+function perGameRandom(seed: number): { random: Random; newGame(game?: number): void } {
+  const state = { random: new Random(seed), newGame(game?: number) { if (game !== undefined) state.random = new Random(hashString(`${seed}:${game}`)); } };
+  return state;
 }
 
 /**
@@ -74,8 +84,8 @@ export async function uciMover(name: string, command: string, args: string[], o:
 }
 
 export function randomMover(seed: number): Mover {
-  const r = new Random(seed);
-  return { name: 'random', move: (pos) => { const legal = pos.legalMoves(); return legal[r.int(legal.length)]!; } };
+  const r = perGameRandom(seed);
+  return { name: 'random', newGame: r.newGame, move: (pos) => { const legal = pos.legalMoves(); return legal[r.random.int(legal.length)]!; } };
 }
 
 /** Material values (pawn 1; pawns across the river are worth more in play, ignored here). */
@@ -99,9 +109,10 @@ export function materialLead(pos: Position): number {
  * move; never looks at the reply, so it hangs pieces.
  */
 export function greedyMover(seed: number): Mover {
-  const r = new Random(seed);
+  const r = perGameRandom(seed);
   return {
     name: 'greedy',
+    newGame: r.newGame,
     move(pos) {
       let best: Move[] = [];
       let bestValue = -Infinity;
@@ -113,7 +124,7 @@ export function greedyMover(seed: number): Mover {
         if (value > bestValue) { bestValue = value; best = [m]; }
         else if (value === bestValue) best.push(m);
       }
-      return best[r.int(best.length)]!;
+      return best[r.random.int(best.length)]!;
     },
   };
 }
@@ -175,7 +186,7 @@ export function searchMover(seed: number): Mover & {
   /** A random one of the best moves, with best()'s judgement. */
   choose(pos: Position): Judgement & { move: Move };
 } {
-  const r = new Random(seed);
+  const r = perGameRandom(seed);
   type Judged = ReturnType<typeof judge>;
   // > 0 when a is better than b: material first, then not repeating, then fewer replies.
   const compare = (a: Judged, b: Judged): number =>
@@ -189,18 +200,19 @@ export function searchMover(seed: number): Mover & {
     const share = (worse: (j: Judged) => boolean) => judged.filter(worse).length / all.length;
     return { moves, value: top.value, worse: share((j) => j.value < top.value), outranked: share((j) => compare(j, top) < 0) };
   };
-  const choose = (pos: Position) => { const { moves, ...judgement } = best(pos); return { move: moves[r.int(moves.length)]!, ...judgement }; };
-  return { name: 'search', best, choose, move: (pos) => choose(pos).move };
+  const choose = (pos: Position) => { const { moves, ...judgement } = best(pos); return { move: moves[r.random.int(moves.length)]!, ...judgement }; };
+  return { name: 'search', best, choose, newGame: r.newGame, move: (pos) => choose(pos).move };
 }
 
 export function modelMover(player: Player, o: { temperature?: number; seed?: number; budget?: Budget } = {}): Mover & { thinkMs: number[] } {
-  const r = new Random(o.seed ?? 1);
+  const r = perGameRandom(o.seed ?? 1);
   const thinkMs: number[] = [];
   return {
     name: 'model',
     thinkMs,
+    newGame: r.newGame,
     async move(pos) {
-      const c = await player.choose(pos, { temperature: o.temperature ?? 0, random: () => r.next(), budget: o.budget });
+      const c = await player.choose(pos, { temperature: o.temperature ?? 0, random: () => r.random.next(), budget: o.budget });
       thinkMs.push(c.thinkMs);
       return c.move;
     },
@@ -218,11 +230,11 @@ export interface GameRecord {
  * Play one game from the start, after the `opening` moves if given (they count as the game's first
  * plies). Over `maxPlies` plies it is scored a draw.
  */
-export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number; quietLimit?: number; opening?: readonly Move[] } = {}): Promise<GameRecord> {
+export async function playGame(red: Mover, black: Mover, o: { maxPlies?: number; quietLimit?: number; opening?: readonly Move[]; game?: number } = {}): Promise<GameRecord> {
   const pos = Position.start();
   for (const m of o.opening ?? []) pos.play(m);
-  await red.newGame?.();
-  await black.newGame?.();
+  await red.newGame?.(o.game);
+  await black.newGame?.(o.game);
   const maxPlies = o.maxPlies ?? 400;
   for (;;) {
     const outcome = pos.outcome(o.quietLimit ?? 120);
@@ -293,15 +305,19 @@ export function resultFor(g: GameRecord, red: boolean): 'win' | 'draw' | 'loss' 
 /**
  * `games` games, W/D/L from the model's side. Without openings the model is red in the first half and
  * black in the second; with `openings` game i starts from opening ⌊i/2⌋ (cycled) and colours
- * alternate, so each opening is played from both sides.
+ * alternate, so each opening is played from both sides. `first` resumes a match: games before it are
+ * not played (nor counted), and each game's movers are told its index (Mover.newGame), so game i
+ * is the same game either way.
  */
-export async function playMatch(model: Mover, opponent: Mover, games: number, onGame?: (i: number, g: GameRecord, modelIsRed: boolean) => void, o: { openings?: readonly (readonly Move[])[] } = {}): Promise<MatchFigures> {
-  const f: MatchFigures = { games, wins: 0, draws: 0, losses: 0 };
+export async function playMatch(model: Mover, opponent: Mover, games: number, onGame?: (i: number, g: GameRecord, modelIsRed: boolean) => void, o: { openings?: readonly (readonly Move[])[]; first?: number } = {}): Promise<MatchFigures> {
+  const first = o.first ?? 0;
+  if (!Number.isInteger(first) || first < 0) throw new Error(`playMatch: first must be a whole number >= 0, got ${first}`);
+  const f: MatchFigures = { games: Math.max(0, games - first), wins: 0, draws: 0, losses: 0 };
   const openings = o.openings?.length ? o.openings : undefined;
-  for (let i = 0; i < games; i++) {
+  for (let i = first; i < games; i++) {
     const modelIsRed = openings ? i % 2 === 0 : i < Math.ceil(games / 2);
     const opening = openings?.[Math.floor(i / 2) % openings.length];
-    const g = modelIsRed ? await playGame(model, opponent, { opening }) : await playGame(opponent, model, { opening });
+    const g = modelIsRed ? await playGame(model, opponent, { opening, game: i }) : await playGame(opponent, model, { opening, game: i });
     const r = resultFor(g, modelIsRed);
     if (r === 'draw') f.draws++;
     else if (r === 'win') f.wins++;
