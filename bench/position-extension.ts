@@ -15,7 +15,8 @@
  *
  *   npm run bench -- position-extension [--model models/chinese-small] [--lengths 512,2048,8192]
  *     [--methods hier0.2,hier0.4,hier0.6,hier0.8,random,tiled,interp] [--steps 0 | 100,500,2000]
- *     [--lr 1e-4] [--warmup 50] [--batch-tokens 4096] [--seed 1] [--out /work/runs/position-extension] [--quick]
+ *     [--lr 1e-4] [--warmup 50] [--batch-tokens 4096] [--seed 1] [--out /work/runs/position-extension]
+ *     [--checkpoint-minutes 10] [--quick]
  *   npm run bench -- position-extension --report [--out DIR] [--docs docs/position-extension]
  *
  * --seed picks the training stream's order and masks (and the random method's new rows); run several
@@ -25,11 +26,14 @@
  * continues where it stopped. Training: AdamW, lr warmed up linearly over --warmup steps then constant
  * (a fixed warm-up, so one run gives every N on its way and N = 100 means the same in a 100-step and a
  * 2,000-step run), batches of --batch-tokens tokens from the pretraining run's training stream (its
- * sources and vocabulary), dropout off.
+ * sources and vocabulary), dropout off. The training is checkpointed under OUT/ckpt/ every
+ * --checkpoint-minutes (0: never) and when it ends: a rerun resumes an interrupted run at its last
+ * checkpoint, and a run to more steps (500, then 2,000) continues the shorter one's weights, since
+ * batches are a function of the step and the rate is constant after the warm-up.
  * --report writes a Markdown table and an SVG plot of accuracy against steps.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { buildModel } from '../src/models/build.ts';
@@ -54,7 +58,8 @@ const resultsPath = join(out, 'results.jsonl');
 const warmupSteps = Number(value('--warmup', '50'));
 if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup must be a positive integer, got ${value('--warmup', '')}`);
 
-interface Result { length: number; method: string; steps: number; seed?: number; warmup?: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; model: string }
+/** `seconds`: since this process started the method; `resumedAt`: the step its training resumed at (0 or absent: from the start). */
+interface Result { length: number; method: string; steps: number; seed?: number; warmup?: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; resumedAt?: number; model: string }
 // N = 0 is untrained, so the warm-up does not tell its figures apart.
 const key = (L: number, method: string, steps: number, s: number, warmup: number) => `${L}/${method}/${steps}/${s}/${steps ? warmup : 0}`;
 const keyOf = (r: Result) => key(r.length, r.method, r.steps, r.seed ?? 1, r.warmup ?? 0);
@@ -75,6 +80,8 @@ const checkpoints = value('--steps', quick ? '0,4' : '0').split(',').map(Number)
 const lr = Number(value('--lr', '1e-4'));
 const batchTokens = Number(value('--batch-tokens', quick ? '512' : '4096'));
 const seed = Number(value('--seed', '1'));
+const checkpointMinutes = Number(value('--checkpoint-minutes', quick ? '0' : '10'));
+if (!(checkpointMinutes >= 0)) throw new Error(`--checkpoint-minutes must be a number >= 0 (0: no checkpoints), got ${value('--checkpoint-minutes', '')}`);
 if (!Number.isInteger(seed) || seed < 1) throw new Error(`--seed must be a positive integer, got ${seed}`);
 for (const m of methods) if (!/^(hier0?\.\d+|random|tiled|interp)$/.test(m)) throw new Error(`unknown method '${m}' (hier<alpha>, random, tiled, interp)`);
 
@@ -186,9 +193,10 @@ for (const L of lengths) {
   for (const method of todo) {
     const { config, store, options } = extended(method, L);
     const started = Date.now();
+    let first = 0;
     const measure = async (steps: number) => {
       const f = await evaluateMlm(config, store, evalSet.long, (scope) => gatheredMlm(scope, config, options).logits);
-      const r: Result = { length: L, method, steps, seed, warmup: warmupSteps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, model: modelStamp };
+      const r: Result = { length: L, method, steps, seed, warmup: warmupSteps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, ...(first ? { resumedAt: first } : {}), model: modelStamp };
       appendFileSync(resultsPath, JSON.stringify(r) + '\n');
       console.log(`L=${String(L).padStart(5)}  ${method.padEnd(8)} N=${String(steps).padStart(4)}  accuracy ${(100 * f.accuracy).toFixed(2)}%  (truncated ${(100 * baseline).toFixed(2)}%)  loss ${f.loss.toFixed(3)}  ${f.tokens} predictions  ${r.seconds.toFixed(0)} s`);
     };
@@ -199,10 +207,28 @@ for (const L of lengths) {
     const stream = new PretrainStream(data.train, sp, { ...data.maskOptions, maxPredictions: Math.ceil(L * settings.maskRate), maxlen: L, batchSize, seed: settings.seed + 10 + seed });
     const warmup = Math.min(warmupSteps, total);
     const trainer = await Trainer.create({ store, loss: (scope) => gatheredMlm(scope, config, options).loss, optimizer: adamW(piecewiseLinear(lr, { [warmup]: 1, [total]: 1 }), { weightDecay: 0.01 }), clipNorm: 1, seed: 1 });
-    const progress = new Progress({ label: `L=${L} ${method} seed ${seed}`, total, unit: 'step' });
-    for (let step = 0; step < total; step++) {
+    // Everything the weights at step k depend on, except k (the rate is constant after the warm-up, so the total is not).
+    const ckpt = join(out, 'ckpt', createHash('sha256').update(JSON.stringify([modelStamp, L, method, seed, warmup, lr, batchTokens])).digest('hex').slice(0, 16));
+    if (checkpointMinutes > 0 && existsSync(join(ckpt, 'trainer.json'))) {
+      try {
+        trainer.restore(ckpt);
+        first = Math.min(trainer.step, total);
+        console.error(`${ckpt}: resuming L=${L} ${method} seed ${seed} at step ${first}`);
+      } catch (e) {
+        // Restore checks every name before it copies, so a refused checkpoint leaves the fresh weights.
+        console.error(`${ckpt}: cannot resume (${(e as Error).message}); starting over`);
+        rmSync(ckpt, { recursive: true, force: true });
+      }
+    }
+    const progress = new Progress({ label: `L=${L} ${method} seed ${seed}${first ? ` (resumed at ${first})` : ''}`, total: total - first, unit: 'step' });
+    let lastSave = performance.now();
+    for (let step = first; step < total; step++) {
       const r = await trainer.trainStep(stream.batchAt(step));
       progress.tick(1, { loss: +r.loss.toFixed(3) });
+      if (checkpointMinutes > 0 && (step + 1 === total || performance.now() - lastSave > checkpointMinutes * 60_000)) {
+        trainer.save(ckpt);
+        lastSave = performance.now();
+      }
       if (checkpoints.includes(step + 1) && !done.has(key(L, method, step + 1, seed, warmupSteps))) await measure(step + 1);
     }
     progress.finish();
