@@ -140,10 +140,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   value: {
     summary: 'train the value model (P(side to move wins)) from the corpus results: a board network, or a head on a player model',
-    usage: 'bert4ts xiangqi value --corpus games.jsonl --out <dir> [--input board|trunk] [--model model.safetensors] [--train-games N] [--validation-games 150] [--test-games 300] [--hidden 32] [--epochs N] [--quiet]',
+    usage: 'bert4ts xiangqi value --corpus games.jsonl --out <dir> [--input board|trunk] [--model model.safetensors] [--train-games N] [--validation-games 150] [--test-games 300] [--hidden 32] [--epochs N] [--mix records.jsonl [--mix-games N]] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
-        corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' },
+        corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, model: { type: 'string', short: 'm' }, mix: { type: 'string' }, 'mix-games': { type: 'string' },
         'train-games': { type: 'string' }, 'validation-games': { type: 'string' }, 'test-games': { type: 'string' },
         hidden: { type: 'string' }, epochs: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, input: { type: 'string', default: 'board' },
       }, this.usage);
@@ -159,14 +159,17 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const count = (flag: string, v: string | undefined) => (v === undefined ? undefined : positiveInt(flag, v));
       if (values.input === 'board') {
         if (values.model) throw new UsageError('--model is for --input trunk: the board value reads only the board');
+        if (values['mix-games'] !== undefined && !values.mix) throw new UsageError('--mix-games needs --mix <records.jsonl>');
         const { trainBoardValue } = await import('../xiangqi/player/boardValue.ts');
         const r = await trainBoardValue({
           corpus: values.corpus, out: values.out, hidden, epochs: count('--epochs', values.epochs), trainGames: count('--train-games', values['train-games']),
           validationGames: count('--validation-games', values['validation-games']), testGames: count('--test-games', values['test-games']),
+          mix: values.mix, mixGames: count('--mix-games', values['mix-games']),
         });
         process.stdout.write(`wrote ${values.out}/value.safetensors (board, tanh ${r.chosenHidden}) and ${values.out}/calibration.json\n`);
         return 0;
       }
+      if (values.mix) throw new UsageError('--mix is for the board value (--input board)');
       const { trainValueHead } = await import('../xiangqi/player/value.ts');
       const r = await trainValueHead({
         corpus: values.corpus, out: values.out, model: values.model, hidden, quiet: values.quiet,

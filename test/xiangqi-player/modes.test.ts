@@ -218,3 +218,28 @@ test('board value at play (sparse rows) equals the dense head on the one-hot boa
   const dense = valueProbs(head, x), sparse = boardValueProbs(head, pos);
   for (let k = 0; k < 3; k++) assert.ok(Math.abs(dense[k]! - sparse[k]!) < 1e-6, `${dense} vs ${sparse}`);
 });
+
+test('board value with synthetic records mixed in: their positions join training only, weighted per game; records without a result are refused', async () => {
+  const { trainBoardValue } = await import('../../src/xiangqi/player/boardValue.ts');
+  const { playGame, randomMover } = await import('../../src/xiangqi/player/match.ts');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-value-mix-'));
+  const line = async (id: string, seed: number, result: string) => {
+    const g = await playGame(randomMover(seed), randomMover(seed + 1000), { maxPlies: 12 });
+    return JSON.stringify({ id, iccs: g.moves.map(moveToIccs).join(' '), result });
+  };
+  const corpus = join(dir, 'games.jsonl'), records = join(dir, 'records.jsonl'), unfinished = join(dir, 'unfinished.jsonl');
+  writeFileSync(corpus, (await Promise.all(Array.from({ length: 80 }, (_, i) => line(`g${i}`, i, ['1-0', '0-1', '1/2-1/2'][i % 3]!)))).join('\n') + '\n');
+  writeFileSync(records, (await Promise.all(Array.from({ length: 6 }, (_, i) => line(`synth-${i}`, 500 + i, '1-0')))).join('\n') + '\n');
+  writeFileSync(unfinished, (await line('synth-x', 7, '*')) + '\n');
+  const quiet = { log: () => {}, hidden: [4], epochs: 1 };
+  const alone = await trainBoardValue({ corpus, out: join(dir, 'alone'), ...quiet });
+  const mixed = await trainBoardValue({ corpus, out: join(dir, 'mixed'), mix: records, mixGames: 4, ...quiet });
+  assert.equal(alone.mixGames, 0);
+  assert.equal(mixed.mixGames, 4, '--mix-games takes the first 4 records');
+  assert.equal(mixed.trainPositions - alone.trainPositions, 4 * 12, 'every position of the 4 mixed games (12 plies each) is a training position');
+  assert.equal(mixed.baseRate, alone.baseRate, 'the base rate stays the experts\'');
+  assert.deepEqual(mixed.heads[0]!.test.positions, alone.heads[0]!.test.positions, 'the test games are the same expert games');
+  assert.equal(loadValueHead(join(dir, 'mixed', 'value.safetensors')).metadata.mixGames, '4');
+  await assert.rejects(trainBoardValue({ corpus, out: join(dir, 'bad'), mix: unfinished, ...quiet }), /no records with a result/);
+});

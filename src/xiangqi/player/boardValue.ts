@@ -163,8 +163,11 @@ export function boardCalibration(head: ValueHead, s: BoardSamples, baseRate: num
  * Train the board value on the first N games (by id) of the training split and report its
  * calibration on the same validation and test games as trainValueHead; the width with the best
  * validation Brier score is saved as `out/value.safetensors`, the report as `out/calibration.json`.
+ * `mix`: synthetic records (`bert4ts xiangqi synth`) whose first `mixGames` games (all by default)
+ * join the training games, each weighted as one game: material won and lost decides them, which
+ * expert games, rarely leaving a piece hanging, seldom show. Validation and test stay expert games.
  */
-export async function trainBoardValue(o: { corpus: string; out: string; trainGames?: number; validationGames?: number; testGames?: number; hidden?: number[]; epochs?: number; log?: (line: string) => void }): Promise<{ chosenHidden: number; heads: { hidden: number; validation: Calibration; test: Calibration; fitSeconds: number }[]; baseRate: number; trainPositions: number }> {
+export async function trainBoardValue(o: { corpus: string; out: string; trainGames?: number; validationGames?: number; testGames?: number; hidden?: number[]; epochs?: number; mix?: string; mixGames?: number; log?: (line: string) => void }): Promise<{ chosenHidden: number; heads: { hidden: number; validation: Calibration; test: Calibration; fitSeconds: number }[]; baseRate: number; trainPositions: number; mixGames: number }> {
   const { readCorpus } = await import('./dataset.ts');
   const { calibrate, saveValueHead, sideToMoveWinRate } = await import('./value.ts');
   const { mkdirSync } = await import('../../util/node/fs.ts');
@@ -174,11 +177,16 @@ export async function trainBoardValue(o: { corpus: string; out: string; trainGam
   mkdirSync(o.out, { recursive: true });
   const { games } = readCorpus(o.corpus);
   const pick = (split: 'train' | 'validation' | 'test', n: number) => games[split].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, n);
-  const train = boardSamples(pick('train', o.trainGames ?? Infinity));
+  const expert = pick('train', o.trainGames ?? Infinity);
+  const mixed = o.mix ? Object.values(readCorpus(o.mix).games).flat().slice(0, o.mixGames ?? Infinity).filter((g) => resultClass(g.result) !== undefined) : [];
+  if (o.mix && mixed.length === 0) throw new Error(`${o.mix}: no records with a result from the standard start to mix in`);
+  const expertSamples = boardSamples(expert);
+  const train = mixed.length ? boardSamples([...expert, ...mixed]) : expertSamples;
   const validation = boardSamples(pick('validation', o.validationGames ?? 150));
   const test = boardSamples(pick('test', o.testGames ?? 300));
-  log(`board value: ${train.y.length} training positions, ${validation.y.length} validation, ${test.y.length} test`);
-  const baseRate = sideToMoveWinRate(train);
+  log(`board value: ${train.y.length} training positions${mixed.length ? ` (${train.y.length - expertSamples.y.length} of them from ${mixed.length} records of ${o.mix})` : ''}, ${validation.y.length} validation, ${test.y.length} test`);
+  // The base-rate forecast is the experts' (the records' results are nearly all the search's wins).
+  const baseRate = sideToMoveWinRate(expertSamples);
   const heads: { hidden: number; validation: Calibration; test: Calibration; fitSeconds: number }[] = [];
   let best: { head: ValueHead; brier: number; hidden: number } | undefined;
   for (const hidden of o.hidden ?? [32]) {
@@ -191,9 +199,9 @@ export async function trainBoardValue(o: { corpus: string; out: string; trainGam
     if (!best || v.brier < best.brier) best = { head, brier: v.brier, hidden };
   }
   const chosen = heads.find((h) => h.hidden === best!.hidden)!;
-  best!.head.metadata = { input: 'board', trainGames: String(o.trainGames ?? games.train.length), trainPositions: String(train.y.length), testBrier: String(chosen.test.brier), testBrierBaseRate: String(chosen.test.brierBaseRate), testAccuracy: String(chosen.test.accuracy) };
+  best!.head.metadata = { input: 'board', trainGames: String(expert.length), ...(mixed.length ? { mix: o.mix!, mixGames: String(mixed.length) } : {}), trainPositions: String(train.y.length), testBrier: String(chosen.test.brier), testBrierBaseRate: String(chosen.test.brierBaseRate), testAccuracy: String(chosen.test.accuracy) };
   saveValueHead(join(o.out, 'value.safetensors'), best!.head);
-  const report = { input: 'board', chosenHidden: best!.hidden, baseRate: Number(baseRate.toFixed(4)), trainPositions: train.y.length, heads };
+  const report = { input: 'board', chosenHidden: best!.hidden, baseRate: Number(baseRate.toFixed(4)), trainPositions: train.y.length, mixGames: mixed.length, heads };
   writeFileAtomic(join(o.out, 'calibration.json'), JSON.stringify(report, null, 1) + '\n');
   return report;
 }
