@@ -4,7 +4,7 @@
  * generator's size change that?
  *
  *   npm run bench -- electra [--minutes 30] [--ratios 0.25,0.5,1] [--seeds 1] [--out FILE.jsonl]
- *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5]
+ *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5] [--parallel 1]
  *
  * Arms: MLM, and ELECTRA with each generator width ratio; per seed. Each arm pretrains from scratch
  * with models/chinese-small's settings (its pretraining.json: corpus, vocabulary trimming, batch 32 x
@@ -20,11 +20,15 @@
  * fine-tuning settings) are skipped; run directories live in --work (default: beside --out), so an
  * interrupted arm resumes its pretraining and a finished pretraining is reused when only the
  * fine-tuning settings change. Each arm runs in its own child process (its sessions freed with it).
+ * `--parallel N` runs N arms at a time, each with one ORT thread per core it gets (BERT4TS_THREADS =
+ * cores / N unless set), their output lines prefixed with the arm: on 2 cores, two 1-thread arms
+ * side by side use the machine better than one 2-thread arm, and each arm's budget is still its own
+ * training-step time on an equal share of the machine.
  * Prints one row per arm (and per-arm means over seeds), then one JSON line.
  */
-import { spawnSync, execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { spawn, execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -45,7 +49,7 @@ const { values: o } = parseArgs({
     layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, intermediate: { type: 'string' },
     'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '5e-5' },
     'eval-every': { type: 'string', default: '250' }, settings: { type: 'string', default: join(root, 'models/chinese-small/pretraining.json') },
-    arm: { type: 'string' },
+    arm: { type: 'string' }, parallel: { type: 'string', default: '1' },
   },
 });
 
@@ -98,8 +102,12 @@ function stepFlops(a: Arm, vocab: number, batch: number, T: number, predicted: n
 function sentiment(limit: number | null) {
   const data = join(tmpdir(), 'bert4ts-data');
   if (!existsSync(join(data, 'sentiment/sentiment.test.data'))) {
-    mkdirSync(data, { recursive: true });
-    execFileSync('unzip', ['-o', '-q', join(shared, 'corpora/sentiment/sentiment.zip'), '-d', data]);
+    // Unzipped beside, then renamed into place: an arm running in parallel never reads a half-written file.
+    const unpacking = join(data, `.unzip-${process.pid}`);
+    mkdirSync(unpacking, { recursive: true });
+    execFileSync('unzip', ['-o', '-q', join(shared, 'corpora/sentiment/sentiment.zip'), '-d', unpacking]);
+    try { renameSync(join(unpacking, 'sentiment'), join(data, 'sentiment')); } catch { /* another arm was first */ }
+    rmSync(unpacking, { recursive: true, force: true });
   }
   const split = (name: string) => readTaskRows('classify', join(data, `sentiment/sentiment.${name}.data`), {}, limit ?? Infinity);
   return { train: split('train'), dev: split('valid'), test: split('test') };
@@ -188,15 +196,38 @@ const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split
 const done = new Set(readRows().map((r) => r.key as string));
 const todo = arms.filter((a) => !done.has(armKey(a)));
 console.log(`bench electra: ${arms.length} arms (${arms.length - todo.length} already in ${out}), ${minutes} min of training steps each, ${layers}x${hidden} (${heads} heads), fine-tune ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}; runs in ${work}; load ${loadavg()[0]!.toFixed(2)}`);
-let failed = 0;
+let failed = 0, stopped = false;
 const began = Date.now();
-for (const [i, a] of todo.entries()) {
-  const eta = i ? ` ETA ${formatDuration(((Date.now() - began) / 1000 / i) * (todo.length - i))}` : '';
-  console.log(`\n[arm ${i + 1}/${todo.length}] ${armKey(a)}${eta}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--arm', JSON.stringify(a)], { stdio: 'inherit', cwd: root });
-  if (r.status === INTERRUPTED || r.signal) { failed++; console.error(`[arm ${i + 1}/${todo.length}] interrupted; rerun the same command to resume`); break; }
-  if (r.status !== 0) { failed++; console.error(`[arm ${i + 1}/${todo.length}] ${armKey(a)} failed (exit ${r.status}); rerun to retry it`); }
+const parallel = num('parallel', o.parallel, { integer: true, above: 0 })!;
+const childEnv = parallel > 1 && !process.env.BERT4TS_THREADS ? { ...process.env, BERT4TS_THREADS: String(Math.max(1, Math.floor(availableParallelism() / parallel))) } : process.env;
+/** One arm in its own process; with --parallel its lines are prefixed with the arm's number. */
+function runChild(i: number, a: Arm): Promise<{ status: number | null; signal: NodeJS.Signals | null }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--arm', JSON.stringify(a)], { stdio: parallel > 1 ? ['ignore', 'pipe', 'pipe'] : 'inherit', cwd: root, env: childEnv });
+  if (parallel > 1) {
+    for (const [from, to] of [[child.stdout!, process.stdout], [child.stderr!, process.stderr]] as const) {
+      let rest = '';
+      from.setEncoding('utf8').on('data', (chunk: string) => {
+        const lines = (rest + chunk).split(/\r?\n|\r/);
+        rest = lines.pop()!;
+        for (const line of lines) if (line) to.write(`[arm ${i + 1}] ${line}\n`);
+      });
+    }
+  }
+  return new Promise((done) => child.on('close', (status, signal) => done({ status, signal })));
 }
+let next = 0, finished = 0;
+async function lane(): Promise<void> {
+  while (!stopped && next < todo.length) {
+    const i = next++, a = todo[i]!;
+    const eta = finished ? ` ETA ${formatDuration(((Date.now() - began) / 1000 / finished) * (todo.length - finished) / parallel)}` : '';
+    console.log(`\n[arm ${i + 1}/${todo.length}] ${armKey(a)}${eta}`);
+    const r = await runChild(i, a);
+    finished++;
+    if (r.status === INTERRUPTED || r.signal) { failed++; stopped = true; console.error(`[arm ${i + 1}/${todo.length}] interrupted; rerun the same command to resume`); }
+    else if (r.status !== 0) { failed++; console.error(`[arm ${i + 1}/${todo.length}] ${armKey(a)} failed (exit ${r.status}); rerun to retry it`); }
+  }
+}
+await Promise.all(Array.from({ length: Math.min(parallel, todo.length) }, lane));
 
 const want = new Set(arms.map(armKey));
 const rows = readRows().filter((r) => want.has(r.key));
