@@ -195,13 +195,13 @@ if (values.out && existsSync(values.out)) {
   }
   for (const g of rest) {
     if (typeof g.row !== 'string' || !Number.isInteger(g.game) || !Array.isArray(g.ms)) throw new Error(`${values.out}: ${JSON.stringify(g).slice(0, 80)} is not a game line`);
-    played.set(g.row, [...(played.get(g.row) ?? []), g]);
+    if (!played.has(g.row)) played.set(g.row, []);
+    played.get(g.row)!.push(g);
   }
   for (const [row, list] of played) {
     list.forEach((g, i) => { if (g.game !== i) throw new Error(`${values.out}: row ${row} has game ${g.game} where game ${i} should be`); });
   }
-}
-else if (values.out) writeFileAtomic(values.out, configLine());
+} else if (values.out) writeFileAtomic(values.out, configLine());
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const eloText = (x: number) => (x === Infinity ? '+inf' : x === -Infinity ? '-inf' : `${x >= 0 ? '+' : ''}${Math.round(x)}`);
