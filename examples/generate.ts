@@ -9,6 +9,7 @@ const model = buildModel(dir, { checkpoint: dir });
 const lm = decoderFor(model);
 const prompts = [[1, 2, 3], [7, 8]]; // a batch of prompts of different lengths (left-padded inside)
 console.log('greedy   ', JSON.stringify(await greedy(lm, prompts, { maxNewTokens: 8 })));
+console.log('no repeat', JSON.stringify(await greedy(lm, prompts, { maxNewTokens: 8, noRepeatNgramSize: 2 }))); // no generated bigram twice
 const beams = await beamSearch(lm, prompts, { maxNewTokens: 8, beamSize: 4, nBest: 2, lengthPenalty: 1 });
 console.log('beam     ', JSON.stringify(beams.map((hs) => hs.map((h) => `${h.ids.join(' ')} (${h.score.toFixed(3)})`))));
 console.log('sample   ', JSON.stringify(await sample(lm, prompts, { maxNewTokens: 8, n: 2, topK: 10, topP: 0.9, temperature: 0.8, seed: 1 })));

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { idsOption, numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
 
 const HELP = `Usage: bert4ts generate --model <dir> [--application lm|unilm] [--tokenizer <file or dir>] (--prompt TEXT | --prompt-ids 1,2,3)
-         [--max-new-tokens N] [--min-new-tokens N]
+         [--max-new-tokens N] [--min-new-tokens N] [--no-repeat-ngram N]
          [--greedy | --beam K [--length-penalty A] [--n-best N] | --sample [--top-k K] [--top-p P] [--temperature T] [--repetition-penalty R] [--seed S] [--n N]]
          [--end-ids 1,2] [--stop TEXT] [--max-source-len N] [--json]
 
@@ -18,7 +18,8 @@ BERT-shaped model generates with --application lm (causal) or unilm (a saved Uni
 used as given), and [SEP] ends the answer. The tokenizer is read from --tokenizer or from the model
 directory. --max-source-len N keeps the first N tokens of the prompt (before framing). Generation
 stops at the model's end token (T5's EOS, UniLM's [SEP], the tokenizer's EOS), at --end-ids and at
---stop texts. With a CPM tokenizer a newline ends the answer, as in the CPM few-shot prompts
+--stop texts. --no-repeat-ngram N: the answer never holds the same N tokens twice (any strategy).
+With a CPM tokenizer a newline ends the answer, as in the CPM few-shot prompts
 ("问题：...\\n答案：").`;
 
 const command: Command = {
@@ -26,7 +27,7 @@ const command: Command = {
   async run(argv) {
     const parsed = parseCommandArgs(argv, {
           model: { type: 'string' }, application: { type: 'string' }, tokenizer: { type: 'string' }, prompt: { type: 'string' }, 'prompt-ids': { type: 'string' },
-          'max-new-tokens': { type: 'string', default: '32' }, 'min-new-tokens': { type: 'string' },
+          'max-new-tokens': { type: 'string', default: '32' }, 'min-new-tokens': { type: 'string' }, 'no-repeat-ngram': { type: 'string' },
           greedy: { type: 'boolean' }, beam: { type: 'string' }, 'length-penalty': { type: 'string' }, 'n-best': { type: 'string' },
           sample: { type: 'boolean' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, temperature: { type: 'string' },
           'repetition-penalty': { type: 'string' }, seed: { type: 'string' }, n: { type: 'string' },
@@ -42,6 +43,7 @@ const command: Command = {
     const opt = {
       maxNewTokens: numberOption('max-new-tokens', a['max-new-tokens'], { integer: true, min: 1 })!,
       minNewTokens: numberOption('min-new-tokens', a['min-new-tokens'], { integer: true, min: 0 }),
+      noRepeatNgramSize: numberOption('no-repeat-ngram', a['no-repeat-ngram'], { integer: true, min: 1 }),
       beam: numberOption('beam', a.beam, { integer: true, min: 1, max: 64 }),
       lengthPenalty: numberOption('length-penalty', a['length-penalty']),
       nBest: numberOption('n-best', a['n-best'], { integer: true, min: 1 }),
@@ -99,7 +101,7 @@ const command: Command = {
         if (newline !== undefined) endIds.push(newline);
       }
     }
-    const length = { maxNewTokens: opt.maxNewTokens, minNewTokens: opt.minNewTokens, endIds, stopSequences };
+    const length = { maxNewTokens: opt.maxNewTokens, minNewTokens: opt.minNewTokens, endIds, stopSequences, noRepeatNgramSize: opt.noRepeatNgramSize };
     const text = (t: number[]) => (tokenizer ? tokenizer.decode(t) : t.join(' '));
     if (a.beam !== undefined) {
       const hyps = (await beamSearch(lm, [prompt], { ...length, beamSize: opt.beam!, lengthPenalty: opt.lengthPenalty, nBest: opt.nBest }))[0]!;

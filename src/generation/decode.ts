@@ -18,6 +18,12 @@ export interface LengthOptions {
   endIds?: number[];
   /** Stop a row when its generated tokens end with one of these sequences. */
   stopSequences?: number[][];
+  /**
+   * A row never generates the same n-gram of this length twice (HF's no_repeat_ngram_size): a token
+   * that would complete an n-gram already among the row's generated tokens is not chosen. Only the
+   * generated tokens count, not the prompt, so a title may still copy a phrase of its source.
+   */
+  noRepeatNgramSize?: number;
 }
 
 export interface SampleOptions extends LengthOptions, SamplingOptions {
@@ -75,6 +81,7 @@ function checkPrompts(lm: IncrementalLM, prompts: number[][], o: LengthOptions):
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new Error(`maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
   if ((o.minNewTokens ?? 0) > o.maxNewTokens) throw new Error(`minNewTokens ${o.minNewTokens} > maxNewTokens ${o.maxNewTokens}`);
   for (const e of o.endIds ?? []) if (e < 0 || e >= lm.vocabSize) throw new Error(`end id ${e} outside the vocabulary`);
+  if (o.noRepeatNgramSize !== undefined && !(Number.isInteger(o.noRepeatNgramSize) && o.noRepeatNgramSize >= 1)) throw new Error(`noRepeatNgramSize must be a positive integer, got ${o.noRepeatNgramSize}`);
 }
 
 function endsWith(seq: number[], stop: number[]): boolean {
@@ -89,8 +96,18 @@ function isFinished(generated: number[], o: LengthOptions): boolean {
   return (o.stopSequences ?? []).some((s) => endsWith(generated, s));
 }
 
-function suppressEnds(logits: Float32Array, offset: number, o: LengthOptions, generated: number): void {
-  if (generated < (o.minNewTokens ?? 0)) for (const e of o.endIds ?? []) logits[offset + e] = -Infinity;
+/** The constraints on a row's next token: no end before minNewTokens, no repeated n-gram. */
+function constrain(logits: Float32Array, offset: number, o: LengthOptions, generated: readonly number[]): void {
+  if (generated.length < (o.minNewTokens ?? 0)) for (const e of o.endIds ?? []) logits[offset + e] = -Infinity;
+  const n = o.noRepeatNgramSize;
+  if (n === undefined || generated.length < n - 1) return;
+  // Every earlier n-gram whose first n - 1 tokens equal the last n - 1 generated bans its last token.
+  const start = generated.length - (n - 1);
+  for (let i = 0; i + n - 1 < generated.length; i++) {
+    let same = true;
+    for (let j = 0; j < n - 1 && same; j++) same = generated[i + j] === generated[start + j];
+    if (same) logits[offset + generated[i + n - 1]!] = -Infinity;
+  }
 }
 
 /** log softmax of logits[offset, offset + V) in float64, into `out` (a new array if not given). */
@@ -130,7 +147,7 @@ export async function* runSteps(
     const next: number[] = [];
     for (let r = 0; r < prompts.length; r++) {
       if (done[r]) { next.push(0); continue; }
-      suppressEnds(logits, r * V, o, generated[r]!.length);
+      constrain(logits, r * V, o, generated[r]!);
       const tok = choose(logits, r, generated[r]!);
       generated[r]!.push(tok);
       tokens.push({ row: r, token: tok });
@@ -222,7 +239,7 @@ export async function beamSearch(lm: IncrementalLM, prompts: number[][], o: Beam
       if (done[b]) { nextBeams.push([]); continue; }
       const cands: { row: number; ids: number[]; logProb: number; token: number }[] = [];
       for (const beam of beams[b]!) {
-        suppressEnds(logits, beam.row * V, o, t);
+        constrain(logits, beam.row * V, o, beam.ids);
         logSoftmaxRow(logits, beam.row * V, V, lsm);
         // Only the 2K best tokens of each beam can be among the 2K best candidates overall.
         const top = topIndices(lsm, 2 * K);

@@ -21,6 +21,11 @@ test('bert4ts generate: greedy and beam search from a checkpoint directory, as t
   const lines = r2.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.ids), b[0]!.map((h) => h.ids));
   assert.ok(Math.abs(lines[0].logProb - b[0]![0]!.logProb) < 1e-6);
+  const noRepeat = await greedy(lm, [[1, 2, 3]], { maxNewTokens: 12, noRepeatNgramSize: 2 });
+  assert.notDeepEqual(noRepeat, await greedy(lm, [[1, 2, 3]], { maxNewTokens: 12 }), 'this model repeats itself when let');
+  const r3 = run('--model', MODEL, '--prompt-ids', '1,2,3', '--max-new-tokens', '12', '--no-repeat-ngram', '2', '--json');
+  assert.equal(r3.status, 0, r3.stderr);
+  assert.deepEqual(JSON.parse(r3.stdout).ids, noRepeat[0]);
 });
 
 test('bert4ts generate: usage errors exit 2, bad ids exit 1 with the reason', () => {
@@ -42,6 +47,7 @@ test('bert4ts generate: option values out of range are usage errors (exit 2) tha
     [['--beam', '2', '--n-best', '3'], /--n-best 3 exceeds --beam 2/],
     [['--top-k', '5'], /--top-k applies to sampling; add --sample/],
     [['--prompt-ids', '1', '--end-ids=-1'], /--end-ids: '-1' is not a non-negative integer id/],
+    [['--no-repeat-ngram', '0'], /--no-repeat-ngram must be an integer >= 1, got "0"/],
   ] as const) {
     const r = run('--model', MODEL, ...((args as readonly string[]).includes('--prompt-ids') ? [] : ['--prompt-ids', '1']), ...args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -4,7 +4,7 @@ import { input } from '../../src/graph/ops.ts';
 import { ParamStore, Scope } from '../../src/nn/params.ts';
 import { gpt2, type GPT2Config } from '../../src/models/gpt2.ts';
 import { compile, type Executable } from '../../src/runtime/session.ts';
-import { appendToCache, GPT2Decoder, reorderRows } from '../../src/generation/causalLM.ts';
+import { appendToCache, GPT2Decoder, reorderRows, type IncrementalLM } from '../../src/generation/causalLM.ts';
 import type { HostTensor } from '../../src/graph/dtype.ts';
 import { beamSearch, greedy, sample, stream } from '../../src/generation/decode.ts';
 
@@ -203,4 +203,32 @@ test('end ids stop a row; min length suppresses them; bad input is refused clear
   await assert.rejects(greedy(lm, [[1, 99]], { maxNewTokens: 2 }), /id 99 outside the vocabulary \[0, 23\)/);
   await assert.rejects(greedy(lm, [Array(30).fill(1)], { maxNewTokens: 5 }), /exceeds the model's 32 positions/);
   await assert.rejects(greedy(lm, [[1]], { maxNewTokens: 3, minNewTokens: 4 }), /minNewTokens 4 > maxNewTokens 3/);
+});
+
+test('noRepeatNgramSize: no n-gram of the generated tokens twice, in greedy, sampling and beam search; the prompt does not count', async () => {
+  // A model that wants to cycle 0 1 2 0 1 2 …: the token after t scores 10, token 3 scores 5, the rest 0.
+  const cycling: IncrementalLM = {
+    vocabSize: 5, maxPosition: 64,
+    initialState: () => ({ cache: [], past: 0 }),
+    async step(input, state) {
+      const logits = new Float32Array(input.ids.length * 5);
+      input.ids.forEach((ids, r) => { const last = ids.at(-1)!; logits[r * 5 + ((last + 1) % 3)] = 10; logits[r * 5 + 3] = 5; });
+      return { logits, state };
+    },
+  };
+  const plain = await greedy(cycling, [[2]], { maxNewTokens: 7 });
+  assert.deepEqual(plain, [[0, 1, 2, 0, 1, 2, 0]]);
+  const trigrams = (ids: number[]) => ids.slice(2).map((_, i) => ids.slice(i, i + 3).join());
+  for (const [name, ids] of [
+    ['greedy', (await greedy(cycling, [[2]], { maxNewTokens: 7, noRepeatNgramSize: 3 }))[0]!],
+    ['sampling', (await sample(cycling, [[2]], { maxNewTokens: 7, noRepeatNgramSize: 3, temperature: 0.1, seed: 1 }))[0]!],
+    ['beam', (await beamSearch(cycling, [[2]], { maxNewTokens: 7, noRepeatNgramSize: 3, beamSize: 2 }))[0]![0]!.ids],
+  ] as const) {
+    assert.equal(new Set(trigrams(ids)).size, trigrams(ids).length, `${name}: ${ids} repeats a trigram`);
+  }
+  // Greedy takes the second-best token exactly where the cycle would repeat "0 1 2".
+  assert.deepEqual((await greedy(cycling, [[2]], { maxNewTokens: 7, noRepeatNgramSize: 3 }))[0], [0, 1, 2, 0, 1, 3, 1]);
+  // The prompt's own "0 1 2" does not ban generating it once.
+  assert.deepEqual((await greedy(cycling, [[0, 1, 2]], { maxNewTokens: 3, noRepeatNgramSize: 3 }))[0], [0, 1, 2]);
+  await assert.rejects(greedy(cycling, [[1]], { maxNewTokens: 3, noRepeatNgramSize: 0 }), /noRepeatNgramSize must be a positive integer, got 0/);
 });
