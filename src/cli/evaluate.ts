@@ -22,6 +22,7 @@ const USAGE = `usage: bert4ts evaluate --model DIR --test FILE [--quantize MODES
                         tagger: its own)
   --max-target-len N    seq2seq: target tokens    --beam K   seq2seq: beam search (default: as fine-tuned,
                         else 32 and greedy)
+  --no-repeat-ngram N   seq2seq: never generate the same N tokens twice (default: as fine-tuned, else off)
   --text-column C  --label-column C  --tags-column C  --spans-column C  --source-column C  --target-column C
   --limit N             score only the first N rows
 
@@ -35,7 +36,7 @@ const command: Command = {
   async run(argv) {
     const { values: a, positionals } = parseCommandArgs(argv, {
       model: { type: 'string' }, test: { type: 'string' }, quantize: { type: 'string' }, embeddings: { type: 'boolean' },
-      maxlen: { type: 'string' }, 'max-target-len': { type: 'string' }, beam: { type: 'string' }, limit: { type: 'string' },
+      maxlen: { type: 'string' }, 'max-target-len': { type: 'string' }, beam: { type: 'string' }, 'no-repeat-ngram': { type: 'string' }, limit: { type: 'string' },
       'text-column': { type: 'string' }, 'label-column': { type: 'string' }, 'source-column': { type: 'string' }, 'target-column': { type: 'string' },
       'tags-column': { type: 'string' }, 'spans-column': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -50,6 +51,7 @@ const command: Command = {
       maxlen: numberOption('maxlen', a.maxlen, { integer: true, min: 4 }),
       maxTarget: numberOption('max-target-len', a['max-target-len'], { integer: true, min: 1 }),
       beam: numberOption('beam', a.beam, { integer: true, min: 1 }),
+      noRepeatNgram: numberOption('no-repeat-ngram', a['no-repeat-ngram'], { integer: true, min: 1 }),
       limit: numberOption('limit', a.limit, { integer: true, min: 1 }),
     };
     const { formatMetrics } = await import('../tasks/finetune.ts');
@@ -70,7 +72,7 @@ const command: Command = {
     const tokenizer = await loadTokenizer(a.model!);
     let mt;
     try {
-      mt = taskForModel(model, tokenizer, { maxlen: n.maxlen, maxTarget: n.maxTarget, beam: n.beam, where: a.model });
+      mt = taskForModel(model, tokenizer, { maxlen: n.maxlen, maxTarget: n.maxTarget, beam: n.beam, noRepeatNgram: n.noRepeatNgram, where: a.model });
     } catch (e) {
       if (e instanceof EvalOptionError) throw new UsageError(e.message);
       throw e;

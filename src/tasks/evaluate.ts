@@ -125,7 +125,7 @@ export function modelTaskKind(model: Model, where = 'the model'): ModelTaskKind 
  * (maxlen, seq2seq's target length and beam, the outside tag) from what `finetune` recorded in its
  * config, each overridable. `where` (the directory) names it in errors.
  */
-export function taskForModel(model: Model, tokenizer: Tokenizer, o: { maxlen?: number; maxTarget?: number; beam?: number; where?: string } = {}): ModelTask {
+export function taskForModel(model: Model, tokenizer: Tokenizer, o: { maxlen?: number; maxTarget?: number; beam?: number; noRepeatNgram?: number; where?: string } = {}): ModelTask {
   const where = o.where ?? 'the model';
   const kind = modelTaskKind(model, where);
   const record = recordedTaskSettings(model, `${where}/config.json`);
@@ -152,8 +152,10 @@ export function taskForModel(model: Model, tokenizer: Tokenizer, o: { maxlen?: n
   if (kind === 'seq2seq') {
     settings.maxTarget = o.maxTarget ?? record?.maxTarget ?? 32;
     settings.beam = o.beam ?? record?.beam ?? 1;
+    const noRepeatNgram = o.noRepeatNgram ?? record?.noRepeatNgram;
+    if (noRepeatNgram !== undefined) settings.noRepeatNgram = noRepeatNgram;
     if (model.application === 'unilm' && settings.maxTarget + 3 >= maxlen) throw new EvalOptionError(`max target length ${settings.maxTarget} leaves no room for the source in ${from} ([CLS] source [SEP] target [SEP])`);
-    task = seq2seqTaskFor(model.family, tokenizer, { maxlen, maxTarget: settings.maxTarget, beam: settings.beam });
+    task = seq2seqTaskFor(model.family, tokenizer, { maxlen, maxTarget: settings.maxTarget, beam: settings.beam, noRepeatNgram });
   } else {
     if (!labels) throw new TaskError(`${where}: the saved ${DESCRIBE[kind]} records no labels (config.json id2label)`);
     if (kind === 'classify') task = classifyTask(tokenizer, labels, maxlen);

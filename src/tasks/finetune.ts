@@ -205,9 +205,10 @@ export interface TaskSettings {
   task: TaskKind;
   /** Tokens per row, [CLS] and [SEP] included (a T5 source: tokens before `</s>`). */
   maxlen: number;
-  /** seq2seq: target tokens, and the beam of the dev/test decoding (absent: greedy). */
+  /** seq2seq: target tokens, the beam of the dev/test decoding (absent: greedy), and its no-repeat n-gram size (absent: off). */
   maxTarget?: number;
   beam?: number;
+  noRepeatNgram?: number;
   /** tag: the tag outside any entity. */
   outside?: string;
 }
@@ -239,13 +240,14 @@ export function recordedTaskSettings(model: Model, where = 'config.json'): TaskS
     if (!Number.isInteger(v) || (v as number) < min) throw new TaskError(`${at}.${k} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v as number;
   };
-  const unknown = Object.keys(p).filter((k) => !['maxlen', 'maxTarget', 'beam', 'outside'].includes(k));
-  if (unknown.length) throw new TaskError(`${at}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: maxlen, maxTarget, beam, outside)`);
+  const unknown = Object.keys(p).filter((k) => !['maxlen', 'maxTarget', 'beam', 'noRepeatNgram', 'outside'].includes(k));
+  if (unknown.length) throw new TaskError(`${at}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (valid: maxlen, maxTarget, beam, noRepeatNgram, outside)`);
   if (p.outside !== undefined && typeof p.outside !== 'string') throw new TaskError(`${at}.outside must be a tag name, got ${JSON.stringify(p.outside)}`);
   const s: TaskSettings = { task: task as TaskKind, maxlen: int('maxlen', 4, true)! };
-  const [maxTarget, beam] = [int('maxTarget', 1, false), int('beam', 1, false)];
+  const [maxTarget, beam, noRepeatNgram] = [int('maxTarget', 1, false), int('beam', 1, false), int('noRepeatNgram', 1, false)];
   if (maxTarget !== undefined) s.maxTarget = maxTarget;
   if (beam !== undefined) s.beam = beam;
+  if (noRepeatNgram !== undefined) s.noRepeatNgram = noRepeatNgram;
   if (p.outside !== undefined) s.outside = p.outside as string;
   return s;
 }
@@ -288,13 +290,16 @@ export function classifyTask(tokenizer: Tokenizer, labels: string[], maxlen: num
   return task;
 }
 
+/** A seq2seq task's lengths and decoding: `beam` > 1 decodes by beam search, `noRepeatNgram` never repeats a generated n-gram. */
+export interface Seq2SeqOptions { maxlen: number; maxTarget?: number; beam?: number; noRepeatNgram?: number }
+
 /**
  * UniLM seq2seq (bert4keras task_seq2seq_autotitle): [CLS] source [SEP] target [SEP] with segment
  * 1 on the target, whose tokens (and the final [SEP]) are the labels; the source is cut to fit
  * `maxlen`, the target to `maxTarget` tokens. Scored by decoding from [CLS] source [SEP] to [SEP]
  * (greedy, or beam search with `beam` > 1) with bert4keras's character-level ROUGE and BLEU.
  */
-export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget?: number; beam?: number }): Task<Seq2SeqRow> & {
+export function seq2seqTask(tokenizer: Tokenizer, o: Seq2SeqOptions): Task<Seq2SeqRow> & {
   generate(model: Model, sources: string[], beam?: number): Promise<string[]>;
 } {
   const { cls, sep } = specials(tokenizer);
@@ -318,7 +323,7 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
     async generate(model: Model, sources: string[], beam = o.beam ?? 1): Promise<string[]> {
       const lm = decoderFor(model); // compiled over the weights in the store now
       const out: string[] = [];
-      const length = { maxNewTokens: maxTarget + 1, endIds: [sep] };
+      const length = { maxNewTokens: maxTarget + 1, endIds: [sep], noRepeatNgramSize: o.noRepeatNgram };
       for (const part of chunks(sources, beam > 1 ? 8 : 32)) out.push(...await decodeTexts(tokenizer, lm, part.map((s) => prompt(s)), beam, length));
       return out;
     },
@@ -327,10 +332,15 @@ export function seq2seqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget
   return task;
 }
 
-const seq2seqSettings = (o: { maxlen: number; maxTarget?: number; beam?: number }): TaskSettings => ({ task: 'seq2seq', maxlen: o.maxlen, maxTarget: o.maxTarget ?? 32, ...(o.beam !== undefined && o.beam > 1 ? { beam: o.beam } : {}) });
+const seq2seqSettings = (o: Seq2SeqOptions): TaskSettings => {
+  if (o.noRepeatNgram !== undefined && !(Number.isInteger(o.noRepeatNgram) && o.noRepeatNgram >= 1)) throw new TaskError(`noRepeatNgram must be an integer >= 1 (the n-gram length never repeated), got ${o.noRepeatNgram}`);
+  return {
+    task: 'seq2seq', maxlen: o.maxlen, maxTarget: o.maxTarget ?? 32, ...(o.beam !== undefined && o.beam > 1 ? { beam: o.beam } : {}), ...(o.noRepeatNgram !== undefined ? { noRepeatNgram: o.noRepeatNgram } : {}),
+  };
+};
 
 /** Greedy (beam 1) or beam-search continuations of `prompts`, each cut at its first end id, as text without spaces. */
-async function decodeTexts(tokenizer: Tokenizer, lm: IncrementalLM, prompts: number[][], beam: number, length: { maxNewTokens: number; endIds: number[] }): Promise<string[]> {
+async function decodeTexts(tokenizer: Tokenizer, lm: IncrementalLM, prompts: number[][], beam: number, length: { maxNewTokens: number; endIds: number[]; noRepeatNgramSize?: number }): Promise<string[]> {
   const gen = beam > 1 ? (await beamSearch(lm, prompts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, prompts, length);
   const end = length.endIds[0]!;
   return gen.map((g) => tokenizer.decode(g.includes(end) ? g.slice(0, g.indexOf(end)) : g).replace(/ /g, ''));
@@ -355,7 +365,7 @@ function generationScoring(generate: (model: Model, sources: string[]) => Promis
  * `</s>`, with bert4keras's character-level ROUGE and BLEU. The source is cut to `maxlen` − 1
  * tokens, the target to `maxTarget`.
  */
-export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarget?: number; beam?: number }): Task<Seq2SeqRow> & {
+export function t5Seq2SeqTask(tokenizer: Tokenizer, o: Seq2SeqOptions): Task<Seq2SeqRow> & {
   generate(model: Model, sources: string[], beam?: number): Promise<string[]>;
 } {
   const eos = tokenizer.specialTokens.eos?.id;
@@ -382,7 +392,7 @@ export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarg
       if (!T5_FAMILIES.includes(model.family)) throw new TaskError(`a T5 seq2seq task decodes a T5 / mT5 model, not ${model.family}`);
       const c = model.config as T5Config;
       const t5 = t5GeneratorFor(model);
-      const length = { maxNewTokens: maxTarget + 1, endIds: [c.eosTokenId] };
+      const length = { maxNewTokens: maxTarget + 1, endIds: [c.eosTokenId], noRepeatNgramSize: o.noRepeatNgram };
       const out: string[] = [];
       for (const part of chunks(sources, beam > 1 ? 8 : 32)) {
         const lm = await t5.encode(part.map(source)); // compiled over the weights in the store now
@@ -396,7 +406,7 @@ export function t5Seq2SeqTask(tokenizer: Tokenizer, o: { maxlen: number; maxTarg
 }
 
 /** The seq2seq task for a model family: encoder-decoder for T5 / mT5, UniLM for the BERT-shaped families. */
-export function seq2seqTaskFor(family: string, tokenizer: Tokenizer, o: { maxlen: number; maxTarget?: number; beam?: number }): ReturnType<typeof seq2seqTask> {
+export function seq2seqTaskFor(family: string, tokenizer: Tokenizer, o: Seq2SeqOptions): ReturnType<typeof seq2seqTask> {
   return T5_FAMILIES.includes(family) ? t5Seq2SeqTask(tokenizer, o) : seq2seqTask(tokenizer, o);
 }
 

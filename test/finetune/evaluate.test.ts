@@ -104,7 +104,7 @@ test('evaluate scores every kind of model finetune makes as its task scored it, 
       { name: 'crf', kind: 'tag-crf', rows: tags, file: 'tags.jsonl', maxlen: 10, make: (t) => tagTask(t, ['O', 'B-LOC', 'I-LOC'], { maxlen: 10, crf: true }) as never, epochs: 2 },
       { name: 'spans', kind: 'spans', rows: spans, file: 'spans.tsv', maxlen: 9, make: (t) => spanTask(t, ['LOC'], { maxlen: 9 }) as never, epochs: 6, args: ['--quantize', 'fp32,dynamic-int8'] },
       { name: 'unilm', kind: 'seq2seq', rows: pairs, file: 'pairs.jsonl', maxlen: 10, make: (t, f) => seq2seqTaskFor(f, t, { maxlen: 10, maxTarget: 3 }) as never, corpus: pairs.flatMap((r) => [r.source, r.target]), epochs: 2 },
-      { name: 't5', kind: 'seq2seq', rows: english, file: 'english.jsonl', maxlen: 6, make: (t, f) => seq2seqTaskFor(f, t, { maxlen: 6, maxTarget: 2, beam: 2 }) as never, cfg: t5config, vocab: join(dirname(fileURLToPath(import.meta.url)), '../fixtures/tokenizers/bpe_tiny.model'), corpus: english.flatMap((r) => [r.source, r.target]), epochs: 2 },
+      { name: 't5', kind: 'seq2seq', rows: english, file: 'english.jsonl', maxlen: 6, make: (t, f) => seq2seqTaskFor(f, t, { maxlen: 6, maxTarget: 2, beam: 2, noRepeatNgram: 2 }) as never, cfg: t5config, vocab: join(dirname(fileURLToPath(import.meta.url)), '../fixtures/tokenizers/bpe_tiny.model'), corpus: english.flatMap((r) => [r.source, r.target]), epochs: 2 },
     ];
     writeFileSync(join(dir, 'classify.tsv'), labelled.map((r) => `${r.text}\t${r.label}`).join('\n') + '\n');
     writeFileSync(join(dir, 'tags.jsonl'), tags.map(line).join('\n') + '\n');
@@ -125,7 +125,13 @@ test('evaluate scores every kind of model finetune makes as its task scored it, 
       assert.equal(out.settings.maxlen, k.maxlen, k.name);
       assert.deepEqual(out.scores[0].metrics, r.test, `${k.name}: ${JSON.stringify(out)}`);
       assert.doesNotMatch(e.stderr, /^note:/m, k.name);
-      if (k.name === 't5') assert.deepEqual(out.settings, { maxlen: 6, maxTarget: 2, beam: 2 });
+      if (k.name === 't5') {
+        assert.deepEqual(out.settings, { maxlen: 6, maxTarget: 2, beam: 2, noRepeatNgram: 2 }, 'the decoding settings are recorded and reused');
+        assert.throws(() => seq2seqTaskFor('t5', t.tokenizer, { maxlen: 6, noRepeatNgram: 0 }), /noRepeatNgram must be an integer >= 1/);
+        const bad = cli('--model', saved, '--test', join(dir, k.file), '--no-repeat-ngram', '0');
+        assert.equal(bad.status, 2);
+        assert.match(bad.stderr, /--no-repeat-ngram must be an integer >= 1/);
+      }
       if (k.name === 'spans') {
         assert.ok(r.test!.f1! > 0, JSON.stringify(r.test)); // a model that finds spans, so int8 is compared on some
         assert.equal(out.scores[1].mode, 'dynamic-int8');
