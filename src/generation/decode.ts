@@ -99,9 +99,16 @@ function isFinished(generated: number[], o: LengthOptions): boolean {
 /** The constraints on a row's next token: no end before minNewTokens, no repeated n-gram. */
 function constrain(logits: Float32Array, offset: number, o: LengthOptions, generated: readonly number[]): void {
   if (generated.length < (o.minNewTokens ?? 0)) for (const e of o.endIds ?? []) logits[offset + e] = -Infinity;
-  const n = o.noRepeatNgramSize;
-  if (n === undefined || generated.length < n - 1) return;
-  // Every earlier n-gram whose first n - 1 tokens equal the last n - 1 generated bans its last token.
+  if (o.noRepeatNgramSize !== undefined) banRepeatedNgrams(logits, offset, o.noRepeatNgramSize, generated);
+}
+
+/**
+ * Sets to -Infinity, in logits[offset, offset + V), every token that would complete an n-gram
+ * already in `generated`: each earlier n-gram whose first n - 1 tokens equal the last n - 1 bans
+ * its last token (LengthOptions.noRepeatNgramSize; also the model server's no_repeat_ngram_size).
+ */
+export function banRepeatedNgrams(logits: Float32Array, offset: number, n: number, generated: readonly number[]): void {
+  if (generated.length < n - 1) return;
   const start = generated.length - (n - 1);
   for (let i = 0; i + n - 1 < generated.length; i++) {
     let same = true;

@@ -17,7 +17,7 @@
  */
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { runSteps, sampleToken } from '../generation/decode.ts';
+import { banRepeatedNgrams, runSteps, sampleToken } from '../generation/decode.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
 import { Random } from '../util/random.ts';
 import { Batcher } from './batcher.ts';
@@ -302,6 +302,7 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     const topP = optNumber(body, 'top_p', { above: 0, max: 1 });
     const topK = optNumber(body, 'top_k', { integer: true, min: 0 });
     const repetitionPenalty = optNumber(body, 'repetition_penalty', { above: 0, max: 10 });
+    const noRepeatNgram = optNumber(body, 'no_repeat_ngram_size', { integer: true, min: 1, max: 64 });
     const seed = optNumber(body, 'seed', { integer: true }) ?? 0;
     optNumber(body, 'n', { integer: true, min: 1, max: 1 }); // one choice per request; more choices are more requests
     const stops = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
@@ -320,7 +321,10 @@ export function createModelServer(o: ModelServerOptions): Server & { stopping: b
     const holdBack = Math.max(0, ...stops.map((s) => s.length - 1));
     const job: GenerationJob = {
       lm: g.lm, prompt: g.prompt, endIds: g.endIds, maxTokens, shared: GPT2_FAMILIES.includes(m.model.family), finished: false,
-      choose: (logits, offset, history) => (temperature === 0 ? argmax(logits, offset, g.lm.vocabSize) : sampleToken(logits, offset, g.lm.vocabSize, sampling, rng, g.prompt, history)),
+      choose: (logits, offset, history) => {
+        if (noRepeatNgram !== undefined) banRepeatedNgrams(logits, offset, noRepeatNgram, history);
+        return temperature === 0 ? argmax(logits, offset, g.lm.vocabSize) : sampleToken(logits, offset, g.lm.vocabSize, sampling, rng, g.prompt, history);
+      },
       accept(token) {
         if (signal.aborted) return this.finish('cancelled'); // client gone or timed out: the row ends
         if (g.endIds.includes(token)) return this.finish('stop');

@@ -105,6 +105,14 @@ test('completions: greedy equals the library; streaming sends the same text as s
   const sampled = await (await post(`${base}/v1/completions`, { model: 'gpt', prompt: '我', max_tokens: 5, temperature: 1, top_p: 0.9, seed: 3 })).json();
   const again = await (await post(`${base}/v1/completions`, { model: 'gpt', prompt: '我', max_tokens: 5, temperature: 1, top_p: 0.9, seed: 3 })).json();
   assert.equal(sampled.choices[0].text, again.choices[0].text, 'a seeded sample is reproducible');
+  // no_repeat_ngram_size: the library's noRepeatNgramSize; out of range is a 400 that names it.
+  const [noRepeat] = await greedy(decoderFor(model), [prompt], { maxNewTokens: 12, endIds: [79], noRepeatNgramSize: 2 });
+  assert.notDeepEqual(noRepeat, (await greedy(decoderFor(model), [prompt], { maxNewTokens: 12, endIds: [79] }))[0], 'the fixture repeats itself when let');
+  const nr = await (await post(`${base}/v1/completions`, { model: 'gpt', prompt: '我是', max_tokens: 12, temperature: 0, no_repeat_ngram_size: 2 })).json();
+  assert.equal(nr.choices[0].text, tokenizer.decode(noRepeat!.filter((t) => t !== 79)));
+  const bad = await post(`${base}/v1/completions`, { model: 'gpt', prompt: '我是', no_repeat_ngram_size: 0 });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error.message, /no_repeat_ngram_size/);
 });
 
 test('concurrent requests are batched into one model call, and the metrics say so', async () => {
