@@ -2,7 +2,7 @@
 // abstract is the source ([CLS] abstract [SEP], segment 0), the title the target (segment 1, under
 // the UniLM mask); with --t5 (or a T5 / mT5 --base) an encoder-decoder reads the abstract and writes
 // the title (task_seq2seq_autotitle_csl_mt5.py). The dev ROUGE-L of greedy titles picks the best epoch; test titles are decoded
-// greedily and with beam search (4) and scored with bert4keras's character-level ROUGE-1/2/L and
+// greedily, greedily without repeating a generated trigram, and with beam search (4) and scored with bert4keras's character-level ROUGE-1/2/L and
 // BLEU; the saved model is reloaded in a fresh process and scored again.
 //   npx tsx examples/task-csl-title.ts [--limit 64] [--epochs 6] [--out DIR] [--base models/chinese-small | --t5]
 import { tmpdir } from 'node:os';
@@ -22,14 +22,14 @@ const t5Vocab = join(shared, 'tokenizers/mt5-chinese/sentencepiece_cn.model');
 const split = (name: string) => readTaskRows('seq2seq', join(shared, `corpora/csl/${name}.tsv`), { source: '1', target: '0' }, o.limit);
 const test = split('test');
 
-/** Greedy and beam-4 scores on the test rows; the first sample titles. */
+/** Greedy, greedy without a repeated trigram, and beam-4 scores on the test rows; the first sample titles. */
 async function score(model: Model, tokenizer: Tokenizer, rows: Seq2SeqRow[]): Promise<string[]> {
-  const task = seq2seqTaskFor(model.family, tokenizer, { maxlen: o.maxlen, maxTarget });
   const lines: string[] = [];
-  for (const beam of [1, 4]) {
+  for (const [name, beam, noRepeatNgram] of [['greedy', 1, undefined], ['greedy, no repeated trigram', 1, 3], ['beam 4', 4, undefined]] as const) {
+    const task = seq2seqTaskFor(model.family, tokenizer, { maxlen: o.maxlen, maxTarget, noRepeatNgram });
     const titles = await task.generate(model, rows.map((r) => r.source), beam);
-    lines.push(`test ${beam === 1 ? 'greedy' : 'beam 4'}: ${formatMetrics({ ...generationScores(titles, rows.map((r) => r.target)) })}`);
-    if (beam === 1) for (let i = 0; i < 3; i++) lines.push(`  ${rows[i]!.target} -> ${titles[i]}`);
+    lines.push(`test ${name}: ${formatMetrics({ ...generationScores(titles, rows.map((r) => r.target)) })}`);
+    if (name === 'greedy') for (let i = 0; i < 3; i++) lines.push(`  ${rows[i]!.target} -> ${titles[i]}`);
   }
   return lines;
 }
