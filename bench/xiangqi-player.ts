@@ -13,7 +13,6 @@
  * command and each row resumes after its last recorded game (game i is the same game whether or not
  * it is played in one process), so a many-hour run survives interruption; `--games` may grow.
  */
-import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -22,12 +21,12 @@ import { Position } from '../src/xiangqi/board.ts';
 import { readCorpus } from '../src/xiangqi/player/dataset.ts';
 import { searchAgreement } from '../src/xiangqi/player/synthetic.ts';
 import { capturedMaterial, eloEstimate, freeCaptures, greedyMover, modelMover, OPENINGS, playMatch, randomMover, resultFor, searchMover, uciMover, type MatchFigures, type Mover } from '../src/xiangqi/player/match.ts';
-import { isPlayMode, Player, PLAY_MODES, type PlayMode } from '../src/xiangqi/player/player.ts';
+import { isPlayMode, Player, playerModelFile, PLAY_MODES, type PlayMode } from '../src/xiangqi/player/player.ts';
 import { parseIccs } from '../src/xiangqi/notation.ts';
 import { moveFromIccs } from '../src/xiangqi/player/vocab.ts';
 import { Progress } from '../src/util/progress.ts';
 import { writeFileAtomic } from '../src/util/files.ts';
-import { SHIPPED_MODEL } from '../src/xiangqi/player/model.ts';
+import { fileSha256, valueHeadPathFor } from '../src/xiangqi/player/value.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -164,12 +163,11 @@ for (const name of values.opponents.split(',').map((o) => o.trim())) {
 }
 /** One game of a row, as --out records it. */
 interface GameLine { row: string; game: number; modelIsRed: boolean; result: 'win' | 'draw' | 'loss'; ending: string; plies: number; material: [number, number]; ms: number[]; load: number; time: string }
-const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 // What makes game i of a row the same game: a resumed run must agree on all of it.
-const modelFile = values.model === undefined ? SHIPPED_MODEL : existsSync(`${values.model}/model.safetensors`) ? `${values.model}/model.safetensors` : values.model;
-const valueFile = values.value ?? modelFile.replace(/[^/]*$/, 'value.safetensors');
+const modelFile = playerModelFile(values.model);
+const valueFile = values.value ?? valueHeadPathFor(modelFile);
 const runConfig = JSON.stringify({
-  model: sha256(modelFile), value: existsSync(valueFile) ? sha256(valueFile) : null, budget, openings: openings.length, randomSeed,
+  model: fileSha256(modelFile), value: existsSync(valueFile) ? fileSha256(valueFile) : null, budget, openings: openings.length, randomSeed,
   history: player.historyPlies, guidance: player.guidance,
 });
 const configLine = () => `${JSON.stringify({ config: JSON.parse(runConfig) as unknown, time: new Date().toISOString() })}\n`;
@@ -182,6 +180,7 @@ if (values.out && existsSync(values.out)) {
     try {
       parsed.push(JSON.parse(lines[i]!));
     } catch {
+      if (i === 0) throw new Error(`${values.out}: its first line is not JSON; not a games file written by --out (give another --out)`);
       if (i < lines.length - 1) throw new Error(`${values.out}:${i + 1}: not a JSON line; the games file is damaged`);
       // A line cut short by a kill mid-write: drop it (its game is played again).
       console.log(`${values.out}: dropping its last line, cut short (${lines[i]!.length} characters)`);
@@ -194,7 +193,7 @@ if (values.out && existsSync(values.out)) {
     throw new Error(`${values.out} was written by another setup (${JSON.stringify(head.config)}), this run is ${runConfig}: resume with the same model, value head and flags, or use another --out`);
   }
   for (const g of rest) {
-    if (typeof g.row !== 'string' || !Number.isInteger(g.game) || !Array.isArray(g.ms)) throw new Error(`${values.out}: ${JSON.stringify(g).slice(0, 80)} is not a game line`);
+    if (typeof g !== 'object' || g === null || typeof g.row !== 'string' || !Number.isInteger(g.game) || !Array.isArray(g.ms)) throw new Error(`${values.out}: ${JSON.stringify(g).slice(0, 80)} is not a game line`);
     if (!played.has(g.row)) played.set(g.row, []);
     played.get(g.row)!.push(g);
   }

@@ -19,7 +19,7 @@ import { crfHead, crfTransitionsWeight, globalPointerHead } from '../models/task
 import { accuracy, generationScores, spanPRF, tokenPRF } from '../metrics/index.ts';
 import { decoderFor, t5GeneratorFor } from '../generation/forModel.ts';
 import { T5_FAMILIES, type T5Config } from '../models/t5.ts';
-import { beamSearch, greedy } from '../generation/decode.ts';
+import { beamSearch, greedy, type LengthOptions } from '../generation/decode.ts';
 import type { IncrementalLM } from '../generation/causalLM.ts';
 import { chooseKeepTokens, loadTokenizer, trimTokenizer, type Tokenizer } from '../tokenizers/index.ts';
 import { Trainer, adamW, piecewiseLinear, type TrainingBatch } from '../training/index.ts';
@@ -340,7 +340,7 @@ const seq2seqSettings = (o: Seq2SeqOptions): TaskSettings => {
 };
 
 /** Greedy (beam 1) or beam-search continuations of `prompts`, each cut at its first end id, as text without spaces. */
-async function decodeTexts(tokenizer: Tokenizer, lm: IncrementalLM, prompts: number[][], beam: number, length: { maxNewTokens: number; endIds: number[]; noRepeatNgramSize?: number }): Promise<string[]> {
+async function decodeTexts(tokenizer: Tokenizer, lm: IncrementalLM, prompts: number[][], beam: number, length: LengthOptions & { endIds: number[] }): Promise<string[]> {
   const gen = beam > 1 ? (await beamSearch(lm, prompts, { ...length, beamSize: beam })).map((h) => h[0]!.ids) : await greedy(lm, prompts, length);
   const end = length.endIds[0]!;
   return gen.map((g) => tokenizer.decode(g.includes(end) ? g.slice(0, g.indexOf(end)) : g).replace(/ /g, ''));

@@ -62,6 +62,9 @@ export interface Choice {
   depth?: number;
 }
 
+/** The model file a player loads for `path`: the shipped model, `path/model.safetensors` for a directory, else `path`. */
+export const playerModelFile = (path?: string): string => (path === undefined ? SHIPPED_MODEL : existsSync(path) && statSync(path).isDirectory() ? join(path, 'model.safetensors') : path);
+
 export class Player {
   private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer, private readonly runtime: RuntimeOptions | undefined) {
     this.history = Player.maxHistory(model);
@@ -78,7 +81,7 @@ export class Player {
    * them (value.safetensors) when there is one, or from `o.value`.
    */
   static async load(path?: string, runtime?: RuntimeOptions, o: { value?: string } = {}): Promise<Player> {
-    const file = path === undefined ? SHIPPED_MODEL : existsSync(path) && statSync(path).isDirectory() ? join(path, 'model.safetensors') : path;
+    const file = playerModelFile(path);
     const model = loadPlayerModel(file);
     const valuePath = o.value ?? valueHeadPathFor(file);
     const value = o.value !== undefined || existsSync(valuePath) ? loadValueHead(valuePath, file) : undefined;
