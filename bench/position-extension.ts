@@ -16,8 +16,8 @@
  *   npm run bench -- position-extension [--model models/chinese-small] [--lengths 512,2048,8192]
  *     [--methods hier0.2,hier0.4,hier0.6,hier0.8,random,tiled,interp] [--steps 0 | 100,500,2000]
  *     [--lr 1e-4] [--warmup 50] [--batch-tokens 4096] [--seed 1] [--out /work/runs/position-extension]
- *     [--checkpoint-minutes 10] [--quick]
- *   npm run bench -- position-extension --report [--out DIR] [--docs docs/position-extension]
+ *     [--checkpoint-minutes 10] [--results OUT/results.jsonl] [--quick]
+ *   npm run bench -- position-extension --report [--out DIR | --results FILE] [--docs docs/position-extension]
  *
  * --seed picks the training stream's order and masks (and the random method's new rows); run several
  * seeds to see the spread, which --report gives as mean and min–max.
@@ -34,7 +34,7 @@
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { HostTensor } from '../src/graph/dtype.ts';
 import { buildModel } from '../src/models/build.ts';
 import { initializers, initialValue, ParamStore } from '../src/nn/params.ts';
@@ -53,7 +53,8 @@ const value = (name: string, d: string) => (args.includes(name) ? args[args.inde
 const quick = args.includes('--quick');
 const dir = value('--model', 'models/chinese-small');
 const out = value('--out', quick ? '/tmp/position-extension-quick' : '/work/runs/position-extension');
-const resultsPath = join(out, 'results.jsonl');
+// Results are small and worth keeping with the docs (--results docs/position-extension/results.jsonl); checkpoints stay in OUT.
+const resultsPath = value('--results', join(out, 'results.jsonl'));
 
 const warmupSteps = Number(value('--warmup', '50'));
 if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup must be a positive integer, got ${value('--warmup', '')}`);
@@ -90,6 +91,7 @@ if (!existsSync(join(dir, 'pretraining.json'))) {
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
+mkdirSync(dirname(resultsPath), { recursive: true });
 const { settings } = JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8')) as { settings: PretrainSettings };
 const tokenizer = await loadTokenizer(dir);
 const data = await prepareData(settings, tokenizer);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search] [--checks on,off] [--opponents random,fairy1,fairy2] [--openings N] [--search-nodes N] [--search-ms T] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--plain] [--random-seed N]`:
+ * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search] [--checks on,off] [--opponents random,fairy1,fairy2] [--openings N] [--search-nodes N] [--search-ms T] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--temperature T] [--plain] [--random-seed N]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
  * (searchAgreement); then one row per opponent, mode and rule-check setting: W/D/L, score, Elo with
@@ -7,7 +7,8 @@
  * a uniformly random legal mover, Fairy-Stockfish at a fixed depth (bench/fairy, driven over UCI;
  * rows skipped with a message when it is not installed), the greedy and search baselines. Colours
  * alternate, and game pairs start from the OPENINGS (match.ts) so a deterministic engine plays
- * different games; temperature 0. `--compare other.safetensors` also counts how often another model (e.g. the
+ * different games; the model plays its most likely move unless `--temperature T` (> 0) samples it from
+ * softmax(score / T), seeded per game. `--compare other.safetensors` also counts how often another model (e.g. the
  * fp32 weights of the shipped fp16 file) picks the same move in the accuracy positions. Prints rows,
  * then one JSON line. `--out games.jsonl` keeps every game played, one line each: rerun the same
  * command and each row resumes after its last recorded game (game i is the same game whether or not
@@ -42,6 +43,8 @@ const { values } = parseArgs({
     history: { type: 'string' },
     /** Result guidance for play (Player.guidance; accuracy is always measured without it). */
     guidance: { type: 'string' },
+    /** 0: the model plays its most likely move; above 0 it samples from softmax(score / T), seeded per game. */
+    temperature: { type: 'string', default: '0' },
     /** Only without the player's rule checks (= --checks off). */
     plain: { type: 'boolean' },
     /** Play modes to measure (policy, value, search). */
@@ -68,6 +71,8 @@ const games = Number(values.games);
 const randomSeed = Number(values['random-seed']);
 if (!Number.isInteger(randomSeed)) throw new Error(`--random-seed must be an integer, got ${values['random-seed']}`);
 const accuracyGames = Number(values['accuracy-games']);
+const temperature = Number(values.temperature);
+if (values.temperature.trim() === '' || !(temperature >= 0) || !Number.isFinite(temperature)) throw new Error(`--temperature must be a number >= 0, got ${values.temperature}`);
 const player = await Player.load(values.model, undefined, { value: values.value });
 const other = values.compare ? await Player.load(values.compare) : undefined;
 if (values.history !== undefined) player.historyPlies = Number(values.history);
@@ -138,6 +143,7 @@ if (agreementGames > 0) {
 // Strength: every mode, with and without the rule checks, against every opponent.
 const modes = values.modes.split(',').map((m) => m.trim()).filter(Boolean);
 for (const m of modes) if (!isPlayMode(m)) throw new Error(`--modes: "${m}" is not one of ${PLAY_MODES.join(', ')}`);
+if (temperature > 0 && modes.some((m) => m !== 'policy')) throw new Error(`--temperature samples the policy's move; the value and search modes choose by value (give --modes policy)`);
 const checks = values.checks.split(',').map((c) => c.trim());
 for (const c of checks) if (c !== 'on' && c !== 'off') throw new Error(`--checks takes on, off or both (on,off), got "${c}"`);
 if (values.plain) checks.splice(0, checks.length, 'off');
@@ -168,7 +174,7 @@ const modelFile = playerModelFile(values.model);
 const valueFile = values.value ?? valueHeadPathFor(modelFile);
 const runConfig = JSON.stringify({
   model: fileSha256(modelFile), value: existsSync(valueFile) ? fileSha256(valueFile) : null, budget, openings: openings.length, randomSeed,
-  history: player.historyPlies, guidance: player.guidance,
+  history: player.historyPlies, guidance: player.guidance, ...(temperature > 0 ? { temperature } : {}),
 });
 const configLine = () => `${JSON.stringify({ config: JSON.parse(runConfig) as unknown, time: new Date().toISOString() })}\n`;
 const played = new Map<string, GameLine[]>();
@@ -204,7 +210,7 @@ if (values.out && existsSync(values.out)) {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const eloText = (x: number) => (x === Infinity ? '+inf' : x === -Infinity ? '-inf' : `${x >= 0 ? '+' : ''}${Math.round(x)}`);
-console.log(`${games} games a row, colours alternating, ${openings.length} openings (each from both sides); search budget ${JSON.stringify(budget)}`);
+console.log(`${games} games a row, colours alternating, ${openings.length} openings (each from both sides); search budget ${JSON.stringify(budget)}; ${temperature > 0 ? `moves sampled at temperature ${temperature}` : 'most likely move'}`);
 for (const { name, make } of games > 0 ? opponents : []) {
   const opponent = await make();
   try {
@@ -213,7 +219,7 @@ for (const { name, make } of games > 0 ? opponents : []) {
       for (const c of checks) {
         player.mode = mode;
         player.ruleChecks = c === 'on';
-        const model = modelMover(player, { budget });
+        const model = modelMover(player, { budget, temperature });
         const key = `${name}_${mode}_checks_${c}`;
         const rowGames = played.get(key) ?? [];
         const progress = new Progress({ label: `vs ${name} ${mode} checks ${c}`, total: games, unit: 'game' });
