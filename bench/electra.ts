@@ -4,7 +4,7 @@
  * generator's size change that?
  *
  *   npm run bench -- electra [--minutes 30] [--ratios 0.25,0.5,1] [--seeds 1] [--out FILE.jsonl]
- *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5] [--parallel 1]
+ *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5] [--parallel 1] [--scratch]
  *
  * Arms: MLM, and ELECTRA with each generator width ratio; per seed. Each arm pretrains from scratch
  * with models/chinese-small's settings (its pretraining.json: corpus, vocabulary trimming, batch 32 x
@@ -14,7 +14,9 @@
  * ms/step, an analytic training FLOP estimate, the last held-out MLM accuracy (the generator's, for
  * ELECTRA). The last weights are exported (ELECTRA: the discriminator) and fine-tuned on the
  * sentiment set exactly as examples/task-sentiment.ts --base does (batch 32, maxlen 128, lr 5e-5,
- * dev-best epoch), with the arm's seed; dev and test accuracy are recorded.
+ * dev-best epoch), with the arm's seed; dev and test accuracy are recorded. `--scratch` adds a control
+ * arm per seed: the same model with seeded random weights, no pretraining, fine-tuned the same way (what
+ * any pretraining must beat).
  *
  * Resumable: each arm appends one JSON line to --out and arms already there (same size, budget and
  * fine-tuning settings) are skipped; run directories live in --work (default: beside --out), so an
@@ -37,6 +39,9 @@ import { classifyTask, finetune, labelSet, prepareModel, readTaskRows } from '..
 import { pretrain, type PretrainSettings } from '../src/training/pretrain/run.ts';
 import { exportRun } from '../src/training/pretrain/export.ts';
 import { electraConfigs } from '../src/training/pretrain/electra.ts';
+import { bertConfigJson } from '../src/training/pretrain/model.ts';
+import { buildModel } from '../src/models/build.ts';
+import { loadTokenizer } from '../src/tokenizers/index.ts';
 import { formatDuration } from '../src/util/progress.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -49,7 +54,7 @@ const { values: o } = parseArgs({
     layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, intermediate: { type: 'string' },
     'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '5e-5' },
     'eval-every': { type: 'string', default: '250' }, settings: { type: 'string', default: join(root, 'models/chinese-small/pretraining.json') },
-    arm: { type: 'string' }, parallel: { type: 'string', default: '1' },
+    arm: { type: 'string' }, parallel: { type: 'string', default: '1' }, scratch: { type: 'boolean' },
   },
 });
 
@@ -65,7 +70,8 @@ const list = (name: string, value: string, rule: Parameters<typeof num>[2]) => v
 
 /** One arm: what a child process pretrains and fine-tunes. */
 interface Arm {
-  objective: 'mlm' | 'electra';
+  /** 'none': the scratch control, no pretraining. */
+  objective: 'mlm' | 'electra' | 'none';
   ratio?: number;
   seed: number;
   minutes: number;
@@ -78,9 +84,9 @@ interface Arm {
 }
 /** A child's exit code when its pretraining was stopped by a signal: the parent stops too. */
 const INTERRUPTED = 3;
-const runName = (a: Arm) => `${a.objective}${a.objective === 'electra' ? `-g${a.ratio}` : ''}-s${a.seed}-${a.size.layers}x${a.size.hidden}-${a.minutes}min`;
+const runName = (a: Arm) => (a.objective === 'none' ? `scratch-s${a.seed}-${a.size.layers}x${a.size.hidden}` : `${a.objective}${a.objective === 'electra' ? `-g${a.ratio}` : ''}-s${a.seed}-${a.size.layers}x${a.size.hidden}-${a.minutes}min`);
 const armKey = (a: Arm) => `${runName(a)}-ft${a.ft.epochs}e${a.ft.limit ?? 'all'}lr${a.ft.lr}`;
-const label = (r: Record<string, unknown>) => (r.objective === 'mlm' ? 'mlm' : `electra g=${r.generator_ratio}`);
+const label = (r: Record<string, unknown>) => (r.objective === 'mlm' ? 'mlm' : r.objective === 'none' ? 'scratch' : `electra g=${r.generator_ratio}`);
 
 /**
  * Training FLOPs per step, estimated from the shapes (2 per multiply-add; backward = 2x forward):
@@ -91,6 +97,7 @@ function stepFlops(a: Arm, vocab: number, batch: number, T: number, predicted: n
   const trunk = (L: number, H: number, I: number) => L * (2 * 4 * H * H + 2 * 2 * H * I + 2 * 2 * T * H); // per token
   const mlmHead = (H: number, E: number) => 2 * (H * E + E * vocab); // per predicted token
   const { layers: L, hidden: H, intermediate: I } = a.size;
+  if (a.objective === 'none') return 0;
   if (a.objective === 'mlm') return 3 * (batch * T * trunk(L, H, I) + predicted * mlmHead(H, H));
   const g = electraConfigs(a.size, vocab, { generatorRatio: a.ratio }).generator as { hidden_size: number; intermediate_size: number };
   const gen = batch * T * (trunk(L, g.hidden_size, g.intermediate_size) + 2 * H * g.hidden_size) + predicted * mlmHead(g.hidden_size, H);
@@ -115,6 +122,7 @@ function sentiment(limit: number | null) {
 
 /** The child: pretrain (or resume) the arm, export its last weights, fine-tune, append the result line. */
 async function runArm(a: Arm): Promise<void> {
+  if (a.objective === 'none') return runScratch(a);
   const started = Date.now();
   const base = JSON.parse(readFileSync(a.settingsFile, 'utf8')) as { settings: PretrainSettings };
   const dir = join(a.work, runName(a));
@@ -167,6 +175,26 @@ async function runArm(a: Arm): Promise<void> {
   console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} after ${r.step} steps (${row.ms_per_step} ms/step)`);
 }
 
+/** The control: the arms' model (size, trimmed vocabulary) with seeded random weights, fine-tuned as they are. */
+async function runScratch(a: Arm): Promise<void> {
+  // The arms' vocabulary: the settings' model directory's, trimmed from the same corpus with the same settings.
+  const tokenizer = await loadTokenizer(dirname(a.settingsFile));
+  if (!tokenizer.keepTokens) throw new Error(`${dirname(a.settingsFile)}: not a pretrained model directory with a trimmed vocabulary`);
+  const rows = sentiment(a.ft.limit);
+  const labels = labelSet([{ file: 'train', labels: rows.train.map((x) => x.label) }, { file: 'dev', labels: rows.dev.map((x) => x.label) }, { file: 'test', labels: rows.test.map((x) => x.label) }]).sort();
+  const task = classifyTask(tokenizer, labels, 128);
+  const model = buildModel(bertConfigJson(a.size, tokenizer.vocabSize), { ...task.build, seed: a.seed, tokenizer });
+  console.log(`\n== ${armKey(a)}: no pretraining; fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
+  const ft = await finetune({ model, task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
+  const row = {
+    bench: 'electra', key: armKey(a), objective: a.objective, seed: a.seed, minutes: 0, size: a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0,
+    ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
+    ft_seconds: +ft.seconds.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
+  };
+  appendFileSync(a.out, JSON.stringify(row) + '\n');
+  console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} without pretraining`);
+}
+
 if (o.arm) {
   await runArm(JSON.parse(o.arm) as Arm);
   process.exit(0);
@@ -189,7 +217,10 @@ const out = resolve(o.out!);
 const work = resolve(o.work ?? join(dirname(out), 'runs'));
 mkdirSync(dirname(out), { recursive: true });
 const common = { seed: 0, minutes, size, ft, evalEvery: num('eval-every', o['eval-every'], { integer: true, above: 0 })!, settingsFile: resolve(o.settings!), work, out };
-const arms: Arm[] = seeds.flatMap((seed) => [{ ...common, objective: 'mlm' as const, seed }, ...ratios.map((ratio) => ({ ...common, objective: 'electra' as const, ratio, seed }))]);
+const arms: Arm[] = seeds.flatMap((seed) => [
+  { ...common, objective: 'mlm' as const, seed }, ...ratios.map((ratio) => ({ ...common, objective: 'electra' as const, ratio, seed })),
+  ...(o.scratch ? [{ ...common, objective: 'none' as const, seed }] : []),
+]);
 
 type Row = Record<string, any>;
 const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) : []);
@@ -245,7 +276,7 @@ for (const name of [...new Set(rows.map((r) => label(r)))]) {
   summary[name] = { seeds: rs.length, test_acc_mean: +mean('test_acc').toFixed(4), test_acc_sd: +sd('test_acc').toFixed(4), dev_acc_mean: +mean('dev_acc').toFixed(4), steps_mean: Math.round(mean('steps')), train_seconds_mean: +mean('train_seconds').toFixed(1), gflops_mean: Math.round(mean('train_gflops_est')) };
 }
 if (seeds.length > 1) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(17)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
-console.log('* ELECTRA: the generator\'s held-out MLM accuracy (the discriminator has no MLM head)');
+console.log(`* ELECTRA: the generator's held-out MLM accuracy (the discriminator has no MLM head)${o.scratch ? '; scratch: no pretraining, random weights fine-tuned the same way' : ''}`);
 const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, test_acc: r.test_acc }));
 console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary, rows: brief }));
 if (failed) process.exit(1);
