@@ -40,9 +40,11 @@ import { pretrain, type PretrainSettings } from '../src/training/pretrain/run.ts
 import { exportRun } from '../src/training/pretrain/export.ts';
 import { electraConfigs } from '../src/training/pretrain/electra.ts';
 import { bertConfigJson } from '../src/training/pretrain/model.ts';
-import { buildModel } from '../src/models/build.ts';
+import { buildModel, type Model } from '../src/models/build.ts';
 import { loadTokenizer } from '../src/tokenizers/index.ts';
+import type { Tokenizer } from '../src/tokenizers/types.ts';
 import { formatDuration } from '../src/util/progress.ts';
+import { writeFileAtomic } from '../src/util/files.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const shared = resolve(root, '../shared/data');
@@ -120,6 +122,31 @@ function sentiment(limit: number | null) {
   return { train: split('train'), dev: split('valid'), test: split('test') };
 }
 
+/**
+ * How spread out the model's token representations are: the mean pairwise cosine similarity of the
+ * last hidden states of the tokens of the first 16 sentiment test rows (64 characters each). Random
+ * weights give ≈ 0.35, a working encoder ≈ 0.5; near 1, every token maps to the same vector (a
+ * collapsed encoder, from which fine-tuning starts badly).
+ */
+async function tokenCosine(model: Model, tokenizer: Tokenizer): Promise<number> {
+  const texts = sentiment(16).test.map((r) => r.text.slice(0, 64));
+  const enc = texts.map((t) => tokenizer.encode(t).ids);
+  const T = Math.max(...enc.map((e) => e.length));
+  const out = await model.predict({ input_ids: enc.map((e) => [...e, ...Array(T - e.length).fill(0)]), attention_mask: enc.map((e) => [...Array(e.length).fill(1), ...Array(T - e.length).fill(0)]) }, { outputs: ['last_hidden_state'] });
+  const h = out.last_hidden_state!, H = h.shape[2]!, d = h.data as Float32Array;
+  const unit: Float32Array[] = [];
+  enc.forEach((e, b) => {
+    for (let t = 1; t < e.length - 1; t++) {
+      const v = d.slice((b * T + t) * H, (b * T + t + 1) * H);
+      const norm = Math.hypot(...v);
+      unit.push(v.map((x) => x / norm));
+    }
+  });
+  let sum = 0, pairs = 0;
+  for (let i = 0; i < unit.length; i++) for (let j = i + 1; j < unit.length; j++, pairs++) for (let k = 0; k < H; k++) sum += unit[i]![k]! * unit[j]![k]!;
+  return +(sum / pairs).toFixed(3);
+}
+
 /** The child: pretrain (or resume) the arm, export its last weights, fine-tune, append the result line. */
 async function runArm(a: Arm): Promise<void> {
   if (a.objective === 'none') return runScratch(a);
@@ -152,6 +179,9 @@ async function runArm(a: Arm): Promise<void> {
   // The last weights: both arms stop at the same compute (MLM's 'best' would pick by its own held-out score).
   await exportRun(dir, model, { which: 'last', dtype: 'float32' });
 
+  const encoder = buildModel(model, { application: 'encoder' });
+  const cosine = await tokenCosine(encoder, await loadTokenizer(model));
+  console.log(`== ${armKey(a)}: token representations' mean pairwise cosine ${cosine}`);
   const rows = sentiment(a.ft.limit);
   const labels = labelSet([{ file: 'train', labels: rows.train.map((x) => x.label) }, { file: 'dev', labels: rows.dev.map((x) => x.label) }, { file: 'test', labels: rows.test.map((x) => x.label) }]).sort();
   const prepared = await prepareModel({ base: model, seed: a.seed, task: (t) => classifyTask(t, labels, 128) });
@@ -167,7 +197,7 @@ async function runArm(a: Arm): Promise<void> {
     bench: 'electra', key: armKey(a), objective: a.objective, ...(a.objective === 'electra' ? { generator_ratio: a.ratio } : {}), seed: a.seed, minutes: a.minutes, size: a.size,
     steps: r.step, train_seconds: +trainSeconds.toFixed(1), ms_per_step: +((1000 * trainSeconds) / Math.max(1, r.step)).toFixed(1), tokens_seen: tokensSeen,
     epochs_of_corpus: +(tokensSeen / data.tokens).toFixed(3), train_gflops_est: Math.round(flops / 1e9), schedule: { steps: s.steps, warmup: s.warmup },
-    [a.objective === 'mlm' ? 'heldout_mlm_acc' : 'generator_heldout_mlm_acc']: acc === undefined ? null : +acc.toFixed(4),
+    [a.objective === 'mlm' ? 'heldout_mlm_acc' : 'generator_heldout_mlm_acc']: acc === undefined ? null : +acc.toFixed(4), token_cosine: cosine,
     ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
     ft_seconds: +ft.seconds.toFixed(1), pretrain_wall_seconds: +pretrainWall.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
   };
@@ -175,11 +205,17 @@ async function runArm(a: Arm): Promise<void> {
   console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} after ${r.step} steps (${row.ms_per_step} ms/step)`);
 }
 
-/** The control: the arms' model (size, trimmed vocabulary) with seeded random weights, fine-tuned as they are. */
-async function runScratch(a: Arm): Promise<void> {
-  // The arms' vocabulary: the settings' model directory's, trimmed from the same corpus with the same settings.
+/** The scratch arm's encoder (seeded random weights) and the arms' vocabulary: the settings' model directory's, trimmed from the same corpus with the same settings. */
+async function scratchEncoder(a: Arm): Promise<[Model, Tokenizer]> {
   const tokenizer = await loadTokenizer(dirname(a.settingsFile));
   if (!tokenizer.keepTokens) throw new Error(`${dirname(a.settingsFile)}: not a pretrained model directory with a trimmed vocabulary`);
+  return [buildModel(bertConfigJson(a.size, tokenizer.vocabSize), { application: 'encoder', seed: a.seed, tokenizer }), tokenizer];
+}
+
+/** The control: the arms' model (size, trimmed vocabulary) with seeded random weights, fine-tuned as they are. */
+async function runScratch(a: Arm): Promise<void> {
+  const [encoder, tokenizer] = await scratchEncoder(a);
+  const cosine = await tokenCosine(encoder, tokenizer);
   const rows = sentiment(a.ft.limit);
   const labels = labelSet([{ file: 'train', labels: rows.train.map((x) => x.label) }, { file: 'dev', labels: rows.dev.map((x) => x.label) }, { file: 'test', labels: rows.test.map((x) => x.label) }]).sort();
   const task = classifyTask(tokenizer, labels, 128);
@@ -187,7 +223,7 @@ async function runScratch(a: Arm): Promise<void> {
   console.log(`\n== ${armKey(a)}: no pretraining; fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
   const ft = await finetune({ model, task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
   const row = {
-    bench: 'electra', key: armKey(a), objective: a.objective, seed: a.seed, minutes: 0, size: a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0,
+    bench: 'electra', key: armKey(a), objective: a.objective, seed: a.seed, minutes: 0, size: a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0, token_cosine: cosine,
     ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
     ft_seconds: +ft.seconds.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
   };
@@ -260,13 +296,26 @@ async function lane(): Promise<void> {
 }
 await Promise.all(Array.from({ length: Math.min(parallel, todo.length) }, lane));
 
+// Result lines written before token_cosine was recorded get it from their exported model, where it still exists.
+const all = readRows();
+let added = 0;
+for (const r of all) {
+  const arm = arms.find((a) => armKey(a) === r.key);
+  if (r.token_cosine !== undefined || !arm) continue;
+  const dir = join(work, runName(arm), 'model');
+  if (arm.objective === 'none') r.token_cosine = await tokenCosine(...(await scratchEncoder(arm)));
+  else if (existsSync(join(dir, 'model.safetensors'))) r.token_cosine = await tokenCosine(buildModel(dir, { application: 'encoder' }), await loadTokenizer(dir));
+  else continue;
+  added++;
+}
+if (added) writeFileAtomic(out, all.map((r) => JSON.stringify(r) + '\n').join(''));
 const want = new Set(arms.map(armKey));
 const rows = readRows().filter((r) => want.has(r.key));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
 console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}`);
-console.log('arm               seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  dev acc  test acc');
+console.log('arm               seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  token cos  dev acc  test acc');
 for (const r of rows) {
-  console.log(`${label(r).padEnd(17)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${r.train_seconds.toFixed(0).padStart(8)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
+  console.log(`${label(r).padEnd(17)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${r.train_seconds.toFixed(0).padStart(8)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${String(r.token_cosine ?? '-').padStart(9)} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
 }
 const summary: Record<string, Record<string, number>> = {};
 for (const name of [...new Set(rows.map((r) => label(r)))]) {
@@ -277,6 +326,6 @@ for (const name of [...new Set(rows.map((r) => label(r)))]) {
 }
 if (seeds.length > 1) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(17)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
 console.log(`* ELECTRA: the generator's held-out MLM accuracy (the discriminator has no MLM head)${o.scratch ? '; scratch: no pretraining, random weights fine-tuned the same way' : ''}`);
-const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, test_acc: r.test_acc }));
+const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, token_cosine: r.token_cosine ?? null, test_acc: r.test_acc }));
 console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary, rows: brief }));
 if (failed) process.exit(1);
