@@ -121,6 +121,8 @@ function sentiment(limit: number | null) {
   const split = (name: string) => readTaskRows('classify', join(data, `sentiment/sentiment.${name}.data`), {}, limit ?? Infinity);
   return { train: split('train'), dev: split('valid'), test: split('test') };
 }
+/** The label set of the splits (every split's labels must be the training split's). */
+const sentimentLabels = (rows: ReturnType<typeof sentiment>) => labelSet(Object.entries(rows).map(([file, r]) => ({ file, labels: r.map((x) => x.label) }))).sort();
 
 /**
  * How spread out the model's token representations are: the mean pairwise cosine similarity of the
@@ -183,8 +185,7 @@ async function runArm(a: Arm): Promise<void> {
   const cosine = await tokenCosine(encoder, await loadTokenizer(model));
   console.log(`== ${armKey(a)}: token representations' mean pairwise cosine ${cosine}`);
   const rows = sentiment(a.ft.limit);
-  const labels = labelSet([{ file: 'train', labels: rows.train.map((x) => x.label) }, { file: 'dev', labels: rows.dev.map((x) => x.label) }, { file: 'test', labels: rows.test.map((x) => x.label) }]).sort();
-  const prepared = await prepareModel({ base: model, seed: a.seed, task: (t) => classifyTask(t, labels, 128) });
+  const prepared = await prepareModel({ base: model, seed: a.seed, task: (t) => classifyTask(t, sentimentLabels(rows), 128) });
   console.log(`== ${armKey(a)}: fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
   const ft = await finetune({ model: prepared.model, task: prepared.task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
 
@@ -217,8 +218,7 @@ async function runScratch(a: Arm): Promise<void> {
   const [encoder, tokenizer] = await scratchEncoder(a);
   const cosine = await tokenCosine(encoder, tokenizer);
   const rows = sentiment(a.ft.limit);
-  const labels = labelSet([{ file: 'train', labels: rows.train.map((x) => x.label) }, { file: 'dev', labels: rows.dev.map((x) => x.label) }, { file: 'test', labels: rows.test.map((x) => x.label) }]).sort();
-  const task = classifyTask(tokenizer, labels, 128);
+  const task = classifyTask(tokenizer, sentimentLabels(rows), 128);
   const model = buildModel(bertConfigJson(a.size, tokenizer.vocabSize), { ...task.build, seed: a.seed, tokenizer });
   console.log(`\n== ${armKey(a)}: no pretraining; fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
   const ft = await finetune({ model, task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
