@@ -259,7 +259,12 @@ const arms: Arm[] = seeds.flatMap((seed) => [
 ]);
 
 type Row = Record<string, any>;
-const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) : []);
+const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l, i) => {
+  let row: unknown;
+  try { row = JSON.parse(l); } catch { throw new Error(`${out}:${i + 1}: not a JSON line; the results file is damaged (move it aside, or give another --out)`); }
+  if (typeof row !== 'object' || row === null || typeof (row as Row).key !== 'string') throw new Error(`${out}:${i + 1}: not a result line (no "key")`);
+  return row as Row;
+}) : []);
 const done = new Set(readRows().map((r) => r.key as string));
 const todo = arms.filter((a) => !done.has(armKey(a)));
 console.log(`bench electra: ${arms.length} arms (${arms.length - todo.length} already in ${out}), ${minutes} min of training steps each, ${layers}x${hidden} (${heads} heads), fine-tune ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}; runs in ${work}; load ${loadavg()[0]!.toFixed(2)}`);
@@ -310,7 +315,7 @@ for (const r of all) {
 }
 if (added) writeFileAtomic(out, all.map((r) => JSON.stringify(r) + '\n').join(''));
 const want = new Set(arms.map(armKey));
-const rows = readRows().filter((r) => want.has(r.key));
+const rows = all.filter((r) => want.has(r.key));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
 console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}`);
 console.log('arm               seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  token cos  dev acc  test acc');

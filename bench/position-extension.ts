@@ -64,7 +64,12 @@ interface Result { length: number; method: string; steps: number; seed?: number;
 // N = 0 is untrained, so the warm-up does not tell its figures apart.
 const key = (L: number, method: string, steps: number, s: number, warmup: number) => `${L}/${method}/${steps}/${s}/${steps ? warmup : 0}`;
 const keyOf = (r: Result) => key(r.length, r.method, r.steps, r.seed ?? 1, r.warmup ?? 0);
-const readResults = (): Result[] => (existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Result) : []);
+const readResults = (): Result[] => (existsSync(resultsPath) ? readFileSync(resultsPath, 'utf8').trim().split('\n').filter(Boolean).map((l, i) => {
+  let r: unknown;
+  try { r = JSON.parse(l); } catch { throw new Error(`${resultsPath}:${i + 1}: not a JSON line; the results file is damaged (move it aside, or give another --results)`); }
+  if (typeof r !== 'object' || r === null || typeof (r as Result).method !== 'string') throw new Error(`${resultsPath}:${i + 1}: not a result line`);
+  return r as Result;
+}) : []);
 // Results are kept per model weights (not per path: the same export in two directories shares them).
 const modelStamp = existsSync(join(dir, 'model.safetensors'))
   ? `sha256:${createHash('sha256').update(readFileSync(join(dir, 'model.safetensors'))).digest('hex').slice(0, 16)}@${existsSync(join(dir, 'pretraining.json')) ? (JSON.parse(readFileSync(join(dir, 'pretraining.json'), 'utf8')) as { step?: number }).step : '?'}`
