@@ -5,6 +5,7 @@
  *
  *   npm run bench -- electra [--minutes 30] [--ratios 0.25,0.5,1] [--seeds 1] [--out FILE.jsonl]
  *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5] [--parallel 1] [--scratch]
+ *       [--lr 2e-4] [--warmup-share 0.2] [--control-model models/chinese-small]
  *
  * Arms: MLM, and ELECTRA with each generator width ratio; per seed. Each arm pretrains from scratch
  * with models/chinese-small's settings (its pretraining.json: corpus, vocabulary trimming, batch 32 x
@@ -16,7 +17,12 @@
  * sentiment set exactly as examples/task-sentiment.ts --base does (batch 32, maxlen 128, lr 5e-5,
  * dev-best epoch), with the arm's seed; dev and test accuracy are recorded. `--scratch` adds a control
  * arm per seed: the same model with seeded random weights, no pretraining, fine-tuned the same way (what
- * any pretraining must beat).
+ * any pretraining must beat). `--control-model DIR` adds another: a model directory already pretrained
+ * (e.g. models/chinese-small, 5,000 steps), fine-tuned the same way (what full pretraining buys).
+ * `--lr` and `--warmup-share` replace the settings' peak rate and warm-up share for every pretraining
+ * arm (and name their runs and result keys): ELECTRA's discriminator collapses at chinese-small's MLM
+ * rate. ELECTRA arms log the discriminator's held-out replaced-token detection (AUC, accuracy, loss)
+ * with every evaluation; the last is recorded (AUC ≈ 0.5: a collapsed discriminator).
  *
  * Resumable: each arm appends one JSON line to --out and arms already there (same size, budget and
  * fine-tuning settings) are skipped; run directories live in --work (default: beside --out), so an
@@ -31,7 +37,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SafetensorsReader } from '../src/checkpoint/safetensors.ts';
@@ -57,6 +63,7 @@ const { values: o } = parseArgs({
     'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '5e-5' },
     'eval-every': { type: 'string', default: '250' }, settings: { type: 'string', default: join(root, 'models/chinese-small/pretraining.json') },
     arm: { type: 'string' }, parallel: { type: 'string', default: '1' }, scratch: { type: 'boolean' },
+    lr: { type: 'string' }, 'warmup-share': { type: 'string' }, 'control-model': { type: 'string' },
   },
 });
 
@@ -72,9 +79,12 @@ const list = (name: string, value: string, rule: Parameters<typeof num>[2]) => v
 
 /** One arm: what a child process pretrains and fine-tunes. */
 interface Arm {
-  /** 'none': the scratch control, no pretraining. */
-  objective: 'mlm' | 'electra' | 'none';
+  /** 'none': the scratch control, no pretraining; 'model': the control that fine-tunes `model`, pretrained elsewhere. */
+  objective: 'mlm' | 'electra' | 'none' | 'model';
   ratio?: number;
+  model?: string;
+  /** Replaces the settings' peak learning rate and warm-up share (absent: the settings'). */
+  schedule?: { lr?: number; warmupShare?: number };
   seed: number;
   minutes: number;
   size: { layers: number; hidden: number; heads: number; intermediate: number; maxPosition: number };
@@ -86,9 +96,15 @@ interface Arm {
 }
 /** A child's exit code when its pretraining was stopped by a signal: the parent stops too. */
 const INTERRUPTED = 3;
-const runName = (a: Arm) => (a.objective === 'none' ? `scratch-s${a.seed}-${a.size.layers}x${a.size.hidden}` : `${a.objective}${a.objective === 'electra' ? `-g${a.ratio}` : ''}-s${a.seed}-${a.size.layers}x${a.size.hidden}-${a.minutes}min`);
+const scheduleName = (a: Arm) => `${a.schedule?.lr !== undefined ? `-lr${a.schedule.lr}` : ''}${a.schedule?.warmupShare !== undefined ? `-w${a.schedule.warmupShare}` : ''}`;
+const runName = (a: Arm) => (a.objective === 'none' ? `scratch-s${a.seed}-${a.size.layers}x${a.size.hidden}`
+  : a.objective === 'model' ? `model-${basename(a.model!)}-s${a.seed}`
+  : `${a.objective}${a.objective === 'electra' ? `-g${a.ratio}` : ''}-s${a.seed}-${a.size.layers}x${a.size.hidden}-${a.minutes}min${scheduleName(a)}`);
 const armKey = (a: Arm) => `${runName(a)}-ft${a.ft.epochs}e${a.ft.limit ?? 'all'}lr${a.ft.lr}`;
-const label = (r: Record<string, unknown>) => (r.objective === 'mlm' ? 'mlm' : r.objective === 'none' ? 'scratch' : `electra g=${r.generator_ratio}`);
+const label = (r: Record<string, any>) => {
+  const schedule = `${r.schedule_override?.lr !== undefined ? ` lr${r.schedule_override.lr}` : ''}${r.schedule_override?.warmupShare !== undefined ? ` w${r.schedule_override.warmupShare}` : ''}`;
+  return (r.objective === 'mlm' ? 'mlm' : r.objective === 'none' ? 'scratch' : r.objective === 'model' ? basename(r.model) : `electra g=${r.generator_ratio}`) + schedule;
+};
 
 /**
  * Training FLOPs per step, estimated from the shapes (2 per multiply-add; backward = 2x forward):
@@ -99,7 +115,7 @@ function stepFlops(a: Arm, vocab: number, batch: number, T: number, predicted: n
   const trunk = (L: number, H: number, I: number) => L * (2 * 4 * H * H + 2 * 2 * H * I + 2 * 2 * T * H); // per token
   const mlmHead = (H: number, E: number) => 2 * (H * E + E * vocab); // per predicted token
   const { layers: L, hidden: H, intermediate: I } = a.size;
-  if (a.objective === 'none') return 0;
+  if (a.objective === 'none' || a.objective === 'model') return 0;
   if (a.objective === 'mlm') return 3 * (batch * T * trunk(L, H, I) + predicted * mlmHead(H, H));
   const g = electraConfigs(a.size, vocab, { generatorRatio: a.ratio }).generator as { hidden_size: number; intermediate_size: number };
   const gen = batch * T * (trunk(L, g.hidden_size, g.intermediate_size) + 2 * H * g.hidden_size) + predicted * mlmHead(g.hidden_size, H);
@@ -151,7 +167,7 @@ async function tokenCosine(model: Model, tokenizer: Tokenizer): Promise<number> 
 
 /** The child: pretrain (or resume) the arm, export its last weights, fine-tune, append the result line. */
 async function runArm(a: Arm): Promise<void> {
-  if (a.objective === 'none') return runScratch(a);
+  if (a.objective === 'none' || a.objective === 'model') return runControl(a);
   const started = Date.now();
   const base = JSON.parse(readFileSync(a.settingsFile, 'utf8')) as { settings: PretrainSettings };
   const dir = join(a.work, runName(a));
@@ -159,9 +175,9 @@ async function runArm(a: Arm): Promise<void> {
   const ckpt = join(dir, 'checkpoint.safetensors');
   // The schedule's length is a guess here (2 s/step, chinese-small's speed); the budget refits it after a few steps.
   const guess = Math.max(20, Math.round(budget / 2));
-  const share = base.settings.warmup / base.settings.steps;
+  const share = a.schedule?.warmupShare ?? base.settings.warmup / base.settings.steps;
   const settings: PretrainSettings = {
-    ...base.settings, size: a.size, seed: a.seed, steps: guess, warmup: Math.max(1, Math.round(share * guess)),
+    ...base.settings, size: a.size, seed: a.seed, steps: guess, warmup: Math.max(1, Math.round(share * guess)), learningRate: a.schedule?.lr ?? base.settings.learningRate,
     ...(a.objective === 'electra' ? { objective: 'electra', generatorRatio: a.ratio } : { objective: 'mlm' }),
   };
   const ctl = { out: dir, resume: existsSync(ckpt), trainSeconds: budget, checkpointMinutes: 10, evalEvery: a.evalEvery, logEvery: 25 };
@@ -198,12 +214,20 @@ async function runArm(a: Arm): Promise<void> {
     bench: 'electra', key: armKey(a), objective: a.objective, ...(a.objective === 'electra' ? { generator_ratio: a.ratio } : {}), seed: a.seed, minutes: a.minutes, size: a.size,
     steps: r.step, train_seconds: +trainSeconds.toFixed(1), ms_per_step: +((1000 * trainSeconds) / Math.max(1, r.step)).toFixed(1), tokens_seen: tokensSeen,
     epochs_of_corpus: +(tokensSeen / data.tokens).toFixed(3), train_gflops_est: Math.round(flops / 1e9), schedule: { steps: s.steps, warmup: s.warmup },
+    lr: s.learningRate, ...(a.schedule ? { schedule_override: a.schedule } : {}),
     [a.objective === 'mlm' ? 'heldout_mlm_acc' : 'generator_heldout_mlm_acc']: acc === undefined ? null : +acc.toFixed(4), token_cosine: cosine,
+    ...(a.objective === 'electra' ? { heldout_rtd_auc: finite(r.heldOut.rtdAuc), heldout_rtd_acc: finite(r.heldOut.rtdAccuracy), heldout_replaced: finite(r.heldOut.replaced) } : {}),
     ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
     ft_seconds: +ft.seconds.toFixed(1), pretrain_wall_seconds: +pretrainWall.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
   };
   appendFileSync(a.out, JSON.stringify(row) + '\n');
   console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} after ${r.step} steps (${row.ms_per_step} ms/step)`);
+}
+
+/** A model directory's size, as the result line records it. */
+function modelSize(dir: string) {
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+  return { layers: c.num_hidden_layers, hidden: c.hidden_size, heads: c.num_attention_heads, intermediate: c.intermediate_size, maxPosition: c.max_position_embeddings };
 }
 
 /** The scratch arm's encoder (seeded random weights) and the arms' vocabulary: the settings' model directory's, trimmed from the same corpus with the same settings. */
@@ -213,22 +237,32 @@ async function scratchEncoder(a: Arm): Promise<[Model, Tokenizer]> {
   return [buildModel(bertConfigJson(a.size, tokenizer.vocabSize), { application: 'encoder', seed: a.seed, tokenizer }), tokenizer];
 }
 
-/** The control: the arms' model (size, trimmed vocabulary) with seeded random weights, fine-tuned as they are. */
-async function runScratch(a: Arm): Promise<void> {
-  const [encoder, tokenizer] = await scratchEncoder(a);
+/** A figure for a JSON line: 4 decimals, or null when absent or not finite (JSON has no NaN). */
+const finite = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : +x.toFixed(4));
+
+/**
+ * The controls, fine-tuned as the arms are: 'none', the arms' model (size, trimmed vocabulary) with
+ * seeded random weights; 'model', a model directory pretrained elsewhere (its own size and vocabulary).
+ */
+async function runControl(a: Arm): Promise<void> {
+  const [encoder, tokenizer] = a.objective === 'model' ? [buildModel(a.model!, { application: 'encoder' }), await loadTokenizer(a.model!)] : await scratchEncoder(a);
   const cosine = await tokenCosine(encoder, tokenizer);
   const rows = sentiment(a.ft.limit);
-  const task = classifyTask(tokenizer, sentimentLabels(rows), 128);
-  const model = buildModel(bertConfigJson(a.size, tokenizer.vocabSize), { ...task.build, seed: a.seed, tokenizer });
-  console.log(`\n== ${armKey(a)}: no pretraining; fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
+  let model: Model, task: ReturnType<typeof classifyTask>;
+  if (a.objective === 'model') ({ model, task } = await prepareModel({ base: a.model!, seed: a.seed, task: (t) => classifyTask(t, sentimentLabels(rows), 128) }));
+  else {
+    task = classifyTask(tokenizer, sentimentLabels(rows), 128);
+    model = buildModel(bertConfigJson(a.size, tokenizer.vocabSize), { ...task.build, seed: a.seed, tokenizer });
+  }
+  console.log(`\n== ${armKey(a)}: ${a.objective === 'model' ? `pretrained ${a.model}` : 'no pretraining'}; fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
   const ft = await finetune({ model, task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
   const row = {
-    bench: 'electra', key: armKey(a), objective: a.objective, seed: a.seed, minutes: 0, size: a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0, token_cosine: cosine,
+    bench: 'electra', key: armKey(a), objective: a.objective, ...(a.model ? { model: a.model } : {}), seed: a.seed, minutes: 0, size: a.objective === 'model' ? modelSize(a.model!) : a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0, token_cosine: cosine,
     ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
     ft_seconds: +ft.seconds.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
   };
   appendFileSync(a.out, JSON.stringify(row) + '\n');
-  console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} without pretraining`);
+  console.log(`== ${armKey(a)}: test accuracy ${row.test_acc} ${a.objective === 'model' ? `from ${a.model}` : 'without pretraining'}`);
 }
 
 if (o.arm) {
@@ -252,10 +286,15 @@ const ft = { epochs: num('ft-epochs', o['ft-epochs'], { integer: true, above: 0 
 const out = resolve(o.out!);
 const work = resolve(o.work ?? join(dirname(out), 'runs'));
 mkdirSync(dirname(out), { recursive: true });
-const common = { seed: 0, minutes, size, ft, evalEvery: num('eval-every', o['eval-every'], { integer: true, above: 0 })!, settingsFile: resolve(o.settings!), work, out };
+const lrOverride = num('lr', o.lr, { above: 0 }), warmupShare = num('warmup-share', o['warmup-share'], { above: 0, max: 1 });
+const schedule = lrOverride !== undefined || warmupShare !== undefined ? { ...(lrOverride !== undefined ? { lr: lrOverride } : {}), ...(warmupShare !== undefined ? { warmupShare } : {}) } : undefined;
+const controlModel = o['control-model'] === undefined ? undefined : resolve(o['control-model']);
+if (controlModel !== undefined && !existsSync(join(controlModel, 'config.json'))) throw new Error(`--control-model ${o['control-model']}: not a model directory (no config.json)`);
+const common = { seed: 0, minutes, size, ft, ...(schedule ? { schedule } : {}), evalEvery: num('eval-every', o['eval-every'], { integer: true, above: 0 })!, settingsFile: resolve(o.settings!), work, out };
 const arms: Arm[] = seeds.flatMap((seed) => [
   { ...common, objective: 'mlm' as const, seed }, ...ratios.map((ratio) => ({ ...common, objective: 'electra' as const, ratio, seed })),
   ...(o.scratch ? [{ ...common, objective: 'none' as const, seed }] : []),
+  ...(controlModel ? [{ ...common, objective: 'model' as const, model: controlModel, seed }] : []),
 ]);
 
 type Row = Record<string, any>;
@@ -309,6 +348,7 @@ for (const r of all) {
   if (r.token_cosine !== undefined || !arm) continue;
   const dir = join(work, runName(arm), 'model');
   if (arm.objective === 'none') r.token_cosine = await tokenCosine(...(await scratchEncoder(arm)));
+  else if (arm.objective === 'model') continue; // written with the line since it exists
   else if (existsSync(join(dir, 'model.safetensors'))) r.token_cosine = await tokenCosine(buildModel(dir, { application: 'encoder' }), await loadTokenizer(dir));
   else continue;
   added++;
@@ -318,9 +358,9 @@ const want = new Set(arms.map(armKey));
 const rows = all.filter((r) => want.has(r.key));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
 console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}`);
-console.log('arm               seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  token cos  dev acc  test acc');
+console.log('arm                          seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  RTD AUC  token cos  dev acc  test acc');
 for (const r of rows) {
-  console.log(`${label(r).padEnd(17)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${r.train_seconds.toFixed(0).padStart(8)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${String(r.token_cosine ?? '-').padStart(9)} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
+  console.log(`${label(r).padEnd(28)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${r.train_seconds.toFixed(0).padStart(8)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${String(r.heldout_rtd_auc ?? '-').padStart(7)} ${String(r.token_cosine ?? '-').padStart(9)} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
 }
 const summary: Record<string, Record<string, number>> = {};
 for (const name of [...new Set(rows.map((r) => label(r)))]) {
@@ -329,8 +369,8 @@ for (const name of [...new Set(rows.map((r) => label(r)))]) {
   const sd = (k: string) => (rs.length > 1 ? Math.sqrt(rs.reduce((s, r) => s + (r[k] - mean(k)) ** 2, 0) / (rs.length - 1)) : 0);
   summary[name] = { seeds: rs.length, test_acc_mean: +mean('test_acc').toFixed(4), test_acc_sd: +sd('test_acc').toFixed(4), dev_acc_mean: +mean('dev_acc').toFixed(4), steps_mean: Math.round(mean('steps')), train_seconds_mean: +mean('train_seconds').toFixed(1), gflops_mean: Math.round(mean('train_gflops_est')) };
 }
-if (seeds.length > 1) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(17)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
+if (seeds.length > 1) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(28)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
 console.log(`* ELECTRA: the generator's held-out MLM accuracy (the discriminator has no MLM head)${o.scratch ? '; scratch: no pretraining, random weights fine-tuned the same way' : ''}`);
-const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, token_cosine: r.token_cosine ?? null, test_acc: r.test_acc }));
+const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, heldout_rtd_auc: r.heldout_rtd_auc ?? null, token_cosine: r.token_cosine ?? null, test_acc: r.test_acc }));
 console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary, rows: brief }));
 if (failed) process.exit(1);

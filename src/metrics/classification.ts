@@ -124,3 +124,31 @@ export function tokenPRF<T extends string | number>(
   }
   return report(counts);
 }
+
+/**
+ * Area under the ROC curve of scores for binary labels (1 positive, 0 negative): the chance that a
+ * random positive scores above a random negative, ties counting half (the Mann-Whitney U over the
+ * counts, with tied scores given their mean rank, as scikit-learn's `roc_auc_score`). 0.5 is a
+ * scorer that cannot tell the classes apart, whatever their balance.
+ */
+export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number | bigint>): number {
+  if (scores.length !== labels.length) throw new MetricError('rocAuc', `${scores.length} scores but ${labels.length} labels`);
+  const order = Array.from({ length: scores.length }, (_, i) => i);
+  for (const i of order) {
+    if (Number.isNaN(scores[i]!)) throw new MetricError('rocAuc', `score ${i} is NaN`);
+    const y = Number(labels[i]!);
+    if (y !== 0 && y !== 1) throw new MetricError('rocAuc', `label ${i} is ${labels[i]}, not 0 or 1`);
+  }
+  order.sort((a, b) => scores[a]! - scores[b]!);
+  let positives = 0, rankSum = 0;
+  for (let start = 0; start < order.length;) {
+    let end = start;
+    while (end + 1 < order.length && scores[order[end + 1]!] === scores[order[start]!]) end++;
+    const meanRank = (start + end) / 2 + 1; // ranks from 1
+    for (let k = start; k <= end; k++) if (Number(labels[order[k]!]!) === 1) { positives++; rankSum += meanRank; }
+    start = end + 1;
+  }
+  const negatives = order.length - positives;
+  if (!positives || !negatives) throw new MetricError('rocAuc', `needs both classes (${positives} positive, ${negatives} negative)`);
+  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+}

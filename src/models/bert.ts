@@ -356,7 +356,8 @@ export function buildBert(scope: Scope, c: BertConfig, application: string, o: B
 }
 
 /** Binary cross-entropy with logits, mean over positions where `weights` is 1. */
-function maskedBinaryCrossEntropy(logits: Tensor, labels: Tensor, weights: Tensor): Tensor {
+/** Binary cross-entropy with logits, mean over positions where `weights` is 1. */
+export function maskedBinaryCrossEntropy(logits: Tensor, labels: Tensor, weights: Tensor): Tensor {
   const y = cast(labels, logits.dtype);
   const w = cast(weights, logits.dtype);
   // max(x, 0) - x y + log(1 + exp(-|x|)): stable for large |x|.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accuracy, tokenPRF, MetricError } from '../../src/metrics/index.ts';
+import { accuracy, rocAuc, tokenPRF, MetricError } from '../../src/metrics/index.ts';
 import { fixture, close, closeDeep } from './helpers.ts';
 
 test('accuracy over flat labels and over sequences', () => {
@@ -31,4 +31,26 @@ test('accuracy and tokenPRF match scikit-learn (fixtures)', () => {
       for (const m of ['precision', 'recall', 'f1'] as const) close(r[avg][m], c[avg][m], `case ${i} ${avg} ${m}`);
     }
   }
+});
+
+test('rocAuc is the share of positive-negative pairs ranked right, ties half, whatever the class balance', () => {
+  assert.equal(rocAuc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75); // scikit-learn's documented example
+  assert.equal(rocAuc([3, 3, 3], [1, 0, 0]), 0.5, 'a constant scorer');
+  assert.equal(rocAuc([1, 2, 3, 4], [0n, 0n, 1n, 1n]), 1, 'bigint labels, perfect order');
+  assert.equal(rocAuc([1, 2, 3, 4], [1, 1, 0, 0]), 0);
+  // Against the definition, pair by pair, on seeded random scores with many ties.
+  let seed = 7;
+  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const scores = Array.from({ length: 300 }, () => Math.round(next() * 20) / 20), labels = scores.map((s) => (next() < 0.2 + 0.5 * s ? 1 : 0));
+  let wins = 0, pairs = 0;
+  for (let i = 0; i < scores.length; i++) for (let j = 0; j < scores.length; j++) {
+    if (labels[i] !== 1 || labels[j] !== 0) continue;
+    pairs++;
+    wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+  }
+  close(rocAuc(scores, labels), wins / pairs, 'pairwise definition');
+  assert.throws(() => rocAuc([1, 2], [1, 1]), /needs both classes \(2 positive, 0 negative\)/);
+  assert.throws(() => rocAuc([1, 2], [1, 2]), /label 1 is 2, not 0 or 1/);
+  assert.throws(() => rocAuc([1, NaN], [1, 0]), /score 1 is NaN/);
+  assert.throws(() => rocAuc([1], [1, 0]), /1 scores but 2 labels/);
 });

@@ -9,7 +9,7 @@ import { ParamStore, Scope } from '../../src/nn/params.ts';
 import { Random } from '../../src/util/random.ts';
 import { compile } from '../../src/runtime/session.ts';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.ts';
-import { ELECTRA_LAMBDA, ElectraSampler, electraConfigs, electraLoss, parseElectra } from '../../src/training/pretrain/electra.ts';
+import { ELECTRA_LAMBDA, ElectraSampler, electraConfigs, electraLoss, evaluateDiscriminator, parseElectra } from '../../src/training/pretrain/electra.ts';
 import { maskedBatch, packRows, type TokenizedDocs } from '../../src/training/pretrain/data.ts';
 import { DEFAULT_SETTINGS, pretrain } from '../../src/training/pretrain/run.ts';
 import { exportRun } from '../../src/training/pretrain/export.ts';
@@ -62,6 +62,9 @@ test('a short ELECTRA run lowers its loss, resumes bit for bit, exports its disc
     await pretrain(s, ctl(join(dir, 'a')));
     const losses = readFileSync(join(dir, 'a', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'loss' in l).map((l) => l.loss as number);
     assert.ok(losses[losses.length - 1]! < losses[0]!, `losses ${losses.map((x) => x.toFixed(3)).join(' ')}`);
+    // Every evaluation logs the discriminator's replaced-token detection next to the generator's MLM figures.
+    const evals = readFileSync(join(dir, 'a', 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => 'heldout_acc' in l);
+    assert.ok(evals.length >= 2 && evals.every((l) => l.heldout_rtd_auc >= 0 && l.heldout_rtd_auc <= 1 && l.heldout_replaced > 0 && l.heldout_replaced < 0.3 && l.heldout_rtd_loss > 0), JSON.stringify(evals));
     await pretrain(s, ctl(join(dir, 'b'), { stopAt: 15 }));
     await pretrain(null, ctl(join(dir, 'b'), { resume: true }));
     const read = (f: string) => { const rd = new SafetensorsReader(f); try { return new Map(rd.list().map((i) => [i.name, Buffer.from((rd.read(i.name).data as Float32Array).buffer)])); } finally { rd.close(); } };
@@ -128,4 +131,29 @@ test('the sampler draws from the generator\'s softmax: a token it is sure of alw
   const sevens = two.filter((t) => t === 7).length / two.length;
   assert.ok(sevens > 0.25 && sevens < 0.75, `share of 7 among two equally likely tokens: ${sevens.toFixed(2)}`);
   assert.deepEqual(await sampled(1), await sampled(1), 'a seeded draw repeats');
+});
+
+test('replaced-token detection on held-out rows: a discriminator with a constant output scores AUC 0.5, its accuracy and loss follow the share replaced', async () => {
+  const store = new ParamStore(4);
+  electraLoss(new Scope(store), c);
+  (store.get('discriminator/dense_prediction/kernel')!.data as Float32Array).fill(0);
+  (store.get('discriminator/dense_prediction/bias')!.data as Float32Array).fill(-3); // "original" everywhere, logit -3
+  const docs: TokenizedDocs = { ids: Int32Array.from({ length: 200 }, (_, i) => 5 + ((i * 7) % 30)), wordStart: new Uint8Array(200).fill(1), offsets: Int32Array.from([0, 200]) };
+  const packed = packRows(docs, [0], 16, { cls: 2, sep: 3, pad: 0, mask: 4 });
+  const rows = Array.from({ length: packed.rows }, (_, i) => i);
+  const batches = [0, 1].map((k) => maskedBatch(packed, rows, rows.map((i) => 10 * k + i + 1), { rate: 0.3, maxPredictions: 5, maskId: 4, randomIds: Int32Array.from({ length: 35 }, (_, i) => 5 + i) }));
+  const sampler = new ElectraSampler(c);
+  try {
+    const d = await evaluateDiscriminator(c, store, sampler, batches, 3);
+    const attended = batches.reduce((n, b) => n + [...(b.attention_mask!.data as BigInt64Array)].filter((m) => m === 1n).length, 0);
+    assert.equal(d.tokens, attended);
+    assert.ok(d.replaced > 0.05 && d.replaced < 0.35, `replaced ${d.replaced}`);
+    assert.equal(d.auc, 0.5);
+    assert.ok(Math.abs(d.accuracy - (1 - d.replaced)) < 1e-12);
+    const softplus = (x: number) => Math.log1p(Math.exp(x));
+    assert.ok(Math.abs(d.loss - ((1 - d.replaced) * softplus(-3) + d.replaced * softplus(3))) < 1e-5, `loss ${d.loss}`);
+    assert.deepEqual(await evaluateDiscriminator(c, store, sampler, batches, 3), d, 'a seeded evaluation repeats');
+  } finally {
+    await sampler.release();
+  }
 });

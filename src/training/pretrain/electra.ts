@@ -12,15 +12,17 @@
  * current weights, sampled in that graph from seeded uniforms fed by the host (inverse CDF); the
  * host writes the samples into the rows. A seeded sample makes resumed runs repeat exactly.
  */
-import { abs, add, cast, cumsum, div, exp, less, log, maximum, mul, reduceSum, scalar, softmax, sub, input } from '../../graph/ops.ts';
+import { add, cast, cumsum, less, mul, reduceSum, softmax, input } from '../../graph/ops.ts';
 import type { Tensor } from '../../graph/tensor.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { crossEntropy } from '../../graph/composite.ts';
-import { buildBert, parseBertConfig, type BertConfig } from '../../models/bert.ts';
+import { buildBert, maskedBinaryCrossEntropy, parseBertConfig, type BertConfig } from '../../models/bert.ts';
 import { Scope, type ParamStore } from '../../nn/params.ts';
 import { Random } from '../../util/random.ts';
+import { rocAuc } from '../../metrics/classification.ts';
 import { compile, type Executable } from '../../runtime/session.ts';
 import { gatheredHead, type ModelSize } from './model.ts';
+import { rowSeed } from './data.ts';
 
 export const ELECTRA_LAMBDA = 50;
 /** Feeds of the generator's trunk are renamed with this prefix (both trunks would create `input_ids`). */
@@ -70,14 +72,6 @@ export function generatorLogits(root: Scope, c: BertConfig): Tensor {
   return gatheredHead(gen, c, built.outputs.last_hidden_state!, input('mlm_positions', 'int64', ['npred']));
 }
 
-/** Binary cross-entropy with logits, mean over positions where `weights` is 1 (as bert.ts's discriminator loss). */
-function maskedBce(logits: Tensor, labels: Tensor, weights: Tensor): Tensor {
-  const y = cast(labels, logits.dtype), w = cast(weights, logits.dtype);
-  // max(x, 0) - x y + log(1 + exp(-|x|)): stable for large |x|.
-  const perToken = add(sub(maximum(logits, scalar(0, logits.dtype)), mul(logits, y)), log(add(exp(mul(abs(logits), -1)), 1)));
-  return div(reduceSum(mul(perToken, w)), reduceSum(w));
-}
-
 /**
  * The joint loss. Feeds: generator/input_ids (masked rows), generator/attention_mask,
  * generator/token_type_ids, mlm_positions, mlm_labels; input_ids (corrupted rows), attention_mask,
@@ -87,7 +81,7 @@ export function electraLoss(scope: Scope, c: ElectraConfigs, lambda = ELECTRA_LA
   const genLoss = crossEntropy(generatorLogits(scope, c.generator), input('mlm_labels', 'int64', ['npred']));
   const disc = buildBert(scope, c.discriminator, 'discriminator', {});
   const logits = disc.outputs.logits!; // (B, T)
-  const discLoss = maskedBce(logits, input('replaced', 'int64', ['batch', 'seq']), disc.inputs.attention_mask!);
+  const discLoss = maskedBinaryCrossEntropy(logits, input('replaced', 'int64', ['batch', 'seq']), disc.inputs.attention_mask!);
   return { loss: add(genLoss, mul(discLoss, lambda)), generatorLoss: genLoss, discriminatorLoss: discLoss, discriminatorLogits: logits };
 }
 
@@ -151,4 +145,49 @@ export class ElectraSampler {
   async release(): Promise<void> {
     if (this.exe) await (await this.exe).release();
   }
+}
+
+/** Replaced-token detection on held-out rows (the discriminator's own task). */
+export interface DiscriminatorFigures {
+  /** BCE per attended token, as the training loss weighs it. */
+  loss: number;
+  /** Share of attended tokens called right (replaced iff logit > 0); a discriminator that calls nothing replaced scores 1 − `replaced`. */
+  accuracy: number;
+  /** ROC AUC of the logits for replaced vs original tokens: 0.5 cannot tell them apart (a collapsed discriminator), 1 ranks every replaced token first. */
+  auc: number;
+  /** Share of attended tokens the generator's samples replaced. */
+  replaced: number;
+  tokens: number;
+}
+
+/**
+ * The discriminator on held-out MLM batches, each corrupted by the generator's samples as in
+ * training, drawn from a seed fixed per batch (so successive evaluations see the same uniforms).
+ * The batches hold the masked rows (input_ids, attention_mask, token_type_ids, mlm_positions, mlm_labels).
+ */
+export async function evaluateDiscriminator(c: ElectraConfigs, store: ParamStore, sampler: ElectraSampler, batches: Record<string, HostTensor>[], seed = 1): Promise<DiscriminatorFigures> {
+  const logits = buildBert(new Scope(store), c.discriminator, 'discriminator', {}).outputs.logits!; // (B, T); inference: dropout off
+  const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n), name: 'electra_discriminator_eval' });
+  const scores: number[] = [], labels: number[] = [];
+  let lossSum = 0, right = 0;
+  try {
+    const wanted = new Set(exe.inputs.map((i) => i.name));
+    for (const [i, b] of batches.entries()) {
+      const feeds = await sampler.corrupt(b, store, new Random(rowSeed(seed, i, 0xd15c)));
+      const x = (await exe.run(Object.fromEntries(Object.entries(feeds).filter(([n]) => wanted.has(n))))).logits!.data as Float32Array;
+      const mask = feeds.attention_mask!.data as BigInt64Array, replaced = feeds.replaced!.data as BigInt64Array;
+      for (let t = 0; t < x.length; t++) {
+        if (mask[t] !== 1n) continue;
+        const y = Number(replaced[t]), z = x[t]!;
+        lossSum += Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
+        right += (z > 0 ? 1 : 0) === y ? 1 : 0;
+        scores.push(z);
+        labels.push(y);
+      }
+    }
+  } finally {
+    await exe.release();
+  }
+  const n = labels.length, replacedCount = labels.reduce((a, y) => a + y, 0);
+  return { loss: n ? lossSum / n : NaN, accuracy: n ? right / n : NaN, auc: replacedCount && replacedCount < n ? rocAuc(scores, labels) : NaN, replaced: n ? replacedCount / n : NaN, tokens: n };
 }

@@ -30,7 +30,7 @@ import { writeFileAtomic } from '../../util/files.ts';
 import { isHeldOut, readDocuments, type CorpusSource } from './corpus.ts';
 import { PretrainStream, maskedBatch, nonSpecialIds, packRows, rowSeed, specialIds, tokenizeDocuments, trimVocabulary, type MaskOptions } from './data.ts';
 import { bertConfigJson, evaluateMlm, gatheredMlm, parseConfig, type ModelSize } from './model.ts';
-import { ElectraSampler, electraConfigs, electraLoss, generatorLogits, parseElectra } from './electra.ts';
+import { ElectraSampler, electraConfigs, electraLoss, evaluateDiscriminator, generatorLogits, parseElectra } from './electra.ts';
 
 export interface PretrainSettings {
   sources: CorpusSource[];
@@ -229,7 +229,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
 
   const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: s.maxlen, batchSize: s.batchSize, seed: s.seed });
   // ELECTRA: the held-out figure is the generator's MLM accuracy (its trunk's feeds are renamed).
-  const evalBatches = heldOutBatches(data, s).map((b) => (electra ? { ...b, ...Object.fromEntries(['input_ids', 'attention_mask', 'token_type_ids'].map((k) => [`generator/${k}`, b[k]!])) } : b));
+  const heldOut = heldOutBatches(data, s);
+  const evalBatches = heldOut.map((b) => (electra ? { ...b, ...Object.fromEntries(['input_ids', 'attention_mask', 'token_type_ids'].map((k) => [`generator/${k}`, b[k]!])) } : b));
   let best = Number(meta.bestAccuracy ?? -1);
   let trainSeconds = Number(meta.trainSeconds ?? 0);
   let tokensSeen = Number(meta.tokensSeen ?? 0);
@@ -244,13 +245,17 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const evaluate = async (step: number) => {
     if (!evalBatches.length) return;
     const f = await evaluateMlm(config, store, evalBatches, electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined);
-    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, step };
-    logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens });
+    // ELECTRA: the discriminator's replaced-token detection on the same rows (its AUC near 0.5 flags a collapse).
+    const d = electraC ? await evaluateDiscriminator(electraC, store, sampler!, heldOut, s.seed) : null;
+    const rtd: Record<string, number> = d ? { rtdLoss: d.loss, rtdAccuracy: d.accuracy, rtdAuc: d.auc, replaced: d.replaced } : {};
+    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, step, ...rtd };
+    logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens, ...(d ? { heldout_rtd_loss: d.loss, heldout_rtd_acc: d.accuracy, heldout_rtd_auc: d.auc, heldout_replaced: d.replaced } : {}) });
     if (f.accuracy > best) {
       best = f.accuracy;
       writeSafetensors(join(out, BEST), weights(), { ...metadata(step), accuracy: String(f.accuracy) });
     }
-    progress.log(`step ${step}: held-out MLM accuracy ${(100 * f.accuracy).toFixed(2)}%, loss ${f.loss.toFixed(4)}${f.accuracy >= best ? ' (best)' : ''}`);
+    const rtdText = d ? `; replaced-token detection AUC ${d.auc.toFixed(3)}, accuracy ${(100 * d.accuracy).toFixed(2)}% (${(100 * d.replaced).toFixed(1)}% replaced), loss ${d.loss.toFixed(4)}` : '';
+    progress.log(`step ${step}: held-out ${electraC ? 'generator ' : ''}MLM accuracy ${(100 * f.accuracy).toFixed(2)}%, loss ${f.loss.toFixed(4)}${f.accuracy >= best ? ' (best)' : ''}${rtdText}`);
   };
 
   let stopped = '';
