@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search] [--checks on,off] [--opponents random,fairy1,fairy2] [--openings N] [--search-nodes N] [--search-ms T] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--temperature T] [--plain] [--random-seed N]`:
+ * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search,alphabeta] [--checks on,off] [--opponents random,fairy1,fairy2] [--openings N] [--search-nodes N] [--search-ms T] [--search-depth D] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--temperature T] [--plain] [--random-seed N]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
  * (searchAgreement); then one row per opponent, mode and rule-check setting: W/D/L, score, Elo with
@@ -47,7 +47,7 @@ const { values } = parseArgs({
     temperature: { type: 'string', default: '0' },
     /** Only without the player's rule checks (= --checks off). */
     plain: { type: 'boolean' },
-    /** Play modes to measure (policy, value, search). */
+    /** Play modes to measure (policy, value, search, alphabeta). */
     modes: { type: 'string', default: 'policy,value,search' },
     /** Rule checks in play: on, off, or both. */
     checks: { type: 'string', default: 'on,off' },
@@ -55,9 +55,10 @@ const { values } = parseArgs({
     opponents: { type: 'string', default: 'random,fairy1,fairy2' },
     /** How many of the 16 OPENINGS games start from (each from both sides); 0: all from the start. */
     openings: { type: 'string', default: '16' },
-    /** The search mode's budget (default: Player.searchBudget). */
+    /** The search modes' budget (default: Player.searchBudget for search, Player.alphaBetaBudget for alphabeta). */
     'search-nodes': { type: 'string' },
     'search-ms': { type: 'string' },
+    'search-depth': { type: 'string' },
     /** Value head (default: value.safetensors beside the model). */
     value: { type: 'string' },
     /** Seed of the random mover (default 11): other seeds give other games against it. */
@@ -151,9 +152,19 @@ const openings = OPENINGS.slice(0, Number(values.openings)).map((line) => {
   const pos = Position.start();
   return line.split(' ').map((iccs) => { const m = parseIccs(pos, iccs); pos.play(m); return m; });
 });
-const budget = values['search-nodes'] || values['search-ms']
-  ? { nodes: values['search-nodes'] ? Number(values['search-nodes']) : undefined, timeMs: values['search-ms'] ? Number(values['search-ms']) : undefined }
-  : player.searchBudget;
+const searchFlag = (name: 'search-nodes' | 'search-ms' | 'search-depth') => {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!(n > 0) || (name !== 'search-ms' && !Number.isInteger(n))) throw new Error(`--${name} must be a ${name === 'search-ms' ? 'number' : 'whole number'} > 0, got "${text}"`);
+  return n;
+};
+const explicitBudget = values['search-nodes'] || values['search-ms'] || values['search-depth']
+  ? { nodes: searchFlag('search-nodes'), timeMs: searchFlag('search-ms'), ...(values['search-depth'] ? { depth: searchFlag('search-depth') } : {}) }
+  : undefined;
+// One budget given by flags applies to both search modes; otherwise each mode's default.
+const budget = explicitBudget ?? player.searchBudget;
+const alphaBetaBudget = explicitBudget ?? player.alphaBetaBudget;
 const FAIRY = fileURLToPath(new URL('./fairy/node_modules/fairy-stockfish-nnue.wasm/uci.js', import.meta.url));
 const opponents: { name: string; make: () => Promise<Mover & { close?: () => Promise<void> }> }[] = [];
 for (const name of values.opponents.split(',').map((o) => o.trim())) {
@@ -173,7 +184,7 @@ interface GameLine { row: string; game: number; modelIsRed: boolean; result: 'wi
 const modelFile = playerModelFile(values.model);
 const valueFile = values.value ?? valueHeadPathFor(modelFile);
 const runConfig = JSON.stringify({
-  model: fileSha256(modelFile), value: existsSync(valueFile) ? fileSha256(valueFile) : null, budget, openings: openings.length, randomSeed,
+  model: fileSha256(modelFile), value: existsSync(valueFile) ? fileSha256(valueFile) : null, budget, ...(modes.includes('alphabeta') ? { alphaBetaBudget } : {}), openings: openings.length, randomSeed,
   history: player.historyPlies, guidance: player.guidance, ...(temperature > 0 ? { temperature } : {}),
 });
 const configLine = () => `${JSON.stringify({ config: JSON.parse(runConfig) as unknown, time: new Date().toISOString() })}\n`;
@@ -210,7 +221,7 @@ if (values.out && existsSync(values.out)) {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const eloText = (x: number) => (x === Infinity ? '+inf' : x === -Infinity ? '-inf' : `${x >= 0 ? '+' : ''}${Math.round(x)}`);
-console.log(`${games} games a row, colours alternating, ${openings.length} openings (each from both sides); search budget ${JSON.stringify(budget)}; ${temperature > 0 ? `moves sampled at temperature ${temperature}` : 'most likely move'}`);
+console.log(`${games} games a row, colours alternating, ${openings.length} openings (each from both sides); search budget ${JSON.stringify(budget)}${modes.includes('alphabeta') ? `, alphabeta ${JSON.stringify(alphaBetaBudget)}` : ''}; ${temperature > 0 ? `moves sampled at temperature ${temperature}` : 'most likely move'}`);
 for (const { name, make } of games > 0 ? opponents : []) {
   const opponent = await make();
   try {
@@ -219,7 +230,7 @@ for (const { name, make } of games > 0 ? opponents : []) {
       for (const c of checks) {
         player.mode = mode;
         player.ruleChecks = c === 'on';
-        const model = modelMover(player, { budget, temperature });
+        const model = modelMover(player, { budget: mode === 'alphabeta' ? alphaBetaBudget : budget, temperature });
         const key = `${name}_${mode}_checks_${c}`;
         const rowGames = played.get(key) ?? [];
         const progress = new Progress({ label: `vs ${name} ${mode} checks ${c}`, total: games, unit: 'game' });

@@ -182,7 +182,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   play: {
     summary: 'play against the language-model player in the terminal',
-    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--mode policy|value|search] [--temperature T] [--plain] [--no-colour]',
+    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--plain] [--no-colour]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         side: { type: 'string', default: 'red' }, model: { type: 'string', short: 'm' }, mode: { type: 'string', default: 'policy' },
@@ -229,7 +229,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   uci: {
     summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
-    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search] [--temperature T] [--plain]',
+    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--plain]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         model: { type: 'string', short: 'm' }, value: { type: 'string' }, mode: { type: 'string', default: 'policy' },

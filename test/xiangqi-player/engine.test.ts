@@ -27,7 +27,7 @@ test('UCI: handshake, positions with moves, bestmove in Fairy-Stockfish coordina
   const player = await Player.create(tinyModel(4));
   const out = await uci(player, ['uci', 'setoption name UCI_Variant value xiangqi', 'isready', 'ucinewgame', 'position startpos moves h3e3 h10g8', 'go movetime 500', 'quit', 'go']);
   assert.deepEqual(out.slice(0, 6), ['id name bert4ts xiangqi LM', 'id author bert4ts', 'option name UCI_Variant type combo default xiangqi var xiangqi',
-    'option name Mode type combo default policy var policy var value var search', 'option name RuleChecks type check default true', 'uciok']);
+    'option name Mode type combo default policy var policy var value var search var alphabeta', 'option name RuleChecks type check default true', 'uciok']);
   assert.ok(out.includes('readyok'));
   const best = out.filter((l) => l.startsWith('bestmove '));
   assert.equal(best.length, 1, 'nothing after quit');

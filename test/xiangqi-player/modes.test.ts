@@ -1,4 +1,4 @@
-// The value head, the search, and the player's modes (policy, value, search).
+// The value head, the searches, and the player's modes (policy, value, search, alphabeta).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -8,8 +8,9 @@ import { Position, moveToIccs, type Move } from '../../src/xiangqi/board.ts';
 import { boardCalibration, boardInputs, boardSamples, boardValueProbs, fitBoardValue } from '../../src/xiangqi/player/boardValue.ts';
 import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
-import { eloEstimate, OPENINGS } from '../../src/xiangqi/player/match.ts';
+import { eloEstimate, materialLead, OPENINGS } from '../../src/xiangqi/player/match.ts';
 import { puct } from '../../src/xiangqi/player/search.ts';
+import { alphaBeta } from '../../src/xiangqi/player/alphabeta.ts';
 import { calibrate, calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
 import { Random } from '../../src/util/random.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
@@ -93,7 +94,7 @@ test('player modes: value plays its best-valued move, search keeps to its budget
   const model = tinyModel(8);
   const plain = await Player.create(model);
   assert.throws(() => { plain.mode = 'search'; }, /the search mode needs a value head: train one with `bert4ts xiangqi value`/);
-  assert.throws(() => { plain.mode = 'fast' as never; }, /mode must be one of policy, value, search, got "fast"/);
+  assert.throws(() => { plain.mode = 'fast' as never; }, /mode must be one of policy, value, search, alphabeta, got "fast"/);
   await plain.release();
   const player = await Player.create(model, undefined, { value: randomHead() });
   player.ruleChecks = false;
@@ -242,4 +243,66 @@ test('board value with synthetic records mixed in: their positions join training
   assert.deepEqual(mixed.heads[0]!.test.positions, alone.heads[0]!.test.positions, 'the test games are the same expert games');
   assert.equal(loadValueHead(join(dir, 'mixed', 'value.safetensors')).metadata.mixGames, '4');
   await assert.rejects(trainBoardValue({ corpus, out: join(dir, 'bad'), mix: unfinished, ...quiet }), /no records with a result/);
+});
+
+test('alphabeta: mates, declines a capture that loses the rook for a free one, keeps to depth, nodes and stop, and leaves the position as it was', async () => {
+  // The expected score of material for the side to move (rook 9, cannon 4.5, horse 4): a stand-in for the value network.
+  const material = (p: Position) => 1 / (1 + Math.exp(-materialLead(p) / 3));
+  const mateFen = '9/3k5/9/9/9/9/9/9/R8/4K4 w';
+  const mateIn1 = Position.fromFen(mateFen);
+  const m = await alphaBeta(mateIn1, mateIn1.legalMoves(), { depth: 3 }, material);
+  assert.equal(moveToIccs(m.move), 'a1d1');
+  assert.equal(m.scores[mateIn1.legalMoves().indexOf(m.move)], 1, 'a mate scores 1');
+  assert.equal(m.depth, 1, 'a forced win needs no deeper look');
+  assert.equal(mateIn1.fen(), Position.fromFen(mateFen).fen());
+  // Red's rook can take the cannon on a7, which black's rook on a9 takes back, or the free horse on h5
+  // (the advisor on f7 keeps a rook on the f-file from checking, which would tie with the horse).
+  const fen = 'r4k3/9/c4a3/9/R6n1/9/9/9/9/3K5 w';
+  const pos = Position.fromFen(fen);
+  const moves = pos.legalMoves();
+  const cannon = parseIccs(pos, 'a5a7'), horse = parseIccs(pos, 'a5h5');
+  const greedy = (p: Position) => { const ms = p.legalMoves(); return ms.reduce((best, x) => { p.make(x); const v = 1 - material(p); p.unmake(); return v > best.v ? { x, v } : best; }, { x: ms[0]!, v: -1 }).x; };
+  assert.equal(greedy(pos), cannon, 'one ply without the recapture takes the cannon');
+  const one = await alphaBeta(pos, [cannon, ...moves.filter((x) => x !== cannon)], { depth: 1 }, material);
+  assert.equal(one.move, horse, 'depth 1 and the capture search see the recapture');
+  assert.equal(one.depth, 1);
+  const deep = await alphaBeta(pos, moves, { depth: 3 }, material);
+  assert.deepEqual([deep.move, deep.depth], [horse, 3]);
+  const best = deep.scores[moves.indexOf(horse)]!;
+  assert.ok(deep.scores.every((s) => s <= best), 'the others are bounds below the chosen move');
+  assert.ok(deep.nodes > one.nodes);
+  assert.equal(pos.fen(), Position.fromFen(fen).fen(), 'the position is left as it was');
+  // A node budget of 1 still completes depth 1; a stop flag set before the search ends it after depth 1.
+  const tight = await alphaBeta(pos, moves, { nodes: 1 }, material);
+  assert.deepEqual([tight.depth, tight.move], [1, horse]);
+  const stopped = await alphaBeta(pos, moves, { stop: { stopped: true } }, material);
+  assert.equal(stopped.depth, 1);
+  await assert.rejects(alphaBeta(pos, moves, { depth: 0 }, material), /search depth must be an integer of at least 1, got 0/);
+  await assert.rejects(alphaBeta(pos, [], {}, material), /no move to search/);
+  // Ties go to the move given first (the policy's order): the start position is level after any quiet move.
+  const start = Position.start(), opening = start.legalMoves().filter((x) => start.pieceAt(x >> 8) === 0);
+  const tie = await alphaBeta(start, [opening[5]!, ...opening.filter((x) => x !== opening[5])], { depth: 1 }, () => 0.5);
+  assert.equal(tie.move, opening[5]);
+});
+
+test('alphabeta mode: needs a board value network; with one that counts rooks it takes a free rook, and its default budget is its own', async () => {
+  const trunk = await Player.create(tinyModel(4), undefined, { value: randomHead() });
+  assert.deepEqual(trunk.availableModes, ['policy', 'value', 'search']);
+  assert.throws(() => { trunk.mode = 'alphabeta'; }, /the alphabeta mode values thousands of positions a move, which needs the board value network/);
+  await trunk.release();
+  const counter = { ...randomHead(), inputSize: 14 * 90 + 1, hiddenSize: 1, w1: new Float32Array(14 * 90 + 1), b1: new Float32Array(1), w2: Float32Array.from([4, 0, -4]), b2: new Float32Array(3), metadata: { input: 'board' } };
+  for (let sq = 0; sq < 90; sq++) { counter.w1[4 * 90 + sq] = 1; counter.w1[11 * 90 + sq] = -1; }
+  const player = await Player.create(tinyModel(3), undefined, { value: counter });
+  assert.deepEqual(player.availableModes, ['policy', 'value', 'search', 'alphabeta']);
+  player.mode = 'alphabeta';
+  player.ruleChecks = false;
+  assert.deepEqual(player.defaultBudget, player.alphaBetaBudget);
+  const pos = Position.fromFen('rnbakabnr/9/1c5c1/2p1p1p1p/9/9/2P1P1P1P/1C5C1/9/RNBAKABNR w');
+  const c = await player.choose(pos, { budget: { depth: 2 } });
+  assert.equal(moveToIccs(c.move), 'a0a9');
+  assert.deepEqual([c.depth, c.candidates[0]!.move, c.candidates.length], [2, c.move, pos.legalMoves().length]);
+  assert.ok(c.value! > 0.5 && c.nodes! > 44, `value ${c.value}, nodes ${c.nodes}`);
+  player.mode = 'search';
+  assert.deepEqual(player.defaultBudget, player.searchBudget);
+  await player.release();
 });

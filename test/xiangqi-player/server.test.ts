@@ -78,7 +78,7 @@ test('bad requests get 4xx with a message naming the problem; the server keeps s
     ['/api/state', '{not json', 400, /not valid JSON/],
     ['/api/state', '[1, 2]', 400, /must be a JSON object/],
     ['/api/reply', '{"moves": [], "temperature": -1}', 400, /temperature/],
-    ['/api/reply', '{"moves": [], "mode": "turbo"}', 400, /"mode" must be one of policy, value, search/],
+    ['/api/reply', '{"moves": [], "mode": "turbo"}', 400, /"mode" must be one of policy, value, search, alphabeta/],
     ['/api/reply', '{"moves": [], "mode": "search"}', 409, /the search mode needs a value model/],
     ['/api/nothing', '{}', 404, /no API route/],
     ['/api/state', JSON.stringify({ moves: [], pad: 'x'.repeat(70_000) }), 413, /over the limit of 65536/],

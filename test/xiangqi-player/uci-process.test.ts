@@ -64,7 +64,7 @@ test('UCI process: the policy mode answers go movetime at once; the search keeps
   const e = engine(['--model', modelDir()]);
   e.send('uci');
   const ok = await e.wait(/^uciok$/);
-  assert.ok(ok.before.includes('option name Mode type combo default policy var policy var value var search'));
+  assert.ok(ok.before.includes('option name Mode type combo default policy var policy var value var search var alphabeta'));
   assert.ok(ok.before.includes('option name RuleChecks type check default true'));
   e.send('isready');
   await e.wait(/^readyok$/);
@@ -125,7 +125,7 @@ test('UCI process: bad go parameters and options are reported, and the engine go
   e.send('isready');
   const ready = await e.wait(/^readyok$/);
   assert.deepEqual(ready.before, [
-    'info string setoption Mode: expected one of policy, value, search, got "turbo"',
+    'info string setoption Mode: expected one of policy, value, search, alphabeta, got "turbo"',
     'info string setoption RuleChecks: expected true or false, got "maybe"',
     'info string no option named "Hash"',
   ]);
@@ -144,5 +144,32 @@ test('UCI process: without a value head the search mode is refused with the fix'
   e.send('isready');
   const ready = await e.wait(/^readyok$/);
   assert.match(ready.before.join('\n'), /setoption Mode: the search mode needs a value head: train one with `bert4ts xiangqi value`/);
+  assert.equal(await e.quit(), 0);
+});
+
+test('UCI process: the alphabeta mode (board value network) keeps to go depth and answers stop after go infinite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-uci-ab-'));
+  savePlayerModel(join(dir, 'model.safetensors'), tinyModel(5));
+  // A board network that counts rooks (red +1, black -1 on every point).
+  const w1 = new Float32Array(14 * 90 + 1);
+  for (let sq = 0; sq < 90; sq++) { w1[4 * 90 + sq] = 1; w1[11 * 90 + sq] = -1; }
+  saveValueHead(join(dir, 'value.safetensors'), { inputSize: 14 * 90 + 1, hiddenSize: 1, mean: new Float32Array(14 * 90 + 1), scale: new Float32Array(14 * 90 + 1).fill(1), w1, b1: new Float32Array(1), w2: Float32Array.from([4, 0, -4]), b2: new Float32Array(3), metadata: { input: 'board' } });
+  const e = engine(['--model', join(dir, 'model.safetensors'), '--mode', 'alphabeta']);
+  e.send('uci');
+  await e.wait(/^uciok$/);
+  e.send('setoption name RuleChecks value false');
+  // Black's a-file pawn is gone: red's rook takes the rook on a9 for nothing.
+  e.send('position fen rnbakabnr/9/1c5c1/2p1p1p1p/9/9/2P1P1P1P/1C5C1/9/RNBAKABNR w - - 0 1');
+  e.send('go depth 2');
+  let best = await e.wait(/^bestmove /);
+  assert.match(best.before.join('\n'), /info depth 2 nodes \d+ time \d+ score cp \d+ pv a1a10/);
+  assert.equal(best.text, 'bestmove a1a10');
+  e.send('position startpos');
+  const sent = e.send('go infinite');
+  await new Promise((r) => setTimeout(r, 400));
+  const stopped = e.send('stop');
+  best = await e.wait(/^bestmove /);
+  assert.ok(best.at - stopped < 1000, `stop answered after ${Math.round(best.at - stopped)} ms`);
+  assert.ok(best.at - sent >= 400);
   assert.equal(await e.quit(), 0);
 });

@@ -14,6 +14,7 @@ import { positionWindowMoves } from './dataset.ts';
 import { FORMATS, moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
 import { expectedScore, loadValueHead, valueHeadPathFor, valueProbs, type ValueHead } from './value.ts';
 import { puct, type Budget } from './search.ts';
+import { alphaBeta } from './alphabeta.ts';
 import { boardValueProbs } from './boardValue.ts';
 import { SHIPPED_MODEL } from './model.ts';
 import { existsSync, statSync } from '../../util/node/fs.ts';
@@ -24,10 +25,13 @@ import { join } from '../../util/node/path.ts';
  * - `policy`: the post's choice, the most likely move (or sampled with a temperature);
  * - `value`: one ply, the move whose resulting position the value head likes best for the mover;
  * - `search`: a shallow PUCT search with the policy as priors and the value head at the leaves,
- *   within a node or time budget (search.ts).
+ *   within a node or time budget (search.ts);
+ * - `alphabeta`: an alpha-beta search, deepened while the budget lasts, with a capture search
+ *   below it, valuing positions by the board value network and trying the policy's moves first
+ *   (alphabeta.ts); it needs a board value network.
  */
-export type PlayMode = 'policy' | 'value' | 'search';
-export const PLAY_MODES: readonly PlayMode[] = ['policy', 'value', 'search'];
+export type PlayMode = 'policy' | 'value' | 'search' | 'alphabeta';
+export const PLAY_MODES: readonly PlayMode[] = ['policy', 'value', 'search', 'alphabeta'];
 
 export function isPlayMode(name: string): name is PlayMode {
   return (PLAY_MODES as readonly string[]).includes(name);
@@ -44,7 +48,7 @@ export interface ChooseOptions {
   condition?: 'win' | 'unknown';
   /** Result guidance (default: the player's `guidance`); see Player.analyse. */
   guidance?: number;
-  /** `search` mode: when to stop (default: the player's searchBudget). */
+  /** `search` and `alphabeta` modes: when to stop (default: the player's defaultBudget). */
   budget?: Budget;
 }
 
@@ -55,9 +59,9 @@ export interface Choice {
   /** Every legal move, best first. */
   candidates: ScoredMove[];
   thinkMs: number;
-  /** `value` and `search` modes: the chosen move's expected score for the mover (win 1, draw ½). */
+  /** `value`, `search` and `alphabeta` modes: the chosen move's expected score for the mover (win 1, draw ½). */
   value?: number;
-  /** `search` mode: network runs made and the deepest ply reached. */
+  /** `search` mode: network runs made and the deepest ply reached; `alphabeta`: positions visited and the deepest full-width depth completed. */
   nodes?: number;
   depth?: number;
 }
@@ -101,11 +105,26 @@ export class Player {
   set mode(mode: PlayMode) {
     if (!isPlayMode(mode)) throw new Error(`mode must be one of ${PLAY_MODES.join(', ')}, got "${mode}"`);
     if (mode !== 'policy' && !this.valueHead) throw new Error(`the ${mode} mode needs a value head: train one with \`bert4ts xiangqi value\` and put value.safetensors beside the model`);
+    if (mode === 'alphabeta' && this.valueHead!.metadata.input !== 'board') throw new Error('the alphabeta mode values thousands of positions a move, which needs the board value network (`bert4ts xiangqi value --input board`), not a head on the language model');
     this.playMode = mode;
   }
 
-  /** The search's budget when a choice gives none: about 1 s a move on 2 busy cores. */
+  /** The modes this player can play: policy always; value and search with a value head; alphabeta with a board value network. */
+  get availableModes(): PlayMode[] {
+    const head = this.valueHead;
+    return PLAY_MODES.filter((m) => m === 'policy' || (head && (m !== 'alphabeta' || head.metadata.input === 'board')));
+  }
+
+  /** The search mode's budget when a choice gives none: about 1 s a move on 2 busy cores. */
   searchBudget: Budget = { nodes: 24, timeMs: 900 };
+
+  /** The alphabeta mode's budget when a choice gives none: 4 plies and a capture search, cut at 900 ms. */
+  alphaBetaBudget: Budget = { depth: 4, timeMs: 900 };
+
+  /** The budget of the current mode when a choice gives none. */
+  get defaultBudget(): Budget {
+    return { ...(this.playMode === 'alphabeta' ? this.alphaBetaBudget : this.searchBudget) };
+  }
 
   private evaluator: MoveScorer | undefined;
 
@@ -257,13 +276,22 @@ export class Player {
     return { move, candidates, thinkMs: performance.now() - started };
   }
 
-  /** The `value` mode (one ply) and the `search` mode (PUCT within the budget). */
-  private async chooseByValue(pos: Position, budget: Budget = this.searchBudget): Promise<Choice> {
+  /** The `value` mode (one ply), the `search` mode (PUCT within the budget) and the `alphabeta` mode. */
+  private async chooseByValue(pos: Position, budget: Budget = this.defaultBudget): Promise<Choice> {
     const started = performance.now();
     const moves = this.candidateMoves(pos);
     if (moves.length === 0) throw new Error(pos.inCheck() ? 'no legal move: checkmated' : 'no legal move: stalemated');
     const { scored } = await this.evaluate(pos, moves);
     const byValue = (a: ScoredMove, b: ScoredMove) => b.value! - a.value! || b.logProb - a.logProb;
+    if (this.playMode === 'alphabeta') {
+      const head = this.valueHead!;
+      // scored is the policy's order, most likely first: the order the root's moves are tried in (ties go to the policy).
+      const rootMoves = scored.map((s) => s.move);
+      const r = await alphaBeta(pos, rootMoves, budget, (p) => expectedScore(boardValueProbs(head, p), p.side));
+      scored.forEach((s, i) => { s.value = r.scores[i]; });
+      const candidates = [r.move, ...rootMoves.filter((m) => m !== r.move)].map((m) => scored[rootMoves.indexOf(m)]!);
+      return { move: r.move, candidates, thinkMs: performance.now() - started, value: r.scores[rootMoves.indexOf(r.move)], nodes: r.nodes, depth: r.depth };
+    }
     if (this.playMode === 'value' || moves.length === 1) {
       const candidates = [...scored].sort(byValue);
       return { move: candidates[0]!.move, candidates, thinkMs: performance.now() - started, value: candidates[0]!.value, nodes: 1, depth: 1 };

@@ -6,7 +6,7 @@
  *   GET  /api/info              model facts, or the reason there is no model
  *   POST /api/state {moves}     the position after `moves` (ICCS): pieces, legal moves, move list, outcome
  *   POST /api/reply {moves, temperature?, mode?}  the model's move for the side to move + its top candidates
- *                               (mode: policy, value or search, the player's strength levels)
+ *                               (mode: policy, value, search or alphabeta, the player's strength levels)
  *   GET  /api/model.safetensors the player's weights (float32, config in the metadata), for the page's
  *                               in-browser mode: the library's Player runs in the page (/lib/bert4ts.js)
  *   GET  /api/model.onnx        the scoring network as ONNX, for plain onnxruntime-web users
@@ -140,7 +140,7 @@ export function createPlayerServer(o: ServerOptions): Server {
     if (path === '/api/info') {
       if ('error' in o.player) return { ready: false, error: o.player.error };
       const { config, metadata } = o.player.model;
-      return { ready: true, layers: config.numLayers, hidden: config.hiddenSize, step: metadata.step ?? null, validation: metadata.validation ? JSON.parse(metadata.validation) : null, modes: o.player.valueHead ? PLAY_MODES : ['policy'] };
+      return { ready: true, layers: config.numLayers, hidden: config.hiddenSize, step: metadata.step ?? null, validation: metadata.validation ? JSON.parse(metadata.validation) : null, modes: o.player.availableModes };
     }
     if (path !== '/api/state' && path !== '/api/reply') throw new BadRequest(`no API route ${path}`, 404);
     if (req.method !== 'POST') throw new BadRequest(`${path} takes POST with a JSON body`, 405);
@@ -156,6 +156,7 @@ export function createPlayerServer(o: ServerOptions): Server {
       const mode = body.mode ?? 'policy';
       if (typeof mode !== 'string' || !isPlayMode(mode)) throw new BadRequest(`"mode" must be one of ${PLAY_MODES.join(', ')}`);
       if (mode !== 'policy' && !o.player.valueHead) throw new BadRequest(`the ${mode} mode needs a value model (value.safetensors beside the model); this server has none`, 409);
+      if (!o.player.availableModes.includes(mode)) throw new BadRequest(`the ${mode} mode needs a board value network (bert4ts xiangqi value --input board); this server's value model is a head on the language model`, 409);
       const player = o.player;
       // One player serves every request, one at a time: the mode is set for this request only.
       const choice = await serial(async () => {

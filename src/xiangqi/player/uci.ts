@@ -1,9 +1,9 @@
 /**
  * `bert4ts xiangqi uci`: the player as an engine. Speaks UCI as Fairy-Stockfish does for xiangqi
  * (`uci` ... `uciok`; `UCI_Variant` option; squares a1..i10, red at the bottom) and UCCI (`ucci` ...
- * `ucciok`; ICCS squares a0..i9). Options `Mode` (policy, value, search: Player.mode) and
+ * `ucciok`; ICCS squares a0..i9). Options `Mode` (policy, value, search, alphabeta: Player.mode) and
  * `RuleChecks`. `go` answers as soon as the choice is made: at once in the policy and value modes
- * (one network run), in the search mode when its budget runs out — `movetime`, `nodes`, `depth`, the
+ * (one network run), in the search modes when the budget runs out — `movetime`, `nodes`, `depth`, the
  * clock (`wtime`/`btime`, `winc`/`binc`, `movestogo`), or `stop` after `go infinite` — or when the
  * search has nothing left to expand. While it thinks, `isready` is answered and `stop` ends the search.
  */
@@ -138,7 +138,7 @@ export class UciEngine {
   /**
    * The search budget of a `go` command. The clock gives a move its share of the time left (over
    * `movestogo` moves, 30 when not given) plus most of the increment, never more than half the time
-   * left. No limit at all: the player's default budget (Player.searchBudget); `infinite`: until `stop`.
+   * left. No limit at all: the player's default budget for its mode (Player.defaultBudget); `infinite`: until `stop`.
    */
   private budget(args: string[]): Budget {
     const budget: Budget = {};
@@ -168,7 +168,7 @@ export class UciEngine {
       budget.timeMs = Math.min(budget.timeMs ?? Infinity, fromClock);
     }
     if (infinite) return {};
-    return budget.timeMs === undefined && budget.nodes === undefined && budget.depth === undefined ? { ...this.player.searchBudget } : budget;
+    return budget.timeMs === undefined && budget.nodes === undefined && budget.depth === undefined ? this.player.defaultBudget : budget;
   }
 
   private position(args: string[]): void {
