@@ -37,7 +37,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SafetensorsReader } from '../src/checkpoint/safetensors.ts';
@@ -257,7 +257,7 @@ async function runControl(a: Arm): Promise<void> {
   console.log(`\n== ${armKey(a)}: ${a.objective === 'model' ? `pretrained ${a.model}` : 'no pretraining'}; fine-tuning on ${rows.train.length} train, ${rows.dev.length} dev, ${rows.test.length} test rows, ${a.ft.epochs} epochs`);
   const ft = await finetune({ model, task, train: rows.train, dev: rows.dev, test: rows.test, epochs: a.ft.epochs, batchSize: 32, lr: a.ft.lr, seed: a.seed, log: console.log });
   const row = {
-    bench: 'electra', key: armKey(a), objective: a.objective, ...(a.model ? { model: a.model } : {}), seed: a.seed, minutes: 0, size: a.objective === 'model' ? modelSize(a.model!) : a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0, token_cosine: cosine,
+    bench: 'electra', key: armKey(a), objective: a.objective, ...(a.model ? { model: relative(root, a.model) || '.' } : {}), seed: a.seed, minutes: 0, size: a.objective === 'model' ? modelSize(a.model!) : a.size, steps: 0, train_seconds: 0, ms_per_step: 0, tokens_seen: 0, epochs_of_corpus: 0, train_gflops_est: 0, token_cosine: cosine,
     ft: a.ft, dev_acc: +ft.dev.accuracy!.toFixed(4), test_acc: +ft.test!.accuracy!.toFixed(4), best_epoch: ft.best?.epoch ?? null,
     ft_seconds: +ft.seconds.toFixed(1), load: +loadavg()[0]!.toFixed(2), time: new Date().toISOString(),
   };
