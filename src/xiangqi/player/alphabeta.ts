@@ -64,6 +64,23 @@ export async function alphaBeta(pos: Position, rootMoves: Move[], budget: Budget
     return captures.length ? [...captures, ...moves.filter((m) => pos.pieceAt(moveTo(m)) === 0)] : moves;
   };
 
+  /** The best score of `moves` for the side to move, from `best` up, each move scored by `reply` (the opponent's score after it, in the flipped window). */
+  const bestOf = (moves: Move[], alpha: number, beta: number, best: number, reply: (alpha: number, beta: number) => number): number => {
+    for (const m of ordered(moves)) {
+      pos.make(m);
+      let s: number;
+      try {
+        s = 1 - reply(1 - beta, 1 - alpha);
+      } finally {
+        pos.unmake();
+      }
+      if (s > best) best = s;
+      if (s > alpha) alpha = s;
+      if (alpha >= beta) break;
+    }
+    return best;
+  };
+
   const captureSearch = (alpha: number, beta: number, plies: number): number => {
     visit();
     const moves = pos.legalMoves();
@@ -75,19 +92,8 @@ export async function alphaBeta(pos: Position, rootMoves: Move[], budget: Budget
       if (best >= beta || plies === 0) return best;
       if (best > alpha) alpha = best;
     } else if (plies === 0) return value(pos);
-    for (const m of ordered(inCheck ? moves : moves.filter((x) => pos.pieceAt(moveTo(x)) !== 0))) {
-      pos.make(m);
-      let s: number;
-      try {
-        s = 1 - captureSearch(1 - beta, 1 - alpha, plies - 1);
-      } finally {
-        pos.unmake();
-      }
-      if (s > best) best = s;
-      if (s > alpha) alpha = s;
-      if (alpha >= beta) break;
-    }
-    return best;
+    const tried = inCheck ? moves : moves.filter((x) => pos.pieceAt(moveTo(x)) !== 0);
+    return bestOf(tried, alpha, beta, best, (a, b) => captureSearch(a, b, plies - 1));
   };
 
   const search = (depth: number, alpha: number, beta: number): number => {
@@ -97,20 +103,7 @@ export async function alphaBeta(pos: Position, rootMoves: Move[], budget: Budget
     if (pos.repetitions() > 0) { visit(); return 0.5; }
     if (depth === 0) return captureSearch(alpha, beta, CAPTURE_PLIES);
     visit();
-    let best = -1;
-    for (const m of ordered(moves)) {
-      pos.make(m);
-      let s: number;
-      try {
-        s = 1 - search(depth - 1, 1 - beta, 1 - alpha);
-      } finally {
-        pos.unmake();
-      }
-      if (s > best) best = s;
-      if (s > alpha) alpha = s;
-      if (alpha >= beta) break;
-    }
-    return best;
+    return bestOf(moves, alpha, beta, -1, (a, b) => search(depth - 1, a, b));
   };
 
   let order = rootMoves.map((_, i) => i);
