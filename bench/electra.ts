@@ -4,7 +4,7 @@
  * generator's size change that?
  *
  *   npm run bench -- electra [--minutes 30] [--ratios 0.25,0.5,1] [--seeds 1] [--out FILE.jsonl]
- *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 5e-5] [--parallel 1] [--scratch]
+ *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 2e-4] [--parallel 1] [--scratch]
  *       [--lr 2e-4] [--warmup-share 0.2] [--control-model models/chinese-small]
  *
  * Arms: MLM, and ELECTRA with each generator width ratio; per seed. Each arm pretrains from scratch
@@ -14,8 +14,9 @@
  * sampling does), with the schedule refit to decay to 0 at the budget. Recorded: steps, tokens seen,
  * ms/step, an analytic training FLOP estimate, the last held-out MLM accuracy (the generator's, for
  * ELECTRA). The last weights are exported (ELECTRA: the discriminator) and fine-tuned on the
- * sentiment set exactly as examples/task-sentiment.ts --base does (batch 32, maxlen 128, lr 5e-5,
- * dev-best epoch), with the arm's seed; dev and test accuracy are recorded. `--scratch` adds a control
+ * sentiment set as examples/task-sentiment.ts --base does (batch 32, maxlen 128, lr 2e-4 — its default
+ * for a base; results before 2026-12-06 used 5e-5, too low for a small pretrained model —, dev-best
+ * epoch), every arm at the same rate, with the arm's seed; dev and test accuracy are recorded. `--scratch` adds a control
  * arm per seed: the same model with seeded random weights, no pretraining, fine-tuned the same way (what
  * any pretraining must beat). `--control-model DIR` adds another: a model directory already pretrained
  * (e.g. models/chinese-small, 5,000 steps), fine-tuned the same way (what full pretraining buys).
@@ -60,7 +61,7 @@ const { values: o } = parseArgs({
     minutes: { type: 'string', default: '30' }, ratios: { type: 'string', default: '0.25,0.5,1' }, seeds: { type: 'string', default: '1' },
     out: { type: 'string', default: join(tmpdir(), 'bert4ts-bench-electra', 'results.jsonl') }, work: { type: 'string' },
     layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, intermediate: { type: 'string' },
-    'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '5e-5' },
+    'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '2e-4' },
     'eval-every': { type: 'string', default: '250' }, settings: { type: 'string', default: join(root, 'models/chinese-small/pretraining.json') },
     arm: { type: 'string' }, parallel: { type: 'string', default: '1' }, scratch: { type: 'boolean' },
     lr: { type: 'string' }, 'warmup-share': { type: 'string' }, 'control-model': { type: 'string' },
