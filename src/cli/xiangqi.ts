@@ -138,6 +138,35 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       return 0;
     },
   },
+  selfplay: {
+    summary: 'write self-play records for the board value: the alphabeta search over a value network plays both sides',
+    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--value value.safetensors] [--depth 2] [--random-plies 8] [--max-plies 300] [--seed N] [--quiet]',
+    async run(argv) {
+      const { values, positionals } = parse(argv, {
+        games: { type: 'string' }, out: { type: 'string', short: 'o' }, value: { type: 'string' }, depth: { type: 'string' },
+        'random-plies': { type: 'string' }, 'max-plies': { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+      }, this.usage);
+      if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
+      if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
+      if (!values.games) throw new UsageError(`--games N is required\nusage: ${this.usage}`);
+      const depth = values.depth === undefined ? 2 : positiveInt('--depth', values.depth);
+      if (depth > 8) throw new UsageError(`--depth must be at most 8 (each ply multiplies the work), got ${depth}`);
+      const randomPlies = values['random-plies'] === undefined ? 8 : Number(values['random-plies']);
+      if (!Number.isInteger(randomPlies) || randomPlies < 0) throw new UsageError(`--random-plies must be a whole number, got "${values['random-plies']}"`);
+      const { loadValueHead, valueHeadPathFor } = await import('../xiangqi/player/value.ts');
+      const { SHIPPED_MODEL } = await import('../xiangqi/player/model.ts');
+      const valueFile = values.value ?? valueHeadPathFor(SHIPPED_MODEL);
+      const value = loadValueHead(valueFile);
+      if (value.metadata.input !== 'board') throw new UsageError(`--value ${valueFile}: a head on the language model; self-play needs a board value network (\`bert4ts xiangqi value --input board\`)`);
+      const { writeSelfPlayRecords } = await import('../xiangqi/player/selfplay.ts');
+      const t = await writeSelfPlayRecords(values.out, value, {
+        games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), depth, randomPlies,
+        maxPlies: values['max-plies'] === undefined ? undefined : positiveInt('--max-plies', values['max-plies']), quiet: values.quiet,
+      });
+      process.stdout.write(`wrote ${t.games} games to ${values.out}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${(t.plies / t.games).toFixed(0)} plies a game\n`);
+      return 0;
+    },
+  },
   value: {
     summary: 'train the value model (P(side to move wins)) from the corpus results: a board network, or a head on a player model',
     usage: 'bert4ts xiangqi value --corpus games.jsonl --out <dir> [--input board|trunk] [--model model.safetensors] [--train-games N] [--validation-games 150] [--test-games 300] [--hidden 32] [--epochs N] [--mix records.jsonl [--mix-games N]] [--quiet]',
@@ -295,7 +324,7 @@ function usage(): string {
 }
 
 const command: Command = {
-  summary: 'xiangqi tools: perft, corpus, synth, train, value, play, uci',
+  summary: 'xiangqi tools: perft, corpus, synth, selfplay, train, value, play, uci',
   async run(argv) {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

@@ -1,0 +1,83 @@
+/**
+ * Self-play records for the board value (the post's idea 4, on the value): the alphabeta search over
+ * a board value network plays both sides, and the games' results become training positions for the
+ * next value (`bert4ts xiangqi value --mix`). Expert records rarely leave material hanging, so a value
+ * fitted on them alone barely learns that material wins (a red rook off the start position moves
+ * its P(red wins) from 0.34 to 0.24); in self-play the side that loses material is the side that gets
+ * mated, and the value fitted on those games learns it. No language model runs: each move is a
+ * shallow search (default 2 plies and the capture search, well under a second a game), so thousands
+ * of games take minutes. Variety comes from `randomPlies` uniformly random opening moves and from the
+ * root moves' seeded shuffle, which decides ties between equal moves.
+ */
+import { Position, moveToIccs, type GameResult } from '../board.ts';
+import { alphaBeta } from './alphabeta.ts';
+import { boardValueProbs } from './boardValue.ts';
+import { playableMoves } from './player.ts';
+import { expectedScore, type ValueHead } from './value.ts';
+import { Progress } from '../../util/progress.ts';
+import { Random } from '../../util/random.ts';
+import { AtomicFile } from '../../util/files.ts';
+
+export interface SelfPlayOptions {
+  /** Full-width plies of each move's search (default 2). */
+  depth?: number;
+  /** Uniformly random moves that open each game (default 8). */
+  randomPlies?: number;
+  /** Over this many plies a game is cut and scored a draw (default 300). */
+  maxPlies?: number;
+}
+
+export interface SelfPlayRecord {
+  id: string;
+  iccs: string;
+  result: GameResult;
+  /** How the game ended (checkmate, stalemate, repetition, ..., or 'ply limit'). */
+  ending: string;
+  /** Training targets for a policy (`xiangqi train --mix`): the search's moves, not the random opening ones. */
+  learn: string;
+}
+
+/** Game `index` of a self-play run with `seed`: the same game for the same value, seed and options. */
+export async function selfPlayGame(value: ValueHead, seed: number, index: number, o: SelfPlayOptions = {}): Promise<SelfPlayRecord> {
+  if (value.metadata.input !== 'board') throw new Error('self-play needs a board value network (`bert4ts xiangqi value --input board`), not a head on the language model');
+  const depth = o.depth ?? 2, randomPlies = o.randomPlies ?? 8, maxPlies = o.maxPlies ?? 300;
+  if (!(Number.isInteger(depth) && depth >= 1 && depth <= 8)) throw new Error(`self-play depth must be an integer from 1 to 8, got ${o.depth}`);
+  if (!(Number.isInteger(randomPlies) && randomPlies >= 0)) throw new Error(`self-play random plies must be a whole number, got ${o.randomPlies}`);
+  if (!(Number.isInteger(maxPlies) && maxPlies >= 1)) throw new Error(`self-play ply limit must be a positive integer, got ${o.maxPlies}`);
+  const r = new Random(seed * 1_000_003 + index);
+  const score = (pos: Position) => expectedScore(boardValueProbs(value, pos), pos.side);
+  const pos = Position.start();
+  const record = (result: GameResult, ending: string): SelfPlayRecord => ({
+    id: `selfplay-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
+    learn: Array.from({ length: pos.ply }, (_, p) => (p < randomPlies ? '0' : '1')).join(''),
+  });
+  for (;;) {
+    const outcome = pos.outcome();
+    if (outcome) return record(outcome.result as GameResult, outcome.reason);
+    if (pos.ply >= maxPlies) return record('1/2-1/2', 'ply limit');
+    const moves = playableMoves(pos);
+    for (let i = moves.length - 1; i > 0; i--) { const j = r.int(i + 1); [moves[i], moves[j]] = [moves[j]!, moves[i]!]; }
+    pos.make(pos.ply < randomPlies ? moves[0]! : (await alphaBeta(pos, moves, { depth }, score)).move);
+  }
+}
+
+/** Write `games` self-play records to `path` (JSONL, replaced only when all are written). */
+export async function writeSelfPlayRecords(path: string, value: ValueHead, o: SelfPlayOptions & { games: number; seed: number; quiet?: boolean }): Promise<{ games: number; redWins: number; blackWins: number; draws: number; plies: number }> {
+  const tally = { games: o.games, redWins: 0, blackWins: 0, draws: 0, plies: 0 };
+  const out = new AtomicFile(path);
+  try {
+    const progress = new Progress({ label: 'self-play games', total: o.games, unit: 'game', silent: o.quiet });
+    for (let i = 0; i < o.games; i++) {
+      const g = await selfPlayGame(value, o.seed, i, o);
+      if (g.result === '1-0') tally.redWins++; else if (g.result === '0-1') tally.blackWins++; else tally.draws++;
+      tally.plies += g.iccs ? g.iccs.split(' ').length : 0;
+      out.write(Buffer.from(JSON.stringify(g) + '\n'));
+      progress.tick(1, { decisive: (tally.redWins + tally.blackWins) / (i + 1), plies: tally.plies / (i + 1) });
+    }
+    progress.finish();
+    out.commit();
+  } finally {
+    out.abort();
+  }
+  return tally;
+}

@@ -1,0 +1,64 @@
+// Self-play records for the board value: legal games from the start, results that match the board,
+// the same game for the same seed, random opening plies not marked as targets, and a writer that
+// leaves a good file alone when it fails.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Position } from '../../src/xiangqi/board.ts';
+import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
+import { readCorpus } from '../../src/xiangqi/player/dataset.ts';
+import { selfPlayGame, writeSelfPlayRecords } from '../../src/xiangqi/player/selfplay.ts';
+import { BOARD_INPUTS, boardSamples } from '../../src/xiangqi/player/boardValue.ts';
+import { Random } from '../../src/util/random.ts';
+import { randomHead } from './fixtures.ts';
+import type { ValueHead } from '../../src/xiangqi/player/value.ts';
+
+/** A seeded random board value network (tanh 8). */
+function boardHead(seed: number): ValueHead {
+  const r = new Random(seed), n = BOARD_INPUTS, H = 8;
+  return { inputSize: n, hiddenSize: H, mean: new Float32Array(n), scale: new Float32Array(n).fill(1), w1: Float32Array.from({ length: n * H }, () => r.normal() * 0.3), b1: new Float32Array(H), w2: Float32Array.from({ length: H * 3 }, () => r.normal()), b2: new Float32Array(3), metadata: { input: 'board' } };
+}
+
+test('self-play games: legal from the start, the result is the board\'s, the same game for the same seed and index', async () => {
+  const value = boardHead(1);
+  const games = await Promise.all([0, 1, 2, 3].map((i) => selfPlayGame(value, 5, i, { depth: 1, randomPlies: 4, maxPlies: 120 })));
+  for (const g of games) {
+    const moves = g.iccs.split(' ');
+    const pos = Position.start();
+    for (const m of moves) {
+      const move = moveFromIccs(m);
+      assert.ok(pos.isLegal(move), `${g.id}: ${m} is illegal at ply ${pos.ply}`);
+      pos.make(move);
+    }
+    const outcome = pos.outcome();
+    if (outcome) assert.deepEqual([g.result, g.ending], [outcome.result, outcome.reason], g.id);
+    else assert.deepEqual([g.result, g.ending, moves.length], ['1/2-1/2', 'ply limit', 120], g.id);
+    assert.equal(g.learn, '0'.repeat(Math.min(4, moves.length)) + '1'.repeat(Math.max(0, moves.length - 4)), 'the random opening plies are not targets, the search\'s moves are');
+  }
+  assert.deepEqual(await selfPlayGame(value, 5, 2, { depth: 1, randomPlies: 4, maxPlies: 120 }), games[2], 'replayable');
+  assert.equal(new Set(games.map((g) => g.iccs)).size, 4, 'the games differ');
+  await assert.rejects(selfPlayGame(randomHead(), 1, 0), /self-play needs a board value network/);
+  await assert.rejects(selfPlayGame(value, 1, 0, { depth: 0 }), /self-play depth must be an integer from 1 to 8, got 0/);
+});
+
+test('self-play records: readable as a corpus and as board value samples; a failing run leaves the old file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-selfplay-'));
+  const out = join(dir, 'records.jsonl');
+  const t = await writeSelfPlayRecords(out, boardHead(2), { games: 3, seed: 1, depth: 1, maxPlies: 80, quiet: true });
+  assert.equal(t.redWins + t.blackWins + t.draws, 3);
+  const corpus = readCorpus(out);
+  const all = Object.values(corpus.games).flat();
+  assert.equal(all.length, 3);
+  assert.equal(t.plies, all.reduce((s, g) => s + g.moves.length, 0));
+  const decisive = all.filter((g) => g.result !== '1/2-1/2');
+  assert.equal(boardSamples(all).y.length, all.reduce((s, g) => s + g.moves.length, 0), 'every position of every game is a value sample');
+  assert.equal(decisive.length, t.redWins + t.blackWins);
+  const good = readFileSync(out, 'utf8');
+  await assert.rejects(writeSelfPlayRecords(out, boardHead(2), { games: 2, seed: 1, depth: 9, quiet: true }), /self-play depth/);
+  assert.equal(readFileSync(out, 'utf8'), good, 'the earlier records are intact');
+  const fresh = join(dir, 'fresh.jsonl');
+  await assert.rejects(writeSelfPlayRecords(fresh, randomHead(), { games: 1, seed: 1, quiet: true }), /board value network/);
+  assert.equal(existsSync(fresh), false, 'no partial file');
+});
