@@ -44,11 +44,11 @@ export async function selfPlayGame(value: ValueHead, seed: number, index: number
   if (!(Number.isInteger(depth) && depth >= 1 && depth <= 8)) throw new Error(`self-play depth must be an integer from 1 to 8, got ${o.depth}`);
   if (!(Number.isInteger(randomPlies) && randomPlies >= 0)) throw new Error(`self-play random plies must be a whole number, got ${o.randomPlies}`);
   if (!(Number.isInteger(maxPlies) && maxPlies >= 1)) throw new Error(`self-play ply limit must be a positive integer, got ${o.maxPlies}`);
-  const r = new Random(seed * 1_000_003 + index);
+  const r = new Random(seed * 100_003 + index);
   const score = (pos: Position) => expectedScore(boardValueProbs(value, pos), pos.side);
   const pos = Position.start();
   const record = (result: GameResult, ending: string): SelfPlayRecord => ({
-    id: `selfplay-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
+    id: `sp-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
     learn: Array.from({ length: pos.ply }, (_, p) => (p < randomPlies ? '0' : '1')).join(''),
   });
   for (;;) {
