@@ -5,7 +5,7 @@
  *
  *   npm run bench -- electra [--minutes 30] [--ratios 0.25,0.5,1] [--seeds 1] [--out FILE.jsonl]
  *       [--layers 4 --hidden 256 --heads H/64] [--ft-epochs 3] [--ft-limit N] [--ft-lr 2e-4] [--parallel 1] [--scratch]
- *       [--lr 2e-4] [--warmup-share 0.2] [--control-model models/chinese-small]
+ *       [--lr 2e-4] [--warmup-share 0.2] [--control-model models/chinese-small] [--only mlm,electra,scratch,control]
  *
  * Arms: MLM, and ELECTRA with each generator width ratio; per seed. Each arm pretrains from scratch
  * with models/chinese-small's settings (its pretraining.json: corpus, vocabulary trimming, batch 32 x
@@ -20,6 +20,7 @@
  * arm per seed: the same model with seeded random weights, no pretraining, fine-tuned the same way (what
  * any pretraining must beat). `--control-model DIR` adds another: a model directory already pretrained
  * (e.g. models/chinese-small, 5,000 steps), fine-tuned the same way (what full pretraining buys).
+ * `--only` runs (and tables) only the named kinds of arm, e.g. `--only scratch` for the control alone.
  * `--lr` and `--warmup-share` replace the settings' peak rate and warm-up share for every pretraining
  * arm (and name their runs and result keys): ELECTRA's discriminator collapses at chinese-small's MLM
  * rate. ELECTRA arms log the discriminator's held-out replaced-token detection (AUC, accuracy, loss)
@@ -64,7 +65,7 @@ const { values: o } = parseArgs({
     'ft-epochs': { type: 'string', default: '3' }, 'ft-limit': { type: 'string' }, 'ft-lr': { type: 'string', default: '2e-4' },
     'eval-every': { type: 'string', default: '250' }, settings: { type: 'string', default: join(root, 'models/chinese-small/pretraining.json') },
     arm: { type: 'string' }, parallel: { type: 'string', default: '1' }, scratch: { type: 'boolean' },
-    lr: { type: 'string' }, 'warmup-share': { type: 'string' }, 'control-model': { type: 'string' },
+    lr: { type: 'string' }, 'warmup-share': { type: 'string' }, 'control-model': { type: 'string' }, only: { type: 'string' },
   },
 });
 
@@ -291,12 +292,18 @@ const lrOverride = num('lr', o.lr, { above: 0 }), warmupShare = num('warmup-shar
 const schedule = lrOverride !== undefined || warmupShare !== undefined ? { ...(lrOverride !== undefined ? { lr: lrOverride } : {}), ...(warmupShare !== undefined ? { warmupShare } : {}) } : undefined;
 const controlModel = o['control-model'] === undefined ? undefined : resolve(o['control-model']);
 if (controlModel !== undefined && !existsSync(join(controlModel, 'config.json'))) throw new Error(`--control-model ${o['control-model']}: not a model directory (no config.json)`);
+/** `--only`: which kinds of the arms above to run (the rest are neither run nor tabled). */
+const ARM_KINDS = { mlm: 'mlm', electra: 'electra', none: 'scratch', model: 'control' } as const;
+const only = o.only === undefined ? undefined : new Set(o.only.split(',').map((k) => {
+  if (!Object.values(ARM_KINDS).includes(k as never)) throw new Error(`--only takes a comma-separated list of ${Object.values(ARM_KINDS).join(', ')}, got '${k}'`);
+  return k;
+}));
 const common = { seed: 0, minutes, size, ft, ...(schedule ? { schedule } : {}), evalEvery: num('eval-every', o['eval-every'], { integer: true, above: 0 })!, settingsFile: resolve(o.settings!), work, out };
 const arms: Arm[] = seeds.flatMap((seed) => [
   { ...common, objective: 'mlm' as const, seed }, ...ratios.map((ratio) => ({ ...common, objective: 'electra' as const, ratio, seed })),
   ...(o.scratch ? [{ ...common, objective: 'none' as const, seed }] : []),
   ...(controlModel ? [{ ...common, objective: 'model' as const, model: controlModel, seed }] : []),
-]);
+]).filter((a) => only === undefined || only.has(ARM_KINDS[a.objective]));
 
 type Row = Record<string, any>;
 const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l, i) => {
