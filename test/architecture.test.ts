@@ -3,6 +3,7 @@
 // is parsed from the document itself, so the code and its description cannot drift apart silently.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -94,4 +95,15 @@ test('every relative import in src/ follows the import table of docs/ARCHITECTUR
   }
   assert.ok(checked > 500, `only ${checked} imports found: the pattern no longer matches the code`);
   assert.deepEqual(broken, []);
+});
+
+test('no throwaway script is committed (bench/_tmp_*.ts and the like stay outside the repository)', (t) => {
+  let files: string[];
+  try {
+    files = execFileSync('git', ['ls-files'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n');
+  } catch {
+    t.skip('not a git checkout (or no git): nothing to check');
+    return;
+  }
+  assert.deepEqual(files.filter((f) => /(^|\/)_tmp_/.test(f)), []);
 });
