@@ -136,8 +136,9 @@ function sentiment(limit: number | null) {
     try { renameSync(join(unpacking, 'sentiment'), join(data, 'sentiment')); } catch { /* another arm was first */ }
     rmSync(unpacking, { recursive: true, force: true });
   }
-  const split = (name: string) => readTaskRows('classify', join(data, `sentiment/sentiment.${name}.data`), {}, limit ?? Infinity);
-  return { train: split('train'), dev: split('valid'), test: split('test') };
+  const split = (name: string, most = Infinity) => readTaskRows('classify', join(data, `sentiment/sentiment.${name}.data`), {}, most);
+  // The limit is on the training rows only: dev and test stay whole (2,111 rows each), so arms with any limit are scored alike.
+  return { train: split('train', limit ?? Infinity), dev: split('valid'), test: split('test') };
 }
 /** The label set of the splits (every split's labels must be the training split's). */
 const sentimentLabels = (rows: ReturnType<typeof sentiment>) => labelSet(Object.entries(rows).map(([file, r]) => ({ file, labels: r.map((x) => x.label) }))).sort();
@@ -314,7 +315,7 @@ const readRows = (): Row[] => (existsSync(out) ? readFileSync(out, 'utf8').split
 }) : []);
 const done = new Set(readRows().map((r) => r.key as string));
 const todo = arms.filter((a) => !done.has(armKey(a)));
-console.log(`bench electra: ${arms.length} arms (${arms.length - todo.length} already in ${out}), ${minutes} min of training steps each, ${layers}x${hidden} (${heads} heads), fine-tune ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}; runs in ${work}; load ${loadavg()[0]!.toFixed(2)}`);
+console.log(`bench electra: ${arms.length} arms (${arms.length - todo.length} already in ${out}), ${minutes} min of training steps each, ${layers}x${hidden} (${heads} heads), fine-tune ${ft.epochs} epochs${ftLimit ? ` on the first ${ftLimit} training rows` : ''}; runs in ${work}; load ${loadavg()[0]!.toFixed(2)}`);
 let failed = 0, stopped = false;
 const began = Date.now();
 const parallel = num('parallel', o.parallel, { integer: true, above: 0 })!;
@@ -365,7 +366,7 @@ if (added) writeFileAtomic(out, all.map((r) => JSON.stringify(r) + '\n').join(''
 const want = new Set(arms.map(armKey));
 const rows = all.filter((r) => want.has(r.key));
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
-console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on ${ftLimit} rows per split` : ''}`);
+console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on the first ${ftLimit} training rows` : ''}`);
 console.log('arm                          seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  RTD AUC  token cos  dev acc  test acc');
 for (const r of rows) {
   console.log(`${label(r).padEnd(28)} ${String(r.seed).padStart(4)} ${String(r.steps).padStart(7)} ${r.train_seconds.toFixed(0).padStart(8)} ${String(r.ms_per_step).padStart(8)} ${(r.tokens_seen / 1e6).toFixed(2).padStart(9)} ${String(r.train_gflops_est).padStart(10)} ${pct(r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc).padStart(12)}${r.objective === 'electra' ? '*' : ' '} ${String(r.heldout_rtd_auc ?? '-').padStart(7)} ${String(r.token_cosine ?? '-').padStart(9)} ${pct(r.dev_acc)} ${pct(r.test_acc).padStart(9)}`);
