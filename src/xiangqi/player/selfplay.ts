@@ -53,7 +53,7 @@ export async function selfPlayGame(value: ValueHead, seed: number, index: number
   });
   for (;;) {
     const outcome = pos.outcome();
-    if (outcome) return record(outcome.result as GameResult, outcome.reason);
+    if (outcome) return record(outcome.result, outcome.reason);
     if (pos.ply >= maxPlies) return record('1/2-1/2', 'ply limit');
     const moves = playableMoves(pos);
     for (let i = moves.length - 1; i > 0; i--) { const j = r.int(i + 1); [moves[i], moves[j]] = [moves[j]!, moves[i]!]; }
