@@ -149,10 +149,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
       if (!values.games) throw new UsageError(`--games N is required\nusage: ${this.usage}`);
-      const depth = values.depth === undefined ? 2 : positiveInt('--depth', values.depth);
-      if (depth > 8) throw new UsageError(`--depth must be at most 8 (each ply multiplies the work), got ${depth}`);
-      const randomPlies = values['random-plies'] === undefined ? 8 : Number(values['random-plies']);
-      if (!Number.isInteger(randomPlies) || randomPlies < 0) throw new UsageError(`--random-plies must be a whole number, got "${values['random-plies']}"`);
+      // Unset options stay undefined: selfplay.ts owns the defaults.
+      const depth = values.depth === undefined ? undefined : positiveInt('--depth', values.depth);
+      if (depth !== undefined && depth > 8) throw new UsageError(`--depth must be at most 8 (each ply multiplies the work), got ${depth}`);
+      const randomPlies = values['random-plies'] === undefined ? undefined : Number(values['random-plies']);
+      if (randomPlies !== undefined && (!Number.isInteger(randomPlies) || randomPlies < 0)) throw new UsageError(`--random-plies must be a whole number, got "${values['random-plies']}"`);
       const { loadValueHead, valueHeadPathFor } = await import('../xiangqi/player/value.ts');
       const { SHIPPED_MODEL } = await import('../xiangqi/player/model.ts');
       const valueFile = values.value ?? valueHeadPathFor(SHIPPED_MODEL);
