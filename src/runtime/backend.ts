@@ -103,7 +103,19 @@ async function loadDefault(): Promise<Backend> {
 }
 
 function nodeBackend(ort: OrtModule): Backend {
+  optOutOfOrtTelemetry();
   return { name: 'onnxruntime-node', ort, executionProviders: ['cpu'], files: true, fillsPreallocated: true };
+}
+
+/**
+ * onnxruntime-node 1.30's Linux build starts Microsoft's 1DS telemetry client with the first session:
+ * it tries HTTPS uploads and leaves an empty /tmp/mat-debug-<pid>.log behind in every process. Off
+ * unless the user chose (the variable is read when the first session is created; any value but "1"
+ * keeps it on).
+ */
+function optOutOfOrtTelemetry(): void {
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+  if (env && env.ORT_DISABLE_TELEMETRY === undefined) env.ORT_DISABLE_TELEMETRY = '1';
 }
 
 /** onnxruntime-web configured for this page: WebGPU if present, threads if cross-origin isolated. */

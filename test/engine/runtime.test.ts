@@ -134,3 +134,26 @@ test('exported models pass onnx.checker (full check)', { skip: hasOnnx ? false :
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('ORT telemetry is off by default: no /tmp/mat-debug-<pid>.log, and a user\'s own choice is kept', () => {
+  const child = (env: Record<string, string>) => {
+    const code = `import * as g from ${JSON.stringify(join(process.cwd(), 'src/graph/index.ts'))};
+import { compile, hostTensor } from ${JSON.stringify(join(process.cwd(), 'src/runtime/session.ts'))};
+const exe = await compile({ y: g.mul(g.input('x', 'float32', [2]), g.scalar(2)) }, { params: 'initializers' });
+const out = await exe.run({ x: hostTensor('float32', [2], [1, 2]) });
+console.log(JSON.stringify({ pid: process.pid, y: [...out.y.data], setting: process.env.ORT_DISABLE_TELEMETRY ?? null }));`;
+    const { ORT_DISABLE_TELEMETRY: _, ...rest } = process.env;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { env: { ...rest, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { pid: number; y: number[]; setting: string | null };
+  };
+  const traceFile = (pid: number) => [join('/tmp', `mat-debug-${pid}.log`), join(tmpdir(), `mat-debug-${pid}.log`)].find(existsSync);
+  const off = child({});
+  assert.deepEqual(off.y, [2, 4]);
+  assert.equal(off.setting, '1');
+  assert.equal(traceFile(off.pid), undefined, 'the telemetry client left its trace file');
+  const chosen = child({ ORT_DISABLE_TELEMETRY: '0' });
+  assert.equal(chosen.setting, '0');
+  const left = traceFile(chosen.pid);
+  if (left) rmSync(left); // ORT's own file, created because the user asked for telemetry
+});
