@@ -110,8 +110,8 @@ function nodeBackend(ort: OrtModule): Backend {
 /**
  * onnxruntime-node 1.30's Linux build starts Microsoft's 1DS telemetry client with the first session:
  * it tries HTTPS uploads and leaves an empty /tmp/mat-debug-<pid>.log behind in every process. Off
- * unless the user chose (the variable is read when the first session is created; any value but "1"
- * keeps it on).
+ * unless the user chose (the variable is read when the first session is created; "0" or "false" keep
+ * it on).
  */
 function optOutOfOrtTelemetry(): void {
   const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
