@@ -359,19 +359,19 @@ async function lane(): Promise<void> {
 await Promise.all(Array.from({ length: Math.min(parallel, todo.length) }, lane));
 
 // Result lines written before token_cosine was recorded get it from their exported model, where it still exists.
-const all = readRows();
-let added = 0;
-for (const r of all) {
+const cosines = new Map<string, number>();
+for (const r of readRows()) {
   const arm = arms.find((a) => armKey(a) === r.key);
   if (r.token_cosine !== undefined || !arm) continue;
   const dir = join(work, runName(arm), 'model');
-  if (arm.objective === 'none') r.token_cosine = await tokenCosine(...(await scratchEncoder(arm)));
+  if (arm.objective === 'none') cosines.set(r.key, await tokenCosine(...(await scratchEncoder(arm))));
   else if (arm.objective === 'model') continue; // written with the line since it exists
-  else if (existsSync(join(dir, 'model.safetensors'))) r.token_cosine = await tokenCosine(buildModel(dir, { application: 'encoder' }), await loadTokenizer(dir));
-  else continue;
-  added++;
+  else if (existsSync(join(dir, 'model.safetensors'))) cosines.set(r.key, await tokenCosine(buildModel(dir, { application: 'encoder' }), await loadTokenizer(dir)));
 }
-if (added) writeFileAtomic(out, all.map((r) => JSON.stringify(r) + '\n').join(''));
+// Read again just before rewriting: another bench process may have appended a line while the cosines ran.
+const all = readRows();
+for (const r of all) if (r.token_cosine === undefined && cosines.has(r.key)) r.token_cosine = cosines.get(r.key);
+if (cosines.size) writeFileAtomic(out, all.map((r) => JSON.stringify(r) + '\n').join(''));
 const want = new Set(arms.map(armKey));
 const rows = all.filter((r) => want.has(r.key));
 /** An arm's seed, and its fine-tuning seed where that differs (`--ft-seeds`): '1/2'. */
