@@ -375,7 +375,8 @@ if (cosines.size) writeFileAtomic(out, all.map((r) => JSON.stringify(r) + '\n').
 const want = new Set(arms.map(armKey));
 const rows = all.filter((r) => want.has(r.key));
 /** An arm's seed, and its fine-tuning seed where that differs (`--ft-seeds`): '1/2'. */
-const seedLabel = (r: Row) => `${r.seed}${r.ft?.seed !== undefined && r.ft.seed !== r.seed ? `/${r.ft.seed}` : ''}`;
+const rowFtSeed = (r: Row): number => r.ft?.seed ?? r.seed;
+const seedLabel = (r: Row) => (rowFtSeed(r) === r.seed ? String(r.seed) : `${r.seed}/${rowFtSeed(r)}`);
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '      -' : `${(100 * x).toFixed(2).padStart(6)}%`);
 console.log(`\n${layers}x${hidden}, ${minutes} min of training steps per arm, fine-tuned ${ft.epochs} epochs${ftLimit ? ` on the first ${ftLimit} training rows` : ''}`);
 console.log('arm                          seed   steps  train s  ms/step  tokens M  GFLOP est  held-out MLM  RTD AUC  token cos  dev acc  test acc');
@@ -391,6 +392,6 @@ for (const name of [...new Set(rows.map((r) => label(r)))]) {
 }
 if (Object.values(summary).some((s) => s.seeds! > 1)) for (const [name, s] of Object.entries(summary)) console.log(`${name.padEnd(28)} mean over ${s.seeds} seeds: test ${pct(s.test_acc_mean)} ± ${(100 * s.test_acc_sd!).toFixed(2)}, ${s.steps_mean} steps`);
 console.log(`* ELECTRA: the generator's held-out MLM accuracy (the discriminator has no MLM head)${o.scratch ? '; scratch: no pretraining, random weights fine-tuned the same way' : ''}`);
-const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, ft_seed: r.ft?.seed ?? r.seed, steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, heldout_rtd_auc: r.heldout_rtd_auc ?? null, token_cosine: r.token_cosine ?? null, test_acc: r.test_acc }));
+const brief = rows.map((r) => ({ arm: label(r), seed: r.seed, ft_seed: rowFtSeed(r), steps: r.steps, train_seconds: r.train_seconds, heldout_mlm_acc: r.heldout_mlm_acc ?? r.generator_heldout_mlm_acc, heldout_rtd_auc: r.heldout_rtd_auc ?? null, token_cosine: r.token_cosine ?? null, test_acc: r.test_acc }));
 console.log(JSON.stringify({ bench: 'electra', minutes, size, ft, out, arms: rows.length, missing: arms.length - rows.length, load: +loadavg()[0]!.toFixed(2), summary, rows: brief }));
 if (failed) process.exit(1);
