@@ -55,7 +55,7 @@ const { values } = parseArgs({
     opponents: { type: 'string', default: 'random,fairy1,fairy2' },
     /** How many of the 16 OPENINGS games start from (each from both sides); 0: all from the start. */
     openings: { type: 'string', default: '16' },
-    /** The search modes' budget (default: Player.searchBudget for search, Player.alphaBetaBudget for alphabeta). */
+    /** The search modes' budget (default: Player.budgetFor(mode)). */
     'search-nodes': { type: 'string' },
     'search-ms': { type: 'string' },
     'search-depth': { type: 'string' },
@@ -163,8 +163,8 @@ const explicitBudget = values['search-nodes'] || values['search-ms'] || values['
   ? { nodes: searchFlag('search-nodes'), timeMs: searchFlag('search-ms'), ...(values['search-depth'] ? { depth: searchFlag('search-depth') } : {}) }
   : undefined;
 // One budget given by flags applies to both search modes; otherwise each mode's default.
-const budget = explicitBudget ?? player.searchBudget;
-const alphaBetaBudget = explicitBudget ?? player.alphaBetaBudget;
+const budget = explicitBudget ?? player.budgetFor('search');
+const alphaBetaBudget = explicitBudget ?? player.budgetFor('alphabeta');
 const FAIRY = fileURLToPath(new URL('./fairy/node_modules/fairy-stockfish-nnue.wasm/uci.js', import.meta.url));
 const opponents: { name: string; make: () => Promise<Mover & { close?: () => Promise<void> }> }[] = [];
 for (const name of values.opponents.split(',').map((o) => o.trim())) {

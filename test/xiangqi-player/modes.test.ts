@@ -10,7 +10,7 @@ import { parseIccs } from '../../src/xiangqi/notation.ts';
 import { Player, playableMoves } from '../../src/xiangqi/player/player.ts';
 import { eloEstimate, materialLead, OPENINGS } from '../../src/xiangqi/player/match.ts';
 import { puct } from '../../src/xiangqi/player/search.ts';
-import { alphaBeta } from '../../src/xiangqi/player/alphabeta.ts';
+import { alphaBeta, captureSearchValue } from '../../src/xiangqi/player/alphabeta.ts';
 import { calibrate, calibration, expectedScore, FeatureExtractor, fitValueHead, loadFeatures, loadValueHead, saveFeatures, saveValueHead, sideToMoveWinRate, valueProbs, type Features } from '../../src/xiangqi/player/value.ts';
 import { Random } from '../../src/util/random.ts';
 import { savePlayerModel } from '../../src/xiangqi/player/model.ts';
@@ -263,6 +263,14 @@ test('alphabeta: mates, declines a capture that loses the rook for a free one, k
   const cannon = parseIccs(pos, 'a5a7'), horse = parseIccs(pos, 'a5h5');
   const greedy = (p: Position) => { const ms = p.legalMoves(); return ms.reduce((best, x) => { p.make(x); const v = 1 - material(p); p.unmake(); return v > best.v ? { x, v } : best; }, { x: ms[0]!, v: -1 }).x; };
   assert.equal(greedy(pos), cannon, 'one ply without the recapture takes the cannon');
+  // The capture search alone, as the board-valued search mode values a child: black takes the rook back.
+  pos.make(cannon);
+  const standing = material(pos);
+  pos.make(parseIccs(pos, 'a9a7'));
+  const recaptured = 1 - material(pos);
+  pos.unmake();
+  assert.ok(Math.abs(captureSearchValue(pos, material) - recaptured) < 1e-12 && recaptured > standing, `${captureSearchValue(pos, material)} vs ${recaptured} (standing ${standing})`);
+  pos.unmake();
   const one = await alphaBeta(pos, [cannon, ...moves.filter((x) => x !== cannon)], { depth: 1 }, material);
   assert.equal(one.move, horse, 'depth 1 and the capture search see the recapture');
   assert.equal(one.depth, 1);
@@ -285,9 +293,11 @@ test('alphabeta: mates, declines a capture that loses the rook for a free one, k
   assert.equal(tie.move, opening[5]);
 });
 
-test('alphabeta mode: needs a board value network; with one that counts rooks it takes a free rook, and its default budget is its own', async () => {
+test('alphabeta and board-valued search modes: alphabeta needs a board value network; with one that counts rooks both take a free rook, each with its own default budget', async () => {
   const trunk = await Player.create(tinyModel(4), undefined, { value: randomHead() });
   assert.deepEqual(trunk.availableModes, ['policy', 'value', 'search']);
+  trunk.mode = 'search';
+  assert.deepEqual(trunk.defaultBudget, trunk.searchBudget, 'a head on the language model searches a few dozen network runs');
   assert.throws(() => { trunk.mode = 'alphabeta'; }, /the alphabeta mode values thousands of positions a move, which needs the board value network/);
   await trunk.release();
   const counter = { ...randomHead(), inputSize: 14 * 90 + 1, hiddenSize: 1, w1: new Float32Array(14 * 90 + 1), b1: new Float32Array(1), w2: Float32Array.from([4, 0, -4]), b2: new Float32Array(3), metadata: { input: 'board' } };
@@ -302,7 +312,15 @@ test('alphabeta mode: needs a board value network; with one that counts rooks it
   assert.equal(moveToIccs(c.move), 'a0a9');
   assert.deepEqual([c.depth, c.candidates[0]!.move, c.candidates.length], [2, c.move, pos.legalMoves().length]);
   assert.ok(c.value! > 0.5 && c.nodes! > 44, `value ${c.value}, nodes ${c.nodes}`);
+  // The search mode over a board network: the language model runs at the root only, so hundreds
+  // of nodes cost one scoring run, and the search takes the rook too.
   player.mode = 'search';
-  assert.deepEqual(player.defaultBudget, player.searchBudget);
+  assert.deepEqual(player.defaultBudget, player.boardSearchBudget);
+  let runs = 0;
+  const score = player.scorer.score.bind(player.scorer);
+  player.scorer.score = (...args) => { runs++; return score(...args); };
+  const s = await player.choose(pos, { budget: { nodes: 300 } });
+  assert.deepEqual([moveToIccs(s.move), s.nodes, runs], ['a0a9', 300, 1]);
+  assert.ok(s.depth! >= 2 && s.value! > 0.5, `depth ${s.depth}, value ${s.value}`);
   await player.release();
 });

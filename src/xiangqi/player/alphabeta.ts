@@ -57,44 +57,7 @@ export async function alphaBeta(pos: Position, rootMoves: Move[], budget: Budget
     if (!limited) nodes++;
   };
 
-  const ordered = (moves: Move[]): Move[] => {
-    const victim = (m: Move) => ORDER[pos.pieceAt(moveTo(m)) & 7]!;
-    const captures = moves.filter((m) => pos.pieceAt(moveTo(m)) !== 0);
-    captures.sort((a, b) => victim(b) - victim(a) || ORDER[pos.pieceAt(moveFrom(a)) & 7]! - ORDER[pos.pieceAt(moveFrom(b)) & 7]!);
-    return captures.length ? [...captures, ...moves.filter((m) => pos.pieceAt(moveTo(m)) === 0)] : moves;
-  };
-
-  /** The best score of `moves` for the side to move, from `best` up, each move scored by `reply` (the opponent's score after it, in the flipped window). */
-  const bestOf = (moves: Move[], alpha: number, beta: number, best: number, reply: (alpha: number, beta: number) => number): number => {
-    for (const m of ordered(moves)) {
-      pos.make(m);
-      let s: number;
-      try {
-        s = 1 - reply(1 - beta, 1 - alpha);
-      } finally {
-        pos.unmake();
-      }
-      if (s > best) best = s;
-      if (s > alpha) alpha = s;
-      if (alpha >= beta) break;
-    }
-    return best;
-  };
-
-  const captureSearch = (alpha: number, beta: number, plies: number): number => {
-    visit();
-    const moves = pos.legalMoves();
-    if (moves.length === 0) return 0;
-    const inCheck = pos.inCheck();
-    let best = -1;
-    if (!inCheck) {
-      best = value(pos);
-      if (best >= beta || plies === 0) return best;
-      if (best > alpha) alpha = best;
-    } else if (plies === 0) return value(pos);
-    const tried = inCheck ? moves : moves.filter((x) => pos.pieceAt(moveTo(x)) !== 0);
-    return bestOf(tried, alpha, beta, best, (a, b) => captureSearch(a, b, plies - 1));
-  };
+  const { bestOf, captureSearch } = captureSearcher(pos, value, visit);
 
   const search = (depth: number, alpha: number, beta: number): number => {
     const moves = pos.legalMoves();
@@ -142,4 +105,59 @@ export async function alphaBeta(pos: Position, rootMoves: Move[], budget: Budget
     if (rootMoves.length === 1 || alpha >= 1 || out()) break; // a forced win needs no deeper look
   }
   return { move: rootMoves[chosen]!, scores, nodes, depth: completed, ms: performance.now() - started };
+}
+
+/**
+ * The capture search (quiescence) and the move loop it shares with the full-width search, over
+ * `pos`; `visit` is called once per position (alphaBeta counts them and stops there on its budget).
+ */
+function captureSearcher(pos: Position, value: (pos: Position) => number, visit: () => void) {
+  const ordered = (moves: Move[]): Move[] => {
+    const victim = (m: Move) => ORDER[pos.pieceAt(moveTo(m)) & 7]!;
+    const captures = moves.filter((m) => pos.pieceAt(moveTo(m)) !== 0);
+    captures.sort((a, b) => victim(b) - victim(a) || ORDER[pos.pieceAt(moveFrom(a)) & 7]! - ORDER[pos.pieceAt(moveFrom(b)) & 7]!);
+    return captures.length ? [...captures, ...moves.filter((m) => pos.pieceAt(moveTo(m)) === 0)] : moves;
+  };
+
+  /** The best score of `moves` for the side to move, from `best` up, each move scored by `reply` (the opponent's score after it, in the flipped window). */
+  const bestOf = (moves: Move[], alpha: number, beta: number, best: number, reply: (alpha: number, beta: number) => number): number => {
+    for (const m of ordered(moves)) {
+      pos.make(m);
+      let s: number;
+      try {
+        s = 1 - reply(1 - beta, 1 - alpha);
+      } finally {
+        pos.unmake();
+      }
+      if (s > best) best = s;
+      if (s > alpha) alpha = s;
+      if (alpha >= beta) break;
+    }
+    return best;
+  };
+
+  const captureSearch = (alpha: number, beta: number, plies: number): number => {
+    visit();
+    const moves = pos.legalMoves();
+    if (moves.length === 0) return 0;
+    const inCheck = pos.inCheck();
+    let best = -1;
+    if (!inCheck) {
+      best = value(pos);
+      if (best >= beta || plies === 0) return best;
+      if (best > alpha) alpha = best;
+    } else if (plies === 0) return value(pos);
+    const tried = inCheck ? moves : moves.filter((x) => pos.pieceAt(moveTo(x)) !== 0);
+    return bestOf(tried, alpha, beta, best, (a, b) => captureSearch(a, b, plies - 1));
+  };
+
+  return { bestOf, captureSearch };
+}
+
+/**
+ * The expected score of `pos` for its side to move once the captures are played out: the capture
+ * search alone (no full-width ply), as at the alpha-beta search's leaves. No legal move scores 0.
+ */
+export function captureSearchValue(pos: Position, value: (pos: Position) => number, plies = CAPTURE_PLIES): number {
+  return captureSearcher(pos, value, () => {}).captureSearch(-1, 2, plies);
 }

@@ -13,8 +13,8 @@ import { fitContext, MoveScorer, withProbabilities, type ScoredMove } from './sc
 import { positionWindowMoves } from './dataset.ts';
 import { FORMATS, moveTokens, UNKNOWN_RESULT, winFor } from './vocab.ts';
 import { expectedScore, loadValueHead, valueHeadPathFor, valueProbs, type ValueHead } from './value.ts';
-import { puct, type Budget } from './search.ts';
-import { alphaBeta } from './alphabeta.ts';
+import { puct, type Budget, type Expansion } from './search.ts';
+import { alphaBeta, captureSearchValue } from './alphabeta.ts';
 import { boardValueProbs } from './boardValue.ts';
 import { SHIPPED_MODEL } from './model.ts';
 import { existsSync, statSync } from '../../util/node/fs.ts';
@@ -24,8 +24,9 @@ import { join } from '../../util/node/path.ts';
  * How the player chooses (its strength levels):
  * - `policy`: the post's choice, the most likely move (or sampled with a temperature);
  * - `value`: one ply, the move whose resulting position the value head likes best for the mover;
- * - `search`: a shallow PUCT search with the policy as priors and the value head at the leaves,
- *   within a node or time budget (search.ts);
+ * - `search`: a PUCT search with the policy as priors and the value head at the leaves, within a
+ *   node or time budget (search.ts); with a board value network only the root runs the language
+ *   model, and a node below it is valued by capture searches (priors from its children's values);
  * - `alphabeta`: an alpha-beta search, deepened while the budget lasts, with a capture search
  *   below it, valuing positions by the board value network and trying the policy's moves first
  *   (alphabeta.ts); it needs a board value network.
@@ -61,7 +62,7 @@ export interface Choice {
   thinkMs: number;
   /** `value`, `search` and `alphabeta` modes: the chosen move's expected score for the mover (win 1, draw ½). */
   value?: number;
-  /** `search` mode: network runs made and the deepest ply reached; `alphabeta`: positions visited and the deepest full-width depth completed. */
+  /** `search` mode: nodes expanded (each a network run, unless the value is the board network) and the deepest ply reached; `alphabeta`: positions visited and the deepest full-width depth completed. */
   nodes?: number;
   depth?: number;
 }
@@ -115,15 +116,29 @@ export class Player {
     return PLAY_MODES.filter((m) => m === 'policy' || (head && (m !== 'alphabeta' || head.metadata.input === 'board')));
   }
 
-  /** The search mode's budget when a choice gives none: about 1 s a move on 2 busy cores. */
+  /**
+   * The search mode's budget when a choice gives none, with a value head on the language model (a
+   * network run per node): about 1 s a move on 2 busy cores.
+   */
   searchBudget: Budget = { nodes: 24, timeMs: 900 };
+
+  /**
+   * The search mode's budget with a board value network (a node is a few capture searches, not a
+   * network run: a few hundred nodes in 900 ms); the node cap bounds the tree's memory.
+   */
+  boardSearchBudget: Budget = { nodes: 20_000, timeMs: 900 };
 
   /** The alphabeta mode's budget when a choice gives none: 4 plies and a capture search, cut at 900 ms. */
   alphaBetaBudget: Budget = { depth: 4, timeMs: 900 };
 
   /** The budget of the current mode when a choice gives none. */
   get defaultBudget(): Budget {
-    return { ...(this.playMode === 'alphabeta' ? this.alphaBetaBudget : this.searchBudget) };
+    return this.budgetFor(this.playMode);
+  }
+
+  /** The budget a mode searches with when a choice gives none (this player's value head decides the search mode's). */
+  budgetFor(mode: PlayMode): Budget {
+    return { ...(mode === 'alphabeta' ? this.alphaBetaBudget : this.valueHead?.metadata.input === 'board' ? this.boardSearchBudget : this.searchBudget) };
   }
 
   private evaluator: MoveScorer | undefined;
@@ -282,6 +297,8 @@ export class Player {
     const moves = this.candidateMoves(pos);
     if (moves.length === 0) throw new Error(pos.inCheck() ? 'no legal move: checkmated' : 'no legal move: stalemated');
     const { scored } = await this.evaluate(pos, moves);
+    // The time budget is for the whole move: the root's network run above counts against it.
+    if (budget.timeMs !== undefined) budget = { ...budget, timeMs: Math.max(1, budget.timeMs - (performance.now() - started)) };
     const byValue = (a: ScoredMove, b: ScoredMove) => b.value! - a.value! || b.logProb - a.logProb;
     if (this.playMode === 'alphabeta') {
       const head = this.valueHead!;
@@ -296,11 +313,14 @@ export class Player {
       const candidates = [...scored].sort(byValue);
       return { move: candidates[0]!.move, candidates, thinkMs: performance.now() - started, value: candidates[0]!.value, nodes: 1, depth: 1 };
     }
-    // The root's run above is the search's first node: hand it over rather than run it again.
-    let first: { prior: number[]; value: number[] } | undefined = { prior: moves.map((m) => scored.find((s) => s.move === m)!.probability), value: moves.map((m) => scored.find((s) => s.move === m)!.value!) };
+    // The root's run above is the search's first node: hand it over rather than run it again (over
+    // the board network its children are valued as every other node's, by capture searches).
+    const head = this.valueHead!;
+    const prior = moves.map((m) => scored.find((s) => s.move === m)!.probability);
+    let first: Expansion | undefined = { prior, value: head.metadata.input === 'board' ? boardExpansion(head, pos, moves).value : moves.map((m) => scored.find((s) => s.move === m)!.value!) };
     const r = await puct(pos, moves, budget, async (p, ms) => {
       if (first) { const e = first; first = undefined; return e; }
-      return this.evaluate(p, ms);
+      return head.metadata.input === 'board' ? boardExpansion(head, p, ms) : this.evaluate(p, ms);
     }, playableMoves);
     for (const s of scored) { const a = moves.indexOf(s.move); s.visits = r.visits[a]; s.value = r.q[a]; }
     const candidates = [...scored].sort((a, b) => b.visits! - a.visits! || byValue(a, b));
@@ -311,6 +331,37 @@ export class Player {
     await this.scorer.release();
     await this.evaluator?.release();
   }
+}
+
+/**
+ * How sharply a node below the root prefers its better-valued children a priori (board value
+ * network): priors are softmax(value / T) over expected scores in [0, 1], so a move worth 0.1 more
+ * (about a horse) gets e times the prior.
+ */
+export const VALUE_PRIOR_TEMPERATURE = 0.1;
+
+/**
+ * A node below the search's root, without a network run: each move's value is the board network's
+ * expected score for the mover once the captures after it are played out (captureSearchValue, as at
+ * alphabeta's leaves), and its prior comes from those values. The policy would cost a
+ * language-model run per node, which kept the search to a few dozen nodes; the capture search costs
+ * ten times the positions of the board value alone and scored better against Fairy-Stockfish
+ * (docs/XIANGQI.md, "The search mode over the board value").
+ */
+function boardExpansion(head: ValueHead, pos: Position, moves: Move[]): Expansion {
+  const sideValue = (p: Position) => expectedScore(boardValueProbs(head, p), p.side);
+  const value = moves.map((m) => {
+    pos.make(m);
+    try {
+      return 1 - captureSearchValue(pos, sideValue);
+    } finally {
+      pos.unmake();
+    }
+  });
+  const top = Math.max(...value);
+  const weight = value.map((v) => Math.exp((v - top) / VALUE_PRIOR_TEMPERATURE));
+  const sum = weight.reduce((a, b) => a + b, 0);
+  return { prior: weight.map((w) => w / sum), value };
 }
 
 /**

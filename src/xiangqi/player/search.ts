@@ -1,9 +1,11 @@
 /**
- * A shallow PUCT search (AlphaZero's selection rule) over the player's two outputs: the policy's
- * move probabilities as priors and the value head's expected score for every child. One network run
- * expands a node: it scores the node's moves and values the position after each of them (MoveScorer
- * with `hidden`), so a child never visited is worth its value estimate, and a visited one the mean
- * of what came back through it. A child that finishes the game is scored by the rules when its
+ * A PUCT search (AlphaZero's selection rule) over priors and values: a child never visited is worth
+ * its value estimate, and a visited one the mean of what came back through it. The player (player.ts)
+ * expands a node in one of two ways: with a value head on the language model, one network run
+ * scores the node's moves and values the position after each of them (MoveScorer with `hidden`), so
+ * a move costs a few dozen nodes; with the board value network, the root's priors are the policy's
+ * and every other node is valued by capture searches over the board network, priors from those
+ * values, a few hundred nodes a move. A child that finishes the game is scored by the rules when its
  * parent is expanded (mate or stalemate loses, repetition and the 60-move rule draw, perpetual
  * check loses), so a mate in one is never missed once its position is in the tree.
  */
@@ -11,7 +13,7 @@ import type { Move, Position } from '../board.ts';
 
 /** When to stop: the first of these reached (at least the root is always expanded). */
 export interface Budget {
-  /** Network runs (expanded nodes, the root included). */
+  /** Expanded nodes, the root included (each a network run unless the player values by the board network). */
   nodes?: number;
   /** Wall-clock milliseconds. */
   timeMs?: number;
