@@ -74,20 +74,56 @@ test('search: finds a mate the priors rank low, keeps to its node budget, stops 
   assert.ok(r.nodes <= 400);
   assert.equal(pos.fen(), Position.fromFen('9/3k5/9/9/9/9/9/9/R8/4K4 w').fen(), 'the position is left as it was');
   assert.equal(r.move, mate, 'the search finds the mate');
-  const small = await puct(pos, moves, { nodes: 3 }, flat, playableMoves);
+  // Budgets from the start position (a win at the root would end the search at once).
+  const start = Position.start(), opening = start.legalMoves();
+  const small = await puct(start, opening, { nodes: 3 }, flat, playableMoves);
   assert.equal(small.nodes, 3);
   const stop = { stopped: false };
   let calls = 0;
   const stopping = async (p: Position, ms: Move[]) => { if (++calls === 5) stop.stopped = true; return flat(p, ms); };
-  const stopped = await puct(pos, moves, { stop }, stopping, playableMoves);
+  const stopped = await puct(start, opening, { stop }, stopping, playableMoves);
   assert.equal(stopped.nodes, 5, 'stops after the run during which it was told');
   const ranked = async (_p: Position, ms: Move[]) => ({ prior: ms.map(() => 1 / ms.length), value: ms.map((_, i) => (i === 7 ? 0.9 : 0.2)) });
-  const start = Position.start(), opening = start.legalMoves();
   const oneply = await puct(start, opening, { depth: 1 }, ranked, playableMoves);
   assert.equal(oneply.move, opening[7], 'depth 1: the best-valued move');
   assert.equal((await puct(pos, moves, { depth: 1 }, ranked, playableMoves)).move, mate, 'a mate outranks any value');
   assert.equal(oneply.nodes, 1);
   await assert.rejects(puct(pos, moves, { nodes: 0 }, flat, playableMoves), /search nodes must be at least 1, got 0/);
+});
+
+test('search: proves forced mates where every value says the game is won, and plays them out', async () => {
+  // A rook and a horse against a bare king: Red mates in two (d2d8) but not in one (checked by brute
+  // force below). Every move is valued 0.95 and the mating one lower, as the board network values a
+  // won ending: the values give no direction, only the proofs do.
+  const fen = '9/4k4/9/9/9/5H3/9/3R5/9/3K5 w';
+  const mating = parseIccs(Position.fromFen(fen), 'd2d8');
+  const saturated = async (_p: Position, ms: Move[]) => ({ prior: ms.map(() => 1 / ms.length), value: ms.map((m) => (m === mating ? 0.9 : 0.95)) });
+  const redWinsWithin = (p: Position, n: number): boolean => n > 0 && p.legalMoves().some((m) => {
+    p.make(m);
+    const o = p.outcome();
+    const won = o ? o.result === '1-0' : p.legalMoves().every((r) => { p.make(r); const ok = redWinsWithin(p, n - 1); p.unmake(); return ok; });
+    p.unmake();
+    return won;
+  });
+  const start = Position.fromFen(fen);
+  assert.ok(!redWinsWithin(start, 1) && redWinsWithin(start, 2), 'a mate in two, not in one');
+  for (const reply of ['first', 'last'] as const) {
+    const pos = Position.fromFen(fen);
+    let redMoves = 0;
+    while (!pos.outcome() && redMoves < 4) {
+      const moves = playableMoves(pos);
+      const r = await puct(pos, moves, { nodes: 3000 }, saturated, playableMoves);
+      assert.equal(r.q[moves.indexOf(r.move)], 1, 'the move played is a proven win');
+      assert.ok(r.nodes < 3000, `the search stops once the win is proven (${r.nodes} nodes)`);
+      pos.make(r.move);
+      redMoves++;
+      if (pos.outcome()) break;
+      const replies = pos.legalMoves();
+      pos.make(reply === 'first' ? replies[0]! : replies.at(-1)!);
+    }
+    assert.equal(pos.outcome()?.result, '1-0', `mated against Black's ${reply} replies`);
+    assert.ok(redMoves <= 3, `within ${redMoves} moves (the search may take a mate in three over the mate in two)`);
+  }
 });
 
 test('player modes: value plays its best-valued move, search keeps to its budget; a mode without a value head is refused', async () => {

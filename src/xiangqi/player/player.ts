@@ -323,7 +323,8 @@ export class Player {
       return head.metadata.input === 'board' ? boardExpansion(head, p, ms) : this.evaluate(p, ms);
     }, playableMoves);
     for (const s of scored) { const a = moves.indexOf(s.move); s.visits = r.visits[a]; s.value = r.q[a]; }
-    const candidates = [...scored].sort((a, b) => b.visits! - a.visits! || byValue(a, b));
+    // The search's choice first (a proven win can have fewer visits than another move), then by visits.
+    const candidates = [...scored].sort((a, b) => Number(b.move === r.move) - Number(a.move === r.move) || b.visits! - a.visits! || byValue(a, b));
     return { move: r.move, candidates, thinkMs: performance.now() - started, value: r.q[moves.indexOf(r.move)], nodes: r.nodes, depth: r.depth };
   }
 

@@ -7,7 +7,10 @@
  * and every other node is valued by capture searches over the board network, priors from those
  * values, a few hundred nodes a move. A child that finishes the game is scored by the rules when its
  * parent is expanded (mate or stalemate loses, repetition and the 60-move rule draw, perpetual
- * check loses), so a mate in one is never missed once its position is in the tree.
+ * check loses), so a mate in one is never missed once its position is in the tree. Results are
+ * proven upwards (an MCTS solver): a node with a winning move is won, one whose every move loses is
+ * lost, so a forced mate a few plies deep is played once the tree holds it, even where the value
+ * says every move wins (against a bare king the values saturate and give the search no direction).
  */
 import type { Move, Position } from '../board.ts';
 
@@ -28,7 +31,7 @@ export interface Expansion { prior: number[]; value: number[] }
 
 export interface SearchResult {
   move: Move;
-  /** Per root move: visits and mean value (expected score for the side to move), in root order. */
+  /** Per root move, in root order: visits, and the proven result (1 win, 0 loss, ½ draw) or else the mean value (expected score for the side to move). */
   visits: number[];
   q: number[];
   nodes: number;
@@ -45,8 +48,10 @@ interface Node {
   n: number[];
   w: number[];
   children: (Node | undefined)[];
-  /** Score of a child that ends the game, for this node's side to move. */
+  /** Score of a child that ends the game or whose result is proven, for this node's side to move. */
   terminal: (number | undefined)[];
+  /** Plies to the end of the game through each child with a known result. */
+  plies: number[];
   visits: number;
 }
 
@@ -76,7 +81,7 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
   };
   const node = async (moves: Move[]): Promise<Node> => {
     const e = await expand(pos, moves);
-    return { moves, prior: e.prior, q0: e.value, n: moves.map(() => 0), w: moves.map(() => 0), children: moves.map(() => undefined), terminal: moves.map(ending), visits: 0 };
+    return { moves, prior: e.prior, q0: e.value, n: moves.map(() => 0), w: moves.map(() => 0), children: moves.map(() => undefined), terminal: moves.map(ending), plies: moves.map(() => 1), visits: 0 };
   };
   const root = await node(rootMoves);
   let nodes = 1, deepest = 1, idle = 0;
@@ -86,7 +91,7 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
     return (budget.stop?.stopped ?? false) || (budget.nodes !== undefined && nodes >= budget.nodes) || (budget.timeMs !== undefined && elapsed + elapsed / nodes > budget.timeMs);
   };
   // Only the depth bounds the search when nothing else does: stop once a round of iterations expands nothing.
-  while (rootMoves.length > 1 && !out() && idle < 4 * rootMoves.length) {
+  while (rootMoves.length > 1 && !out() && idle < 4 * rootMoves.length && !root.terminal.includes(1)) {
     const path: [Node, number][] = [];
     let at = root, v = 0, expanded = false;
     try {
@@ -112,6 +117,7 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
       for (let i = 0; i < path.length; i++) pos.unmake();
     }
     idle = expanded ? 0 : idle + 1;
+    if (expanded) proveUp(path);
     for (let i = path.length - 1; i >= 0; i--) {
       const [n, a] = path[i]!;
       n.n[a]!++;
@@ -120,12 +126,44 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
       v = 1 - v;
     }
   }
-  const q = root.moves.map((_, a) => (root.n[a]! > 0 ? root.w[a]! / root.n[a]! : root.terminal[a] ?? root.q0[a]!));
+  const q = root.moves.map((_, a) => root.terminal[a] ?? (root.n[a]! > 0 ? root.w[a]! / root.n[a]! : root.q0[a]!));
+  // A proven win, the quickest, before anything; then the most visited move not proven lost.
   let best = 0;
+  const rank = (a: number) => (root.terminal[a] === 1 ? 2 : root.terminal[a] === 0 ? 0 : 1);
   for (let a = 1; a < root.moves.length; a++) {
-    if (root.n[a]! > root.n[best]! || (root.n[a] === root.n[best] && q[a]! > q[best]!)) best = a;
+    const d = rank(a) - rank(best);
+    if (d > 0 || (d === 0 && (rank(a) === 2 ? root.plies[a]! < root.plies[best]! : root.n[a]! > root.n[best]! || (root.n[a] === root.n[best] && q[a]! > q[best]!)))) best = a;
   }
   return { move: root.moves[best]!, visits: root.n, q, nodes, depth: deepest, ms: performance.now() - started };
+}
+
+/**
+ * The result of `node` for its side to move if its children prove one, with the plies to the end:
+ * a winning move wins (the quickest), and once every move's result is known the best of them
+ * stands (a loss as late as possible).
+ */
+function proven(node: Node): [number, number] | undefined {
+  let win = Infinity, best = -1, plies = 0;
+  for (let a = 0; a < node.moves.length; a++) {
+    const t = node.terminal[a];
+    if (t === 1) win = Math.min(win, node.plies[a]!);
+    else if (t === undefined) best = NaN;
+    else if (t > best || (t === best && node.plies[a]! > plies)) { best = t; plies = node.plies[a]!; }
+  }
+  if (win < Infinity) return [1, win];
+  return Number.isNaN(best) ? undefined : [best, plies];
+}
+
+/** After expanding the end of `path`: carry proven results up it as far as they go. */
+function proveUp(path: [Node, number][]): void {
+  for (let i = path.length - 1; i >= 0; i--) {
+    const [parent, a] = path[i]!;
+    const child = parent.children[a];
+    const p = child && proven(child);
+    if (!p) return;
+    parent.terminal[a] = 1 - p[0];
+    parent.plies[a] = p[1] + 1;
+  }
 }
 
 function select(node: Node): number {
