@@ -1,5 +1,5 @@
 // The UCI engine as a GUI or match runner drives it: a spawned `bert4ts xiangqi uci` process, timed.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +12,15 @@ import { randomHead, tinyModel } from './fixtures.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/bert4ts.js', import.meta.url));
 
+// Engines a failed test left running are killed, or they would keep the test process alive.
+const running = new Set<ReturnType<typeof spawn>>();
+after(() => { for (const child of running) child.kill(); });
+
 /** A running engine: send lines, wait for a line matching a pattern (with the time it came). */
 function engine(args: string[]) {
   const child = spawn(process.execPath, [BIN, 'xiangqi', 'uci', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const lines: { text: string; at: number }[] = [];
   let seen = 0, pending = '', stderr = '';
   const waiters: (() => void)[] = [];
@@ -147,7 +153,7 @@ test('UCI process: without a value head the search mode is refused with the fix'
   assert.equal(await e.quit(), 0);
 });
 
-test('UCI process: the alphabeta mode (board value network) keeps to go depth and answers stop after go infinite', async () => {
+test('UCI process: the alphabeta mode (board value network) keeps to go depth and answers stop after go infinite; the search mode reports a proven mate', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-uci-ab-'));
   savePlayerModel(join(dir, 'model.safetensors'), tinyModel(5));
   // A board network that counts rooks (red +1, black -1 on every point).
@@ -171,5 +177,12 @@ test('UCI process: the alphabeta mode (board value network) keeps to go depth an
   best = await e.wait(/^bestmove /);
   assert.ok(best.at - stopped < 1000, `stop answered after ${Math.round(best.at - stopped)} ms`);
   assert.ok(best.at - sent >= 400);
+  // The search mode reports a proven win as a mate score: here a mate in two (or three), found by proof
+  // where the rook-counting value sees nothing to choose between.
+  e.send('setoption name Mode value search');
+  e.send('position fen 9/4k4/9/9/9/5N3/9/3R5/9/3K5 w - - 0 1');
+  e.send('go nodes 3000');
+  best = await e.wait(/^bestmove /);
+  assert.match(best.before.join('\n'), /info depth \d+ nodes \d+ time \d+ score mate [23] pv /);
   assert.equal(await e.quit(), 0);
 });

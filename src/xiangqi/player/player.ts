@@ -65,6 +65,8 @@ export interface Choice {
   /** `search` mode: nodes expanded (each a network run, unless the value is the board network) and the deepest ply reached; `alphabeta`: positions visited and the deepest full-width depth completed. */
   nodes?: number;
   depth?: number;
+  /** `search` mode, when the search proved the chosen move's result: plies to the game's end through it. */
+  provenPlies?: number;
 }
 
 /** The model file a player loads for `path`: the shipped model, `path/model.safetensors` for a directory, else `path`. */
@@ -325,7 +327,7 @@ export class Player {
     for (const s of scored) { const a = moves.indexOf(s.move); s.visits = r.visits[a]; s.value = r.q[a]; }
     // The search's choice first (a proven win can have fewer visits than another move), then by visits.
     const candidates = [...scored].sort((a, b) => Number(b.move === r.move) - Number(a.move === r.move) || b.visits! - a.visits! || byValue(a, b));
-    return { move: r.move, candidates, thinkMs: performance.now() - started, value: r.q[moves.indexOf(r.move)], nodes: r.nodes, depth: r.depth };
+    return { move: r.move, candidates, thinkMs: performance.now() - started, value: r.q[moves.indexOf(r.move)], provenPlies: r.provenPlies, nodes: r.nodes, depth: r.depth };
   }
 
   async release(): Promise<void> {

@@ -34,6 +34,8 @@ export interface SearchResult {
   /** Per root move, in root order: visits, and the proven result (1 win, 0 loss, ½ draw) or else the mean value (expected score for the side to move). */
   visits: number[];
   q: number[];
+  /** The chosen move's proven result, as plies to the game's end through it (a win if its q is 1, a loss if 0). */
+  provenPlies?: number;
   nodes: number;
   /** Deepest ply reached. */
   depth: number;
@@ -134,7 +136,8 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
     const d = rank(a) - rank(best);
     if (d > 0 || (d === 0 && (rank(a) === 2 ? root.plies[a]! < root.plies[best]! : root.n[a]! > root.n[best]! || (root.n[a] === root.n[best] && q[a]! > q[best]!)))) best = a;
   }
-  return { move: root.moves[best]!, visits: root.n, q, nodes, depth: deepest, ms: performance.now() - started };
+  const provenPlies = root.terminal[best] === undefined ? undefined : root.plies[best];
+  return { move: root.moves[best]!, visits: root.n, q, provenPlies, nodes, depth: deepest, ms: performance.now() - started };
 }
 
 /**

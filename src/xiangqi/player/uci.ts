@@ -208,9 +208,12 @@ export class UciEngine {
       this.send(`info depth 1 time ${time} pv ${this.format(choice.move)}`);
       this.send(`info string probability ${best.probability.toFixed(3)} among ${choice.candidates.length} legal moves`);
     } else {
-      // Expected score s (win 1, draw ½) as centipawns by the usual logistic, 400·log10(s / (1 − s)).
+      // A proven win or loss as `mate N` (in moves, negative when the engine is mated); else the
+      // expected score s (win 1, draw ½) as centipawns by the usual logistic, 400·log10(s / (1 − s)).
       const s = Math.min(0.999, Math.max(0.001, choice.value));
-      this.send(`info depth ${choice.depth ?? 1} nodes ${choice.nodes ?? 1} time ${time} score cp ${Math.round(400 * Math.log10(s / (1 - s)))} pv ${this.format(choice.move)}`);
+      const mate = choice.provenPlies !== undefined && (choice.value === 1 || choice.value === 0) ? (choice.value === 1 ? 1 : -1) * Math.ceil(choice.provenPlies / 2) : undefined;
+      const score = mate !== undefined ? `mate ${mate}` : `cp ${Math.round(400 * Math.log10(s / (1 - s)))}`;
+      this.send(`info depth ${choice.depth ?? 1} nodes ${choice.nodes ?? 1} time ${time} score ${score} pv ${this.format(choice.move)}`);
       this.send(`info string expected score ${choice.value.toFixed(3)} (${this.player.mode} mode) among ${choice.candidates.length} moves`);
     }
     this.send(`bestmove ${this.format(choice.move)}`);
