@@ -108,14 +108,18 @@ export class Player {
   set mode(mode: PlayMode) {
     if (!isPlayMode(mode)) throw new Error(`mode must be one of ${PLAY_MODES.join(', ')}, got "${mode}"`);
     if (mode !== 'policy' && !this.valueHead) throw new Error(`the ${mode} mode needs a value head: train one with \`bert4ts xiangqi value\` and put value.safetensors beside the model`);
-    if (mode === 'alphabeta' && this.valueHead!.metadata.input !== 'board') throw new Error('the alphabeta mode values thousands of positions a move, which needs the board value network (`bert4ts xiangqi value --input board`), not a head on the language model');
+    if (mode === 'alphabeta' && !this.valuesBoards) throw new Error('the alphabeta mode values thousands of positions a move, which needs the board value network (`bert4ts xiangqi value --input board`), not a head on the language model');
     this.playMode = mode;
   }
 
   /** The modes this player can play: policy always; value and search with a value head; alphabeta with a board value network. */
   get availableModes(): PlayMode[] {
-    const head = this.valueHead;
-    return PLAY_MODES.filter((m) => m === 'policy' || (head && (m !== 'alphabeta' || head.metadata.input === 'board')));
+    return PLAY_MODES.filter((m) => m === 'policy' || (this.valueHead && (m !== 'alphabeta' || this.valuesBoards)));
+  }
+
+  /** Whether the value head is the board value network (microseconds a position), not a head on the language model. */
+  private get valuesBoards(): boolean {
+    return this.valueHead?.metadata.input === 'board';
   }
 
   /**
@@ -140,7 +144,7 @@ export class Player {
 
   /** The budget a mode searches with when a choice gives none (this player's value head decides the search mode's). */
   budgetFor(mode: PlayMode): Budget {
-    return { ...(mode === 'alphabeta' ? this.alphaBetaBudget : this.valueHead?.metadata.input === 'board' ? this.boardSearchBudget : this.searchBudget) };
+    return { ...(mode === 'alphabeta' ? this.alphaBetaBudget : this.valuesBoards ? this.boardSearchBudget : this.searchBudget) };
   }
 
   private evaluator: MoveScorer | undefined;
@@ -245,7 +249,7 @@ export class Player {
   async evaluate(pos: Position, moves: Move[]): Promise<{ scored: ScoredMove[]; prior: number[]; value: number[] }> {
     const head = this.valueHead;
     if (!head) throw new Error('no value head: train one with `bert4ts xiangqi value`');
-    if (head.metadata.input === 'board') {
+    if (this.valuesBoards) {
       // The board network values positions without the language model: priors from one scoring run.
       const scored = await this.scorer.score(this.context(pos, 'unknown'), moves);
       const byMove = new Map(scored.map((s) => [s.move, s]));
@@ -319,10 +323,10 @@ export class Player {
     // the board network its children are valued as every other node's, by capture searches).
     const head = this.valueHead!;
     const prior = moves.map((m) => scored.find((s) => s.move === m)!.probability);
-    let first: Expansion | undefined = { prior, value: head.metadata.input === 'board' ? boardExpansion(head, pos, moves).value : moves.map((m) => scored.find((s) => s.move === m)!.value!) };
+    let first: Expansion | undefined = { prior, value: this.valuesBoards ? boardExpansion(head, pos, moves).value : moves.map((m) => scored.find((s) => s.move === m)!.value!) };
     const r = await puct(pos, moves, budget, async (p, ms) => {
       if (first) { const e = first; first = undefined; return e; }
-      return head.metadata.input === 'board' ? boardExpansion(head, p, ms) : this.evaluate(p, ms);
+      return this.valuesBoards ? boardExpansion(head, p, ms) : this.evaluate(p, ms);
     }, playableMoves);
     for (const s of scored) { const a = moves.indexOf(s.move); s.visits = r.visits[a]; s.value = r.q[a]; }
     // The search's choice first (a proven win can have fewer visits than another move), then by visits.
