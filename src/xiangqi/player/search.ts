@@ -129,13 +129,15 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
     }
   }
   const q = root.moves.map((_, a) => root.terminal[a] ?? (root.n[a]! > 0 ? root.w[a]! / root.n[a]! : root.q0[a]!));
-  // A proven win, the quickest, before anything; then the most visited move not proven lost.
-  let best = 0;
+  // A proven win, the quickest, before anything; then the most visited move not proven lost (ties by value).
   const rank = (a: number) => (root.terminal[a] === 1 ? 2 : root.terminal[a] === 0 ? 0 : 1);
-  for (let a = 1; a < root.moves.length; a++) {
-    const d = rank(a) - rank(best);
-    if (d > 0 || (d === 0 && (rank(a) === 2 ? root.plies[a]! < root.plies[best]! : root.n[a]! > root.n[best]! || (root.n[a] === root.n[best] && q[a]! > q[best]!)))) best = a;
-  }
+  const better = (a: number, b: number): boolean => {
+    if (rank(a) !== rank(b)) return rank(a) > rank(b);
+    if (rank(a) === 2) return root.plies[a]! < root.plies[b]!;
+    return root.n[a]! > root.n[b]! || (root.n[a] === root.n[b] && q[a]! > q[b]!);
+  };
+  let best = 0;
+  for (let a = 1; a < root.moves.length; a++) if (better(a, best)) best = a;
   const provenPlies = root.terminal[best] === undefined ? undefined : root.plies[best];
   return { move: root.moves[best]!, visits: root.n, q, provenPlies, nodes, depth: deepest, ms: performance.now() - started };
 }

@@ -211,8 +211,8 @@ export class UciEngine {
       // A proven win or loss as `mate N` (in moves, negative when the engine is mated); else the
       // expected score s (win 1, draw ½) as centipawns by the usual logistic, 400·log10(s / (1 − s)).
       const s = Math.min(0.999, Math.max(0.001, choice.value));
-      const mate = choice.provenPlies !== undefined && (choice.value === 1 || choice.value === 0) ? (choice.value === 1 ? 1 : -1) * Math.ceil(choice.provenPlies / 2) : undefined;
-      const score = mate !== undefined ? `mate ${mate}` : `cp ${Math.round(400 * Math.log10(s / (1 - s)))}`;
+      const decided = choice.provenPlies !== undefined && choice.value !== 0.5; // a proven draw stays cp 0
+      const score = decided ? `mate ${(choice.value === 1 ? 1 : -1) * Math.ceil(choice.provenPlies! / 2)}` : `cp ${Math.round(400 * Math.log10(s / (1 - s)))}`;
       this.send(`info depth ${choice.depth ?? 1} nodes ${choice.nodes ?? 1} time ${time} score ${score} pv ${this.format(choice.move)}`);
       this.send(`info string expected score ${choice.value.toFixed(3)} (${this.player.mode} mode) among ${choice.candidates.length} moves`);
     }
