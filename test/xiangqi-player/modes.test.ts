@@ -126,6 +126,39 @@ test('search: proves forced mates where every value says the game is won, and pl
   }
 });
 
+test('search: in a lost position, searches on past a prior that favours the quickest loss, and plays a latest loss', async () => {
+  // Black's three moves all lose to the rook and horse: e8d8 at once (mate in one), e8e9 and e8f8
+  // after a mate in two (brute force below). Black's prior pushes the search's visits to e8d8.
+  const fen = '9/4k4/9/9/3H5/9/9/3R5/9/3K5 b';
+  const redMatesWithin = (p: Position, n: number): boolean => n > 0 && p.legalMoves().some((m) => {
+    p.make(m);
+    const o = p.outcome();
+    const won = o ? o.result === '1-0' : p.legalMoves().every((r) => { p.make(r); const ok = redMatesWithin(p, n - 1); p.unmake(); return ok; });
+    p.unmake();
+    return won;
+  });
+  const pos = Position.fromFen(fen);
+  const black = pos.side; // the evaluator is handed the searched (moving) position itself
+  const moves = playableMoves(pos);
+  const mateAfter = new Map(moves.map((m) => {
+    pos.make(m);
+    const n = [1, 2, 3].find((k) => redMatesWithin(pos, k));
+    pos.unmake();
+    return [moveToIccs(m), n] as const;
+  }));
+  assert.deepEqual(Object.fromEntries(mateAfter), { e8e9: 2, e8d8: 1, e8f8: 2 });
+  const quickLoss = parseIccs(pos, 'e8d8');
+  // Every move is valued as the won ending it is for Red; Red's priors are uniform.
+  const lured = async (p: Position, ms: Move[]) => ({
+    prior: p.side === black ? ms.map((m) => (m === quickLoss ? 0.98 : 0.02 / (ms.length - 1))) : ms.map(() => 1 / ms.length),
+    value: ms.map(() => (p.side === black ? 0.05 : 0.95)),
+  });
+  const r = await puct(pos, moves, { nodes: 3000 }, lured, playableMoves);
+  assert.ok(moves.every((_, a) => r.q[a] === 0), `every move is proven lost: q ${r.q}, ${r.nodes} nodes`);
+  assert.notEqual(moveToIccs(r.move), 'e8d8', `${moveToIccs(r.move)} was played; visits ${r.visits}`);
+  assert.equal(r.provenPlies, 4, 'mated after the reply, two Red moves and a Black one');
+});
+
 test('player modes: value plays its best-valued move, search keeps to its budget; a mode without a value head is refused', async () => {
   const model = tinyModel(8);
   const plain = await Player.create(model);

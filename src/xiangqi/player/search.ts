@@ -86,16 +86,22 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
     return { moves, prior: e.prior, q0: e.value, n: moves.map(() => 0), w: moves.map(() => 0), children: moves.map(() => undefined), terminal: moves.map(ending), plies: moves.map(() => 1), visits: 0 };
   };
   const root = await node(rootMoves);
-  let nodes = 1, deepest = 1, idle = 0;
+  let nodes = 1, deepest = 1, idleAtDepth = 0, idle = 0;
   // A node is not started when it would likely end past the time budget (the mean node so far).
   const out = () => {
     const elapsed = performance.now() - started;
     return (budget.stop?.stopped ?? false) || (budget.nodes !== undefined && nodes >= budget.nodes) || (budget.timeMs !== undefined && elapsed + elapsed / nodes > budget.timeMs);
   };
-  // Only the depth bounds the search when nothing else does: stop once a round of iterations expands nothing.
-  while (rootMoves.length > 1 && !out() && idle < 4 * rootMoves.length && !root.terminal.includes(1)) {
+  // Nothing is left to learn at the root once a move is proven won or every move's result is proven.
+  const settled = () => root.terminal.includes(1) || root.terminal.every((t) => t !== undefined);
+  // Iterations that expand nothing cost microseconds. Only the depth bounds the search when nothing
+  // else does: stop once a round of iterations ends at the depth limit. Revisits of proven results
+  // (a drawn repetition the selection favours) are allowed many more, since exploration moves on
+  // only as the visits grow; the cap keeps a search with a node budget alone from running forever.
+  const idleCap = 10_000;
+  while (rootMoves.length > 1 && !out() && idleAtDepth < 4 * rootMoves.length && idle < idleCap && !settled()) {
     const path: [Node, number][] = [];
-    let at = root, v = 0, expanded = false;
+    let at = root, v = 0, expanded = false, atDepth = false;
     try {
       for (;;) {
         const a = select(at);
@@ -106,7 +112,8 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
         const child = at.children[a];
         if (!child) {
           v = at.q0[a]!;
-          if (path.length < maxDepth && !out()) {
+          if (path.length >= maxDepth) atDepth = true;
+          else if (!out()) {
             at.children[a] = await node(movesOf(pos));
             nodes++;
             expanded = true;
@@ -119,6 +126,7 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
       for (let i = 0; i < path.length; i++) pos.unmake();
     }
     idle = expanded ? 0 : idle + 1;
+    idleAtDepth = expanded ? 0 : idleAtDepth + (atDepth ? 1 : 0);
     if (expanded) proveUp(path);
     for (let i = path.length - 1; i >= 0; i--) {
       const [n, a] = path[i]!;
@@ -129,11 +137,13 @@ export async function puct(pos: Position, rootMoves: Move[], budget: Budget, exp
     }
   }
   const q = root.moves.map((_, a) => root.terminal[a] ?? (root.n[a]! > 0 ? root.w[a]! / root.n[a]! : root.q0[a]!));
-  // A proven win, the quickest, before anything; then the most visited move not proven lost (ties by value).
+  // A proven win, the quickest, before anything; then the most visited move not proven lost (ties by
+  // value); when every move loses, the latest loss, which leaves the opponent the most room to err.
   const rank = (a: number) => (root.terminal[a] === 1 ? 2 : root.terminal[a] === 0 ? 0 : 1);
   const better = (a: number, b: number): boolean => {
     if (rank(a) !== rank(b)) return rank(a) > rank(b);
     if (rank(a) === 2) return root.plies[a]! < root.plies[b]!;
+    if (rank(a) === 0) return root.plies[a]! > root.plies[b]!;
     return root.n[a]! > root.n[b]! || (root.n[a] === root.n[b] && q[a]! > q[b]!);
   };
   let best = 0;
@@ -171,10 +181,17 @@ function proveUp(path: [Node, number][]): void {
   }
 }
 
+/**
+ * The PUCT choice among `node`'s moves, skipping those proven lost: visiting them again teaches
+ * nothing, and a prior that favours one would otherwise spend the search there (and end it, since
+ * such a visit expands nothing). A node whose every move is lost is itself proven and not entered,
+ * except the root, whose search then stops.
+ */
 function select(node: Node): number {
   const sqrtN = Math.sqrt(Math.max(1, node.visits));
   let best = 0, bestScore = -Infinity;
   for (let a = 0; a < node.moves.length; a++) {
+    if (node.terminal[a] === 0) continue;
     const q = node.terminal[a] ?? (node.n[a]! > 0 ? node.w[a]! / node.n[a]! : node.q0[a]!);
     const score = q + C_PUCT * node.prior[a]! * sqrtN / (1 + node.n[a]!);
     if (score > bestScore) { bestScore = score; best = a; }
