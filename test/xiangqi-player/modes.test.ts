@@ -91,6 +91,17 @@ test('search: finds a mate the priors rank low, keeps to its node budget, stops 
   await assert.rejects(puct(pos, moves, { nodes: 0 }, flat, playableMoves), /search nodes must be at least 1, got 0/);
 });
 
+/** Whether Red, to move in `p`, wins by force within `n` of its moves (brute force; `p` is left as it was). */
+function redWinsWithin(p: Position, n: number): boolean {
+  return n > 0 && p.legalMoves().some((m) => {
+    p.make(m);
+    const o = p.outcome();
+    const won = o ? o.result === '1-0' : p.legalMoves().every((r) => { p.make(r); const ok = redWinsWithin(p, n - 1); p.unmake(); return ok; });
+    p.unmake();
+    return won;
+  });
+}
+
 test('search: proves forced mates where every value says the game is won, and plays them out', async () => {
   // A rook and a horse against a bare king: Red mates in two (d2d8) but not in one (checked by brute
   // force below). Every move is valued 0.95 and the mating one lower, as the board network values a
@@ -98,13 +109,6 @@ test('search: proves forced mates where every value says the game is won, and pl
   const fen = '9/4k4/9/9/9/5H3/9/3R5/9/3K5 w';
   const mating = parseIccs(Position.fromFen(fen), 'd2d8');
   const saturated = async (_p: Position, ms: Move[]) => ({ prior: ms.map(() => 1 / ms.length), value: ms.map((m) => (m === mating ? 0.9 : 0.95)) });
-  const redWinsWithin = (p: Position, n: number): boolean => n > 0 && p.legalMoves().some((m) => {
-    p.make(m);
-    const o = p.outcome();
-    const won = o ? o.result === '1-0' : p.legalMoves().every((r) => { p.make(r); const ok = redWinsWithin(p, n - 1); p.unmake(); return ok; });
-    p.unmake();
-    return won;
-  });
   const start = Position.fromFen(fen);
   assert.ok(!redWinsWithin(start, 1) && redWinsWithin(start, 2), 'a mate in two, not in one');
   for (const reply of ['first', 'last'] as const) {
@@ -130,19 +134,12 @@ test('search: in a lost position, searches on past a prior that favours the quic
   // Black's three moves all lose to the rook and horse: e8d8 at once (mate in one), e8e9 and e8f8
   // after a mate in two (brute force below). Black's prior pushes the search's visits to e8d8.
   const fen = '9/4k4/9/9/3H5/9/9/3R5/9/3K5 b';
-  const redMatesWithin = (p: Position, n: number): boolean => n > 0 && p.legalMoves().some((m) => {
-    p.make(m);
-    const o = p.outcome();
-    const won = o ? o.result === '1-0' : p.legalMoves().every((r) => { p.make(r); const ok = redMatesWithin(p, n - 1); p.unmake(); return ok; });
-    p.unmake();
-    return won;
-  });
   const pos = Position.fromFen(fen);
   const black = pos.side; // the evaluator is handed the searched (moving) position itself
   const moves = playableMoves(pos);
   const mateAfter = new Map(moves.map((m) => {
     pos.make(m);
-    const n = [1, 2, 3].find((k) => redMatesWithin(pos, k));
+    const n = [1, 2, 3].find((k) => redWinsWithin(pos, k));
     pos.unmake();
     return [moveToIccs(m), n] as const;
   }));
