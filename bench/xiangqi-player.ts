@@ -3,7 +3,7 @@
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
  * (searchAgreement); then one row per opponent, mode and rule-check setting: W/D/L, score, Elo with
- * a 95% interval, ms per move, how the games ended and the material each side captured. Opponents:
+ * a 95% interval, ms and nodes per move, how the games ended and the material each side captured. Opponents:
  * a uniformly random legal mover, Fairy-Stockfish at a fixed depth (bench/fairy, driven over UCI;
  * rows skipped with a message when it is not installed), the greedy and search baselines. Colours
  * alternate, and game pairs start from the OPENINGS (match.ts) so a deterministic engine plays
@@ -179,7 +179,7 @@ for (const name of values.opponents.split(',').map((o) => o.trim())) {
   } else throw new Error(`--opponents: unknown opponent "${name}" (random, greedy, search, fairyN)`);
 }
 /** One game of a row, as --out records it. */
-interface GameLine { row: string; game: number; modelIsRed: boolean; result: 'win' | 'draw' | 'loss'; ending: string; plies: number; material: [number, number]; ms: number[]; load: number; time: string }
+interface GameLine { row: string; game: number; modelIsRed: boolean; result: 'win' | 'draw' | 'loss'; ending: string; plies: number; material: [number, number]; ms: number[]; /** Nodes searched per move (absent in files written before 2026-12-06 17:10). */ nodes?: number[]; load: number; time: string }
 // What makes game i of a row the same game: a resumed run must agree on all of it.
 const modelFile = playerModelFile(values.model);
 const valueFile = values.value ?? valueHeadPathFor(modelFile);
@@ -210,7 +210,7 @@ if (values.out && existsSync(values.out)) {
     throw new Error(`${values.out} was written by another setup (${JSON.stringify(head.config)}), this run is ${runConfig}: resume with the same model, value head and flags, or use another --out`);
   }
   for (const g of rest) {
-    if (typeof g !== 'object' || g === null || typeof g.row !== 'string' || !Number.isInteger(g.game) || !Array.isArray(g.ms)) throw new Error(`${values.out}: ${JSON.stringify(g).slice(0, 80)} is not a game line`);
+    if (typeof g !== 'object' || g === null || typeof g.row !== 'string' || !Number.isInteger(g.game) || !Array.isArray(g.ms) || (g.nodes !== undefined && !Array.isArray(g.nodes))) throw new Error(`${values.out}: ${JSON.stringify(g).slice(0, 80)} is not a game line`);
     if (!played.has(g.row)) played.set(g.row, []);
     played.get(g.row)!.push(g);
   }
@@ -239,7 +239,7 @@ for (const { name, make } of games > 0 ? opponents : []) {
           const [red, black] = capturedMaterial(g.moves);
           const line: GameLine = {
             row: key, game: i, modelIsRed, result: resultFor(g, modelIsRed), ending: `${resultFor(g, modelIsRed)} by ${g.reason}`, plies: g.plies,
-            material: modelIsRed ? [red, black] : [black, red], ms: model.thinkMs.splice(0).map((x) => Number(x.toFixed(1))), load: Number(loadavg()[0]!.toFixed(2)), time: new Date().toISOString(),
+            material: modelIsRed ? [red, black] : [black, red], ms: model.thinkMs.splice(0).map((x) => Number(x.toFixed(1))), nodes: model.nodes.splice(0), load: Number(loadavg()[0]!.toFixed(2)), time: new Date().toISOString(),
           };
           rowGames.push(line);
           if (values.out) appendFileSync(values.out, `${JSON.stringify(line)}\n`);
@@ -257,11 +257,15 @@ for (const { name, make } of games > 0 ? opponents : []) {
         const ms = row.flatMap((g) => g.ms).sort((a, b) => a - b);
         const mean = ms.reduce((a, b) => a + b, 0) / Math.max(1, ms.length);
         const p95 = ms[Math.floor(0.95 * ms.length)] ?? 0;
-        console.log(`vs ${name.padEnd(7)} ${mode.padEnd(6)} checks ${c.padEnd(3)}  W/D/L ${f.wins}/${f.draws}/${f.losses}  score ${pct(e.score)}  Elo ${eloText(e.elo)} [${eloText(e.low)}, ${eloText(e.high)}]  ${mean.toFixed(0)} ms/move (p95 ${p95.toFixed(0)})`);
+        // Nodes a move over the games that recorded them (a row resumed from an older file may mix).
+        const nodes = row.flatMap((g) => g.nodes ?? []);
+        const meanNodes = nodes.length ? nodes.reduce((a, b) => a + b, 0) / nodes.length : undefined;
+        const nodesText = meanNodes === undefined ? '' : `, ${meanNodes.toFixed(0)} nodes/move${nodes.length < ms.length ? ` (over ${nodes.length} of ${ms.length} moves)` : ''}`;
+        console.log(`vs ${name.padEnd(7)} ${mode.padEnd(6)} checks ${c.padEnd(3)}  W/D/L ${f.wins}/${f.draws}/${f.losses}  score ${pct(e.score)}  Elo ${eloText(e.elo)} [${eloText(e.low)}, ${eloText(e.high)}]  ${mean.toFixed(0)} ms/move (p95 ${p95.toFixed(0)})${nodesText}`);
         console.log(`  endings: ${[...endings].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}; material captured per game (pawn 1, rook 9): model ${(material.model / row.length).toFixed(1)}, ${name} ${(material.opponent / row.length).toFixed(1)}`);
         Object.assign(figures, {
           [`${key}_wins`]: f.wins, [`${key}_draws`]: f.draws, [`${key}_losses`]: f.losses, [`${key}_score`]: Number(e.score.toFixed(3)),
-          [`${key}_elo`]: Number.isFinite(e.elo) ? Math.round(e.elo) : String(e.elo), [`${key}_ms_per_move`]: Number(mean.toFixed(1)),
+          [`${key}_elo`]: Number.isFinite(e.elo) ? Math.round(e.elo) : String(e.elo), [`${key}_ms_per_move`]: Number(mean.toFixed(1)), ...(meanNodes === undefined ? {} : { [`${key}_nodes_per_move`]: Math.round(meanNodes) }),
         });
       }
     }

@@ -98,6 +98,8 @@ test('baselines: greedy takes the biggest capture; games end with a result; the 
   const f = await playMatch(model, randomMover(3), 2);
   assert.equal(f.wins + f.draws + f.losses, 2);
   assert.ok(model.thinkMs.length > 0);
+  assert.equal(model.nodes.length, model.thinkMs.length, 'nodes are recorded per move, as the think time');
+  assert.ok(model.nodes.every((n) => n === 1), 'the policy mode searches nothing beyond the root');
   const g = await playGame(greedyMover(5), randomMover(6), { maxPlies: 30 });
   assert.ok(g.plies <= 30 && g.moves.length === g.plies);
   // The cannon takes the horse (4) over the black cannon; the rook takes the cannon back (4.5).

@@ -204,16 +204,24 @@ export function searchMover(seed: number): Mover & {
   return { name: 'search', best, choose, newGame: r.newGame, move: (pos) => choose(pos).move };
 }
 
-export function modelMover(player: Player, o: { temperature?: number; seed?: number; budget?: Budget } = {}): Mover & { thinkMs: number[] } {
+/**
+ * The player as a mover. Per move it records the think time and the nodes searched (1 for the modes
+ * that do not search): on a loaded machine a time-budgeted search sees fewer nodes, and only the
+ * nodes show by how much.
+ */
+export function modelMover(player: Player, o: { temperature?: number; seed?: number; budget?: Budget } = {}): Mover & { thinkMs: number[]; nodes: number[] } {
   const r = perGameRandom(o.seed ?? 1);
   const thinkMs: number[] = [];
+  const nodes: number[] = [];
   return {
     name: 'model',
     thinkMs,
+    nodes,
     newGame: r.newGame,
     async move(pos) {
       const c = await player.choose(pos, { temperature: o.temperature ?? 0, random: () => r.random.next(), budget: o.budget });
       thinkMs.push(c.thinkMs);
+      nodes.push(c.nodes ?? 1);
       return c.move;
     },
   };
