@@ -3,9 +3,11 @@
  * src/training/pretrain), resuming, exporting the model directory and re-measuring held-out accuracy.
  */
 import { numberOption, parseCommandArgs, UsageError, type Command } from './main.ts';
+import type { PretrainSettings } from '../training/pretrain/run.ts';
 
 const USAGE = `usage:
   bert4ts pretrain --out RUN --input SRC [--input SRC ...] --vocab VOCAB [options]   start a run
+  bert4ts pretrain --out RUN --input SRC [...] --init MODEL_DIR [options]            continue pretraining a model
   bert4ts pretrain --out RUN --resume [--steps N] [--deadline T] [--stop-at N]       continue it
   bert4ts pretrain export RUN OUT [--which best|last] [--dtype float16|float32]      write a model directory
   bert4ts pretrain eval MODEL_DIR [--input SRC ...]                                  held-out MLM accuracy
@@ -17,6 +19,8 @@ sources (SRC): FORMAT:PATH[#ZIP_MEMBER][@SPEC]
 
 run options:
   --vocab PATH            WordPiece vocab.txt to trim by corpus counts
+  --init MODEL_DIR        start from this BERT MLM model directory (e.g. models/chinese-small): its weights,
+                          vocabulary and size (so no --vocab, --min-count or size options); MLM only
   --min-count K           keep tokens seen >= K times in the training text (default 5)
   --layers 4 --hidden 256 --heads 4 --intermediate 4*hidden --max-position 128
   --maxlen 128            row length (packed documents)      --batch 32   rows per step
@@ -29,6 +33,8 @@ run options:
   --eval-every 250 --log-every 25 --checkpoint-minutes 10
   --deadline T            stop with a checkpoint at T (HH:MM, the next such time of day; or an ISO time)
   --minutes M             stop with a checkpoint after M minutes
+  --train-minutes M       a compute budget: the schedule is refit (from the measured step time) to decay to 0
+                          when the training steps have taken M minutes in all, and the run stops there
   --stop-at N             stop with a checkpoint at step N (resume continues)
   --quiet`;
 
@@ -71,8 +77,8 @@ const command: Command = {
       maxlen: { type: 'string' }, batch: { type: 'string' }, steps: { type: 'string' }, lr: { type: 'string' }, warmup: { type: 'string' },
       'weight-decay': { type: 'string' }, dropout: { type: 'string' }, seed: { type: 'string' }, 'held-out': { type: 'string' }, 'eval-rows': { type: 'string' },
       'no-wwm': { type: 'boolean' }, 'eval-every': { type: 'string' }, 'log-every': { type: 'string' }, 'checkpoint-minutes': { type: 'string' },
-      deadline: { type: 'string' }, minutes: { type: 'string' }, 'stop-at': { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean' },
-      objective: { type: 'string' }, 'generator-ratio': { type: 'string' }, which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      deadline: { type: 'string' }, minutes: { type: 'string' }, 'train-minutes': { type: 'string' }, 'stop-at': { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean' },
+      objective: { type: 'string' }, init: { type: 'string' }, 'generator-ratio': { type: 'string' }, which: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     }, USAGE);
     if (o.help) {
       process.stdout.write(USAGE + '\n');
@@ -104,22 +110,40 @@ const command: Command = {
     const deadline = deadlineOption(o.deadline, num('minutes'));
     const ctl = {
       out: o.out, resume: Boolean(o.resume), stopAt: int('stop-at', 0), deadline, steps: o.resume ? int('steps') : undefined,
+      trainSeconds: o['train-minutes'] === undefined ? undefined : 60 * numberOption('train-minutes', o['train-minutes'], { above: 0 })!,
       checkpointMinutes: num('checkpoint-minutes') ?? 10, evalEvery: int('eval-every') ?? 250, logEvery: int('log-every') ?? 25, quiet: o.quiet,
     };
     if (o.resume) {
-      const given = ['input', 'vocab', 'objective', 'generator-ratio', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+      const given = ['input', 'vocab', 'init', 'min-count', 'intermediate', 'max-position', 'objective', 'generator-ratio', 'layers', 'hidden', 'heads', 'maxlen', 'batch', 'lr', 'seed'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
       if (given.length) throw new UsageError(`--resume keeps the run's settings (run.json); drop --${given.join(', --')}`);
       await pretrain(null, ctl);
       return 0;
     }
     if (!o.input?.length) throw new UsageError(`give at least one --input SRC\n${USAGE}`);
-    if (!o.vocab) throw new UsageError(`--vocab PATH (a WordPiece vocab.txt) is required\n${USAGE}`);
     const d = DEFAULT_SETTINGS;
-    const hidden = int('hidden') ?? d.size.hidden;
     const maxlen = int('maxlen', 8) ?? d.maxlen;
-    const settings = {
-      ...d, sources: (await sourcesOption(o.input))!, vocab: o.vocab, minCount: int('min-count') ?? d.minCount,
-      size: { layers: int('layers') ?? d.size.layers, hidden, heads: int('heads') ?? d.size.heads, intermediate: int('intermediate') ?? 4 * hidden, maxPosition: int('max-position') ?? Math.max(d.size.maxPosition, maxlen) },
+    let from: { vocab: string; size: PretrainSettings['size'] };
+    if (o.init !== undefined) {
+      // The model fixes the vocabulary and the size.
+      const given = ['vocab', 'min-count', 'layers', 'hidden', 'heads', 'intermediate', 'max-position'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+      if (given.length) throw new UsageError(`--init takes the vocabulary and size from ${o.init}; drop --${given.join(', --')}`);
+      if (o.objective === 'electra') throw new UsageError('--init continues MLM pretraining; it does not apply to --objective electra');
+      const { readInitModel } = await import('../training/pretrain/model.ts');
+      let size: PretrainSettings['size'];
+      try {
+        ({ size } = await readInitModel(o.init));
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      from = { vocab: o.init, size };
+    } else {
+      if (!o.vocab) throw new UsageError(`--vocab PATH (a WordPiece vocab.txt) is required\n${USAGE}`);
+      const hidden = int('hidden') ?? d.size.hidden;
+      from = { vocab: o.vocab, size: { layers: int('layers') ?? d.size.layers, hidden, heads: int('heads') ?? d.size.heads, intermediate: int('intermediate') ?? 4 * hidden, maxPosition: int('max-position') ?? Math.max(d.size.maxPosition, maxlen) } };
+    }
+    const settings: PretrainSettings = {
+      ...d, sources: (await sourcesOption(o.input))!, vocab: from.vocab, minCount: int('min-count') ?? d.minCount, size: from.size,
+      ...(o.init !== undefined ? { init: o.init } : {}),
       maxlen, batchSize: int('batch') ?? d.batchSize, steps: int('steps') ?? d.steps, learningRate: num('lr') ?? d.learningRate, warmup: int('warmup', 0) ?? d.warmup,
       weightDecay: num('weight-decay') ?? d.weightDecay, dropout: num('dropout') ?? d.dropout, seed: int('seed', 0) ?? d.seed,
       heldOutPermille: int('held-out', 0) ?? d.heldOutPermille, evalRows: int('eval-rows') ?? d.evalRows, wholeWord: !o['no-wwm'],
@@ -129,7 +153,7 @@ const command: Command = {
     if (ratio !== undefined && o.objective !== 'electra') throw new UsageError(`--generator-ratio applies to --objective electra (the generator's width); this run is --objective ${o.objective ?? 'mlm'}`);
     // Recorded even when defaulted, so run.json says what the generator was.
     if (o.objective === 'electra') Object.assign(settings, { objective: 'electra', generatorRatio: ratio ?? DEFAULT_GENERATOR_RATIO });
-    if (settings.maxlen > settings.size.maxPosition) throw new UsageError(`--maxlen ${maxlen} exceeds --max-position ${settings.size.maxPosition}`);
+    if (settings.maxlen > settings.size.maxPosition) throw new UsageError(`--maxlen ${maxlen} exceeds ${o.init !== undefined ? `the init model's ${settings.size.maxPosition} positions` : `--max-position ${settings.size.maxPosition}`}`);
     await pretrain(settings, ctl);
     return 0;
   },

@@ -38,6 +38,12 @@ test('bert4ts pretrain: help, and usage errors that name the option', async () =
     [['pretrain', '--out', 'r', '--input', 'txt:x', '--vocab', 'v.txt', '--objective', 'electra', '--generator-ratio', '0'], /--generator-ratio must be a number > 0 and <= 1, got "0"/],
     [['pretrain', '--out', 'r', '--input', 'txt:x', '--vocab', 'v.txt', '--objective', 'electra', '--generator-ratio', '1.5'], /--generator-ratio must be a number > 0 and <= 1, got "1\.5"/],
     [['pretrain', '--out', 'r', '--resume', '--generator-ratio', '0.5'], /drop --generator-ratio/],
+    [['pretrain', '--out', 'r', '--input', 'txt:x', '--init', 'models/chinese-small', '--vocab', 'v.txt', '--hidden', '64'], /--init takes the vocabulary and size from models\/chinese-small; drop --vocab, --hidden/],
+    [['pretrain', '--out', 'r', '--input', 'txt:x', '--init', 'models/chinese-small', '--objective', 'electra'], /--init continues MLM pretraining/],
+    [['pretrain', '--out', 'r', '--input', 'txt:x', '--init', '/nonexistent/model'], /init model \/nonexistent\/model: not a model directory/],
+    [['pretrain', '--out', 'r', '--input', 'txt:x', '--init', 'models/chinese-small', '--maxlen', '256'], /--maxlen 256 exceeds the init model's 128 positions/],
+    [['pretrain', '--out', 'r', '--resume', '--init', 'models/chinese-small'], /drop --init/],
+    [['pretrain', '--out', 'r', '--input', 'txt:x', '--vocab', 'v.txt', '--train-minutes', '0'], /--train-minutes must be a number > 0/],
     [['pretrain', 'export', 'run-only'], /pretrain export takes RUN and OUT/],
     [['pretrain', 'frobnicate'], /unknown pretrain mode 'frobnicate'/],
   ];

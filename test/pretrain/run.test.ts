@@ -1,6 +1,7 @@
 // Pretraining runs on a tiny model and text written in-test: the gathered head is the 'mlm' model's
 // head, held-out accuracy improves, a resumed run is bit-for-bit the uninterrupted one, and the
-// exported directory loads with buildModel / loadTokenizer and scores the same.
+// exported directory loads with buildModel / loadTokenizer and scores the same, and a run started
+// from it (init) continues where it ended.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -106,6 +107,27 @@ test('a tiny MLM run improves held-out accuracy; resume is bit-for-bit; the expo
     assert.deepEqual(logits.shape, [1, enc.ids.length, tok.vocabSize]);
     const again = await evaluateModelDir(out);
     assert.ok(Math.abs(again.accuracy - evals[2].heldout_acc) < 0.02, `re-measured ${again.accuracy} vs logged ${evals[2].heldout_acc} (fp16)`);
+
+    // Continued pretraining from the export: the run starts where the export scores, and trains on from there.
+    const cont = join(dir, 'continued');
+    const size = { ...s.size, intermediate: 4 * s.size.hidden };
+    await pretrain({ ...s, init: out, size, vocab: out, seed: 2, steps: 20 }, ctl(cont, { evalEvery: 1000 }));
+    const contLog = readFileSync(join(cont, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(contLog.find((l) => l.step === 0 && 'heldout_acc' in l).heldout_acc, again.accuracy, 'step 0 scores the init model');
+    const lossAt10 = (l: any[]) => l.find((x) => x.step === 10 && 'loss' in x).loss as number;
+    // It trains on from the fresh run's end (loss 3.63 at step 80 there), well below the fresh run's step 10 (4.07).
+    const lastLoss = log.filter((l) => 'loss' in l).at(-1).loss as number;
+    assert.ok(lossAt10(contLog) < lossAt10(log) - 0.25 && Math.abs(lossAt10(contLog) - lastLoss) < 0.1, `continued loss ${lossAt10(contLog)} vs fresh ${lossAt10(log)} at step 10, ${lastLoss} at its end`);
+    assert.deepEqual((await loadTokenizer(cont)).keepTokens, tok.keepTokens, 'the run keeps the init model\'s vocabulary');
+    const reexport = join(dir, 'model2');
+    await exportRun(cont, reexport, { which: 'last', dtype: 'float32' });
+    assert.deepEqual((await loadTokenizer(reexport)).keepTokens, tok.keepTokens);
+    // What the run cannot continue is refused, naming the problem.
+    await assert.rejects(pretrain({ ...s, init: out, size: { ...size, hidden: 64 }, vocab: out }, ctl(join(dir, 'bad1'))), /is not the size of the init model/);
+    await assert.rejects(pretrain({ ...s, init: out, size, vocab: out, objective: 'electra' }, ctl(join(dir, 'bad2'))), /init applies to objective 'mlm' only/);
+    const encoderDir = join(dir, 'encoder');
+    buildModel(out, { application: 'encoder' }).save(encoderDir, { tokenizer: tok });
+    await assert.rejects(pretrain({ ...s, init: encoderDir, size, vocab: out }, ctl(join(dir, 'bad3'))), /init model .*encoder: .*missing 5 tensors the model needs \(hf naming\): 'cls\.predictions\.transform\.dense\.weight'/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

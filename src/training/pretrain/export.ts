@@ -46,7 +46,9 @@ export async function exportRun(run: string, out: string, o: { which: 'best' | '
   const tokenizer = await loadTokenizer(run);
   const keep = tokenizer.keepTokens;
   if (!keep) throw new PretrainError(run, 'no keep_tokens.json: not a pretraining run directory');
-  const original = existsSync(settings.vocab) ? (await loadTokenizer(settings.vocab, { keepTokens: false })).vocabSize : Math.max(...keep) + 1;
+  // The vocabulary the kept ids index: the run's vocab file, or (a run from --init, whose vocab is the
+  // already trimmed model directory) at least as many as the largest kept id needs.
+  const original = Math.max(existsSync(settings.vocab) && !settings.init ? (await loadTokenizer(settings.vocab, { keepTokens: false })).vocabSize : 0, Math.max(...keep) + 1);
   const config = readJson<Record<string, unknown>>(join(run, 'config.json'));
   // Fine-tuning wants the usual dropout back even when pretraining ran without it.
   const dropout = o.dropout ?? 0.1;

@@ -14,10 +14,15 @@ import { add, gather, input, matmul, reshape, transpose } from '../../graph/ops.
 import type { Tensor } from '../../graph/tensor.ts';
 import type { HostTensor } from '../../graph/dtype.ts';
 import { buildBert, parseBertConfig, type BertConfig } from '../../models/bert.ts';
+import { buildModel } from '../../models/build.ts';
 import type { BuildOptions } from '../../models/family.ts';
 import { dense, layerNorm } from '../../nn/layers.ts';
 import { initializers, ParamStore, Scope } from '../../nn/params.ts';
 import { compile } from '../../runtime/session.ts';
+import { loadTokenizer } from '../../tokenizers/load.ts';
+import type { Tokenizer } from '../../tokenizers/types.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface ModelSize {
   layers: number;
@@ -103,4 +108,55 @@ export async function evaluateMlm(c: BertConfig, store: ParamStore, batches: Rec
     await exe.release();
   }
   return { accuracy: n ? hits / n : NaN, loss: n ? lossSum / n : NaN, tokens: n };
+}
+
+/** A model directory a run starts from (continued pretraining): its size, tokenizer and MLM weights. */
+export interface InitModel {
+  size: Required<ModelSize>;
+  tokenizer: Tokenizer;
+  /** float32 weights under the pretraining graph's names (the 'mlm' application's). */
+  weights: Map<string, HostTensor>;
+}
+
+/**
+ * Reads a BERT model directory with an MLM head (what `bert4ts pretrain export` writes) as the start
+ * of a new run. Refuses what the pretraining graph cannot continue: another family (RoBERTa's
+ * positions are offset, ALBERT's weights shared) or a directory without trained MLM head weights.
+ */
+export async function readInitModel(dir: string): Promise<InitModel> {
+  const fail = (m: string) => new Error(`init model ${dir}: ${m}`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw fail(`not a model directory (config.json: ${(e as Error).message})`);
+  }
+  if (raw.model_type !== 'bert') throw fail(`model_type '${String(raw.model_type)}': continued pretraining takes a BERT model (model_type 'bert', as pretrain export writes)`);
+  const { bert4ts: _, ...hf } = raw;
+  const c = parseConfig(hf);
+  // The run rebuilds the model from its size (bertConfigJson): anything else must be what that writes.
+  const fixed = parseConfig(bertConfigJson({ layers: 1, hidden: c.hiddenSize, heads: c.numHeads, maxPosition: c.maxPosition }, c.vocabSize));
+  for (const k of ['embeddingSize', 'hiddenAct', 'typeVocabSize', 'layerNormEps', 'padTokenId'] as const) {
+    if (c[k] !== fixed[k]) throw fail(`${k} ${String(c[k])} differs from the ${String(fixed[k])} a pretraining run builds`);
+  }
+  let model: ReturnType<typeof buildModel>;
+  try {
+    model = buildModel(dir, { application: 'mlm' });
+  } catch (e) {
+    throw fail((e as Error).message);
+  }
+  if (!model.loadReport) throw fail('no weights to start from');
+  // Fresh head weights would be trained as if pretrained: a directory without a trained MLM head is refused.
+  const missing = model.loadReport.missingOptional;
+  if (missing.length) throw fail(`the checkpoint lacks ${missing.join(', ')} (a directory without a trained MLM head cannot continue MLM pretraining)`);
+  const weights = new Map<string, HostTensor>();
+  for (const n of model.weightNames()) {
+    const t = model.store.get(n)!;
+    if (t.dtype !== 'float32') throw fail(`weight '${n}' is ${t.dtype}, expected float32 after loading`);
+    weights.set(n, t);
+  }
+  return {
+    size: { layers: c.numLayers, hidden: c.hiddenSize, heads: c.numHeads, intermediate: c.intermediateSize, maxPosition: c.maxPosition },
+    tokenizer: await loadTokenizer(dir), weights,
+  };
 }

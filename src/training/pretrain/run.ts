@@ -29,7 +29,7 @@ import { Progress } from '../../util/progress.ts';
 import { writeFileAtomic } from '../../util/files.ts';
 import { isHeldOut, readDocuments, type CorpusSource } from './corpus.ts';
 import { PretrainStream, maskedBatch, nonSpecialIds, packRows, rowSeed, specialIds, tokenizeDocuments, trimVocabulary, type MaskOptions } from './data.ts';
-import { bertConfigJson, evaluateMlm, gatheredMlm, parseConfig, type ModelSize } from './model.ts';
+import { bertConfigJson, evaluateMlm, gatheredMlm, parseConfig, readInitModel, type InitModel, type ModelSize } from './model.ts';
 import { ElectraSampler, electraConfigs, electraLoss, evaluateDiscriminator, generatorLogits, parseElectra } from './electra.ts';
 
 export interface PretrainSettings {
@@ -58,6 +58,11 @@ export interface PretrainSettings {
   objective?: 'mlm' | 'electra';
   /** ELECTRA only: the generator's width over the discriminator's, in (0, 1] (electra.ts; default 0.25). */
   generatorRatio?: number;
+  /**
+   * Continue pretraining from this model directory (a BERT with an MLM head, e.g. an export): its
+   * weights start the run, its (trimmed) vocabulary is the run's, and `size` must be its size. MLM only.
+   */
+  init?: string;
 }
 
 export const DEFAULT_SETTINGS: Omit<PretrainSettings, 'sources' | 'vocab'> = {
@@ -157,6 +162,7 @@ export function checkSettings(s: PretrainSettings, where: string): void {
     if (s.objective !== 'electra') throw new PretrainError(where, `generatorRatio ${s.generatorRatio} applies to objective 'electra' only (this run is '${s.objective ?? 'mlm'}')`);
     if (!(s.generatorRatio > 0 && s.generatorRatio <= 1)) throw new PretrainError(where, `generatorRatio must be > 0 and <= 1 (the generator's width over the discriminator's), got ${s.generatorRatio}`);
   }
+  if (s.init !== undefined && s.objective === 'electra') throw new PretrainError(where, `init applies to objective 'mlm' only (an ELECTRA run starts its generator and discriminator from random weights)`);
 }
 
 /** Trains (or resumes) a run; returns the final step and the last held-out figures. */
@@ -166,6 +172,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const runJson = join(out, 'run.json'), ckpt = join(out, CHECKPOINT);
   let s: PretrainSettings;
   let tokenizer: Tokenizer | undefined;
+  let init: InitModel | undefined;
   if (ctl.resume) {
     if (!existsSync(ckpt)) throw new PretrainError(ckpt, 'no checkpoint to resume (start a run without --resume)');
     s = readRunJson(runJson);
@@ -176,6 +183,12 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     if (existsSync(ckpt)) throw new PretrainError(ckpt, 'a run already exists here: pass --resume to continue it, or choose another --out');
     s = settings;
     checkSettings(s, runJson);
+    if (s.init !== undefined) {
+      init = await readInitModel(s.init);
+      const want = { ...s.size, intermediate: s.size.intermediate ?? 4 * s.size.hidden };
+      if ((['layers', 'hidden', 'heads', 'intermediate', 'maxPosition'] as const).some((k) => want[k] !== init!.size[k])) throw new PretrainError(runJson, `size ${JSON.stringify(want)} is not the size of the init model ${s.init}: ${JSON.stringify(init.size)}`);
+      tokenizer = init.tokenizer;
+    }
     mkdirSync(out, { recursive: true });
   }
   const t0 = Date.now();
@@ -212,6 +225,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
       reader.close();
     }
   }
+  for (const [name, t] of init?.weights ?? []) store.set(name, t);
   // The schedule's length and warmup; a compute budget (ctl.trainSeconds) refits them as it runs.
   const schedule = { total: s.steps, warmup: s.warmup };
   const warmupShare = s.warmup / s.steps;
@@ -223,9 +237,14 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     seed: s.seed,
   });
   if (optState) trainer.loadOptimizerState(optState, startStep);
+  if (init) {
+    // Every weight the run trains comes from the init model, and every init weight is trained: no silent fresh tensor.
+    const fresh = trainer.trainable.filter((n) => !init!.weights.has(n)), unused = [...init.weights.keys()].filter((n) => !trainer.trainable.includes(n));
+    if (fresh.length || unused.length) throw new PretrainError(s.init!, `weights do not fit the pretraining model: not in the init model ${fresh.join(', ') || 'none'}; unused ${unused.join(', ') || 'none'}`);
+  }
   const params = trainer.trainable.reduce((n, name) => n + store.get(name)!.data.length, 0);
   const generator = electraC ? `; generator hidden ${electraC.generator.hiddenSize}, ${electraC.generator.numHeads} heads` : '';
-  log(`model: ${s.size.layers} layers, hidden ${s.size.hidden}, ${s.size.heads} heads, ${V} tokens, ${(params / 1e6).toFixed(2)}M parameters${generator}; ${s.batchSize} x ${s.maxlen} per step${startStep ? `; resumed at step ${startStep}` : ''}`);
+  log(`model: ${init ? `from ${s.init}, ` : ''}${s.size.layers} layers, hidden ${s.size.hidden}, ${s.size.heads} heads, ${V} tokens, ${(params / 1e6).toFixed(2)}M parameters${generator}; ${s.batchSize} x ${s.maxlen} per step${startStep ? `; resumed at step ${startStep}` : ''}`);
 
   const stream = new PretrainStream(data.train, specialIds(data.tokenizer), { ...data.maskOptions, maxlen: s.maxlen, batchSize: s.batchSize, seed: s.seed });
   // ELECTRA: the held-out figure is the generator's MLM accuracy (its trunk's feeds are renamed).
