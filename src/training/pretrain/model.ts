@@ -8,7 +8,12 @@
  *   x = h.reshape(B*T, H)[mlm_positions]              (N, H)
  *   logits = LN(gelu(dense(x))) @ word_embeddings^T + output_bias   (N, V)
  *   loss = crossEntropy(logits, mlm_labels)           labels -100 ignored
+ *
+ * Since the names are the 'mlm' application's, a saved BERT MLM model directory can start a run
+ * (`readInitModel`: continued pretraining).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { crossEntropy } from '../../graph/composite.ts';
 import { add, gather, input, matmul, reshape, transpose } from '../../graph/ops.ts';
 import type { Tensor } from '../../graph/tensor.ts';
@@ -21,8 +26,6 @@ import { initializers, ParamStore, Scope } from '../../nn/params.ts';
 import { compile } from '../../runtime/session.ts';
 import { loadTokenizer } from '../../tokenizers/load.ts';
 import type { Tokenizer } from '../../tokenizers/types.ts';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 export interface ModelSize {
   layers: number;
