@@ -128,10 +128,10 @@ const command: Command = {
       const given = ['vocab', 'min-count', 'layers', 'hidden', 'heads', 'intermediate', 'max-position'].filter((k) => (o as Record<string, unknown>)[k] !== undefined);
       if (given.length) throw new UsageError(`--init takes the vocabulary and size from ${o.init}; drop --${given.join(', --')}`);
       if (o.objective === 'electra') throw new UsageError('--init continues MLM pretraining; it does not apply to --objective electra');
-      const { readInitModel } = await import('../training/pretrain/model.ts');
+      const { readInitSize } = await import('../training/pretrain/model.ts');
       let size: PretrainSettings['size'];
       try {
-        ({ size } = await readInitModel(o.init));
+        size = readInitSize(o.init);
       } catch (e) {
         throw new UsageError((e as Error).message);
       }

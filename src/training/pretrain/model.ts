@@ -128,20 +128,7 @@ export interface InitModel {
  */
 export async function readInitModel(dir: string): Promise<InitModel> {
   const fail = (m: string) => new Error(`init model ${dir}: ${m}`);
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw fail(`not a model directory (config.json: ${(e as Error).message})`);
-  }
-  if (raw.model_type !== 'bert') throw fail(`model_type '${String(raw.model_type)}': continued pretraining takes a BERT model (model_type 'bert', as pretrain export writes)`);
-  const { bert4ts: _, ...hf } = raw;
-  const c = parseConfig(hf);
-  // The run rebuilds the model from its size (bertConfigJson): anything else must be what that writes.
-  const fixed = parseConfig(bertConfigJson({ layers: 1, hidden: c.hiddenSize, heads: c.numHeads, maxPosition: c.maxPosition }, c.vocabSize));
-  for (const k of ['embeddingSize', 'hiddenAct', 'typeVocabSize', 'layerNormEps', 'padTokenId'] as const) {
-    if (c[k] !== fixed[k]) throw fail(`${k} ${String(c[k])} differs from the ${String(fixed[k])} a pretraining run builds`);
-  }
+  const size = readInitSize(dir);
   let model: ReturnType<typeof buildModel>;
   try {
     model = buildModel(dir, { application: 'mlm' });
@@ -158,8 +145,25 @@ export async function readInitModel(dir: string): Promise<InitModel> {
     if (t.dtype !== 'float32') throw fail(`weight '${n}' is ${t.dtype}, expected float32 after loading`);
     weights.set(n, t);
   }
-  return {
-    size: { layers: c.numLayers, hidden: c.hiddenSize, heads: c.numHeads, intermediate: c.intermediateSize, maxPosition: c.maxPosition },
-    tokenizer: await loadTokenizer(dir), weights,
-  };
+  return { size, tokenizer: await loadTokenizer(dir), weights };
+}
+
+/** The size of a model directory a run can start from (its config only; readInitModel's first check). */
+export function readInitSize(dir: string): Required<ModelSize> {
+  const fail = (m: string) => new Error(`init model ${dir}: ${m}`);
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw fail(`not a model directory (config.json: ${(e as Error).message})`);
+  }
+  if (raw.model_type !== 'bert') throw fail(`model_type '${String(raw.model_type)}': continued pretraining takes a BERT model (model_type 'bert', as pretrain export writes)`);
+  const { bert4ts: _, ...hf } = raw;
+  const c = parseConfig(hf);
+  // The run rebuilds the model from its size (bertConfigJson): anything else must be what that writes.
+  const fixed = parseConfig(bertConfigJson({ layers: 1, hidden: c.hiddenSize, heads: c.numHeads, maxPosition: c.maxPosition }, c.vocabSize));
+  for (const k of ['embeddingSize', 'hiddenAct', 'typeVocabSize', 'layerNormEps', 'padTokenId'] as const) {
+    if (c[k] !== fixed[k]) throw fail(`${k} ${String(c[k])} differs from the ${String(fixed[k])} a pretraining run builds`);
+  }
+  return { layers: c.numLayers, hidden: c.hiddenSize, heads: c.numHeads, intermediate: c.intermediateSize, maxPosition: c.maxPosition };
 }
