@@ -14,7 +14,7 @@ import { buildModel } from '../../src/models/build.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.ts';
 import { bertConfigJson, gatheredMlm, parseConfig } from '../../src/training/pretrain/model.ts';
-import { DEFAULT_SETTINGS, pretrain, type PretrainSettings } from '../../src/training/pretrain/run.ts';
+import { betterHeldOut, DEFAULT_SETTINGS, pretrain, type PretrainSettings } from '../../src/training/pretrain/run.ts';
 import { evaluateModelDir, exportRun } from '../../src/training/pretrain/export.ts';
 
 const LINES = ['床前明月光', '疑是地上霜', '举头望明月', '低头思故乡', '春眠不觉晓', '处处闻啼鸟', '夜来风雨声', '花落知多少', '白日依山尽', '黄河入海流'];
@@ -131,4 +131,13 @@ test('a tiny MLM run improves held-out accuracy; resume is bit-for-bit; the expo
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('betterHeldOut: higher accuracy wins; a tie in accuracy goes to the lower loss', () => {
+  const best = { accuracy: 0.2314, loss: 4.97 };
+  assert.equal(betterHeldOut({ accuracy: 0.2315, loss: 5.5 }, best), true);
+  assert.equal(betterHeldOut({ accuracy: 0.2313, loss: 4.0 }, best), false);
+  assert.equal(betterHeldOut({ accuracy: 0.2314, loss: 4.96 }, best), true);
+  assert.equal(betterHeldOut({ accuracy: 0.2314, loss: 4.97 }, best), false);
+  assert.equal(betterHeldOut({ accuracy: 0, loss: 9 }, { accuracy: -1, loss: Infinity }), true); // the first evaluation
 });

@@ -112,6 +112,11 @@ export interface PreparedData {
   maskOptions: MaskOptions;
 }
 
+/** The held-out result a run keeps as best.safetensors: higher accuracy, or on a tie (the same hits) lower loss. */
+export function betterHeldOut(a: { accuracy: number; loss: number }, best: { accuracy: number; loss: number }): boolean {
+  return a.accuracy > best.accuracy || (a.accuracy === best.accuracy && a.loss < best.loss);
+}
+
 /** Reads the sources, splits off the held-out slice, trims (or loads) the vocabulary and tokenizes. */
 export async function prepareData(s: PretrainSettings, tokenizer?: Tokenizer): Promise<PreparedData> {
   const train: string[] = [], held: string[] = [];
@@ -251,6 +256,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const heldOut = heldOutBatches(data, s);
   const evalBatches = heldOut.map((b) => (electra ? { ...b, ...Object.fromEntries(['input_ids', 'attention_mask', 'token_type_ids'].map((k) => [`generator/${k}`, b[k]!])) } : b));
   let best = Number(meta.bestAccuracy ?? -1);
+  let bestLoss = Number(meta.bestLoss ?? Infinity);
   let trainSeconds = Number(meta.trainSeconds ?? 0);
   let tokensSeen = Number(meta.tokensSeen ?? 0);
   let lastEval: Record<string, number> = JSON.parse(meta.heldOut ?? '{}');
@@ -258,7 +264,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const weights = () => trainer.trainable.map((n) => [n, store.get(n)!] as [string, HostTensor]);
   const metadata = (step: number): Record<string, string> => {
     const pos = stream.position(step);
-    return { format: 'bert4ts-pretrain', step: String(step), epoch: String(pos.epoch), row: String(pos.row), seed: String(s.seed), trainSeconds: trainSeconds.toFixed(1), tokensSeen: String(tokensSeen), bestAccuracy: String(best), heldOut: JSON.stringify(lastEval), ...(perStep ? { secondsPerStep: perStep.toFixed(4) } : {}), config: JSON.stringify(configJson) };
+    return { format: 'bert4ts-pretrain', step: String(step), epoch: String(pos.epoch), row: String(pos.row), seed: String(s.seed), trainSeconds: trainSeconds.toFixed(1), tokensSeen: String(tokensSeen), bestAccuracy: String(best), bestLoss: String(bestLoss), heldOut: JSON.stringify(lastEval), ...(perStep ? { secondsPerStep: perStep.toFixed(4) } : {}), config: JSON.stringify(configJson) };
   };
   const checkpoint = (step: number) => writeSafetensors(ckpt, [...weights(), ...trainer.optimizerState()], metadata(step));
   const evaluate = async (step: number) => {
@@ -269,12 +275,14 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     const rtd: Record<string, number> = d ? { rtdLoss: d.loss, rtdAccuracy: d.accuracy, rtdAuc: d.auc, replaced: d.replaced } : {};
     lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, step, ...rtd };
     logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens, ...(d ? { heldout_rtd_loss: d.loss, heldout_rtd_acc: d.accuracy, heldout_rtd_auc: d.auc, heldout_replaced: d.replaced } : {}) });
-    if (f.accuracy > best) {
+    const isBest = betterHeldOut(f, { accuracy: best, loss: bestLoss });
+    if (isBest) {
       best = f.accuracy;
+      bestLoss = f.loss;
       writeSafetensors(join(out, BEST), weights(), { ...metadata(step), accuracy: String(f.accuracy) });
     }
     const rtdText = d ? `; replaced-token detection AUC ${d.auc.toFixed(3)}, accuracy ${(100 * d.accuracy).toFixed(2)}% (${(100 * d.replaced).toFixed(1)}% replaced), loss ${d.loss.toFixed(4)}` : '';
-    progress.log(`step ${step}: held-out ${electraC ? 'generator ' : ''}MLM accuracy ${(100 * f.accuracy).toFixed(2)}%, loss ${f.loss.toFixed(4)}${f.accuracy >= best ? ' (best)' : ''}${rtdText}`);
+    progress.log(`step ${step}: held-out ${electraC ? 'generator ' : ''}MLM accuracy ${(100 * f.accuracy).toFixed(2)}%, loss ${f.loss.toFixed(4)}${isBest ? ' (best)' : ''}${rtdText}`);
   };
 
   let stopped = '';
