@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search,alphabeta] [--checks on,off] [--opponents random,fairy1,fairy2] [--openings N] [--search-nodes N] [--search-ms T] [--search-depth D] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--temperature T] [--plain] [--random-seed N]`:
+ * `npm run bench -- xiangqi-player [--model file] [--value file] [--games N] [--modes policy,value,search,alphabeta] [--checks on,off] [--opponents random,fairy1,fairy2,bert4ts:alphabeta[:plain]] [--openings N] [--search-nodes N] [--search-ms T] [--search-depth D] [--accuracy-games N] [--agreement-games N] [--corpus file] [--history N] [--guidance G] [--temperature T] [--plain] [--random-seed N]`:
  * the player's strength. Top-1 move prediction on held-out (test split) games, every legal move
  * scored, result not given; agreement with the synthetic records' search on fresh games
  * (searchAgreement); then one row per opponent, mode and rule-check setting: W/D/L, score, Elo with
@@ -51,7 +51,7 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'policy,value,search' },
     /** Rule checks in play: on, off, or both. */
     checks: { type: 'string', default: 'on,off' },
-    /** random, greedy, search (the 2-ply material search), fairyN (Fairy-Stockfish at depth N). */
+    /** random, greedy, search (the 2-ply material search), fairyN (Fairy-Stockfish at depth N), bert4ts:MODE[:plain] (this player in another mode, over its UCI engine). */
     opponents: { type: 'string', default: 'random,fairy1,fairy2' },
     /** How many of the 16 OPENINGS games start from (each from both sides); 0: all from the start. */
     openings: { type: 'string', default: '16' },
@@ -172,11 +172,18 @@ for (const name of values.opponents.split(',').map((o) => o.trim())) {
   if (name === 'random') opponents.push({ name, make: async () => randomMover(randomSeed) });
   else if (name === 'greedy') opponents.push({ name, make: async () => greedyMover(12) });
   else if (name === 'search') opponents.push({ name, make: async () => searchMover(13) });
-  else if (depth !== undefined) {
+  else if (name.startsWith('bert4ts:')) {
+    // Mode against mode: our own UCI engine (bert4ts xiangqi uci) as the opponent, same model and value
+    // files, at its mode's default budget (a bare `go`), rule checks on unless `:plain`.
+    const [, mode, plain, ...extra] = name.split(':');
+    if (!isPlayMode(mode ?? '') || (plain !== undefined && plain !== 'plain') || extra.length) throw new Error(`--opponents: "${name}" is not bert4ts:MODE or bert4ts:MODE:plain (MODE one of ${PLAY_MODES.join(', ')})`);
+    const args = [fileURLToPath(new URL('../bin/bert4ts.js', import.meta.url)), 'xiangqi', 'uci', '--mode', mode!, ...(values.model ? ['--model', values.model] : []), ...(values.value ? ['--value', values.value] : []), ...(plain ? ['--plain'] : [])];
+    opponents.push({ name, make: () => uciMover(`bert4ts ${mode}${plain ? ' (no rule checks)' : ''}`, process.execPath, args, { go: '' }) });
+  } else if (depth !== undefined) {
     if (!existsSync(FAIRY)) { console.log(`vs ${name}: skipped, Fairy-Stockfish is not installed (npm --prefix bench/fairy ci)`); continue; }
     // Node's fetch makes the wasm loader fetch a file path; without it, it reads the file.
     opponents.push({ name, make: () => uciMover(`fairy-stockfish depth ${depth}`, process.execPath, ['--no-experimental-fetch', FAIRY], { go: `depth ${depth}`, options: { UCI_Variant: 'xiangqi' } }) });
-  } else throw new Error(`--opponents: unknown opponent "${name}" (random, greedy, search, fairyN)`);
+  } else throw new Error(`--opponents: unknown opponent "${name}" (random, greedy, search, fairyN, bert4ts:MODE[:plain])`);
 }
 /** One game of a row, as --out records it. */
 interface GameLine { row: string; game: number; modelIsRed: boolean; result: 'win' | 'draw' | 'loss'; ending: string; plies: number; material: [number, number]; ms: number[]; /** Nodes searched per move (absent in files written before 2026-12-06 17:10). */ nodes?: number[]; load: number; time: string }

@@ -28,7 +28,7 @@ function perGameRandom(seed: number): { random: Random; newGame(game?: number): 
 
 /**
  * A UCI engine in a child process (Fairy-Stockfish's xiangqi squares, ranks 1-10): each move sends
- * the game from the start and `go <go>` (e.g. `depth 1`), and plays its bestmove. `options` are
+ * the game from the start and `go <go>` (e.g. `depth 1`; an empty `go`: the engine's default budget), and plays its bestmove. `options` are
  * sent as setoption commands after `uci`. close() ends the process.
  */
 export async function uciMover(name: string, command: string, args: string[], o: { go: string; options?: Record<string, string>; timeoutMs?: number }): Promise<Mover & { close(): Promise<void> }> {
@@ -70,7 +70,7 @@ export async function uciMover(name: string, command: string, args: string[], o:
     },
     async move(pos) {
       send(`position startpos moves ${pos.history().map(moveToUci).join(' ')}`.trimEnd());
-      send(`go ${o.go}`);
+      send(o.go ? `go ${o.go}` : 'go');
       const best = (await until(/^bestmove /)).split(/\s+/)[1]!;
       return parseUci(pos, best);
     },
