@@ -60,7 +60,7 @@ const warmupSteps = Number(value('--warmup', '50'));
 if (!Number.isInteger(warmupSteps) || warmupSteps < 1) throw new Error(`--warmup must be a positive integer, got ${value('--warmup', '')}`);
 
 /** `seconds`: since this process started the method; `resumedAt`: the step its training resumed at (0 or absent: from the start). */
-interface Result { length: number; method: string; steps: number; seed?: number; warmup?: number; accuracy: number; loss: number; tokens: number; baseline128: number; seconds: number; resumedAt?: number; model: string }
+interface Result { length: number; method: string; steps: number; seed?: number; warmup?: number; accuracy: number; loss: number; tokens: number; baseline128: number; /** At the [MASK]ed positions alone (results written since 2026-12-06 23:30). */ maskedAccuracy?: number; maskedBaseline128?: number; seconds: number; resumedAt?: number; model: string }
 // N = 0 is untrained, so the warm-up does not tell its figures apart.
 const key = (L: number, method: string, steps: number, s: number, warmup: number) => `${L}/${method}/${steps}/${s}/${steps ? warmup : 0}`;
 const keyOf = (r: Result) => key(r.length, r.method, r.steps, r.seed ?? 1, r.warmup ?? 0);
@@ -195,17 +195,18 @@ for (const L of lengths) {
   if (!todo.length) continue;
   const t0 = Date.now();
   const evalSet = heldOutAt(L);
-  const baseline = (await evaluateMlm(baseConfig, baseStore, evalSet.short)).accuracy;
+  const base = await evaluateMlm(baseConfig, baseStore, evalSet.short, undefined, sp.mask);
+  const baseline = base.accuracy;
   console.error(`L=${L}: ${evalSet.long.reduce((k, b) => k + b.input_ids!.shape[0]!, 0)} rows; truncated to ${n}: accuracy ${(100 * baseline).toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   for (const method of todo) {
     const { config, store, options } = extended(method, L);
     const started = Date.now();
     let first = 0;
     const measure = async (steps: number) => {
-      const f = await evaluateMlm(config, store, evalSet.long, (scope) => gatheredMlm(scope, config, options).logits);
-      const r: Result = { length: L, method, steps, seed, warmup: warmupSteps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, seconds: (Date.now() - started) / 1000, ...(first ? { resumedAt: first } : {}), model: modelStamp };
+      const f = await evaluateMlm(config, store, evalSet.long, (scope) => gatheredMlm(scope, config, options).logits, sp.mask);
+      const r: Result = { length: L, method, steps, seed, warmup: warmupSteps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, maskedAccuracy: f.maskedAccuracy, maskedBaseline128: base.maskedAccuracy, seconds: (Date.now() - started) / 1000, ...(first ? { resumedAt: first } : {}), model: modelStamp };
       appendFileSync(resultsPath, JSON.stringify(r) + '\n');
-      console.log(`L=${String(L).padStart(5)}  ${method.padEnd(8)} N=${String(steps).padStart(4)}  accuracy ${(100 * f.accuracy).toFixed(2)}%  (truncated ${(100 * baseline).toFixed(2)}%)  loss ${f.loss.toFixed(3)}  ${f.tokens} predictions  ${r.seconds.toFixed(0)} s`);
+      console.log(`L=${String(L).padStart(5)}  ${method.padEnd(8)} N=${String(steps).padStart(4)}  accuracy ${(100 * f.accuracy).toFixed(2)}%  (truncated ${(100 * baseline).toFixed(2)}%; at [MASK] ${(100 * f.maskedAccuracy!).toFixed(2)}%, truncated ${(100 * base.maskedAccuracy!).toFixed(2)}%)  loss ${f.loss.toFixed(3)}  ${f.tokens} predictions  ${r.seconds.toFixed(0)} s`);
     };
     if (checkpoints.includes(0) && !done.has(key(L, method, 0, seed, warmupSteps))) await measure(0);
     const total = Math.max(...checkpoints);

@@ -72,3 +72,13 @@ for (const [file, extra, metric] of [
     assert.ok(r.stdout.slice(reloaded).includes(figures!), `reloaded scores differ:\n${r.stdout}`);
   });
 }
+
+test('examples/long-context-mlm.ts reads 2,048 tokens with the 128-position chinese-small, and says the truncated reading is better untrained', { skip: existsSync('../shared/data/corpora/csl/dev.tsv') ? false : '../shared/data/corpora/csl/dev.tsv is absent (../shared not present)' }, () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'examples/long-context-mlm.ts', '--rows', '4'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^models\/chinese-small: 4 rows of 2048 tokens from .*dev\.tsv, \d+ masked characters$/m);
+  const long = Number(/read 2048 at a time, hierarchical positions \(alpha 0\.4\): MLM accuracy ([\d.]+)%/.exec(r.stdout)![1]);
+  const short = Number(/read 128 at a time \(the truncation baseline\): +MLM accuracy ([\d.]+)%/.exec(r.stdout)![1]);
+  // Without further training the extended model fills in a [MASK] far worse than at its own length.
+  assert.ok(short > 2 * long && long > 0, `long ${long}%, truncated ${short}%`);
+});

@@ -13,7 +13,8 @@ import { compile } from '../../src/runtime/session.ts';
 import { buildModel } from '../../src/models/build.ts';
 import { loadTokenizer } from '../../src/tokenizers/load.ts';
 import { SafetensorsReader } from '../../src/checkpoint/safetensors.ts';
-import { bertConfigJson, gatheredMlm, parseConfig } from '../../src/training/pretrain/model.ts';
+import { bertConfigJson, evaluateMlm, gatheredMlm, parseConfig } from '../../src/training/pretrain/model.ts';
+import { maskedBatch, packRows } from '../../src/training/pretrain/data.ts';
 import { betterHeldOut, DEFAULT_SETTINGS, pretrain, type PretrainSettings } from '../../src/training/pretrain/run.ts';
 import { evaluateModelDir, exportRun } from '../../src/training/pretrain/export.ts';
 
@@ -140,4 +141,27 @@ test('betterHeldOut: higher accuracy wins; a tie in accuracy goes to the lower l
   assert.equal(betterHeldOut({ accuracy: 0.2314, loss: 4.96 }, best), true);
   assert.equal(betterHeldOut({ accuracy: 0.2314, loss: 4.97 }, best), false);
   assert.equal(betterHeldOut({ accuracy: 0, loss: 9 }, { accuracy: -1, loss: Infinity }), true); // the first evaluation
+});
+
+test('evaluateMlm: the accuracy at [MASK] alone equals the accuracy over a batch labelled only where the input is [MASK]', async () => {
+  const config = parseConfig(bertConfigJson({ layers: 1, hidden: 32, heads: 2, maxPosition: 32 }, 40, 0));
+  const store = new ParamStore(3);
+  const docs = { ids: Int32Array.from({ length: 200 }, (_, i) => 5 + ((i * 7) % 35)), wordStart: new Uint8Array(200).fill(1), offsets: Int32Array.from([0, 90, 200]) };
+  const packed = packRows(docs, [0, 1], 32, { cls: 2, sep: 3, pad: 0, mask: 4 });
+  const batch = maskedBatch(packed, [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6], { rate: 0.3, maxPredictions: 10, maskId: 4, randomIds: Int32Array.from({ length: 35 }, (_, i) => 5 + i) });
+  // A huge output bias makes token 12 every prediction, so each figure is a count of labels.
+  await evaluateMlm(config, store, [batch]); // declares the weights
+  const bias = store.get('mlm/output_bias')!;
+  (bias.data as Float32Array)[12] = 1e4;
+  const all = await evaluateMlm(config, store, [batch], undefined, 4);
+  assert.equal(all.accuracy, (await evaluateMlm(config, store, [batch])).accuracy, 'the mask id changes no other figure');
+  const ids = batch.input_ids!.data as BigInt64Array, positions = batch.mlm_positions!.data as BigInt64Array;
+  const onlyMasked = BigInt64Array.from(batch.mlm_labels!.data as BigInt64Array, (y, i) => (y !== -100n && ids[Number(positions[i])] === 4n ? y : -100n));
+  const expected = await evaluateMlm(config, store, [{ ...batch, mlm_labels: { ...batch.mlm_labels!, data: onlyMasked } }]);
+  assert.ok(expected.tokens > 0 && expected.tokens < all.tokens, `${expected.tokens} of ${all.tokens} chosen positions are [MASK]`);
+  assert.equal(all.maskedTokens, expected.tokens);
+  assert.equal(all.maskedAccuracy, expected.accuracy);
+  const twelves = [...onlyMasked].filter((y) => y === 12n).length;
+  assert.ok(twelves > 0, 'some [MASK]ed label is 12');
+  assert.equal(all.maskedAccuracy, twelves / expected.tokens);
 });

@@ -13,7 +13,7 @@ import { loadTokenizer } from '../../tokenizers/load.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { tempPathFor, writeFileAtomic } from '../../util/files.ts';
 import type { CorpusSource } from './corpus.ts';
-import { evaluateMlm, parseConfig } from './model.ts';
+import { evaluateMlm, parseConfig, type MlmFigures } from './model.ts';
 import { PretrainError, heldOutBatches, prepareData, type PretrainSettings } from './run.ts';
 
 /** The settings and figures of the run a model came from, kept beside the model. */
@@ -103,7 +103,7 @@ export async function exportRun(run: string, out: string, o: { which: 'best' | '
  * Held-out MLM accuracy of a model directory written by exportRun: the run's sources (or `sources`),
  * hash split, maxlen and fixed masking, with the model's own tokenizer.
  */
-export async function evaluateModelDir(dir: string, sources?: CorpusSource[]): Promise<{ accuracy: number; loss: number; tokens: number; rows: number }> {
+export async function evaluateModelDir(dir: string, sources?: CorpusSource[]): Promise<MlmFigures & { rows: number }> {
   const info = readJson<{ settings: PretrainSettings }>(join(dir, PRETRAINING_FILE));
   if (info.settings.objective === 'electra') throw new PretrainError(dir, 'an ELECTRA discriminator has no MLM head to measure; the run log holds its generator\'s held-out accuracy');
   const settings = { ...info.settings, ...(sources ? { sources } : {}) };
@@ -116,6 +116,6 @@ export async function evaluateModelDir(dir: string, sources?: CorpusSource[]): P
   for (const n of model.weightNames()) store.set(n, model.store.get(n)!);
   const { bert4ts: _, ...raw } = readJson<Record<string, unknown>>(join(dir, 'config.json'));
   const config = parseConfig(raw);
-  const f = await evaluateMlm(config, store, batches);
+  const f = await evaluateMlm(config, store, batches, undefined, data.maskOptions.maskId);
   return { ...f, rows: batches.reduce((n, b) => n + b.input_ids!.shape[0]!, 0) };
 }

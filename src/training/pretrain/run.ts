@@ -269,12 +269,12 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const checkpoint = (step: number) => writeSafetensors(ckpt, [...weights(), ...trainer.optimizerState()], metadata(step));
   const evaluate = async (step: number) => {
     if (!evalBatches.length) return;
-    const f = await evaluateMlm(config, store, evalBatches, electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined);
+    const f = await evaluateMlm(config, store, evalBatches, electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined, data.maskOptions.maskId);
     // ELECTRA: the discriminator's replaced-token detection on the same rows (its AUC near 0.5 flags a collapse).
     const d = electraC ? await evaluateDiscriminator(electraC, store, sampler!, heldOut, s.seed) : null;
     const rtd: Record<string, number> = d ? { rtdLoss: d.loss, rtdAccuracy: d.accuracy, rtdAuc: d.auc, replaced: d.replaced } : {};
     lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, step, ...rtd };
-    logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens, ...(d ? { heldout_rtd_loss: d.loss, heldout_rtd_acc: d.accuracy, heldout_rtd_auc: d.auc, heldout_replaced: d.replaced } : {}) });
+    logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens, heldout_mask_acc: f.maskedAccuracy, ...(d ? { heldout_rtd_loss: d.loss, heldout_rtd_acc: d.accuracy, heldout_rtd_auc: d.auc, heldout_replaced: d.replaced } : {}) });
     const isBest = betterHeldOut(f, { accuracy: best, loss: bestLoss });
     if (isBest) {
       best = f.accuracy;
@@ -282,7 +282,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
       writeSafetensors(join(out, BEST), weights(), { ...metadata(step), accuracy: String(f.accuracy) });
     }
     const rtdText = d ? `; replaced-token detection AUC ${d.auc.toFixed(3)}, accuracy ${(100 * d.accuracy).toFixed(2)}% (${(100 * d.replaced).toFixed(1)}% replaced), loss ${d.loss.toFixed(4)}` : '';
-    progress.log(`step ${step}: held-out ${electraC ? 'generator ' : ''}MLM accuracy ${(100 * f.accuracy).toFixed(2)}%, loss ${f.loss.toFixed(4)}${isBest ? ' (best)' : ''}${rtdText}`);
+    progress.log(`step ${step}: held-out ${electraC ? 'generator ' : ''}MLM accuracy ${(100 * f.accuracy).toFixed(2)}% (at [MASK] ${(100 * f.maskedAccuracy!).toFixed(2)}%), loss ${f.loss.toFixed(4)}${isBest ? ' (best)' : ''}${rtdText}`);
   };
 
   let stopped = '';
