@@ -174,11 +174,15 @@ for (const name of values.opponents.split(',').map((o) => o.trim())) {
   else if (name === 'search') opponents.push({ name, make: async () => searchMover(13) });
   else if (name.startsWith('bert4ts:')) {
     // Mode against mode: our own UCI engine (bert4ts xiangqi uci) as the opponent, same model and value
-    // files, at its mode's default budget (a bare `go`), rule checks on unless `:plain`.
+    // files, at its mode's default budget (a bare `go`) or the budget flags', rule checks on unless `:plain`.
+    // --history and --guidance are not passed on (the engine plays its defaults).
     const [, mode, plain, ...extra] = name.split(':');
     if (!isPlayMode(mode ?? '') || (plain !== undefined && plain !== 'plain') || extra.length) throw new Error(`--opponents: "${name}" is not bert4ts:MODE or bert4ts:MODE:plain (MODE one of ${PLAY_MODES.join(', ')})`);
     const args = [fileURLToPath(new URL('../bin/bert4ts.js', import.meta.url)), 'xiangqi', 'uci', '--mode', mode!, ...(values.model ? ['--model', values.model] : []), ...(values.value ? ['--value', values.value] : []), ...(plain ? ['--plain'] : [])];
-    opponents.push({ name, make: () => uciMover(`bert4ts ${mode}${plain ? ' (no rule checks)' : ''}`, process.execPath, args, { go: '' }) });
+    if (!player.availableModes.includes(mode as PlayMode)) throw new Error(`--opponents: ${name} needs what the ${mode} mode plays with (a value head; see --value)`);
+    // The budget flags bind both sides; without them each side plays its mode's default budget.
+    const go = explicitBudget ? [explicitBudget.nodes && `nodes ${explicitBudget.nodes}`, explicitBudget.timeMs && `movetime ${explicitBudget.timeMs}`, explicitBudget.depth && `depth ${explicitBudget.depth}`].filter(Boolean).join(' ') : '';
+    opponents.push({ name, make: () => uciMover(`bert4ts ${mode}${plain ? ' (no rule checks)' : ''}`, process.execPath, args, { go }) });
   } else if (depth !== undefined) {
     if (!existsSync(FAIRY)) { console.log(`vs ${name}: skipped, Fairy-Stockfish is not installed (npm --prefix bench/fairy ci)`); continue; }
     // Node's fetch makes the wasm loader fetch a file path; without it, it reads the file.

@@ -84,6 +84,7 @@ test('a tiny MLM run improves held-out accuracy; resume is bit-for-bit; the expo
     const evals = log.filter((l) => 'heldout_acc' in l);
     assert.deepEqual(evals.map((e) => e.step), [0, 40, 80]);
     assert.ok(evals[2].heldout_acc > evals[0].heldout_acc + 0.2, `held-out accuracy ${evals.map((e) => e.heldout_acc.toFixed(3)).join(' -> ')}`);
+    for (const e of evals) assert.ok(Number.isFinite(e.heldout_mask_acc) && e.heldout_mask_acc >= 0 && e.heldout_mask_acc <= 1, `the log has the accuracy at [MASK]: ${e.heldout_mask_acc}`);
     assert.ok(log.some((l) => l.step === 80 && l.tokens_per_s > 0 && l.loss > 0), 'training rows in the log');
 
     // Same run, stopped at 35 and resumed: identical weights and optimizer state at 80.
@@ -154,12 +155,15 @@ test('evaluateMlm: the accuracy at [MASK] alone equals the accuracy over a batch
   const bias = store.get('mlm/output_bias')!;
   (bias.data as Float32Array)[12] = 1e4;
   const all = await evaluateMlm(config, store, [batch], undefined, 4);
-  assert.equal(all.accuracy, (await evaluateMlm(config, store, [batch])).accuracy, 'the mask id changes no other figure');
+  const plain = await evaluateMlm(config, store, [batch]);
+  assert.equal(all.accuracy, plain.accuracy, 'the mask id changes no other figure');
+  assert.equal(plain.maskedAccuracy, undefined, 'no mask id, no figure at [MASK]');
   const ids = batch.input_ids!.data as BigInt64Array, positions = batch.mlm_positions!.data as BigInt64Array;
   const onlyMasked = BigInt64Array.from(batch.mlm_labels!.data as BigInt64Array, (y, i) => (y !== -100n && ids[Number(positions[i])] === 4n ? y : -100n));
   const expected = await evaluateMlm(config, store, [{ ...batch, mlm_labels: { ...batch.mlm_labels!, data: onlyMasked } }]);
   assert.ok(expected.tokens > 0 && expected.tokens < all.tokens, `${expected.tokens} of ${all.tokens} chosen positions are [MASK]`);
   assert.equal(all.maskedTokens, expected.tokens);
+  assert.equal(all.maskedTokens, [...ids].filter((id) => id === 4n).length, 'every [MASK] in the input is a chosen position (random replacements exclude it)');
   assert.equal(all.maskedAccuracy, expected.accuracy);
   const twelves = [...onlyMasked].filter((y) => y === 12n).length;
   assert.ok(twelves > 0, 'some [MASK]ed label is 12');

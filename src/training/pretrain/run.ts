@@ -256,7 +256,8 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const heldOut = heldOutBatches(data, s);
   const evalBatches = heldOut.map((b) => (electra ? { ...b, ...Object.fromEntries(['input_ids', 'attention_mask', 'token_type_ids'].map((k) => [`generator/${k}`, b[k]!])) } : b));
   let best = Number(meta.bestAccuracy ?? -1);
-  let bestLoss = Number(meta.bestLoss ?? Infinity);
+  // A checkpoint from before bestLoss was kept: a tie does not replace its best (the earlier rule).
+  let bestLoss = Number(meta.bestLoss ?? -Infinity);
   let trainSeconds = Number(meta.trainSeconds ?? 0);
   let tokensSeen = Number(meta.tokensSeen ?? 0);
   let lastEval: Record<string, number> = JSON.parse(meta.heldOut ?? '{}');
@@ -273,7 +274,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
     // ELECTRA: the discriminator's replaced-token detection on the same rows (its AUC near 0.5 flags a collapse).
     const d = electraC ? await evaluateDiscriminator(electraC, store, sampler!, heldOut, s.seed) : null;
     const rtd: Record<string, number> = d ? { rtdLoss: d.loss, rtdAccuracy: d.accuracy, rtdAuc: d.auc, replaced: d.replaced } : {};
-    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, step, ...rtd };
+    lastEval = { accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, maskedAccuracy: f.maskedAccuracy!, step, ...rtd };
     logLine({ step, heldout_acc: f.accuracy, heldout_loss: f.loss, heldout_tokens: f.tokens, heldout_mask_acc: f.maskedAccuracy, ...(d ? { heldout_rtd_loss: d.loss, heldout_rtd_acc: d.accuracy, heldout_rtd_auc: d.auc, heldout_replaced: d.replaced } : {}) });
     const isBest = betterHeldOut(f, { accuracy: best, loss: bestLoss });
     if (isBest) {
