@@ -11,7 +11,7 @@ import type { CorpusSource } from '../../src/training/pretrain/corpus.ts';
 const data = resolve('../shared/data');
 const noData = existsSync(data) ? false : `${data} is absent (../shared not present)`;
 
-for (const dir of ['models/chinese-small', 'models/chinese-small-v2']) {
+for (const dir of ['models/chinese-small', 'models/chinese-small-v2', 'models/chinese-small-v3']) {
   test(`${dir} reloads and scores the held-out MLM accuracy its pretraining.json records`, { skip: noData }, async () => {
     const info = JSON.parse(readFileSync(resolve(dir, 'pretraining.json'), 'utf8')) as { heldOutAccuracy: number; settings: { sources: CorpusSource[] } };
     const sources = info.settings.sources.map((s) => {
