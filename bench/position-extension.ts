@@ -195,7 +195,7 @@ for (const L of lengths) {
   if (!todo.length) continue;
   const t0 = Date.now();
   const evalSet = heldOutAt(L);
-  const base = await evaluateMlm(baseConfig, baseStore, evalSet.short, undefined, sp.mask);
+  const base = await evaluateMlm(baseConfig, baseStore, evalSet.short, { maskId: sp.mask });
   const baseline = base.accuracy;
   console.error(`L=${L}: ${evalSet.long.reduce((k, b) => k + b.input_ids!.shape[0]!, 0)} rows; truncated to ${n}: accuracy ${(100 * baseline).toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   for (const method of todo) {
@@ -203,7 +203,7 @@ for (const L of lengths) {
     const started = Date.now();
     let first = 0;
     const measure = async (steps: number) => {
-      const f = await evaluateMlm(config, store, evalSet.long, (scope) => gatheredMlm(scope, config, options).logits, sp.mask);
+      const f = await evaluateMlm(config, store, evalSet.long, { logits: (scope) => gatheredMlm(scope, config, options).logits, maskId: sp.mask });
       const r: Result = { length: L, method, steps, seed, warmup: warmupSteps, accuracy: f.accuracy, loss: f.loss, tokens: f.tokens, baseline128: baseline, maskedAccuracy: f.maskedAccuracy, maskedBaseline128: base.maskedAccuracy, seconds: (Date.now() - started) / 1000, ...(first ? { resumedAt: first } : {}), model: modelStamp };
       appendFileSync(resultsPath, JSON.stringify(r) + '\n');
       console.log(`L=${String(L).padStart(5)}  ${method.padEnd(8)} N=${String(steps).padStart(4)}  accuracy ${(100 * f.accuracy).toFixed(2)}%  (truncated ${(100 * baseline).toFixed(2)}%; at [MASK] ${(100 * f.maskedAccuracy!).toFixed(2)}%, truncated ${(100 * base.maskedAccuracy!).toFixed(2)}%)  loss ${f.loss.toFixed(3)}  ${f.tokens} predictions  ${r.seconds.toFixed(0)} s`);

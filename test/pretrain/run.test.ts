@@ -154,7 +154,7 @@ test('evaluateMlm: the accuracy at [MASK] alone equals the accuracy over a batch
   await evaluateMlm(config, store, [batch]); // declares the weights
   const bias = store.get('mlm/output_bias')!;
   (bias.data as Float32Array)[12] = 1e4;
-  const all = await evaluateMlm(config, store, [batch], undefined, 4);
+  const all = await evaluateMlm(config, store, [batch], { maskId: 4 });
   const plain = await evaluateMlm(config, store, [batch]);
   assert.equal(all.accuracy, plain.accuracy, 'the mask id changes no other figure');
   assert.equal(plain.maskedAccuracy, undefined, 'no mask id, no figure at [MASK]');

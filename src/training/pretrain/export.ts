@@ -116,6 +116,6 @@ export async function evaluateModelDir(dir: string, sources?: CorpusSource[]): P
   for (const n of model.weightNames()) store.set(n, model.store.get(n)!);
   const { bert4ts: _, ...raw } = readJson<Record<string, unknown>>(join(dir, 'config.json'));
   const config = parseConfig(raw);
-  const f = await evaluateMlm(config, store, batches, undefined, data.maskOptions.maskId);
+  const f = await evaluateMlm(config, store, batches, { maskId: data.maskOptions.maskId });
   return { ...f, rows: batches.reduce((n, b) => n + b.input_ids!.shape[0]!, 0) };
 }

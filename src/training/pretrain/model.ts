@@ -87,12 +87,14 @@ export interface MlmFigures {
 }
 
 /**
- * MLM accuracy and loss over fixed masked batches (inference: dropout off). With `maskId`, also the
- * accuracy at the [MASK]ed positions alone: the unchanged 10% are mostly predicted right, so they lift
- * `accuracy` well above what filling in a [MASK] achieves.
+ * MLM accuracy and loss over fixed masked batches (inference: dropout off). `o.logits` builds the
+ * gathered logits (default: gatheredMlm's). With `o.maskId`, also the accuracy at the [MASK]ed
+ * positions alone: the unchanged 10% are mostly predicted right, so they lift `accuracy` well above
+ * what filling in a [MASK] achieves.
  */
-export async function evaluateMlm(c: BertConfig, store: ParamStore, batches: Record<string, HostTensor>[], build: (scope: Scope) => Tensor = (scope) => gatheredMlm(scope, c).logits, maskId?: number): Promise<MlmFigures> {
-  const logits = build(new Scope(store));
+export async function evaluateMlm(c: BertConfig, store: ParamStore, batches: Record<string, HostTensor>[], o: { logits?: (scope: Scope) => Tensor; maskId?: number } = {}): Promise<MlmFigures> {
+  const { maskId } = o;
+  const logits = (o.logits ?? ((scope: Scope) => gatheredMlm(scope, c).logits))(new Scope(store));
   const exe = await compile({ logits }, { params: 'initializers', paramValue: (n) => store.get(n), name: 'mlm_eval' });
   let hits = 0, n = 0, lossSum = 0, maskedHits = 0, masked = 0;
   const V = c.vocabSize;

@@ -270,7 +270,7 @@ export async function pretrain(settings: PretrainSettings | null, ctl: RunContro
   const checkpoint = (step: number) => writeSafetensors(ckpt, [...weights(), ...trainer.optimizerState()], metadata(step));
   const evaluate = async (step: number) => {
     if (!evalBatches.length) return;
-    const f = await evaluateMlm(config, store, evalBatches, electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined, data.maskOptions.maskId);
+    const f = await evaluateMlm(config, store, evalBatches, { logits: electraC ? (scope) => generatorLogits(scope, electraC.generator) : undefined, maskId: data.maskOptions.maskId });
     // ELECTRA: the discriminator's replaced-token detection on the same rows (its AUC near 0.5 flags a collapse).
     const d = electraC ? await evaluateDiscriminator(electraC, store, sampler!, heldOut, s.seed) : null;
     const rtd: Record<string, number> = d ? { rtdLoss: d.loss, rtdAccuracy: d.accuracy, rtdAuc: d.auc, replaced: d.replaced } : {};
