@@ -139,13 +139,16 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
   selfplay: {
-    summary: 'write self-play records for the board value: the alphabeta search over a value network plays both sides',
-    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--value value.safetensors] [--depth 2] [--random-plies 8] [--max-plies 300] [--seed N] [--quiet]',
+    summary: 'write self-play records: the alphabeta search over a value network plays both sides (for the value), or the random mover (for the policy)',
+    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--value value.safetensors] [--depth 2] [--random-plies 8|0] [--max-plies 300] [--seed N] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         games: { type: 'string' }, out: { type: 'string', short: 'o' }, value: { type: 'string' }, depth: { type: 'string' },
-        'random-plies': { type: 'string' }, 'max-plies': { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' },
+        'random-plies': { type: 'string' }, 'max-plies': { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, opponent: { type: 'string' },
       }, this.usage);
+      const { writeSelfPlayRecords, SELF_PLAY_OPPONENTS } = await import('../xiangqi/player/selfplay.ts');
+      const opponent = SELF_PLAY_OPPONENTS.find((o) => o === values.opponent);
+      if (values.opponent !== undefined && !opponent) throw new UsageError(`--opponent must be one of ${SELF_PLAY_OPPONENTS.join(', ')}, got "${values.opponent}"`);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
       if (!values.games) throw new UsageError(`--games N is required\nusage: ${this.usage}`);
@@ -159,9 +162,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const valueFile = values.value ?? valueHeadPathFor(SHIPPED_MODEL);
       const value = loadValueHead(valueFile);
       if (value.metadata.input !== 'board') throw new UsageError(`--value ${valueFile}: a head on the language model; self-play needs a board value network (\`bert4ts xiangqi value --input board\`)`);
-      const { writeSelfPlayRecords } = await import('../xiangqi/player/selfplay.ts');
       const t = await writeSelfPlayRecords(values.out, value, {
-        games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), depth, randomPlies,
+        games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), depth, randomPlies, opponent,
         maxPlies: values['max-plies'] === undefined ? undefined : positiveInt('--max-plies', values['max-plies']), quiet: values.quiet,
       });
       process.stdout.write(`wrote ${t.games} games to ${values.out}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${(t.plies / t.games).toFixed(0)} plies a game\n`);

@@ -62,3 +62,19 @@ test('self-play records: readable as a corpus and as board value samples; a fail
   await assert.rejects(writeSelfPlayRecords(fresh, randomHead(), { games: 1, seed: 1, quiet: true }), /board value network/);
   assert.equal(existsSync(fresh), false, 'no partial file');
 });
+
+test('self-play against the random mover: only the search\'s moves are targets, it plays both colours, and with the shipped value it mates', async () => {
+  const { loadValueHead } = await import('../../src/xiangqi/player/value.ts');
+  const value = loadValueHead(join(import.meta.dirname, '../../models/xiangqi/value.safetensors'));
+  const games = await Promise.all([0, 1, 2, 3].map((i) => selfPlayGame(value, 3, i, { depth: 2, opponent: 'random' })));
+  for (const [i, g] of games.entries()) {
+    const plies = g.iccs.split(' ').length;
+    const searchIsRed = i % 2 === 0;
+    assert.equal(g.learn, Array.from({ length: plies }, (_, p) => ((p % 2 === 0) === searchIsRed ? '1' : '0')).join(''), `${g.id}: the search's plies, and only those, are targets`);
+    assert.equal(g.id, `sr-3-${i}`);
+    assert.equal(g.ending, 'checkmate', `${g.id} ended by ${g.ending}`);
+    assert.equal(g.result, searchIsRed ? '1-0' : '0-1', `${g.id}: the search wins`);
+  }
+  assert.deepEqual(await selfPlayGame(value, 3, 1, { depth: 2, opponent: 'random' }), games[1], 'replayable');
+  await assert.rejects(selfPlayGame(value, 3, 0, { opponent: 'nobody' as never }), /self-play opponent must be one of self, random, got "nobody"/);
+});

@@ -8,6 +8,11 @@
  * shallow search (default 2 plies and the capture search, well under a second a game), so thousands
  * of games take minutes. Variety comes from `randomPlies` uniformly random opening moves and from the
  * root moves' seeded shuffle, which decides ties between equal moves.
+ *
+ * With `opponent: 'random'` the search plays the uniformly random mover instead (red in the
+ * even-numbered games), and only the search's moves are targets: records of converting a won position
+ * into mate, for the policy (`xiangqi train --mix`), which on its own wins material from the random
+ * mover and then repeats moves instead of mating (expert iteration: imitate the search).
  */
 import { Position, moveToIccs, type GameResult } from '../board.ts';
 import { alphaBeta } from './alphabeta.ts';
@@ -25,7 +30,12 @@ export interface SelfPlayOptions {
   randomPlies?: number;
   /** Over this many plies a game is cut and scored a draw (default 300). */
   maxPlies?: number;
+  /** Who plays the search: itself (default), or the uniformly random mover. */
+  opponent?: SelfPlayOpponent;
 }
+
+export type SelfPlayOpponent = 'self' | 'random';
+export const SELF_PLAY_OPPONENTS: readonly SelfPlayOpponent[] = ['self', 'random'];
 
 export interface SelfPlayRecord {
   id: string;
@@ -33,31 +43,39 @@ export interface SelfPlayRecord {
   result: GameResult;
   /** How the game ended (checkmate, stalemate, repetition, ..., or 'ply limit'). */
   ending: string;
-  /** Training targets for a policy (`xiangqi train --mix`): the search's moves, not the random opening ones. */
+  /** Training targets for a policy (`xiangqi train --mix`): the search's moves, not the random ones. */
   learn: string;
 }
 
 /** Game `index` of a self-play run with `seed`: the same game for the same value, seed and options. */
 export async function selfPlayGame(value: ValueHead, seed: number, index: number, o: SelfPlayOptions = {}): Promise<SelfPlayRecord> {
   if (value.metadata.input !== 'board') throw new Error('self-play needs a board value network (`bert4ts xiangqi value --input board`), not a head on the language model');
-  const depth = o.depth ?? 2, randomPlies = o.randomPlies ?? 8, maxPlies = o.maxPlies ?? 300;
+  const opponent = o.opponent ?? 'self';
+  if (!SELF_PLAY_OPPONENTS.includes(opponent)) throw new Error(`self-play opponent must be one of ${SELF_PLAY_OPPONENTS.join(', ')}, got "${opponent}"`);
+  // Against the random mover its moves give the variety; random opening plies would only spoil the search's side.
+  const depth = o.depth ?? 2, randomPlies = o.randomPlies ?? (opponent === 'self' ? 8 : 0), maxPlies = o.maxPlies ?? 300;
   if (!(Number.isInteger(depth) && depth >= 1 && depth <= 8)) throw new Error(`self-play depth must be an integer from 1 to 8, got ${o.depth}`);
   if (!(Number.isInteger(randomPlies) && randomPlies >= 0)) throw new Error(`self-play random plies must be a whole number, got ${o.randomPlies}`);
   if (!(Number.isInteger(maxPlies) && maxPlies >= 1)) throw new Error(`self-play ply limit must be a positive integer, got ${o.maxPlies}`);
   const r = new Random(seed * 100_003 + index);
   const score = (pos: Position) => expectedScore(boardValueProbs(value, pos), pos.side);
   const pos = Position.start();
+  const searchIsRed = index % 2 === 0;
+  /** Whether the random mover chooses at `ply` (played from the start position, so red moves at even plies). */
+  const opponentMoves = (ply: number) => opponent === 'random' && (ply % 2 === 0) !== searchIsRed;
+  const searches = (ply: number) => ply >= randomPlies && !opponentMoves(ply);
   const record = (result: GameResult, ending: string): SelfPlayRecord => ({
-    id: `sp-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
-    learn: Array.from({ length: pos.ply }, (_, p) => (p < randomPlies ? '0' : '1')).join(''),
+    id: opponent === 'self' ? `sp-${seed}-${index}` : `sr-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
+    learn: Array.from({ length: pos.ply }, (_, p) => (searches(p) ? '1' : '0')).join(''),
   });
   for (;;) {
     const outcome = pos.outcome();
     if (outcome) return record(outcome.result, outcome.reason);
     if (pos.ply >= maxPlies) return record('1/2-1/2', 'ply limit');
-    const moves = playableMoves(pos);
+    // The random mover draws from every legal move, as the bench's does; the search (and the opening plies) from the playable ones.
+    const moves = opponentMoves(pos.ply) ? pos.legalMoves() : playableMoves(pos);
     for (let i = moves.length - 1; i > 0; i--) { const j = r.int(i + 1); [moves[i], moves[j]] = [moves[j]!, moves[i]!]; }
-    pos.make(pos.ply < randomPlies ? moves[0]! : (await alphaBeta(pos, moves, { depth }, score)).move);
+    pos.make(searches(pos.ply) ? (await alphaBeta(pos, moves, { depth }, score)).move : moves[0]!);
   }
 }
 
