@@ -139,16 +139,21 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
   selfplay: {
-    summary: 'write self-play records: the alphabeta search over a value network plays both sides (for the value), or the random mover (for the policy)',
-    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--value value.safetensors] [--depth 2] [--random-plies 8|0] [--max-plies 300] [--seed N] [--quiet]',
+    summary: 'write self-play records: the alphabeta search over a value network plays both sides (for the value), or the random mover (for the policy; with --learner, the policy plays and the search labels its moves)',
+    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--learner model.safetensors [--expert-share 0.5]] [--value value.safetensors] [--depth 2] [--random-plies 8|0] [--max-plies 300] [--seed N] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         games: { type: 'string' }, out: { type: 'string', short: 'o' }, value: { type: 'string' }, depth: { type: 'string' },
         'random-plies': { type: 'string' }, 'max-plies': { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, opponent: { type: 'string' },
+        learner: { type: 'string' }, 'expert-share': { type: 'string' },
       }, this.usage);
       const { writeSelfPlayRecords, SELF_PLAY_OPPONENTS } = await import('../xiangqi/player/selfplay.ts');
       const opponent = SELF_PLAY_OPPONENTS.find((o) => o === values.opponent);
       if (values.opponent !== undefined && !opponent) throw new UsageError(`--opponent must be one of ${SELF_PLAY_OPPONENTS.join(', ')}, got "${values.opponent}"`);
+      if (values.learner !== undefined && opponent !== 'random') throw new UsageError('--learner plays the random mover: add --opponent random');
+      if (values['expert-share'] !== undefined && values.learner === undefined) throw new UsageError('--expert-share needs --learner');
+      const expertShare = values['expert-share'] === undefined ? undefined : Number(values['expert-share']);
+      if (expertShare !== undefined && !(expertShare >= 0 && expertShare <= 1)) throw new UsageError(`--expert-share must be a number from 0 to 1, got "${values['expert-share']}"`);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
       if (!values.games) throw new UsageError(`--games N is required\nusage: ${this.usage}`);
@@ -162,11 +167,17 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const valueFile = values.value ?? valueHeadPathFor(SHIPPED_MODEL);
       const value = loadValueHead(valueFile);
       if (value.metadata.input !== 'board') throw new UsageError(`--value ${valueFile}: a head on the language model; self-play needs a board value network (\`bert4ts xiangqi value --input board\`)`);
+      let learner;
+      if (values.learner !== undefined) {
+        const { Player } = await import('../xiangqi/player/player.ts');
+        learner = await Player.load(values.learner);
+        learner.ruleChecks = false;
+      }
       const t = await writeSelfPlayRecords(values.out, value, {
-        games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), depth, randomPlies, opponent,
+        games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), depth, randomPlies, opponent, learner, expertShare,
         maxPlies: values['max-plies'] === undefined ? undefined : positiveInt('--max-plies', values['max-plies']), quiet: values.quiet,
       });
-      process.stdout.write(`wrote ${t.games} games to ${values.out}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${(t.plies / t.games).toFixed(0)} plies a game\n`);
+      process.stdout.write(`wrote ${t.games} games to ${values.out}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${(t.plies / t.games).toFixed(0)} plies a game${learner ? `; ${t.corrections} correction records` : ''}\n`);
       return 0;
     },
   },

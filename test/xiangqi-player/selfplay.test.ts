@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { Position } from '../../src/xiangqi/board.ts';
 import { moveFromIccs } from '../../src/xiangqi/player/vocab.ts';
 import { readCorpus } from '../../src/xiangqi/player/dataset.ts';
-import { selfPlayGame, writeSelfPlayRecords } from '../../src/xiangqi/player/selfplay.ts';
+import { learnerGames, selfPlayGame, writeSelfPlayRecords } from '../../src/xiangqi/player/selfplay.ts';
+import { Player } from '../../src/xiangqi/player/player.ts';
 import { BOARD_INPUTS, boardSamples } from '../../src/xiangqi/player/boardValue.ts';
 import { Random } from '../../src/util/random.ts';
-import { randomHead } from './fixtures.ts';
+import { randomHead, tinyModel } from './fixtures.ts';
 import type { ValueHead } from '../../src/xiangqi/player/value.ts';
 
 /** A seeded random board value network (tanh 8). */
@@ -77,4 +78,42 @@ test('self-play against the random mover: only the search\'s moves are targets, 
   }
   assert.deepEqual(await selfPlayGame(value, 3, 1, { depth: 2, opponent: 'random' }), games[1], 'replayable');
   await assert.rejects(selfPlayGame(value, 3, 0, { opponent: 'nobody' as never }), /self-play opponent must be one of self, random, got "nobody"/);
+});
+
+test('learner games (DAgger): the search labels the policy\'s decisions; disagreements become correction records', async () => {
+  const { loadValueHead } = await import('../../src/xiangqi/player/value.ts');
+  const value = loadValueHead(join(import.meta.dirname, '../../models/xiangqi/value.safetensors'));
+  const learner = await Player.create(tinyModel(4));
+  await assert.rejects(learnerGames(value, learner, 1, 0), /plain policy: mode policy, rule checks off/);
+  learner.ruleChecks = false;
+  await assert.rejects(learnerGames(value, learner, 1, 0, { expertShare: 2 }), /expert share must be from 0 to 1, got 2/);
+  for (const expertShare of [0, 1]) {
+    for (const index of [0, 1]) {
+      const [game, ...corrections] = await learnerGames(value, learner, 7, index, { depth: 1, maxPlies: 40, expertShare });
+      const played = game!.iccs.split(' ');
+      const learnerPlies = played.map((_, p) => (p % 2 === 0) === (index % 2 === 0));
+      const wins = index % 2 === 0 ? '1-0' : '0-1';
+      assert.equal(game!.result, wins, 'a learner record carries the result the search plays for');
+      assert.ok([...game!.learn].every((l, p) => l === '0' || learnerPlies[p]), 'only the learner\'s plies are targets');
+      if (expertShare === 1) {
+        assert.equal(corrections.length, 0, 'the search\'s move is always played');
+        assert.equal(game!.learn, learnerPlies.map((l) => (l ? '1' : '0')).join(''));
+      } else {
+        // Each of the learner's plies is either a target (it agreed with the search) or has a correction.
+        assert.equal(game!.learn.split('').filter((l) => l === '1').length + corrections.length, learnerPlies.filter(Boolean).length);
+        assert.ok(corrections.length > 0, 'random weights disagree with the search somewhere');
+      }
+      for (const c of corrections) {
+        const moves = c.iccs.split(' ');
+        const ply = moves.length - 1;
+        assert.ok(learnerPlies[ply], `${c.id}: a correction is at one of the learner's plies`);
+        assert.deepEqual(moves.slice(0, ply), played.slice(0, ply), `${c.id}: the game so far`);
+        assert.notEqual(moves[ply], played[ply], `${c.id}: the search's move, which the learner did not play`);
+        assert.equal(c.learn, '0'.repeat(ply) + '1');
+        assert.deepEqual([c.result, c.ending, c.id], [wins, 'correction', `sl-7-${index}-${ply}`]);
+        const pos = Position.start();
+        for (const m of moves) { assert.ok(pos.isLegal(moveFromIccs(m)), `${c.id}: ${m} legal`); pos.make(moveFromIccs(m)); }
+      }
+    }
+  }
 });

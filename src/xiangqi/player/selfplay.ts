@@ -16,8 +16,9 @@
  */
 import { Position, moveToIccs, type GameResult } from '../board.ts';
 import { alphaBeta } from './alphabeta.ts';
+import { moveFromIccs } from './vocab.ts';
 import { boardValueProbs } from './boardValue.ts';
-import { playableMoves } from './player.ts';
+import { playableMoves, type Player } from './player.ts';
 import { expectedScore, type ValueHead } from './value.ts';
 import { Progress } from '../../util/progress.ts';
 import { Random } from '../../util/random.ts';
@@ -49,6 +50,29 @@ export interface SelfPlayRecord {
 
 /** Game `index` of a self-play run with `seed`: the same game for the same value, seed and options. */
 export async function selfPlayGame(value: ValueHead, seed: number, index: number, o: SelfPlayOptions = {}): Promise<SelfPlayRecord> {
+  return (await playSelfPlayGame(value, seed, index, o))[0]!;
+}
+
+/**
+ * Expert iteration in the learner's own games (DAgger, Ross et al. 2011): the policy `learner` (its
+ * plain choice, no rule checks) plays the random mover in the search's place, and the search (over
+ * `value`, to `depth`) labels every one of the learner's decisions. Where the two agree, the move is
+ * a target in the game's record; where they differ, the search's move is played with probability
+ * `expertShare` (default ½, a target too) and otherwise the learner's (not a target), and a
+ * correction record teaches the search's move after the game so far. So the targets are the
+ * search's moves in the positions the learner reaches, which imitation of the search's own games
+ * never shows it (the learner's mistakes). Every record's `result` is the learner's side winning,
+ * the result the search plays for (the policy is asked for "the side to move wins" at play time);
+ * `ending` says how the game really ended ('correction' for a correction record).
+ */
+export async function learnerGames(value: ValueHead, learner: Player, seed: number, index: number, o: SelfPlayOptions & { expertShare?: number } = {}): Promise<SelfPlayRecord[]> {
+  if (learner.mode !== 'policy' || learner.ruleChecks) throw new Error('the learner plays its plain policy: mode policy, rule checks off');
+  const expertShare = o.expertShare ?? 0.5;
+  if (!(expertShare >= 0 && expertShare <= 1)) throw new Error(`expert share must be from 0 to 1, got ${o.expertShare}`);
+  return playSelfPlayGame(value, seed, index, { ...o, opponent: 'random' }, { learner, expertShare });
+}
+
+async function playSelfPlayGame(value: ValueHead, seed: number, index: number, o: SelfPlayOptions, imitation?: { learner: Player; expertShare: number }): Promise<SelfPlayRecord[]> {
   if (value.metadata.input !== 'board') throw new Error('self-play needs a board value network (`bert4ts xiangqi value --input board`), not a head on the language model');
   const opponent = o.opponent ?? 'self';
   if (!SELF_PLAY_OPPONENTS.includes(opponent)) throw new Error(`self-play opponent must be one of ${SELF_PLAY_OPPONENTS.join(', ')}, got "${opponent}"`);
@@ -63,34 +87,65 @@ export async function selfPlayGame(value: ValueHead, seed: number, index: number
   const searchIsRed = index % 2 === 0;
   /** Whether the random mover chooses at `ply` (played from the start position, so red moves at even plies). */
   const opponentMoves = (ply: number) => opponent === 'random' && (ply % 2 === 0) !== searchIsRed;
-  const searches = (ply: number) => ply >= randomPlies && !opponentMoves(ply);
+  /** Plies that are targets: the search's (or, with a learner, the ones where the search's move was played). */
+  const learn: boolean[] = [];
+  const prefix = imitation ? (opponent === 'self' ? 'sp' : 'sl') : opponent === 'self' ? 'sp' : 'sr';
+  const learnerWins: GameResult = searchIsRed ? '1-0' : '0-1';
+  const corrections: SelfPlayRecord[] = [];
   const record = (result: GameResult, ending: string): SelfPlayRecord => ({
-    id: opponent === 'self' ? `sp-${seed}-${index}` : `sr-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
-    learn: Array.from({ length: pos.ply }, (_, p) => (searches(p) ? '1' : '0')).join(''),
+    id: `${prefix}-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result: imitation ? learnerWins : result, ending,
+    learn: learn.map((l) => (l ? '1' : '0')).join(''),
   });
   for (;;) {
     const outcome = pos.outcome();
-    if (outcome) return record(outcome.result, outcome.reason);
-    if (pos.ply >= maxPlies) return record('1/2-1/2', 'ply limit');
+    if (outcome) return [record(outcome.result, outcome.reason), ...corrections];
+    if (pos.ply >= maxPlies) return [record('1/2-1/2', 'ply limit'), ...corrections];
     // The random mover draws from every legal move, as the bench's does; the search (and the opening plies) from the playable ones.
     const moves = opponentMoves(pos.ply) ? pos.legalMoves() : playableMoves(pos);
     for (let i = moves.length - 1; i > 0; i--) { const j = r.int(i + 1); [moves[i], moves[j]] = [moves[j]!, moves[i]!]; }
-    pos.make(searches(pos.ply) ? (await alphaBeta(pos, moves, { depth }, score)).move : moves[0]!);
+    if (pos.ply < randomPlies || opponentMoves(pos.ply)) {
+      learn.push(false);
+      pos.make(moves[0]!);
+      continue;
+    }
+    const expert = (await alphaBeta(pos, moves, { depth }, score)).move;
+    if (!imitation) {
+      learn.push(true);
+      pos.make(expert);
+      continue;
+    }
+    const choice = (await imitation.learner.choose(pos)).move;
+    const expertPlays = choice === expert || r.next() < imitation.expertShare;
+    if (!expertPlays) {
+      const iccs = [...pos.history(), expert].map(moveToIccs).join(' ');
+      corrections.push({ id: `${prefix}-${seed}-${index}-${pos.ply}`, iccs, result: learnerWins, ending: 'correction', learn: '0'.repeat(pos.ply) + '1' });
+    }
+    learn.push(expertPlays);
+    pos.make(expertPlays ? expert : choice);
   }
 }
 
-/** Write `games` self-play records to `path` (JSONL, replaced only when all are written). */
-export async function writeSelfPlayRecords(path: string, value: ValueHead, o: SelfPlayOptions & { games: number; seed: number; quiet?: boolean }): Promise<{ games: number; redWins: number; blackWins: number; draws: number; plies: number }> {
-  const tally = { games: o.games, redWins: 0, blackWins: 0, draws: 0, plies: 0 };
+/**
+ * Write `games` self-play records to `path` (JSONL, replaced only when all are written); with a
+ * `learner`, each game's correction records follow it (learnerGames). The tally counts games, not
+ * correction records.
+ */
+export async function writeSelfPlayRecords(path: string, value: ValueHead, o: SelfPlayOptions & { games: number; seed: number; learner?: Player; expertShare?: number; quiet?: boolean }): Promise<{ games: number; redWins: number; blackWins: number; draws: number; plies: number; corrections: number }> {
+  const tally = { games: o.games, redWins: 0, blackWins: 0, draws: 0, plies: 0, corrections: 0 };
   const out = new AtomicFile(path);
   try {
     const progress = new Progress({ label: 'self-play games', total: o.games, unit: 'game', silent: o.quiet });
     for (let i = 0; i < o.games; i++) {
-      const g = await selfPlayGame(value, o.seed, i, o);
-      if (g.result === '1-0') tally.redWins++; else if (g.result === '0-1') tally.blackWins++; else tally.draws++;
-      tally.plies += g.iccs ? g.iccs.split(' ').length : 0;
-      out.write(Buffer.from(JSON.stringify(g) + '\n'));
-      progress.tick(1, { decisive: (tally.redWins + tally.blackWins) / (i + 1), plies: tally.plies / (i + 1) });
+      const [g, ...corrections] = o.learner ? await learnerGames(value, o.learner, o.seed, i, o) : [await selfPlayGame(value, o.seed, i, o)];
+      const pos = Position.start();
+      for (const m of g!.iccs ? g!.iccs.split(' ') : []) pos.make(moveFromIccs(m));
+      // A learner's record carries the result it played for; the tally counts the board's.
+      const result = pos.outcome()?.result ?? '1/2-1/2';
+      if (result === '1-0') tally.redWins++; else if (result === '0-1') tally.blackWins++; else tally.draws++;
+      tally.plies += pos.ply;
+      tally.corrections += corrections.length;
+      for (const r of [g!, ...corrections]) out.write(Buffer.from(JSON.stringify(r) + '\n'));
+      progress.tick(1, { decisive: (tally.redWins + tally.blackWins) / (i + 1), plies: tally.plies / (i + 1), ...(o.learner ? { corrections: tally.corrections } : {}) });
     }
     progress.finish();
     out.commit();
