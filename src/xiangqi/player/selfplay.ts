@@ -12,7 +12,10 @@
  * With `opponent: 'random'` the search plays the uniformly random mover instead (red in the
  * even-numbered games), and only the search's moves are targets: records of converting a won position
  * into mate, for the policy (`xiangqi train --mix`), which on its own wins material from the random
- * mover and then repeats moves instead of mating (expert iteration: imitate the search).
+ * mover and then repeats moves instead of mating (expert iteration: imitate the search). Measured
+ * (docs/XIANGQI.md): neither these records nor the learner's (`learnerGames`) lifted the plain
+ * policy, because once the search is a rook up the value is ≈ 1 for every move and its quiet moves
+ * are its tie-break, not a plan.
  */
 import { Position, moveToIccs, type GameResult } from '../board.ts';
 import { alphaBeta } from './alphabeta.ts';
@@ -42,7 +45,7 @@ export interface SelfPlayRecord {
   id: string;
   iccs: string;
   result: GameResult;
-  /** How the game ended (checkmate, stalemate, repetition, ..., or 'ply limit'). */
+  /** How the game ended (checkmate, stalemate, repetition, ..., or 'ply limit'; 'correction' for a learner's correction record). */
   ending: string;
   /** Training targets for a policy (`xiangqi train --mix`): the search's moves, not the random ones. */
   learn: string;
@@ -89,7 +92,7 @@ async function playSelfPlayGame(value: ValueHead, seed: number, index: number, o
   const opponentMoves = (ply: number) => opponent === 'random' && (ply % 2 === 0) !== searchIsRed;
   /** Plies that are targets: the search's (or, with a learner, the ones where the search's move was played). */
   const learn: boolean[] = [];
-  const prefix = imitation ? (opponent === 'self' ? 'sp' : 'sl') : opponent === 'self' ? 'sp' : 'sr';
+  const prefix = imitation ? 'sl' : opponent === 'self' ? 'sp' : 'sr';
   const learnerWins: GameResult = searchIsRed ? '1-0' : '0-1';
   const corrections: SelfPlayRecord[] = [];
   const record = (result: GameResult, ending: string): SelfPlayRecord => ({
