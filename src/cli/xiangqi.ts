@@ -3,6 +3,7 @@
  * on demand like the top-level commands; add new ones (train, play, uci) there.
  */
 import type { ParseArgsConfig } from 'node:util';
+import { existsSync } from 'node:fs';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 import { parseCommandArgs, UsageError, type Command } from './main.ts';
@@ -140,7 +141,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   selfplay: {
     summary: 'write self-play records: the alphabeta search over a value network plays both sides (for the value), or the random mover (for the policy; with --learner, the policy plays and the search labels its moves)',
-    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--learner model.safetensors [--expert-share 0.5]] [--value value.safetensors] [--depth 2] [--random-plies 8|0] [--max-plies 300] [--seed N] [--quiet]',
+    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--learner model.safetensors [--expert-share 0.5]] [--value value.safetensors] [--depth 2] [--random-plies N (8; 0 against the random mover)] [--max-plies 300] [--seed N] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         games: { type: 'string' }, out: { type: 'string', short: 'o' }, value: { type: 'string' }, depth: { type: 'string' },
@@ -153,7 +154,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (values.learner !== undefined && opponent !== 'random') throw new UsageError('--learner plays the random mover: add --opponent random');
       if (values['expert-share'] !== undefined && values.learner === undefined) throw new UsageError('--expert-share needs --learner');
       const expertShare = values['expert-share'] === undefined ? undefined : Number(values['expert-share']);
-      if (expertShare !== undefined && !(expertShare >= 0 && expertShare <= 1)) throw new UsageError(`--expert-share must be a number from 0 to 1, got "${values['expert-share']}"`);
+      if (expertShare !== undefined && !(/^(\d+\.?\d*|\.\d+)$/.test(values['expert-share']!) && expertShare >= 0 && expertShare <= 1)) throw new UsageError(`--expert-share must be a number from 0 to 1, got "${values['expert-share']}"`);
+      if (values.learner !== undefined && !existsSync(values.learner)) throw new UsageError(`--learner ${values.learner}: no such model file`);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
       if (!values.games) throw new UsageError(`--games N is required\nusage: ${this.usage}`);
@@ -162,6 +164,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (depth !== undefined && depth > 8) throw new UsageError(`--depth must be at most 8 (each ply multiplies the work), got ${depth}`);
       const randomPlies = values['random-plies'] === undefined ? undefined : Number(values['random-plies']);
       if (randomPlies !== undefined && (!Number.isInteger(randomPlies) || randomPlies < 0)) throw new UsageError(`--random-plies must be a whole number, got "${values['random-plies']}"`);
+      const games = positiveInt('--games', values.games), seed = values.seed === undefined ? 1 : positiveInt('--seed', values.seed);
+      const maxPlies = values['max-plies'] === undefined ? undefined : positiveInt('--max-plies', values['max-plies']);
       const { loadValueHead, valueHeadPathFor } = await import('../xiangqi/player/value.ts');
       const { SHIPPED_MODEL } = await import('../xiangqi/player/model.ts');
       const valueFile = values.value ?? valueHeadPathFor(SHIPPED_MODEL);
@@ -173,10 +177,12 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         learner = await Player.load(values.learner);
         learner.ruleChecks = false;
       }
-      const t = await writeSelfPlayRecords(values.out, value, {
-        games: positiveInt('--games', values.games), seed: values.seed === undefined ? 1 : positiveInt('--seed', values.seed), depth, randomPlies, opponent, learner, expertShare,
-        maxPlies: values['max-plies'] === undefined ? undefined : positiveInt('--max-plies', values['max-plies']), quiet: values.quiet,
-      });
+      let t;
+      try {
+        t = await writeSelfPlayRecords(values.out, value, { games, seed, depth, randomPlies, opponent, learner, expertShare, maxPlies, quiet: values.quiet });
+      } finally {
+        await learner?.release();
+      }
       process.stdout.write(`wrote ${t.games} games to ${values.out}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${(t.plies / t.games).toFixed(0)} plies a game${learner ? `; ${t.corrections} correction records` : ''}\n`);
       return 0;
     },

@@ -16,6 +16,9 @@ import { Random } from '../../src/util/random.ts';
 import { randomHead, tinyModel } from './fixtures.ts';
 import type { ValueHead } from '../../src/xiangqi/player/value.ts';
 
+/** sha256 of `selfplay --games 2 --seed 11 --depth 1 --max-plies 60` with the shipped value, written by the code of 6768860 (before the random opponent and the learner). */
+const PINNED_SELF_PLAY = 'dc3833511ea1642e431fec2b0eea5dc3eea07e64f9b04d82d5d062cdf4a8e771';
+
 /** A seeded random board value network (tanh 8). */
 function boardHead(seed: number): ValueHead {
   const r = new Random(seed), n = BOARD_INPUTS, H = 8;
@@ -87,13 +90,16 @@ test('learner games (DAgger): the search labels the policy\'s decisions; disagre
   await assert.rejects(learnerGames(value, learner, 1, 0), /plain policy: mode policy, rule checks off/);
   learner.ruleChecks = false;
   await assert.rejects(learnerGames(value, learner, 1, 0, { expertShare: 2 }), /expert share must be from 0 to 1, got 2/);
+  await assert.rejects(learnerGames(value, learner, 1, 0, { opponent: 'self' }), /a learner plays the random mover, not opponent "self"/);
   for (const expertShare of [0, 1]) {
     for (const index of [0, 1]) {
       const [game, ...corrections] = await learnerGames(value, learner, 7, index, { depth: 1, maxPlies: 40, expertShare });
       const played = game!.iccs.split(' ');
       const learnerPlies = played.map((_, p) => (p % 2 === 0) === (index % 2 === 0));
-      const wins = index % 2 === 0 ? '1-0' : '0-1';
-      assert.equal(game!.result, wins, 'a learner record carries the result the search plays for');
+      const board = Position.start();
+      for (const m of played) board.make(moveFromIccs(m));
+      const outcome = board.outcome();
+      assert.deepEqual([game!.result, game!.ending], outcome ? [outcome.result, outcome.reason] : ['1/2-1/2', 'ply limit'], 'the game\'s record keeps the board\'s result and ending');
       assert.ok([...game!.learn].every((l, p) => l === '0' || learnerPlies[p]), 'only the learner\'s plies are targets');
       if (expertShare === 1) {
         assert.equal(corrections.length, 0, 'the search\'s move is always played');
@@ -110,10 +116,34 @@ test('learner games (DAgger): the search labels the policy\'s decisions; disagre
         assert.deepEqual(moves.slice(0, ply), played.slice(0, ply), `${c.id}: the game so far`);
         assert.notEqual(moves[ply], played[ply], `${c.id}: the search's move, which the learner did not play`);
         assert.equal(c.learn, '0'.repeat(ply) + '1');
-        assert.deepEqual([c.result, c.ending, c.id], [wins, 'correction', `sl-7-${index}-${ply}`]);
+        assert.deepEqual([c.result, c.ending, c.id], ['*', 'correction', `sl-7-${index}-${ply}`], 'an unfinished game: no result');
         const pos = Position.start();
         for (const m of moves) { assert.ok(pos.isLegal(moveFromIccs(m)), `${c.id}: ${m} legal`); pos.make(moveFromIccs(m)); }
       }
     }
   }
+});
+
+test('self-play records: the writer puts each learner game\'s corrections after it and counts them; self mode is pinned', async () => {
+  const { loadValueHead } = await import('../../src/xiangqi/player/value.ts');
+  const { createHash } = await import('node:crypto');
+  const value = loadValueHead(join(import.meta.dirname, '../../models/xiangqi/value.safetensors'));
+  const learner = await Player.create(tinyModel(4));
+  learner.ruleChecks = false;
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-selfplay-'));
+  const out = join(dir, 'learner.jsonl');
+  const t = await writeSelfPlayRecords(out, value, { games: 2, seed: 7, depth: 1, maxPlies: 40, expertShare: 0, learner, quiet: true });
+  const records = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; result: string; ending: string });
+  const games = records.filter((r) => r.ending !== 'correction');
+  assert.deepEqual(games.map((g) => g.id), ['sl-7-0', 'sl-7-1']);
+  assert.equal(t.corrections, records.length - 2);
+  assert.equal(t.redWins + t.blackWins + t.draws, 2);
+  records.forEach((r, i) => { if (r.ending === 'correction') assert.ok(r.id.startsWith(records.slice(0, i).filter((g) => g.ending !== 'correction').at(-1)!.id + '-'), `${r.id} follows its game`); });
+  // The board value's samples skip the corrections (no result): only the two games' positions.
+  const all = Object.values(readCorpus(out).games).flat();
+  assert.equal(boardSamples(all).y.length, all.filter((g) => g.result !== '*').reduce((n, g) => n + g.moves.length, 0));
+  // Self mode's records, pinned: the same bytes as before the random opponent and the learner were added.
+  const self = join(dir, 'self.jsonl');
+  await writeSelfPlayRecords(self, value, { games: 2, seed: 11, depth: 1, maxPlies: 60, quiet: true });
+  assert.equal(createHash('sha256').update(readFileSync(self)).digest('hex'), PINNED_SELF_PLAY);
 });

@@ -19,7 +19,6 @@
  */
 import { Position, moveToIccs, type GameResult } from '../board.ts';
 import { alphaBeta } from './alphabeta.ts';
-import { moveFromIccs } from './vocab.ts';
 import { boardValueProbs } from './boardValue.ts';
 import { playableMoves, type Player } from './player.ts';
 import { expectedScore, type ValueHead } from './value.ts';
@@ -44,7 +43,8 @@ export const SELF_PLAY_OPPONENTS: readonly SelfPlayOpponent[] = ['self', 'random
 export interface SelfPlayRecord {
   id: string;
   iccs: string;
-  result: GameResult;
+  /** The board's result; '*' for a learner's correction record (an unfinished game, which the board value skips). */
+  result: GameResult | '*';
   /** How the game ended (checkmate, stalemate, repetition, ..., or 'ply limit'; 'correction' for a learner's correction record). */
   ending: string;
   /** Training targets for a policy (`xiangqi train --mix`): the search's moves, not the random ones. */
@@ -64,12 +64,13 @@ export async function selfPlayGame(value: ValueHead, seed: number, index: number
  * `expertShare` (default ½, a target too) and otherwise the learner's (not a target), and a
  * correction record teaches the search's move after the game so far. So the targets are the
  * search's moves in the positions the learner reaches, which imitation of the search's own games
- * never shows it (the learner's mistakes). Every record's `result` is the learner's side winning,
- * the result the search plays for (the policy is asked for "the side to move wins" at play time);
- * `ending` says how the game really ended ('correction' for a correction record).
+ * never shows it (the learner's mistakes). A game's record keeps the board's result; a correction
+ * record, an unfinished game, has '*' (so the policy learns it with the result hidden, and the board
+ * value, which needs results, skips it), and `ending` 'correction'.
  */
 export async function learnerGames(value: ValueHead, learner: Player, seed: number, index: number, o: SelfPlayOptions & { expertShare?: number } = {}): Promise<SelfPlayRecord[]> {
   if (learner.mode !== 'policy' || learner.ruleChecks) throw new Error('the learner plays its plain policy: mode policy, rule checks off');
+  if ((o.opponent ?? 'random') !== 'random') throw new Error(`a learner plays the random mover, not opponent "${o.opponent}"`);
   const expertShare = o.expertShare ?? 0.5;
   if (!(expertShare >= 0 && expertShare <= 1)) throw new Error(`expert share must be from 0 to 1, got ${o.expertShare}`);
   return playSelfPlayGame(value, seed, index, { ...o, opponent: 'random' }, { learner, expertShare });
@@ -93,10 +94,9 @@ async function playSelfPlayGame(value: ValueHead, seed: number, index: number, o
   /** Plies that are targets: the search's (or, with a learner, the ones where the search's move was played). */
   const learn: boolean[] = [];
   const prefix = imitation ? 'sl' : opponent === 'self' ? 'sp' : 'sr';
-  const learnerWins: GameResult = searchIsRed ? '1-0' : '0-1';
   const corrections: SelfPlayRecord[] = [];
   const record = (result: GameResult, ending: string): SelfPlayRecord => ({
-    id: `${prefix}-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result: imitation ? learnerWins : result, ending,
+    id: `${prefix}-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
     learn: learn.map((l) => (l ? '1' : '0')).join(''),
   });
   for (;;) {
@@ -121,7 +121,7 @@ async function playSelfPlayGame(value: ValueHead, seed: number, index: number, o
     const expertPlays = choice === expert || r.next() < imitation.expertShare;
     if (!expertPlays) {
       const iccs = [...pos.history(), expert].map(moveToIccs).join(' ');
-      corrections.push({ id: `${prefix}-${seed}-${index}-${pos.ply}`, iccs, result: learnerWins, ending: 'correction', learn: '0'.repeat(pos.ply) + '1' });
+      corrections.push({ id: `${prefix}-${seed}-${index}-${pos.ply}`, iccs, result: '*', ending: 'correction', learn: '0'.repeat(pos.ply) + '1' });
     }
     learn.push(expertPlays);
     pos.make(expertPlays ? expert : choice);
@@ -140,12 +140,8 @@ export async function writeSelfPlayRecords(path: string, value: ValueHead, o: Se
     const progress = new Progress({ label: 'self-play games', total: o.games, unit: 'game', silent: o.quiet });
     for (let i = 0; i < o.games; i++) {
       const [g, ...corrections] = o.learner ? await learnerGames(value, o.learner, o.seed, i, o) : [await selfPlayGame(value, o.seed, i, o)];
-      const pos = Position.start();
-      for (const m of g!.iccs ? g!.iccs.split(' ') : []) pos.make(moveFromIccs(m));
-      // A learner's record carries the result it played for; the tally counts the board's.
-      const result = pos.outcome()?.result ?? '1/2-1/2';
-      if (result === '1-0') tally.redWins++; else if (result === '0-1') tally.blackWins++; else tally.draws++;
-      tally.plies += pos.ply;
+      if (g!.result === '1-0') tally.redWins++; else if (g!.result === '0-1') tally.blackWins++; else tally.draws++;
+      tally.plies += g!.iccs ? g!.iccs.split(' ').length : 0;
       tally.corrections += corrections.length;
       for (const r of [g!, ...corrections]) out.write(Buffer.from(JSON.stringify(r) + '\n'));
       progress.tick(1, { decisive: (tally.redWins + tally.blackWins) / (i + 1), plies: tally.plies / (i + 1), ...(o.learner ? { corrections: tally.corrections } : {}) });
