@@ -153,8 +153,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       if (values.opponent !== undefined && !opponent) throw new UsageError(`--opponent must be one of ${SELF_PLAY_OPPONENTS.join(', ')}, got "${values.opponent}"`);
       if (values.learner !== undefined && opponent !== 'random') throw new UsageError('--learner plays the random mover: add --opponent random');
       if (values['expert-share'] !== undefined && values.learner === undefined) throw new UsageError('--expert-share needs --learner');
-      const expertShare = values['expert-share'] === undefined ? undefined : Number(values['expert-share']);
-      if (expertShare !== undefined && !(/^(\d+\.?\d*|\.\d+)$/.test(values['expert-share']!) && expertShare >= 0 && expertShare <= 1)) throw new UsageError(`--expert-share must be a number from 0 to 1, got "${values['expert-share']}"`);
+      const expertShare = values['expert-share'] === undefined ? undefined : nonNegativeNumber('--expert-share', values['expert-share']);
+      if (expertShare !== undefined && expertShare > 1) throw new UsageError(`--expert-share must be a number from 0 to 1, got "${values['expert-share']}"`);
       if (values.learner !== undefined && !existsSync(values.learner)) throw new UsageError(`--learner ${values.learner}: no such model file`);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (!values.out) throw new UsageError(`--out <records.jsonl> is required\nusage: ${this.usage}`);
@@ -313,8 +313,11 @@ async function refuseOverwritingInputs(inputs: string[], outputs: string[]): Pro
   }
 }
 
+/** Number(text), but a blank string (which Number reads as 0) is no number. */
+const numberOf = (text: string): number => (text.trim() === '' ? NaN : Number(text));
+
 function nonNegativeNumber(flag: string, text: string): number {
-  const n = Number(text);
+  const n = numberOf(text);
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0, got "${text}"`);
   return n;
 }
@@ -326,7 +329,7 @@ function positiveInt(flag: string, text: string): number {
 }
 
 function positiveNumber(flag: string, text: string): number {
-  const n = Number(text);
+  const n = numberOf(text);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number, got "${text}"`);
   return n;
 }

@@ -30,7 +30,7 @@ test('usage errors name the problem and exit 2', () => {
     [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--opponent', 'fairy'], /--opponent must be one of self, random, got "fairy"/],
     [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--learner', 'm.safetensors'], /--learner plays the random mover: add --opponent random/],
     [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--opponent', 'random', '--expert-share', '0.5'], /--expert-share needs --learner/],
-    [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--opponent', 'random', '--learner', 'm.safetensors', '--expert-share', ''], /--expert-share must be a number from 0 to 1, got ""/],
+    [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--opponent', 'random', '--learner', 'm.safetensors', '--expert-share', ''], /--expert-share must be a number >= 0, got ""/],
     [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--opponent', 'random', '--learner', 'm.safetensors', '--expert-share', '1.5'], /--expert-share must be a number from 0 to 1, got "1.5"/],
     [['xiangqi', 'selfplay', '--games', '2', '--out', '/tmp/x.jsonl', '--opponent', 'random', '--learner', '/nonexistent/m.safetensors'], /--learner \/nonexistent\/m.safetensors: no such model file/],
     [['xiangqi', 'selfplay', '--games', '0', '--out', '/tmp/x.jsonl'], /--games must be a positive integer, got "0"/],
@@ -40,6 +40,7 @@ test('usage errors name the problem and exit 2', () => {
     [['xiangqi', 'value', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--input', 'pixels'], /--input must be board or trunk, got "pixels"/],
     [['xiangqi', 'value', '--corpus', 'g.jsonl', '--out', '/tmp/x', '--hidden', '0'], /--hidden must be comma-separated widths from 1 to 4096, got "0"/],
     [['xiangqi', 'uci', '--temperature', 'hot'], /--temperature must be a number >= 0, got "hot"/],
+    [['xiangqi', 'uci', '--temperature', ' '], /--temperature must be a number >= 0, got " "/],
     [['serve', '--port', 'http'], /--port must be an integer from 0 to 65535, got "http"/],
   ] as const) {
     const r = run([...args]);
