@@ -12,6 +12,7 @@ per tensor as ONNX DynamicQuantizeLinear rounds them. Then it tries what might c
 - bias correction (Nagel et al. 2019): add -E[x] (W_q - W) to each layer, E[x] from the calibration batches;
 - SmoothQuant (Xiao et al. 2022): activation channel ranges moved into the weights, alpha 0.5;
 - each layer's activations quantized alone, to see whether a few layers carry the loss.
+- activations with one range per token (vector-wise, as LLM.int8() and ZeroQuant), int8 symmetric and uint8 asymmetric.
 Prints top-1 agreement with fp32 at the masked positions, as the bench counts it.
 """
 import json, math, os, struct, sys
@@ -49,6 +50,18 @@ def uint8_activation(x):  # ONNX DynamicQuantizeLinear: range widened to include
     return ((torch.round(x / s) + zp).clamp(0, 255) - zp) * s
 
 
+def int8_activation_per_token(x):  # one symmetric scale per token (row), as LLM.int8()/ZeroQuant's vector-wise quantization
+    s = x.abs().amax(-1, keepdim=True).clamp(min=1e-30) / 127
+    return (x / s).round().clamp(-127, 127) * s
+
+
+def uint8_activation_per_token(x):  # DynamicQuantizeLinear's rounding, but one range per token
+    lo, hi = x.amin(-1, keepdim=True).clamp(max=0), x.amax(-1, keepdim=True).clamp(min=0)
+    s = ((hi - lo) / 255).clamp(min=1e-30)
+    zp = torch.round(-lo / s).clamp(0, 255)
+    return ((torch.round(x / s) + zp).clamp(0, 255) - zp) * s
+
+
 class Quantizer:
     def __init__(self):
         self.weights = False      # int8 weights
@@ -58,6 +71,7 @@ class Quantizer:
         self.stats = None         # when a dict: name -> [sum, count, channel absmax] of the layer's inputs
         self.real = None          # rows of the flattened batch that are not padding
         self.cache = {}
+        self.activation = uint8_activation
 
     def matmul(self, name, x, w):
         if self.stats is not None:
@@ -74,7 +88,7 @@ class Quantizer:
                 self.cache[key] = int8_weight(w)
             w = self.cache[key]
         if '*' in self.acts or name in self.acts:
-            x = uint8_activation(x)
+            x = self.activation(x)
         y = x @ w.T
         return y + self.correction[name] if name in self.correction else y
 
@@ -121,8 +135,8 @@ def main():
         gaps = torch.cat([r.topk(2, 1).values.diff(dim=1).abs().squeeze(1) for r in reference])
         print(f'{len(gaps)} masked positions; fp32 top-1 leads top-2 by < 0.1 logit at {100 * (gaps < 0.1).float().mean():.1f}%')
 
-        def row(label, weights, acts, correction=False, smooth=False):
-            Q.weights, Q.acts = weights, acts
+        def row(label, weights, acts, correction=False, smooth=False, activation=uint8_activation):
+            Q.weights, Q.acts, Q.activation = weights, acts, activation
             Q.correction = {}
             Q.smooth = {n: stats[n][2].clamp(min=1e-5).sqrt() / weight_of[n].abs().amax(0).clamp(min=1e-5).sqrt() for n in names} if smooth else {}
             if correction:
@@ -137,6 +151,9 @@ def main():
         row('weight-only int8 + bias correction', True, set(), correction=True)
         row('dynamic-int8 + bias correction', True, {'*'}, correction=True)
         row('dynamic-int8 + SmoothQuant 0.5 + bias correction', True, {'*'}, correction=True, smooth=True)
+        row('dynamic-int8, activations int8 per token', True, {'*'}, activation=int8_activation_per_token)
+        row('dynamic-int8, activations uint8 per token', True, {'*'}, activation=uint8_activation_per_token)
+        row('  the same + bias correction', True, {'*'}, correction=True, activation=uint8_activation_per_token)
         print('int8 weights everywhere, one layer\'s activations quantized:')
         for n in names:
             row(f'  {n}', True, {n})
