@@ -278,21 +278,23 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   uci: {
     summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
-    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--plain]',
+    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--plain]\n' +
+      '  --mode   default: the strongest the model supports (search with a board value network beside it, else policy); UCI option Mode',
     async run(argv) {
       const { values, positionals } = parse(argv, {
-        model: { type: 'string', short: 'm' }, value: { type: 'string' }, mode: { type: 'string', default: 'policy' },
+        model: { type: 'string', short: 'm' }, value: { type: 'string' }, mode: { type: 'string' },
         temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
       const { Player, isPlayMode, PLAY_MODES } = await import('../xiangqi/player/player.ts');
-      if (!isPlayMode(values.mode)) throw new UsageError(`--mode must be one of ${PLAY_MODES.join(', ')}, got "${values.mode}"`);
+      if (values.mode !== undefined && !isPlayMode(values.mode)) throw new UsageError(`--mode must be one of ${PLAY_MODES.join(', ')}, got "${values.mode}"`);
       const { runUci } = await import('../xiangqi/player/uci.ts');
       const player = await Player.load(values.model, undefined, { value: values.value });
       player.ruleChecks = !values.plain;
       try {
-        player.mode = values.mode;
+        // An engine is judged by its strength: without --mode it plays its strongest (the page and `play` start at the policy).
+        player.mode = values.mode ?? player.strongestMode;
         await runUci(player, process.stdin, (line) => process.stdout.write(line + '\n'), temperature);
       } finally {
         await player.release();

@@ -153,6 +153,27 @@ test('UCI process: without a value head the search mode is refused with the fix'
   assert.equal(await e.quit(), 0);
 });
 
+test('UCI process: without --mode the engine plays its strongest mode: search beside a board value network, else policy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-uci-default-'));
+  savePlayerModel(join(dir, 'model.safetensors'), tinyModel(5));
+  const modeLine = async (args: string[]) => {
+    const e = engine(args);
+    e.send('uci');
+    const ok = await e.wait(/^uciok$/);
+    assert.equal(await e.quit(), 0);
+    return ok.before.find((l) => l.startsWith('option name Mode '));
+  };
+  assert.match((await modeLine(['--model', join(dir, 'model.safetensors')]))!, /^option name Mode type combo default policy /);
+  // A head on the language model (not a board network): the search would see too few nodes, so policy stays.
+  const lmHead = join(dir, 'lm-value.safetensors');
+  saveValueHead(lmHead, randomHead());
+  assert.match((await modeLine(['--model', join(dir, 'model.safetensors'), '--value', lmHead]))!, /^option name Mode type combo default policy /);
+  const board = join(dir, 'value.safetensors');
+  saveValueHead(board, { inputSize: 14 * 90 + 1, hiddenSize: 1, mean: new Float32Array(14 * 90 + 1), scale: new Float32Array(14 * 90 + 1).fill(1), w1: new Float32Array(14 * 90 + 1), b1: new Float32Array(1), w2: new Float32Array(3), b2: new Float32Array(3), metadata: { input: 'board' } });
+  assert.match((await modeLine(['--model', join(dir, 'model.safetensors')]))!, /^option name Mode type combo default search /);
+  assert.match((await modeLine(['--model', join(dir, 'model.safetensors'), '--mode', 'alphabeta']))!, /^option name Mode type combo default alphabeta /);
+});
+
 test('UCI process: the alphabeta mode (board value network) keeps to go depth and answers stop after go infinite; the search mode reports a proven mate', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-uci-ab-'));
   savePlayerModel(join(dir, 'model.safetensors'), tinyModel(5));

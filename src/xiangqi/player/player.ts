@@ -117,6 +117,16 @@ export class Player {
     return PLAY_MODES.filter((m) => m === 'policy' || (this.valueHead && (m !== 'alphabeta' || this.valuesBoards)));
   }
 
+  /**
+   * The mode that measured strongest with this player's value (docs/XIANGQI.md): the search over a
+   * board value network (100% against the random mover, 55-60% against Fairy-Stockfish depth 1);
+   * otherwise the policy, since over a head on the language model the search sees too few nodes to
+   * help and the value mode looks one ply deep.
+   */
+  get strongestMode(): PlayMode {
+    return this.valuesBoards ? 'search' : 'policy';
+  }
+
   /** Whether the value head is the board value network (microseconds a position), not a head on the language model. */
   private get valuesBoards(): boolean {
     return this.valueHead?.metadata.input === 'board';
