@@ -1,7 +1,6 @@
 /**
- * bert4ts: transformers in TypeScript on ONNX Runtime. The layers, from the bottom up:
- * graph (IR) -> autodiff -> runtime -> nn -> checkpoint -> models -> tokenizers -> generation ->
- * training; xiangqi (rules and the language-model player) on top. See docs/ARCHITECTURE.md.
+ * bert4ts: transformers in TypeScript on ONNX Runtime. The layers and what each may import:
+ * the table in docs/ARCHITECTURE.md (checked by test/architecture.test.ts).
  * This is the Node entry; bundlers for the browser get src/browser.ts (package.json "exports").
  */
 export * as graph from './graph/index.ts';

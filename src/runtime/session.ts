@@ -18,7 +18,7 @@ export interface RuntimeOptions {
   threads?: number;
   /** Weights at or above this many bytes in total go to an external data file (default 1.5 GB). */
   externalDataThreshold?: number;
-  /** Keep ORT's weight prepacking (fast GEMMs, but a second copy of the weights). Default: on below 2 GB. */
+  /** Keep ORT's weight prepacking (fast GEMMs, but a second copy of the weights). Default: on below externalDataThreshold (1.5 GB), off above it (the weights are memory-mapped). */
   prepack?: boolean;
   /** ORT graph optimisation level. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
