@@ -69,7 +69,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   train: {
     summary: 'train the language-model player on a corpus (resumable)',
-    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--init model.safetensors] [--mix records.jsonl [--mix-share X]] [--winner-only] [--seed N] [--resume] [--quiet]',
+    usage: 'bert4ts xiangqi train --corpus games.jsonl --out <dir> [--steps N] [--tokens-per-batch N] [--lr X] [--warmup N] [--eval-every N] [--checkpoint-every N] [--eval-games N] [--time-limit MINUTES] [--stop-at STEP] [--layers N] [--hidden N] [--heads N] [--max-position N] [--format position|board|moves] [--init model.safetensors] [--mix records.jsonl [--mix-share X]] [--winner-only] [--history PLIES] [--seed N] [--resume] [--quiet]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         corpus: { type: 'string' }, out: { type: 'string', short: 'o' }, steps: { type: 'string' },
@@ -77,7 +77,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         'eval-every': { type: 'string' }, 'checkpoint-every': { type: 'string' }, 'eval-games': { type: 'string' },
         'time-limit': { type: 'string' }, 'stop-at': { type: 'string' }, layers: { type: 'string' }, hidden: { type: 'string' }, heads: { type: 'string' }, 'max-position': { type: 'string' }, format: { type: 'string' },
         seed: { type: 'string' }, resume: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
-        init: { type: 'string' }, mix: { type: 'string' }, 'mix-share': { type: 'string' }, 'winner-only': { type: 'boolean' },
+        init: { type: 'string' }, mix: { type: 'string' }, 'mix-share': { type: 'string' }, 'winner-only': { type: 'boolean' }, history: { type: 'string' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (values.init && values.resume) throw new UsageError('--init starts a new schedule from a model, --resume continues a checkpoint: pass one of them');
@@ -119,6 +119,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         seed: values.seed === undefined ? d.seed : positiveInt('--seed', values.seed),
         resume: Boolean(values.resume), quiet: Boolean(values.quiet),
         init: values.init, mix: values.mix ? { corpus: values.mix, share: mixShare } : undefined, winnerOnly: Boolean(values['winner-only']),
+        history: values.history === undefined ? undefined : nonNegativeInt('--history', values.history),
       });
       return 0;
     },
@@ -327,6 +328,12 @@ function nonNegativeNumber(flag: string, text: string): number {
 function positiveInt(flag: string, text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+function nonNegativeInt(flag: string, text: string): number {
+  const n = numberOf(text);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be an integer >= 0, got "${text}"`);
   return n;
 }
 

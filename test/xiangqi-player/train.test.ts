@@ -10,6 +10,7 @@ import { playGame, randomMover } from '../../src/xiangqi/player/match.ts';
 import { loadPlayerModel } from '../../src/xiangqi/player/model.ts';
 import { trainPlayer, type TrainOptions } from '../../src/xiangqi/player/train.ts';
 import { writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
+import { Player } from '../../src/xiangqi/player/player.ts';
 import { TINY, tinyModelFile } from './fixtures.ts';
 
 async function writeCorpus(dir: string): Promise<string> {
@@ -104,4 +105,23 @@ test('--init fine-tunes a model on a new schedule, with synthetic records mixed 
   await trainPlayer({ ...resume, mix: { corpus: records, share: 0.5 } });
   assert.equal(JSON.parse(loadPlayerModel(join(dir, 'tuned')).metadata.train!).init, init);
   await assert.rejects(trainPlayer({ corpus, out: join(dir, 'bad'), steps: 2, tokensPerBatch: 512, learningRate: 1e-3, warmup: 1, evalEvery: 2, checkpointEvery: 2, evalGames: 2, resume: false, seed: 5, format: 'position', quiet: true, init, mix: { corpus: records, share: 1 } }), /share must be in \[0, 1\)/);
+});
+
+test('--history trains each move with at most that many plies after the board; the player takes it as its default', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-xq-train-'));
+  const corpus = await writeCorpus(dir);
+  const init = tinyModelFile(6);
+  const base: TrainOptions = { corpus, out: join(dir, 'short'), steps: 2, tokensPerBatch: 512, learningRate: 1e-4, warmup: 1, evalEvery: 2, checkpointEvery: 2, evalGames: 4, resume: false, seed: 5, format: 'position', quiet: true };
+  await trainPlayer({ ...base, init, history: 3 });
+  const tuned = loadPlayerModel(join(dir, 'short'));
+  assert.equal(tuned.metadata.history, '3');
+  assert.equal(JSON.parse(tuned.metadata.train!).history, 3);
+  const player = await Player.create(tuned);
+  assert.equal(player.historyPlies, 3, 'the player shows the history it trained with');
+  assert.equal((await Player.create(loadPlayerModel(init))).historyPlies, Player.maxHistory(tuned), 'a model without the limit gets the most its positions hold');
+  await assert.rejects(trainPlayer({ ...base, steps: 3, resume: true }), /was trained with --history 3: resume it the same way/);
+  await trainPlayer({ ...base, steps: 3, resume: true, history: 3 });
+  const most = Player.maxHistory(tuned);
+  await assert.rejects(trainPlayer({ ...base, out: join(dir, 'bad'), init, history: most + 1 }), new RegExp(`history must be an integer from 0 to ${most}`));
+  await assert.rejects(trainPlayer({ ...base, out: join(dir, 'bad2'), format: 'moves', history: 2 }), /needs the position or board format/);
 });

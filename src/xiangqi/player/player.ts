@@ -74,7 +74,7 @@ export const playerModelFile = (path?: string): string => (path === undefined ? 
 
 export class Player {
   private constructor(readonly model: PlayerModel, readonly scorer: MoveScorer, private readonly runtime: RuntimeOptions | undefined) {
-    this.history = Player.maxHistory(model);
+    this.history = Player.trainedHistory(model);
   }
 
   static async create(model: PlayerModel, runtime?: RuntimeOptions, o: { value?: ValueHead } = {}): Promise<Player> {
@@ -161,7 +161,7 @@ export class Player {
 
   /**
    * Plies of history a `position`- or `board`-format model is shown before the move: by default the
-   * most it was trained with. The prefix is the board that many plies ago (or where the game started).
+   * most it was trained with (trainedHistory). The prefix is the board that many plies ago (or where the game started).
    */
   get historyPlies(): number {
     return this.history;
@@ -175,7 +175,14 @@ export class Player {
 
   private history: number;
 
-  /** The most history it trained with: a window of W moves puts 0 to W - 1 moves before each one. */
+  /** The history it trained with: at most its `history` metadata (`train --history`), else maxHistory. */
+  static trainedHistory(model: PlayerModel): number {
+    const most = Player.maxHistory(model);
+    const trained = Number(model.metadata.history ?? most);
+    return Number.isInteger(trained) && trained >= 0 ? Math.min(trained, most) : most;
+  }
+
+  /** The most history its positions hold: a window of W moves puts 0 to W - 1 moves before each one. */
   static maxHistory(model: PlayerModel): number {
     return Math.max(0, positionWindowMoves(model.format, model.config.maxPosition) - 1);
   }

@@ -54,6 +54,12 @@ export interface TrainOptions {
   mix?: { corpus: string; share: number };
   /** Targets are only the winners' moves of decisive corpus games (winnerOnly); validation still scores every move. */
   winnerOnly?: boolean;
+  /**
+   * `position` and `board` formats: show each target move at most this many plies after the board
+   * (windows of history + 1 moves), instead of the most the model's positions hold. The player reads
+   * it from the model's metadata as its default historyPlies.
+   */
+  history?: number;
   quiet?: boolean;
 }
 
@@ -177,9 +183,10 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
       format = savedFormat;
       startStep = Number(reader.metadata.step);
       // A fine-tune keeps its origin; a run that mixed records in must say what it mixes now.
-      const saved = JSON.parse(reader.metadata.train ?? '{}') as { init?: string; mix?: { corpus: string; share: number }; winnerOnly?: boolean };
+      const saved = JSON.parse(reader.metadata.train ?? '{}') as { init?: string; mix?: { corpus: string; share: number }; winnerOnly?: boolean; history?: number };
       init ??= saved.init;
       if (Boolean(saved.winnerOnly) !== Boolean(o.winnerOnly)) throw new Error(`${checkpointPath} was trained ${saved.winnerOnly ? 'with' : 'without'} --winner-only: resume it the same way`);
+      if (saved.history !== o.history) throw new Error(`${checkpointPath} was trained with ${saved.history === undefined ? 'the full history' : `--history ${saved.history}`}: resume it the same way`);
       if (saved.mix && !o.mix) throw new Error(`${checkpointPath} was trained with --mix ${saved.mix.corpus} --mix-share ${saved.mix.share}: pass --mix again to resume it (or other records to change them)`);
       if (saved.mix && o.mix && (saved.mix.corpus !== o.mix.corpus || saved.mix.share !== o.mix.share)) {
         log(`the mix changes from ${saved.mix.corpus} at ${saved.mix.share} to ${o.mix.corpus} at ${o.mix.share}: batches differ from here on`);
@@ -205,7 +212,11 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     log(`fine-tuning ${o.init} (${start.metadata.step ?? '?'} steps)`);
   }
   if (!o.resume) config = { ...config, vocabSize: FORMATS[format].vocabSize };
-  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => positionWindowMoves(format, config.maxPosition);
+  if (o.history !== undefined && (format === 'moves' || !Number.isInteger(o.history) || o.history < 0 || o.history >= positionWindowMoves(format, config.maxPosition))) {
+    throw new Error(format === 'moves' ? 'a history limit needs the position or board format (a moves-format model reads the game from its start)' : `the history must be an integer from 0 to ${positionWindowMoves(format, config.maxPosition) - 1} for this model, got ${o.history}`);
+  }
+  const fullWindow = positionWindowMoves(format, config.maxPosition);
+  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => (o.history === undefined ? fullWindow : o.history + 1);
   if (windowAt(0) < 1) throw new Error(`a maxPosition of ${config.maxPosition} leaves no room for a move after the position prefix`);
   const trainer = await Trainer.create({
     store,
@@ -228,7 +239,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
   const evalSet = [...games.validation].sort((a, b) => (a.id < b.id ? -1 : 1)).slice(0, o.evalGames);
   const started = Date.now();
   const deadline = o.timeLimitMinutes ? started + o.timeLimitMinutes * 60_000 : Infinity;
-  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(init ? { init } : {}), ...(o.mix ? { mix: o.mix } : {}), ...(o.winnerOnly ? { winnerOnly: true } : {}) };
+  const trainMeta = { steps: o.steps, tokensPerBatch: o.tokensPerBatch, learningRate: o.learningRate, warmup: o.warmup, seed: o.seed, ...(init ? { init } : {}), ...(o.mix ? { mix: o.mix } : {}), ...(o.winnerOnly ? { winnerOnly: true } : {}), ...(o.history !== undefined ? { history: o.history } : {}) };
 
   const saveCheckpoint = (step: number, extra: Record<string, string> = {}) => {
     const metadata = { config: JSON.stringify(config), contextFormat: format, vocab: VOCAB.slice(0, config.vocabSize).join(' '), step: String(step), train: JSON.stringify(trainMeta), ...extra };
@@ -236,7 +247,7 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     // Write to a temporary name first: a crash mid-write must not destroy the last good checkpoint.
     writeSafetensors(checkpointPath + '.tmp', tensors, metadata);
     renameSync(checkpointPath + '.tmp', checkpointPath);
-    savePlayerModel(join(o.out, 'model.safetensors'), { config, format, store }, { metadata: { step: String(step), train: JSON.stringify(trainMeta), ...extra } });
+    savePlayerModel(join(o.out, 'model.safetensors'), { config, format, store }, { metadata: { step: String(step), train: JSON.stringify(trainMeta), ...(o.history !== undefined ? { history: String(o.history) } : {}), ...extra } });
   };
 
   let lastEval: Record<string, number> = {};
