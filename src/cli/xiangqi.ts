@@ -232,11 +232,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   play: {
     summary: 'play against the language-model player in the terminal',
-    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--plain] [--no-colour]',
+    usage: 'bert4ts xiangqi play [--side red|black] [--model model.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--history PLIES] [--plain] [--no-colour]',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         side: { type: 'string', default: 'red' }, model: { type: 'string', short: 'm' }, mode: { type: 'string', default: 'policy' },
-        temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' }, 'no-colour': { type: 'boolean' },
+        temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' }, 'no-colour': { type: 'boolean' }, history: { type: 'string' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       if (values.side !== 'red' && values.side !== 'black') throw new UsageError(`--side must be red or black, got "${values.side}"`);
@@ -247,6 +247,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const player = await Player.load(values.model);
       player.ruleChecks = !values.plain;
       try {
+        setHistory(player, values.history);
         player.mode = values.mode;
         await playInTerminal(player, {
           side: values.side === 'red' ? 0 : 1, temperature, colour: !values['no-colour'] && Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
@@ -279,12 +280,12 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   uci: {
     summary: 'run the player as a UCI/UCCI engine on stdin/stdout (xiangqi GUIs, engine matches)',
-    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--plain]\n' +
+    usage: 'bert4ts xiangqi uci [--model model.safetensors] [--value value.safetensors] [--mode policy|value|search|alphabeta] [--temperature T] [--history PLIES] [--plain]\n' +
       '  --mode   default: the strongest the model supports (search with a board value network beside it, else policy); UCI option Mode',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         model: { type: 'string', short: 'm' }, value: { type: 'string' }, mode: { type: 'string' },
-        temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' },
+        temperature: { type: 'string', short: 't' }, plain: { type: 'boolean' }, history: { type: 'string' },
       }, this.usage);
       if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'\nusage: ${this.usage}`);
       const temperature = values.temperature === undefined ? 0 : nonNegativeNumber('--temperature', values.temperature);
@@ -294,6 +295,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const player = await Player.load(values.model, undefined, { value: values.value });
       player.ruleChecks = !values.plain;
       try {
+        setHistory(player, values.history);
         // An engine is judged by its strength: without --mode it plays its strongest (the page and `play` start at the policy).
         player.mode = values.mode ?? player.strongestMode;
         await runUci(player, process.stdin, (line) => process.stdout.write(line + '\n'), temperature);
@@ -304,6 +306,17 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     },
   },
 };
+
+/** --history PLIES: the moves a `position`- or `board`-format model sees after its board (Player.historyPlies). */
+function setHistory(player: import('../xiangqi/player/player.ts').Player, text: string | undefined): void {
+  if (text === undefined) return;
+  if (player.model.format === 'moves') throw new UsageError('--history needs a position- or board-format model (a moves-format model reads the game from its start)');
+  try {
+    player.historyPlies = nonNegativeInt('--history', text);
+  } catch (e) {
+    throw e instanceof UsageError ? e : new UsageError(`--history: ${(e as Error).message}`);
+  }
+}
 
 /** Output paths that are inputs, or the same file twice, are bad usage (exit 2), found before any work. */
 async function refuseOverwritingInputs(inputs: string[], outputs: string[]): Promise<void> {

@@ -26,8 +26,10 @@ async function uci(player: Player, lines: string[]): Promise<string[]> {
 test('UCI: handshake, positions with moves, bestmove in Fairy-Stockfish coordinates; UCCI in ICCS', async () => {
   const player = await Player.create(tinyModel(4));
   const out = await uci(player, ['uci', 'setoption name UCI_Variant value xiangqi', 'isready', 'ucinewgame', 'position startpos moves h3e3 h10g8', 'go movetime 500', 'quit', 'go']);
-  assert.deepEqual(out.slice(0, 6), ['id name bert4ts xiangqi LM', 'id author bert4ts', 'option name UCI_Variant type combo default xiangqi var xiangqi',
-    'option name Mode type combo default policy var policy var value var search var alphabeta', 'option name RuleChecks type check default true', 'uciok']);
+  const most = Player.maxHistory(player.model);
+  assert.deepEqual(out.slice(0, 7), ['id name bert4ts xiangqi LM', 'id author bert4ts', 'option name UCI_Variant type combo default xiangqi var xiangqi',
+    'option name Mode type combo default policy var policy var value var search var alphabeta', 'option name RuleChecks type check default true',
+    `option name History type spin default ${most} min 0 max ${most}`, 'uciok']);
   assert.ok(out.includes('readyok'));
   const best = out.filter((l) => l.startsWith('bestmove '));
   assert.equal(best.length, 1, 'nothing after quit');
@@ -55,6 +57,11 @@ test('UCI: bad input is reported on info lines, a finished game answers bestmove
   assert.ok(out.some((l) => /^info string position ignored: illegal move "h3e10"/.test(l)));
   assert.ok(out.some((l) => /^info string position ignored: expected "position startpos\|fen/.test(l)));
   assert.equal(out[out.length - 1], 'nobestmove', 'UCCI says so with nobestmove');
+  // History: the plies of moves shown after the board; out of range is named, and changes nothing.
+  const history = await uci(player, ['setoption name History value 3', 'setoption name History value 999', 'setoption name History value two']);
+  assert.equal(player.historyPlies, 3);
+  assert.deepEqual(history, [`info string setoption History: historyPlies must be an integer from 0 to ${Player.maxHistory(player.model)} for this model, got 999`,
+    `info string setoption History: historyPlies must be an integer from 0 to ${Player.maxHistory(player.model)} for this model, got NaN`]);
   await player.release();
 });
 

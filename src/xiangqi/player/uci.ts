@@ -1,15 +1,15 @@
 /**
  * `bert4ts xiangqi uci`: the player as an engine. Speaks UCI as Fairy-Stockfish does for xiangqi
  * (`uci` ... `uciok`; `UCI_Variant` option; squares a1..i10, red at the bottom) and UCCI (`ucci` ...
- * `ucciok`; ICCS squares a0..i9). Options `Mode` (policy, value, search, alphabeta: Player.mode) and
- * `RuleChecks`. `go` answers as soon as the choice is made: at once in the policy and value modes
+ * `ucciok`; ICCS squares a0..i9). Options `Mode` (policy, value, search, alphabeta: Player.mode),
+ * `RuleChecks` and, for a `position`- or `board`-format model, `History` (Player.historyPlies). `go` answers as soon as the choice is made: at once in the policy and value modes
  * (one network run), in the search modes when the budget runs out — `movetime`, `nodes`, `depth`, the
  * clock (`wtime`/`btime`, `winc`/`binc`, `movestogo`), or `stop` after `go infinite` — or when the
  * search has nothing left to expand. While it thinks, `isready` is answered and `stop` ends the search.
  */
 import { Position, START_FEN, moveToIccs, type Move } from '../board.ts';
 import { moveToUci, parseIccs, parseUci } from '../notation.ts';
-import { isPlayMode, PLAY_MODES, type Budget, type Player } from './player.ts';
+import { isPlayMode, Player, PLAY_MODES, type Budget } from './player.ts';
 
 export const ENGINE_NAME = 'bert4ts xiangqi LM';
 
@@ -73,6 +73,7 @@ export class UciEngine {
           this.send('option name UCI_Variant type combo default xiangqi var xiangqi');
           this.send(`option name Mode type combo default ${this.player.mode} ${PLAY_MODES.map((m) => `var ${m}`).join(' ')}`);
           this.send(`option name RuleChecks type check default ${this.player.ruleChecks}`);
+          if (this.player.model.format !== 'moves') this.send(`option name History type spin default ${this.player.historyPlies} min 0 max ${Player.maxHistory(this.player.model)}`);
         }
         this.send(`${cmd}ok`);
         return true;
@@ -130,6 +131,13 @@ export class UciEngine {
     } else if (name === 'rulechecks') {
       if (value !== 'true' && value !== 'false') return this.send(`info string setoption RuleChecks: expected true or false, got "${value}"`);
       this.player.ruleChecks = value === 'true';
+    } else if (name === 'history' && this.player.model.format !== 'moves') {
+      const plies = value === '' ? NaN : Number(value);
+      try {
+        this.player.historyPlies = plies;
+      } catch (e) {
+        this.send(`info string setoption History: ${(e as Error).message}`);
+      }
     } else {
       this.send(`info string no option named "${m[1]}"`);
     }
