@@ -142,12 +142,13 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   selfplay: {
     summary: 'write self-play records: the alphabeta search over a value network plays both sides (for the value), or the random mover (for the policy; with --learner, the policy plays and the search labels its moves)',
-    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--learner model.safetensors [--expert-share 0.5]] [--value value.safetensors] [--depth 2] [--random-plies N (8; 0 against the random mover)] [--max-plies 300] [--seed N] [--quiet]',
+    usage: 'bert4ts xiangqi selfplay --games N --out records.jsonl [--opponent self|random] [--learner model.safetensors [--expert-share 0.5]] [--value value.safetensors] [--depth 2] [--random-plies N (8; 0 against the random mover)] [--max-plies 300] [--seed N] [--resume] [--quiet]\n' +
+      '  Ctrl-C (or SIGTERM) keeps the games finished; --resume plays the rest (same options)',
     async run(argv) {
       const { values, positionals } = parse(argv, {
         games: { type: 'string' }, out: { type: 'string', short: 'o' }, value: { type: 'string' }, depth: { type: 'string' },
         'random-plies': { type: 'string' }, 'max-plies': { type: 'string' }, seed: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, opponent: { type: 'string' },
-        learner: { type: 'string' }, 'expert-share': { type: 'string' },
+        learner: { type: 'string' }, 'expert-share': { type: 'string' }, resume: { type: 'boolean' },
       }, this.usage);
       const { writeSelfPlayRecords, SELF_PLAY_OPPONENTS } = await import('../xiangqi/player/selfplay.ts');
       const opponent = SELF_PLAY_OPPONENTS.find((o) => o === values.opponent);
@@ -178,14 +179,22 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         learner = await Player.load(values.learner);
         learner.ruleChecks = false;
       }
+      // An interrupt ends the run between games and keeps the finished ones (a game is seconds; the run can be hours).
+      const stop = new AbortController();
+      const interrupt = () => stop.abort();
+      process.once('SIGINT', interrupt).once('SIGTERM', interrupt);
       let t;
       try {
-        t = await writeSelfPlayRecords(values.out, value, { games, seed, depth, randomPlies, opponent, learner, expertShare, maxPlies, quiet: values.quiet });
+        t = await writeSelfPlayRecords(values.out, value, { games, seed, depth, randomPlies, opponent, learner, expertShare, maxPlies, quiet: values.quiet, resume: values.resume, signal: stop.signal });
       } finally {
+        process.off('SIGINT', interrupt).off('SIGTERM', interrupt);
         await learner?.release();
       }
-      process.stdout.write(`wrote ${t.games} games to ${values.out}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${(t.plies / t.games).toFixed(0)} plies a game${learner ? `; ${t.corrections} correction records` : ''}\n`);
-      return 0;
+      const resumed = t.resumed ? ` (${t.resumed} of them already there)` : '';
+      process.stdout.write(`wrote ${t.games} games to ${values.out}${resumed}: red won ${t.redWins}, black ${t.blackWins}, ${t.draws} drawn; ${t.games ? (t.plies / t.games).toFixed(0) : 0} plies a game${learner ? `; ${t.corrections} correction records` : ''}\n`);
+      if (!t.interrupted) return 0;
+      process.stderr.write(`interrupted after ${t.games} of ${games} games: rerun the same command with --resume to play the rest\n`);
+      return 130;
     },
   },
   value: {

@@ -3,7 +3,9 @@
 // leaves a good file alone when it fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Position } from '../../src/xiangqi/board.ts';
@@ -15,6 +17,8 @@ import { BOARD_INPUTS, boardSamples } from '../../src/xiangqi/player/boardValue.
 import { Random } from '../../src/util/random.ts';
 import { randomHead, tinyModel } from './fixtures.ts';
 import type { ValueHead } from '../../src/xiangqi/player/value.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/bert4ts.js', import.meta.url));
 
 /** sha256 of `selfplay --games 2 --seed 11 --depth 1 --max-plies 60` with the shipped value, written by the code of 6768860 (before the random opponent and the learner). */
 const PINNED_SELF_PLAY = 'dc3833511ea1642e431fec2b0eea5dc3eea07e64f9b04d82d5d062cdf4a8e771';
@@ -146,4 +150,52 @@ test('self-play records: the writer puts each learner game\'s corrections after 
   const self = join(dir, 'self.jsonl');
   await writeSelfPlayRecords(self, value, { games: 2, seed: 11, depth: 1, maxPlies: 60, quiet: true });
   assert.equal(createHash('sha256').update(readFileSync(self)).digest('hex'), PINNED_SELF_PLAY);
+});
+
+test('self-play records: a run stopped by its signal keeps the games finished, and --resume plays the rest as one run would have', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-selfplay-'));
+  const o = { seed: 3, depth: 1, maxPlies: 40, quiet: true } as const;
+  const straight = join(dir, 'straight.jsonl'), resumed = join(dir, 'resumed.jsonl');
+  await writeSelfPlayRecords(straight, boardHead(2), { ...o, games: 3 });
+  const first = await writeSelfPlayRecords(resumed, boardHead(2), { ...o, games: 2 });
+  assert.deepEqual([first.games, first.resumed, first.interrupted], [2, 0, false]);
+  const stopped = new AbortController();
+  stopped.abort();
+  const none = await writeSelfPlayRecords(resumed, boardHead(2), { ...o, games: 3, resume: true, signal: stopped.signal });
+  assert.deepEqual([none.games, none.resumed, none.interrupted], [2, 2, true], 'stopped before game 2: the file keeps games 0 and 1');
+  const rest = await writeSelfPlayRecords(resumed, boardHead(2), { ...o, games: 3, resume: true });
+  assert.deepEqual([rest.games, rest.resumed, rest.interrupted], [3, 2, false]);
+  assert.equal(readFileSync(resumed, 'utf8'), readFileSync(straight, 'utf8'), 'the same games, byte for byte');
+  const t = await writeSelfPlayRecords(join(dir, 'count.jsonl'), boardHead(2), { ...o, games: 3 });
+  assert.deepEqual([rest.redWins, rest.blackWins, rest.draws, rest.plies], [t.redWins, t.blackWins, t.draws, t.plies], 'the tally counts the resumed games too');
+  const good = readFileSync(resumed, 'utf8');
+  await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, seed: 4, games: 4, resume: true }), /resumed\.jsonl:1: record "sp-3-0" is not game 0 of this run \(ids sp-4-0/);
+  await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, opponent: 'random', games: 4, resume: true }), /record "sp-3-0" is not game 0 of this run \(ids sr-3-0/);
+  await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, games: 2, resume: true }), /already holds 3 games, more than --games 2/);
+  writeFileSync(join(dir, 'cut.jsonl'), good.slice(0, -5));
+  await assert.rejects(writeSelfPlayRecords(join(dir, 'cut.jsonl'), boardHead(2), { ...o, games: 4, resume: true }), /the last line is cut short/);
+  assert.equal(readFileSync(resumed, 'utf8'), good, 'a refused resume leaves the file as it was');
+});
+
+test('bert4ts xiangqi selfplay: SIGINT ends the run between games with exit 130 and keeps them; --resume finishes it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bert4ts-selfplay-'));
+  const out = join(dir, 'records.jsonl');
+  const args = [BIN, 'xiangqi', 'selfplay', '--games', '1000', '--depth', '1', '--max-plies', '30', '--seed', '5', '--out', out];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  // Interrupt once the first games are done (the progress line shows them).
+  await new Promise<void>((resolve) => { const poll = setInterval(() => { if (/\b[1-9]\d*\/1000\b/.test(stderr)) { clearInterval(poll); resolve(); } }, 50); });
+  child.kill('SIGINT');
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(status, 130, stderr);
+  const m = /interrupted after (\d+) of 1000 games: rerun the same command with --resume/.exec(stderr);
+  assert.ok(m, stderr);
+  const n = Number(m[1]);
+  const kept = readFileSync(out, 'utf8');
+  assert.equal(kept.split('\n').length - 1, n);
+  const done = spawnSync(process.execPath, [...args.slice(0, 4), String(n + 2), ...args.slice(5), '--resume', '--quiet'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(done.status, 0, done.stderr);
+  assert.match(done.stdout, new RegExp(`wrote ${n + 2} games to .*records\\.jsonl \\(${n} of them already there\\)`));
+  assert.ok(readFileSync(out, 'utf8').startsWith(kept));
 });

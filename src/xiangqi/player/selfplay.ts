@@ -25,6 +25,7 @@ import { expectedScore, type ValueHead } from './value.ts';
 import { Progress } from '../../util/progress.ts';
 import { Random } from '../../util/random.ts';
 import { AtomicFile } from '../../util/files.ts';
+import { existsSync, readFileSync } from 'node:fs';
 
 export interface SelfPlayOptions {
   /** Full-width plies of each move's search (default 2). */
@@ -93,7 +94,7 @@ async function playSelfPlayGame(value: ValueHead, seed: number, index: number, o
   const opponentMoves = (ply: number) => opponent === 'random' && (ply % 2 === 0) !== searchIsRed;
   /** Plies that are targets: the search's (or, with a learner, the ones where the search's move was played). */
   const learn: boolean[] = [];
-  const prefix = imitation ? 'sl' : opponent === 'self' ? 'sp' : 'sr';
+  const prefix = recordPrefix(o, Boolean(imitation));
   const corrections: SelfPlayRecord[] = [];
   const record = (result: GameResult, ending: string): SelfPlayRecord => ({
     id: `${prefix}-${seed}-${index}`, iccs: pos.history().map(moveToIccs).join(' '), result, ending,
@@ -128,23 +129,61 @@ async function playSelfPlayGame(value: ValueHead, seed: number, index: number, o
   }
 }
 
+/** The records' id prefix: who played (sp: the search both sides, sr: against the random mover, sl: a learner labelled by the search). */
+const recordPrefix = (o: SelfPlayOptions, learner: boolean): string => (learner ? 'sl' : (o.opponent ?? 'self') === 'self' ? 'sp' : 'sr');
+
+export interface SelfPlayTally {
+  /** Games in the file (resumed ones included). */
+  games: number;
+  redWins: number;
+  blackWins: number;
+  draws: number;
+  plies: number;
+  corrections: number;
+  /** Games that were already in the file (`resume`). */
+  resumed: number;
+  /** Stopped by the signal before `games` were played: the file holds the games finished. */
+  interrupted: boolean;
+}
+
 /**
- * Write `games` self-play records to `path` (JSONL, replaced only when all are written); with a
- * `learner`, each game's correction records follow it (learnerGames). The tally counts games, not
- * correction records.
+ * Write `games` self-play records to `path` (JSONL, written to a temporary file and renamed over
+ * `path`); with a `learner`, each game's correction records follow it (learnerGames). The tally
+ * counts games, not correction records. Game i is a function of the seed and i, so a run can stop and
+ * go on: when `signal` aborts, the games finished so far are written and the tally says
+ * `interrupted`; `resume` keeps the games already in `path` (their ids must be this run's: the same
+ * seed and kind of run, games 0, 1, ... in order) and plays the rest. Depth and ply limits are not in
+ * the records: resume with the same options.
  */
-export async function writeSelfPlayRecords(path: string, value: ValueHead, o: SelfPlayOptions & { games: number; seed: number; learner?: Player; expertShare?: number; quiet?: boolean }): Promise<{ games: number; redWins: number; blackWins: number; draws: number; plies: number; corrections: number }> {
-  const tally = { games: o.games, redWins: 0, blackWins: 0, draws: 0, plies: 0, corrections: 0 };
+export async function writeSelfPlayRecords(path: string, value: ValueHead, o: SelfPlayOptions & { games: number; seed: number; learner?: Player; expertShare?: number; quiet?: boolean; resume?: boolean; signal?: AbortSignal }): Promise<SelfPlayTally> {
+  const tally: SelfPlayTally = { games: 0, redWins: 0, blackWins: 0, draws: 0, plies: 0, corrections: 0, resumed: 0, interrupted: false };
+  const count = (g: SelfPlayRecord, corrections: number) => {
+    tally.games++;
+    if (g.result === '1-0') tally.redWins++; else if (g.result === '0-1') tally.blackWins++; else tally.draws++;
+    tally.plies += g.iccs ? g.iccs.split(' ').length : 0;
+    tally.corrections += corrections;
+  };
+  const earlier = o.resume && existsSync(path) ? readEarlierRecords(path, recordPrefix(o, Boolean(o.learner)), o.seed) : [];
+  if (earlier.length > o.games) throw new Error(`${path} already holds ${earlier.length} games, more than --games ${o.games}: pass a larger --games to play more`);
   const out = new AtomicFile(path);
   try {
-    const progress = new Progress({ label: 'self-play games', total: o.games, unit: 'game', silent: o.quiet });
-    for (let i = 0; i < o.games; i++) {
+    for (const { game, lines, corrections } of earlier) {
+      out.write(Buffer.from(lines));
+      count(game, corrections);
+    }
+    tally.resumed = earlier.length;
+    const progress = new Progress({ label: 'self-play games', total: o.games - tally.resumed, unit: 'game', silent: o.quiet });
+    for (let i = tally.resumed; i < o.games; i++) {
+      // A turn of the event loop between games, so a signal handler can run (a game without a learner never awaits I/O).
+      await new Promise((resolve) => setImmediate(resolve));
+      if (o.signal?.aborted) {
+        tally.interrupted = true;
+        break;
+      }
       const [g, ...corrections] = o.learner ? await learnerGames(value, o.learner, o.seed, i, o) : [await selfPlayGame(value, o.seed, i, o)];
-      if (g!.result === '1-0') tally.redWins++; else if (g!.result === '0-1') tally.blackWins++; else tally.draws++;
-      tally.plies += g!.iccs ? g!.iccs.split(' ').length : 0;
-      tally.corrections += corrections.length;
+      count(g!, corrections.length);
       for (const r of [g!, ...corrections]) out.write(Buffer.from(JSON.stringify(r) + '\n'));
-      progress.tick(1, { decisive: (tally.redWins + tally.blackWins) / (i + 1), plies: tally.plies / (i + 1), ...(o.learner ? { corrections: tally.corrections } : {}) });
+      progress.tick(1, { decisive: (tally.redWins + tally.blackWins) / tally.games, plies: tally.plies / tally.games, ...(o.learner ? { corrections: tally.corrections } : {}) });
     }
     progress.finish();
     out.commit();
@@ -152,4 +191,29 @@ export async function writeSelfPlayRecords(path: string, value: ValueHead, o: Se
     out.abort();
   }
   return tally;
+}
+
+/** The games already in a records file being resumed, each with its correction records, checked to be games 0, 1, ... of this run. */
+function readEarlierRecords(path: string, prefix: string, seed: number): { game: SelfPlayRecord; lines: string; corrections: number }[] {
+  const games: { game: SelfPlayRecord; lines: string; corrections: number }[] = [];
+  const text = readFileSync(path, 'utf8');
+  if (text !== '' && !text.endsWith('\n')) throw new Error(`${path}: the last line is cut short; it was not written by selfplay`);
+  text.split('\n').slice(0, -1).forEach((line, n) => {
+    let r: SelfPlayRecord;
+    try {
+      r = JSON.parse(line) as SelfPlayRecord;
+    } catch {
+      throw new Error(`${path}:${n + 1}: not a JSON record`);
+    }
+    const index = games.length;
+    if (r.id === `${prefix}-${seed}-${index}`) {
+      games.push({ game: r, lines: line + '\n', corrections: 0 });
+    } else if (index > 0 && typeof r.id === 'string' && r.id.startsWith(`${prefix}-${seed}-${index - 1}-`)) {
+      games[index - 1]!.lines += line + '\n';
+      games[index - 1]!.corrections++;
+    } else {
+      throw new Error(`${path}:${n + 1}: record "${r.id}" is not game ${index} of this run (ids ${prefix}-${seed}-0, -1, ...): resume with the --seed, --opponent and --learner it was written with, or write to another file`);
+    }
+  });
+  return games;
 }
