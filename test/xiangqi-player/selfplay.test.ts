@@ -172,6 +172,8 @@ test('self-play records: a run stopped by its signal keeps the games finished, a
   await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, seed: 4, games: 4, resume: true }), /resumed\.jsonl:1: record "sp-3-0" is not game 0 of this run \(ids sp-4-0/);
   await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, opponent: 'random', games: 4, resume: true }), /record "sp-3-0" is not game 0 of this run \(ids sr-3-0/);
   await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, games: 2, resume: true }), /already holds 3 games, more than --games 2/);
+  writeFileSync(join(dir, 'null.jsonl'), 'null\n');
+  await assert.rejects(writeSelfPlayRecords(join(dir, 'null.jsonl'), boardHead(2), { ...o, games: 4, resume: true }), /null\.jsonl:1: not a JSON record/);
   writeFileSync(join(dir, 'cut.jsonl'), good.slice(0, -5));
   await assert.rejects(writeSelfPlayRecords(join(dir, 'cut.jsonl'), boardHead(2), { ...o, games: 4, resume: true }), /the last line is cut short/);
   assert.equal(readFileSync(resumed, 'utf8'), good, 'a refused resume leaves the file as it was');

@@ -199,12 +199,13 @@ function readEarlierRecords(path: string, prefix: string, seed: number): { game:
   const text = readFileSync(path, 'utf8');
   if (text !== '' && !text.endsWith('\n')) throw new Error(`${path}: the last line is cut short; it was not written by selfplay`);
   text.split('\n').slice(0, -1).forEach((line, n) => {
-    let r: SelfPlayRecord;
+    let r: SelfPlayRecord | null;
     try {
-      r = JSON.parse(line) as SelfPlayRecord;
+      r = JSON.parse(line) as SelfPlayRecord | null;
     } catch {
-      throw new Error(`${path}:${n + 1}: not a JSON record`);
+      r = null;
     }
+    if (r === null || typeof r !== 'object') throw new Error(`${path}:${n + 1}: not a JSON record`);
     const index = games.length;
     if (r.id === `${prefix}-${seed}-${index}`) {
       games.push({ game: r, lines: line + '\n', corrections: 0 });
