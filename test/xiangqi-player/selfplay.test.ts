@@ -3,7 +3,7 @@
 // leaves a good file alone when it fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -172,6 +172,11 @@ test('self-play records: a run stopped by its signal keeps the games finished, a
   await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, seed: 4, games: 4, resume: true }), /resumed\.jsonl:1: record "sp-3-0" is not game 0 of this run \(ids sp-4-0/);
   await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, opponent: 'random', games: 4, resume: true }), /record "sp-3-0" is not game 0 of this run \(ids sr-3-0/);
   await assert.rejects(writeSelfPlayRecords(resumed, boardHead(2), { ...o, games: 2, resume: true }), /already holds 3 games, more than --games 2/);
+  writeFileSync(join(dir, 'noise.jsonl'), (() => { const r = new Random(4); return Buffer.from([...Array.from({ length: 64 }, () => Math.floor(r.next() * 256)), 10]); })());
+  await assert.rejects(writeSelfPlayRecords(join(dir, 'noise.jsonl'), boardHead(2), { ...o, games: 4, resume: true }), /noise\.jsonl:1: not a JSON record/);
+  writeFileSync(join(dir, 'huge.jsonl'), '');
+  truncateSync(join(dir, 'huge.jsonl'), 300 * 1024 * 1024); // sparse: no disk used, never read
+  await assert.rejects(writeSelfPlayRecords(join(dir, 'huge.jsonl'), boardHead(2), { ...o, games: 4, resume: true }), /huge\.jsonl: 314572800 bytes, more than the 268435456 a records file to resume may hold/);
   writeFileSync(join(dir, 'null.jsonl'), 'null\n');
   await assert.rejects(writeSelfPlayRecords(join(dir, 'null.jsonl'), boardHead(2), { ...o, games: 4, resume: true }), /null\.jsonl:1: not a JSON record/);
   writeFileSync(join(dir, 'cut.jsonl'), good.slice(0, -5));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { moveToIccs } from '../../src/xiangqi/board.ts';
 import { playGame, randomMover } from '../../src/xiangqi/player/match.ts';
-import { loadPlayerModel } from '../../src/xiangqi/player/model.ts';
+import { loadPlayerModel, savePlayerModel } from '../../src/xiangqi/player/model.ts';
 import { trainPlayer, type TrainOptions } from '../../src/xiangqi/player/train.ts';
 import { writeSyntheticCorpus } from '../../src/xiangqi/player/synthetic.ts';
 import { Player } from '../../src/xiangqi/player/player.ts';
@@ -124,4 +124,10 @@ test('--history trains each move with at most that many plies after the board; t
   const most = Player.maxHistory(tuned);
   await assert.rejects(trainPlayer({ ...base, out: join(dir, 'bad'), init, history: most + 1 }), new RegExp(`history must be an integer from 0 to ${most}`));
   await assert.rejects(trainPlayer({ ...base, out: join(dir, 'bad2'), format: 'moves', history: 2 }), /needs the position or board format/);
+  // A hand-edited history in the metadata is refused at load, naming the file, not clamped.
+  for (const bad of ['abc', '-1', '2.5', ' ', String(most + 1)]) {
+    const file = join(dir, `bad-history-${bad.trim() || 'blank'}.safetensors`);
+    savePlayerModel(file, tuned, { metadata: { ...tuned.metadata, history: bad } });
+    assert.throws(() => loadPlayerModel(file), new RegExp(`bad-history-.*safetensors: the "history" metadata must be an integer from 0 to ${most}, got "${bad.replace('.', '\\.')}"`));
+  }
 });

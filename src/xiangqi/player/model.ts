@@ -14,6 +14,7 @@ import type { NamedBytes } from '../../checkpoint/io.ts';
 import { castFloat } from '../../checkpoint/convert.ts';
 import type { GPT2Config } from '../../models/gpt2.ts';
 import { FORMATS, isContextFormat, VOCAB, type ContextFormat } from './vocab.ts';
+import { positionWindowMoves } from './dataset.ts';
 
 /** The default network for a format: the shipped model's size (4.8 M parameters). */
 export function defaultConfig(format: ContextFormat): GPT2Config {
@@ -66,6 +67,15 @@ export function loadPlayerModel(path: string | NamedBytes = SHIPPED_MODEL): Play
     const vocab = VOCAB.slice(0, FORMATS[format].vocabSize).join(' ');
     if (reader.metadata.vocab && reader.metadata.vocab !== vocab) {
       throw new ModelFileError(`${file} was trained with a different vocabulary (${reader.metadata.vocab})`);
+    }
+    // `train --history`: the plies of moves the model saw after its board, the player's default (Player.historyPlies).
+    const history = reader.metadata.history;
+    if (history !== undefined) {
+      const most = format === 'moves' ? -1 : positionWindowMoves(format, config.maxPosition) - 1;
+      const plies = Number(history);
+      if (history.trim() === '' || !Number.isInteger(plies) || plies < 0 || plies > most) {
+        throw new ModelFileError(`${file}: the "history" metadata must be ${most < 0 ? 'absent for a moves-format model' : `an integer from 0 to ${most}`}, got "${history}"`);
+      }
     }
     const store = new ParamStore();
     for (const info of reader.list()) store.set(info.name, toFloat32(reader.read(info.name)));

@@ -175,11 +175,9 @@ export class Player {
 
   private history: number;
 
-  /** The history it trained with: at most its `history` metadata (`train --history`), else maxHistory. */
+  /** The history it trained with: its `history` metadata (`train --history`, checked by loadPlayerModel), else maxHistory. */
   static trainedHistory(model: PlayerModel): number {
-    const most = Player.maxHistory(model);
-    const trained = Number(model.metadata.history ?? most);
-    return Number.isInteger(trained) && trained >= 0 ? Math.min(trained, most) : most;
+    return model.metadata.history === undefined ? Player.maxHistory(model) : Number(model.metadata.history);
   }
 
   /** The most history its positions hold: a window of W moves puts 0 to W - 1 moves before each one. */

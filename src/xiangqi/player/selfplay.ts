@@ -25,7 +25,7 @@ import { expectedScore, type ValueHead } from './value.ts';
 import { Progress } from '../../util/progress.ts';
 import { Random } from '../../util/random.ts';
 import { AtomicFile } from '../../util/files.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 
 export interface SelfPlayOptions {
   /** Full-width plies of each move's search (default 2). */
@@ -193,9 +193,14 @@ export async function writeSelfPlayRecords(path: string, value: ValueHead, o: Se
   return tally;
 }
 
+const MAX_RECORDS_BYTES = 256 * 1024 * 1024;
+
 /** The games already in a records file being resumed, each with its correction records, checked to be games 0, 1, ... of this run. */
 function readEarlierRecords(path: string, prefix: string, seed: number): { game: SelfPlayRecord; lines: string; corrections: number }[] {
   const games: { game: SelfPlayRecord; lines: string; corrections: number }[] = [];
+  // Records run a few hundred bytes a game; far past any run's size the file is not one of ours (and would not fit in a string).
+  const size = statSync(path).size;
+  if (size > MAX_RECORDS_BYTES) throw new Error(`${path}: ${size} bytes, more than the ${MAX_RECORDS_BYTES} a records file to resume may hold; write to another file`);
   const text = readFileSync(path, 'utf8');
   if (text !== '' && !text.endsWith('\n')) throw new Error(`${path}: the last line is cut short; it was not written by selfplay`);
   text.split('\n').slice(0, -1).forEach((line, n) => {

@@ -212,11 +212,11 @@ export async function trainPlayer(o: TrainOptions): Promise<{ step: number; eval
     log(`fine-tuning ${o.init} (${start.metadata.step ?? '?'} steps)`);
   }
   if (!o.resume) config = { ...config, vocabSize: FORMATS[format].vocabSize };
-  if (o.history !== undefined && (format === 'moves' || !Number.isInteger(o.history) || o.history < 0 || o.history >= positionWindowMoves(format, config.maxPosition))) {
-    throw new Error(format === 'moves' ? 'a history limit needs the position or board format (a moves-format model reads the game from its start)' : `the history must be an integer from 0 to ${positionWindowMoves(format, config.maxPosition) - 1} for this model, got ${o.history}`);
-  }
   const fullWindow = positionWindowMoves(format, config.maxPosition);
-  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => (o.history === undefined ? fullWindow : o.history + 1);
+  if (o.history !== undefined && format === 'moves') throw new Error('a history limit needs the position or board format (a moves-format model reads the game from its start)');
+  if (o.history !== undefined && !(Number.isInteger(o.history) && o.history >= 0 && o.history < fullWindow)) throw new Error(`the history must be an integer from 0 to ${fullWindow - 1} for this model, got ${o.history}`);
+  const window = o.history === undefined ? fullWindow : o.history + 1;
+  const windowAt = format === 'moves' ? windowSchedule(o.steps, config.maxPosition) : () => window;
   if (windowAt(0) < 1) throw new Error(`a maxPosition of ${config.maxPosition} leaves no room for a move after the position prefix`);
   const trainer = await Trainer.create({
     store,

@@ -2,8 +2,8 @@
  * `bert4ts xiangqi uci`: the player as an engine. Speaks UCI as Fairy-Stockfish does for xiangqi
  * (`uci` ... `uciok`; `UCI_Variant` option; squares a1..i10, red at the bottom) and UCCI (`ucci` ...
  * `ucciok`; ICCS squares a0..i9). Options `Mode` (policy, value, search, alphabeta: Player.mode),
- * `RuleChecks` and, for a `position`- or `board`-format model, `History` (Player.historyPlies). `go` answers as soon as the choice is made: at once in the policy and value modes
- * (one network run), in the search modes when the budget runs out — `movetime`, `nodes`, `depth`, the
+ * `RuleChecks` and, for a `position`- or `board`-format model, `History` (Player.historyPlies). `go`
+ * answers as soon as the choice is made: at once in the policy and value modes (one network run), in the search modes when the budget runs out — `movetime`, `nodes`, `depth`, the
  * clock (`wtime`/`btime`, `winc`/`binc`, `movestogo`), or `stop` after `go infinite` — or when the
  * search has nothing left to expand. While it thinks, `isready` is answered and `stop` ends the search.
  */
